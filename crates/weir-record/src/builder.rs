@@ -1,0 +1,383 @@
+//! [`BatchBuilder`]: encodes records into one RecordBatch v2.
+
+use bytes::Bytes;
+use weir_codec::{Compression, CompressionConfig};
+
+use crate::layout::{self, MAGIC_V2, NO_TIMESTAMP, RECORD_BATCH_OVERHEAD};
+use crate::record::{self, HeaderRef};
+use crate::{
+    Attributes, EndTransactionMarker, Header, Record, RecordError, RecordView, TimestampType,
+};
+
+/// The header fields a batch is built with. `Default` is a plain producer batch:
+/// no compression, CreateTime, not idempotent (-1 ids), base offset 0, leader
+/// epoch -1.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BatchOptions {
+    /// Codec and level of the records.
+    pub compression: CompressionConfig,
+    /// CreateTime, or LogAppendTime (then set the append time with
+    /// [`BatchBuilder::set_max_timestamp`]).
+    pub timestamp_type: TimestampType,
+    /// Part of a transaction.
+    pub transactional: bool,
+    /// Holds control records.
+    pub control: bool,
+    /// Producer id (-1: none).
+    pub producer_id: i64,
+    /// Producer epoch (-1: none).
+    pub producer_epoch: i16,
+    /// Sequence number of the first record (-1: none).
+    pub base_sequence: i32,
+    /// Offset of the first record; normally stamped later by the log.
+    pub base_offset: i64,
+    /// Partition leader epoch; normally stamped later by the log.
+    pub partition_leader_epoch: i32,
+    /// The cleaner's delete horizon (KIP-534): when set it becomes the base
+    /// timestamp and the delete-horizon attribute is set.
+    pub delete_horizon_ms: Option<i64>,
+}
+
+impl Default for BatchOptions {
+    fn default() -> Self {
+        BatchOptions {
+            compression: CompressionConfig::NONE,
+            timestamp_type: TimestampType::CreateTime,
+            transactional: false,
+            control: false,
+            producer_id: layout::NO_PRODUCER_ID,
+            producer_epoch: layout::NO_PRODUCER_EPOCH,
+            base_sequence: layout::NO_SEQUENCE,
+            base_offset: 0,
+            partition_leader_epoch: layout::NO_PARTITION_LEADER_EPOCH,
+            delete_horizon_ms: None,
+        }
+    }
+}
+
+/// Builds one RecordBatch v2.
+///
+/// Records are encoded as they are appended, into a buffer that already has room
+/// for the header, so an uncompressed batch is finished in place; a compressed one
+/// is compressed once, straight after a fresh header. The batch is CRC'd by
+/// [`build`](Self::build).
+///
+/// As Kafka's `MemoryRecordsBuilder`: the base timestamp is the first record's
+/// timestamp (or the delete horizon), the max timestamp the largest record
+/// timestamp, offset deltas count up from 0 unless given. A batch built with no
+/// records is an empty header as the cleaner keeps one: count 0, base timestamp
+/// -1, no compression.
+#[derive(Debug, Clone)]
+pub struct BatchBuilder {
+    options: BatchOptions,
+    buf: Vec<u8>,
+    count: u32,
+    base_timestamp: Option<i64>,
+    max_timestamp: i64,
+    max_timestamp_override: Option<i64>,
+    last_appended_offset_delta: i64,
+    last_offset_delta_override: Option<i32>,
+}
+
+impl BatchBuilder {
+    /// An empty builder.
+    pub fn new(options: BatchOptions) -> Self {
+        Self::with_capacity(options, 0)
+    }
+
+    /// An empty builder with room for `records_bytes` of encoded records.
+    pub fn with_capacity(options: BatchOptions, records_bytes: usize) -> Self {
+        let mut buf = Vec::with_capacity(RECORD_BATCH_OVERHEAD + records_bytes);
+        buf.resize(RECORD_BATCH_OVERHEAD, 0);
+        BatchBuilder {
+            base_timestamp: options.delete_horizon_ms,
+            options,
+            buf,
+            count: 0,
+            max_timestamp: NO_TIMESTAMP,
+            max_timestamp_override: None,
+            last_appended_offset_delta: -1,
+            last_offset_delta_override: None,
+        }
+    }
+
+    /// The options the batch is built with.
+    pub fn options(&self) -> &BatchOptions {
+        &self.options
+    }
+
+    /// Records appended so far.
+    pub fn len(&self) -> usize {
+        self.count as usize
+    }
+
+    /// Whether no record was appended.
+    pub fn is_empty(&self) -> bool {
+        self.count == 0
+    }
+
+    /// The size of the batch uncompressed: header plus encoded records. A
+    /// producer seals a batch on `batch.size` with this.
+    pub fn uncompressed_size(&self) -> usize {
+        self.buf.len()
+    }
+
+    /// Appends a record at the next offset delta.
+    ///
+    /// # Errors
+    /// [`RecordError::Encode`] when the record or the batch would pass Kafka's
+    /// int32 limits. The builder is unchanged on error.
+    pub fn append(&mut self, record: &Record) -> Result<i32, RecordError> {
+        let delta = self.next_offset_delta()?;
+        self.append_with_offset_delta(delta, record)?;
+        Ok(delta)
+    }
+
+    /// Appends a record from its parts at the next offset delta.
+    ///
+    /// # Errors
+    /// As [`append`](Self::append).
+    pub fn append_parts(
+        &mut self,
+        timestamp: i64,
+        key: Option<&[u8]>,
+        value: Option<&[u8]>,
+        headers: &[Header],
+    ) -> Result<i32, RecordError> {
+        let delta = self.next_offset_delta()?;
+        self.append_inner(delta, timestamp, key, value, header_refs(headers))?;
+        Ok(delta)
+    }
+
+    /// Appends a record at a chosen offset delta, as the cleaner does when it keeps
+    /// some records of a batch at their old offsets.
+    ///
+    /// # Errors
+    /// [`RecordError::Encode`] when `offset_delta` is not greater than the last
+    /// one appended, or on the limits of [`append`](Self::append).
+    pub fn append_with_offset_delta(
+        &mut self,
+        offset_delta: i32,
+        record: &Record,
+    ) -> Result<(), RecordError> {
+        self.append_inner(
+            offset_delta,
+            record.timestamp,
+            record.key.as_deref(),
+            record.value.as_deref(),
+            header_refs(&record.headers),
+        )
+    }
+
+    /// Appends a decoded record with its offset delta and timestamp, copying its
+    /// key, value and headers.
+    ///
+    /// # Errors
+    /// As [`append_with_offset_delta`](Self::append_with_offset_delta).
+    pub fn append_view(&mut self, record: &RecordView<'_>) -> Result<(), RecordError> {
+        let headers = record.headers();
+        self.append_inner(
+            record.offset_delta(),
+            record.timestamp(),
+            record.key(),
+            record.value(),
+            headers.map(|h| (h.key(), h.value())),
+        )
+    }
+
+    /// Sets `lastOffsetDelta` beyond the last record, as a compacted batch keeps
+    /// it.
+    ///
+    /// # Errors
+    /// [`RecordError::Encode`] when below the last appended offset delta or
+    /// negative.
+    pub fn set_last_offset_delta(&mut self, last_offset_delta: i32) -> Result<(), RecordError> {
+        if i64::from(last_offset_delta) < self.last_appended_offset_delta.max(0) {
+            return Err(RecordError::Encode {
+                reason: format!(
+                    "last offset delta {last_offset_delta} is below the last appended {}",
+                    self.last_appended_offset_delta
+                ),
+            });
+        }
+        self.last_offset_delta_override = Some(last_offset_delta);
+        Ok(())
+    }
+
+    /// Sets `maxTimestamp` instead of the largest record timestamp: the append time
+    /// of a LogAppendTime batch, or the old max timestamp an emptied batch keeps.
+    pub fn set_max_timestamp(&mut self, timestamp_ms: i64) {
+        self.max_timestamp_override = Some(timestamp_ms);
+    }
+
+    fn next_offset_delta(&self) -> Result<i32, RecordError> {
+        i32::try_from(self.last_appended_offset_delta + 1).map_err(|_| RecordError::Encode {
+            reason: "more than 2^31 offsets in one batch".into(),
+        })
+    }
+
+    fn append_inner<'h>(
+        &mut self,
+        offset_delta: i32,
+        timestamp: i64,
+        key: Option<&[u8]>,
+        value: Option<&[u8]>,
+        headers: impl Iterator<Item = HeaderRef<'h>> + Clone,
+    ) -> Result<(), RecordError> {
+        if i64::from(offset_delta) <= self.last_appended_offset_delta {
+            return Err(RecordError::Encode {
+                reason: format!(
+                    "offset delta {offset_delta} is not after the last appended {}",
+                    self.last_appended_offset_delta
+                ),
+            });
+        }
+        if self.count == i32::MAX as u32 {
+            return Err(RecordError::Encode {
+                reason: "more than 2^31 - 1 records in one batch".into(),
+            });
+        }
+        let base_timestamp = self.base_timestamp.unwrap_or(timestamp);
+        let timestamp_delta = timestamp.wrapping_sub(base_timestamp);
+        let size = record::body_size(timestamp_delta, offset_delta, key, value, headers.clone())
+            .ok_or_else(|| RecordError::Encode {
+                reason: "a record field or the record is larger than 2 GiB".into(),
+            })?;
+        if self.buf.len() + size + 5 > i32::MAX as usize {
+            return Err(RecordError::Encode {
+                reason: "the batch would exceed 2 GiB".into(),
+            });
+        }
+        record::put_record(
+            size,
+            timestamp_delta,
+            offset_delta,
+            key,
+            value,
+            headers,
+            &mut self.buf,
+        );
+        self.base_timestamp = Some(base_timestamp);
+        self.max_timestamp = if self.count == 0 {
+            timestamp
+        } else {
+            self.max_timestamp.max(timestamp)
+        };
+        self.count += 1;
+        self.last_appended_offset_delta = i64::from(offset_delta);
+        Ok(())
+    }
+
+    /// Finishes the batch: compresses the records if asked, writes the header and
+    /// the CRC-32C.
+    ///
+    /// # Errors
+    /// [`RecordError::Codec`] if compression fails; [`RecordError::Encode`] if the
+    /// compressed batch would exceed 2 GiB.
+    pub fn build(self) -> Result<Bytes, RecordError> {
+        let o = self.options;
+        let empty = self.count == 0;
+        let compression = if empty {
+            CompressionConfig::NONE
+        } else {
+            o.compression
+        };
+        let mut out = if compression.compression() == Compression::None {
+            self.buf
+        } else {
+            let records = self.buf.get(RECORD_BATCH_OVERHEAD..).unwrap_or_default();
+            let mut out = Vec::with_capacity(RECORD_BATCH_OVERHEAD + records.len() / 2);
+            out.resize(RECORD_BATCH_OVERHEAD, 0);
+            weir_codec::compress(&compression, records, &mut out)?;
+            out
+        };
+        let batch_length =
+            i32::try_from(out.len() - layout::LOG_OVERHEAD).map_err(|_| RecordError::Encode {
+                reason: format!("a batch of {} bytes exceeds 2 GiB", out.len()),
+            })?;
+        let attributes = Attributes::default()
+            .with_compression(compression.compression())
+            .with_timestamp_type(o.timestamp_type)
+            .with_transactional(o.transactional)
+            .with_control(o.control)
+            .with_delete_horizon(o.delete_horizon_ms.is_some() && !empty);
+        let last_offset_delta = self
+            .last_offset_delta_override
+            .unwrap_or(self.last_appended_offset_delta.max(0) as i32);
+        let base_timestamp = if empty {
+            NO_TIMESTAMP
+        } else {
+            self.base_timestamp.unwrap_or(NO_TIMESTAMP)
+        };
+        let max_timestamp = self.max_timestamp_override.unwrap_or(self.max_timestamp);
+
+        let mut header = [0u8; RECORD_BATCH_OVERHEAD];
+        let mut put = |at: usize, bytes: &[u8]| {
+            if let Some(dst) = header.get_mut(at..at + bytes.len()) {
+                dst.copy_from_slice(bytes);
+            }
+        };
+        put(layout::BASE_OFFSET, &o.base_offset.to_be_bytes());
+        put(layout::BATCH_LENGTH, &batch_length.to_be_bytes());
+        put(
+            layout::PARTITION_LEADER_EPOCH,
+            &o.partition_leader_epoch.to_be_bytes(),
+        );
+        put(layout::MAGIC, &MAGIC_V2.to_be_bytes());
+        put(layout::ATTRIBUTES, &attributes.raw().to_be_bytes());
+        put(layout::LAST_OFFSET_DELTA, &last_offset_delta.to_be_bytes());
+        put(layout::BASE_TIMESTAMP, &base_timestamp.to_be_bytes());
+        put(layout::MAX_TIMESTAMP, &max_timestamp.to_be_bytes());
+        put(layout::PRODUCER_ID, &o.producer_id.to_be_bytes());
+        put(layout::PRODUCER_EPOCH, &o.producer_epoch.to_be_bytes());
+        put(layout::BASE_SEQUENCE, &o.base_sequence.to_be_bytes());
+        put(layout::RECORDS_COUNT, &(self.count as i32).to_be_bytes());
+        if let Some(dst) = out.get_mut(..RECORD_BATCH_OVERHEAD) {
+            dst.copy_from_slice(&header);
+        }
+        let crc = crc32c::crc32c(out.get(layout::CRC_START..).unwrap_or_default());
+        if let Some(dst) = out.get_mut(layout::CRC..layout::CRC + 4) {
+            dst.copy_from_slice(&crc.to_be_bytes());
+        }
+        Ok(Bytes::from(out))
+    }
+
+    /// Builds a control batch holding one transaction marker, as the transaction
+    /// coordinator writes it: transactional and control attributes, no
+    /// compression, base sequence -1. Producer id and epoch, base offset and leader
+    /// epoch come from `options`; its other fields are ignored.
+    ///
+    /// # Errors
+    /// None in practice; the signature matches [`build`](Self::build).
+    pub fn end_transaction_marker(
+        options: BatchOptions,
+        marker: EndTransactionMarker,
+        timestamp_ms: i64,
+    ) -> Result<Bytes, RecordError> {
+        let mut builder = BatchBuilder::with_capacity(
+            BatchOptions {
+                compression: CompressionConfig::NONE,
+                timestamp_type: TimestampType::CreateTime,
+                transactional: true,
+                control: true,
+                base_sequence: layout::NO_SEQUENCE,
+                delete_horizon_ms: None,
+                ..options
+            },
+            32,
+        );
+        builder.append_parts(
+            timestamp_ms,
+            Some(&marker.key()),
+            Some(&marker.value()),
+            &[],
+        )?;
+        builder.build()
+    }
+}
+
+fn header_refs(headers: &[Header]) -> impl Iterator<Item = HeaderRef<'_>> + Clone {
+    headers
+        .iter()
+        .map(|h| (h.key.as_bytes(), h.value.as_deref()))
+}

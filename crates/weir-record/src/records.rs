@@ -1,0 +1,452 @@
+//! Lazy record decoding: [`Records`] holds a batch's (decompressed) records
+//! section; [`RecordIter`] decodes one [`RecordView`] at a time.
+
+use std::ops::Range;
+
+use bytes::Bytes;
+
+use crate::cursor::{Cursor, Fault};
+use crate::{Header, Record, RecordBatch, RecordError, RecordField, TimestampType};
+
+/// The smallest encoded record: length, attributes, timestamp delta, offset
+/// delta, key length, value length and header count of one byte each.
+pub const MIN_RECORD_SIZE: usize = 7;
+
+/// The records of one batch, decompressed if they were compressed, ready to
+/// iterate with [`iter`](Self::iter).
+///
+/// The record count was checked against the bytes when this was made; each
+/// record is decoded and checked when the iterator reaches it.
+#[derive(Debug, Clone)]
+pub struct Records {
+    data: Bytes,
+    count: u32,
+    base_offset: i64,
+    base_timestamp: i64,
+    max_timestamp: i64,
+    timestamp_type: TimestampType,
+    last_offset_delta: i32,
+}
+
+impl Records {
+    pub(crate) fn new(batch: &RecordBatch, data: Bytes) -> Result<Self, RecordError> {
+        let count = batch.records_count();
+        let invalid = |reason: String| RecordError::InvalidRecordCount { count, reason };
+        let count_u = u32::try_from(count).map_err(|_| invalid("negative".into()))?;
+        if count_u as usize > data.len() / MIN_RECORD_SIZE {
+            return Err(invalid(format!(
+                "{count} records need at least {} bytes, the records section has {}",
+                u64::from(count_u) * MIN_RECORD_SIZE as u64,
+                data.len()
+            )));
+        }
+        let last_offset_delta = batch.last_offset_delta();
+        if i64::from(count_u) > i64::from(last_offset_delta) + 1 {
+            return Err(invalid(format!(
+                "more records than the {} offsets lastOffsetDelta {last_offset_delta} allows",
+                i64::from(last_offset_delta) + 1
+            )));
+        }
+        Ok(Records {
+            data,
+            count: count_u,
+            base_offset: batch.base_offset(),
+            base_timestamp: batch.base_timestamp(),
+            max_timestamp: batch.max_timestamp(),
+            timestamp_type: batch.timestamp_type(),
+            last_offset_delta,
+        })
+    }
+
+    /// The number of records the batch declares.
+    pub fn len(&self) -> usize {
+        self.count as usize
+    }
+
+    /// Whether the batch declares no records.
+    pub fn is_empty(&self) -> bool {
+        self.count == 0
+    }
+
+    /// The (decompressed) records section.
+    pub fn as_bytes(&self) -> &Bytes {
+        &self.data
+    }
+
+    /// An iterator decoding the records one at a time. After the last declared
+    /// record it checks that no bytes are left over.
+    pub fn iter(&self) -> RecordIter<'_> {
+        RecordIter {
+            records: self,
+            pos: 0,
+            index: 0,
+            previous_offset_delta: -1,
+            done: false,
+        }
+    }
+}
+
+impl<'a> IntoIterator for &'a Records {
+    type Item = Result<RecordView<'a>, RecordError>;
+    type IntoIter = RecordIter<'a>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.iter()
+    }
+}
+
+/// Decodes the records of a [`Records`] lazily; yields an error, then stops, at
+/// the first record that is not sound.
+#[derive(Debug)]
+pub struct RecordIter<'a> {
+    records: &'a Records,
+    pos: usize,
+    index: u32,
+    previous_offset_delta: i64,
+    done: bool,
+}
+
+impl<'a> RecordIter<'a> {
+    fn field_error(&self, field: RecordField, fault: Fault) -> RecordError {
+        RecordError::InvalidRecordField {
+            index: self.index,
+            field,
+            reason: fault.to_string(),
+        }
+    }
+
+    fn decode(&mut self) -> Result<RecordView<'a>, RecordError> {
+        let data = &self.records.data;
+        let rest = data.get(self.pos..).unwrap_or_default();
+        let mut prefix = Cursor::new(rest);
+        let length = prefix
+            .varint()
+            .map_err(|f| self.field_error(RecordField::Length, f))?;
+        let available = prefix.remaining();
+        let body_len = usize::try_from(length)
+            .ok()
+            .filter(|&l| l <= available)
+            .ok_or(RecordError::InvalidRecordLength {
+                index: self.index,
+                length: i64::from(length),
+                available,
+            })?;
+        let body_start = self.pos + prefix.pos();
+        let body = rest
+            .get(prefix.pos()..prefix.pos() + body_len)
+            .unwrap_or_default();
+        let mut c = Cursor::new(body);
+        let attributes = c
+            .i8()
+            .map_err(|f| self.field_error(RecordField::Attributes, f))?;
+        let timestamp_delta = c
+            .varlong()
+            .map_err(|f| self.field_error(RecordField::TimestampDelta, f))?;
+        let offset_delta = c
+            .varint()
+            .map_err(|f| self.field_error(RecordField::OffsetDelta, f))?;
+        let key = self.nullable(&mut c, RecordField::Key)?;
+        let value = self.nullable(&mut c, RecordField::Value)?;
+        let header_count = c
+            .varint()
+            .map_err(|f| self.field_error(RecordField::HeaderCount, f))?;
+        let header_count =
+            u32::try_from(header_count).map_err(|_| RecordError::InvalidRecordField {
+                index: self.index,
+                field: RecordField::HeaderCount,
+                reason: format!("negative count {header_count}"),
+            })?;
+        let headers_start = c.pos();
+        for _ in 0..header_count {
+            let key_len = c
+                .varint()
+                .map_err(|f| self.field_error(RecordField::HeaderKey, f))?;
+            let key_len =
+                usize::try_from(key_len).map_err(|_| RecordError::InvalidRecordField {
+                    index: self.index,
+                    field: RecordField::HeaderKey,
+                    reason: format!("negative length {key_len}"),
+                })?;
+            c.skip(key_len)
+                .map_err(|f| self.field_error(RecordField::HeaderKey, f))?;
+            self.nullable(&mut c, RecordField::HeaderValue)?;
+        }
+        if c.pos() != body_len {
+            return Err(RecordError::RecordLengthMismatch {
+                index: self.index,
+                declared: body_len,
+                actual: c.pos(),
+            });
+        }
+
+        let last = self.records.last_offset_delta;
+        if i64::from(offset_delta) <= self.previous_offset_delta || offset_delta > last {
+            return Err(RecordError::InvalidOffsetDelta {
+                index: self.index,
+                offset_delta,
+                previous: self.previous_offset_delta,
+                last_offset_delta: last,
+            });
+        }
+        self.previous_offset_delta = i64::from(offset_delta);
+        self.pos = body_start + body_len;
+        self.index += 1;
+
+        let timestamp = match self.records.timestamp_type {
+            TimestampType::LogAppendTime => self.records.max_timestamp,
+            TimestampType::CreateTime => self.records.base_timestamp.wrapping_add(timestamp_delta),
+        };
+        let shift = |r: Range<usize>| (r.start + body_start)..(r.end + body_start);
+        Ok(RecordView {
+            data,
+            offset: self
+                .records
+                .base_offset
+                .wrapping_add(i64::from(offset_delta)),
+            offset_delta,
+            timestamp,
+            timestamp_delta,
+            attributes,
+            key: key.map(shift),
+            value: value.map(shift),
+            headers: shift(headers_start..body_len),
+            header_count,
+        })
+    }
+
+    /// Reads a varint length and that many bytes; -1 is null.
+    #[inline]
+    fn nullable(
+        &self,
+        c: &mut Cursor<'_>,
+        field: RecordField,
+    ) -> Result<Option<Range<usize>>, RecordError> {
+        let len = c.varint().map_err(|f| self.field_error(field, f))?;
+        if len == -1 {
+            return Ok(None);
+        }
+        let len = usize::try_from(len).map_err(|_| RecordError::InvalidRecordField {
+            index: self.index,
+            field,
+            reason: format!("length {len} (only -1, null, may be negative)"),
+        })?;
+        c.skip(len)
+            .map(Some)
+            .map_err(|f| self.field_error(field, f))
+    }
+}
+
+impl<'a> Iterator for RecordIter<'a> {
+    type Item = Result<RecordView<'a>, RecordError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.done {
+            return None;
+        }
+        if self.index == self.records.count {
+            self.done = true;
+            let remaining = self.records.data.len().saturating_sub(self.pos);
+            return (remaining > 0).then_some(Err(RecordError::TrailingBytes {
+                count: self.records.count as i32,
+                remaining,
+            }));
+        }
+        let result = self.decode();
+        if result.is_err() {
+            self.done = true;
+        }
+        Some(result)
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        if self.done {
+            return (0, Some(0));
+        }
+        let left = (self.records.count - self.index) as usize;
+        (0, Some(left + 1))
+    }
+}
+
+impl std::iter::FusedIterator for RecordIter<'_> {}
+
+/// One decoded record, borrowing the batch's (decompressed) bytes.
+///
+/// Keys, values and headers are ranges of that buffer: [`key`](Self::key) and
+/// [`value`](Self::value) borrow, [`key_bytes`](Self::key_bytes) and
+/// [`value_bytes`](Self::value_bytes) return zero-copy [`Bytes`] slices that
+/// outlive the view.
+#[derive(Debug, Clone)]
+pub struct RecordView<'a> {
+    data: &'a Bytes,
+    offset: i64,
+    offset_delta: i32,
+    timestamp: i64,
+    timestamp_delta: i64,
+    attributes: i8,
+    key: Option<Range<usize>>,
+    value: Option<Range<usize>>,
+    headers: Range<usize>,
+    header_count: u32,
+}
+
+impl<'a> RecordView<'a> {
+    /// The record's offset: base offset plus offset delta.
+    pub fn offset(&self) -> i64 {
+        self.offset
+    }
+
+    /// The offset delta as stored.
+    pub fn offset_delta(&self) -> i32 {
+        self.offset_delta
+    }
+
+    /// The timestamp as a consumer sees it: base timestamp plus delta for
+    /// CreateTime, the batch's max timestamp for LogAppendTime.
+    pub fn timestamp(&self) -> i64 {
+        self.timestamp
+    }
+
+    /// The timestamp delta as stored.
+    pub fn timestamp_delta(&self) -> i64 {
+        self.timestamp_delta
+    }
+
+    /// The record attributes byte (unused by Kafka; 0 when written).
+    pub fn attributes(&self) -> i8 {
+        self.attributes
+    }
+
+    fn slice(&self, r: &Option<Range<usize>>) -> Option<&'a [u8]> {
+        r.as_ref()
+            .map(|r| self.data.get(r.clone()).unwrap_or_default())
+    }
+
+    /// The key; `None` for a null key.
+    pub fn key(&self) -> Option<&'a [u8]> {
+        self.slice(&self.key)
+    }
+
+    /// The value; `None` for a tombstone.
+    pub fn value(&self) -> Option<&'a [u8]> {
+        self.slice(&self.value)
+    }
+
+    /// The key as a zero-copy slice of the batch buffer.
+    pub fn key_bytes(&self) -> Option<Bytes> {
+        self.key.clone().map(|r| self.data.slice(r))
+    }
+
+    /// The value as a zero-copy slice of the batch buffer.
+    pub fn value_bytes(&self) -> Option<Bytes> {
+        self.value.clone().map(|r| self.data.slice(r))
+    }
+
+    /// The number of headers.
+    pub fn header_count(&self) -> usize {
+        self.header_count as usize
+    }
+
+    /// The headers in order (already checked when the record was decoded).
+    pub fn headers(&self) -> HeaderIter<'a> {
+        HeaderIter {
+            data: self.data,
+            cursor_base: self.headers.start,
+            bytes: self.data.get(self.headers.clone()).unwrap_or_default(),
+            pos: 0,
+            left: self.header_count,
+        }
+    }
+
+    /// The record's contents as an owned [`Record`]: keys, values and header
+    /// values stay zero-copy slices; header keys are decoded as UTF-8, replacing
+    /// invalid sequences as Kafka's Java client does.
+    pub fn to_record(&self) -> Record {
+        Record {
+            timestamp: self.timestamp,
+            key: self.key_bytes(),
+            value: self.value_bytes(),
+            headers: self
+                .headers()
+                .map(|h| Header {
+                    key: String::from_utf8_lossy(h.key()).into_owned(),
+                    value: h.value_bytes(),
+                })
+                .collect(),
+        }
+    }
+}
+
+/// Iterates a record's headers.
+#[derive(Debug, Clone)]
+pub struct HeaderIter<'a> {
+    data: &'a Bytes,
+    cursor_base: usize,
+    bytes: &'a [u8],
+    pos: usize,
+    left: u32,
+}
+
+impl<'a> Iterator for HeaderIter<'a> {
+    type Item = HeaderView<'a>;
+
+    fn next(&mut self) -> Option<HeaderView<'a>> {
+        if self.left == 0 {
+            return None;
+        }
+        self.left -= 1;
+        let mut c = Cursor::new(self.bytes.get(self.pos..)?);
+        // The record decoder walked these bytes already; a failure here cannot
+        // happen, and ends the iteration if it somehow does.
+        let key_len = usize::try_from(c.varint().ok()?).ok()?;
+        let key = c.skip(key_len).ok()?;
+        let value_len = c.varint().ok()?;
+        let value = if value_len < 0 {
+            None
+        } else {
+            Some(c.skip(usize::try_from(value_len).ok()?).ok()?)
+        };
+        let base = self.cursor_base + self.pos;
+        self.pos += c.pos();
+        Some(HeaderView {
+            data: self.data,
+            key: (key.start + base)..(key.end + base),
+            value: value.map(|v| (v.start + base)..(v.end + base)),
+        })
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        (0, Some(self.left as usize))
+    }
+}
+
+/// One header of a [`RecordView`].
+#[derive(Debug, Clone)]
+pub struct HeaderView<'a> {
+    data: &'a Bytes,
+    key: Range<usize>,
+    value: Option<Range<usize>>,
+}
+
+impl<'a> HeaderView<'a> {
+    /// The key's bytes (Kafka writes UTF-8).
+    pub fn key(&self) -> &'a [u8] {
+        self.data.get(self.key.clone()).unwrap_or_default()
+    }
+
+    /// The key as UTF-8, if it is.
+    pub fn key_str(&self) -> Option<&'a str> {
+        std::str::from_utf8(self.key()).ok()
+    }
+
+    /// The value; `None` for null.
+    pub fn value(&self) -> Option<&'a [u8]> {
+        self.value
+            .as_ref()
+            .map(|r| self.data.get(r.clone()).unwrap_or_default())
+    }
+
+    /// The value as a zero-copy slice of the batch buffer.
+    pub fn value_bytes(&self) -> Option<Bytes> {
+        self.value.clone().map(|r| self.data.slice(r))
+    }
+}
