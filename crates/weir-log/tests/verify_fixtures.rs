@@ -1,0 +1,276 @@
+//! `verify` against the golden Kafka segments, and against copies of them with
+//! one thing broken at a time.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use serde_json::Value;
+use weir_log::{VerifyError, verify_path};
+
+fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../testdata/kafka-segments")
+}
+
+fn case(name: &str) -> (PathBuf, Value) {
+    let root = fixtures().join(name);
+    let manifest: Value =
+        serde_json::from_str(&fs::read_to_string(root.join("manifest.json")).unwrap()).unwrap();
+    (root.join(manifest["dir"].as_str().unwrap()), manifest)
+}
+
+fn all_cases() -> Vec<String> {
+    let mut names: Vec<String> = fs::read_dir(fixtures())
+        .unwrap()
+        .filter_map(|e| {
+            let e = e.unwrap();
+            e.path()
+                .join("manifest.json")
+                .exists()
+                .then(|| e.file_name().into_string().unwrap())
+        })
+        .collect();
+    names.sort();
+    names
+}
+
+/// A writable copy of a fixture's partition directory.
+fn copy(name: &str) -> (tempfile::TempDir, PathBuf) {
+    let (src, _) = case(name);
+    let tmp = tempfile::tempdir().unwrap();
+    let dst = tmp.path().join(src.file_name().unwrap());
+    fs::create_dir(&dst).unwrap();
+    for entry in fs::read_dir(&src).unwrap() {
+        let entry = entry.unwrap();
+        fs::copy(entry.path(), dst.join(entry.file_name())).unwrap();
+    }
+    (tmp, dst)
+}
+
+fn problem(result: Result<weir_log::VerifyReport, VerifyError>) -> (PathBuf, u64, String) {
+    match result {
+        Err(VerifyError::Problem {
+            file,
+            position,
+            message,
+        }) => (file, position, message),
+        other => panic!("expected a problem, got {other:?}"),
+    }
+}
+
+#[test]
+fn good_cases_verify_and_count_what_the_manifest_lists() {
+    let mut n = 0;
+    for name in all_cases() {
+        let (dir, m) = case(&name);
+        if m["expect"]["valid"] != true {
+            continue;
+        }
+        let report = verify_path(&dir).unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert_eq!(report.partitions.len(), 1);
+        let p = &report.partitions[0];
+        assert_eq!(
+            p.topic_partition,
+            Some((
+                m["topic"].as_str().unwrap().to_owned(),
+                m["partition"].as_i64().unwrap() as i32
+            ))
+        );
+        let segments = m["segments"].as_array().unwrap();
+        assert_eq!(p.segments.len(), segments.len(), "{name}");
+        for (s, ms) in p.segments.iter().zip(segments) {
+            assert_eq!(s.base_offset, ms["base_offset"].as_i64().unwrap());
+            assert_eq!(s.size, ms["log_size"].as_u64().unwrap());
+            assert_eq!(
+                s.index_entries,
+                ms["index_entries"].as_array().unwrap().len(),
+                "{name}"
+            );
+            assert_eq!(
+                s.time_index_entries,
+                ms["timeindex_entries"].as_array().unwrap().len(),
+                "{name}"
+            );
+            assert_eq!(
+                s.txn_index_entries,
+                ms["txnindex_entries"].as_array().unwrap().len(),
+                "{name}"
+            );
+            assert!(s.notes.is_empty(), "{name}: {:?}", s.notes);
+        }
+        let batches: u64 = p.segments.iter().map(|s| s.batches).sum();
+        let records: u64 = p.segments.iter().map(|s| s.records).sum();
+        let controls: u64 = p.segments.iter().map(|s| s.control_batches).sum();
+        assert_eq!(
+            batches as usize,
+            m["batches"].as_array().unwrap().len(),
+            "{name}"
+        );
+        assert_eq!(
+            records as usize,
+            m["records"].as_array().unwrap().len(),
+            "{name}"
+        );
+        assert_eq!(
+            controls as usize,
+            m["control_records"].as_array().unwrap().len(),
+            "{name}"
+        );
+        // A single segment file verifies too.
+        let first = dir.join(segments[0]["log"].as_str().unwrap());
+        verify_path(&first).unwrap_or_else(|e| panic!("{name}: {e}"));
+        n += 1;
+    }
+    assert_eq!(n, 15);
+}
+
+#[test]
+fn corrupt_cases_name_the_file_and_position() {
+    let mut n = 0;
+    for name in all_cases() {
+        let (dir, m) = case(&name);
+        if m["expect"]["valid"] != false {
+            continue;
+        }
+        let (file, position, message) = problem(verify_path(&dir));
+        assert_eq!(file, dir.join("00000000000000000000.log"), "{name}");
+        assert_eq!(
+            position,
+            m["expect"]["position"].as_u64().unwrap(),
+            "{name}: {message}"
+        );
+        n += 1;
+    }
+    assert_eq!(n, 5);
+}
+
+#[test]
+fn a_data_directory_of_partitions_verifies() {
+    let tmp = tempfile::tempdir().unwrap();
+    for name in ["gzip", "two-segments"] {
+        let (src, _) = case(name);
+        let dst = tmp.path().join(src.file_name().unwrap());
+        fs::create_dir(&dst).unwrap();
+        for e in fs::read_dir(&src).unwrap() {
+            let e = e.unwrap();
+            fs::copy(e.path(), dst.join(e.file_name())).unwrap();
+        }
+    }
+    let report = verify_path(tmp.path()).unwrap();
+    assert_eq!(report.partitions.len(), 2);
+}
+
+#[test]
+fn a_wrong_offset_index_entry_is_found() {
+    let (_tmp, dir) = copy("many-batches");
+    let index = dir.join("00000000000000000000.index");
+    let mut bytes = fs::read(&index).unwrap();
+    // Entry 1: point its position one batch too early.
+    bytes[12..16].copy_from_slice(&4804u32.to_be_bytes());
+    fs::write(&index, &bytes).unwrap();
+    let (file, position, message) = problem(verify_path(&dir));
+    assert_eq!(file, index);
+    assert_eq!(position, 8);
+    assert!(message.contains("entry 1"), "{message}");
+
+    // A position inside a batch.
+    bytes[12..16].copy_from_slice(&4805u32.to_be_bytes());
+    fs::write(&index, &bytes).unwrap();
+    let (_, _, message) = problem(verify_path(&dir));
+    assert!(message.contains("not the start of a batch"), "{message}");
+
+    // A partial entry.
+    fs::write(&index, &bytes[..13]).unwrap();
+    let (_, position, _) = problem(verify_path(&dir));
+    assert_eq!(position, 0);
+}
+
+#[test]
+fn a_wrong_time_index_entry_is_found() {
+    let (_tmp, dir) = copy("many-batches");
+    let index = dir.join("00000000000000000000.timeindex");
+    let mut bytes = fs::read(&index).unwrap();
+    // Entry 2: a timestamp no batch has.
+    let ts = i64::from_be_bytes(bytes[24..32].try_into().unwrap());
+    bytes[24..32].copy_from_slice(&(ts + 1).to_be_bytes());
+    fs::write(&index, &bytes).unwrap();
+    let (file, position, _) = problem(verify_path(&dir));
+    assert_eq!((file, position), (index, 24));
+}
+
+#[test]
+fn preallocated_index_space_is_a_note_not_a_problem() {
+    let (_tmp, dir) = copy("many-batches");
+    let entries = fs::metadata(dir.join("00000000000000000000.index"))
+        .unwrap()
+        .len() as usize
+        / 8;
+    assert!(entries > 4);
+    for (suffix, entry) in [("index", 8), ("timeindex", 12)] {
+        let path = dir.join(format!("00000000000000000000.{suffix}"));
+        let mut bytes = fs::read(&path).unwrap();
+        bytes.resize(bytes.len() + 10 * entry, 0);
+        fs::write(&path, &bytes).unwrap();
+    }
+    let report = verify_path(&dir).unwrap();
+    let s = &report.partitions[0].segments[0];
+    assert_eq!(s.index_entries, entries);
+    assert_eq!(s.notes.len(), 2, "{:?}", s.notes);
+}
+
+#[test]
+fn a_wrong_txn_index_entry_is_found() {
+    let (_tmp, dir) = copy("transactions");
+    let index = dir.join("00000000000000000000.txnindex");
+    let mut bytes = fs::read(&index).unwrap();
+    // last offset 8 (the ABORT) -> 10 (a plain batch).
+    bytes[18..26].copy_from_slice(&10i64.to_be_bytes());
+    fs::write(&index, &bytes).unwrap();
+    let (file, position, message) = problem(verify_path(&dir));
+    assert_eq!((file, position), (index, 0));
+    assert!(message.contains("ABORT"), "{message}");
+}
+
+#[test]
+fn a_leader_epoch_that_disagrees_with_the_batches_is_found() {
+    let (_tmp, dir) = copy("two-segments");
+    fs::write(dir.join("leader-epoch-checkpoint"), "0\n2\n0 0\n1 120\n").unwrap();
+    let (file, _, message) = problem(verify_path(&dir));
+    assert!(
+        file.ends_with("00000000000000000000.log"),
+        "{}",
+        file.display()
+    );
+    assert!(message.contains("leader epoch"), "{message}");
+    fs::write(dir.join("leader-epoch-checkpoint"), "0\n2\n0 0\n").unwrap();
+    let (file, position, _) = problem(verify_path(&dir));
+    assert!(file.ends_with("leader-epoch-checkpoint"));
+    assert_eq!(position, 2);
+}
+
+#[test]
+fn overlapping_segments_are_found() {
+    let (_tmp, dir) = copy("two-segments");
+    // Rename the second segment so it starts inside the first.
+    for suffix in ["log", "index", "timeindex"] {
+        fs::rename(
+            dir.join(format!("00000000000000000133.{suffix}")),
+            dir.join(format!("00000000000000000100.{suffix}")),
+        )
+        .unwrap();
+    }
+    let (file, _, message) = problem(verify_path(&dir));
+    assert!(file.ends_with("00000000000000000000.log"), "{message}");
+}
+
+#[test]
+fn paths_that_are_not_logs_are_io_errors_naming_them() {
+    let tmp = tempfile::tempdir().unwrap();
+    let err = verify_path(tmp.path()).unwrap_err();
+    assert!(matches!(err, VerifyError::Io { .. }), "{err}");
+    assert!(err.to_string().contains(&tmp.path().display().to_string()));
+    let err = verify_path(&tmp.path().join("missing")).unwrap_err();
+    assert!(matches!(err, VerifyError::Io { .. }));
+    let other = tmp.path().join("notes.txt");
+    fs::write(&other, "x").unwrap();
+    assert!(verify_path(&other).is_err());
+}
