@@ -1,0 +1,204 @@
+//! The `weir` binary against the golden Kafka segments.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+fn weir(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_weir"))
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../testdata/kafka-segments")
+}
+
+fn cases() -> Vec<(PathBuf, Value)> {
+    let mut out: Vec<(PathBuf, Value)> = fs::read_dir(fixtures())
+        .unwrap()
+        .filter_map(|e| {
+            let root = e.unwrap().path();
+            let m: Value =
+                serde_json::from_str(&fs::read_to_string(root.join("manifest.json")).ok()?).ok()?;
+            Some((root.join(m["dir"].as_str().unwrap()), m))
+        })
+        .collect();
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    out
+}
+
+#[test]
+fn dump_json_prints_exactly_the_manifest_records() {
+    let mut n = 0;
+    for (dir, m) in cases()
+        .into_iter()
+        .filter(|(_, m)| m["expect"]["valid"] == true)
+    {
+        let out = weir(&["dump", "--format", "json", dir.to_str().unwrap()]);
+        assert!(
+            out.status.success(),
+            "{}: {}",
+            dir.display(),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let stdout = String::from_utf8(out.stdout).unwrap();
+        let lines: Vec<&str> = stdout.lines().collect();
+        let expected = m["records"].as_array().unwrap();
+        assert_eq!(lines.len(), expected.len(), "{}", dir.display());
+        for (line, want) in lines.iter().zip(expected) {
+            let got: Value = serde_json::from_str(line).unwrap();
+            assert_eq!(got["topic"], m["topic"]);
+            assert_eq!(got["partition"], m["partition"]);
+            for field in ["offset", "timestamp", "key", "value", "headers"] {
+                assert_eq!(got[field], want[field], "{}: {line}", dir.display());
+            }
+            // The schema's key order, compact, non-ASCII kept as is.
+            assert!(line.starts_with("{\"topic\":"), "{line}");
+            let order: Vec<usize> = [
+                "\"partition\":",
+                "\"offset\":",
+                "\"timestamp\":",
+                "\"key\":",
+                "\"value\":",
+                "\"headers\":",
+            ]
+            .iter()
+            .map(|k| line.find(k).unwrap())
+            .collect();
+            assert!(order.windows(2).all(|w| w[0] < w[1]), "{line}");
+            // Compact: as long as serde_json's compact form of the same value.
+            assert_eq!(
+                line.len(),
+                serde_json::to_string(&got).unwrap().len(),
+                "{line}"
+            );
+        }
+        n += 1;
+    }
+    assert_eq!(n, 15);
+}
+
+#[test]
+fn dump_text_shows_every_batch_with_its_header_fields() {
+    let (dir, m) = cases()
+        .into_iter()
+        .find(|(d, _)| d.ends_with("golden-transactions-0"))
+        .unwrap();
+    let out = weir(&["dump", dir.to_str().unwrap()]);
+    assert!(out.status.success());
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let batch_lines: Vec<&str> = stdout
+        .lines()
+        .filter(|l| l.starts_with("baseOffset:"))
+        .collect();
+    assert_eq!(batch_lines.len(), m["batches"].as_array().unwrap().len());
+    for field in [
+        "lastOffset:",
+        "count:",
+        "baseSequence:",
+        "producerId:",
+        "producerEpoch:",
+        "partitionLeaderEpoch:",
+        "isTransactional:",
+        "isControl:",
+        "deleteHorizonMs:",
+        "position:",
+        "baseTimestamp:",
+        "size:",
+        "magic:",
+        "compresscodec:",
+        "crc:",
+        "isvalid: true",
+    ] {
+        assert!(batch_lines.iter().all(|l| l.contains(field)), "{field}");
+    }
+    assert!(stdout.contains("COMMIT coordinatorEpoch: 17"), "{stdout}");
+    assert!(stdout.contains("ABORT coordinatorEpoch: 17"), "{stdout}");
+}
+
+#[test]
+fn dump_of_a_corrupt_segment_prints_the_sound_prefix_then_fails() {
+    let (dir, m) = cases()
+        .into_iter()
+        .find(|(d, _)| d.ends_with("golden-corrupt-crc-0"))
+        .unwrap();
+    let out = weir(&["dump", "--format", "json", dir.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        String::from_utf8(out.stdout).unwrap().lines().count(),
+        m["records"].as_array().unwrap().len()
+    );
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert!(
+        stderr.contains("00000000000000000000.log") && stderr.contains("byte 487"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn verify_exits_0_on_sound_logs_and_1_naming_file_and_position() {
+    for (dir, m) in cases() {
+        let out = weir(&["verify", dir.to_str().unwrap()]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        if m["expect"]["valid"] == true {
+            assert_eq!(out.status.code(), Some(0), "{}: {stderr}", dir.display());
+            assert!(String::from_utf8_lossy(&out.stdout).contains("sound:"));
+        } else {
+            assert_eq!(out.status.code(), Some(1), "{}", dir.display());
+            let position = m["expect"]["position"].as_u64().unwrap();
+            assert!(
+                stderr.contains(&format!("00000000000000000000.log: byte {position}:")),
+                "{stderr}"
+            );
+        }
+    }
+}
+
+#[test]
+fn verify_json_is_parseable_either_way() {
+    let (good, _) = cases()
+        .into_iter()
+        .find(|(d, _)| d.ends_with("golden-two-segments-0"))
+        .unwrap();
+    let out = weir(&["verify", "--format", "json", good.to_str().unwrap()]);
+    assert!(out.status.success());
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["ok"], true);
+    assert_eq!(v["partitions"][0]["segments"].as_array().unwrap().len(), 2);
+    assert_eq!(v["partitions"][0]["topic"], "golden-two-segments");
+
+    let (bad, m) = cases()
+        .into_iter()
+        .find(|(d, _)| d.ends_with("golden-corrupt-varint-length-0"))
+        .unwrap();
+    let out = weir(&["verify", "--format", "json", bad.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["ok"], false);
+    assert_eq!(v["position"], m["expect"]["position"]);
+}
+
+#[test]
+fn every_command_has_help_and_bad_usage_exits_2() {
+    for args in [&["--help"][..], &["dump", "--help"], &["verify", "--help"]] {
+        let out = weir(args);
+        assert!(out.status.success(), "{args:?}");
+        assert!(
+            String::from_utf8_lossy(&out.stdout).contains("Usage:"),
+            "{args:?}"
+        );
+    }
+    assert_eq!(weir(&["dump"]).status.code(), Some(2));
+    assert_eq!(
+        weir(&["dump", "--format", "xml", "x"]).status.code(),
+        Some(2)
+    );
+    assert_eq!(weir(&["frobnicate"]).status.code(), Some(2));
+    let missing = weir(&["verify", "/definitely/not/here"]);
+    assert_eq!(missing.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("/definitely/not/here"));
+}
