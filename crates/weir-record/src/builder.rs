@@ -127,6 +127,7 @@ impl BatchBuilder {
     /// # Errors
     /// [`RecordError::Encode`] when the record or the batch would pass Kafka's
     /// int32 limits. The builder is unchanged on error.
+    #[inline]
     pub fn append(&mut self, record: &Record) -> Result<i32, RecordError> {
         let delta = self.next_offset_delta()?;
         self.append_with_offset_delta(delta, record)?;
@@ -155,6 +156,7 @@ impl BatchBuilder {
     /// # Errors
     /// [`RecordError::Encode`] when `offset_delta` is not greater than the last
     /// one appended, or on the limits of [`append`](Self::append).
+    #[inline]
     pub fn append_with_offset_delta(
         &mut self,
         offset_delta: i32,
@@ -216,6 +218,7 @@ impl BatchBuilder {
         })
     }
 
+    #[inline(always)]
     fn append_inner<'h>(
         &mut self,
         offset_delta: i32,
@@ -239,24 +242,18 @@ impl BatchBuilder {
         }
         let base_timestamp = self.base_timestamp.unwrap_or(timestamp);
         let timestamp_delta = timestamp.wrapping_sub(base_timestamp);
-        let size = record::body_size(timestamp_delta, offset_delta, key, value, headers.clone())
-            .ok_or_else(|| RecordError::Encode {
-                reason: "a record field or the record is larger than 2 GiB".into(),
-            })?;
-        if self.buf.len() + size + 5 > i32::MAX as usize {
-            return Err(RecordError::Encode {
-                reason: "the batch would exceed 2 GiB".into(),
-            });
-        }
         record::put_record(
-            size,
             timestamp_delta,
             offset_delta,
             key,
             value,
             headers,
             &mut self.buf,
-        );
+            i32::MAX as usize,
+        )
+        .ok_or_else(|| RecordError::Encode {
+            reason: "a record field, the record or the batch would pass 2 GiB".into(),
+        })?;
         self.base_timestamp = Some(base_timestamp);
         self.max_timestamp = if self.count == 0 {
             timestamp

@@ -97,7 +97,7 @@ impl<'a> IntoIterator for &'a Records {
 
 /// Decodes the records of a [`Records`] lazily; yields an error, then stops, at
 /// the first record that is not sound.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct RecordIter<'a> {
     records: &'a Records,
     pos: usize,
@@ -106,7 +106,122 @@ pub struct RecordIter<'a> {
     done: bool,
 }
 
+/// Reads a varint at `*pos` of `buf`, or `None` for anything unusual (the careful
+/// decoder then says what).
+/// Most lengths and deltas in a batch take one or two bytes; those are read
+/// inline, longer ones by the general decoder.
+#[inline(always)]
+fn fast_varint(buf: &[u8], pos: &mut usize) -> Option<i32> {
+    let b0 = *buf.get(*pos)?;
+    let z = if b0 & 0x80 == 0 {
+        *pos += 1;
+        u32::from(b0)
+    } else if let Some(&b1) = buf.get(*pos + 1)
+        && b1 & 0x80 == 0
+    {
+        *pos += 2;
+        u32::from(b0 & 0x7f) | (u32::from(b1) << 7)
+    } else {
+        let (v, n) = crate::varint::decode_varint(buf.get(*pos..)?).ok()?;
+        *pos += n;
+        return Some(v);
+    };
+    Some(((z >> 1) as i32) ^ -((z & 1) as i32))
+}
+
+/// As [`fast_varint`] for a varlong.
+#[inline(always)]
+fn fast_varlong(buf: &[u8], pos: &mut usize) -> Option<i64> {
+    let b0 = *buf.get(*pos)?;
+    let z = if b0 & 0x80 == 0 {
+        *pos += 1;
+        u64::from(b0)
+    } else if let Some(&b1) = buf.get(*pos + 1)
+        && b1 & 0x80 == 0
+    {
+        *pos += 2;
+        u64::from(b0 & 0x7f) | (u64::from(b1) << 7)
+    } else {
+        let (v, n) = crate::varint::decode_varlong(buf.get(*pos..)?).ok()?;
+        *pos += n;
+        return Some(v);
+    };
+    Some(((z >> 1) as i64) ^ -((z & 1) as i64))
+}
+
+/// A nullable length and the range it covers; `None` when malformed.
+#[inline(always)]
+fn fast_nullable(body: &[u8], pos: &mut usize) -> Option<Option<Range<usize>>> {
+    let len = fast_varint(body, pos)?;
+    if len == -1 {
+        return Some(None);
+    }
+    let start = *pos;
+    let end = start.checked_add(usize::try_from(len).ok()?)?;
+    if end > body.len() {
+        return None;
+    }
+    *pos = end;
+    Some(Some(start..end))
+}
+
 impl<'a> RecordIter<'a> {
+    /// The hot path: decodes a well-formed record with the same checks as
+    /// [`decode`](Self::decode), but gives up (returns `None`) at the first thing
+    /// that is not, leaving the careful decoder to name the problem.
+    #[inline(always)]
+    fn decode_fast(&mut self) -> Option<RecordView<'a>> {
+        let data = &self.records.data;
+        let all: &'a [u8] = data.as_ref();
+        let mut p = self.pos;
+        let length = usize::try_from(fast_varint(all, &mut p)?).ok()?;
+        let body_start = p;
+        let end = body_start.checked_add(length)?;
+        // Reads below are bounded by the record's own end.
+        let body = all.get(..end)?;
+        let attributes = *body.get(p)? as i8;
+        p += 1;
+        let timestamp_delta = fast_varlong(body, &mut p)?;
+        let offset_delta = fast_varint(body, &mut p)?;
+        let key = fast_nullable(body, &mut p)?;
+        let value = fast_nullable(body, &mut p)?;
+        let header_count = u32::try_from(fast_varint(body, &mut p)?).ok()?;
+        let headers_start = p;
+        for _ in 0..header_count {
+            let key_len = usize::try_from(fast_varint(body, &mut p)?).ok()?;
+            p = p.checked_add(key_len).filter(|&e| e <= end)?;
+            fast_nullable(body, &mut p)?;
+        }
+        if p != end
+            || i64::from(offset_delta) <= self.previous_offset_delta
+            || offset_delta > self.records.last_offset_delta
+        {
+            return None;
+        }
+        self.previous_offset_delta = i64::from(offset_delta);
+        self.pos = end;
+        self.index += 1;
+        let timestamp = match self.records.timestamp_type {
+            TimestampType::LogAppendTime => self.records.max_timestamp,
+            TimestampType::CreateTime => self.records.base_timestamp.wrapping_add(timestamp_delta),
+        };
+        Some(RecordView {
+            data,
+            offset: self
+                .records
+                .base_offset
+                .wrapping_add(i64::from(offset_delta)),
+            offset_delta,
+            timestamp,
+            timestamp_delta,
+            attributes,
+            key,
+            value,
+            headers: headers_start..end,
+            header_count,
+        })
+    }
+
     fn field_error(&self, field: RecordField, fault: Fault) -> RecordError {
         RecordError::InvalidRecordField {
             index: self.index,
@@ -115,6 +230,8 @@ impl<'a> RecordIter<'a> {
         }
     }
 
+    #[cold]
+    #[inline(never)]
     fn decode(&mut self) -> Result<RecordView<'a>, RecordError> {
         let data = &self.records.data;
         let rest = data.get(self.pos..).unwrap_or_default();
@@ -239,6 +356,7 @@ impl<'a> RecordIter<'a> {
 impl<'a> Iterator for RecordIter<'a> {
     type Item = Result<RecordView<'a>, RecordError>;
 
+    #[inline]
     fn next(&mut self) -> Option<Self::Item> {
         if self.done {
             return None;
@@ -250,6 +368,9 @@ impl<'a> Iterator for RecordIter<'a> {
                 count: self.records.count as i32,
                 remaining,
             }));
+        }
+        if let Some(view) = self.decode_fast() {
+            return Some(Ok(view));
         }
         let result = self.decode();
         if result.is_err() {
@@ -291,17 +412,20 @@ pub struct RecordView<'a> {
 
 impl<'a> RecordView<'a> {
     /// The record's offset: base offset plus offset delta.
+    #[inline]
     pub fn offset(&self) -> i64 {
         self.offset
     }
 
     /// The offset delta as stored.
+    #[inline]
     pub fn offset_delta(&self) -> i32 {
         self.offset_delta
     }
 
     /// The timestamp as a consumer sees it: base timestamp plus delta for
     /// CreateTime, the batch's max timestamp for LogAppendTime.
+    #[inline]
     pub fn timestamp(&self) -> i64 {
         self.timestamp
     }
@@ -316,27 +440,32 @@ impl<'a> RecordView<'a> {
         self.attributes
     }
 
+    #[inline]
     fn slice(&self, r: &Option<Range<usize>>) -> Option<&'a [u8]> {
         r.as_ref()
             .map(|r| self.data.get(r.clone()).unwrap_or_default())
     }
 
     /// The key; `None` for a null key.
+    #[inline]
     pub fn key(&self) -> Option<&'a [u8]> {
         self.slice(&self.key)
     }
 
     /// The value; `None` for a tombstone.
+    #[inline]
     pub fn value(&self) -> Option<&'a [u8]> {
         self.slice(&self.value)
     }
 
     /// The key as a zero-copy slice of the batch buffer.
+    #[inline]
     pub fn key_bytes(&self) -> Option<Bytes> {
         self.key.clone().map(|r| self.data.slice(r))
     }
 
     /// The value as a zero-copy slice of the batch buffer.
+    #[inline]
     pub fn value_bytes(&self) -> Option<Bytes> {
         self.value.clone().map(|r| self.data.slice(r))
     }
@@ -448,5 +577,78 @@ impl<'a> HeaderView<'a> {
     /// The value as a zero-copy slice of the batch buffer.
     pub fn value_bytes(&self) -> Option<Bytes> {
         self.value.clone().map(|r| self.data.slice(r))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use crate::{BatchBuilder, BatchOptions, Header, Record, RecordBatch};
+
+    /// The fast path must accept exactly what the careful decoder accepts, and
+    /// decode it the same way.
+    fn agree(batch: &RecordBatch) {
+        let Ok(records) = batch.records() else { return };
+        let mut iter = records.iter();
+        while iter.index < records.count {
+            let mut fast = iter.clone();
+            let fast_view = fast.decode_fast();
+            let careful = iter.decode();
+            match (fast_view, careful) {
+                (Some(f), Ok(c)) => {
+                    assert_eq!(
+                        (
+                            f.offset,
+                            f.timestamp,
+                            f.key(),
+                            f.value(),
+                            f.header_count,
+                            f.headers.clone()
+                        ),
+                        (
+                            c.offset,
+                            c.timestamp,
+                            c.key(),
+                            c.value(),
+                            c.header_count,
+                            c.headers.clone()
+                        )
+                    );
+                    assert_eq!((fast.pos, fast.index), (iter.pos, iter.index));
+                }
+                (None, Err(_)) => return,
+                (None, Ok(_)) => {} // the fast path may leave unusual records to the careful one
+                (Some(_), Err(e)) => {
+                    panic!("fast path accepted what the careful decoder rejects: {e}")
+                }
+            }
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn fast_and_careful_decoders_agree(
+            records in proptest::collection::vec(
+                (any::<i64>(), proptest::option::of(proptest::collection::vec(any::<u8>(), 0..20)),
+                 proptest::option::of(proptest::collection::vec(any::<u8>(), 0..200)), 0..3usize),
+                1..8),
+            flips in proptest::collection::vec((any::<usize>(), any::<u8>()), 0..4),
+        ) {
+            let mut b = BatchBuilder::new(BatchOptions::default());
+            for (ts, key, value, headers) in &records {
+                let mut r = Record { timestamp: *ts, key: key.clone().map(Into::into), value: value.clone().map(Into::into), headers: Vec::new() };
+                for i in 0..*headers {
+                    r.headers.push(Header::new(format!("h{i}"), vec![i as u8; i]));
+                }
+                b.append(&r).unwrap();
+            }
+            let mut bytes = b.build().unwrap().to_vec();
+            let payload = bytes.len() - crate::layout::RECORDS;
+            for (at, x) in &flips {
+                bytes[crate::layout::RECORDS + at % payload] ^= x | 1;
+            }
+            agree(&RecordBatch::new(bytes.into()).unwrap());
+        }
     }
 }
