@@ -1,0 +1,64 @@
+//! Bench data shared by the bench files: JSON-ish order events of about 170
+//! bytes, keyed by customer, as a pipeline would produce them.
+
+#![allow(dead_code)]
+
+use bytes::Bytes;
+use weir_record::{BatchBuilder, BatchOptions, CompressionConfig, Record};
+
+/// Records per batch in the batch benches.
+pub(crate) const RECORDS: usize = 1000;
+
+/// `n` order records with ~170-byte values and timestamps 1 ms apart.
+pub(crate) fn orders(n: usize) -> Vec<Record> {
+    let notes = [
+        "gift wrap",
+        "leave at door",
+        "express",
+        "",
+        "fragile: glassware",
+        "call on arrival",
+    ];
+    let mut seed = 0x2545_f491_4f6c_dd1du64;
+    let mut next = move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    };
+    (0..n)
+        .map(|i| {
+            let r = next();
+            let customer = r % 50_000;
+            let value = format!(
+                "{{\"order_id\":\"ord-{i:08}\",\"customer\":\"cust-{customer:05}\",\"sku\":\"sku-{:04}\",\"qty\":{},\"amount\":{}.{:02},\"currency\":\"EUR\",\"note\":\"{}\",\"ts\":{}}}",
+                (r >> 20) % 10_000,
+                (r >> 34) % 9 + 1,
+                (r >> 38) % 900 + 10,
+                (r >> 48) % 100,
+                notes[(r as usize >> 8) % notes.len()],
+                1_735_689_600_000u64 + i as u64
+            );
+            Record::new(value)
+                .with_key(format!("cust-{customer:05}"))
+                .with_timestamp(1_735_689_600_000 + i as i64)
+        })
+        .collect()
+}
+
+/// One batch of `records`, encoded with `compression`.
+pub(crate) fn batch(records: &[Record], compression: CompressionConfig) -> Bytes {
+    let mut builder = BatchBuilder::new(BatchOptions {
+        compression,
+        ..BatchOptions::default()
+    });
+    for r in records {
+        builder.append(r).unwrap();
+    }
+    builder.build().unwrap()
+}
+
+/// The uncompressed records section of the bench batch.
+pub(crate) fn records_section(records: &[Record]) -> Vec<u8> {
+    batch(records, CompressionConfig::NONE)[61..].to_vec()
+}
