@@ -212,10 +212,15 @@ impl BatchBuilder {
         self.max_timestamp_override = Some(timestamp_ms);
     }
 
+    #[inline]
     fn next_offset_delta(&self) -> Result<i32, RecordError> {
-        i32::try_from(self.last_appended_offset_delta + 1).map_err(|_| RecordError::Encode {
-            reason: "more than 2^31 offsets in one batch".into(),
-        })
+        let next = self.last_appended_offset_delta + 1;
+        if next > i64::from(i32::MAX) {
+            return Err(RecordError::Encode {
+                reason: "more than 2^31 offsets in one batch".into(),
+            });
+        }
+        Ok(next as i32)
     }
 
     #[inline(always)]

@@ -132,6 +132,7 @@ impl Encoded {
 
 /// Varints packed into a 64-bit register and appended with one 8-byte store
 /// (then trimmed to the bytes used): much cheaper than pushing them byte by byte.
+/// Used for records [`put_small_record`] does not take.
 struct Packer {
     acc: u64,
     len: u32,
@@ -179,12 +180,86 @@ impl Packer {
 
     #[inline(always)]
     fn flush(&mut self, out: &mut Vec<u8>) {
-        let at = out.len();
-        out.extend_from_slice(&self.acc.to_le_bytes());
-        out.truncate(at + self.len as usize);
+        append_le(out, self.acc, self.len);
         self.acc = 0;
         self.len = 0;
     }
+}
+
+/// A zigzagged value below 2^14 as its one or two varint bytes, without
+/// branching: (bytes, count).
+#[inline(always)]
+fn small_varint(z: u64) -> (u64, u32) {
+    let high = z >> 7;
+    let two = u64::from(high != 0);
+    ((z & 0x7f) | (two << 7) | (high << 8), 1 + two as u32)
+}
+
+/// The common record, written with a handful of stores: no headers, key and
+/// value under 8 KiB, deltas under 8192, so that every varint takes at most two
+/// bytes. Returns `None` (writing nothing) for any other record.
+#[inline(always)]
+fn put_small_record<'h>(
+    timestamp_delta: i64,
+    offset_delta: i32,
+    key: Option<&[u8]>,
+    value: Option<&[u8]>,
+    headers: &(impl Iterator<Item = HeaderRef<'h>> + Clone),
+    out: &mut Vec<u8>,
+    max_len: usize,
+) -> Option<usize> {
+    const SMALL: u64 = 1 << 14;
+    let zz32 = |v: i32| u64::from(((v << 1) ^ (v >> 31)) as u32);
+    let zz_len = |b: Option<&[u8]>| b.map_or(1, |b| (b.len() as u64) << 1);
+    let ts = ((timestamp_delta << 1) ^ (timestamp_delta >> 63)) as u64;
+    let (off, kl, vl) = (zz32(offset_delta), zz_len(key), zz_len(value));
+    if (ts | off | kl | vl) >= SMALL || headers.clone().next().is_some() {
+        return None;
+    }
+    let (ts, ts_n) = small_varint(ts);
+    let (off, off_n) = small_varint(off);
+    let (kl, kl_n) = small_varint(kl);
+    let (vl, vl_n) = small_varint(vl);
+    let key_bytes = key.map_or(0, <[u8]>::len);
+    let value_bytes = value.map_or(0, <[u8]>::len);
+    // attributes + header count are one byte each.
+    let size = 2 + (ts_n + off_n + kl_n + vl_n) as usize + key_bytes + value_bytes;
+    let (len, len_n) = small_varint((size as u64) << 1);
+    if size as u64 >= SMALL / 2 || out.len() + size + 2 > max_len {
+        return None;
+    }
+    let total = len_n as usize + size;
+    out.reserve(total + 16);
+    // length | attributes (0) | timestamp delta | offset delta: at most 7 bytes,
+    // and the key length too when it fits the same 8-byte store.
+    let head_n = len_n + 1 + ts_n + off_n;
+    let head = len | (ts << (8 * (len_n + 1))) | (off << (8 * (len_n + 1 + ts_n)));
+    let (head, head_n, key_length_pending) = if head_n + kl_n <= 8 {
+        (head | (kl << (8 * head_n)), head_n + kl_n, false)
+    } else {
+        (head, head_n, true)
+    };
+    append_le(out, head, head_n);
+    if key_length_pending {
+        append_le(out, kl, kl_n);
+    }
+    if let Some(key) = key {
+        out.extend_from_slice(key);
+    }
+    append_le(out, vl, vl_n);
+    if let Some(value) = value {
+        out.extend_from_slice(value);
+    }
+    out.push(0); // no headers
+    Some(total)
+}
+
+/// Appends the low `n` bytes of `bytes`, little end first, with one 8-byte store.
+#[inline(always)]
+fn append_le(out: &mut Vec<u8>, bytes: u64, n: u32) {
+    let at = out.len();
+    out.extend_from_slice(&bytes.to_le_bytes());
+    out.truncate(at + n as usize);
 }
 
 /// Appends one record (length prefix and body) to `out` and returns the bytes
@@ -201,6 +276,17 @@ pub(crate) fn put_record<'h>(
     max_len: usize,
 ) -> Option<usize> {
     const LIMIT: usize = i32::MAX as usize;
+    if let Some(written) = put_small_record(
+        timestamp_delta,
+        offset_delta,
+        key,
+        value,
+        &headers,
+        out,
+        max_len,
+    ) {
+        return Some(written);
+    }
     let field_len = |b: Option<&[u8]>| b.map_or(Some(0), |b| (b.len() <= LIMIT).then_some(b.len()));
     let (ts, off) = (
         Encoded::varlong(timestamp_delta),
