@@ -95,6 +95,82 @@ pub fn epoch_for_offset(entries: &[EpochEntry], offset: i64) -> Option<i32> {
         .map(|e| e.epoch)
 }
 
+/// Parses a log-directory offset checkpoint (`recovery-point-offset-checkpoint`,
+/// `log-start-offset-checkpoint`, `cleaner-offset-checkpoint`): version 0, a
+/// count, then `<topic> <partition> <offset>` lines.
+///
+/// # Errors
+/// [`CheckpointFormatError`] naming the byte position of the bad line.
+pub fn parse_offset_checkpoint(
+    text: &str,
+) -> Result<Vec<(String, i32, i64)>, CheckpointFormatError> {
+    let mut out = Vec::new();
+    for (position, line) in entry_lines(text, 0)? {
+        let err = |reason: String| CheckpointFormatError { position, reason };
+        let mut fields = line.split_whitespace();
+        let (Some(topic), Some(partition), Some(offset), None) =
+            (fields.next(), fields.next(), fields.next(), fields.next())
+        else {
+            return Err(err(format!(
+                "{line:?} is not \"<topic> <partition> <offset>\""
+            )));
+        };
+        out.push((
+            topic.to_string(),
+            partition
+                .parse()
+                .map_err(|_| err(format!("partition {partition:?} is not a number")))?,
+            offset
+                .parse()
+                .map_err(|_| err(format!("offset {offset:?} is not a number")))?,
+        ));
+    }
+    Ok(out)
+}
+
+/// Formats a log-directory offset checkpoint (see [`parse_offset_checkpoint`]).
+pub fn format_offset_checkpoint<'a>(
+    entries: impl IntoIterator<Item = (&'a str, i32, i64)>,
+) -> String {
+    let lines: Vec<String> = entries
+        .into_iter()
+        .map(|(t, p, o)| format!("{t} {p} {o}\n"))
+        .collect();
+    format!("0\n{}\n{}", lines.len(), lines.concat())
+}
+
+/// Formats a `leader-epoch-checkpoint`.
+pub fn format_leader_epoch_checkpoint(entries: &[EpochEntry]) -> String {
+    let mut s = format!("0\n{}\n", entries.len());
+    for e in entries {
+        s.push_str(&format!("{} {}\n", e.epoch, e.start_offset));
+    }
+    s
+}
+
+/// Writes `contents` to `path` as Kafka writes checkpoints: to `<path>.tmp`,
+/// fsynced, renamed over `path`, and the directory fsynced, so a crash leaves
+/// either the old file or the new one.
+///
+/// # Errors
+/// The I/O error of the step that failed.
+pub fn write_atomically(path: &std::path::Path, contents: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(".tmp");
+    let tmp = std::path::PathBuf::from(tmp);
+    {
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(contents)?;
+        f.sync_all()?;
+    }
+    std::fs::rename(&tmp, path)?;
+    if let Some(dir) = path.parent() {
+        std::fs::File::open(dir)?.sync_all()?;
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -129,5 +205,34 @@ mod tests {
         assert!(parse_leader_epoch_checkpoint("0\n3\n0 0\n").is_err());
         assert!(parse_leader_epoch_checkpoint("0\n1\nx 0\n").is_err());
         assert!(parse_leader_epoch_checkpoint("").is_err());
+    }
+
+    #[test]
+    fn offset_checkpoints_round_trip() {
+        let text = format_offset_checkpoint([("orders", 0, 42), ("my-topic", 11, 0)]);
+        assert_eq!(text, "0\n2\norders 0 42\nmy-topic 11 0\n");
+        assert_eq!(
+            parse_offset_checkpoint(&text).unwrap(),
+            [
+                ("orders".to_string(), 0, 42),
+                ("my-topic".to_string(), 11, 0)
+            ]
+        );
+        assert!(parse_offset_checkpoint("0\n1\norders zero 1\n").is_err());
+        assert!(parse_offset_checkpoint("0\n1\norders 0\n").is_err());
+        let epochs = [
+            EpochEntry {
+                epoch: 0,
+                start_offset: 0,
+            },
+            EpochEntry {
+                epoch: 3,
+                start_offset: 90,
+            },
+        ];
+        assert_eq!(
+            parse_leader_epoch_checkpoint(&format_leader_epoch_checkpoint(&epochs)).unwrap(),
+            epochs
+        );
     }
 }

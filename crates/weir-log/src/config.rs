@@ -1,0 +1,748 @@
+//! Topic-level log configuration under Kafka's property names.
+//!
+//! [`LogConfig`] holds the resolved values a partition runs with;
+//! [`TopicConfig`] keeps which keys were set explicitly (what `describe`
+//! shows and what the data directory persists) next to the resolved values.
+//! Every key is Kafka's (`kafka-format.md` §8, `LogConfig.java`), with Kafka's
+//! defaults and validators; an unknown key or a bad value is a [`ConfigError`]
+//! naming the key.
+//!
+//! Defaults follow Kafka 4.x (`message.timestamp.after.max.ms` = 1 hour) except
+//! that `segment.bytes` may go down to 14 bytes as in Kafka 3.x, so small logs
+//! can roll in tests and demos.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use weir_record::{Compression, CompressionConfig, TimestampType};
+
+/// A configuration key that is unknown or a value that does not fit it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// No such key.
+    #[error("unknown config key {key:?}")]
+    UnknownKey {
+        /// The key as given.
+        key: String,
+    },
+    /// The value does not parse or is out of range.
+    #[error("invalid value {value:?} for config {key}: {reason}")]
+    InvalidValue {
+        /// The key.
+        key: String,
+        /// The value as given.
+        value: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+}
+
+impl ConfigError {
+    /// The key the error is about.
+    pub fn key(&self) -> &str {
+        match self {
+            ConfigError::UnknownKey { key } | ConfigError::InvalidValue { key, .. } => key,
+        }
+    }
+
+    /// An [`InvalidValue`](ConfigError::InvalidValue) error.
+    pub fn invalid(key: &str, value: &str, reason: impl Into<String>) -> Self {
+        ConfigError::InvalidValue {
+            key: key.to_string(),
+            value: value.to_string(),
+            reason: reason.into(),
+        }
+    }
+}
+
+/// `cleanup.policy`: delete old segments, compact to the latest value per key,
+/// or both.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct CleanupPolicy {
+    /// `delete` is in the list: retention by time and size applies.
+    pub delete: bool,
+    /// `compact` is in the list: the cleaner keeps the latest record per key.
+    pub compact: bool,
+}
+
+impl CleanupPolicy {
+    /// `delete`, Kafka's default.
+    pub const DELETE: CleanupPolicy = CleanupPolicy {
+        delete: true,
+        compact: false,
+    };
+    /// `compact`.
+    pub const COMPACT: CleanupPolicy = CleanupPolicy {
+        delete: false,
+        compact: true,
+    };
+}
+
+impl fmt::Display for CleanupPolicy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match (self.compact, self.delete) {
+            (true, true) => f.write_str("compact,delete"),
+            (true, false) => f.write_str("compact"),
+            (false, true) => f.write_str("delete"),
+            (false, false) => Ok(()),
+        }
+    }
+}
+
+/// `compression.type` of a topic: keep what the producer sent, or the codec
+/// the log stores batches with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum TopicCompression {
+    /// `producer`: batches are stored as the producer compressed them.
+    Producer,
+    /// `uncompressed` or a codec: batches in another codec are re-compressed.
+    Codec(Compression),
+}
+
+impl fmt::Display for TopicCompression {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TopicCompression::Producer => f.write_str("producer"),
+            TopicCompression::Codec(Compression::None) => f.write_str("uncompressed"),
+            TopicCompression::Codec(c) => write!(f, "{c}"),
+        }
+    }
+}
+
+/// The resolved configuration of a topic's partitions (Kafka's `LogConfig`).
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct LogConfig {
+    /// `segment.bytes`: roll when the next batch would not fit.
+    pub segment_bytes: u32,
+    /// `segment.ms`: roll when the segment's first batch is this old.
+    pub segment_ms: i64,
+    /// `segment.jitter.ms`: subtracted from `segment.ms` (Kafka draws a random
+    /// jitter below it per segment; Weir uses it as given, deterministically).
+    pub segment_jitter_ms: i64,
+    /// `segment.index.bytes`: size of the preallocated index files; roll when full.
+    pub segment_index_bytes: u32,
+    /// `index.interval.bytes`: bytes between sparse index entries.
+    pub index_interval_bytes: u32,
+    /// `max.message.bytes`: largest batch accepted, after compression.
+    pub max_message_bytes: u32,
+    /// `message.timestamp.type`: CreateTime or LogAppendTime.
+    pub message_timestamp_type: TimestampType,
+    /// `message.timestamp.before.max.ms`: how far in the past a CreateTime may be.
+    pub message_timestamp_before_max_ms: i64,
+    /// `message.timestamp.after.max.ms`: how far in the future a CreateTime may be.
+    pub message_timestamp_after_max_ms: i64,
+    /// `flush.messages`: fsync after this many records (Long.MAX: never forced).
+    pub flush_messages: i64,
+    /// `flush.ms`: fsync when the oldest unflushed data is this old (Long.MAX: never).
+    pub flush_ms: i64,
+    /// `retention.ms`: delete segments older than this (-1: forever).
+    pub retention_ms: i64,
+    /// `retention.bytes`: per-partition size bound (-1: none).
+    pub retention_bytes: i64,
+    /// `cleanup.policy`.
+    pub cleanup_policy: CleanupPolicy,
+    /// `min.cleanable.dirty.ratio`.
+    pub min_cleanable_dirty_ratio: f64,
+    /// `delete.retention.ms`: how long tombstones and markers survive compaction.
+    pub delete_retention_ms: i64,
+    /// `min.compaction.lag.ms`.
+    pub min_compaction_lag_ms: i64,
+    /// `max.compaction.lag.ms`.
+    pub max_compaction_lag_ms: i64,
+    /// `file.delete.delay.ms`: how long `.deleted` files stay before unlinking.
+    pub file_delete_delay_ms: i64,
+    /// `compression.type`.
+    pub compression_type: TopicCompression,
+    /// `compression.gzip.level` (-1: zlib's default).
+    pub compression_gzip_level: i32,
+    /// `compression.lz4.level`.
+    pub compression_lz4_level: i32,
+    /// `compression.zstd.level`.
+    pub compression_zstd_level: i32,
+    /// `min.insync.replicas`: a single node has one replica, so only 1 is accepted.
+    pub min_insync_replicas: i32,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        LogConfig {
+            segment_bytes: 1024 * 1024 * 1024,
+            segment_ms: 7 * 24 * 60 * 60 * 1000,
+            segment_jitter_ms: 0,
+            segment_index_bytes: 10 * 1024 * 1024,
+            index_interval_bytes: 4096,
+            max_message_bytes: 1024 * 1024 + 12,
+            message_timestamp_type: TimestampType::CreateTime,
+            message_timestamp_before_max_ms: i64::MAX,
+            message_timestamp_after_max_ms: 60 * 60 * 1000,
+            flush_messages: i64::MAX,
+            flush_ms: i64::MAX,
+            retention_ms: 7 * 24 * 60 * 60 * 1000,
+            retention_bytes: -1,
+            cleanup_policy: CleanupPolicy::DELETE,
+            min_cleanable_dirty_ratio: 0.5,
+            delete_retention_ms: 24 * 60 * 60 * 1000,
+            min_compaction_lag_ms: 0,
+            max_compaction_lag_ms: i64::MAX,
+            file_delete_delay_ms: 60_000,
+            compression_type: TopicCompression::Producer,
+            compression_gzip_level: -1,
+            compression_lz4_level: 9,
+            compression_zstd_level: 3,
+            min_insync_replicas: 1,
+        }
+    }
+}
+
+/// One topic config key: its name, what it means, and how to read and show it.
+struct Key {
+    name: &'static str,
+    doc: &'static str,
+    set: fn(&mut LogConfig, &str, &str) -> Result<(), ConfigError>,
+    get: fn(&LogConfig) -> String,
+}
+
+fn parse_i64(key: &str, value: &str, min: i64) -> Result<i64, ConfigError> {
+    let v: i64 = value
+        .trim()
+        .parse()
+        .map_err(|_| ConfigError::invalid(key, value, "not a 64-bit integer"))?;
+    if v < min {
+        return Err(ConfigError::invalid(
+            key,
+            value,
+            format!("must be at least {min}"),
+        ));
+    }
+    Ok(v)
+}
+
+fn parse_i32(key: &str, value: &str, min: i32, max: i32) -> Result<i32, ConfigError> {
+    let v: i32 = value
+        .trim()
+        .parse()
+        .map_err(|_| ConfigError::invalid(key, value, "not a 32-bit integer"))?;
+    if v < min || v > max {
+        return Err(ConfigError::invalid(
+            key,
+            value,
+            format!("must be between {min} and {max}"),
+        ));
+    }
+    Ok(v)
+}
+
+fn parse_u32(key: &str, value: &str, min: u32) -> Result<u32, ConfigError> {
+    let v = parse_i32(key, value, i32::try_from(min).unwrap_or(i32::MAX), i32::MAX)?;
+    u32::try_from(v).map_err(|_| ConfigError::invalid(key, value, "must not be negative"))
+}
+
+fn parse_level(key: &str, value: &str, codec: Compression) -> Result<i32, ConfigError> {
+    let v: i32 = value
+        .trim()
+        .parse()
+        .map_err(|_| ConfigError::invalid(key, value, "not a 32-bit integer"))?;
+    CompressionConfig::with_level(codec, v)
+        .map_err(|e| ConfigError::invalid(key, value, e.to_string()))?;
+    Ok(v)
+}
+
+macro_rules! key {
+    ($name:literal, $doc:literal, $field:ident, |$k:ident, $v:ident| $parse:expr) => {
+        Key {
+            name: $name,
+            doc: $doc,
+            set: |c, $k, $v| {
+                c.$field = $parse?;
+                Ok(())
+            },
+            get: |c| c.$field.to_string(),
+        }
+    };
+}
+
+const KEYS: &[Key] = &[
+    key!(
+        "cleanup.policy",
+        "delete, compact, or compact,delete",
+        cleanup_policy,
+        |k, v| { parse_cleanup_policy(k, v) }
+    ),
+    key!(
+        "compression.type",
+        "producer, uncompressed, gzip, snappy, lz4 or zstd",
+        compression_type,
+        |k, v| { parse_topic_compression(k, v) }
+    ),
+    key!(
+        "compression.gzip.level",
+        "gzip level for re-compressed batches (1-9, -1 default)",
+        compression_gzip_level,
+        |k, v| { parse_level(k, v, Compression::Gzip) }
+    ),
+    key!(
+        "compression.lz4.level",
+        "lz4 level for re-compressed batches (1-17)",
+        compression_lz4_level,
+        |k, v| { parse_level(k, v, Compression::Lz4) }
+    ),
+    key!(
+        "compression.zstd.level",
+        "zstd level for re-compressed batches",
+        compression_zstd_level,
+        |k, v| { parse_level(k, v, Compression::Zstd) }
+    ),
+    key!(
+        "delete.retention.ms",
+        "how long tombstones survive compaction",
+        delete_retention_ms,
+        |k, v| { parse_i64(k, v, 0) }
+    ),
+    key!(
+        "file.delete.delay.ms",
+        "delay before a .deleted file is unlinked",
+        file_delete_delay_ms,
+        |k, v| { parse_i64(k, v, 0) }
+    ),
+    key!(
+        "flush.messages",
+        "fsync after this many records",
+        flush_messages,
+        |k, v| { parse_i64(k, v, 1) }
+    ),
+    key!(
+        "flush.ms",
+        "fsync when unflushed data is this old",
+        flush_ms,
+        |k, v| { parse_i64(k, v, 0) }
+    ),
+    key!(
+        "index.interval.bytes",
+        "bytes between offset index entries",
+        index_interval_bytes,
+        |k, v| { parse_u32(k, v, 0) }
+    ),
+    key!(
+        "max.compaction.lag.ms",
+        "longest a record stays uncompacted",
+        max_compaction_lag_ms,
+        |k, v| { parse_i64(k, v, 1) }
+    ),
+    key!(
+        "max.message.bytes",
+        "largest batch accepted, after compression",
+        max_message_bytes,
+        |k, v| { parse_u32(k, v, 0) }
+    ),
+    key!(
+        "message.timestamp.after.max.ms",
+        "how far ahead of now a CreateTime may be",
+        message_timestamp_after_max_ms,
+        |k, v| { parse_i64(k, v, 0) }
+    ),
+    key!(
+        "message.timestamp.before.max.ms",
+        "how far behind now a CreateTime may be",
+        message_timestamp_before_max_ms,
+        |k, v| { parse_i64(k, v, 0) }
+    ),
+    key!(
+        "message.timestamp.type",
+        "CreateTime or LogAppendTime",
+        message_timestamp_type,
+        |k, v| { parse_timestamp_type(k, v) }
+    ),
+    key!(
+        "min.cleanable.dirty.ratio",
+        "dirty share of the log that triggers compaction",
+        min_cleanable_dirty_ratio,
+        |k, v| { parse_ratio(k, v) }
+    ),
+    key!(
+        "min.compaction.lag.ms",
+        "shortest a record stays uncompacted",
+        min_compaction_lag_ms,
+        |k, v| { parse_i64(k, v, 0) }
+    ),
+    key!(
+        "min.insync.replicas",
+        "replicas that must have a write for acks=all (1 on one node)",
+        min_insync_replicas,
+        |k, v| { parse_i32(k, v, 1, 1) }
+    ),
+    key!(
+        "retention.bytes",
+        "per-partition size bound (-1: none)",
+        retention_bytes,
+        |k, v| { parse_i64(k, v, i64::MIN) }
+    ),
+    key!(
+        "retention.ms",
+        "delete segments older than this (-1: forever)",
+        retention_ms,
+        |k, v| { parse_i64(k, v, -1) }
+    ),
+    key!(
+        "segment.bytes",
+        "roll the segment at this size",
+        segment_bytes,
+        |k, v| { parse_u32(k, v, 14) }
+    ),
+    key!(
+        "segment.index.bytes",
+        "preallocated size of each index file",
+        segment_index_bytes,
+        |k, v| { parse_u32(k, v, 4) }
+    ),
+    key!(
+        "segment.jitter.ms",
+        "subtracted from segment.ms",
+        segment_jitter_ms,
+        |k, v| { parse_i64(k, v, 0) }
+    ),
+    key!(
+        "segment.ms",
+        "roll the segment when its first batch is this old",
+        segment_ms,
+        |k, v| { parse_i64(k, v, 1) }
+    ),
+];
+
+fn parse_cleanup_policy(key: &str, value: &str) -> Result<CleanupPolicy, ConfigError> {
+    let mut policy = CleanupPolicy {
+        delete: false,
+        compact: false,
+    };
+    for item in value.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+        match item {
+            "delete" => policy.delete = true,
+            "compact" => policy.compact = true,
+            other => {
+                return Err(ConfigError::invalid(
+                    key,
+                    value,
+                    format!("{other:?} is not delete or compact"),
+                ));
+            }
+        }
+    }
+    if !policy.delete && !policy.compact {
+        return Err(ConfigError::invalid(
+            key,
+            value,
+            "needs delete, compact or both",
+        ));
+    }
+    Ok(policy)
+}
+
+fn parse_topic_compression(key: &str, value: &str) -> Result<TopicCompression, ConfigError> {
+    match value.trim() {
+        "producer" => Ok(TopicCompression::Producer),
+        "uncompressed" => Ok(TopicCompression::Codec(Compression::None)),
+        "gzip" => Ok(TopicCompression::Codec(Compression::Gzip)),
+        "snappy" => Ok(TopicCompression::Codec(Compression::Snappy)),
+        "lz4" => Ok(TopicCompression::Codec(Compression::Lz4)),
+        "zstd" => Ok(TopicCompression::Codec(Compression::Zstd)),
+        _ => Err(ConfigError::invalid(
+            key,
+            value,
+            "must be producer, uncompressed, gzip, snappy, lz4 or zstd",
+        )),
+    }
+}
+
+fn parse_timestamp_type(key: &str, value: &str) -> Result<TimestampType, ConfigError> {
+    match value.trim() {
+        "CreateTime" => Ok(TimestampType::CreateTime),
+        "LogAppendTime" => Ok(TimestampType::LogAppendTime),
+        _ => Err(ConfigError::invalid(
+            key,
+            value,
+            "must be CreateTime or LogAppendTime",
+        )),
+    }
+}
+
+fn parse_ratio(key: &str, value: &str) -> Result<f64, ConfigError> {
+    let v: f64 = value
+        .trim()
+        .parse()
+        .map_err(|_| ConfigError::invalid(key, value, "not a number"))?;
+    if !(0.0..=1.0).contains(&v) {
+        return Err(ConfigError::invalid(key, value, "must be between 0 and 1"));
+    }
+    Ok(v)
+}
+
+impl LogConfig {
+    /// Every key this config understands, with a one-line description.
+    pub fn keys() -> impl Iterator<Item = (&'static str, &'static str)> {
+        KEYS.iter().map(|k| (k.name, k.doc))
+    }
+
+    /// Sets one key from its Kafka string form.
+    ///
+    /// # Errors
+    /// [`ConfigError::UnknownKey`] or [`ConfigError::InvalidValue`]; the config
+    /// is unchanged on error.
+    pub fn set(&mut self, key: &str, value: &str) -> Result<(), ConfigError> {
+        let entry = KEYS
+            .iter()
+            .find(|k| k.name == key)
+            .ok_or_else(|| ConfigError::UnknownKey {
+                key: key.to_string(),
+            })?;
+        let mut next = self.clone();
+        (entry.set)(&mut next, key, value)?;
+        next.check()?;
+        *self = next;
+        Ok(())
+    }
+
+    /// The value of a key in Kafka's string form, or `None` for an unknown key.
+    pub fn get(&self, key: &str) -> Option<String> {
+        KEYS.iter().find(|k| k.name == key).map(|k| (k.get)(self))
+    }
+
+    /// A config from defaults overridden by `props`.
+    ///
+    /// # Errors
+    /// The first unknown key or invalid value.
+    pub fn from_props<'a>(
+        props: impl IntoIterator<Item = (&'a str, &'a str)>,
+    ) -> Result<Self, ConfigError> {
+        let mut config = LogConfig::default();
+        for (k, v) in props {
+            config.set(k, v)?;
+        }
+        Ok(config)
+    }
+
+    /// Cross-key rules Kafka enforces.
+    fn check(&self) -> Result<(), ConfigError> {
+        if self.min_compaction_lag_ms > self.max_compaction_lag_ms {
+            return Err(ConfigError::invalid(
+                "min.compaction.lag.ms",
+                &self.min_compaction_lag_ms.to_string(),
+                format!(
+                    "must not exceed max.compaction.lag.ms ({})",
+                    self.max_compaction_lag_ms
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// The codec and level the log re-compresses batches with, when
+    /// `compression.type` names one.
+    pub fn recompression(&self) -> Option<CompressionConfig> {
+        let TopicCompression::Codec(codec) = self.compression_type else {
+            return None;
+        };
+        let level = match codec {
+            Compression::Gzip => self.compression_gzip_level,
+            Compression::Lz4 => self.compression_lz4_level,
+            Compression::Zstd => self.compression_zstd_level,
+            _ => return Some(CompressionConfig::new(codec)),
+        };
+        Some(CompressionConfig::with_level(codec, level).unwrap_or(CompressionConfig::new(codec)))
+    }
+
+    /// The index entries a preallocated `.index` file holds.
+    pub fn max_offset_index_entries(&self) -> usize {
+        (self.segment_index_bytes as usize / crate::index::OFFSET_INDEX_ENTRY_SIZE).max(1)
+    }
+
+    /// The index entries a preallocated `.timeindex` file holds.
+    pub fn max_time_index_entries(&self) -> usize {
+        (self.segment_index_bytes as usize / crate::index::TIME_INDEX_ENTRY_SIZE).max(1)
+    }
+}
+
+/// A topic's configuration: the keys set explicitly and the resolved values.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TopicConfig {
+    overrides: BTreeMap<String, String>,
+    resolved: LogConfig,
+}
+
+impl Default for TopicConfig {
+    fn default() -> Self {
+        TopicConfig::new(LogConfig::default())
+    }
+}
+
+impl TopicConfig {
+    /// A topic config with no overrides over `defaults`.
+    pub fn new(defaults: LogConfig) -> Self {
+        TopicConfig {
+            overrides: BTreeMap::new(),
+            resolved: defaults,
+        }
+    }
+
+    /// `defaults` overridden by `props`.
+    ///
+    /// # Errors
+    /// The first unknown key or invalid value.
+    pub fn with_overrides<'a>(
+        defaults: LogConfig,
+        props: impl IntoIterator<Item = (&'a str, &'a str)>,
+    ) -> Result<Self, ConfigError> {
+        let mut config = TopicConfig::new(defaults);
+        for (k, v) in props {
+            config.set(k, v)?;
+        }
+        Ok(config)
+    }
+
+    /// Sets (overrides) a key.
+    ///
+    /// # Errors
+    /// As [`LogConfig::set`]; unchanged on error.
+    pub fn set(&mut self, key: &str, value: &str) -> Result<(), ConfigError> {
+        self.resolved.set(key, value)?;
+        self.overrides
+            .insert(key.to_string(), value.trim().to_string());
+        Ok(())
+    }
+
+    /// Removes an override, returning the key to `defaults`' value.
+    ///
+    /// # Errors
+    /// [`ConfigError::UnknownKey`] for a key no config has.
+    pub fn unset(&mut self, key: &str, defaults: &LogConfig) -> Result<(), ConfigError> {
+        let default = defaults.get(key).ok_or_else(|| ConfigError::UnknownKey {
+            key: key.to_string(),
+        })?;
+        let mut next = self.clone();
+        next.overrides.remove(key);
+        next.resolved.set(key, &default)?;
+        *self = next;
+        Ok(())
+    }
+
+    /// The keys set explicitly, with their values as given.
+    pub fn overrides(&self) -> &BTreeMap<String, String> {
+        &self.overrides
+    }
+
+    /// The resolved config.
+    pub fn log_config(&self) -> &LogConfig {
+        &self.resolved
+    }
+
+    /// Every key with its value and whether it was set explicitly, sorted by key.
+    pub fn describe(&self) -> Vec<(&'static str, String, bool)> {
+        KEYS.iter()
+            .map(|k| {
+                (
+                    k.name,
+                    (k.get)(&self.resolved),
+                    self.overrides.contains_key(k.name),
+                )
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_kafkas() {
+        let c = LogConfig::default();
+        assert_eq!(c.get("segment.bytes").unwrap(), "1073741824");
+        assert_eq!(c.get("retention.ms").unwrap(), "604800000");
+        assert_eq!(c.get("max.message.bytes").unwrap(), "1048588");
+        assert_eq!(c.get("cleanup.policy").unwrap(), "delete");
+        assert_eq!(c.get("compression.type").unwrap(), "producer");
+        assert_eq!(c.get("message.timestamp.type").unwrap(), "CreateTime");
+        assert_eq!(c.get("index.interval.bytes").unwrap(), "4096");
+        assert_eq!(c.max_offset_index_entries(), 1_310_720);
+    }
+
+    #[test]
+    fn errors_name_the_key() {
+        let err = LogConfig::from_props([("retention.msec", "5")]).unwrap_err();
+        assert_eq!(
+            err,
+            ConfigError::UnknownKey {
+                key: "retention.msec".into()
+            }
+        );
+        let err = LogConfig::from_props([("segment.bytes", "10")]).unwrap_err();
+        assert_eq!(err.key(), "segment.bytes");
+        assert!(err.to_string().contains("at least 14"), "{err}");
+        for (k, v) in [
+            ("cleanup.policy", "forever"),
+            ("cleanup.policy", ""),
+            ("min.cleanable.dirty.ratio", "1.5"),
+            ("compression.type", "brotli"),
+            ("compression.zstd.level", "99"),
+            ("message.timestamp.type", "createtime"),
+            ("retention.ms", "-2"),
+            ("flush.messages", "0"),
+            ("min.insync.replicas", "2"),
+            ("segment.ms", "soon"),
+        ] {
+            let err = LogConfig::from_props([(k, v)]).unwrap_err();
+            assert_eq!(err.key(), k, "{err}");
+        }
+        let err = LogConfig::from_props([
+            ("max.compaction.lag.ms", "10"),
+            ("min.compaction.lag.ms", "20"),
+        ])
+        .unwrap_err();
+        assert_eq!(err.key(), "min.compaction.lag.ms");
+    }
+
+    #[test]
+    fn overrides_are_kept_and_unset() {
+        let mut t = TopicConfig::with_overrides(
+            LogConfig::default(),
+            [
+                ("cleanup.policy", "compact, delete"),
+                ("segment.bytes", "1024"),
+            ],
+        )
+        .unwrap();
+        assert_eq!(
+            t.log_config().cleanup_policy,
+            CleanupPolicy {
+                delete: true,
+                compact: true
+            }
+        );
+        assert_eq!(
+            t.log_config().get("cleanup.policy").unwrap(),
+            "compact,delete"
+        );
+        assert_eq!(t.overrides().len(), 2);
+        t.unset("segment.bytes", &LogConfig::default()).unwrap();
+        assert_eq!(t.log_config().segment_bytes, 1 << 30);
+        assert_eq!(t.overrides().len(), 1);
+        let described = t.describe();
+        assert!(
+            described
+                .iter()
+                .any(|(k, v, set)| *k == "cleanup.policy" && v == "compact,delete" && *set)
+        );
+    }
+
+    #[test]
+    fn recompression_levels() {
+        let c = LogConfig::from_props([
+            ("compression.type", "zstd"),
+            ("compression.zstd.level", "7"),
+        ])
+        .unwrap();
+        let r = c.recompression().unwrap();
+        assert_eq!((r.compression(), r.level()), (Compression::Zstd, 7));
+        assert_eq!(LogConfig::default().recompression(), None);
+    }
+}

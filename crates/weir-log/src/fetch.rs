@@ -1,0 +1,269 @@
+//! Reading a partition: fetch by offset, find offsets by time, and wait for new
+//! data by notification. None of it takes the writer's lock.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use event_listener::{EventListener, Listener};
+use weir_record::{BatchIter, RecordBatch};
+
+use crate::error::LogError;
+use crate::partition::PartitionLog;
+
+/// What [`PartitionLog::fetch`] returns: whole batches and the partition's
+/// offsets at the time of the read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FetchData {
+    /// Whole batches back to back, from one segment; empty when none was
+    /// available at the fetch offset.
+    pub records: Bytes,
+    /// The offset asked for.
+    pub fetch_offset: i64,
+    /// Where the next fetch should start: after the last batch returned, or the
+    /// fetch offset when nothing was returned.
+    pub next_offset: i64,
+    /// The high watermark when the fetch began.
+    pub high_watermark: i64,
+    /// The log start offset when the fetch began.
+    pub log_start_offset: i64,
+}
+
+impl FetchData {
+    /// Whether no batch was returned.
+    pub fn is_empty(&self) -> bool {
+        self.records.is_empty()
+    }
+
+    /// The batches, CRC-checked as they are iterated.
+    pub fn batches(&self) -> BatchIter {
+        BatchIter::new(self.records.clone())
+    }
+}
+
+/// A record found by timestamp: [`PartitionLog::offset_for_timestamp`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TimestampAndOffset {
+    /// The record's timestamp.
+    pub timestamp: i64,
+    /// The record's offset.
+    pub offset: i64,
+    /// The leader epoch of its batch.
+    pub leader_epoch: i32,
+}
+
+impl PartitionLog {
+    /// Reads whole batches starting with the one that holds `offset`: as many as
+    /// fit in `max_bytes`, but always the first one whole even when it is
+    /// larger (as Kafka does). Only data below the high watermark is returned.
+    /// An offset inside a batch returns that batch (the caller skips the
+    /// records before `offset`). Never blocks on the writer.
+    ///
+    /// # Errors
+    /// [`LogError::OffsetOutOfRange`] below the log start offset or past the log
+    /// end offset (with the valid range); [`LogError::Io`] on a read error.
+    pub fn fetch(&self, offset: i64, max_bytes: usize) -> Result<FetchData, LogError> {
+        let high_watermark = self.high_watermark();
+        let log_start_offset = self.log_start_offset();
+        let empty = FetchData {
+            records: Bytes::new(),
+            fetch_offset: offset,
+            next_offset: offset,
+            high_watermark,
+            log_start_offset,
+        };
+        if offset < log_start_offset || offset > self.log_end_offset() {
+            return Err(LogError::OffsetOutOfRange {
+                partition: self.name.clone(),
+                offset,
+                log_start_offset,
+                log_end_offset: self.log_end_offset(),
+            });
+        }
+        if offset >= high_watermark {
+            return Ok(empty);
+        }
+        let list = self.segment_list();
+        let first = list
+            .partition_point(|s| s.base_offset() <= offset)
+            .saturating_sub(1);
+        for seg in list.iter().skip(first) {
+            if seg.base_offset() >= high_watermark {
+                break;
+            }
+            if let Some(read) = seg.read(offset, max_bytes.max(1), high_watermark, seg.size())? {
+                return Ok(FetchData {
+                    records: read.bytes,
+                    next_offset: read.next_offset,
+                    ..empty
+                });
+            }
+        }
+        Ok(empty)
+    }
+
+    /// As [`fetch`](Self::fetch), but when nothing is available at `offset`
+    /// waits (by notification) up to `timeout` for an append, then fetches.
+    ///
+    /// # Errors
+    /// As [`fetch`](Self::fetch).
+    pub fn fetch_wait(
+        &self,
+        offset: i64,
+        max_bytes: usize,
+        timeout: Duration,
+    ) -> Result<FetchData, LogError> {
+        let data = self.fetch(offset, max_bytes)?;
+        if !data.is_empty() {
+            return Ok(data);
+        }
+        self.wait_for_data(offset, Instant::now() + timeout);
+        self.fetch(offset, max_bytes)
+    }
+
+    /// Blocks until the high watermark passes `offset`, the log closes or fails,
+    /// or `deadline` passes. Returns whether data at `offset` is readable.
+    /// Waits on a notification from the writer: no polling.
+    pub fn wait_for_data(&self, offset: i64, deadline: Instant) -> bool {
+        loop {
+            if self.high_watermark() > offset {
+                return true;
+            }
+            if self.is_closed() || self.failed.get().is_some() {
+                return false;
+            }
+            let listener = self.data_event.listen();
+            if self.high_watermark() > offset {
+                return true;
+            }
+            if listener.wait_deadline(deadline).is_none() {
+                return self.high_watermark() > offset;
+            }
+        }
+    }
+
+    /// A future that resolves when the high watermark passes `offset` (or the
+    /// log closes or fails). Works on any executor.
+    pub fn data_available(self: &Arc<Self>, offset: i64) -> DataAvailable {
+        DataAvailable {
+            log: Arc::clone(self),
+            offset,
+            listener: None,
+        }
+    }
+
+    /// The first record with a timestamp at or after `timestamp` (Kafka's
+    /// `fetchOffsetByTimestamp`): the time index narrows the segment and the
+    /// position, a scan of batch headers finds the batch, and its records give
+    /// the exact offset. `None` when every record is older or the log is empty.
+    ///
+    /// # Errors
+    /// [`LogError::Io`] on a read error; [`LogError::Corrupt`] when the batch
+    /// found does not decode.
+    pub fn offset_for_timestamp(
+        &self,
+        timestamp: i64,
+    ) -> Result<Option<TimestampAndOffset>, LogError> {
+        let start = self.log_start_offset();
+        let hw = self.high_watermark();
+        for seg in self.segment_list().iter() {
+            if seg.max_timestamp() < timestamp || seg.last_offset() < start {
+                continue;
+            }
+            let from = seg.lookup_time(timestamp).max(start);
+            let position = seg.lookup_position(from);
+            let mut found = None;
+            seg.walk_headers(position, seg.size(), |h| {
+                if h.base_offset >= hw {
+                    return false;
+                }
+                if h.max_timestamp >= timestamp && h.last_offset >= start {
+                    found = Some(*h);
+                    return false;
+                }
+                true
+            })?;
+            let Some(h) = found else {
+                continue;
+            };
+            let bytes = seg.read_at(h.position, usize::try_from(h.size).unwrap_or(0))?;
+            let corrupt = |reason: String| LogError::Corrupt {
+                path: seg.log_path(),
+                position: h.position,
+                reason,
+            };
+            let batch = RecordBatch::new(Bytes::from(bytes)).map_err(|e| corrupt(e.to_string()))?;
+            if batch.is_control() {
+                continue;
+            }
+            let records = batch.records().map_err(|e| corrupt(e.to_string()))?;
+            for record in &records {
+                let record = record.map_err(|e| corrupt(e.to_string()))?;
+                if record.timestamp() >= timestamp && record.offset() >= start {
+                    return Ok(Some(TimestampAndOffset {
+                        timestamp: record.timestamp(),
+                        offset: record.offset(),
+                        leader_epoch: batch.partition_leader_epoch(),
+                    }));
+                }
+            }
+        }
+        Ok(None)
+    }
+
+    /// The offset and timestamp of the record with the largest timestamp
+    /// (Kafka's `MAX_TIMESTAMP` list-offsets spec), `None` when empty.
+    ///
+    /// # Errors
+    /// As [`offset_for_timestamp`](Self::offset_for_timestamp).
+    pub fn max_timestamp_and_offset(&self) -> Result<Option<TimestampAndOffset>, LogError> {
+        let max = self
+            .segment_list()
+            .iter()
+            .map(|s| s.max_timestamp())
+            .max()
+            .unwrap_or(-1);
+        if max < 0 {
+            return Ok(None);
+        }
+        self.offset_for_timestamp(max)
+    }
+}
+
+/// The future of [`PartitionLog::data_available`].
+#[derive(Debug)]
+pub struct DataAvailable {
+    log: Arc<PartitionLog>,
+    offset: i64,
+    listener: Option<EventListener>,
+}
+
+impl DataAvailable {
+    fn ready(&self) -> bool {
+        self.log.high_watermark() > self.offset
+            || self.log.is_closed()
+            || self.log.failed.get().is_some()
+    }
+}
+
+impl Future for DataAvailable {
+    type Output = ();
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        loop {
+            if self.ready() {
+                return Poll::Ready(());
+            }
+            match self.listener.as_mut() {
+                Some(listener) => match Pin::new(listener).poll(cx) {
+                    Poll::Ready(()) => self.listener = None,
+                    Poll::Pending => return Poll::Pending,
+                },
+                None => self.listener = Some(self.log.data_event.listen()),
+            }
+        }
+    }
+}

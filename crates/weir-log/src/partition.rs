@@ -1,0 +1,832 @@
+//! [`PartitionLog`]: one partition's log: open (with recovery), append, roll,
+//! and the offsets readers see. Fetching lives in `fetch.rs`, durability in
+//! `flush.rs`, segment deletion in `retention.rs`.
+
+use std::fs;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock, RwLock};
+
+use bytes::{Bytes, BytesMut};
+use event_listener::Event;
+use weir_record::{BatchBuilder, BatchOptions, RecordBatch, RecordBatchMut, TimestampType};
+
+use crate::batch_header::{self, BatchHeader};
+use crate::checkpoint::{
+    EpochEntry, format_leader_epoch_checkpoint, parse_leader_epoch_checkpoint, write_atomically,
+};
+use crate::clock::{Clock, system_clock};
+use crate::config::LogConfig;
+use crate::error::LogError;
+use crate::flush::FlushState;
+use crate::paths::list_segments;
+use crate::recovery::{RecoveryContext, recover_segment};
+use crate::segment::{DELETED_SUFFIX, LogSegment, SegmentSizing, lock, read_lock, write_lock};
+use crate::segment_file::LEADER_EPOCH_CHECKPOINT;
+
+/// Suffix of segment files the cleaner was still writing.
+pub(crate) const CLEANED_SUFFIX: &str = ".cleaned";
+/// Suffix of finished replacement segments (the cleaner's commit point).
+pub(crate) const SWAP_SUFFIX: &str = ".swap";
+
+/// Who is appending: clients may not write control batches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum AppendOrigin {
+    /// A producer: data batches only, with consistent offsets and counts.
+    Client,
+    /// A coordinator writing transaction markers or group records.
+    Coordinator,
+}
+
+/// What an append did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AppendInfo {
+    /// Offset of the batch's first record.
+    pub base_offset: i64,
+    /// Offset of its last record.
+    pub last_offset: i64,
+    /// The time stamped on the batch when the topic uses LogAppendTime.
+    pub log_append_time: Option<i64>,
+    /// The log start offset after the append.
+    pub log_start_offset: i64,
+    /// Bytes written.
+    pub size: usize,
+}
+
+/// How to open a partition: what the data directory knows about its last
+/// shutdown.
+#[derive(Debug, Clone)]
+pub struct OpenOptions {
+    /// The last shutdown was clean: the files are trusted as they are.
+    pub clean_shutdown: bool,
+    /// Offsets below this were fsynced (from `recovery-point-offset-checkpoint`);
+    /// recovery starts at the segment holding it.
+    pub recovery_point: i64,
+    /// The log start offset (from `log-start-offset-checkpoint`).
+    pub log_start_offset: i64,
+    /// The clock for LogAppendTime, `segment.ms` and `flush.ms`.
+    pub clock: Arc<dyn Clock>,
+}
+
+impl Default for OpenOptions {
+    fn default() -> Self {
+        OpenOptions {
+            clean_shutdown: false,
+            recovery_point: 0,
+            log_start_offset: 0,
+            clock: system_clock(),
+        }
+    }
+}
+
+/// What opening a partition found and repaired.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RecoveryReport {
+    /// Segments scanned and re-indexed.
+    pub segments_recovered: usize,
+    /// Bytes cut from the end of the log (a torn or corrupt unacknowledged tail).
+    pub truncated_bytes: u64,
+    /// Whole segments deleted because they followed the truncation point.
+    pub segments_deleted: usize,
+    /// Where and why the first dropped batch was dropped.
+    pub reason: Option<(PathBuf, u64, String)>,
+    /// The log end offset after recovery.
+    pub log_end_offset: i64,
+}
+
+/// The writer's state, behind the append lock.
+#[derive(Debug)]
+pub(crate) struct Writer {
+    pub(crate) active: Arc<LogSegment>,
+    pub(crate) next_offset: i64,
+    pub(crate) messages_since_flush: i64,
+    pub(crate) closed: bool,
+}
+
+/// One partition's log (see the crate docs).
+///
+/// Appends are serialized by a short lock; fetches never take it. Offsets are
+/// published through atomics, and waiting readers are woken by notification.
+#[derive(Debug)]
+pub struct PartitionLog {
+    pub(crate) topic: String,
+    pub(crate) partition: i32,
+    pub(crate) name: String,
+    pub(crate) dir: PathBuf,
+    pub(crate) config: RwLock<Arc<LogConfig>>,
+    pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) segments: RwLock<Arc<Vec<Arc<LogSegment>>>>,
+    pub(crate) writer: Mutex<Writer>,
+    pub(crate) log_start_offset: AtomicI64,
+    pub(crate) log_end_offset: AtomicI64,
+    pub(crate) high_watermark: AtomicI64,
+    pub(crate) leader_epoch: i32,
+    /// Notified when the high watermark moves or the log closes.
+    pub(crate) data_event: Event,
+    pub(crate) flush: FlushState,
+    /// The first write or fsync failure: the partition is read-only from then on.
+    pub(crate) failed: OnceLock<Arc<io::Error>>,
+    pub(crate) closed: AtomicBool,
+    pub(crate) appended_batches: AtomicU64,
+    /// Test seam: the next fsync fails as a disk would.
+    pub(crate) fail_next_fsync: AtomicBool,
+}
+
+fn sizing(config: &LogConfig) -> SegmentSizing {
+    SegmentSizing {
+        index_interval_bytes: config.index_interval_bytes,
+        segment_index_bytes: config.segment_index_bytes,
+    }
+}
+
+impl PartitionLog {
+    /// Opens (or creates) the partition directory `dir` for `topic`-`partition`,
+    /// recovering it when the last shutdown was not clean.
+    ///
+    /// Leftovers of interrupted work are settled first: `.cleaned` files are
+    /// deleted, `.swap` segments replace the segments they cover, `.deleted`
+    /// files are removed.
+    ///
+    /// # Errors
+    /// [`LogError::Io`] on file errors; [`LogError::Corrupt`] when data below
+    /// the recovery point is damaged (nothing is truncated then).
+    pub fn open(
+        dir: &Path,
+        topic: &str,
+        partition: i32,
+        config: LogConfig,
+        options: OpenOptions,
+    ) -> Result<(Self, RecoveryReport), LogError> {
+        fs::create_dir_all(dir).map_err(LogError::io(dir, "create directory"))?;
+        settle_leftovers(dir)?;
+        let now = options.clock.now_ms();
+        let sz = sizing(&config);
+        let epochs = read_epochs(dir)?;
+        let mut segments: Vec<Arc<LogSegment>> = Vec::new();
+        for (base, _) in list_segments(dir).map_err(LogError::io(dir, "list"))? {
+            segments.push(Arc::new(LogSegment::open(dir, base, sz, now)?));
+        }
+        let mut report = RecoveryReport::default();
+        // A clean shutdown is trusted, except for a last segment whose batches
+        // do not reach the end of its file.
+        let recover_from = if options.clean_shutdown {
+            match segments.last() {
+                Some(last) if !ends_cleanly(last)? => Some(segments.len() - 1),
+                _ => None,
+            }
+        } else {
+            let i = segments.partition_point(|s| s.base_offset() <= options.recovery_point);
+            Some(i.saturating_sub(1))
+        };
+        if let Some(from) = recover_from {
+            recover(
+                &mut segments,
+                from,
+                options.recovery_point,
+                &epochs,
+                &mut report,
+            )?;
+        }
+        if segments.is_empty() {
+            let base = options.log_start_offset.max(0);
+            segments.push(Arc::new(LogSegment::create(dir, base, sz, now)?));
+        }
+        let active = Arc::clone(segments.last().ok_or_else(|| LogError::Corrupt {
+            path: dir.to_path_buf(),
+            position: 0,
+            reason: "no segment after opening".into(),
+        })?);
+        let next_offset = (active.last_offset() + 1).max(active.base_offset());
+        let first_base = segments.first().map_or(0, |s| s.base_offset());
+        let log_start = options.log_start_offset.max(first_base).min(next_offset);
+        let leader_epoch = epochs.last().map_or(0, |e| e.epoch);
+        if epochs.is_empty() {
+            let path = dir.join(LEADER_EPOCH_CHECKPOINT);
+            let entries = [EpochEntry {
+                epoch: 0,
+                start_offset: log_start,
+            }];
+            write_atomically(&path, format_leader_epoch_checkpoint(&entries).as_bytes())
+                .map_err(LogError::io(&path, "write"))?;
+        }
+        report.log_end_offset = next_offset;
+        let name = format!("{topic}-{partition}");
+        let recovered = report.segments_recovered > 0;
+        let log = PartitionLog {
+            topic: topic.to_string(),
+            partition,
+            name,
+            dir: dir.to_path_buf(),
+            config: RwLock::new(Arc::new(config)),
+            clock: options.clock,
+            segments: RwLock::new(Arc::new(segments)),
+            writer: Mutex::new(Writer {
+                active,
+                next_offset,
+                messages_since_flush: 0,
+                closed: false,
+            }),
+            log_start_offset: AtomicI64::new(log_start),
+            log_end_offset: AtomicI64::new(next_offset),
+            high_watermark: AtomicI64::new(next_offset),
+            leader_epoch,
+            data_event: Event::new(),
+            flush: FlushState::new(if recovered || options.clean_shutdown {
+                next_offset
+            } else {
+                options.recovery_point.min(next_offset)
+            }),
+            failed: OnceLock::new(),
+            closed: AtomicBool::new(false),
+            appended_batches: AtomicU64::new(0),
+            fail_next_fsync: AtomicBool::new(false),
+        };
+        if recovered {
+            // What recovery kept is only in the page cache after a process crash.
+            log.sync_all_segments()?;
+        }
+        Ok((log, report))
+    }
+
+    /// The topic.
+    pub fn topic(&self) -> &str {
+        &self.topic
+    }
+
+    /// The partition number.
+    pub fn partition(&self) -> i32 {
+        self.partition
+    }
+
+    /// The partition's directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The first offset held. Lock-free.
+    pub fn log_start_offset(&self) -> i64 {
+        self.log_start_offset.load(Ordering::Acquire)
+    }
+
+    /// The offset the next record will get. Lock-free.
+    pub fn log_end_offset(&self) -> i64 {
+        self.log_end_offset.load(Ordering::Acquire)
+    }
+
+    /// The offset up to which readers may read (exclusive). On one node it
+    /// equals the log end offset once a batch is written to the OS; it does not
+    /// wait for fsync (see `flush_until` for durability). Lock-free.
+    pub fn high_watermark(&self) -> i64 {
+        self.high_watermark.load(Ordering::Acquire)
+    }
+
+    /// The clock the log stamps and rolls by.
+    pub fn clock(&self) -> &Arc<dyn Clock> {
+        &self.clock
+    }
+
+    /// The leader epoch stamped on appended batches.
+    pub fn leader_epoch(&self) -> i32 {
+        self.leader_epoch
+    }
+
+    /// The current configuration.
+    pub fn config(&self) -> Arc<LogConfig> {
+        Arc::clone(&read_lock(&self.config))
+    }
+
+    /// Replaces the configuration (takes effect for the next append, roll and
+    /// flush).
+    pub fn set_config(&self, config: LogConfig) {
+        *write_lock(&self.config) = Arc::new(config);
+    }
+
+    /// Bytes in all segments.
+    pub fn size_bytes(&self) -> u64 {
+        self.segment_list().iter().map(|s| s.size()).sum()
+    }
+
+    /// Batches appended since the log was opened.
+    pub fn appended_batches(&self) -> u64 {
+        self.appended_batches.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn segment_list(&self) -> Arc<Vec<Arc<LogSegment>>> {
+        Arc::clone(&read_lock(&self.segments))
+    }
+
+    pub(crate) fn check_writable(&self) -> Result<(), LogError> {
+        if let Some(e) = self.failed.get() {
+            return Err(LogError::ReadOnly {
+                partition: self.name.clone(),
+                source: Arc::clone(e),
+            });
+        }
+        if self.closed.load(Ordering::Acquire) {
+            return Err(LogError::Closed {
+                what: self.name.clone(),
+            });
+        }
+        Ok(())
+    }
+
+    /// Latches the first I/O failure and turns it into the error callers see.
+    pub(crate) fn fail(&self, error: io::Error) -> LogError {
+        let _ = self.failed.set(Arc::new(error));
+        self.data_event.notify(usize::MAX);
+        self.flush.event.notify(usize::MAX);
+        LogError::ReadOnly {
+            partition: self.name.clone(),
+            source: self
+                .failed
+                .get()
+                .map(Arc::clone)
+                .unwrap_or_else(|| Arc::new(io::Error::other("write failed"))),
+        }
+    }
+
+    /// Appends one producer batch. See [`append_as`](Self::append_as).
+    ///
+    /// # Errors
+    /// As [`append_as`](Self::append_as).
+    pub fn append(&self, batch: Bytes) -> Result<AppendInfo, LogError> {
+        self.append_as(batch, AppendOrigin::Client)
+    }
+
+    /// Validates one encoded batch, assigns its offsets (stamping the base
+    /// offset and leader epoch outside the CRC), writes it to the OS, indexes
+    /// it, advances the log end offset and high watermark and wakes waiting
+    /// readers. With `message.timestamp.type=LogAppendTime` the append time is
+    /// stamped (recomputing the CRC, as Kafka does); when the topic's
+    /// `compression.type` names a codec other than the batch's, the batch is
+    /// re-compressed. Blocks only for the write (and an fsync when
+    /// `flush.messages` is reached); for durability see
+    /// [`flush_until`](Self::flush_until).
+    ///
+    /// Checked, as Kafka's broker checks them: magic 2, size against
+    /// `max.message.bytes` and `segment.bytes`, CRC-32C, a record count that
+    /// matches `lastOffsetDelta`, no control batches from clients, CreateTime
+    /// within `message.timestamp.{before,after}.max.ms`. Records themselves are
+    /// not decoded on this path (the CRC guards them; `weir verify`, recovery
+    /// and consumers decode them).
+    ///
+    /// # Errors
+    /// [`LogError::InvalidBatch`], [`LogError::BatchTooLarge`],
+    /// [`LogError::InvalidTimestamp`] for a batch that is not accepted (nothing
+    /// is written); [`LogError::ReadOnly`] once a write or fsync has failed;
+    /// [`LogError::Closed`].
+    pub fn append_as(&self, batch: Bytes, origin: AppendOrigin) -> Result<AppendInfo, LogError> {
+        self.check_writable()?;
+        let config = self.config();
+        let now = self.clock.now_ms();
+        let mut buf = self.validate(batch, &config, origin, now)?;
+        let log_append_time = if config.message_timestamp_type == TimestampType::LogAppendTime {
+            RecordBatchMut::new(&mut buf)
+                .map_err(|e| self.invalid(e))?
+                .set_log_append_time(now);
+            Some(now)
+        } else {
+            None
+        };
+        let header = batch_header::parse(&buf, 0)
+            .ok_or_else(|| LogError::invalid_batch(&self.name, "header unreadable"))?;
+        let last_delta = header.last_offset - header.base_offset;
+        let count = last_delta + 1;
+        let size = buf.len();
+
+        let mut w = lock(&self.writer);
+        if w.closed {
+            return Err(LogError::Closed {
+                what: self.name.clone(),
+            });
+        }
+        self.check_writable()?;
+        self.maybe_roll(
+            &mut w,
+            &config,
+            size as u64,
+            header.max_timestamp,
+            last_delta,
+            now,
+        )?;
+        let base_offset = w.next_offset;
+        {
+            let mut m = RecordBatchMut::new(&mut buf).map_err(|e| self.invalid(e))?;
+            m.set_base_offset(base_offset);
+            m.set_partition_leader_epoch(self.leader_epoch);
+        }
+        let position = w.active.size();
+        let stamped = BatchHeader {
+            position,
+            base_offset,
+            last_offset: base_offset + last_delta,
+            size: size as u64,
+            ..header
+        };
+        if let Err(e) = w.active.append(&stamped, &buf) {
+            return Err(self.fail(e));
+        }
+        w.next_offset = stamped.last_offset + 1;
+        w.active.publish(position + size as u64);
+        self.log_end_offset.store(w.next_offset, Ordering::Release);
+        self.high_watermark.store(w.next_offset, Ordering::Release);
+        w.messages_since_flush += count;
+        let flush_due = w.messages_since_flush >= config.flush_messages;
+        if flush_due {
+            w.messages_since_flush = 0;
+        }
+        let end = w.next_offset;
+        drop(w);
+        self.appended_batches.fetch_add(1, Ordering::Relaxed);
+        self.flush.note_unflushed(now);
+        self.data_event.notify(usize::MAX);
+        if flush_due {
+            self.flush_until(end)?;
+        }
+        Ok(AppendInfo {
+            base_offset,
+            last_offset: stamped.last_offset,
+            log_append_time,
+            log_start_offset: self.log_start_offset(),
+            size,
+        })
+    }
+
+    fn invalid(&self, e: weir_record::RecordError) -> LogError {
+        LogError::InvalidBatch {
+            partition: self.name.clone(),
+            reason: e.to_string(),
+            source: Some(e),
+        }
+    }
+
+    /// The broker-side checks of `append_as`, and re-compression; returns the
+    /// batch in a buffer the log may stamp.
+    fn validate(
+        &self,
+        batch: Bytes,
+        config: &LogConfig,
+        origin: AppendOrigin,
+        now: i64,
+    ) -> Result<BytesMut, LogError> {
+        let size = batch.len();
+        if size > config.max_message_bytes as usize {
+            return Err(LogError::BatchTooLarge {
+                partition: self.name.clone(),
+                size,
+                max: u64::from(config.max_message_bytes),
+                config: "max.message.bytes",
+            });
+        }
+        if size > config.segment_bytes as usize {
+            return Err(LogError::BatchTooLarge {
+                partition: self.name.clone(),
+                size,
+                max: u64::from(config.segment_bytes),
+                config: "segment.bytes",
+            });
+        }
+        let view = RecordBatch::new(batch).map_err(|e| self.invalid(e))?;
+        view.validate_crc().map_err(|e| self.invalid(e))?;
+        let compression = view.compression().map_err(|e| self.invalid(e))?;
+        let count = view.records_count();
+        if origin == AppendOrigin::Client {
+            if view.is_control() {
+                return Err(LogError::invalid_batch(
+                    &self.name,
+                    "clients may not write control batches",
+                ));
+            }
+            if count <= 0 || i64::from(view.last_offset_delta()) != i64::from(count) - 1 {
+                return Err(LogError::invalid_batch(
+                    &self.name,
+                    format!(
+                        "inconsistent batch: {count} records but last offset delta {}",
+                        view.last_offset_delta()
+                    ),
+                ));
+            }
+        } else if count < 0 || view.last_offset_delta() < 0 {
+            return Err(LogError::invalid_batch(
+                &self.name,
+                "negative count or offset delta",
+            ));
+        }
+        if view.timestamp_type() == TimestampType::CreateTime && !view.is_control() {
+            let late = view.base_timestamp().min(view.max_timestamp());
+            if now.saturating_sub(late) > config.message_timestamp_before_max_ms {
+                return Err(LogError::InvalidTimestamp {
+                    partition: self.name.clone(),
+                    timestamp: late,
+                    now,
+                    config: "message.timestamp.before.max.ms",
+                    max_ms: config.message_timestamp_before_max_ms,
+                });
+            }
+            if view.max_timestamp().saturating_sub(now) > config.message_timestamp_after_max_ms {
+                return Err(LogError::InvalidTimestamp {
+                    partition: self.name.clone(),
+                    timestamp: view.max_timestamp(),
+                    now,
+                    config: "message.timestamp.after.max.ms",
+                    max_ms: config.message_timestamp_after_max_ms,
+                });
+            }
+        }
+        if let Some(target) = config.recompression()
+            && target.compression() != compression
+            && !view.is_control()
+        {
+            return self.recompress(&view, target);
+        }
+        let bytes = view.into_bytes();
+        Ok(bytes
+            .try_into_mut()
+            .unwrap_or_else(|shared| BytesMut::from(&shared[..])))
+    }
+
+    /// Rebuilds a batch in the topic's codec, keeping every header field and
+    /// record (Kafka's broker-side re-compression).
+    fn recompress(
+        &self,
+        view: &RecordBatch,
+        target: weir_record::CompressionConfig,
+    ) -> Result<BytesMut, LogError> {
+        let mut builder = BatchBuilder::new(BatchOptions {
+            compression: target,
+            timestamp_type: view.timestamp_type(),
+            transactional: view.is_transactional(),
+            control: view.is_control(),
+            producer_id: view.producer_id(),
+            producer_epoch: view.producer_epoch(),
+            base_sequence: view.base_sequence(),
+            base_offset: view.base_offset(),
+            partition_leader_epoch: view.partition_leader_epoch(),
+            delete_horizon_ms: view.delete_horizon_ms(),
+        });
+        let records = view.records().map_err(|e| self.invalid(e))?;
+        for record in &records {
+            let record = record.map_err(|e| self.invalid(e))?;
+            builder.append_view(&record).map_err(|e| self.invalid(e))?;
+        }
+        builder
+            .set_last_offset_delta(view.last_offset_delta())
+            .map_err(|e| self.invalid(e))?;
+        builder.set_max_timestamp(view.max_timestamp());
+        let built = builder.build().map_err(|e| self.invalid(e))?;
+        Ok(built
+            .try_into_mut()
+            .unwrap_or_else(|shared| BytesMut::from(&shared[..])))
+    }
+
+    /// Kafka's `shouldRoll`: the batch would overflow `segment.bytes`, the
+    /// segment is older than `segment.ms` (less jitter), an index is full, or
+    /// the batch's offsets would not fit 32 bits relative to the base.
+    fn maybe_roll(
+        &self,
+        w: &mut Writer,
+        config: &LogConfig,
+        batch_size: u64,
+        batch_max_timestamp: i64,
+        last_delta: i64,
+        now: i64,
+    ) -> Result<(), LogError> {
+        let seg = &w.active;
+        let size = seg.size();
+        if size == 0 {
+            return Ok(());
+        }
+        let full = size + batch_size > u64::from(config.segment_bytes);
+        let old = seg.time_waited_for_roll(now, batch_max_timestamp)
+            > config.segment_ms.saturating_sub(config.segment_jitter_ms);
+        let overflow = w.next_offset + last_delta - seg.base_offset() > i64::from(i32::MAX);
+        if full || old || overflow || seg.indexes_full() {
+            self.roll_locked(w, config, now)?;
+        }
+        Ok(())
+    }
+
+    pub(crate) fn roll_locked(
+        &self,
+        w: &mut Writer,
+        config: &LogConfig,
+        now: i64,
+    ) -> Result<(), LogError> {
+        if w.active.size() == 0 {
+            return Ok(());
+        }
+        w.active.seal()?;
+        let new = Arc::new(LogSegment::create(
+            &self.dir,
+            w.next_offset,
+            sizing(config),
+            now,
+        )?);
+        {
+            let mut segs = write_lock(&self.segments);
+            let mut list: Vec<Arc<LogSegment>> = segs.iter().cloned().collect();
+            list.push(Arc::clone(&new));
+            *segs = Arc::new(list);
+        }
+        self.flush.add_pending(Arc::clone(&w.active));
+        w.active = new;
+        Ok(())
+    }
+
+    /// Rolls a new active segment now (if the current one holds any batch).
+    ///
+    /// # Errors
+    /// [`LogError::Io`] if the new segment cannot be created;
+    /// [`LogError::Closed`].
+    pub fn roll(&self) -> Result<(), LogError> {
+        let config = self.config();
+        let mut w = lock(&self.writer);
+        if w.closed {
+            return Err(LogError::Closed {
+                what: self.name.clone(),
+            });
+        }
+        self.roll_locked(&mut w, &config, self.clock.now_ms())
+    }
+
+    /// Closes the log cleanly: the final time index entry is added, indexes are
+    /// trimmed and everything is fsynced. Later appends fail with
+    /// [`LogError::Closed`]; reads keep working. Returns the recovery point
+    /// (the log end offset).
+    ///
+    /// # Errors
+    /// The first I/O error; the partition is then read-only.
+    pub fn close(&self) -> Result<i64, LogError> {
+        let end = {
+            let mut w = lock(&self.writer);
+            if w.closed {
+                return Ok(self.flush.flushed());
+            }
+            w.closed = true;
+            self.closed.store(true, Ordering::Release);
+            w.active.seal()?;
+            w.next_offset
+        };
+        self.data_event.notify(usize::MAX);
+        self.flush_until_inner(end, true)?;
+        Ok(self.flush.flushed())
+    }
+
+    /// Makes the next fsync of this partition fail with an I/O error, as a
+    /// failing disk would. For tests of the read-only latch.
+    #[doc(hidden)]
+    pub fn inject_fsync_failure(&self) {
+        self.fail_next_fsync.store(true, Ordering::Release);
+    }
+
+    /// Whether [`close`](Self::close) was called.
+    pub fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::Acquire)
+    }
+
+    /// Segment facts, oldest first.
+    pub fn segments(&self) -> Vec<SegmentInfo> {
+        let list = self.segment_list();
+        let n = list.len();
+        list.iter()
+            .enumerate()
+            .map(|(i, s)| {
+                let (index_entries, time_index_entries) = s.index_entries();
+                SegmentInfo {
+                    base_offset: s.base_offset(),
+                    last_offset: (s.last_offset() >= s.base_offset()).then(|| s.last_offset()),
+                    next_segment_base_offset: list.get(i + 1).map(|n| n.base_offset()),
+                    size_bytes: s.size(),
+                    max_timestamp: (s.max_timestamp() >= 0).then(|| s.max_timestamp()),
+                    created_ms: s.created_ms(),
+                    is_active: i + 1 == n,
+                    log_path: s.log_path(),
+                    index_entries,
+                    time_index_entries,
+                }
+            })
+            .collect()
+    }
+}
+
+/// One segment as [`PartitionLog::segments`] reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SegmentInfo {
+    /// The base offset (the file name).
+    pub base_offset: i64,
+    /// Last offset of its last batch; `None` when empty.
+    pub last_offset: Option<i64>,
+    /// The next segment's base offset; `None` for the active segment.
+    pub next_segment_base_offset: Option<i64>,
+    /// Bytes in the `.log`.
+    pub size_bytes: u64,
+    /// Largest batch max timestamp; `None` when empty.
+    pub max_timestamp: Option<i64>,
+    /// When the segment was created or opened (epoch ms).
+    pub created_ms: i64,
+    /// Whether appends go to it.
+    pub is_active: bool,
+    /// Its `.log` file.
+    pub log_path: PathBuf,
+    /// Entries in its offset index.
+    pub index_entries: usize,
+    /// Entries in its time index.
+    pub time_index_entries: usize,
+}
+
+fn read_epochs(dir: &Path) -> Result<Vec<EpochEntry>, LogError> {
+    let path = dir.join(LEADER_EPOCH_CHECKPOINT);
+    match fs::read_to_string(&path) {
+        Ok(text) => parse_leader_epoch_checkpoint(&text).map_err(|e| LogError::Corrupt {
+            path,
+            position: e.position as u64,
+            reason: e.reason,
+        }),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(Vec::new()),
+        Err(e) => Err(LogError::io(&path, "read")(e)),
+    }
+}
+
+/// Whether the segment's batches frame exactly up to the end of its file.
+fn ends_cleanly(segment: &LogSegment) -> Result<bool, LogError> {
+    let start = segment.lookup_position(i64::MAX);
+    let mut end = start;
+    segment.walk_headers(start, segment.size(), |h| {
+        end = h.position + h.size;
+        true
+    })?;
+    Ok(end == segment.size())
+}
+
+/// Recovers segments `from..` (see `recovery.rs`), deleting every segment
+/// after a truncation point.
+fn recover(
+    segments: &mut Vec<Arc<LogSegment>>,
+    from: usize,
+    recovery_point: i64,
+    epochs: &[EpochEntry],
+    report: &mut RecoveryReport,
+) -> Result<(), LogError> {
+    let mut previous_next = from
+        .checked_sub(1)
+        .and_then(|i| segments.get(i))
+        .map(|s| s.last_offset() + 1);
+    let mut i = from;
+    while let Some(segment) = segments.get(i) {
+        let contiguous = i + 1 == segments.len();
+        let outcome = recover_segment(
+            segment,
+            RecoveryContext {
+                previous_next_offset: previous_next,
+                recovery_point,
+                epochs,
+                contiguous,
+            },
+        )?;
+        report.segments_recovered += 1;
+        if outcome.truncated_bytes > 0 || outcome.reason.is_some() {
+            report.truncated_bytes += outcome.truncated_bytes;
+            if report.reason.is_none()
+                && let Some((pos, why)) = outcome.reason
+            {
+                report.reason = Some((segment.log_path(), pos, why));
+            }
+            for later in segments.drain(i + 1..) {
+                report.truncated_bytes += later.size();
+                report.segments_deleted += 1;
+                later.delete_files()?;
+            }
+            break;
+        }
+        previous_next = Some(outcome.next_offset);
+        i += 1;
+    }
+    Ok(())
+}
+
+/// Deletes `.cleaned` and `.deleted` files and completes `.swap` replacements
+/// (Kafka's `LogLoader` on startup).
+fn settle_leftovers(dir: &Path) -> Result<(), LogError> {
+    let mut swaps: Vec<(i64, PathBuf)> = Vec::new();
+    for entry in fs::read_dir(dir).map_err(LogError::io(dir, "list"))? {
+        let entry = entry.map_err(LogError::io(dir, "list"))?;
+        let path = entry.path();
+        let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
+            continue;
+        };
+        if name.ends_with(CLEANED_SUFFIX) || name.ends_with(DELETED_SUFFIX) {
+            fs::remove_file(&path).map_err(LogError::io(&path, "delete"))?;
+        } else if let Some(stem) = name.strip_suffix(SWAP_SUFFIX)
+            && let Some(base) = crate::segment_file::parse_segment_file_name(stem, ".log")
+        {
+            swaps.push((base, path));
+        }
+    }
+    swaps.sort();
+    for (base, swap_log) in swaps {
+        crate::swap::complete_swap(dir, base, &swap_log)?;
+    }
+    Ok(())
+}
