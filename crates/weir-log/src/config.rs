@@ -677,7 +677,7 @@ mod tests {
         );
         let err = LogConfig::from_props([("segment.bytes", "10")]).unwrap_err();
         assert_eq!(err.key(), "segment.bytes");
-        assert!(err.to_string().contains("at least 14"), "{err}");
+        assert!(err.to_string().contains("between 14 and"), "{err}");
         for (k, v) in [
             ("cleanup.policy", "forever"),
             ("cleanup.policy", ""),

@@ -775,14 +775,12 @@ fn recover(
         .map(|s| s.last_offset() + 1);
     let mut i = from;
     while let Some(segment) = segments.get(i) {
-        let contiguous = i + 1 == segments.len();
         let outcome = recover_segment(
             segment,
             RecoveryContext {
                 previous_next_offset: previous_next,
                 recovery_point,
                 epochs,
-                contiguous,
             },
         )?;
         report.segments_recovered += 1;

@@ -43,9 +43,6 @@ pub(crate) struct RecoveryContext<'a> {
     pub(crate) recovery_point: i64,
     /// The partition's leader epochs.
     pub(crate) epochs: &'a [EpochEntry],
-    /// This is the last segment: it was written only by appends, so its batches
-    /// follow each other without offset gaps (the cleaner never touches it).
-    pub(crate) contiguous: bool,
 }
 
 /// Checks one batch's contents beyond its frame and CRC.
@@ -122,7 +119,10 @@ pub(crate) fn recover_segment(
             Some(format!(
                 "offset {first} does not follow the previous batch's last offset"
             ))
-        } else if ctx.contiguous && first != next_offset {
+        } else if next_offset >= ctx.recovery_point && first != next_offset {
+            // Past the recovery point only appends wrote (the cleaner rewrites
+            // fsynced data only), so offsets follow each other without gaps: a
+            // jump means a damaged base offset, which the CRC does not cover.
             Some(format!(
                 "offset {first} where the log continues at {next_offset}"
             ))

@@ -1,0 +1,281 @@
+//! LogDir: topics, names, configs, the lock, clean and unclean shutdown,
+//! checkpoints, and adopting Kafka partition directories.
+
+mod common;
+
+use std::fs;
+use std::path::Path;
+use std::sync::Arc;
+
+use common::{NOW, batch, read_all};
+use weir_log::{
+    CLEAN_SHUTDOWN_FILE, ConfigError, LogDir, LogDirOptions, LogError, ManualClock,
+    RECOVERY_POINT_CHECKPOINT,
+};
+
+fn options(clock: &ManualClock) -> LogDirOptions {
+    LogDirOptions {
+        clock: Arc::new(clock.clone()),
+        background_thread: false,
+        ..LogDirOptions::default()
+    }
+}
+
+#[test]
+fn topics_are_created_listed_and_deleted_with_kafkas_rules() {
+    let dir = tempfile::tempdir().unwrap();
+    let logs = LogDir::open(dir.path()).unwrap();
+    let t = logs
+        .create_topic("orders", 3, &[("cleanup.policy", "compact")])
+        .unwrap();
+    assert_eq!(t.partition_count(), 3);
+    assert_eq!(t.topic_id().len(), 22);
+    for p in 0..3 {
+        assert!(dir.path().join(format!("orders-{p}")).is_dir());
+        let meta =
+            fs::read_to_string(dir.path().join(format!("orders-{p}/partition.metadata"))).unwrap();
+        assert_eq!(meta, format!("version: 0\ntopic_id: {}\n", t.topic_id()));
+    }
+    assert!(matches!(
+        logs.create_topic("orders", 1, &[]),
+        Err(LogError::TopicExists { .. })
+    ));
+    logs.create_topic("my.topic", 1, &[]).unwrap();
+    assert!(matches!(
+        logs.create_topic("my_topic", 1, &[]),
+        Err(LogError::TopicCollision { existing, .. }) if existing == "my.topic"
+    ));
+    for bad in ["", "..", "has space", &"x".repeat(250)] {
+        assert!(
+            matches!(
+                logs.create_topic(bad, 1, &[]),
+                Err(LogError::InvalidTopicName { .. })
+            ),
+            "{bad:?}"
+        );
+    }
+    assert!(matches!(
+        logs.create_topic("__consumer_offsets", 1, &[]),
+        Err(LogError::InvalidTopicName { .. })
+    ));
+    assert!(matches!(
+        logs.create_topic("zero", 0, &[]),
+        Err(LogError::InvalidPartitions { .. })
+    ));
+    let err = logs
+        .create_topic("bad-config", 1, &[("retention.msec", "1")])
+        .unwrap_err();
+    assert!(
+        matches!(&err, LogError::Config { topic, source: ConfigError::UnknownKey { key } } if topic == "bad-config" && key == "retention.msec"),
+        "{err}"
+    );
+    assert!(
+        !dir.path().join("bad-config-0").exists(),
+        "nothing created for a rejected topic"
+    );
+    assert!(matches!(
+        logs.partition("orders", 3),
+        Err(LogError::UnknownPartition { partitions: 3, .. })
+    ));
+
+    let names: Vec<String> = logs.topics().iter().map(|t| t.name().to_string()).collect();
+    assert_eq!(names, ["my.topic", "orders"]);
+    logs.delete_topic("orders").unwrap();
+    assert!(!dir.path().join("orders-0").exists());
+    assert!(matches!(
+        logs.topic("orders"),
+        Err(LogError::UnknownTopic { .. })
+    ));
+    // The name can be reused, and starts empty.
+    logs.create_topic("orders", 1, &[]).unwrap();
+    assert_eq!(logs.partition("orders", 0).unwrap().log_end_offset(), 0);
+}
+
+#[test]
+fn configs_persist_and_alter_all_or_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let logs = LogDir::open(dir.path()).unwrap();
+        logs.create_topic(
+            "t",
+            2,
+            &[("retention.ms", "1000"), ("segment.bytes", "4096")],
+        )
+        .unwrap();
+        let err = logs
+            .alter_topic_config(
+                "t",
+                &[
+                    ("segment.bytes", "2048"),
+                    ("min.cleanable.dirty.ratio", "7"),
+                ],
+                &[],
+            )
+            .unwrap_err();
+        assert!(
+            err.to_string().contains("min.cleanable.dirty.ratio"),
+            "{err}"
+        );
+        assert_eq!(
+            logs.topic("t").unwrap().config().log_config().segment_bytes,
+            4096,
+            "unchanged on error"
+        );
+        let c = logs
+            .alter_topic_config("t", &[("cleanup.policy", "compact")], &["retention.ms"])
+            .unwrap();
+        assert_eq!(c.log_config().retention_ms, 7 * 24 * 3600 * 1000);
+        assert!(
+            logs.partition("t", 1)
+                .unwrap()
+                .config()
+                .cleanup_policy
+                .compact
+        );
+        logs.create_partitions("t", 4).unwrap();
+        assert!(matches!(
+            logs.create_partitions("t", 2),
+            Err(LogError::InvalidPartitions { .. })
+        ));
+        logs.close().unwrap();
+    }
+    let logs = LogDir::open(dir.path()).unwrap();
+    let t = logs.topic("t").unwrap();
+    assert_eq!(t.partition_count(), 4);
+    let overrides: Vec<(String, String)> = t.config().overrides().clone().into_iter().collect();
+    assert_eq!(
+        overrides,
+        [
+            ("cleanup.policy".into(), "compact".into()),
+            ("segment.bytes".into(), "4096".into())
+        ]
+    );
+}
+
+#[test]
+fn a_second_open_of_the_same_directory_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let logs = LogDir::open(dir.path()).unwrap();
+    let err = LogDir::open(dir.path()).unwrap_err();
+    match &err {
+        LogError::DirLocked { path, holder } => {
+            assert_eq!(path, dir.path());
+            assert_eq!(
+                holder.as_deref(),
+                Some(format!("pid {}", std::process::id()).as_str())
+            );
+        }
+        other => panic!("expected DirLocked, got {other}"),
+    }
+    assert!(err.to_string().contains("in use"), "{err}");
+    drop(logs);
+    LogDir::open(dir.path()).unwrap();
+}
+
+#[test]
+fn clean_shutdown_is_trusted_and_an_unclean_one_recovers() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = ManualClock::new(NOW);
+    let logs = LogDir::open_with(dir.path(), options(&clock)).unwrap();
+    logs.create_topic("a", 2, &[("segment.bytes", "2048")])
+        .unwrap();
+    for i in 0..20 {
+        logs.partition("a", (i % 2) as i32)
+            .unwrap()
+            .append(batch(i, 2, 100, NOW))
+            .unwrap();
+    }
+    logs.close().unwrap();
+    assert!(dir.path().join(CLEAN_SHUTDOWN_FILE).exists());
+    let checkpoint = fs::read_to_string(dir.path().join(RECOVERY_POINT_CHECKPOINT)).unwrap();
+    assert_eq!(checkpoint, "0\n2\na 0 20\na 1 20\n");
+
+    let logs = LogDir::open_with(dir.path(), options(&clock)).unwrap();
+    assert!(
+        !dir.path().join(CLEAN_SHUTDOWN_FILE).exists(),
+        "the marker goes at open"
+    );
+    assert!(logs.recovery_reports().is_empty());
+    for i in 20..30 {
+        logs.partition("a", 0)
+            .unwrap()
+            .append(batch(i, 2, 100, NOW))
+            .unwrap();
+    }
+    logs.simulate_crash();
+
+    let logs = LogDir::open_with(dir.path(), options(&clock)).unwrap();
+    let reports = logs.recovery_reports();
+    assert!(
+        reports
+            .iter()
+            .any(|(p, r)| p == "a-0" && r.segments_recovered > 0),
+        "{reports:?}"
+    );
+    assert_eq!(logs.partition("a", 0).unwrap().log_end_offset(), 40);
+    assert_eq!(read_all(&logs.partition("a", 0).unwrap()).len(), 20);
+}
+
+#[test]
+fn flush_ms_makes_a_flush_due() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = ManualClock::new(NOW);
+    let logs = LogDir::open_with(dir.path(), options(&clock)).unwrap();
+    logs.create_topic("f", 1, &[("flush.ms", "1000")]).unwrap();
+    let log = logs.partition("f", 0).unwrap();
+    log.append(batch(1, 1, 10, NOW)).unwrap();
+    assert_eq!(log.recovery_point(), 0);
+    assert_eq!(log.next_flush_due_ms(), Some(NOW + 1000));
+    clock.advance(999);
+    assert!(!log.flush_if_due(NOW + 999).unwrap());
+    clock.advance(1);
+    assert!(log.flush_if_due(NOW + 1000).unwrap());
+    assert_eq!(log.recovery_point(), 1);
+
+    // flush.messages forces an fsync in the appending thread.
+    logs.create_topic("m", 1, &[("flush.messages", "3")])
+        .unwrap();
+    let m = logs.partition("m", 0).unwrap();
+    m.append(batch(1, 2, 10, NOW)).unwrap();
+    assert_eq!(m.recovery_point(), 0);
+    m.append(batch(2, 1, 10, NOW)).unwrap();
+    assert_eq!(m.recovery_point(), 3);
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    fs::create_dir_all(to).unwrap();
+    for e in fs::read_dir(from).unwrap() {
+        let p = e.unwrap().path();
+        fs::copy(&p, to.join(p.file_name().unwrap())).unwrap();
+    }
+}
+
+#[test]
+fn kafka_partition_directories_are_adopted_as_topics() {
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../testdata/kafka-segments");
+    let dir = tempfile::tempdir().unwrap();
+    copy_dir(
+        &fixtures.join("two-segments/golden-two-segments-0"),
+        &dir.path().join("golden-two-segments-0"),
+    );
+    // As a cleanly stopped Kafka broker leaves it.
+    fs::write(dir.path().join(CLEAN_SHUTDOWN_FILE), "{}").unwrap();
+    let logs = LogDir::open(dir.path()).unwrap();
+    let t = logs.topic("golden-two-segments").unwrap();
+    assert_eq!(t.partition_count(), 1);
+    let log = t.partition(0).unwrap();
+    assert_eq!(log.log_end_offset(), 231);
+    assert_eq!(log.segments().len(), 2);
+    assert_eq!(
+        read_all(&log)
+            .iter()
+            .map(|b| b.records_count() as i64)
+            .sum::<i64>(),
+        231
+    );
+    // Appends continue with the partition's leader epoch (1 in this log).
+    let info = log.append(batch(1, 1, 10, log.clock().now_ms())).unwrap();
+    assert_eq!(info.base_offset, 231);
+    let last = read_all(&log).pop().unwrap();
+    assert_eq!(last.partition_leader_epoch(), 1);
+}

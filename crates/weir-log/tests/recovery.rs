@@ -1,0 +1,349 @@
+//! Crash recovery: the active segment cut at every byte of its last batches and
+//! corrupted one byte at a time; damage below the recovery point; the golden
+//! corrupt segments; leftovers of interrupted deletes and cleanings.
+
+mod common;
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use common::{NOW, batch, open, read_all, small_config};
+use weir_log::{LogConfig, LogError};
+use weir_record::RecordBatch;
+
+/// A log of 30 batches over several segments; the first 24 are flushed (the
+/// recovery point), the last 6 are not. Returns (dir, config, batches as
+/// written, recovery point, the active segment's path).
+fn crash_fixture() -> (tempfile::TempDir, LogConfig, Vec<RecordBatch>, i64, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let config = small_config(6 * 1024);
+    let (log, _) = open(dir.path(), config.clone(), true, 0);
+    for i in 0..30u64 {
+        if i == 24 {
+            log.flush().unwrap();
+        }
+        log.append(batch(
+            i,
+            1 + (i as usize % 3),
+            60 + (i as usize * 53) % 200,
+            NOW,
+        ))
+        .unwrap();
+    }
+    let recovery_point = log.recovery_point();
+    let written = read_all(&log);
+    let active = log.segments().last().unwrap().log_path.clone();
+    // The process dies: nothing is closed or sealed.
+    drop(log);
+    (dir, config, written, recovery_point, active)
+}
+
+fn batch_ends(segment: &[u8]) -> Vec<(usize, usize)> {
+    let mut out = Vec::new();
+    let mut at = 0;
+    while at + 12 <= segment.len() {
+        let len = i32::from_be_bytes(segment[at + 8..at + 12].try_into().unwrap()) as usize;
+        out.push((at, at + 12 + len));
+        at += 12 + len;
+    }
+    out
+}
+
+fn check_prefix(recovered: &[RecordBatch], written: &[RecordBatch]) {
+    assert!(recovered.len() <= written.len());
+    for (r, w) in recovered.iter().zip(written) {
+        assert_eq!(
+            r.as_bytes(),
+            w.as_bytes(),
+            "a recovered batch differs from what was written"
+        );
+    }
+}
+
+#[test]
+fn cutting_the_active_segment_at_every_byte_keeps_every_durable_batch() {
+    let (dir, config, written, recovery_point, active) = crash_fixture();
+    let original = fs::read(&active).unwrap();
+    let ends = batch_ends(&original);
+    let base: i64 = active
+        .file_stem()
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    // The active segment's batches at or past the recovery point.
+    let durable_in_segment: usize = written
+        .iter()
+        .filter(|b| b.base_offset() >= base && b.last_offset() < recovery_point)
+        .map(|b| b.size())
+        .sum();
+    for cut in durable_in_segment..=original.len() {
+        fs::write(&active, &original[..cut]).unwrap();
+        let (log, report) = open(dir.path(), config.clone(), false, recovery_point);
+        let kept_in_segment = ends.iter().filter(|&&(_, end)| end <= cut).count();
+        let valid_end = ends
+            .iter()
+            .map(|&(_, e)| e)
+            .filter(|&e| e <= cut)
+            .max()
+            .unwrap_or(0);
+        assert_eq!(
+            report.truncated_bytes as usize,
+            cut - valid_end,
+            "cut at {cut}"
+        );
+        let recovered = read_all(&log);
+        check_prefix(&recovered, &written);
+        let before_segment = written.iter().filter(|b| b.base_offset() < base).count();
+        assert_eq!(
+            recovered.len(),
+            before_segment + kept_in_segment,
+            "cut at {cut}"
+        );
+        assert!(
+            log.log_end_offset() >= recovery_point,
+            "cut at {cut}: lost durable data"
+        );
+        // Appends continue right after what was kept.
+        let next = log.log_end_offset();
+        assert_eq!(log.append(batch(99, 1, 10, NOW)).unwrap().base_offset, next);
+        drop(log);
+        fs::write(&active, &original).unwrap();
+        for leftover in fs::read_dir(dir.path()).unwrap() {
+            let p = leftover.unwrap().path();
+            let name = p.file_name().unwrap().to_str().unwrap().to_string();
+            if name.ends_with(".log")
+                && p != active
+                && name.as_str() > active.file_name().unwrap().to_str().unwrap()
+            {
+                fs::remove_file(p).unwrap();
+            }
+        }
+    }
+}
+
+#[test]
+fn flipping_any_byte_of_the_unflushed_tail_never_returns_a_corrupt_batch() {
+    let (dir, config, written, recovery_point, active) = crash_fixture();
+    let original = fs::read(&active).unwrap();
+    let ends = batch_ends(&original);
+    let base: i64 = active
+        .file_stem()
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let before_segment = written.iter().filter(|b| b.base_offset() < base).count();
+    let first_unflushed = ends
+        .iter()
+        .position(|&(start, _)| {
+            let b = &written[before_segment + ends.iter().position(|e| e.0 == start).unwrap()];
+            b.base_offset() >= recovery_point
+        })
+        .unwrap();
+    for pos in ends[first_unflushed].0..original.len() {
+        for flip in [0x01u8, 0x80, 0xff] {
+            let mut damaged = original.clone();
+            damaged[pos] ^= flip;
+            fs::write(&active, &damaged).unwrap();
+            let (log, report) = open(dir.path(), config.clone(), false, recovery_point);
+            let hit = ends.iter().position(|&(s, e)| s <= pos && pos < e).unwrap();
+            let recovered = read_all(&log);
+            check_prefix(&recovered, &written);
+            // The damaged batch and everything after it are gone; nothing before it is.
+            assert_eq!(
+                recovered.len(),
+                before_segment + hit,
+                "byte {pos} ^ {flip:#x}"
+            );
+            assert!(report.reason.is_some(), "byte {pos}: no reason reported");
+            drop(log);
+        }
+    }
+    fs::write(&active, &original).unwrap();
+}
+
+#[test]
+fn damage_below_the_recovery_point_is_an_error_not_a_truncation() {
+    let (dir, config, written, recovery_point, active) = crash_fixture();
+    let original = fs::read(&active).unwrap();
+    let base: i64 = active
+        .file_stem()
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let first_in_segment = written
+        .iter()
+        .position(|b| b.base_offset() >= base)
+        .unwrap();
+    assert!(
+        written[first_in_segment].last_offset() < recovery_point,
+        "fixture: a durable batch in the active segment"
+    );
+    let mut damaged = original.clone();
+    damaged[30] ^= 0x10; // inside the CRC-covered part of the segment's first batch
+    fs::write(&active, &damaged).unwrap();
+    let err = weir_log::PartitionLog::open(
+        dir.path(),
+        "t",
+        0,
+        config,
+        weir_log::OpenOptions {
+            recovery_point,
+            ..Default::default()
+        },
+    )
+    .unwrap_err();
+    match &err {
+        LogError::Corrupt { path, position, .. } => {
+            assert_eq!(path, &active);
+            assert_eq!(*position, 0);
+        }
+        other => panic!("expected Corrupt, got {other}"),
+    }
+    assert_eq!(
+        fs::read(&active).unwrap(),
+        damaged,
+        "nothing may be truncated"
+    );
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    fs::create_dir_all(to).unwrap();
+    for e in fs::read_dir(from).unwrap() {
+        let p = e.unwrap().path();
+        fs::copy(&p, to.join(p.file_name().unwrap())).unwrap();
+    }
+}
+
+fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../testdata/kafka-segments")
+}
+
+#[test]
+fn golden_corrupt_segments_recover_to_what_their_manifests_say() {
+    for case in [
+        "corrupt-crc",
+        "corrupt-torn-tail",
+        "corrupt-length-beyond-eof",
+        "corrupt-record-count",
+        "corrupt-varint-length",
+    ] {
+        let manifest: serde_json::Value = serde_json::from_str(
+            &fs::read_to_string(fixtures().join(case).join("manifest.json")).unwrap(),
+        )
+        .unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let part = dir.path().join(manifest["dir"].as_str().unwrap());
+        copy_dir(
+            &fixtures()
+                .join(case)
+                .join(manifest["dir"].as_str().unwrap()),
+            &part,
+        );
+        let expect = &manifest["expect"];
+        let (log, report) = open(&part, LogConfig::default(), false, 0);
+        assert_eq!(
+            log.log_end_offset(),
+            expect["next_offset_after_recovery"].as_i64().unwrap(),
+            "{case}"
+        );
+        let (path, position, _) = report.reason.clone().unwrap();
+        assert!(path.ends_with("00000000000000000000.log"), "{case}");
+        assert_eq!(position, expect["position"].as_u64().unwrap(), "{case}");
+        let log_file = part.join("00000000000000000000.log");
+        assert_eq!(
+            fs::metadata(&log_file).unwrap().len(),
+            expect["recovery_truncates_to"].as_u64().unwrap(),
+            "{case}"
+        );
+        assert_eq!(
+            read_all(&log).len() as u64,
+            expect["batches_before_error"].as_u64().unwrap(),
+            "{case}"
+        );
+    }
+}
+
+#[test]
+fn golden_good_segments_open_unclean_without_losing_anything() {
+    for case in [
+        "many-batches",
+        "two-segments",
+        "compacted-gaps",
+        "transactions",
+        "gzip",
+        "zstd",
+        "log-append-time",
+    ] {
+        let manifest: serde_json::Value = serde_json::from_str(
+            &fs::read_to_string(fixtures().join(case).join("manifest.json")).unwrap(),
+        )
+        .unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let part = dir.path().join(manifest["dir"].as_str().unwrap());
+        copy_dir(
+            &fixtures()
+                .join(case)
+                .join(manifest["dir"].as_str().unwrap()),
+            &part,
+        );
+        let next = manifest["next_offset"].as_i64().unwrap();
+        // Everything was fsynced by the writer: recovery point at the end.
+        let (log, report) = open(&part, LogConfig::default(), false, next);
+        assert_eq!(report.truncated_bytes, 0, "{case}: {report:?}");
+        assert_eq!(log.log_end_offset(), next, "{case}");
+        let batches = read_all(&log);
+        assert_eq!(
+            batches.len(),
+            manifest["batches"].as_array().unwrap().len(),
+            "{case}"
+        );
+    }
+}
+
+#[test]
+fn leftovers_of_interrupted_work_are_settled_on_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = small_config(2048);
+    let (log, _) = open(dir.path(), config.clone(), true, 0);
+    for i in 0..20 {
+        log.append(batch(i, 2, 100, NOW)).unwrap();
+    }
+    let segs = log.segments();
+    log.close().unwrap();
+    drop(log);
+    // A cleaner crashed before its commit point, and a delete before unlinking.
+    fs::write(
+        dir.path().join("00000000000000000000.log.cleaned"),
+        b"partial",
+    )
+    .unwrap();
+    fs::write(dir.path().join("00000000000000000007.log.deleted"), b"old").unwrap();
+    // A cleaner crashed after its commit point: the second segment's
+    // replacement (here: a copy of it) is a .swap file.
+    let second = &segs[1];
+    fs::copy(
+        &second.log_path,
+        format!("{}.swap", second.log_path.display()),
+    )
+    .unwrap();
+    fs::write(&second.log_path, b"to be replaced").unwrap();
+    let (log, report) = open(dir.path(), config, true, 0);
+    assert_eq!(report.truncated_bytes, 0);
+    let names: Vec<String> = fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    assert!(
+        names
+            .iter()
+            .all(|n| !n.ends_with(".cleaned") && !n.ends_with(".deleted") && !n.ends_with(".swap")),
+        "{names:?}"
+    );
+    assert_eq!(read_all(&log).len(), 20);
+}
