@@ -184,7 +184,18 @@ fn verify_json_is_parseable_either_way() {
 
 #[test]
 fn every_command_has_help_and_bad_usage_exits_2() {
-    for args in [&["--help"][..], &["dump", "--help"], &["verify", "--help"]] {
+    for args in [
+        &["--help"][..],
+        &["dump", "--help"],
+        &["verify", "--help"],
+        &["topics", "--help"],
+        &["topics", "create", "--help"],
+        &["topics", "list", "--help"],
+        &["topics", "describe", "--help"],
+        &["topics", "delete", "--help"],
+        &["produce", "--help"],
+        &["consume", "--help"],
+    ] {
         let out = weir(args);
         assert!(out.status.success(), "{args:?}");
         assert!(
@@ -201,4 +212,217 @@ fn every_command_has_help_and_bad_usage_exits_2() {
     let missing = weir(&["verify", "/definitely/not/here"]);
     assert_eq!(missing.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&missing.stderr).contains("/definitely/not/here"));
+}
+
+/// Runs `weir --data-dir DIR args...` with `stdin` as input.
+fn weir_in(dir: &Path, args: &[&str], stdin: &str) -> Output {
+    use std::io::Write;
+    use std::process::Stdio;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_weir"))
+        .arg("--data-dir")
+        .arg(dir)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
+}
+
+fn json_lines(out: &Output) -> Vec<Value> {
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+#[test]
+fn topics_produce_and_consume_round_trip_in_a_data_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let out = weir_in(
+        d,
+        &[
+            "topics",
+            "create",
+            "orders",
+            "--partitions",
+            "6",
+            "--config",
+            "retention.ms=3600000",
+        ],
+        "",
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = weir_in(d, &["topics", "list", "--format", "json"], "");
+    let topics = json_lines(&out);
+    assert_eq!(topics[0]["topic"], "orders");
+    assert_eq!(topics[0]["partitions"], 6);
+
+    // Keys land where the Java client puts them (kafka-format.md §7, N=6).
+    let input = "a\tfirst\nabc\tsecond\nfoobar\tthird\nhello world\tfourth\n";
+    let out = weir_in(
+        d,
+        &[
+            "produce",
+            "orders",
+            "--key-separator",
+            "\t",
+            "--acks",
+            "all",
+            "--format",
+            "json",
+        ],
+        input,
+    );
+    let summary = json_lines(&out);
+    assert_eq!(summary[0]["records"], 4);
+    let out = weir_in(
+        d,
+        &["consume", "orders", "--exit-at-end", "--format", "json"],
+        "",
+    );
+    let mut records = json_lines(&out);
+    records.sort_by_key(|r| r["value"]["utf8"].as_str().unwrap().to_string());
+    let placed: Vec<(String, i64)> = records
+        .iter()
+        .map(|r| {
+            (
+                r["key"]["utf8"].as_str().unwrap().to_string(),
+                r["partition"].as_i64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        placed,
+        [
+            ("a".into(), 4),
+            ("hello world".into(), 1),
+            ("abc".into(), 3),
+            ("foobar".into(), 0)
+        ]
+    );
+    for r in &records {
+        assert_eq!(r["topic"], "orders");
+        assert_eq!(r["headers"], serde_json::json!([]));
+    }
+
+    // --partition, --from, --count, text with the key.
+    let many: String = (0..10).map(|i| format!("v{i}\n")).collect();
+    assert!(
+        weir_in(d, &["produce", "orders", "--partition", "5"], &many)
+            .status
+            .success()
+    );
+    let out = weir_in(
+        d,
+        &[
+            "consume",
+            "orders",
+            "--partition",
+            "5",
+            "--from",
+            "7",
+            "--exit-at-end",
+        ],
+        "",
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "v7\nv8\nv9\n");
+    let out = weir_in(
+        d,
+        &[
+            "consume",
+            "orders",
+            "--partition",
+            "5",
+            "--count",
+            "2",
+            "--key-separator",
+            "|",
+        ],
+        "",
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "null|v0\nnull|v1\n");
+    let out = weir_in(
+        d,
+        &[
+            "consume",
+            "orders",
+            "--partition",
+            "5",
+            "--from",
+            "end",
+            "--exit-at-end",
+        ],
+        "",
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "");
+
+    // describe shows offsets and configs; verify and dump read the directory.
+    let out = weir_in(d, &["topics", "describe", "orders", "--format", "json"], "");
+    let desc = &json_lines(&out)[0];
+    assert_eq!(desc["partitions"][5]["log_end_offset"], 10);
+    assert_eq!(desc["configs"]["retention.ms"]["value"], "3600000");
+    assert_eq!(desc["configs"]["retention.ms"]["source"], "topic");
+    assert!(weir(&["verify", d.to_str().unwrap()]).status.success());
+    let dumped = weir(&[
+        "dump",
+        "--format",
+        "json",
+        d.join("orders-5").to_str().unwrap(),
+    ]);
+    assert_eq!(String::from_utf8_lossy(&dumped.stdout).lines().count(), 10);
+
+    let out = weir_in(d, &["topics", "delete", "orders"], "");
+    assert!(out.status.success());
+    assert!(!d.join("orders-0").exists());
+}
+
+#[test]
+fn data_directory_errors_name_what_was_wrong_and_exit_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let out = weir_in(
+        d,
+        &["topics", "create", "t", "--config", "retention.msec=5"],
+        "",
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("retention.msec"));
+    let out = weir_in(d, &["topics", "create", "bad name"], "");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("bad name"));
+    let out = weir_in(d, &["consume", "missing", "--exit-at-end"], "");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("unknown topic missing"));
+    let out = weir_in(d, &["consume", "t", "--from", "yesterday"], "");
+    assert_eq!(out.status.code(), Some(2));
+
+    // A directory held by another process is refused, not shared.
+    let held = weir_log::LogDir::open(d).unwrap();
+    let out = weir_in(d, &["topics", "list"], "");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("in use"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    drop(held);
+    assert!(weir_in(d, &["topics", "list"], "").status.success());
 }
