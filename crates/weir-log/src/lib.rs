@@ -67,6 +67,7 @@ mod recovery;
 mod retention;
 mod segment;
 pub mod segment_file;
+mod segment_read;
 mod swap;
 pub mod topic_name;
 pub mod verify;

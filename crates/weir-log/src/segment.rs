@@ -21,13 +21,12 @@ use std::sync::{Mutex, MutexGuard, PoisonError, RwLock, RwLockReadGuard, RwLockW
 
 use bytes::Bytes;
 
-use crate::batch_header::{self, BatchHeader};
+use crate::batch_header::BatchHeader;
 use crate::error::LogError;
 use crate::index::{
     OFFSET_INDEX_ENTRY_SIZE, TIME_INDEX_ENTRY_SIZE, encode_offset_index_entry,
     encode_time_index_entry, parse_offset_index, parse_time_index,
 };
-use weir_record::layout::RECORD_BATCH_OVERHEAD;
 
 use crate::segment_file::{
     INDEX_SUFFIX, LOG_SUFFIX, TIME_INDEX_SUFFIX, TXN_INDEX_SUFFIX, segment_file_name,
@@ -35,9 +34,6 @@ use crate::segment_file::{
 
 /// Suffix of files scheduled for deletion.
 pub(crate) const DELETED_SUFFIX: &str = ".deleted";
-
-/// Bytes read at once when walking batch headers.
-const WALK_CHUNK: usize = 16 * 1024;
 
 pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
@@ -53,11 +49,11 @@ pub(crate) fn write_lock<T>(m: &RwLock<T>) -> RwLockWriteGuard<'_, T> {
 
 /// The in-memory sparse indexes of a segment.
 #[derive(Debug, Default)]
-struct Indexes {
+pub(crate) struct Indexes {
     /// (offset − base, position), increasing in both.
-    offsets: Vec<(u32, u32)>,
+    pub(crate) offsets: Vec<(u32, u32)>,
     /// (timestamp, offset − base), increasing in both.
-    times: Vec<(i64, u32)>,
+    pub(crate) times: Vec<(i64, u32)>,
 }
 
 /// What only the writer touches.
@@ -79,21 +75,26 @@ struct WriteState {
 /// One segment of a partition's log.
 #[derive(Debug)]
 pub(crate) struct LogSegment {
-    base_offset: i64,
+    pub(crate) base_offset: i64,
     dir: PathBuf,
-    file: File,
+    pub(crate) file: File,
     /// Bytes readers may read: complete, written batches.
     size: AtomicU64,
     /// Last offset of the last batch; `base_offset - 1` when empty.
     last_offset: AtomicI64,
     /// Largest batch max timestamp; -1 when none.
     max_timestamp: AtomicI64,
-    indexes: RwLock<Indexes>,
+    pub(crate) indexes: RwLock<Indexes>,
     state: Mutex<WriteState>,
     created_ms: i64,
     max_offset_entries: usize,
     max_time_entries: usize,
-    index_interval_bytes: u64,
+    pub(crate) index_interval_bytes: u64,
+    /// Extra read-only handles for large reads (see `segment_read.rs`).
+    pub(crate) read_handles: Mutex<Vec<File>>,
+    /// (offset, position) where recent fetches ended: where the next fetch of
+    /// a sequential reader starts, without an index lookup and scan.
+    pub(crate) position_hints: Mutex<std::collections::VecDeque<(i64, u64)>>,
 }
 
 /// Where a fetch found its data.
@@ -154,6 +155,8 @@ impl LogSegment {
             max_offset_entries: sizing.max_offset_entries(),
             max_time_entries: sizing.max_time_entries(),
             index_interval_bytes: u64::from(sizing.index_interval_bytes),
+            read_handles: Mutex::new(Vec::new()),
+            position_hints: Mutex::new(std::collections::VecDeque::new()),
         }
     }
 
@@ -570,171 +573,8 @@ impl LogSegment {
         self.path(LOG_SUFFIX)
     }
 
-    fn path(&self, kind: &str) -> PathBuf {
+    pub(crate) fn path(&self, kind: &str) -> PathBuf {
         path_of(&self.dir, self.base_offset, kind, lock(&self.state).suffix)
-    }
-
-    /// Reads `len` bytes at `position` (fewer at the end of the file).
-    pub(crate) fn read_at(&self, position: u64, len: usize) -> Result<Vec<u8>, LogError> {
-        let mut buf = vec![0u8; len];
-        let mut done = 0;
-        while done < len {
-            let rest = buf.get_mut(done..).unwrap_or_default();
-            match self.file.read_at(rest, position + done as u64) {
-                Ok(0) => break,
-                Ok(n) => done += n,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(LogError::io(self.log_path(), "read")(e)),
-            }
-        }
-        buf.truncate(done);
-        Ok(buf)
-    }
-
-    /// Calls `f` on each whole batch header in `[start, end)` until it returns
-    /// `false`, reading in chunks and skipping batch bodies. Stops silently at a
-    /// header that does not frame a plausible batch (callers that must know use
-    /// recovery's full validation).
-    pub(crate) fn walk_headers(
-        &self,
-        start: u64,
-        end: u64,
-        mut f: impl FnMut(&BatchHeader) -> bool,
-    ) -> Result<(), LogError> {
-        let mut pos = start;
-        while pos < end {
-            let want = usize::try_from((end - pos).min(WALK_CHUNK as u64)).unwrap_or(WALK_CHUNK);
-            let chunk = self.read_at(pos, want)?;
-            let mut advanced = false;
-            let mut next = pos;
-            for h in batch_header::walk(&chunk, pos) {
-                advanced = true;
-                next = h.position + h.size;
-                if !f(&h) {
-                    return Ok(());
-                }
-            }
-            if !advanced {
-                // The batch at `pos` is larger than the chunk: skip its body.
-                let Some(h) = batch_header::parse(&chunk, pos) else {
-                    return Ok(());
-                };
-                if h.size < RECORD_BATCH_OVERHEAD as u64 || h.position + h.size > end {
-                    return Ok(());
-                }
-                next = h.position + h.size;
-                if !f(&h) {
-                    return Ok(());
-                }
-            }
-            pos = next;
-        }
-        Ok(())
-    }
-
-    /// The position to start scanning from for `offset`: the largest index
-    /// entry at or below it (Kafka's `OffsetIndex.lookup`).
-    pub(crate) fn lookup_position(&self, offset: i64) -> u64 {
-        let Ok(rel) = u32::try_from(offset - self.base_offset) else {
-            return 0;
-        };
-        let idx = read_lock(&self.indexes);
-        let i = idx.offsets.partition_point(|&(r, _)| r <= rel);
-        i.checked_sub(1)
-            .and_then(|i| idx.offsets.get(i))
-            .map_or(0, |&(_, pos)| u64::from(pos))
-    }
-
-    /// The offset to start scanning from for `timestamp`: the offset of the
-    /// largest time index entry at or below it (Kafka's `TimeIndex.lookup`).
-    pub(crate) fn lookup_time(&self, timestamp: i64) -> i64 {
-        let idx = read_lock(&self.indexes);
-        let i = idx.times.partition_point(|&(ts, _)| ts <= timestamp);
-        i.checked_sub(1)
-            .and_then(|i| idx.times.get(i))
-            .map_or(self.base_offset, |&(_, rel)| {
-                self.base_offset + i64::from(rel)
-            })
-    }
-
-    /// Reads whole batches starting with the one holding `offset`: about
-    /// `max_bytes` of them, at least one, none at or past `max_offset` or
-    /// `max_position`. `None` when no batch in the segment reaches `offset`.
-    pub(crate) fn read(
-        &self,
-        offset: i64,
-        max_bytes: usize,
-        max_offset: i64,
-        max_position: u64,
-    ) -> Result<Option<SegmentRead>, LogError> {
-        let mut start = self.lookup_position(offset).min(max_position);
-        loop {
-            if start >= max_position {
-                return Ok(None);
-            }
-            let slack = self.index_interval_bytes as usize + RECORD_BATCH_OVERHEAD;
-            let want = usize::try_from(max_position - start)
-                .unwrap_or(usize::MAX)
-                .min(max_bytes.saturating_add(slack));
-            let chunk = self.read_at(start, want)?;
-            let mut first: Option<BatchHeader> = None;
-            let mut cut = 0u64; // end of the batches taken, relative to `start`
-            let mut next_offset = offset;
-            let mut walked_to = start;
-            let mut hit_limit = false;
-            for h in batch_header::walk(&chunk, start) {
-                if h.base_offset >= max_offset {
-                    hit_limit = true;
-                    break;
-                }
-                walked_to = h.position + h.size;
-                match first {
-                    None if h.last_offset < offset => continue,
-                    None => first = Some(h),
-                    Some(f) if h.position + h.size - f.position > max_bytes as u64 => break,
-                    Some(_) => {}
-                }
-                cut = h.position + h.size - start;
-                next_offset = h.last_offset + 1;
-            }
-            match first {
-                Some(f) => {
-                    let bytes = Bytes::from(chunk).slice(
-                        usize::try_from(f.position - start).unwrap_or(0)
-                            ..usize::try_from(cut).unwrap_or(0),
-                    );
-                    return Ok(Some(SegmentRead { bytes, next_offset }));
-                }
-                None if hit_limit => return Ok(None),
-                None if walked_to > start => {
-                    // Everything in the chunk was before `offset`: go on.
-                    start = walked_to;
-                }
-                None => {
-                    // The first batch does not fit the chunk: it is larger than
-                    // the fetch size. Read it whole (Kafka returns the first
-                    // batch even when it exceeds the limit).
-                    let Some(h) = batch_header::parse(&chunk, start) else {
-                        return Ok(None);
-                    };
-                    if h.size < RECORD_BATCH_OVERHEAD as u64
-                        || h.position + h.size > max_position
-                        || h.base_offset >= max_offset
-                    {
-                        return Ok(None);
-                    }
-                    if h.last_offset < offset {
-                        start = h.position + h.size;
-                        continue;
-                    }
-                    let bytes = self.read_at(h.position, usize::try_from(h.size).unwrap_or(0))?;
-                    return Ok(Some(SegmentRead {
-                        bytes: Bytes::from(bytes),
-                        next_offset: h.last_offset + 1,
-                    }));
-                }
-            }
-        }
     }
 
     /// Deletes the segment's files (at whatever suffix they have now).

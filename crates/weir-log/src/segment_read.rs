@@ -1,0 +1,244 @@
+//! Reading a segment: positional reads, walking batch headers, index lookups,
+//! and the fetch read (whole batches from an offset).
+//!
+//! A fetch reads exactly the bytes it returns: the first batch is located from
+//! the offset index (or from where a recent fetch ended, for a sequential
+//! reader), and the end is cut at a batch boundary that the index or a header
+//! walk proves, so no byte is read twice and none is read only to be dropped.
+//! Large reads go through a pooled read-only handle with `read_to_end`, which
+//! fills the buffer without zeroing it first.
+
+use std::fs::File;
+use std::io::{self, Read, Seek, SeekFrom};
+use std::os::unix::fs::FileExt;
+
+use bytes::Bytes;
+use weir_record::layout::RECORD_BATCH_OVERHEAD;
+
+use crate::batch_header::{self, BatchHeader};
+use crate::error::LogError;
+use crate::segment::{LogSegment, SegmentRead, lock, read_lock};
+use crate::segment_file::LOG_SUFFIX;
+
+/// Bytes read at once when walking batch headers.
+const WALK_CHUNK: usize = 16 * 1024;
+/// Reads at least this large skip zeroing the buffer.
+const LARGE_READ: usize = 64 * 1024;
+/// Read handles kept per segment.
+const MAX_READ_HANDLES: usize = 4;
+/// Position hints kept per segment.
+const MAX_HINTS: usize = 8;
+
+impl LogSegment {
+    /// Reads `len` bytes at `position` (fewer at the end of the file).
+    pub(crate) fn read_at(&self, position: u64, len: usize) -> Result<Vec<u8>, LogError> {
+        if len >= LARGE_READ
+            && let Some(buf) = self.read_unzeroed(position, len)
+        {
+            return Ok(buf);
+        }
+        let mut buf = vec![0u8; len];
+        let mut done = 0;
+        while done < len {
+            let rest = buf.get_mut(done..).unwrap_or_default();
+            match self.file.read_at(rest, position + done as u64) {
+                Ok(0) => break,
+                Ok(n) => done += n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(LogError::io(self.log_path(), "read")(e)),
+            }
+        }
+        buf.truncate(done);
+        Ok(buf)
+    }
+
+    /// A large read into a fresh buffer without zeroing it: a read-only handle
+    /// of our own (its file position is not shared) and `read_to_end`, which
+    /// reads into the spare capacity. `None` when no handle can be had (the
+    /// file was renamed for deletion, say); the caller then uses `pread`.
+    fn read_unzeroed(&self, position: u64, len: usize) -> Option<Vec<u8>> {
+        let handle = lock(&self.read_handles).pop();
+        let mut file = match handle {
+            Some(f) => f,
+            None => File::open(self.path(LOG_SUFFIX)).ok()?,
+        };
+        let mut buf = Vec::with_capacity(len);
+        let ok = file.seek(SeekFrom::Start(position)).is_ok()
+            && (&mut file).take(len as u64).read_to_end(&mut buf).is_ok();
+        if !ok {
+            return None;
+        }
+        let mut pool = lock(&self.read_handles);
+        if pool.len() < MAX_READ_HANDLES {
+            pool.push(file);
+        }
+        Some(buf)
+    }
+
+    /// Calls `f` on each whole batch header in `[start, end)` until it returns
+    /// `false`, reading in chunks and skipping batch bodies. Stops silently at a
+    /// header that does not frame a plausible batch (recovery, not this, judges
+    /// damaged files).
+    pub(crate) fn walk_headers(
+        &self,
+        start: u64,
+        end: u64,
+        mut f: impl FnMut(&BatchHeader) -> bool,
+    ) -> Result<(), LogError> {
+        let mut pos = start;
+        while pos < end {
+            let want = usize::try_from((end - pos).min(WALK_CHUNK as u64)).unwrap_or(WALK_CHUNK);
+            let chunk = self.read_at(pos, want)?;
+            let mut next = pos;
+            for h in batch_header::walk(&chunk, pos) {
+                next = h.position + h.size;
+                if !f(&h) {
+                    return Ok(());
+                }
+            }
+            if next == pos {
+                // The batch at `pos` is larger than the chunk: skip its body.
+                let Some(h) = batch_header::parse(&chunk, pos) else {
+                    return Ok(());
+                };
+                if h.size < RECORD_BATCH_OVERHEAD as u64 || h.position + h.size > end {
+                    return Ok(());
+                }
+                next = h.position + h.size;
+                if !f(&h) {
+                    return Ok(());
+                }
+            }
+            pos = next;
+        }
+        Ok(())
+    }
+
+    /// The position to start scanning from for `offset`: the largest index
+    /// entry at or below it (Kafka's `OffsetIndex.lookup`).
+    pub(crate) fn lookup_position(&self, offset: i64) -> u64 {
+        let Ok(rel) = u32::try_from(offset - self.base_offset) else {
+            return 0;
+        };
+        let idx = read_lock(&self.indexes);
+        let i = idx.offsets.partition_point(|&(r, _)| r <= rel);
+        i.checked_sub(1)
+            .and_then(|i| idx.offsets.get(i))
+            .map_or(0, |&(_, pos)| u64::from(pos))
+    }
+
+    /// The offset to start scanning from for `timestamp`: the offset of the
+    /// largest time index entry at or below it (Kafka's `TimeIndex.lookup`).
+    pub(crate) fn lookup_time(&self, timestamp: i64) -> i64 {
+        let idx = read_lock(&self.indexes);
+        let i = idx.times.partition_point(|&(ts, _)| ts <= timestamp);
+        i.checked_sub(1)
+            .and_then(|i| idx.times.get(i))
+            .map_or(self.base_offset, |&(_, rel)| {
+                self.base_offset + i64::from(rel)
+            })
+    }
+
+    /// The last batch boundary in `(after, limit]` that the offset index proves:
+    /// the start of an indexed batch whose records are all below `max_offset`.
+    fn indexed_boundary(&self, after: u64, limit: u64, max_offset: i64) -> Option<u64> {
+        let max_rel = u32::try_from(max_offset - self.base_offset).unwrap_or(u32::MAX);
+        let idx = read_lock(&self.indexes);
+        let i = idx
+            .offsets
+            .partition_point(|&(rel, pos)| u64::from(pos) <= limit && rel < max_rel);
+        idx.offsets
+            .get(..i)?
+            .last()
+            .map(|&(_, pos)| u64::from(pos))
+            .filter(|&pos| pos > after)
+    }
+
+    /// The header of the first batch holding an offset at or after `offset`.
+    fn locate(
+        &self,
+        offset: i64,
+        max_offset: i64,
+        max_position: u64,
+    ) -> Result<Option<BatchHeader>, LogError> {
+        let hinted = lock(&self.position_hints)
+            .iter()
+            .find(|&&(o, _)| o == offset)
+            .map(|&(_, pos)| pos);
+        let start = hinted.unwrap_or_else(|| self.lookup_position(offset));
+        let mut found = None;
+        self.walk_headers(start.min(max_position), max_position, |h| {
+            if h.base_offset >= max_offset {
+                return false;
+            }
+            if h.last_offset >= offset {
+                found = Some(*h);
+                return false;
+            }
+            true
+        })?;
+        Ok(found)
+    }
+
+    /// Reads whole batches starting with the one holding `offset`: as many as
+    /// fit `max_bytes`, at least one, none at or past `max_offset` or
+    /// `max_position`. `None` when no batch in the segment reaches `offset`.
+    pub(crate) fn read(
+        &self,
+        offset: i64,
+        max_bytes: usize,
+        max_offset: i64,
+        max_position: u64,
+    ) -> Result<Option<SegmentRead>, LogError> {
+        let Some(first) = self.locate(offset, max_offset, max_position)? else {
+            return Ok(None);
+        };
+        let first_end = first.position + first.size;
+        if first_end > max_position {
+            return Ok(None);
+        }
+        let limit = (first.position + max_bytes as u64)
+            .max(first_end)
+            .min(max_position);
+        // The rest of the segment when it fits (the visible size is a batch
+        // boundary); else exactly up to a boundary the index proves; else (small
+        // batches between two index entries) up to the limit, cut at the last
+        // whole batch.
+        let end = if limit == max_position {
+            limit
+        } else {
+            self.indexed_boundary(first.position, limit, max_offset)
+                .unwrap_or(limit)
+        };
+        let len = usize::try_from(end - first.position).unwrap_or(usize::MAX);
+        let buf = self.read_at(first.position, len)?;
+        let mut cut = 0usize;
+        let mut next_offset = first.last_offset + 1;
+        for h in batch_header::walk(&buf, first.position) {
+            if h.base_offset >= max_offset {
+                break;
+            }
+            cut = usize::try_from(h.position + h.size - first.position).unwrap_or(0);
+            next_offset = h.last_offset + 1;
+        }
+        if cut == 0 {
+            // Not even the first batch came back whole: the file ended early.
+            return Ok(None);
+        }
+        self.remember_position(next_offset, first.position + cut as u64);
+        let bytes = Bytes::from(buf).slice(..cut);
+        Ok(Some(SegmentRead { bytes, next_offset }))
+    }
+
+    fn remember_position(&self, offset: i64, position: u64) {
+        if let Ok(mut hints) = self.position_hints.try_lock() {
+            if hints.iter().any(|&(o, _)| o == offset) {
+                return;
+            }
+            if hints.len() >= MAX_HINTS {
+                hints.pop_front();
+            }
+            hints.push_back((offset, position));
+        }
+    }
+}
