@@ -63,6 +63,7 @@ pub mod index;
 mod log_dir;
 mod partition;
 pub mod paths;
+mod producer_state;
 mod recovery;
 mod retention;
 mod segment;

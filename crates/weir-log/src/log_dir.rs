@@ -175,8 +175,8 @@ struct Inner {
 #[derive(Debug)]
 pub struct LogDir {
     inner: Arc<Inner>,
-    background: Option<JoinHandle<()>>,
-    crashed: bool,
+    background: Mutex<Option<JoinHandle<()>>>,
+    crashed: AtomicBool,
 }
 
 fn new_topic_id() -> String {
@@ -352,8 +352,8 @@ impl LogDir {
         };
         Ok(LogDir {
             inner,
-            background,
-            crashed: false,
+            background: Mutex::new(background),
+            crashed: AtomicBool::new(false),
         })
     }
 
@@ -557,16 +557,23 @@ impl LogDir {
 
     /// Shuts down cleanly: stops the maintenance thread, closes every partition
     /// (final index entries, trimmed indexes, fsync), writes the checkpoints and
-    /// the clean-shutdown marker, and releases the lock. Dropping a `LogDir`
-    /// does the same, ignoring errors.
+    /// the clean-shutdown marker. Later appends fail with [`LogError::Closed`];
+    /// reads keep working. The lock is released when the `LogDir` is dropped.
+    /// Dropping a `LogDir` closes it too, ignoring errors. Calling it again does
+    /// nothing.
     ///
     /// # Errors
     /// The first error; no marker is written then, so the next open recovers.
-    pub fn close(mut self) -> Result<(), LogError> {
+    pub fn close(&self) -> Result<(), LogError> {
         self.shutdown()
     }
 
-    fn shutdown(&mut self) -> Result<(), LogError> {
+    /// Whether [`close`](Self::close) was called.
+    pub fn is_closed(&self) -> bool {
+        self.inner.closed.load(Ordering::Acquire)
+    }
+
+    fn shutdown(&self) -> Result<(), LogError> {
         if self.inner.closed.swap(true, Ordering::AcqRel) {
             return Ok(());
         }
@@ -589,13 +596,13 @@ impl LogDir {
         Ok(())
     }
 
-    fn stop_background(&mut self) {
+    fn stop_background(&self) {
         {
             let (m, cv) = &self.inner.stop;
             *lock(m) = true;
             cv.notify_all();
         }
-        if let Some(handle) = self.background.take() {
+        if let Some(handle) = lock(&self.background).take() {
             let _ = handle.join();
         }
     }
@@ -603,8 +610,8 @@ impl LogDir {
     /// Drops the directory as a crash would: no final flush, no checkpoints, no
     /// clean-shutdown marker, so the next open recovers. For crash tests.
     #[doc(hidden)]
-    pub fn simulate_crash(mut self) {
-        self.crashed = true;
+    pub fn simulate_crash(self) {
+        self.crashed.store(true, Ordering::Release);
         self.inner.closed.store(true, Ordering::Release);
         self.stop_background();
     }
@@ -612,7 +619,7 @@ impl LogDir {
 
 impl Drop for LogDir {
     fn drop(&mut self) {
-        if !self.crashed {
+        if !self.crashed.load(Ordering::Acquire) {
             let _ = self.shutdown();
         }
     }
@@ -626,6 +633,11 @@ impl Inner {
         configs: &[(&str, &str)],
         internal: bool,
     ) -> Result<Arc<Topic>, LogError> {
+        if self.closed.load(Ordering::Acquire) {
+            return Err(LogError::Closed {
+                what: self.path.display().to_string(),
+            });
+        }
         validate_topic_name(name)?;
         if partitions == 0 || partitions > MAX_PARTITIONS {
             return Err(LogError::InvalidPartitions {

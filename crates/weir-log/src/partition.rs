@@ -21,6 +21,7 @@ use crate::config::LogConfig;
 use crate::error::LogError;
 use crate::flush::FlushState;
 use crate::paths::list_segments;
+use crate::producer_state::{ProducerStates, SequenceCheck};
 use crate::recovery::{RecoveryContext, recover_segment};
 use crate::segment::{DELETED_SUFFIX, LogSegment, SegmentSizing, lock, read_lock, write_lock};
 use crate::segment_file::LEADER_EPOCH_CHECKPOINT;
@@ -51,8 +52,12 @@ pub struct AppendInfo {
     pub log_append_time: Option<i64>,
     /// The log start offset after the append.
     pub log_start_offset: i64,
-    /// Bytes written.
+    /// Bytes written (0 for a duplicate).
     pub size: usize,
+    /// The batch was a retry of one already written (same producer id, epoch
+    /// and sequences): nothing was appended and the offsets are the original
+    /// ones, as Kafka acknowledges a duplicate.
+    pub duplicate: bool,
 }
 
 /// How to open a partition: what the data directory knows about its last
@@ -103,6 +108,7 @@ pub(crate) struct Writer {
     pub(crate) next_offset: i64,
     pub(crate) messages_since_flush: i64,
     pub(crate) closed: bool,
+    pub(crate) producers: ProducerStates,
 }
 
 /// One partition's log (see the crate docs).
@@ -227,6 +233,7 @@ impl PartitionLog {
                 next_offset,
                 messages_since_flush: 0,
                 closed: false,
+                producers: ProducerStates::default(),
             }),
             log_start_offset: AtomicI64::new(log_start),
             log_end_offset: AtomicI64::new(next_offset),
@@ -392,6 +399,7 @@ impl PartitionLog {
         };
         let header = batch_header::parse(&buf, 0)
             .ok_or_else(|| LogError::invalid_batch(&self.name, "header unreadable"))?;
+        let idempotent = sequence_of(&buf);
         let last_delta = header.last_offset - header.base_offset;
         let count = last_delta + 1;
         let size = buf.len();
@@ -403,6 +411,44 @@ impl PartitionLog {
             });
         }
         self.check_writable()?;
+        if let Some(seq) = idempotent {
+            match w
+                .producers
+                .check(seq.producer_id, seq.epoch, seq.first, seq.last)
+            {
+                SequenceCheck::Append => {}
+                SequenceCheck::Duplicate {
+                    first_offset,
+                    last_offset,
+                } => {
+                    return Ok(AppendInfo {
+                        base_offset: first_offset,
+                        last_offset,
+                        log_append_time,
+                        log_start_offset: self.log_start_offset(),
+                        size: 0,
+                        duplicate: true,
+                    });
+                }
+                SequenceCheck::Fenced { current_epoch } => {
+                    return Err(LogError::ProducerFenced {
+                        partition: self.name.clone(),
+                        producer_id: seq.producer_id,
+                        producer_epoch: seq.epoch,
+                        current_epoch,
+                    });
+                }
+                SequenceCheck::OutOfOrder { expected } => {
+                    return Err(LogError::OutOfOrderSequence {
+                        partition: self.name.clone(),
+                        producer_id: seq.producer_id,
+                        producer_epoch: seq.epoch,
+                        sequence: seq.first,
+                        expected,
+                    });
+                }
+            }
+        }
         self.maybe_roll(
             &mut w,
             &config,
@@ -429,6 +475,16 @@ impl PartitionLog {
             return Err(self.fail(e));
         }
         w.next_offset = stamped.last_offset + 1;
+        if let Some(seq) = idempotent {
+            w.producers.update(
+                seq.producer_id,
+                seq.epoch,
+                seq.first,
+                seq.last,
+                base_offset,
+                stamped.last_offset,
+            );
+        }
         w.active.publish(position + size as u64);
         self.log_end_offset.store(w.next_offset, Ordering::Release);
         self.high_watermark.store(w.next_offset, Ordering::Release);
@@ -451,6 +507,7 @@ impl PartitionLog {
             log_append_time,
             log_start_offset: self.log_start_offset(),
             size,
+            duplicate: false,
         })
     }
 
@@ -827,4 +884,28 @@ fn settle_leftovers(dir: &Path) -> Result<(), LogError> {
         crate::swap::complete_swap(dir, base, &swap_log)?;
     }
     Ok(())
+}
+
+/// The producer id, epoch and sequence range of an idempotent batch.
+#[derive(Debug, Clone, Copy)]
+struct Sequence {
+    producer_id: i64,
+    epoch: i16,
+    first: i32,
+    last: i32,
+}
+
+fn sequence_of(buf: &[u8]) -> Option<Sequence> {
+    use weir_record::layout::{BASE_SEQUENCE, LAST_OFFSET_DELTA, PRODUCER_EPOCH, PRODUCER_ID};
+    let field = |at: usize, n: usize| buf.get(at..at + n);
+    let producer_id = i64::from_be_bytes(field(PRODUCER_ID, 8)?.try_into().ok()?);
+    let epoch = i16::from_be_bytes(field(PRODUCER_EPOCH, 2)?.try_into().ok()?);
+    let first = i32::from_be_bytes(field(BASE_SEQUENCE, 4)?.try_into().ok()?);
+    let delta = i32::from_be_bytes(field(LAST_OFFSET_DELTA, 4)?.try_into().ok()?);
+    (producer_id >= 0 && first >= 0).then(|| Sequence {
+        producer_id,
+        epoch,
+        first,
+        last: weir_record::increment_sequence(first, delta),
+    })
 }

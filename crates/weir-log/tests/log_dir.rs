@@ -186,6 +186,7 @@ fn clean_shutdown_is_trusted_and_an_unclean_one_recovers() {
             .unwrap();
     }
     logs.close().unwrap();
+    drop(logs); // releases the lock
     assert!(dir.path().join(CLEAN_SHUTDOWN_FILE).exists());
     let checkpoint = fs::read_to_string(dir.path().join(RECOVERY_POINT_CHECKPOINT)).unwrap();
     assert_eq!(checkpoint, "0\n2\na 0 20\na 1 20\n");

@@ -576,3 +576,68 @@ fn configs_take_effect_on_the_next_append() {
     log.append(batch(2, 1, 10, NOW)).unwrap();
     assert_eq!(log.segments().len(), 2);
 }
+
+fn idempotent_batch(producer_id: i64, epoch: i16, base_sequence: i32, n: usize) -> bytes::Bytes {
+    let mut b = BatchBuilder::new(BatchOptions {
+        producer_id,
+        producer_epoch: epoch,
+        base_sequence,
+        ..BatchOptions::default()
+    });
+    for i in 0..n {
+        b.append(&weir_record::Record::new(format!("v{i}")).with_timestamp(NOW))
+            .unwrap();
+    }
+    b.build().unwrap()
+}
+
+#[test]
+fn idempotent_producers_get_duplicates_acknowledged_and_gaps_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let (log, _) = open(dir.path(), small_config(1 << 20), true, 0);
+    let first = log.append(idempotent_batch(5, 0, 0, 3)).unwrap();
+    assert_eq!(
+        (first.base_offset, first.last_offset, first.duplicate),
+        (0, 2, false)
+    );
+    log.append(idempotent_batch(5, 0, 3, 2)).unwrap();
+    // A retry of the first batch: its original offsets, nothing appended.
+    let retry = log.append(idempotent_batch(5, 0, 0, 3)).unwrap();
+    assert_eq!(
+        (retry.base_offset, retry.last_offset, retry.duplicate),
+        (0, 2, true)
+    );
+    assert_eq!(log.log_end_offset(), 5);
+    let err = log.append(idempotent_batch(5, 0, 9, 1)).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            LogError::OutOfOrderSequence {
+                sequence: 9,
+                expected: 5,
+                ..
+            }
+        ),
+        "{err}"
+    );
+    // A new epoch starts at 0; the old epoch is fenced from then on.
+    log.append(idempotent_batch(5, 1, 0, 1)).unwrap();
+    let err = log.append(idempotent_batch(5, 0, 5, 1)).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            LogError::ProducerFenced {
+                current_epoch: 1,
+                ..
+            }
+        ),
+        "{err}"
+    );
+    // Other producers are independent.
+    assert_eq!(
+        log.append(idempotent_batch(6, 0, 0, 1))
+            .unwrap()
+            .base_offset,
+        6
+    );
+}

@@ -1,0 +1,183 @@
+//! Idempotent producer state per partition (Kafka's `ProducerStateManager`,
+//! `kafka-format.md` §6): the epoch and the last five batches of each producer
+//! id, to reject out-of-order sequences, fence old epochs and acknowledge a
+//! retried batch with its original offsets instead of appending it twice.
+//!
+//! The state lives in memory. After the log is reopened a producer is unknown
+//! until its next batch, which is then accepted with any sequence, as Kafka
+//! accepts a producer whose state has expired.
+
+use std::collections::{HashMap, VecDeque};
+
+use weir_record::increment_sequence;
+
+/// Batches remembered per producer (`NUM_BATCHES_TO_RETAIN`).
+const BATCHES_TO_RETAIN: usize = 5;
+
+#[derive(Debug, Clone, Copy)]
+struct BatchMetadata {
+    first_sequence: i32,
+    last_sequence: i32,
+    first_offset: i64,
+    last_offset: i64,
+}
+
+#[derive(Debug)]
+struct ProducerEntry {
+    epoch: i16,
+    batches: VecDeque<BatchMetadata>,
+}
+
+/// What to do with an idempotent batch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum SequenceCheck {
+    /// Append it.
+    Append,
+    /// A retry of a batch already written at these offsets.
+    Duplicate { first_offset: i64, last_offset: i64 },
+    /// Its epoch is older than the producer's current one.
+    Fenced { current_epoch: i16 },
+    /// Its first sequence is not the one expected.
+    OutOfOrder { expected: i32 },
+}
+
+/// Producer id → state, for one partition.
+#[derive(Debug, Default)]
+pub(crate) struct ProducerStates {
+    producers: HashMap<i64, ProducerEntry>,
+}
+
+impl ProducerStates {
+    /// Checks a batch of `producer_id`/`epoch` with sequences
+    /// `first_sequence..=last_sequence`.
+    pub(crate) fn check(
+        &self,
+        producer_id: i64,
+        epoch: i16,
+        first_sequence: i32,
+        last_sequence: i32,
+    ) -> SequenceCheck {
+        let Some(entry) = self.producers.get(&producer_id) else {
+            return SequenceCheck::Append;
+        };
+        if epoch < entry.epoch {
+            return SequenceCheck::Fenced {
+                current_epoch: entry.epoch,
+            };
+        }
+        if epoch > entry.epoch {
+            return if first_sequence == 0 {
+                SequenceCheck::Append
+            } else {
+                SequenceCheck::OutOfOrder { expected: 0 }
+            };
+        }
+        if let Some(b) = entry
+            .batches
+            .iter()
+            .find(|b| b.first_sequence == first_sequence && b.last_sequence == last_sequence)
+        {
+            return SequenceCheck::Duplicate {
+                first_offset: b.first_offset,
+                last_offset: b.last_offset,
+            };
+        }
+        match entry.batches.back() {
+            Some(last) => {
+                let expected = increment_sequence(last.last_sequence, 1);
+                if first_sequence == expected {
+                    SequenceCheck::Append
+                } else {
+                    SequenceCheck::OutOfOrder { expected }
+                }
+            }
+            None => SequenceCheck::Append,
+        }
+    }
+
+    /// Records an appended batch.
+    pub(crate) fn update(
+        &mut self,
+        producer_id: i64,
+        epoch: i16,
+        first_sequence: i32,
+        last_sequence: i32,
+        first_offset: i64,
+        last_offset: i64,
+    ) {
+        let entry = self
+            .producers
+            .entry(producer_id)
+            .or_insert_with(|| ProducerEntry {
+                epoch,
+                batches: VecDeque::with_capacity(BATCHES_TO_RETAIN),
+            });
+        if epoch != entry.epoch {
+            entry.epoch = epoch;
+            entry.batches.clear();
+        }
+        if entry.batches.len() == BATCHES_TO_RETAIN {
+            entry.batches.pop_front();
+        }
+        entry.batches.push_back(BatchMetadata {
+            first_sequence,
+            last_sequence,
+            first_offset,
+            last_offset,
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sequences_duplicates_and_fencing() {
+        let mut s = ProducerStates::default();
+        assert_eq!(
+            s.check(7, 0, 5, 9),
+            SequenceCheck::Append,
+            "unknown producers start anywhere"
+        );
+        s.update(7, 0, 5, 9, 100, 104);
+        assert_eq!(s.check(7, 0, 10, 12), SequenceCheck::Append);
+        assert_eq!(
+            s.check(7, 0, 11, 12),
+            SequenceCheck::OutOfOrder { expected: 10 }
+        );
+        assert_eq!(
+            s.check(7, 0, 5, 9),
+            SequenceCheck::Duplicate {
+                first_offset: 100,
+                last_offset: 104
+            }
+        );
+        s.update(7, 0, 10, 12, 105, 107);
+        assert_eq!(
+            s.check(7, 1, 3, 4),
+            SequenceCheck::OutOfOrder { expected: 0 }
+        );
+        assert_eq!(s.check(7, 1, 0, 4), SequenceCheck::Append);
+        s.update(7, 1, 0, 4, 108, 112);
+        assert_eq!(
+            s.check(7, 0, 13, 13),
+            SequenceCheck::Fenced { current_epoch: 1 }
+        );
+        // Only the last five batches are remembered.
+        for i in 0..6 {
+            s.update(8, 0, i, i, 200 + i64::from(i), 200 + i64::from(i));
+        }
+        assert_eq!(
+            s.check(8, 0, 0, 0),
+            SequenceCheck::OutOfOrder { expected: 6 }
+        );
+        assert!(matches!(
+            s.check(8, 0, 1, 1),
+            SequenceCheck::Duplicate { .. }
+        ));
+        // Sequences wrap past i32::MAX to 0.
+        s.update(9, 0, i32::MAX - 1, i32::MAX, 300, 301);
+        assert_eq!(s.check(9, 0, 0, 3), SequenceCheck::Append);
+    }
+}
