@@ -1,0 +1,159 @@
+//! The crate's one error type.
+
+/// Why bytes could not be decoded or encoded, or why an assignment or protocol
+/// choice could not be made.
+///
+/// Decoding variants name the field as `Record.field` (for example
+/// `OffsetCommitValue.metadata`), using the field names of Kafka's message schemas.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum GroupError {
+    /// The bytes end before a field does.
+    #[error("{field}: needs {needed} more bytes, only {available} left")]
+    Truncated {
+        /// The field being read.
+        field: &'static str,
+        /// Bytes the field needs.
+        needed: usize,
+        /// Bytes left in the input.
+        available: usize,
+    },
+
+    /// A length of -1 (null) for a field Kafka's schema declares non-nullable.
+    #[error("{field}: non-nullable field was serialized as null")]
+    NullField {
+        /// The field.
+        field: &'static str,
+    },
+
+    /// A string length above 32767, which Kafka's readers reject.
+    #[error("{field}: string length {length} is above the maximum of 32767")]
+    InvalidStringLength {
+        /// The field.
+        field: &'static str,
+        /// The length found.
+        length: i64,
+    },
+
+    /// A string whose bytes are not UTF-8. (Java would substitute U+FFFD; no
+    /// Kafka writer produces such bytes.)
+    #[error("{field}: string is not valid UTF-8")]
+    InvalidUtf8 {
+        /// The field.
+        field: &'static str,
+    },
+
+    /// An array claiming more elements than the remaining bytes could hold.
+    #[error("{field}: array of {count} elements cannot fit in the {available} bytes left")]
+    ArrayTooLong {
+        /// The array field.
+        field: &'static str,
+        /// The element count found.
+        count: i64,
+        /// Bytes left in the input.
+        available: usize,
+    },
+
+    /// An unsigned varint longer than the 5 bytes Kafka allows.
+    #[error("{field}: unsigned varint is longer than 5 bytes")]
+    VarintTooLong {
+        /// The field.
+        field: &'static str,
+    },
+
+    /// A record version outside those the schema defines.
+    #[error("{record}: version {version} is not supported (valid: {valid})")]
+    UnsupportedVersion {
+        /// The record type.
+        record: &'static str,
+        /// The version found or requested.
+        version: i16,
+        /// The versions the schema defines, in words.
+        valid: &'static str,
+    },
+
+    /// A `__consumer_offsets` key version that is not an offset commit (0, 1) or
+    /// group metadata (2) key. Kafka's loader skips such records with a warning;
+    /// versions 3 and above belong to the new consumer and share groups.
+    #[error(
+        "__consumer_offsets key version {version} is not an offset commit or classic group key"
+    )]
+    UnknownRecordType {
+        /// The key's version prefix.
+        version: i16,
+    },
+
+    /// A string too long to encode (Kafka's writers refuse above 32767 bytes).
+    #[error("{field}: {length} bytes is too long to be serialized (maximum 32767)")]
+    StringTooLong {
+        /// The field.
+        field: &'static str,
+        /// The string's length in UTF-8 bytes.
+        length: usize,
+    },
+
+    /// An array or byte field too long for its 32-bit length prefix.
+    #[error("{field}: {length} is too long for a 32-bit length")]
+    TooLong {
+        /// The field.
+        field: &'static str,
+        /// The number of elements or bytes.
+        length: usize,
+    },
+
+    /// A name that is neither an assignor name nor a Kafka assignor class name.
+    #[error(
+        "unknown partition assignor {name:?}: expected range, roundrobin, sticky, cooperative-sticky \
+         or their org.apache.kafka.clients.consumer class names"
+    )]
+    UnknownAssignor {
+        /// The name given.
+        name: String,
+    },
+
+    /// The configured assignors share no rebalance protocol.
+    #[error("assignors {assignors:?} have no commonly supported rebalance protocol")]
+    NoCommonRebalanceProtocol {
+        /// The assignor names.
+        assignors: Vec<String>,
+    },
+
+    /// No protocol is supported by every member of the group.
+    #[error("no protocol is supported by all {members} members of the group")]
+    NoCommonGroupProtocol {
+        /// The number of members.
+        members: usize,
+    },
+
+    /// A protocol was to be chosen for a group without members.
+    #[error("cannot select a protocol for a group without members")]
+    EmptyGroup,
+
+    /// Two subscriptions name the same member.
+    #[error("member id {member_id:?} appears more than once")]
+    DuplicateMember {
+        /// The member id.
+        member_id: String,
+    },
+
+    /// A negative partition count.
+    #[error("topic {topic:?}: partition count {count} is negative")]
+    InvalidPartitionCount {
+        /// The topic.
+        topic: String,
+        /// The count given.
+        count: i32,
+    },
+
+    /// The assignor reached a state in which Kafka's Java implementation throws
+    /// (an `IllegalStateException` or a null dereference). This only happens for
+    /// inputs Kafka itself cannot handle, such as owned partitions numbered beyond
+    /// their topic's partition count.
+    #[error("{assignor} assignor: {reason}")]
+    AssignorFailed {
+        /// The assignor's name.
+        assignor: &'static str,
+        /// What Java would have thrown on.
+        reason: String,
+    },
+}
