@@ -1,0 +1,279 @@
+//! [`Admin`]: Kafka's admin client, in process: topics, configs, offsets.
+
+use crate::error::WeirError;
+use crate::record::TopicPartition;
+use crate::weir::Weir;
+
+/// A topic to create.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewTopic {
+    /// The name.
+    pub name: String,
+    /// Partitions.
+    pub partitions: u32,
+    /// Config overrides under Kafka's topic-config names.
+    pub configs: Vec<(String, String)>,
+}
+
+impl NewTopic {
+    /// A topic with `partitions` partitions and no config overrides.
+    pub fn new(name: impl Into<String>, partitions: u32) -> Self {
+        NewTopic {
+            name: name.into(),
+            partitions,
+            configs: Vec::new(),
+        }
+    }
+
+    /// This topic with a config override.
+    #[must_use]
+    pub fn config(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.configs.push((key.into(), value.into()));
+        self
+    }
+}
+
+/// One partition as [`Admin::describe_topic`] shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PartitionDescription {
+    /// The partition.
+    pub partition: i32,
+    /// First offset held.
+    pub log_start_offset: i64,
+    /// Next offset to be written.
+    pub log_end_offset: i64,
+    /// Offset up to which readers read.
+    pub high_watermark: i64,
+    /// fsynced up to here.
+    pub recovery_point: i64,
+    /// Bytes on disk.
+    pub size_bytes: u64,
+    /// Segments.
+    pub segments: usize,
+}
+
+/// A topic as [`Admin::describe_topic`] shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TopicDescription {
+    /// The name.
+    pub name: String,
+    /// Kafka's topic id (base64url).
+    pub topic_id: String,
+    /// Whether it is internal (`__consumer_offsets`, ...).
+    pub internal: bool,
+    /// Its partitions.
+    pub partitions: Vec<PartitionDescription>,
+}
+
+/// One config key of a topic.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigEntry {
+    /// Kafka's name for it.
+    pub name: String,
+    /// Its value.
+    pub value: String,
+    /// Whether the value is the default (not set on the topic).
+    pub is_default: bool,
+}
+
+/// Which offset [`Admin::list_offsets`] looks up (Kafka's `OffsetSpec`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OffsetSpec {
+    /// The log start offset.
+    Earliest,
+    /// The high watermark.
+    Latest,
+    /// The first record at or after this timestamp (ms).
+    ForTimestamp(i64),
+    /// The record with the largest timestamp.
+    MaxTimestamp,
+}
+
+/// What [`Admin::list_offsets`] found for one partition.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ListedOffset {
+    /// The offset; -1 when no record matches a timestamp spec (Kafka's answer).
+    pub offset: i64,
+    /// The record's timestamp for timestamp specs, else -1.
+    pub timestamp: i64,
+    /// The batch's leader epoch, when a record was found.
+    pub leader_epoch: Option<i32>,
+}
+
+/// Kafka's admin client, in process. Obtain one from [`Weir::admin`].
+#[derive(Debug, Clone)]
+pub struct Admin {
+    weir: Weir,
+}
+
+impl Admin {
+    pub(crate) fn new(weir: Weir) -> Self {
+        Admin { weir }
+    }
+
+    /// Creates a topic.
+    ///
+    /// # Errors
+    /// An invalid or existing name, a bad partition count, a config key or
+    /// value Kafka would refuse (named in the error).
+    pub fn create_topic(
+        &self,
+        name: &str,
+        partitions: u32,
+        configs: &[(&str, &str)],
+    ) -> Result<(), WeirError> {
+        self.weir
+            .log_dir()
+            .create_topic(name, partitions, configs)?;
+        Ok(())
+    }
+
+    /// Creates several topics; one result per topic, in order.
+    pub fn create_topics(&self, topics: &[NewTopic]) -> Vec<Result<(), WeirError>> {
+        topics
+            .iter()
+            .map(|t| {
+                let configs: Vec<(&str, &str)> = t
+                    .configs
+                    .iter()
+                    .map(|(k, v)| (k.as_str(), v.as_str()))
+                    .collect();
+                self.create_topic(&t.name, t.partitions, &configs)
+            })
+            .collect()
+    }
+
+    /// Deletes a topic and its data.
+    ///
+    /// # Errors
+    /// An unknown topic; I/O.
+    pub fn delete_topic(&self, name: &str) -> Result<(), WeirError> {
+        Ok(self.weir.log_dir().delete_topic(name)?)
+    }
+
+    /// Topic names, internal topics excluded.
+    pub fn list_topics(&self) -> Vec<String> {
+        self.weir
+            .log_dir()
+            .topics()
+            .iter()
+            .filter(|t| !t.is_internal())
+            .map(|t| t.name().to_string())
+            .collect()
+    }
+
+    /// A topic's partitions and offsets.
+    ///
+    /// # Errors
+    /// An unknown topic.
+    pub fn describe_topic(&self, name: &str) -> Result<TopicDescription, WeirError> {
+        let t = self.weir.log_dir().topic(name)?;
+        Ok(TopicDescription {
+            name: t.name().to_string(),
+            topic_id: t.topic_id().to_string(),
+            internal: t.is_internal(),
+            partitions: t
+                .partitions()
+                .iter()
+                .map(|log| PartitionDescription {
+                    partition: log.partition(),
+                    log_start_offset: log.log_start_offset(),
+                    log_end_offset: log.log_end_offset(),
+                    high_watermark: log.high_watermark(),
+                    recovery_point: log.recovery_point(),
+                    size_bytes: log.size_bytes(),
+                    segments: log.segments().len(),
+                })
+                .collect(),
+        })
+    }
+
+    /// Every config key of a topic with its value.
+    ///
+    /// # Errors
+    /// An unknown topic.
+    pub fn describe_config(&self, topic: &str) -> Result<Vec<ConfigEntry>, WeirError> {
+        let t = self.weir.log_dir().topic(topic)?;
+        Ok(t.config()
+            .describe()
+            .into_iter()
+            .map(|(name, value, set)| ConfigEntry {
+                name: name.to_string(),
+                value,
+                is_default: !set,
+            })
+            .collect())
+    }
+
+    /// Sets and removes config overrides, all or nothing (Kafka's
+    /// IncrementalAlterConfigs with SET and DELETE).
+    ///
+    /// # Errors
+    /// The first bad key or value, named; nothing changes then.
+    pub fn alter_config(
+        &self,
+        topic: &str,
+        set: &[(&str, &str)],
+        delete: &[&str],
+    ) -> Result<(), WeirError> {
+        self.weir.log_dir().alter_topic_config(topic, set, delete)?;
+        Ok(())
+    }
+
+    /// Raises a topic's partition count to `total`.
+    ///
+    /// # Errors
+    /// A count that does not grow; an unknown topic.
+    pub fn create_partitions(&self, topic: &str, total: u32) -> Result<(), WeirError> {
+        Ok(self.weir.log_dir().create_partitions(topic, total)?)
+    }
+
+    /// Looks offsets up (Kafka's ListOffsets).
+    ///
+    /// # Errors
+    /// An unknown topic or partition; log read errors.
+    pub fn list_offsets(
+        &self,
+        query: &[(TopicPartition, OffsetSpec)],
+    ) -> Result<Vec<(TopicPartition, ListedOffset)>, WeirError> {
+        query
+            .iter()
+            .map(|(tp, spec)| {
+                let log = self.weir.partition(&tp.topic, tp.partition)?;
+                let plain = |offset| ListedOffset {
+                    offset,
+                    timestamp: -1,
+                    leader_epoch: None,
+                };
+                let found = |t: Option<weir_log::TimestampAndOffset>| {
+                    t.map_or(plain(-1), |t| ListedOffset {
+                        offset: t.offset,
+                        timestamp: t.timestamp,
+                        leader_epoch: Some(t.leader_epoch),
+                    })
+                };
+                let listed = match spec {
+                    OffsetSpec::Earliest => plain(log.log_start_offset()),
+                    OffsetSpec::Latest => plain(log.high_watermark()),
+                    OffsetSpec::ForTimestamp(ts) => found(log.offset_for_timestamp(*ts)?),
+                    OffsetSpec::MaxTimestamp => found(log.max_timestamp_and_offset()?),
+                };
+                Ok((tp.clone(), listed))
+            })
+            .collect()
+    }
+
+    /// Deletes records below `before_offset` (Kafka's DeleteRecords); returns
+    /// the new log start offset (the low watermark).
+    ///
+    /// # Errors
+    /// An offset past the high watermark; an unknown topic or partition.
+    pub fn delete_records(
+        &self,
+        tp: &TopicPartition,
+        before_offset: i64,
+    ) -> Result<i64, WeirError> {
+        let log = self.weir.partition(&tp.topic, tp.partition)?;
+        Ok(log.advance_log_start_offset(before_offset)?)
+    }
+}

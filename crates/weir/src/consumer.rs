@@ -1,0 +1,705 @@
+//! [`Consumer`]: Kafka's consumer with manual assignment, in process.
+//!
+//! A poll fetches whole batches from each assigned, unpaused partition (up to
+//! `max.partition.fetch.bytes` each and `fetch.max.bytes` in all, at least one
+//! batch), checks their CRCs, and returns up to `max.poll.records` records,
+//! keeping the rest buffered for the next poll. When less than
+//! `fetch.min.bytes` is available it waits (by notification from the log) up
+//! to `fetch.max.wait.ms`, and never past the poll's timeout. Keys and values
+//! are `Bytes` sharing the fetched buffer: nothing is copied.
+
+use std::collections::VecDeque;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use weir_log::{DataAvailable, LogError, PartitionLog};
+use weir_record::{RecordBatch, Records};
+
+use crate::consumer_config::{ConsumerConfig, OffsetReset};
+use crate::error::WeirError;
+use crate::metrics::ConsumerMetrics;
+use crate::record::{ConsumerRecord, TopicPartition};
+use crate::wait::{Sleep, block_until};
+use crate::weir::Weir;
+
+/// A fetched batch being returned record by record.
+struct Buffered {
+    batch: RecordBatch,
+    records: Option<Records>,
+}
+
+struct Assigned {
+    tp: TopicPartition,
+    topic: Arc<str>,
+    log: Arc<PartitionLog>,
+    /// Next offset to return to the user; `None` until reset.
+    position: Option<i64>,
+    /// Next offset to fetch (after the buffered batches).
+    fetch_position: i64,
+    paused: bool,
+    buffered: VecDeque<Buffered>,
+    buffered_bytes: usize,
+}
+
+/// Records returned by a poll, grouped by partition (Kafka's
+/// `ConsumerRecords`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ConsumerRecords {
+    partitions: Vec<(TopicPartition, Vec<ConsumerRecord>)>,
+}
+
+impl ConsumerRecords {
+    /// Whether no record was returned.
+    pub fn is_empty(&self) -> bool {
+        self.partitions.iter().all(|(_, r)| r.is_empty())
+    }
+
+    /// Number of records.
+    pub fn count(&self) -> usize {
+        self.partitions.iter().map(|(_, r)| r.len()).sum()
+    }
+
+    /// Every record: partition by partition, each in offset order.
+    pub fn iter(&self) -> impl Iterator<Item = &ConsumerRecord> {
+        self.partitions.iter().flat_map(|(_, r)| r.iter())
+    }
+
+    /// The partitions with records.
+    pub fn partitions(&self) -> impl Iterator<Item = &TopicPartition> {
+        self.partitions.iter().map(|(tp, _)| tp)
+    }
+
+    /// One partition's records.
+    pub fn records(&self, tp: &TopicPartition) -> &[ConsumerRecord] {
+        self.partitions
+            .iter()
+            .find(|(t, _)| t == tp)
+            .map_or(&[], |(_, r)| r.as_slice())
+    }
+}
+
+impl IntoIterator for ConsumerRecords {
+    type Item = ConsumerRecord;
+    type IntoIter = std::vec::IntoIter<ConsumerRecord>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        let mut all = Vec::with_capacity(self.count());
+        for (_, records) in self.partitions {
+            all.extend(records);
+        }
+        all.into_iter()
+    }
+}
+
+/// The record found by [`Consumer::offsets_for_times`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OffsetAndTimestamp {
+    /// The first offset with a timestamp at or after the one asked for.
+    pub offset: i64,
+    /// That record's timestamp.
+    pub timestamp: i64,
+    /// Its batch's leader epoch.
+    pub leader_epoch: Option<i32>,
+}
+
+/// Kafka's consumer with manual assignment (see the module docs). Not shared
+/// between threads: methods take `&mut self`, as the Java consumer is used
+/// from one thread.
+pub struct Consumer {
+    weir: Weir,
+    config: ConsumerConfig,
+    parts: Vec<Assigned>,
+    next_start: usize,
+    metrics: ConsumerMetrics,
+    closed: bool,
+}
+
+impl std::fmt::Debug for Consumer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Consumer")
+            .field("client_id", &self.config.client_id)
+            .field("assignment", &self.assignment())
+            .finish()
+    }
+}
+
+enum Step {
+    Ready(ConsumerRecords),
+    Wait(Instant),
+}
+
+struct PollState {
+    deadline: Instant,
+    fetch_wait_deadline: Instant,
+}
+
+impl Consumer {
+    /// A consumer on `weir`.
+    ///
+    /// # Errors
+    /// None today; the signature leaves room for config checks.
+    pub fn new(weir: &Weir, mut config: ConsumerConfig) -> Result<Self, WeirError> {
+        if config.client_id.is_empty() {
+            static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+            config.client_id = format!(
+                "consumer-{}",
+                NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+            );
+        }
+        Ok(Consumer {
+            metrics: ConsumerMetrics::new(&config.client_id),
+            weir: weir.clone(),
+            config,
+            parts: Vec::new(),
+            next_start: 0,
+            closed: false,
+        })
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &ConsumerConfig {
+        &self.config
+    }
+
+    fn check_open(&self) -> Result<(), WeirError> {
+        if self.closed {
+            return Err(WeirError::Closed {
+                what: format!("consumer {}", self.config.client_id),
+            });
+        }
+        Ok(())
+    }
+
+    /// Assigns exactly these partitions (Kafka's `assign`). Partitions kept
+    /// from the previous assignment keep their positions; new ones start per
+    /// `auto.offset.reset` unless sought.
+    ///
+    /// # Errors
+    /// An unknown topic or partition; nothing changes then.
+    pub fn assign(&mut self, partitions: &[TopicPartition]) -> Result<(), WeirError> {
+        self.check_open()?;
+        let mut next = Vec::with_capacity(partitions.len());
+        for tp in partitions {
+            if next.iter().any(|a: &Assigned| &a.tp == tp) {
+                continue;
+            }
+            if let Some(i) = self.parts.iter().position(|a| &a.tp == tp) {
+                next.push(self.parts.swap_remove(i));
+                continue;
+            }
+            let log = self.weir.partition(&tp.topic, tp.partition)?;
+            next.push(Assigned {
+                topic: Arc::from(tp.topic.as_str()),
+                tp: tp.clone(),
+                log,
+                position: None,
+                fetch_position: 0,
+                paused: false,
+                buffered: VecDeque::new(),
+                buffered_bytes: 0,
+            });
+        }
+        self.parts = next;
+        self.next_start = 0;
+        Ok(())
+    }
+
+    /// Assigns every partition of `topic`.
+    ///
+    /// # Errors
+    /// An unknown topic.
+    pub fn assign_topic(&mut self, topic: &str) -> Result<(), WeirError> {
+        let count = self.weir.topic(topic)?.partition_count();
+        let tps: Vec<TopicPartition> = (0..count)
+            .map(|p| TopicPartition::new(topic, i32::try_from(p).unwrap_or(i32::MAX)))
+            .collect();
+        self.assign(&tps)
+    }
+
+    /// The assigned partitions.
+    pub fn assignment(&self) -> Vec<TopicPartition> {
+        self.parts.iter().map(|a| a.tp.clone()).collect()
+    }
+
+    fn part(&mut self, tp: &TopicPartition) -> Result<&mut Assigned, WeirError> {
+        self.parts
+            .iter_mut()
+            .find(|a| &a.tp == tp)
+            .ok_or_else(|| WeirError::NotAssigned {
+                topic: tp.topic.clone(),
+                partition: tp.partition,
+            })
+    }
+
+    /// Sets the next offset to return for a partition (buffered records are
+    /// dropped).
+    ///
+    /// # Errors
+    /// [`WeirError::NotAssigned`].
+    pub fn seek(&mut self, tp: &TopicPartition, offset: i64) -> Result<(), WeirError> {
+        let a = self.part(tp)?;
+        set_position(a, offset.max(0));
+        Ok(())
+    }
+
+    /// Seeks partitions (all assigned ones when `partitions` is empty) to their
+    /// log start offset.
+    ///
+    /// # Errors
+    /// [`WeirError::NotAssigned`].
+    pub fn seek_to_beginning(&mut self, partitions: &[TopicPartition]) -> Result<(), WeirError> {
+        self.seek_each(partitions, |log| log.log_start_offset())
+    }
+
+    /// Seeks partitions (all assigned ones when `partitions` is empty) to their
+    /// high watermark.
+    ///
+    /// # Errors
+    /// [`WeirError::NotAssigned`].
+    pub fn seek_to_end(&mut self, partitions: &[TopicPartition]) -> Result<(), WeirError> {
+        self.seek_each(partitions, |log| log.high_watermark())
+    }
+
+    fn seek_each(
+        &mut self,
+        partitions: &[TopicPartition],
+        offset: impl Fn(&PartitionLog) -> i64,
+    ) -> Result<(), WeirError> {
+        if partitions.is_empty() {
+            for a in &mut self.parts {
+                let o = offset(&a.log);
+                set_position(a, o);
+            }
+            return Ok(());
+        }
+        for tp in partitions {
+            let a = self.part(tp)?;
+            let o = offset(&a.log);
+            set_position(a, o);
+        }
+        Ok(())
+    }
+
+    /// The next offset a poll returns for the partition (resetting it per
+    /// `auto.offset.reset` if it has none yet).
+    ///
+    /// # Errors
+    /// [`WeirError::NotAssigned`]; [`WeirError::NoOffsetForPartition`].
+    pub fn position(&mut self, tp: &TopicPartition) -> Result<i64, WeirError> {
+        let reset = self.config.auto_offset_reset;
+        let a = self.part(tp)?;
+        reset_if_needed(a, reset)?;
+        Ok(a.position.unwrap_or(0))
+    }
+
+    /// Stops returning records of these partitions until resumed.
+    ///
+    /// # Errors
+    /// [`WeirError::NotAssigned`].
+    pub fn pause(&mut self, partitions: &[TopicPartition]) -> Result<(), WeirError> {
+        for tp in partitions {
+            self.part(tp)?.paused = true;
+        }
+        Ok(())
+    }
+
+    /// Resumes paused partitions.
+    ///
+    /// # Errors
+    /// [`WeirError::NotAssigned`].
+    pub fn resume(&mut self, partitions: &[TopicPartition]) -> Result<(), WeirError> {
+        for tp in partitions {
+            self.part(tp)?.paused = false;
+        }
+        Ok(())
+    }
+
+    /// The paused partitions.
+    pub fn paused(&self) -> Vec<TopicPartition> {
+        self.parts
+            .iter()
+            .filter(|a| a.paused)
+            .map(|a| a.tp.clone())
+            .collect()
+    }
+
+    /// Returns the next records: at once if some are buffered or readable,
+    /// else after waiting (by notification) up to `timeout`. Blocks the calling
+    /// thread; see [`poll_async`](Self::poll_async) for a future.
+    ///
+    /// # Errors
+    /// [`WeirError::Corrupt`] for a batch failing its CRC or decoding;
+    /// [`WeirError::NoOffsetForPartition`]; log errors.
+    pub fn poll(&mut self, timeout: Duration) -> Result<ConsumerRecords, WeirError> {
+        let mut st = self.start_poll(timeout);
+        loop {
+            match self.step(&mut st)? {
+                Step::Ready(r) => return Ok(r),
+                Step::Wait(until) => {
+                    let mut waits = self.data_futures();
+                    block_until(Some(until), |cx| poll_any(&mut waits, cx));
+                }
+            }
+        }
+    }
+
+    /// As [`poll`](Self::poll), as a future for any executor.
+    ///
+    /// # Errors
+    /// As [`poll`](Self::poll).
+    pub async fn poll_async(&mut self, timeout: Duration) -> Result<ConsumerRecords, WeirError> {
+        let mut st = self.start_poll(timeout);
+        loop {
+            match self.step(&mut st)? {
+                Step::Ready(r) => return Ok(r),
+                Step::Wait(until) => {
+                    WaitAny {
+                        waits: self.data_futures(),
+                        sleep: Sleep::until(until),
+                    }
+                    .await;
+                }
+            }
+        }
+    }
+
+    fn start_poll(&self, timeout: Duration) -> PollState {
+        let now = Instant::now();
+        let deadline = now + timeout;
+        PollState {
+            deadline,
+            fetch_wait_deadline: (now + self.config.fetch_max_wait).min(deadline),
+        }
+    }
+
+    fn step(&mut self, st: &mut PollState) -> Result<Step, WeirError> {
+        self.check_open()?;
+        let reset = self.config.auto_offset_reset;
+        for a in &mut self.parts {
+            reset_if_needed(a, reset)?;
+        }
+        let started = Instant::now();
+        self.fetch_round()?;
+        self.metrics.fetch_latency(started.elapsed());
+        let buffered: usize = self
+            .parts
+            .iter()
+            .filter(|a| !a.paused)
+            .map(|a| a.buffered_bytes)
+            .sum();
+        let now = Instant::now();
+        let enough = buffered > 0 && buffered >= self.config.fetch_min_bytes;
+        if enough || (buffered > 0 && now >= st.fetch_wait_deadline) || now >= st.deadline {
+            let records = self.collect()?;
+            self.report_lag();
+            if !records.is_empty() || now >= st.deadline {
+                return Ok(Step::Ready(records));
+            }
+        }
+        let until = if buffered > 0 {
+            st.fetch_wait_deadline
+        } else {
+            st.deadline
+        };
+        Ok(Step::Wait(until))
+    }
+
+    fn data_futures(&self) -> Vec<DataAvailable> {
+        self.parts
+            .iter()
+            .filter(|a| !a.paused)
+            .map(|a| a.log.data_available(a.fetch_position))
+            .collect()
+    }
+
+    /// Fetches into the buffers of unpaused partitions whose buffers are empty.
+    fn fetch_round(&mut self) -> Result<(), WeirError> {
+        let mut budget = self.config.fetch_max_bytes;
+        let n = self.parts.len();
+        let check_crcs = self.config.check_crcs;
+        let per_partition = self.config.max_partition_fetch_bytes;
+        let reset = self.config.auto_offset_reset;
+        // Top a partition up while it holds less than fetch.min.bytes.
+        let enough = self.config.fetch_min_bytes.max(1);
+        for k in 0..n {
+            let i = (self.next_start + k) % n;
+            let Some(a) = self.parts.get_mut(i) else {
+                continue;
+            };
+            if a.paused || a.buffered_bytes >= enough {
+                continue;
+            }
+            if budget == 0 {
+                break;
+            }
+            let data = match a
+                .log
+                .fetch(a.fetch_position, per_partition.min(budget).max(1))
+            {
+                Ok(d) => d,
+                Err(LogError::OffsetOutOfRange {
+                    log_start_offset, ..
+                }) => {
+                    // Retention or DeleteRecords moved past us.
+                    match reset {
+                        OffsetReset::Earliest => set_position(a, log_start_offset),
+                        OffsetReset::Latest => set_position(a, a.log.high_watermark()),
+                        OffsetReset::None => {
+                            return Err(WeirError::NoOffsetForPartition {
+                                topic: a.tp.topic.clone(),
+                                partition: a.tp.partition,
+                            });
+                        }
+                    }
+                    continue;
+                }
+                Err(e) => return Err(e.into()),
+            };
+            if data.is_empty() {
+                continue;
+            }
+            budget = budget.saturating_sub(data.records.len());
+            let iter = data.batches().verify_crc(check_crcs);
+            for item in iter {
+                let batch = item
+                    .map_err(|e| WeirError::Corrupt {
+                        topic: a.tp.topic.clone(),
+                        partition: a.tp.partition,
+                        offset: a.fetch_position,
+                        reason: e.to_string(),
+                    })?
+                    .batch;
+                a.buffered_bytes += batch.size();
+                a.fetch_position = batch.last_offset() + 1;
+                a.buffered.push_back(Buffered {
+                    batch,
+                    records: None,
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// Takes up to `max.poll.records` buffered records, round-robin over
+    /// partitions, advancing positions.
+    fn collect(&mut self) -> Result<ConsumerRecords, WeirError> {
+        let mut remaining = self.config.max_poll_records;
+        let mut out = ConsumerRecords::default();
+        let n = self.parts.len();
+        for k in 0..n {
+            if remaining == 0 {
+                break;
+            }
+            let i = (self.next_start + k) % n;
+            let Some(a) = self.parts.get_mut(i) else {
+                continue;
+            };
+            if a.paused {
+                continue;
+            }
+            let mut taken: Vec<ConsumerRecord> = Vec::new();
+            let mut bytes = 0usize;
+            while remaining > 0 {
+                let Some(front) = a.buffered.front_mut() else {
+                    break;
+                };
+                let position = a.position.unwrap_or(0);
+                let batch = &front.batch;
+                if batch.is_control() || batch.last_offset() < position {
+                    a.position = Some(position.max(batch.last_offset() + 1));
+                    a.buffered_bytes -= batch.size();
+                    a.buffered.pop_front();
+                    continue;
+                }
+                if front.records.is_none() {
+                    front.records = Some(batch.records().map_err(|e| WeirError::Corrupt {
+                        topic: a.tp.topic.clone(),
+                        partition: a.tp.partition,
+                        offset: batch.base_offset(),
+                        reason: e.to_string(),
+                    })?);
+                }
+                let (tt, epoch) = (batch.timestamp_type(), batch.partition_leader_epoch());
+                let mut next = position;
+                let mut exhausted = true;
+                if let Some(records) = &front.records {
+                    for r in records {
+                        let r = r.map_err(|e| WeirError::Corrupt {
+                            topic: a.tp.topic.clone(),
+                            partition: a.tp.partition,
+                            offset: batch.base_offset(),
+                            reason: e.to_string(),
+                        })?;
+                        if r.offset() < position {
+                            continue;
+                        }
+                        if remaining == 0 {
+                            exhausted = false;
+                            break;
+                        }
+                        bytes += r.key().map_or(0, <[u8]>::len) + r.value().map_or(0, <[u8]>::len);
+                        taken.push(ConsumerRecord::from_view(
+                            &a.topic,
+                            a.tp.partition,
+                            tt,
+                            epoch,
+                            &r,
+                        ));
+                        next = r.offset() + 1;
+                        remaining -= 1;
+                    }
+                }
+                if exhausted {
+                    a.position = Some(batch.last_offset() + 1);
+                    a.buffered_bytes -= batch.size();
+                    a.buffered.pop_front();
+                } else {
+                    a.position = Some(next);
+                }
+            }
+            if !taken.is_empty() {
+                self.metrics.consumed(&a.tp.topic, taken.len(), bytes);
+                out.partitions.push((a.tp.clone(), taken));
+            }
+        }
+        if n > 0 {
+            self.next_start = (self.next_start + 1) % n;
+        }
+        Ok(out)
+    }
+
+    fn report_lag(&self) {
+        self.metrics.lag(self.parts.iter().map(|a| {
+            let lag = a.log.high_watermark() - a.position.unwrap_or(0);
+            (a.tp.topic.clone(), a.tp.partition, lag.max(0))
+        }));
+    }
+
+    /// For each partition, the first offset whose record has a timestamp at or
+    /// after the one given (`None` when every record is older).
+    ///
+    /// # Errors
+    /// An unknown topic or partition; log read errors.
+    pub fn offsets_for_times(
+        &self,
+        query: &[(TopicPartition, i64)],
+    ) -> Result<Vec<(TopicPartition, Option<OffsetAndTimestamp>)>, WeirError> {
+        query
+            .iter()
+            .map(|(tp, ts)| {
+                let log = self.weir.partition(&tp.topic, tp.partition)?;
+                let found = log.offset_for_timestamp(*ts)?.map(|t| OffsetAndTimestamp {
+                    offset: t.offset,
+                    timestamp: t.timestamp,
+                    leader_epoch: (t.leader_epoch >= 0).then_some(t.leader_epoch),
+                });
+                Ok((tp.clone(), found))
+            })
+            .collect()
+    }
+
+    /// Log start offsets.
+    ///
+    /// # Errors
+    /// An unknown topic or partition.
+    pub fn beginning_offsets(
+        &self,
+        partitions: &[TopicPartition],
+    ) -> Result<Vec<(TopicPartition, i64)>, WeirError> {
+        partitions
+            .iter()
+            .map(|tp| {
+                Ok((
+                    tp.clone(),
+                    self.weir
+                        .partition(&tp.topic, tp.partition)?
+                        .log_start_offset(),
+                ))
+            })
+            .collect()
+    }
+
+    /// High watermarks (the offset after the last readable record).
+    ///
+    /// # Errors
+    /// An unknown topic or partition.
+    pub fn end_offsets(
+        &self,
+        partitions: &[TopicPartition],
+    ) -> Result<Vec<(TopicPartition, i64)>, WeirError> {
+        partitions
+            .iter()
+            .map(|tp| {
+                Ok((
+                    tp.clone(),
+                    self.weir
+                        .partition(&tp.topic, tp.partition)?
+                        .high_watermark(),
+                ))
+            })
+            .collect()
+    }
+
+    /// Closes the consumer; later calls fail with [`WeirError::Closed`].
+    pub fn close(&mut self) {
+        self.closed = true;
+        self.parts.clear();
+    }
+}
+
+fn set_position(a: &mut Assigned, offset: i64) {
+    a.position = Some(offset);
+    a.fetch_position = offset;
+    a.buffered.clear();
+    a.buffered_bytes = 0;
+}
+
+fn reset_if_needed(a: &mut Assigned, reset: OffsetReset) -> Result<(), WeirError> {
+    if a.position.is_some() {
+        return Ok(());
+    }
+    let offset = match reset {
+        OffsetReset::Earliest => a.log.log_start_offset(),
+        OffsetReset::Latest => a.log.high_watermark(),
+        OffsetReset::None => {
+            return Err(WeirError::NoOffsetForPartition {
+                topic: a.tp.topic.clone(),
+                partition: a.tp.partition,
+            });
+        }
+    };
+    set_position(a, offset);
+    Ok(())
+}
+
+fn poll_any(waits: &mut [DataAvailable], cx: &mut Context<'_>) -> Poll<()> {
+    if waits.is_empty() {
+        return Poll::Pending;
+    }
+    for w in waits.iter_mut() {
+        if Pin::new(w).poll(cx).is_ready() {
+            return Poll::Ready(());
+        }
+    }
+    Poll::Pending
+}
+
+/// Resolves when any partition has data or the sleep ends.
+struct WaitAny {
+    waits: Vec<DataAvailable>,
+    sleep: Sleep,
+}
+
+impl Future for WaitAny {
+    type Output = ();
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        if poll_any(&mut self.waits, cx).is_ready() {
+            return Poll::Ready(());
+        }
+        Pin::new(&mut self.sleep).poll(cx)
+    }
+}

@@ -1,0 +1,278 @@
+//! [`ConsumerConfig`]: Kafka's consumer configs by their property names, or
+//! through typed setters.
+
+use std::time::Duration;
+
+use weir_log::ConfigError;
+
+use crate::props::{boolean, is_network_only, u64_of, unknown, usize_of};
+
+/// `auto.offset.reset`: where to start a partition without a position.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum OffsetReset {
+    /// `earliest`: the log start offset.
+    Earliest,
+    /// `latest`: the high watermark (only new records).
+    #[default]
+    Latest,
+    /// `none`: fail with [`WeirError::NoOffsetForPartition`](crate::WeirError::NoOffsetForPartition).
+    None,
+}
+
+/// `isolation.level`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum IsolationLevel {
+    /// `read_uncommitted`: every record below the high watermark.
+    #[default]
+    ReadUncommitted,
+    /// `read_committed`: only committed transactional records (Weir writes no
+    /// transactions yet, so this equals read_uncommitted for Weir's own data).
+    ReadCommitted,
+}
+
+/// A consumer's configuration. `Default` is Kafka 4.x's consumer defaults.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct ConsumerConfig {
+    /// `client.id`.
+    pub client_id: String,
+    /// `group.id` (consumer groups; without one, assign only).
+    pub group_id: Option<String>,
+    /// `group.instance.id` (static membership).
+    pub group_instance_id: Option<String>,
+    /// `auto.offset.reset`.
+    pub auto_offset_reset: OffsetReset,
+    /// `enable.auto.commit`.
+    pub enable_auto_commit: bool,
+    /// `auto.commit.interval.ms`.
+    pub auto_commit_interval: Duration,
+    /// `fetch.min.bytes`: a poll waits (up to `fetch.max.wait.ms`) until this many
+    /// bytes are available.
+    pub fetch_min_bytes: usize,
+    /// `fetch.max.bytes`: bytes fetched per poll round across partitions (at
+    /// least one batch is always returned).
+    pub fetch_max_bytes: usize,
+    /// `fetch.max.wait.ms`.
+    pub fetch_max_wait: Duration,
+    /// `max.partition.fetch.bytes`: bytes fetched per partition per round.
+    pub max_partition_fetch_bytes: usize,
+    /// `max.poll.records`.
+    pub max_poll_records: usize,
+    /// `max.poll.interval.ms`.
+    pub max_poll_interval: Duration,
+    /// `session.timeout.ms`.
+    pub session_timeout: Duration,
+    /// `heartbeat.interval.ms`.
+    pub heartbeat_interval: Duration,
+    /// `isolation.level`.
+    pub isolation_level: IsolationLevel,
+    /// `partition.assignment.strategy`, as given (Kafka names or class names).
+    pub partition_assignment_strategy: Vec<String>,
+    /// `check.crcs`: verify each fetched batch's CRC-32C.
+    pub check_crcs: bool,
+    /// `allow.auto.create.topics`.
+    pub allow_auto_create_topics: bool,
+}
+
+impl Default for ConsumerConfig {
+    fn default() -> Self {
+        ConsumerConfig {
+            client_id: String::new(),
+            group_id: None,
+            group_instance_id: None,
+            auto_offset_reset: OffsetReset::Latest,
+            enable_auto_commit: true,
+            auto_commit_interval: Duration::from_secs(5),
+            fetch_min_bytes: 1,
+            fetch_max_bytes: 52_428_800,
+            fetch_max_wait: Duration::from_millis(500),
+            max_partition_fetch_bytes: 1_048_576,
+            max_poll_records: 500,
+            max_poll_interval: Duration::from_secs(300),
+            session_timeout: Duration::from_secs(45),
+            heartbeat_interval: Duration::from_secs(3),
+            isolation_level: IsolationLevel::ReadUncommitted,
+            partition_assignment_strategy: vec!["range".into(), "cooperative-sticky".into()],
+            check_crcs: true,
+            allow_auto_create_topics: true,
+        }
+    }
+}
+
+impl ConsumerConfig {
+    /// A config from Kafka consumer properties over the defaults.
+    /// Network-only keys are accepted and ignored.
+    ///
+    /// # Errors
+    /// [`ConfigError`] naming the first unknown key or invalid value.
+    pub fn from_props<'a>(
+        props: impl IntoIterator<Item = (&'a str, &'a str)>,
+    ) -> Result<Self, ConfigError> {
+        let mut c = ConsumerConfig::default();
+        for (k, v) in props {
+            c.set(k, v)?;
+        }
+        Ok(c)
+    }
+
+    /// Sets one property by its Kafka name.
+    ///
+    /// # Errors
+    /// As [`from_props`](Self::from_props) for this key.
+    pub fn set(&mut self, key: &str, value: &str) -> Result<(), ConfigError> {
+        let ms = |v: &str| u64_of(key, v, 0).map(Duration::from_millis);
+        match key {
+            "client.id" => self.client_id = value.to_string(),
+            "group.id" => {
+                self.group_id = (!value.trim().is_empty()).then(|| value.trim().to_string());
+            }
+            "group.instance.id" => {
+                self.group_instance_id =
+                    (!value.trim().is_empty()).then(|| value.trim().to_string());
+            }
+            "auto.offset.reset" => {
+                self.auto_offset_reset = match value.trim() {
+                    "earliest" => OffsetReset::Earliest,
+                    "latest" => OffsetReset::Latest,
+                    "none" => OffsetReset::None,
+                    _ => {
+                        return Err(ConfigError::invalid(
+                            key,
+                            value,
+                            "must be earliest, latest or none",
+                        ));
+                    }
+                };
+            }
+            "enable.auto.commit" => self.enable_auto_commit = boolean(key, value)?,
+            "auto.commit.interval.ms" => self.auto_commit_interval = ms(value)?,
+            "fetch.min.bytes" => self.fetch_min_bytes = usize_of(key, value, 0)?,
+            "fetch.max.bytes" => self.fetch_max_bytes = usize_of(key, value, 0)?,
+            "fetch.max.wait.ms" => self.fetch_max_wait = ms(value)?,
+            "max.partition.fetch.bytes" => {
+                self.max_partition_fetch_bytes = usize_of(key, value, 0)?;
+            }
+            "max.poll.records" => self.max_poll_records = usize_of(key, value, 1)?,
+            "max.poll.interval.ms" => self.max_poll_interval = ms(value)?,
+            "session.timeout.ms" => self.session_timeout = ms(value)?,
+            "heartbeat.interval.ms" => self.heartbeat_interval = ms(value)?,
+            "isolation.level" => {
+                self.isolation_level = match value.trim() {
+                    "read_uncommitted" => IsolationLevel::ReadUncommitted,
+                    "read_committed" => IsolationLevel::ReadCommitted,
+                    _ => {
+                        return Err(ConfigError::invalid(
+                            key,
+                            value,
+                            "must be read_uncommitted or read_committed",
+                        ));
+                    }
+                };
+            }
+            "partition.assignment.strategy" => {
+                let list: Vec<String> = value
+                    .split(',')
+                    .map(|s| s.trim().to_string())
+                    .filter(|s| !s.is_empty())
+                    .collect();
+                if list.is_empty() {
+                    return Err(ConfigError::invalid(
+                        key,
+                        value,
+                        "needs at least one assignor",
+                    ));
+                }
+                self.partition_assignment_strategy = list;
+            }
+            "check.crcs" => self.check_crcs = boolean(key, value)?,
+            "allow.auto.create.topics" => self.allow_auto_create_topics = boolean(key, value)?,
+            "exclude.internal.topics" | "group.protocol" | "client.rack" => {}
+            k if is_network_only(k) => {}
+            _ => return Err(unknown(key)),
+        }
+        Ok(())
+    }
+
+    /// This config with `auto.offset.reset` set.
+    #[must_use]
+    pub fn auto_offset_reset(mut self, reset: OffsetReset) -> Self {
+        self.auto_offset_reset = reset;
+        self
+    }
+
+    /// This config with `max.poll.records` set.
+    #[must_use]
+    pub fn max_poll_records(mut self, n: usize) -> Self {
+        self.max_poll_records = n.max(1);
+        self
+    }
+
+    /// This config with `fetch.min.bytes` set.
+    #[must_use]
+    pub fn fetch_min_bytes(mut self, n: usize) -> Self {
+        self.fetch_min_bytes = n;
+        self
+    }
+
+    /// This config with `fetch.max.wait.ms` set.
+    #[must_use]
+    pub fn fetch_max_wait(mut self, d: Duration) -> Self {
+        self.fetch_max_wait = d;
+        self
+    }
+
+    /// This config with `max.partition.fetch.bytes` set.
+    #[must_use]
+    pub fn max_partition_fetch_bytes(mut self, n: usize) -> Self {
+        self.max_partition_fetch_bytes = n;
+        self
+    }
+
+    /// This config with `group.id` set.
+    #[must_use]
+    pub fn group_id(mut self, group: impl Into<String>) -> Self {
+        self.group_id = Some(group.into());
+        self
+    }
+
+    /// This config with `client.id` set.
+    #[must_use]
+    pub fn client_id(mut self, id: impl Into<String>) -> Self {
+        self.client_id = id.into();
+        self
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kafka_defaults_and_errors() {
+        let c = ConsumerConfig::default();
+        assert_eq!(c.auto_offset_reset, OffsetReset::Latest);
+        assert_eq!(c.max_poll_records, 500);
+        assert_eq!(c.fetch_max_wait, Duration::from_millis(500));
+        assert_eq!(c.max_partition_fetch_bytes, 1_048_576);
+        let c = ConsumerConfig::from_props([
+            ("group.id", "billing"),
+            ("auto.offset.reset", "earliest"),
+            ("max.poll.records", "10"),
+            ("bootstrap.servers", "kafka:9092"),
+        ])
+        .unwrap();
+        assert_eq!(c.group_id.as_deref(), Some("billing"));
+        assert_eq!(c.auto_offset_reset, OffsetReset::Earliest);
+        for (k, v) in [
+            ("auto.offset.reset", "smallest"),
+            ("max.poll.records", "0"),
+            ("fetch.max.wait.ms", "-5"),
+            ("isolation.level", "serializable"),
+            ("enable.auto.commit", "maybe"),
+            ("fetch.mx.bytes", "1"),
+        ] {
+            let err = ConsumerConfig::from_props([(k, v)]).unwrap_err();
+            assert_eq!(err.key(), k, "{err}");
+        }
+    }
+}

@@ -1,0 +1,124 @@
+//! [`WeirError`]: what producers, consumers and admin calls fail with.
+
+use std::sync::Arc;
+
+use weir_log::{ConfigError, LogError};
+use weir_record::RecordError;
+
+/// Why a Weir call failed.
+///
+/// Cloneable, so one failure can be delivered to every record of a batch; the
+/// underlying log and encoding errors are shared behind an `Arc`.
+#[derive(Debug, Clone, thiserror::Error)]
+#[non_exhaustive]
+pub enum WeirError {
+    /// The log or the data directory failed (unknown topic, out-of-range
+    /// offset, read-only partition, I/O, ...).
+    #[error(transparent)]
+    Log(Arc<LogError>),
+
+    /// A client or topic config key is unknown or its value invalid.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+
+    /// A record or batch could not be encoded or decoded.
+    #[error(transparent)]
+    Record(Arc<RecordError>),
+
+    /// A record larger than a limit.
+    #[error("a record of {size} bytes exceeds {config} ({max})")]
+    RecordTooLarge {
+        /// The record's serialized size.
+        size: usize,
+        /// The limit.
+        max: u64,
+        /// The config key that sets it.
+        config: &'static str,
+    },
+
+    /// `buffer.memory` stayed full for `max.block.ms`.
+    #[error(
+        "could not allocate {needed} bytes of buffer.memory ({buffer_memory}) within max.block.ms ({max_block_ms} ms)"
+    )]
+    BufferExhausted {
+        /// Bytes the record needed.
+        needed: u64,
+        /// The configured `buffer.memory`.
+        buffer_memory: u64,
+        /// The configured `max.block.ms`.
+        max_block_ms: u64,
+    },
+
+    /// The producer, consumer or data directory was closed.
+    #[error("{what} is closed")]
+    Closed {
+        /// What was closed.
+        what: String,
+    },
+
+    /// A partition that is not assigned to this consumer.
+    #[error("{topic}-{partition} is not assigned to this consumer")]
+    NotAssigned {
+        /// The topic.
+        topic: String,
+        /// The partition.
+        partition: i32,
+    },
+
+    /// No position and `auto.offset.reset=none`.
+    #[error("{topic}-{partition} has no position and auto.offset.reset is none")]
+    NoOffsetForPartition {
+        /// The topic.
+        topic: String,
+        /// The partition.
+        partition: i32,
+    },
+
+    /// A fetched batch failed its CRC or did not decode.
+    #[error("{topic}-{partition}: corrupt batch at offset {offset}: {reason}")]
+    Corrupt {
+        /// The topic.
+        topic: String,
+        /// The partition.
+        partition: i32,
+        /// The batch's base offset.
+        offset: i64,
+        /// What is wrong.
+        reason: String,
+    },
+
+    /// A wait ran out of time.
+    #[error("timed out after {waited_ms} ms waiting for {what}")]
+    Timeout {
+        /// What was awaited.
+        what: String,
+        /// How long.
+        waited_ms: u64,
+    },
+
+    /// An argument that cannot be used.
+    #[error("{0}")]
+    InvalidArgument(String),
+}
+
+impl From<LogError> for WeirError {
+    fn from(e: LogError) -> Self {
+        WeirError::Log(Arc::new(e))
+    }
+}
+
+impl From<RecordError> for WeirError {
+    fn from(e: RecordError) -> Self {
+        WeirError::Record(Arc::new(e))
+    }
+}
+
+impl WeirError {
+    /// The log error inside, if this is one.
+    pub fn as_log_error(&self) -> Option<&LogError> {
+        match self {
+            WeirError::Log(e) => Some(e),
+            _ => None,
+        }
+    }
+}

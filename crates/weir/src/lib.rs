@@ -1,0 +1,82 @@
+//! Apache Kafka's log in-process: topics and partitions stored as Kafka's own
+//! segment files, with Kafka's producer, consumer and admin semantics and
+//! config names, and no broker or network hop.
+//!
+//! - [`Weir`] opens a data directory (a Kafka log directory) and hands out the
+//!   clients.
+//! - [`Producer`]: `send` partitions a record (murmur2 for keys as the Java
+//!   client, sticky for null keys), batches it (`batch.size`, `linger.ms`),
+//!   compresses the batch in the producer, and delivers per `acks` (`0`
+//!   queued, `1` written to the OS, `all` fsynced, group-committed). The
+//!   returned [`DeliveryFuture`] can be waited on or awaited on any executor.
+//! - [`Consumer`]: `assign`, `seek`, `poll` (blocking or async) with
+//!   `fetch.min.bytes`, `fetch.max.wait.ms`, `max.poll.records` and friends;
+//!   records share the fetched buffers.
+//! - [`Weir::bounded_read`]: batch jobs read exactly up to the end offsets
+//!   captured at start (or a time window) and get an integrity summary.
+//! - [`Admin`]: topics, configs, offsets, DeleteRecords.
+//! - [`metrics`](crate::metrics): Kafka-named metrics through the `metrics`
+//!   facade.
+//!
+//! ```
+//! use std::time::Duration;
+//! use weir::{Weir, ProducerRecord, TopicPartition};
+//!
+//! let dir = tempfile::tempdir()?;
+//! let weir = Weir::open(dir.path())?;
+//! weir.admin().create_topic("orders", 3, &[("retention.ms", "86400000")])?;
+//!
+//! let producer = weir.producer(&[("acks", "all"), ("linger.ms", "1")])?;
+//! let delivery = producer.send(ProducerRecord::new("orders", r#"{"amount":12}"#).key("cust-42"))?;
+//! let meta = delivery.wait()?; // fsynced
+//!
+//! let mut consumer = weir.consumer(&[("auto.offset.reset", "earliest")])?;
+//! consumer.assign(&[TopicPartition::new("orders", meta.partition)])?;
+//! let records = consumer.poll(Duration::from_secs(1))?;
+//! assert_eq!(records.iter().next().unwrap().key_str(), Some("cust-42"));
+//! producer.close();
+//! weir.close()?;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+#![deny(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
+
+mod admin;
+mod bounded;
+mod consumer;
+mod consumer_config;
+mod delivery;
+mod error;
+pub mod metrics;
+mod producer;
+mod producer_config;
+mod props;
+mod record;
+mod wait;
+mod weir;
+
+pub use admin::{
+    Admin, ConfigEntry, ListedOffset, NewTopic, OffsetSpec, PartitionDescription, TopicDescription,
+};
+pub use bounded::{
+    BoundedRead, BoundedReadBuilder, BoundedRecord, PartitionReadSummary, ReadSummary,
+};
+pub use consumer::{Consumer, ConsumerRecords, OffsetAndTimestamp};
+pub use consumer_config::{ConsumerConfig, IsolationLevel, OffsetReset};
+pub use delivery::DeliveryFuture;
+pub use error::WeirError;
+pub use producer::Producer;
+pub use producer_config::{Acks, PartitionerChoice, ProducerConfig};
+pub use record::{
+    ConsumerRecord, Header, ProducerRecord, RecordMetadata, TimestampType, TopicPartition,
+};
+pub use wait::Sleep;
+pub use weir::{Weir, WeirBuilder};
+pub use weir_log::{ConfigError, LogConfig, LogError};
+pub use weir_partition::Partitioner;
+pub use weir_record::{Compression, CompressionConfig};

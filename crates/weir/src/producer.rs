@@ -1,0 +1,798 @@
+//! [`Producer`]: Kafka's producer, in process.
+//!
+//! `send` picks the partition (the configured partitioner, Kafka's built-in
+//! one by default), reserves `buffer.memory`, and encodes the record into the
+//! partition's open batch. A batch is sealed when `batch.size` is reached,
+//! when `linger.ms` passes (a timer thread), or on `flush`. Sealed batches are
+//! compressed and appended by whichever thread seals them, one thread per
+//! partition at a time so batches stay in order, never under the log's lock.
+//! Deliveries complete per `acks`: at once (`0`), once written to the OS
+//! (`1`), or once fsynced (`all`, by a completion thread that groups the
+//! fsyncs of many batches).
+
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap, VecDeque};
+use std::num::NonZeroU32;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::mpsc::{self, Receiver, Sender};
+use std::sync::{Arc, Condvar, Mutex, PoisonError, RwLock, Weak};
+use std::thread::JoinHandle;
+use std::time::Instant;
+
+use weir_log::PartitionLog;
+use weir_partition::{BuiltInPartitioner, Partitioner};
+use weir_record::{BatchBuilder, BatchOptions, increment_sequence};
+
+use crate::delivery::{BatchResult, Delivered, DeliveryFuture, RecordSlot};
+use crate::error::WeirError;
+use crate::metrics::ProducerMetrics;
+use crate::producer_config::{Acks, PartitionerChoice, ProducerConfig};
+use crate::record::{ProducerRecord, RecordMetadata};
+use crate::weir::Weir;
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+type Callback = Box<dyn FnOnce(Result<RecordMetadata, WeirError>) + Send>;
+
+struct OpenBatch {
+    id: u64,
+    builder: BatchBuilder,
+    created: Instant,
+    result: Arc<BatchResult>,
+    reserved: u64,
+    slots: Vec<(RecordSlot, Option<Callback>)>,
+}
+
+#[derive(Default)]
+struct Queue {
+    open: Option<OpenBatch>,
+    sealed: VecDeque<OpenBatch>,
+    draining: bool,
+    next_sequence: i32,
+}
+
+struct PartitionState {
+    log: Arc<PartitionLog>,
+    queue: Mutex<Queue>,
+}
+
+struct TopicState {
+    name: Arc<str>,
+    partitions: Vec<Arc<PartitionState>>,
+}
+
+/// A sealed batch's fsync wait, for the completion thread.
+struct Completion {
+    log: Arc<PartitionLog>,
+    end_offset: i64,
+    batch: OpenBatch,
+    delivered: Delivered,
+}
+
+struct Memory {
+    used: Mutex<u64>,
+    cv: Condvar,
+    limit: u64,
+}
+
+type LingerEntry = Reverse<(Instant, u64, usize)>;
+/// Deadlines by (time, batch id, partition), and each batch's topic.
+type LingerDue = (BinaryHeap<LingerEntry>, HashMap<u64, Arc<TopicState>>);
+
+/// Batches waiting for `linger.ms`, shared with the timer thread (which holds
+/// the producer only weakly, so dropping the last handle ends it).
+#[derive(Default)]
+struct Linger {
+    due: Mutex<LingerDue>,
+    cv: Condvar,
+    closed: AtomicBool,
+}
+
+/// What completing a batch needs; shared with the completion thread, which
+/// must never hold the producer itself (its drop flushes and waits for it).
+struct Shared {
+    memory: Memory,
+    outstanding: Mutex<HashMap<u64, Arc<BatchResult>>>,
+    metrics: ProducerMetrics,
+}
+
+impl Shared {
+    fn release(&self, n: u64) {
+        let mut used = lock(&self.memory.used);
+        *used = used.saturating_sub(n);
+        self.metrics.buffer_available(self.memory.limit - *used);
+        drop(used);
+        self.memory.cv.notify_all();
+    }
+}
+
+struct Inner {
+    weir: Weir,
+    config: ProducerConfig,
+    partitioner: Arc<dyn Partitioner>,
+    producer_id: i64,
+    topics: RwLock<HashMap<String, Arc<TopicState>>>,
+    shared: Arc<Shared>,
+    linger: Arc<Linger>,
+    completions: Mutex<Option<Sender<Completion>>>,
+    next_batch_id: AtomicU64,
+    closed: AtomicBool,
+    threads: Mutex<Vec<JoinHandle<()>>>,
+}
+
+/// Kafka's producer, in process. Cheap to clone; clones share the producer,
+/// so many threads may send through one. See the module docs for the data
+/// path.
+#[derive(Clone)]
+pub struct Producer {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Producer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Producer")
+            .field("client_id", &self.inner.config.client_id)
+            .field("producer_id", &self.inner.producer_id)
+            .finish()
+    }
+}
+
+impl Producer {
+    /// A producer on `weir` with `config` and the configured partitioner.
+    ///
+    /// # Errors
+    /// [`WeirError::Config`] for a config Kafka refuses.
+    pub fn new(weir: &Weir, config: ProducerConfig) -> Result<Self, WeirError> {
+        let partitioner: Arc<dyn Partitioner> = match config.partitioner {
+            PartitionerChoice::BuiltIn => Arc::new(
+                BuiltInPartitioner::new(config.batch_size.max(1))
+                    .ignore_keys(config.partitioner_ignore_keys)
+                    .adaptive(config.partitioner_adaptive),
+            ),
+            PartitionerChoice::Librdkafka(p) => Arc::new(p),
+        };
+        Self::with_partitioner(weir, config, partitioner)
+    }
+
+    /// A producer with a custom partitioner.
+    ///
+    /// # Errors
+    /// [`WeirError::Config`] for a config Kafka refuses.
+    pub fn with_partitioner(
+        weir: &Weir,
+        mut config: ProducerConfig,
+        partitioner: Arc<dyn Partitioner>,
+    ) -> Result<Self, WeirError> {
+        config.validate()?;
+        if config.client_id.is_empty() {
+            static NEXT: AtomicU64 = AtomicU64::new(1);
+            config.client_id = format!("producer-{}", NEXT.fetch_add(1, Ordering::Relaxed));
+        }
+        let metrics = ProducerMetrics::new(&config.client_id);
+        let (tx, rx) = mpsc::channel::<Completion>();
+        let inner = Arc::new(Inner {
+            weir: weir.clone(),
+            producer_id: if config.enable_idempotence {
+                fastrand::i64(1..i64::MAX)
+            } else {
+                -1
+            },
+            shared: Arc::new(Shared {
+                memory: Memory {
+                    used: Mutex::new(0),
+                    cv: Condvar::new(),
+                    limit: config.buffer_memory,
+                },
+                outstanding: Mutex::new(HashMap::new()),
+                metrics,
+            }),
+            config,
+            partitioner,
+            topics: RwLock::new(HashMap::new()),
+            linger: Arc::new(Linger::default()),
+            completions: Mutex::new(Some(tx)),
+            next_batch_id: AtomicU64::new(0),
+            closed: AtomicBool::new(false),
+            threads: Mutex::new(Vec::new()),
+        });
+        let weak = Arc::downgrade(&inner);
+        let shared = Arc::clone(&inner.linger);
+        let linger = std::thread::Builder::new()
+            .name("weir-producer-linger".into())
+            .spawn(move || linger_loop(&shared, &weak))
+            .map_err(|e| {
+                WeirError::InvalidArgument(format!("cannot start a producer thread: {e}"))
+            })?;
+        let shared = Arc::clone(&inner.shared);
+        let completer = std::thread::Builder::new()
+            .name("weir-producer-acks".into())
+            .spawn(move || completion_loop(&rx, &shared))
+            .map_err(|e| {
+                WeirError::InvalidArgument(format!("cannot start a producer thread: {e}"))
+            })?;
+        lock(&inner.threads).extend([linger, completer]);
+        Ok(Producer { inner })
+    }
+
+    /// The producer's configuration.
+    pub fn config(&self) -> &ProducerConfig {
+        &self.inner.config
+    }
+
+    /// The producer id stamped on batches (-1 without idempotence).
+    pub fn producer_id(&self) -> i64 {
+        self.inner.producer_id
+    }
+
+    /// Sends a record. Returns once the record is in a batch; the returned
+    /// future resolves per `acks`. Blocks up to `max.block.ms` when
+    /// `buffer.memory` is full.
+    ///
+    /// # Errors
+    /// [`WeirError::RecordTooLarge`] (over `max.request.size` or
+    /// `buffer.memory`), [`WeirError::BufferExhausted`], an unknown topic or
+    /// partition, [`WeirError::Closed`]. Later failures (the partition turned
+    /// read-only, say) arrive through the future.
+    pub fn send(&self, record: ProducerRecord) -> Result<DeliveryFuture, WeirError> {
+        self.inner.send(record, None)
+    }
+
+    /// Sends a record and calls `callback` with its outcome once known (on the
+    /// thread that completes the batch; keep it short).
+    ///
+    /// # Errors
+    /// As [`send`](Self::send); the callback is not called then.
+    pub fn send_with_callback(
+        &self,
+        record: ProducerRecord,
+        callback: impl FnOnce(Result<RecordMetadata, WeirError>) + Send + 'static,
+    ) -> Result<(), WeirError> {
+        self.inner
+            .send(record, Some(Box::new(callback)))
+            .map(|_| ())
+    }
+
+    /// Sends every batch now and blocks until all records sent before the call
+    /// are delivered or failed.
+    pub fn flush(&self) {
+        self.inner.flush();
+    }
+
+    /// Flushes, then stops the producer's threads. Later sends fail with
+    /// [`WeirError::Closed`].
+    pub fn close(&self) {
+        self.inner.flush();
+        self.inner.closed.store(true, Ordering::Release);
+        self.inner.linger.closed.store(true, Ordering::Release);
+        self.inner.linger.cv.notify_all();
+        lock(&self.inner.completions).take();
+        // Waits for pending fsyncs; the threads hold only weak references.
+        let threads: Vec<_> = lock(&self.inner.threads).drain(..).collect();
+        for t in threads {
+            let _ = t.join();
+        }
+    }
+
+    /// Partitions of a topic, for callers choosing their own.
+    ///
+    /// # Errors
+    /// An unknown topic.
+    pub fn partition_count(&self, topic: &str) -> Result<u32, WeirError> {
+        Ok(u32::try_from(self.inner.topic_state(topic)?.partitions.len()).unwrap_or(u32::MAX))
+    }
+}
+
+impl Inner {
+    fn topic_state(&self, topic: &str) -> Result<Arc<TopicState>, WeirError> {
+        let current = self
+            .topics
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(topic)
+            .cloned();
+        let t = self.weir.topic(topic)?;
+        if let Some(state) = current
+            && state.partitions.len() == t.partition_count() as usize
+        {
+            return Ok(state);
+        }
+        // New topic, or its partitions grew: keep the existing partitions'
+        // queues (open batches, sequences, a drain in progress) as they are.
+        let mut topics = self.topics.write().unwrap_or_else(PoisonError::into_inner);
+        let old = topics.get(topic).cloned();
+        let state = Arc::new(TopicState {
+            name: Arc::from(topic),
+            partitions: t
+                .partitions()
+                .into_iter()
+                .enumerate()
+                .map(|(i, log)| {
+                    old.as_ref()
+                        .and_then(|o| o.partitions.get(i).cloned())
+                        .unwrap_or_else(|| {
+                            Arc::new(PartitionState {
+                                log,
+                                queue: Mutex::new(Queue::default()),
+                            })
+                        })
+                })
+                .collect(),
+        });
+        topics.insert(topic.to_string(), Arc::clone(&state));
+        Ok(state)
+    }
+
+    fn send(
+        &self,
+        record: ProducerRecord,
+        callback: Option<Callback>,
+    ) -> Result<DeliveryFuture, WeirError> {
+        if self.closed.load(Ordering::Acquire) {
+            return Err(WeirError::Closed {
+                what: format!("producer {}", self.config.client_id),
+            });
+        }
+        let size = record.estimated_size();
+        if size > self.config.max_request_size {
+            self.shared.metrics.error(&record.topic, 1);
+            return Err(WeirError::RecordTooLarge {
+                size,
+                max: self.config.max_request_size as u64,
+                config: "max.request.size",
+            });
+        }
+        if size as u64 > self.config.buffer_memory {
+            self.shared.metrics.error(&record.topic, 1);
+            return Err(WeirError::RecordTooLarge {
+                size,
+                max: self.config.buffer_memory,
+                config: "buffer.memory",
+            });
+        }
+        let topic = self.topic_state(&record.topic)?;
+        let count = NonZeroU32::new(u32::try_from(topic.partitions.len()).unwrap_or(u32::MAX))
+            .ok_or_else(|| {
+                WeirError::InvalidArgument(format!("topic {} has no partitions", record.topic))
+            })?;
+        let key = record.key.as_deref();
+        let partition = match record.partition {
+            Some(p) => {
+                if p < 0 || p as u32 >= count.get() {
+                    return Err(weir_log::LogError::UnknownPartition {
+                        topic: record.topic.clone(),
+                        partition: p,
+                        partitions: count.get(),
+                    }
+                    .into());
+                }
+                p as usize
+            }
+            None => {
+                let p =
+                    self.partitioner
+                        .partition(&record.topic, key, record.value.as_deref(), count);
+                if p >= count.get() {
+                    return Err(WeirError::InvalidArgument(format!(
+                        "the partitioner chose partition {p} of a topic with {count} partitions"
+                    )));
+                }
+                p as usize
+            }
+        };
+        self.reserve(size as u64)?;
+        let timestamp = record
+            .timestamp
+            .unwrap_or_else(|| self.weir.clock().now_ms());
+        let ps = topic
+            .partitions
+            .get(partition)
+            .ok_or_else(|| WeirError::InvalidArgument(format!("no partition {partition}")))?;
+        let linger_zero = self.config.linger.is_zero();
+        let mut q = lock(&ps.queue);
+        if let Some(open) = &q.open
+            && !open.builder.is_empty()
+            && open.builder.uncompressed_size() + size > self.config.batch_size
+            && let Some(full) = q.open.take()
+        {
+            q.sealed.push_back(full);
+        }
+        if q.open.is_none() {
+            let batch = self.new_batch(q.next_sequence);
+            if !linger_zero {
+                self.schedule_linger(
+                    batch.created + self.config.linger,
+                    batch.id,
+                    &topic,
+                    partition,
+                );
+            }
+            q.open = Some(batch);
+        }
+        let result = {
+            let Some(open) = q.open.as_mut() else {
+                return Err(WeirError::InvalidArgument("no open batch".into()));
+            };
+            let delta = match open.builder.append_parts(
+                timestamp,
+                key,
+                record.value.as_deref(),
+                &record.headers,
+            ) {
+                Ok(d) => d,
+                Err(e) => {
+                    if open.builder.is_empty() {
+                        let id = open.id;
+                        q.open = None;
+                        lock(&self.shared.outstanding).remove(&id);
+                    }
+                    drop(q);
+                    self.release(size as u64);
+                    return Err(e.into());
+                }
+            };
+            open.reserved += size as u64;
+            let slot = RecordSlot {
+                topic: Arc::clone(&topic.name),
+                partition: partition as i32,
+                offset_delta: delta,
+                timestamp,
+                key_size: key.map_or(-1, |k| i32::try_from(k.len()).unwrap_or(i32::MAX)),
+                value_size: record
+                    .value
+                    .as_ref()
+                    .map_or(-1, |v| i32::try_from(v.len()).unwrap_or(i32::MAX)),
+            };
+            open.slots.push((slot.clone(), callback));
+            (slot, Arc::clone(&open.result))
+        };
+        if self.producer_id >= 0 {
+            q.next_sequence = increment_sequence(q.next_sequence, 1);
+        }
+        let full = q
+            .open
+            .as_ref()
+            .is_some_and(|o| o.builder.uncompressed_size() >= self.config.batch_size);
+        if (full || (linger_zero && !q.draining))
+            && let Some(sealed) = q.open.take()
+        {
+            q.sealed.push_back(sealed);
+        }
+        let drain = !q.sealed.is_empty() && !q.draining;
+        if drain {
+            q.draining = true;
+        }
+        drop(q);
+        self.partitioner
+            .on_append(&record.topic, key, partition as u32, size, full);
+        if drain {
+            self.drain(&topic, partition);
+        }
+        let (slot, result) = result;
+        let result = (self.config.acks != Acks::None).then_some(result);
+        Ok(DeliveryFuture::new(result, slot))
+    }
+
+    fn new_batch(&self, base_sequence: i32) -> OpenBatch {
+        let id = self.next_batch_id.fetch_add(1, Ordering::Relaxed);
+        let idempotent = self.producer_id >= 0;
+        let result = Arc::new(BatchResult::default());
+        lock(&self.shared.outstanding).insert(id, Arc::clone(&result));
+        OpenBatch {
+            id,
+            builder: BatchBuilder::with_capacity(
+                BatchOptions {
+                    compression: self.config.compression,
+                    producer_id: self.producer_id,
+                    producer_epoch: if idempotent { 0 } else { -1 },
+                    base_sequence: if idempotent { base_sequence } else { -1 },
+                    ..BatchOptions::default()
+                },
+                self.config.batch_size.min(1 << 20),
+            ),
+            created: Instant::now(),
+            result,
+            reserved: 0,
+            slots: Vec::new(),
+        }
+    }
+
+    fn schedule_linger(
+        &self,
+        at: Instant,
+        batch_id: u64,
+        topic: &Arc<TopicState>,
+        partition: usize,
+    ) {
+        let mut l = lock(&self.linger.due);
+        let wake = l.0.peek().is_none_or(|Reverse((first, _, _))| at < *first);
+        l.0.push(Reverse((at, batch_id, partition)));
+        l.1.insert(batch_id, Arc::clone(topic));
+        drop(l);
+        if wake {
+            self.linger.cv.notify_all();
+        }
+    }
+
+    fn reserve(&self, n: u64) -> Result<(), WeirError> {
+        let deadline = Instant::now() + self.config.max_block;
+        let memory = &self.shared.memory;
+        let mut used = lock(&memory.used);
+        while *used + n > memory.limit {
+            let now = Instant::now();
+            if now >= deadline {
+                return Err(WeirError::BufferExhausted {
+                    needed: n,
+                    buffer_memory: memory.limit,
+                    max_block_ms: u64::try_from(self.config.max_block.as_millis())
+                        .unwrap_or(u64::MAX),
+                });
+            }
+            used = memory
+                .cv
+                .wait_timeout(used, deadline - now)
+                .unwrap_or_else(PoisonError::into_inner)
+                .0;
+        }
+        *used += n;
+        self.shared.metrics.buffer_available(memory.limit - *used);
+        Ok(())
+    }
+
+    fn release(&self, n: u64) {
+        self.shared.release(n);
+    }
+
+    /// Sends the partition's sealed batches in order (the caller set
+    /// `draining`); with `linger.ms=0`, also what accumulated meanwhile.
+    fn drain(&self, topic: &TopicState, partition: usize) {
+        let Some(ps) = topic.partitions.get(partition) else {
+            return;
+        };
+        loop {
+            let batch = {
+                let mut q = lock(&ps.queue);
+                match q.sealed.pop_front() {
+                    Some(b) => b,
+                    None => match q.open.take() {
+                        Some(open) if self.config.linger.is_zero() && !open.builder.is_empty() => {
+                            open
+                        }
+                        other => {
+                            q.open = other;
+                            q.draining = false;
+                            return;
+                        }
+                    },
+                }
+            };
+            self.send_batch(&ps.log, batch);
+        }
+    }
+
+    fn send_batch(&self, log: &Arc<PartitionLog>, mut batch: OpenBatch) {
+        let records = batch.builder.len();
+        let uncompressed = batch.builder.uncompressed_size();
+        let builder = std::mem::replace(
+            &mut batch.builder,
+            BatchBuilder::new(BatchOptions::default()),
+        );
+        let started = Instant::now();
+        let appended = builder.build().map_err(WeirError::from).and_then(|bytes| {
+            self.shared
+                .metrics
+                .batch(bytes.len(), uncompressed, records);
+            log.append(bytes).map_err(WeirError::from)
+        });
+        match appended {
+            Err(e) => self.complete(batch, Err(e)),
+            Ok(info) => {
+                let delivered = Delivered {
+                    base_offset: info.base_offset,
+                    log_append_time: info.log_append_time,
+                };
+                if self.config.acks == Acks::All {
+                    let sender = lock(&self.completions).clone();
+                    let completion = Completion {
+                        log: Arc::clone(log),
+                        end_offset: info.last_offset + 1,
+                        batch,
+                        delivered,
+                    };
+                    match sender {
+                        Some(tx) => {
+                            if let Err(mpsc::SendError(c)) = tx.send(completion) {
+                                self.finish_durable(vec![c]);
+                            }
+                        }
+                        None => self.finish_durable(vec![completion]),
+                    }
+                } else {
+                    self.shared.metrics.latency(started.elapsed());
+                    self.complete(batch, Ok(delivered));
+                }
+            }
+        }
+    }
+
+    /// fsyncs (one group-committed flush per partition) and completes.
+    fn finish_durable(&self, completions: Vec<Completion>) {
+        finish_durable(completions, &self.shared);
+    }
+
+    fn complete(&self, batch: OpenBatch, outcome: Result<Delivered, WeirError>) {
+        complete_batch(batch, outcome, &self.shared);
+    }
+
+    fn flush(&self) {
+        let topics: Vec<Arc<TopicState>> = self
+            .topics
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .values()
+            .cloned()
+            .collect();
+        for topic in &topics {
+            for (p, ps) in topic.partitions.iter().enumerate() {
+                let drain = {
+                    let mut q = lock(&ps.queue);
+                    if let Some(open) = q.open.take() {
+                        if open.builder.is_empty() {
+                            q.open = Some(open);
+                        } else {
+                            q.sealed.push_back(open);
+                        }
+                    }
+                    let drain = !q.sealed.is_empty() && !q.draining;
+                    if drain {
+                        q.draining = true;
+                    }
+                    drain
+                };
+                if drain {
+                    self.drain(topic, p);
+                }
+            }
+        }
+        // Every batch in `outstanding` holds records (an open batch is never
+        // left empty), and every one is sealed by now or by its linger timer.
+        let pending: Vec<Arc<BatchResult>> =
+            lock(&self.shared.outstanding).values().cloned().collect();
+        for r in pending {
+            r.wait();
+        }
+    }
+}
+
+fn complete_batch(batch: OpenBatch, outcome: Result<Delivered, WeirError>, shared: &Shared) {
+    let ok = outcome.is_ok();
+    let records = batch.slots.len();
+    let topic = batch.slots.first().map(|(s, _)| Arc::clone(&s.topic));
+    batch.result.complete(outcome.clone());
+    for (slot, callback) in batch.slots {
+        if let Some(cb) = callback {
+            cb(match &outcome {
+                Ok(d) => Ok(slot.metadata(Some(d))),
+                Err(e) => Err(e.clone()),
+            });
+        }
+    }
+    shared.release(batch.reserved);
+    lock(&shared.outstanding).remove(&batch.id);
+    if let Some(t) = topic {
+        if ok {
+            shared.metrics.sent(&t, records);
+        } else {
+            shared.metrics.error(&t, records);
+        }
+    }
+}
+
+fn finish_durable(completions: Vec<Completion>, shared: &Shared) {
+    let mut targets: HashMap<*const PartitionLog, (Arc<PartitionLog>, i64)> = HashMap::new();
+    for c in &completions {
+        let e = targets
+            .entry(Arc::as_ptr(&c.log))
+            .or_insert_with(|| (Arc::clone(&c.log), c.end_offset));
+        e.1 = e.1.max(c.end_offset);
+    }
+    let mut results: HashMap<*const PartitionLog, Result<(), WeirError>> = HashMap::new();
+    for (key, (log, end)) in targets {
+        results.insert(key, log.flush_until(end).map_err(WeirError::from));
+    }
+    for c in completions {
+        let outcome = match results.get(&Arc::as_ptr(&c.log)) {
+            Some(Err(e)) => Err(e.clone()),
+            _ => Ok(c.delivered),
+        };
+        shared.metrics.latency(c.batch.created.elapsed());
+        complete_batch(c.batch, outcome, shared);
+    }
+}
+
+fn completion_loop(rx: &Receiver<Completion>, shared: &Shared) {
+    while let Ok(first) = rx.recv() {
+        let mut batch = vec![first];
+        while let Ok(more) = rx.try_recv() {
+            batch.push(more);
+        }
+        finish_durable(batch, shared);
+    }
+}
+
+fn linger_loop(linger: &Linger, weak: &Weak<Inner>) {
+    loop {
+        let mut due = Vec::new();
+        {
+            let mut l = lock(&linger.due);
+            loop {
+                if linger.closed.load(Ordering::Acquire) {
+                    return;
+                }
+                let now = Instant::now();
+                while let Some(Reverse((at, id, p))) = l.0.peek().copied() {
+                    if at > now {
+                        break;
+                    }
+                    l.0.pop();
+                    if let Some(topic) = l.1.remove(&id) {
+                        due.push((topic, p, id));
+                    }
+                }
+                if !due.is_empty() {
+                    break;
+                }
+                l = match l.0.peek().copied() {
+                    Some(Reverse((at, _, _))) => {
+                        linger
+                            .cv
+                            .wait_timeout(l, at.saturating_duration_since(now))
+                            .unwrap_or_else(PoisonError::into_inner)
+                            .0
+                    }
+                    None => linger.cv.wait(l).unwrap_or_else(PoisonError::into_inner),
+                };
+            }
+        }
+        let Some(inner) = weak.upgrade() else {
+            return;
+        };
+        for (topic, p, id) in due {
+            let Some(ps) = topic.partitions.get(p) else {
+                continue;
+            };
+            let drain = {
+                let mut q = lock(&ps.queue);
+                if q.open.as_ref().is_some_and(|o| o.id == id)
+                    && let Some(open) = q.open.take()
+                {
+                    q.sealed.push_back(open);
+                }
+                let drain = !q.sealed.is_empty() && !q.draining;
+                if drain {
+                    q.draining = true;
+                }
+                drain
+            };
+            if drain {
+                inner.drain(&topic, p);
+            }
+        }
+    }
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        // The last handle is gone: deliver what is still buffered. This may
+        // run on the linger thread; fsync waits run here, not on the
+        // completion thread, which is told to stop.
+        self.completions
+            .get_mut()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        self.flush();
+        self.linger.closed.store(true, Ordering::Release);
+        self.linger.cv.notify_all();
+    }
+}

@@ -1,0 +1,390 @@
+//! [`ProducerConfig`]: Kafka's producer configs by their property names, or
+//! through typed setters.
+
+use std::time::Duration;
+
+use weir_log::ConfigError;
+use weir_record::{Compression, CompressionConfig};
+
+use crate::props::{boolean, int, is_network_only, long, u64_of, unknown, usize_of};
+
+/// `acks`: when a send counts as delivered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum Acks {
+    /// `acks=0`: delivered once queued in the producer.
+    None,
+    /// `acks=1`: delivered once written to the OS (survives a process crash).
+    Leader,
+    /// `acks=all` (`-1`): delivered once fsynced (survives a power loss).
+    #[default]
+    All,
+}
+
+impl Acks {
+    fn parse(key: &str, value: &str) -> Result<Acks, ConfigError> {
+        match value.trim() {
+            "0" => Ok(Acks::None),
+            "1" => Ok(Acks::Leader),
+            "all" | "-1" => Ok(Acks::All),
+            _ => Err(ConfigError::invalid(key, value, "must be 0, 1, all or -1")),
+        }
+    }
+
+    /// Kafka's spelling.
+    pub fn name(self) -> &'static str {
+        match self {
+            Acks::None => "0",
+            Acks::Leader => "1",
+            Acks::All => "all",
+        }
+    }
+}
+
+/// How a producer picks the partition of a record without an explicit one.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum PartitionerChoice {
+    /// Kafka's built-in partitioner: murmur2 for keys, sticky for null keys
+    /// (KIP-794), adaptive to queue lengths.
+    #[default]
+    BuiltIn,
+    /// One of librdkafka's `partitioner` values (`consistent`,
+    /// `consistent_random`, `murmur2`, `murmur2_random`, `fnv1a`,
+    /// `fnv1a_random`, `random`), for data that librdkafka clients partitioned.
+    Librdkafka(weir_partition::LibrdkafkaPartitioner),
+}
+
+/// A producer's configuration. `Default` is Kafka 4.x's producer defaults.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct ProducerConfig {
+    /// `client.id`.
+    pub client_id: String,
+    /// `acks`.
+    pub acks: Acks,
+    /// `batch.size`: bytes of records per partition batch before it is sent.
+    pub batch_size: usize,
+    /// `linger.ms`: how long a batch waits for more records.
+    pub linger: Duration,
+    /// `compression.type` with its level (`compression.<codec>.level`).
+    pub compression: CompressionConfig,
+    /// `buffer.memory`: bytes of records waiting for delivery.
+    pub buffer_memory: u64,
+    /// `max.block.ms`: how long `send` blocks for buffer memory.
+    pub max_block: Duration,
+    /// `delivery.timeout.ms`: an upper bound on the time to report a send's
+    /// outcome (in process, outcomes never wait on a network).
+    pub delivery_timeout: Duration,
+    /// `max.request.size`: the largest record, and the largest batch.
+    pub max_request_size: usize,
+    /// `enable.idempotence`: stamp producer id, epoch and sequences so the log
+    /// rejects gaps and acknowledges duplicates.
+    pub enable_idempotence: bool,
+    /// `max.in.flight.requests.per.connection` (at most 5 with idempotence).
+    pub max_in_flight: usize,
+    /// `partitioner.ignore.keys`: sticky partitioning even for keyed records.
+    pub partitioner_ignore_keys: bool,
+    /// `partitioner.adaptive.partitioning.enable`.
+    pub partitioner_adaptive: bool,
+    /// The partitioner (`partitioner`, librdkafka's key, picks a librdkafka one).
+    pub partitioner: PartitionerChoice,
+    idempotence_set: bool,
+    gzip_level: i32,
+    lz4_level: i32,
+    zstd_level: i32,
+    codec: Compression,
+}
+
+impl Default for ProducerConfig {
+    fn default() -> Self {
+        ProducerConfig {
+            client_id: String::new(),
+            acks: Acks::All,
+            batch_size: 16384,
+            linger: Duration::from_millis(5),
+            compression: CompressionConfig::NONE,
+            buffer_memory: 32 * 1024 * 1024,
+            max_block: Duration::from_secs(60),
+            delivery_timeout: Duration::from_secs(120),
+            max_request_size: 1024 * 1024,
+            enable_idempotence: true,
+            max_in_flight: 5,
+            partitioner_ignore_keys: false,
+            partitioner_adaptive: true,
+            partitioner: PartitionerChoice::BuiltIn,
+            idempotence_set: false,
+            gzip_level: -1,
+            lz4_level: 9,
+            zstd_level: 3,
+            codec: Compression::None,
+        }
+    }
+}
+
+impl ProducerConfig {
+    /// A config from Kafka producer properties over the defaults.
+    ///
+    /// Network-only keys (`bootstrap.servers`, `ssl.*`, `sasl.*`, ...) are
+    /// accepted and ignored, so a Kafka client's properties can be used as they
+    /// are.
+    ///
+    /// # Errors
+    /// [`ConfigError`] naming the first unknown key or invalid value, or a
+    /// combination Kafka refuses (`enable.idempotence=true` with `acks` other
+    /// than `all`, or more than 5 requests in flight).
+    pub fn from_props<'a>(
+        props: impl IntoIterator<Item = (&'a str, &'a str)>,
+    ) -> Result<Self, ConfigError> {
+        let mut c = ProducerConfig::default();
+        for (k, v) in props {
+            c.set(k, v)?;
+        }
+        c.validate()?;
+        Ok(c)
+    }
+
+    /// Sets one property by its Kafka name.
+    ///
+    /// # Errors
+    /// As [`from_props`](Self::from_props) for this key.
+    pub fn set(&mut self, key: &str, value: &str) -> Result<(), ConfigError> {
+        match key {
+            "client.id" => self.client_id = value.to_string(),
+            "acks" => self.acks = Acks::parse(key, value)?,
+            "batch.size" => self.batch_size = usize_of(key, value, 0)?,
+            "linger.ms" => self.linger = Duration::from_millis(u64_of(key, value, 0)?),
+            "compression.type" => {
+                self.codec = match value.trim() {
+                    "none" => Compression::None,
+                    "gzip" => Compression::Gzip,
+                    "snappy" => Compression::Snappy,
+                    "lz4" => Compression::Lz4,
+                    "zstd" => Compression::Zstd,
+                    _ => {
+                        return Err(ConfigError::invalid(
+                            key,
+                            value,
+                            "must be none, gzip, snappy, lz4 or zstd",
+                        ));
+                    }
+                };
+            }
+            "compression.gzip.level" => self.gzip_level = level(key, value, Compression::Gzip)?,
+            "compression.lz4.level" => self.lz4_level = level(key, value, Compression::Lz4)?,
+            "compression.zstd.level" => self.zstd_level = level(key, value, Compression::Zstd)?,
+            "buffer.memory" => self.buffer_memory = u64_of(key, value, 0)?,
+            "max.block.ms" => self.max_block = Duration::from_millis(u64_of(key, value, 0)?),
+            "delivery.timeout.ms" => {
+                self.delivery_timeout = Duration::from_millis(u64_of(key, value, 0)?);
+            }
+            "max.request.size" => self.max_request_size = usize_of(key, value, 0)?,
+            "enable.idempotence" => {
+                self.enable_idempotence = boolean(key, value)?;
+                self.idempotence_set = true;
+            }
+            "max.in.flight.requests.per.connection" => {
+                self.max_in_flight = usize_of(key, value, 1)?;
+            }
+            "retries" => {
+                int(key, value, 0, i64::from(i32::MAX))?;
+            }
+            "partitioner.class" => {
+                if !value.trim().is_empty() {
+                    return Err(ConfigError::invalid(
+                        key,
+                        value,
+                        "Java partitioner classes cannot run here; use the partitioner key or ProducerBuilder::partitioner",
+                    ));
+                }
+            }
+            "partitioner.ignore.keys" => self.partitioner_ignore_keys = boolean(key, value)?,
+            "partitioner.adaptive.partitioning.enable" => {
+                self.partitioner_adaptive = boolean(key, value)?;
+            }
+            "partitioner.availability.timeout.ms" => {
+                long(key, value, 0)?;
+            }
+            "partitioner" => {
+                let p = value
+                    .trim()
+                    .parse()
+                    .map_err(|e: weir_partition::UnknownPartitioner| {
+                        ConfigError::invalid(key, value, e.to_string())
+                    })?;
+                self.partitioner = PartitionerChoice::Librdkafka(p);
+            }
+            "transactional.id" | "transaction.timeout.ms" => {
+                return Err(ConfigError::invalid(
+                    key,
+                    value,
+                    "transactions are not supported by Weir yet",
+                ));
+            }
+            k if is_network_only(k) => {}
+            _ => return Err(unknown(key)),
+        }
+        self.compression = self.compression_config();
+        Ok(())
+    }
+
+    fn compression_config(&self) -> CompressionConfig {
+        let level = match self.codec {
+            Compression::Gzip => self.gzip_level,
+            Compression::Lz4 => self.lz4_level,
+            Compression::Zstd => self.zstd_level,
+            _ => return CompressionConfig::new(self.codec),
+        };
+        CompressionConfig::with_level(self.codec, level)
+            .unwrap_or(CompressionConfig::new(self.codec))
+    }
+
+    /// Kafka's cross-key rules. Idempotence left at its default turns itself off
+    /// when `acks` is not `all`, as in the Java client.
+    ///
+    /// # Errors
+    /// The conflicting key.
+    pub fn validate(&mut self) -> Result<(), ConfigError> {
+        if self.enable_idempotence && self.acks != Acks::All {
+            if self.idempotence_set {
+                return Err(ConfigError::invalid(
+                    "acks",
+                    self.acks.name(),
+                    "must be all when enable.idempotence is true",
+                ));
+            }
+            self.enable_idempotence = false;
+        }
+        if self.enable_idempotence && self.max_in_flight > 5 {
+            return Err(ConfigError::invalid(
+                "max.in.flight.requests.per.connection",
+                &self.max_in_flight.to_string(),
+                "must be at most 5 when enable.idempotence is true",
+            ));
+        }
+        Ok(())
+    }
+
+    /// This config with `acks` set.
+    #[must_use]
+    pub fn acks(mut self, acks: Acks) -> Self {
+        self.acks = acks;
+        self
+    }
+
+    /// This config with `linger.ms` set.
+    #[must_use]
+    pub fn linger(mut self, linger: Duration) -> Self {
+        self.linger = linger;
+        self
+    }
+
+    /// This config with `batch.size` set.
+    #[must_use]
+    pub fn batch_size(mut self, bytes: usize) -> Self {
+        self.batch_size = bytes;
+        self
+    }
+
+    /// This config with `compression.type` (and level) set.
+    #[must_use]
+    pub fn compression(mut self, compression: CompressionConfig) -> Self {
+        self.codec = compression.compression();
+        self.compression = compression;
+        self
+    }
+
+    /// This config with `buffer.memory` set.
+    #[must_use]
+    pub fn buffer_memory(mut self, bytes: u64) -> Self {
+        self.buffer_memory = bytes;
+        self
+    }
+
+    /// This config with `max.block.ms` set.
+    #[must_use]
+    pub fn max_block(mut self, max_block: Duration) -> Self {
+        self.max_block = max_block;
+        self
+    }
+
+    /// This config with `enable.idempotence` set.
+    #[must_use]
+    pub fn idempotence(mut self, on: bool) -> Self {
+        self.enable_idempotence = on;
+        self.idempotence_set = true;
+        self
+    }
+
+    /// This config with `client.id` set.
+    #[must_use]
+    pub fn client_id(mut self, id: impl Into<String>) -> Self {
+        self.client_id = id.into();
+        self
+    }
+}
+
+fn level(key: &str, value: &str, codec: Compression) -> Result<i32, ConfigError> {
+    let v = int(key, value, i64::from(i32::MIN), i64::from(i32::MAX))?;
+    let v = i32::try_from(v).map_err(|_| ConfigError::invalid(key, value, "out of range"))?;
+    CompressionConfig::with_level(codec, v)
+        .map_err(|e| ConfigError::invalid(key, value, e.to_string()))?;
+    Ok(v)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kafka_defaults_and_names() {
+        let c = ProducerConfig::default();
+        assert_eq!(c.acks, Acks::All);
+        assert_eq!(c.batch_size, 16384);
+        assert_eq!(c.linger, Duration::from_millis(5));
+        assert_eq!(c.buffer_memory, 33_554_432);
+        assert!(c.enable_idempotence);
+        let c = ProducerConfig::from_props([
+            ("acks", "1"),
+            ("compression.type", "zstd"),
+            ("compression.zstd.level", "9"),
+            ("linger.ms", "20"),
+            ("bootstrap.servers", "localhost:9092"),
+            ("ssl.truststore.location", "/x"),
+        ])
+        .unwrap();
+        assert_eq!(c.acks, Acks::Leader);
+        assert!(
+            !c.enable_idempotence,
+            "idempotence left at its default turns off with acks=1"
+        );
+        assert_eq!(
+            (c.compression.compression(), c.compression.level()),
+            (Compression::Zstd, 9)
+        );
+        assert_eq!(c.linger, Duration::from_millis(20));
+    }
+
+    #[test]
+    fn errors_name_the_key() {
+        for (k, v) in [
+            ("acks", "2"),
+            ("batch.size", "-1"),
+            ("linger.ms", "soon"),
+            ("compression.type", "brotli"),
+            ("compression.lz4.level", "99"),
+            ("enable.idempotence", "yes"),
+            ("partitioner.class", "com.example.MyPartitioner"),
+            ("partitioner", "bogus"),
+            ("transactional.id", "tx-1"),
+            ("lingr.ms", "5"),
+        ] {
+            let err = ProducerConfig::from_props([(k, v)]).unwrap_err();
+            assert_eq!(err.key(), k, "{err}");
+        }
+        let err = ProducerConfig::from_props([("enable.idempotence", "true"), ("acks", "1")])
+            .unwrap_err();
+        assert_eq!(err.key(), "acks");
+        let err = ProducerConfig::from_props([("max.in.flight.requests.per.connection", "6")])
+            .unwrap_err();
+        assert_eq!(err.key(), "max.in.flight.requests.per.connection");
+    }
+}

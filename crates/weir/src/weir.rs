@@ -1,0 +1,210 @@
+//! [`Weir`]: an open data directory, shared by producers, consumers and admin.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use weir_log::{Clock, LogConfig, LogDir, LogDirOptions, PartitionLog, Topic};
+
+use crate::admin::Admin;
+use crate::consumer::Consumer;
+use crate::consumer_config::ConsumerConfig;
+use crate::error::WeirError;
+use crate::producer::Producer;
+use crate::producer_config::ProducerConfig;
+
+/// An open data directory: Kafka's topics and partitions in Kafka's files, for
+/// this process. Cheap to clone; all clones share the directory, which is
+/// closed cleanly by [`close`](Self::close) or when the last clone is dropped.
+///
+/// ```
+/// use weir::{Weir, ProducerRecord};
+///
+/// let dir = tempfile::tempdir()?;
+/// let weir = Weir::open(dir.path())?;
+/// weir.admin().create_topic("greetings", 1, &[])?;
+/// let producer = weir.producer(&[("acks", "all")])?;
+/// let meta = producer.send(ProducerRecord::new("greetings", "hello"))?.wait()?;
+/// assert_eq!(meta.offset, 0);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct Weir {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    logs: LogDir,
+    auto_create: Option<(u32, Vec<(String, String)>)>,
+}
+
+/// Options for [`Weir::builder`].
+#[derive(Debug)]
+pub struct WeirBuilder {
+    path: PathBuf,
+    options: LogDirOptions,
+    auto_create: Option<(u32, Vec<(String, String)>)>,
+}
+
+impl WeirBuilder {
+    /// Topic configs start from `config` (Kafka's broker-level defaults).
+    #[must_use]
+    pub fn default_topic_config(mut self, config: LogConfig) -> Self {
+        self.options.default_config = config;
+        self
+    }
+
+    /// Sets one broker-level topic default by its Kafka topic-config name
+    /// (`retention.ms`, `segment.bytes`, ...).
+    ///
+    /// # Errors
+    /// The key or value is not a topic config.
+    pub fn topic_default(mut self, key: &str, value: &str) -> Result<Self, WeirError> {
+        self.options.default_config.set(key, value)?;
+        Ok(self)
+    }
+
+    /// The clock partitions stamp and roll by (for tests that drive time).
+    #[must_use]
+    pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.options.clock = clock;
+        self
+    }
+
+    /// Creates unknown topics on first use with `partitions` partitions and
+    /// these configs, as a broker with `auto.create.topics.enable=true` does.
+    /// Off by default: sending to or reading an unknown topic is an error.
+    #[must_use]
+    pub fn auto_create_topics(mut self, partitions: u32, configs: &[(&str, &str)]) -> Self {
+        self.auto_create = Some((
+            partitions.max(1),
+            configs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        ));
+        self
+    }
+
+    /// Runs the maintenance thread (`flush.ms`, rolled-segment flushes,
+    /// checkpoints); on by default.
+    #[must_use]
+    pub fn background_thread(mut self, on: bool) -> Self {
+        self.options.background_thread = on;
+        self
+    }
+
+    /// Opens the directory (see [`Weir::open`]).
+    ///
+    /// # Errors
+    /// As [`Weir::open`].
+    pub fn open(self) -> Result<Weir, WeirError> {
+        let logs = LogDir::open_with(&self.path, self.options)?;
+        Ok(Weir {
+            inner: Arc::new(Inner {
+                logs,
+                auto_create: self.auto_create,
+            }),
+        })
+    }
+}
+
+impl Weir {
+    /// Opens (creating if needed) the data directory at `path` with Kafka's
+    /// defaults, recovering it if the last process using it crashed.
+    ///
+    /// # Errors
+    /// [`WeirError::Log`] when the directory is in use by another process, is
+    /// damaged where recovery must not repair it, or cannot be read.
+    pub fn open(path: impl AsRef<Path>) -> Result<Weir, WeirError> {
+        Weir::builder(path).open()
+    }
+
+    /// Options for opening `path`.
+    pub fn builder(path: impl AsRef<Path>) -> WeirBuilder {
+        WeirBuilder {
+            path: path.as_ref().to_path_buf(),
+            options: LogDirOptions::default(),
+            auto_create: None,
+        }
+    }
+
+    /// The data directory underneath.
+    pub fn log_dir(&self) -> &LogDir {
+        &self.inner.logs
+    }
+
+    /// Administration: topics, configs, offsets.
+    pub fn admin(&self) -> Admin {
+        Admin::new(self.clone())
+    }
+
+    /// A producer from Kafka producer properties.
+    ///
+    /// # Errors
+    /// [`WeirError::Config`] naming a bad key or value.
+    pub fn producer(&self, props: &[(&str, &str)]) -> Result<Producer, WeirError> {
+        let config = ProducerConfig::from_props(props.iter().copied())?;
+        Producer::new(self, config)
+    }
+
+    /// A consumer from Kafka consumer properties.
+    ///
+    /// # Errors
+    /// [`WeirError::Config`] naming a bad key or value.
+    pub fn consumer(&self, props: &[(&str, &str)]) -> Result<Consumer, WeirError> {
+        let config = ConsumerConfig::from_props(props.iter().copied())?;
+        Consumer::new(self, config)
+    }
+
+    /// A topic, created first when auto-creation is on.
+    ///
+    /// # Errors
+    /// [`WeirError::Log`] for an unknown topic (auto-creation off) or a failed
+    /// creation.
+    pub fn topic(&self, name: &str) -> Result<Arc<Topic>, WeirError> {
+        match self.inner.logs.topic(name) {
+            Ok(t) => Ok(t),
+            Err(e) => match &self.inner.auto_create {
+                Some((partitions, configs)) => {
+                    let refs: Vec<(&str, &str)> = configs
+                        .iter()
+                        .map(|(k, v)| (k.as_str(), v.as_str()))
+                        .collect();
+                    match self.inner.logs.create_topic(name, *partitions, &refs) {
+                        Ok(t) => Ok(t),
+                        // Another thread created it first.
+                        Err(weir_log::LogError::TopicExists { .. }) => {
+                            Ok(self.inner.logs.topic(name)?)
+                        }
+                        Err(e) => Err(e.into()),
+                    }
+                }
+                None => Err(e.into()),
+            },
+        }
+    }
+
+    /// One partition's log.
+    ///
+    /// # Errors
+    /// As [`topic`](Self::topic), or an unknown partition.
+    pub fn partition(&self, topic: &str, partition: i32) -> Result<Arc<PartitionLog>, WeirError> {
+        Ok(self.topic(topic)?.partition(partition)?)
+    }
+
+    /// The clock partitions use.
+    pub fn clock(&self) -> &Arc<dyn Clock> {
+        self.inner.logs.clock()
+    }
+
+    /// Closes the data directory cleanly (fsync, checkpoints, clean-shutdown
+    /// marker). Producers should be closed first, so their records are
+    /// delivered; later appends fail.
+    ///
+    /// # Errors
+    /// The first I/O error; the next open then recovers.
+    pub fn close(&self) -> Result<(), WeirError> {
+        Ok(self.inner.logs.close()?)
+    }
+}

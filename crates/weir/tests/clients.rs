@@ -1,0 +1,648 @@
+//! Producer and consumer end to end: what goes in comes out, in order, for
+//! every codec and acks level; Kafka's partitioning; batching; back-pressure;
+//! bounded reads; async APIs on our own executor and on tokio.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::pin::pin;
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll, Wake, Waker};
+use std::thread;
+use std::time::Duration;
+
+use weir::{
+    Acks, Compression, CompressionConfig, ConsumerConfig, OffsetReset, OffsetSpec, Producer,
+    ProducerConfig, ProducerRecord, TopicPartition, Weir, WeirError,
+};
+
+/// A minimal executor: no tokio.
+fn block_on<F: Future>(fut: F) -> F::Output {
+    struct Unpark(thread::Thread);
+    impl Wake for Unpark {
+        fn wake(self: Arc<Self>) {
+            self.0.unpark();
+        }
+    }
+    let waker = Waker::from(Arc::new(Unpark(thread::current())));
+    let mut cx = Context::from_waker(&waker);
+    let mut fut = pin!(fut);
+    loop {
+        if let Poll::Ready(v) = fut.as_mut().poll(&mut cx) {
+            return v;
+        }
+        thread::park_timeout(Duration::from_secs(10));
+    }
+}
+
+fn weir() -> (tempfile::TempDir, Weir) {
+    let dir = tempfile::tempdir().unwrap();
+    let weir = Weir::open(dir.path()).unwrap();
+    (dir, weir)
+}
+
+fn consume_all(weir: &Weir, topic: &str) -> Vec<weir::ConsumerRecord> {
+    let mut consumer = weir
+        .consumer(&[
+            ("auto.offset.reset", "earliest"),
+            ("fetch.max.wait.ms", "10"),
+        ])
+        .unwrap();
+    consumer.assign_topic(topic).unwrap();
+    let ends: HashMap<TopicPartition, i64> = consumer
+        .end_offsets(&consumer.assignment())
+        .unwrap()
+        .into_iter()
+        .collect();
+    let mut out = Vec::new();
+    loop {
+        let done = ends
+            .iter()
+            .all(|(tp, end)| consumer.position(tp).unwrap() >= *end);
+        if done {
+            return out;
+        }
+        out.extend(consumer.poll(Duration::from_secs(5)).unwrap());
+    }
+}
+
+#[test]
+fn records_come_out_as_they_went_in_for_every_codec_and_acks() {
+    let (_dir, weir) = weir();
+    for codec in Compression::ALL {
+        for acks in [Acks::None, Acks::Leader, Acks::All] {
+            let topic = format!("t-{codec}-{}", acks.name());
+            weir.admin().create_topic(&topic, 3, &[]).unwrap();
+            let config = ProducerConfig::default()
+                .acks(acks)
+                .compression(CompressionConfig::new(codec))
+                .linger(Duration::from_millis(2));
+            let producer = Producer::new(&weir, config).unwrap();
+            let mut sent: HashMap<i32, Vec<String>> = HashMap::new();
+            let mut futures = Vec::new();
+            for i in 0..300 {
+                let value = format!("{codec}-{i}-{}", "v".repeat(i % 50));
+                let record = ProducerRecord::new(topic.as_str(), value.clone())
+                    .key(format!("key-{}", i % 11))
+                    .header("i", i.to_string());
+                futures.push((value, producer.send(record).unwrap()));
+            }
+            producer.flush();
+            for (value, f) in futures {
+                let meta = f.wait().unwrap();
+                if acks == Acks::None {
+                    assert_eq!(meta.offset, -1);
+                }
+                sent.entry(meta.partition).or_default().push(value);
+            }
+            producer.close();
+            let got = consume_all(&weir, &topic);
+            assert_eq!(got.len(), 300, "{topic}");
+            let mut by_partition: HashMap<i32, Vec<String>> = HashMap::new();
+            for r in &got {
+                let i: usize = std::str::from_utf8(&r.header("i").unwrap().value.clone().unwrap())
+                    .unwrap()
+                    .parse()
+                    .unwrap();
+                assert_eq!(r.key_str().unwrap(), format!("key-{}", i % 11));
+                by_partition
+                    .entry(r.partition)
+                    .or_default()
+                    .push(r.value_str().unwrap().to_string());
+            }
+            if acks != Acks::None {
+                assert_eq!(by_partition, sent, "{topic}: per-partition order");
+            }
+            // The log holds batches in the codec asked for.
+            let log = weir.partition(&topic, 0).unwrap();
+            let data = log.fetch(0, 1 << 20).unwrap();
+            if let Some(b) = data.batches().next() {
+                assert_eq!(b.unwrap().batch.compression().unwrap(), codec, "{topic}");
+            }
+        }
+    }
+}
+
+#[test]
+fn keyed_records_land_where_the_java_client_puts_them() {
+    let (_dir, weir) = weir();
+    weir.admin().create_topic("keyed", 12, &[]).unwrap();
+    let producer = weir.producer(&[("linger.ms", "0")]).unwrap();
+    // kafka-format.md §7, N = 12.
+    for (key, partition) in [
+        ("", 9),
+        ("a", 4),
+        ("abc", 3),
+        ("21", 0),
+        ("foobar", 6),
+        ("key-0", 1),
+        ("hello world", 7),
+        ("order-12345", 1),
+    ] {
+        let meta = producer
+            .send(ProducerRecord::new("keyed", "v").key(key))
+            .unwrap()
+            .wait()
+            .unwrap();
+        assert_eq!(meta.partition, partition, "key {key:?}");
+    }
+}
+
+#[test]
+fn linger_and_batch_size_really_batch_and_idempotence_stamps_sequences() {
+    let (_dir, weir) = weir();
+    weir.admin().create_topic("batched", 1, &[]).unwrap();
+    let producer = weir
+        .producer(&[("linger.ms", "60000"), ("batch.size", "4096")])
+        .unwrap();
+    let futures: Vec<_> = (0..400)
+        .map(|i| {
+            producer
+                .send(ProducerRecord::new(
+                    "batched",
+                    format!("record-{i:04}-{}", "x".repeat(80)),
+                ))
+                .unwrap()
+        })
+        .collect();
+    // Full batches went out without waiting for linger.ms; the rest on flush.
+    producer.flush();
+    for f in futures {
+        f.wait().unwrap();
+    }
+    let log = weir.partition("batched", 0).unwrap();
+    let data = log.fetch(0, 1 << 24).unwrap();
+    let batches: Vec<_> = data.batches().map(|b| b.unwrap().batch).collect();
+    assert!(
+        batches.len() >= 10 && batches.len() <= 14,
+        "{} batches",
+        batches.len()
+    );
+    let mut sequence = 0;
+    for b in &batches {
+        assert!(b.size() <= 4096 + 200, "a batch of {} bytes", b.size());
+        assert_eq!(b.producer_id(), producer.producer_id());
+        assert_eq!(b.base_sequence(), sequence);
+        sequence += b.records_count();
+    }
+    assert_eq!(sequence, 400);
+
+    // linger.ms alone seals a batch: nothing else happens here.
+    let lingering = weir.producer(&[("linger.ms", "20")]).unwrap();
+    let meta = lingering
+        .send(ProducerRecord::new("batched", "late"))
+        .unwrap()
+        .wait_timeout(Duration::from_secs(30))
+        .unwrap();
+    assert_eq!(meta.offset, 400);
+}
+
+#[test]
+fn buffer_memory_blocks_then_errors() {
+    let (_dir, weir) = weir();
+    weir.admin().create_topic("full", 1, &[]).unwrap();
+    let producer = weir
+        .producer(&[
+            ("linger.ms", "600000"),
+            ("batch.size", "1000000"),
+            ("buffer.memory", "20000"),
+            ("max.block.ms", "50"),
+        ])
+        .unwrap();
+    let mut sent = 0;
+    let err = loop {
+        match producer.send(ProducerRecord::new("full", vec![b'x'; 900])) {
+            Ok(_) => sent += 1,
+            Err(e) => break e,
+        }
+        assert!(sent < 100, "buffer.memory did not bound the producer");
+    };
+    assert!(
+        matches!(
+            err,
+            WeirError::BufferExhausted {
+                buffer_memory: 20000,
+                max_block_ms: 50,
+                ..
+            }
+        ),
+        "{err}"
+    );
+
+    // With a long max.block.ms the send waits until memory frees up.
+    let producer = weir
+        .producer(&[
+            ("linger.ms", "600000"),
+            ("batch.size", "1000000"),
+            ("buffer.memory", "20000"),
+            ("max.block.ms", "60000"),
+        ])
+        .unwrap();
+    for _ in 0..sent {
+        producer
+            .send(ProducerRecord::new("full", vec![b'x'; 900]))
+            .unwrap();
+    }
+    let (tx, rx) = mpsc::channel();
+    let blocked = producer.clone();
+    thread::spawn(move || {
+        let f = blocked.send(ProducerRecord::new("full", vec![b'y'; 900]));
+        tx.send(f.map(|_| ())).unwrap();
+    });
+    assert!(
+        rx.recv_timeout(Duration::from_millis(100)).is_err(),
+        "send did not block"
+    );
+    producer.flush(); // delivers the buffered batch, freeing memory
+    rx.recv_timeout(Duration::from_secs(30)).unwrap().unwrap();
+    let err = producer
+        .send(ProducerRecord::new("full", vec![b'z'; 30_000]))
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            WeirError::RecordTooLarge {
+                config: "buffer.memory",
+                ..
+            }
+        ),
+        "{err}"
+    );
+}
+
+#[test]
+fn many_threads_share_one_producer_keeping_per_key_order() {
+    let (_dir, weir) = weir();
+    weir.admin().create_topic("shared", 4, &[]).unwrap();
+    let producer = weir.producer(&[("linger.ms", "1"), ("acks", "1")]).unwrap();
+    let threads: Vec<_> = (0..4)
+        .map(|t| {
+            let p = producer.clone();
+            thread::spawn(move || {
+                let futures: Vec<_> = (0..500)
+                    .map(|i| {
+                        p.send(
+                            ProducerRecord::new("shared", format!("{t}:{i}"))
+                                .key(format!("thread-{t}")),
+                        )
+                        .unwrap()
+                    })
+                    .collect();
+                futures
+                    .into_iter()
+                    .map(|f| f.wait().unwrap().offset)
+                    .collect::<Vec<_>>()
+            })
+        })
+        .collect();
+    for t in threads {
+        let offsets = t.join().unwrap();
+        assert!(
+            offsets.windows(2).all(|w| w[0] < w[1]),
+            "a thread's records out of order"
+        );
+    }
+    producer.close();
+    let got = consume_all(&weir, "shared");
+    assert_eq!(got.len(), 2000);
+    let mut last: HashMap<String, i64> = HashMap::new();
+    for r in got {
+        let (t, i) = r.value_str().unwrap().split_once(':').unwrap();
+        let i: i64 = i.parse().unwrap();
+        let prev = last.insert(t.to_string(), i);
+        assert!(
+            prev.is_none_or(|p| p + 1 == i),
+            "thread {t}: {prev:?} then {i}"
+        );
+    }
+}
+
+#[test]
+fn callbacks_and_errors() {
+    let (_dir, weir) = weir();
+    weir.admin().create_topic("cb", 1, &[]).unwrap();
+    let producer = weir
+        .producer(&[("linger.ms", "0"), ("max.request.size", "1000")])
+        .unwrap();
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    for i in 0..5 {
+        let seen = Arc::clone(&seen);
+        producer
+            .send_with_callback(ProducerRecord::new("cb", format!("v{i}")), move |r| {
+                seen.lock().unwrap().push(r.unwrap().offset);
+            })
+            .unwrap();
+    }
+    producer.flush();
+    let mut offsets = seen.lock().unwrap().clone();
+    offsets.sort_unstable();
+    assert_eq!(offsets, [0, 1, 2, 3, 4]);
+    let err = producer
+        .send(ProducerRecord::new("cb", vec![0u8; 2000]))
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            WeirError::RecordTooLarge {
+                config: "max.request.size",
+                ..
+            }
+        ),
+        "{err}"
+    );
+    let err = producer.send(ProducerRecord::new("nope", "v")).unwrap_err();
+    assert!(err.to_string().contains("unknown topic nope"), "{err}");
+    let err = producer
+        .send(ProducerRecord::new("cb", "v").partition(3))
+        .unwrap_err();
+    assert!(err.to_string().contains("no partition 3"), "{err}");
+    producer.close();
+    assert!(matches!(
+        producer.send(ProducerRecord::new("cb", "v")),
+        Err(WeirError::Closed { .. })
+    ));
+    let err = weir.producer(&[("acks", "2")]).unwrap_err();
+    assert!(err.to_string().contains("acks"), "{err}");
+}
+
+#[test]
+fn consumer_positions_pause_max_poll_records_and_resets() {
+    let (_dir, weir) = weir();
+    weir.admin().create_topic("c", 2, &[]).unwrap();
+    let producer = weir.producer(&[("linger.ms", "0")]).unwrap();
+    for i in 0..100 {
+        producer
+            .send(ProducerRecord::new("c", format!("{i}")).partition(i % 2))
+            .unwrap();
+    }
+    producer.flush();
+    let p0 = TopicPartition::new("c", 0);
+    let p1 = TopicPartition::new("c", 1);
+
+    // latest by default: nothing old.
+    let mut latest = weir.consumer(&[]).unwrap();
+    latest.assign(std::slice::from_ref(&p0)).unwrap();
+    assert_eq!(latest.position(&p0).unwrap(), 50);
+    assert!(latest.poll(Duration::from_millis(20)).unwrap().is_empty());
+
+    // none: an error until sought.
+    let mut none = weir.consumer(&[("auto.offset.reset", "none")]).unwrap();
+    none.assign(std::slice::from_ref(&p0)).unwrap();
+    assert!(matches!(
+        none.poll(Duration::ZERO),
+        Err(WeirError::NoOffsetForPartition { .. })
+    ));
+    none.seek(&p0, 45).unwrap();
+    let got: Vec<i64> = none
+        .poll(Duration::from_secs(1))
+        .unwrap()
+        .iter()
+        .map(|r| r.offset)
+        .collect();
+    assert_eq!(got, [45, 46, 47, 48, 49]);
+
+    let mut c = weir
+        .consumer(&[("auto.offset.reset", "earliest"), ("max.poll.records", "7")])
+        .unwrap();
+    c.assign(&[p0.clone(), p1.clone()]).unwrap();
+    c.pause(std::slice::from_ref(&p1)).unwrap();
+    let mut seen = 0;
+    while seen < 50 {
+        let records = c.poll(Duration::from_secs(1)).unwrap();
+        assert!(records.count() <= 7);
+        assert!(
+            records.records(&p1).is_empty(),
+            "paused partition returned records"
+        );
+        seen += records.count();
+    }
+    assert_eq!(c.position(&p0).unwrap(), 50);
+    c.resume(std::slice::from_ref(&p1)).unwrap();
+    c.seek(&p1, 40).unwrap();
+    let r = c.poll(Duration::from_secs(1)).unwrap();
+    assert_eq!(r.records(&p1).first().unwrap().offset, 40);
+    c.seek_to_end(&[]).unwrap();
+    assert_eq!(c.position(&p1).unwrap(), 50);
+    c.seek_to_beginning(std::slice::from_ref(&p1)).unwrap();
+    assert_eq!(c.position(&p1).unwrap(), 0);
+    assert!(matches!(
+        c.seek(&TopicPartition::new("c", 9), 0),
+        Err(WeirError::NotAssigned { .. })
+    ));
+    let times = c.offsets_for_times(&[(p0.clone(), 0)]).unwrap();
+    assert_eq!(times[0].1.unwrap().offset, 0);
+}
+
+#[test]
+fn a_poll_wakes_on_new_records_blocking_async_and_on_tokio() {
+    let (_dir, weir) = weir();
+    weir.admin().create_topic("wake", 1, &[]).unwrap();
+    let tp = TopicPartition::new("wake", 0);
+    let producer = weir.producer(&[("linger.ms", "0"), ("acks", "1")]).unwrap();
+
+    let mut c = weir.consumer(&[("fetch.max.wait.ms", "0")]).unwrap();
+    c.assign(std::slice::from_ref(&tp)).unwrap();
+    assert_eq!(c.position(&tp).unwrap(), 0);
+    let p = producer.clone();
+    let sender = thread::spawn(move || {
+        p.send(ProducerRecord::new("wake", "one"))
+            .unwrap()
+            .wait()
+            .unwrap()
+    });
+    let got = c.poll(Duration::from_secs(30)).unwrap();
+    sender.join().unwrap();
+    assert_eq!(got.iter().next().unwrap().value_str(), Some("one"));
+
+    // Async, on a hand-rolled executor.
+    let p = producer.clone();
+    let sender = thread::spawn(move || {
+        p.send(ProducerRecord::new("wake", "two"))
+            .unwrap()
+            .wait()
+            .unwrap()
+    });
+    let got = block_on(c.poll_async(Duration::from_secs(30))).unwrap();
+    sender.join().unwrap();
+    assert_eq!(got.iter().next().unwrap().value_str(), Some("two"));
+    // A poll with nothing to read returns empty at its timeout.
+    assert!(
+        block_on(c.poll_async(Duration::from_millis(20)))
+            .unwrap()
+            .is_empty()
+    );
+
+    // And on tokio: deliveries and polls are plain futures.
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let meta = producer
+            .send(ProducerRecord::new("wake", "three"))
+            .unwrap()
+            .await
+            .unwrap();
+        assert_eq!(meta.offset, 2);
+        let got = c.poll_async(Duration::from_secs(30)).await.unwrap();
+        assert_eq!(got.iter().next().unwrap().value_str(), Some("three"));
+    });
+}
+
+#[test]
+fn bounded_reads_stop_exactly_at_their_end() {
+    let (_dir, weir) = weir();
+    weir.admin().create_topic("b", 3, &[]).unwrap();
+    let producer = weir
+        .producer(&[("linger.ms", "1"), ("compression.type", "lz4")])
+        .unwrap();
+    let base = 1_700_000_000_000i64;
+    for i in 0..300 {
+        producer
+            .send(
+                ProducerRecord::new("b", format!("v{i}"))
+                    .key(format!("k{}", i % 17))
+                    .timestamp(base + i),
+            )
+            .unwrap();
+    }
+    producer.flush();
+    let read = weir.bounded_read("b").open().unwrap();
+    // Appended after the read opened: not part of it.
+    for i in 300..400 {
+        producer
+            .send(ProducerRecord::new("b", format!("v{i}")).timestamp(base + i))
+            .unwrap();
+    }
+    producer.flush();
+    let mut values = Vec::new();
+    let summary = read
+        .for_each(|r| {
+            values.push(String::from_utf8(r.record.value().unwrap().to_vec()).unwrap());
+            Ok(())
+        })
+        .unwrap();
+    assert_eq!(summary.records, 300);
+    assert_eq!(values.len(), 300);
+    assert!(values.iter().all(|v| v[1..].parse::<i64>().unwrap() < 300));
+    let per: u64 = summary.partitions.iter().map(|p| p.records).sum();
+    assert_eq!(per, 300);
+    // The same range read again gives the same checksum.
+    let ranges: Vec<(i32, i64)> = summary
+        .partitions
+        .iter()
+        .map(|p| (p.partition, p.start_offset))
+        .collect();
+    assert!(ranges.iter().all(|(_, s)| *s == 0));
+    let again = weir
+        .bounded_read("b")
+        .open()
+        .unwrap()
+        .for_each(|_| Ok(()))
+        .unwrap();
+    assert_eq!(again.records, 400);
+    assert_ne!(again.checksum, summary.checksum);
+
+    // A time window: records with timestamps in [base + 100, base + 200).
+    let window = weir
+        .bounded_read("b")
+        .time_window(base + 100, base + 200)
+        .open()
+        .unwrap()
+        .for_each(|r| {
+            assert!((base + 100..base + 200).contains(&r.record.timestamp()));
+            Ok(())
+        })
+        .unwrap();
+    assert_eq!(window.records, 100);
+    let window2 = weir
+        .bounded_read("b")
+        .time_window(base + 100, base + 200)
+        .fetch_bytes(100)
+        .open()
+        .unwrap()
+        .for_each(|_| Ok(()))
+        .unwrap();
+    assert_eq!(
+        window2.checksum, window.checksum,
+        "checksums do not depend on fetch sizes"
+    );
+}
+
+#[test]
+fn admin_topics_configs_and_offsets() {
+    let (_dir, weir) = weir();
+    let admin = weir.admin();
+    let results = admin.create_topics(&[
+        weir::NewTopic::new("a", 2).config("cleanup.policy", "compact"),
+        weir::NewTopic::new("b", 1).config("retention.msec", "1"),
+    ]);
+    assert!(results[0].is_ok());
+    assert!(
+        results[1]
+            .as_ref()
+            .unwrap_err()
+            .to_string()
+            .contains("retention.msec")
+    );
+    assert_eq!(admin.list_topics(), ["a"]);
+    let producer = weir.producer(&[("linger.ms", "0")]).unwrap();
+    for i in 0..10 {
+        producer
+            .send(
+                ProducerRecord::new("a", "v")
+                    .partition(0)
+                    .timestamp(1_000 + i * 10),
+            )
+            .unwrap();
+    }
+    producer.flush();
+    let tp = TopicPartition::new("a", 0);
+    let listed = admin
+        .list_offsets(&[
+            (tp.clone(), OffsetSpec::Earliest),
+            (tp.clone(), OffsetSpec::Latest),
+            (tp.clone(), OffsetSpec::ForTimestamp(1_045)),
+            (tp.clone(), OffsetSpec::MaxTimestamp),
+            (tp.clone(), OffsetSpec::ForTimestamp(5_000)),
+        ])
+        .unwrap();
+    let offsets: Vec<i64> = listed.iter().map(|(_, l)| l.offset).collect();
+    assert_eq!(offsets, [0, 10, 5, 9, -1]);
+    assert_eq!(admin.delete_records(&tp, 4).unwrap(), 4);
+    assert_eq!(
+        admin.describe_topic("a").unwrap().partitions[0].log_start_offset,
+        4
+    );
+    let mut c = weir.consumer(&[("auto.offset.reset", "earliest")]).unwrap();
+    c.assign(std::slice::from_ref(&tp)).unwrap();
+    assert_eq!(
+        c.poll(Duration::from_secs(1))
+            .unwrap()
+            .iter()
+            .next()
+            .unwrap()
+            .offset,
+        4
+    );
+    admin
+        .alter_config("a", &[("retention.ms", "1000")], &[])
+        .unwrap();
+    let entries = admin.describe_config("a").unwrap();
+    let retention = entries.iter().find(|e| e.name == "retention.ms").unwrap();
+    assert_eq!(
+        (retention.value.as_str(), retention.is_default),
+        ("1000", false)
+    );
+    admin.create_partitions("a", 5).unwrap();
+    assert_eq!(admin.describe_topic("a").unwrap().partitions.len(), 5);
+    // The producer sees the new partitions.
+    let meta = producer
+        .send(ProducerRecord::new("a", "v").partition(4))
+        .unwrap()
+        .wait()
+        .unwrap();
+    assert_eq!(meta.partition, 4);
+    let consumer_config = ConsumerConfig::default().auto_offset_reset(OffsetReset::Earliest);
+    assert_eq!(consumer_config.max_poll_records, 500);
+}
