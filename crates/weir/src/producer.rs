@@ -669,7 +669,8 @@ fn complete_batch(batch: OpenBatch, outcome: Result<Delivered, WeirError>, share
     let ok = outcome.is_ok();
     let records = batch.slots.len();
     let topic = batch.slots.first().map(|(s, _)| Arc::clone(&s.topic));
-    batch.result.complete(outcome.clone());
+    // Callbacks run before the batch counts as complete, so `flush` (which
+    // waits for completion) returns only after they ran, as in Kafka.
     for (slot, callback) in batch.slots {
         if let Some(cb) = callback {
             cb(match &outcome {
@@ -678,6 +679,7 @@ fn complete_batch(batch: OpenBatch, outcome: Result<Delivered, WeirError>, share
             });
         }
     }
+    batch.result.complete(outcome);
     shared.release(batch.reserved);
     lock(&shared.outstanding).remove(&batch.id);
     if let Some(t) = topic {

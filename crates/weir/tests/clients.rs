@@ -646,3 +646,32 @@ fn admin_topics_configs_and_offsets() {
     let consumer_config = ConsumerConfig::default().auto_offset_reset(OffsetReset::Earliest);
     assert_eq!(consumer_config.max_poll_records, 500);
 }
+
+#[test]
+fn flush_returns_after_the_callbacks_ran() {
+    let (_dir, weir) = weir();
+    weir.admin().create_topic("cb-order", 1, &[]).unwrap();
+    for acks in ["0", "1", "all"] {
+        let producer = weir
+            .producer(&[("acks", acks), ("linger.ms", "60000")])
+            .unwrap();
+        let ran = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        for _ in 0..20 {
+            let ran = Arc::clone(&ran);
+            producer
+                .send_with_callback(ProducerRecord::new("cb-order", "v"), move |_| {
+                    // A slow callback: flush must still wait for it.
+                    let spin = std::time::Instant::now();
+                    while spin.elapsed() < Duration::from_millis(2) {}
+                    ran.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                })
+                .unwrap();
+        }
+        producer.flush();
+        assert_eq!(
+            ran.load(std::sync::atomic::Ordering::SeqCst),
+            20,
+            "acks={acks}"
+        );
+    }
+}
