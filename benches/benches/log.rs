@@ -182,7 +182,10 @@ fn acks_all(c: &mut Criterion) {
                 elapsed.mul_f64(iters as f64 / batches as f64)
             })
         });
-        let (batches, rounds) = (totals.0.load(Ordering::Relaxed), totals.1.load(Ordering::Relaxed));
+        let (batches, rounds) = (
+            totals.0.load(Ordering::Relaxed),
+            totals.1.load(Ordering::Relaxed),
+        );
         println!(
             "acks=all, {appenders} appender(s): {batches} batches, {rounds} fsync rounds, {:.3} fsyncs per batch",
             rounds as f64 / batches.max(1) as f64

@@ -33,10 +33,16 @@ fn pause(d: Duration) {
 
 fn log_wakeup() -> Vec<u64> {
     let dir = tempfile::tempdir().unwrap();
-    let config = LogConfig::from_props([("message.timestamp.after.max.ms", "9223372036854775807")]).unwrap();
-    let log = Arc::new(PartitionLog::open(dir.path(), "wake", 0, config, OpenOptions::default()).unwrap().0);
+    let config =
+        LogConfig::from_props([("message.timestamp.after.max.ms", "9223372036854775807")]).unwrap();
+    let log = Arc::new(
+        PartitionLog::open(dir.path(), "wake", 0, config, OpenOptions::default())
+            .unwrap()
+            .0,
+    );
     let mut b = BatchBuilder::new(BatchOptions::default());
-    b.append(&Record::new(vec![b'x'; 170]).with_key("k")).unwrap();
+    b.append(&Record::new(vec![b'x'; 170]).with_key("k"))
+        .unwrap();
     let batch = b.build().unwrap();
     let reader = {
         let log = Arc::clone(&log);
@@ -91,7 +97,10 @@ fn main() {
     let chan = percentiles(channel_wakeup());
     println!("| wake-up latency (µs) | p50 | p99 | p99.9 | max |");
     println!("|---|---:|---:|---:|---:|");
-    for (name, p) in [("weir append → waiting reader", log), ("ceiling: crossbeam channel send → recv", chan)] {
+    for (name, p) in [
+        ("weir append → waiting reader", log),
+        ("ceiling: crossbeam channel send → recv", chan),
+    ] {
         println!(
             "| {name} | {:.1} | {:.1} | {:.1} | {:.1} |",
             p[0] as f64 / 1e3,

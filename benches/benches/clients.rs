@@ -1,0 +1,244 @@
+//! The producer and consumer against the log they sit on, in the same run:
+//!
+//! - producer throughput (1 and 4 threads sharing a producer, ~170-byte
+//!   records, acks=1, each codec) vs appending the same records pre-built into
+//!   16 KiB batches straight to the partition logs (the same number of
+//!   threads);
+//! - consumer throughput (`poll` until every record is read) vs fetching the
+//!   same bytes straight from the partition logs.
+//!
+//! `cargo bench -p weir-benches --bench clients`
+
+mod common;
+
+use std::hint::black_box;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use weir::{Acks, Compression, CompressionConfig, Producer, ProducerConfig, ProducerRecord, Weir};
+use weir_record::{BatchBuilder, BatchOptions, Record};
+
+const RECORDS: usize = 20_000;
+const PARTITIONS: u32 = 6;
+
+fn bench_dir() -> tempfile::TempDir {
+    match std::env::var_os("WEIR_BENCH_DIR") {
+        Some(d) => tempfile::tempdir_in(d).unwrap(),
+        None => tempfile::tempdir().unwrap(),
+    }
+}
+
+fn open(dir: &std::path::Path) -> Weir {
+    let weir = Weir::builder(dir)
+        .topic_default("message.timestamp.after.max.ms", "9223372036854775807")
+        .unwrap()
+        .open()
+        .unwrap();
+    weir.admin().create_topic("bench", PARTITIONS, &[]).unwrap();
+    weir
+}
+
+/// The bench records as producer records, keyed by customer.
+fn producer_records(records: &[Record]) -> Vec<ProducerRecord> {
+    records
+        .iter()
+        .map(|r| ProducerRecord {
+            topic: "bench".into(),
+            partition: None,
+            key: r.key.clone(),
+            value: r.value.clone(),
+            timestamp: Some(r.timestamp),
+            headers: Vec::new(),
+        })
+        .collect()
+}
+
+/// The same records split by the partition the producer would choose, built
+/// into batches of about 16 KiB with `codec`.
+fn prebuilt(records: &[Record], codec: Compression) -> Vec<Vec<Bytes>> {
+    let n = std::num::NonZeroU32::new(PARTITIONS).unwrap();
+    let mut per: Vec<Vec<Bytes>> = vec![Vec::new(); PARTITIONS as usize];
+    let mut builders: Vec<BatchBuilder> = (0..PARTITIONS).map(|_| new_builder(codec)).collect();
+    for r in records {
+        let p = weir_partition::murmur2_partition(r.key.as_deref().unwrap(), n) as usize;
+        builders[p].append(r).unwrap();
+        if builders[p].uncompressed_size() >= 16384 {
+            let full = std::mem::replace(&mut builders[p], new_builder(codec));
+            per[p].push(full.build().unwrap());
+        }
+    }
+    for (p, b) in builders.into_iter().enumerate() {
+        if !b.is_empty() {
+            per[p].push(b.build().unwrap());
+        }
+    }
+    per
+}
+
+fn new_builder(codec: Compression) -> BatchBuilder {
+    BatchBuilder::new(BatchOptions {
+        compression: CompressionConfig::new(codec),
+        ..BatchOptions::default()
+    })
+}
+
+fn produce(c: &mut Criterion) {
+    let records = common::orders(RECORDS);
+    let bytes: usize = records
+        .iter()
+        .map(|r| r.value.as_ref().unwrap().len() + r.key.as_ref().unwrap().len())
+        .sum();
+    let sends = Arc::new(producer_records(&records));
+    for codec in Compression::ALL {
+        let batches = Arc::new(prebuilt(&records, codec));
+        let mut g = c.benchmark_group(format!("producer_{codec}_20000x170B"));
+        g.throughput(Throughput::Bytes(bytes as u64));
+        g.sample_size(10);
+        g.measurement_time(Duration::from_secs(4));
+        for threads in [1usize, 4] {
+            let sends = Arc::clone(&sends);
+            g.bench_function(format!("weir_producer_{threads}_threads"), |b| {
+                b.iter_custom(|iters| {
+                    let mut total = Duration::ZERO;
+                    for _ in 0..iters {
+                        let dir = bench_dir();
+                        let weir = open(dir.path());
+                        let config = ProducerConfig::default()
+                            .acks(Acks::Leader)
+                            .compression(CompressionConfig::new(codec));
+                        let producer = Producer::new(&weir, config).unwrap();
+                        let start = Instant::now();
+                        let handles: Vec<_> = (0..threads)
+                            .map(|t| {
+                                let producer = producer.clone();
+                                let sends = Arc::clone(&sends);
+                                std::thread::spawn(move || {
+                                    for r in sends.iter().skip(t).step_by(threads) {
+                                        black_box(producer.send(r.clone()).unwrap());
+                                    }
+                                })
+                            })
+                            .collect();
+                        for h in handles {
+                            h.join().unwrap();
+                        }
+                        producer.flush();
+                        total += start.elapsed();
+                        producer.close();
+                    }
+                    total
+                })
+            });
+            let batches = Arc::clone(&batches);
+            g.bench_function(
+                format!("ceiling_log_append_prebuilt_{threads}_threads"),
+                |b| {
+                    b.iter_custom(|iters| {
+                        let mut total = Duration::ZERO;
+                        for _ in 0..iters {
+                            let dir = bench_dir();
+                            let weir = open(dir.path());
+                            let logs: Vec<_> = (0..PARTITIONS as i32)
+                                .map(|p| weir.partition("bench", p).unwrap())
+                                .collect();
+                            // Uniquely owned copies, made before the clock starts.
+                            let copies: Vec<Vec<Bytes>> = batches
+                                .iter()
+                                .map(|bs| bs.iter().map(|b| Bytes::from(b.to_vec())).collect())
+                                .collect();
+                            let mut work: Vec<Vec<(usize, Bytes)>> = vec![Vec::new(); threads];
+                            for (p, bs) in copies.into_iter().enumerate() {
+                                for b in bs {
+                                    work[p % threads].push((p, b));
+                                }
+                            }
+                            let start = Instant::now();
+                            let handles: Vec<_> = work
+                                .into_iter()
+                                .map(|items| {
+                                    let logs = logs.clone();
+                                    std::thread::spawn(move || {
+                                        for (p, b) in items {
+                                            black_box(logs[p].append(b).unwrap());
+                                        }
+                                    })
+                                })
+                                .collect();
+                            for h in handles {
+                                h.join().unwrap();
+                            }
+                            total += start.elapsed();
+                        }
+                        total
+                    })
+                },
+            );
+        }
+        g.finish();
+    }
+}
+
+fn consume(c: &mut Criterion) {
+    let records = common::orders(100_000);
+    let dir = bench_dir();
+    let weir = open(dir.path());
+    let producer = weir.producer(&[("acks", "1"), ("linger.ms", "5")]).unwrap();
+    for r in producer_records(&records) {
+        producer.send(r).unwrap();
+    }
+    producer.close();
+    let logs: Vec<_> = (0..PARTITIONS as i32)
+        .map(|p| weir.partition("bench", p).unwrap())
+        .collect();
+    let total_bytes: u64 = logs.iter().map(|l| l.size_bytes()).sum();
+    let mut g = c.benchmark_group("consumer_100000x170B");
+    g.throughput(Throughput::Bytes(total_bytes));
+    g.sample_size(10);
+    g.bench_function("weir_consumer_poll", |b| {
+        b.iter(|| {
+            let mut consumer = weir
+                .consumer(&[
+                    ("auto.offset.reset", "earliest"),
+                    ("max.poll.records", "5000"),
+                ])
+                .unwrap();
+            consumer.assign_topic("bench").unwrap();
+            let mut n = 0usize;
+            while n < records.len() {
+                let polled = consumer.poll(Duration::from_secs(5)).unwrap();
+                for r in polled.iter() {
+                    black_box(r.value.as_ref());
+                }
+                n += polled.count();
+            }
+            n
+        })
+    });
+    g.bench_function("ceiling_log_fetch", |b| {
+        b.iter(|| {
+            let mut bytes = 0usize;
+            for log in &logs {
+                let mut offset = 0;
+                loop {
+                    let data = log.fetch(offset, 1 << 20).unwrap();
+                    if data.is_empty() {
+                        break;
+                    }
+                    bytes += data.records.len();
+                    offset = data.next_offset;
+                }
+            }
+            black_box(bytes)
+        })
+    });
+    g.finish();
+}
+
+fn config() -> Criterion {
+    Criterion::default().warm_up_time(Duration::from_secs(1))
+}
+
+criterion_group! { name = benches; config = config(); targets = produce, consume }
+criterion_main!(benches);
