@@ -1,15 +1,16 @@
-//! `weir consume`: print a topic's records.
+//! `weir consume`: print a topic's records, read through a [`weir::Consumer`].
 
 use std::io::Write;
 use std::path::Path;
 use std::str::FromStr;
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use weir_log::{LogError, PartitionLog};
+use clap::Args;
+use weir::{Consumer, ConsumerRecord, TopicPartition, Weir};
 
+use crate::client;
 use crate::json::JsonRecord;
-use crate::{Failure, Format, log_failure, open_data_dir, topics};
+use crate::{Failure, Format};
 
 /// `--from`: where each partition starts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -46,127 +47,174 @@ impl FromStr for StartAt {
     }
 }
 
-pub(crate) struct ConsumeArgs<'a> {
-    pub(crate) topic: &'a str,
-    pub(crate) partition: Option<i32>,
-    pub(crate) from: StartAt,
-    pub(crate) count: Option<u64>,
-    pub(crate) exit_at_end: bool,
-    pub(crate) key_separator: Option<&'a str>,
-    pub(crate) format: Format,
+/// The arguments of `weir consume`.
+#[derive(Debug, Args)]
+pub(crate) struct ConsumeArgs {
+    /// The topic.
+    topic: String,
+    /// Read only this partition (default: all).
+    #[arg(long, allow_negative_numbers = true)]
+    partition: Option<i32>,
+    /// Where to start: beginning, end, an offset (clamped to each partition's
+    /// range), or @TIMESTAMP_MS (the first record at or after it; the end when
+    /// every record is older).
+    #[arg(
+        long,
+        default_value = "beginning",
+        allow_negative_numbers = true,
+        value_parser = clap::value_parser!(StartAt)
+    )]
+    from: StartAt,
+    /// Stop after this many records.
+    #[arg(long)]
+    count: Option<u64>,
+    /// Stop once caught up: when, after a poll, every read partition's position
+    /// has reached its end offset (high watermark) as of that moment. Records
+    /// appended while reading are printed if they land before that.
+    #[arg(long)]
+    exit_at_end: bool,
+    /// In text format, print the key and SEP before the value.
+    #[arg(long, value_name = "SEP")]
+    key_separator: Option<String>,
+    /// Any Kafka consumer property, as KEY=VALUE (repeatable), e.g.
+    /// max.poll.records=100 or check.crcs=false. auto.offset.reset (what to
+    /// do when retention removed the records at the position) defaults to
+    /// earliest here.
+    #[arg(long = "property", value_name = "KEY=VALUE")]
+    properties: Vec<String>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    format: Format,
 }
 
-fn start_offset(log: &PartitionLog, from: StartAt) -> Result<i64, Failure> {
-    Ok(match from {
-        StartAt::Beginning => log.log_start_offset(),
-        StartAt::End => log.high_watermark(),
-        StartAt::Offset(o) => o.clamp(log.log_start_offset(), log.high_watermark()),
-        StartAt::Timestamp(ts) => log
-            .offset_for_timestamp(ts)
-            .map_err(log_failure)?
-            .map_or(log.high_watermark(), |t| t.offset),
-    })
-}
-
+/// Runs `weir consume`, printing records to `out`.
 pub(crate) fn run(
     data_dir: &Path,
-    args: &ConsumeArgs<'_>,
+    args: &ConsumeArgs,
     out: &mut impl Write,
 ) -> Result<(), Failure> {
-    let logs = open_data_dir(data_dir)?;
-    let topic = logs.topic(args.topic).map_err(log_failure)?;
-    let logs_to_read: Vec<Arc<PartitionLog>> = match args.partition {
-        Some(p) => vec![topic.partition(p).map_err(log_failure)?],
-        None => topic.partitions(),
+    // Where retention or DeleteRecords removed the records at the position,
+    // go on from the log start rather than skip to the end (a property may
+    // say otherwise).
+    let mut props = vec![("auto.offset.reset".to_string(), "earliest".to_string())];
+    props.extend(client::parse_properties(&args.properties)?);
+    let config = client::consumer_config(&props)?;
+    let weir = client::open(data_dir)?;
+    let result = Consumer::new(&weir, config)
+        .map_err(client::failure)
+        .and_then(|mut consumer| {
+            let r = consume(&weir, &mut consumer, args, out);
+            consumer.close();
+            r
+        });
+    let closed = weir.close().map_err(client::failure);
+    result.and(closed)
+}
+
+fn consume(
+    weir: &Weir,
+    consumer: &mut Consumer,
+    args: &ConsumeArgs,
+    out: &mut impl Write,
+) -> Result<(), Failure> {
+    let tps: Vec<TopicPartition> = match args.partition {
+        Some(p) => {
+            weir.partition(&args.topic, p).map_err(client::failure)?;
+            vec![TopicPartition::new(args.topic.as_str(), p)]
+        }
+        None => {
+            let n = weir
+                .topic(&args.topic)
+                .map_err(client::failure)?
+                .partition_count();
+            (0..n)
+                .map(|p| {
+                    TopicPartition::new(args.topic.as_str(), i32::try_from(p).unwrap_or(i32::MAX))
+                })
+                .collect()
+        }
     };
-    let mut positions: Vec<(Arc<PartitionLog>, i64)> = Vec::new();
-    for log in logs_to_read {
-        let at = start_offset(&log, args.from)?;
-        positions.push((log, at));
-    }
+    consumer.assign(&tps).map_err(client::failure)?;
+    seek(consumer, &tps, args.from).map_err(client::failure)?;
     let mut printed = 0u64;
     let done = |printed: u64| args.count.is_some_and(|c| printed >= c);
-    'outer: while !done(printed) {
-        let mut any = false;
-        for (log, position) in &mut positions {
-            let data = match log.fetch(*position, 1 << 20) {
-                Ok(d) => d,
-                Err(LogError::OffsetOutOfRange {
-                    log_start_offset, ..
-                }) => {
-                    // Deleted by retention under us: go on from the start, as
-                    // auto.offset.reset=earliest does.
-                    *position = log_start_offset;
-                    continue;
-                }
-                Err(e) => return Err(log_failure(e)),
-            };
-            for item in data.batches() {
-                let batch = item
-                    .map_err(|e| {
-                        Failure::Data(format!("{}-{}: {e}", log.topic(), log.partition()))
-                    })?
-                    .batch;
-                if batch.is_control() {
-                    continue;
-                }
-                let records = batch.records().map_err(|e| {
-                    Failure::Data(format!("{}-{}: {e}", log.topic(), log.partition()))
-                })?;
-                for record in &records {
-                    let record = record.map_err(|e| {
-                        Failure::Data(format!("{}-{}: {e}", log.topic(), log.partition()))
-                    })?;
-                    if record.offset() < *position {
-                        continue;
-                    }
-                    print_record(args, log, &record, out)?;
-                    printed += 1;
-                    if done(printed) {
-                        break 'outer;
-                    }
-                }
-            }
-            any |= data.next_offset > *position;
-            *position = data.next_offset;
+    // Short polls when exiting at the end: a poll that finds nothing waits its
+    // whole timeout.
+    let timeout = Duration::from_millis(if args.exit_at_end { 100 } else { 500 });
+    while !done(printed) {
+        if args.exit_at_end && caught_up(consumer, &tps).map_err(client::failure)? {
+            break;
         }
-        if !any {
-            if args.exit_at_end {
+        let records = consumer.poll(timeout).map_err(client::failure)?;
+        for record in records.iter() {
+            if done(printed) {
                 break;
             }
-            out.flush()?;
-            // Nothing anywhere: wait for an append to any partition.
-            for (log, position) in &positions {
-                if log.wait_for_data(*position, Instant::now() + Duration::from_millis(100)) {
-                    break;
-                }
+            print_record(args, record, out)?;
+            printed += 1;
+        }
+        out.flush()?;
+    }
+    Ok(())
+}
+
+/// Positions each partition per `--from`.
+fn seek(
+    consumer: &mut Consumer,
+    tps: &[TopicPartition],
+    from: StartAt,
+) -> Result<(), weir::WeirError> {
+    match from {
+        StartAt::Beginning => consumer.seek_to_beginning(tps),
+        StartAt::End => consumer.seek_to_end(tps),
+        StartAt::Offset(o) => {
+            let starts = consumer.beginning_offsets(tps)?;
+            let ends = consumer.end_offsets(tps)?;
+            for ((tp, start), (_, end)) in starts.iter().zip(&ends) {
+                consumer.seek(tp, o.clamp(*start, (*end).max(*start)))?;
             }
+            Ok(())
+        }
+        StartAt::Timestamp(ts) => {
+            let query: Vec<(TopicPartition, i64)> = tps.iter().map(|tp| (tp.clone(), ts)).collect();
+            let found = consumer.offsets_for_times(&query)?;
+            let ends = consumer.end_offsets(tps)?;
+            for ((tp, at), (_, end)) in found.iter().zip(&ends) {
+                consumer.seek(tp, at.map_or(*end, |a| a.offset))?;
+            }
+            Ok(())
         }
     }
-    topics::close(logs)
+}
+
+/// Whether every partition's position has reached its current end offset.
+fn caught_up(consumer: &mut Consumer, tps: &[TopicPartition]) -> Result<bool, weir::WeirError> {
+    let ends = consumer.end_offsets(tps)?;
+    for (tp, end) in &ends {
+        if consumer.position(tp)? < *end {
+            return Ok(false);
+        }
+    }
+    Ok(true)
 }
 
 fn print_record(
-    args: &ConsumeArgs<'_>,
-    log: &PartitionLog,
-    record: &weir_record::RecordView<'_>,
+    args: &ConsumeArgs,
+    record: &ConsumerRecord,
     out: &mut impl Write,
 ) -> Result<(), Failure> {
     match args.format {
         Format::Json => {
-            serde_json::to_writer(
-                &mut *out,
-                &JsonRecord::new(Some(log.topic()), Some(log.partition()), record),
-            )
-            .map_err(std::io::Error::from)?;
+            serde_json::to_writer(&mut *out, &JsonRecord::from_consumer(record))
+                .map_err(std::io::Error::from)?;
             out.write_all(b"\n")?;
         }
         Format::Text => {
-            if let Some(sep) = args.key_separator {
-                out.write_all(record.key().unwrap_or(b"null"))?;
+            if let Some(sep) = &args.key_separator {
+                out.write_all(record.key.as_deref().unwrap_or(b"null"))?;
                 out.write_all(sep.as_bytes())?;
             }
-            out.write_all(record.value().unwrap_or(b"null"))?;
+            out.write_all(record.value.as_deref().unwrap_or(b"null"))?;
             out.write_all(b"\n")?;
         }
     }

@@ -1,10 +1,13 @@
-//! `weir`: Kafka's log in a data directory: topics, produce, consume, and
-//! inspecting and verifying Kafka logs written by Weir or by Kafka.
+//! `weir`: Kafka's log in a data directory: topics, produce, consume, bench,
+//! and inspecting and verifying Kafka logs written by Weir or by Kafka.
 //!
 //! Exit codes: 0 success; 1 the data has a problem (a corrupt or torn batch, an
-//! index that disagrees with its log); 2 bad usage, an unknown topic, a path that
-//! cannot be read, or a data directory in use by another process.
+//! index that disagrees with its log); 2 bad usage or config (an unknown
+//! property, an unknown topic, a path that cannot be read, a data directory in
+//! use by another process) and failed deliveries.
 
+mod bench;
+mod client;
 mod consume;
 mod dump;
 mod json;
@@ -38,9 +41,10 @@ struct Cli {
 /// Output formats.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum Format {
-    /// For people: batches with all their header fields, then their records.
+    /// For people (dump: batches with all their header fields, then their
+    /// records).
     Text,
-    /// For scripts: one JSON object per line.
+    /// For scripts: JSON, one object per line.
     Json,
 }
 
@@ -49,57 +53,26 @@ enum Command {
     /// Create, list, describe and delete topics.
     #[command(subcommand)]
     Topics(TopicsCommand),
-    /// Append lines of stdin to a topic, one record per line.
+    /// Send lines of stdin to a topic, one record per line, through Weir's
+    /// producer.
     ///
     /// Keyed lines (with --key-separator) go to the partition the Java client
     /// would pick (murmur2); unkeyed lines stick to one partition per batch.
-    /// Lines are batched up to --batch-size bytes while more input is ready.
-    Produce {
-        /// The topic.
-        topic: String,
-        /// Write every record to this partition.
-        #[arg(long)]
-        partition: Option<i32>,
-        /// Split each line at the first SEP into key and value.
-        #[arg(long, value_name = "SEP")]
-        key_separator: Option<String>,
-        /// 0: don't wait; 1: written to the OS; all: fsynced.
-        #[arg(long, value_enum, default_value = "all")]
-        acks: produce::Acks,
-        /// Largest batch, in bytes of uncompressed records (Kafka's batch.size).
-        #[arg(long, default_value_t = 16384)]
-        batch_size: usize,
-        /// Output format of the summary (text goes to stderr).
-        #[arg(long, value_enum, default_value_t = Format::Text)]
-        format: Format,
-    },
-    /// Print a topic's records.
+    /// Lines are batched (batch.size, linger.ms) while more input is ready; a
+    /// line typed at a terminal is delivered at once. At the end the count
+    /// delivered is reported (stderr in text, one JSON object on stdout in
+    /// json); any failed delivery exits non-zero with the error on stderr.
+    Produce(produce::ProduceArgs),
+    /// Print a topic's records, read through Weir's consumer.
     ///
     /// Text prints each value (with --key-separator: key, SEP, value); json
     /// prints `weir dump`'s schema, one object per line. Waits for new records
-    /// at the end unless --exit-at-end.
-    Consume {
-        /// The topic.
-        topic: String,
-        /// Read only this partition (default: all).
-        #[arg(long)]
-        partition: Option<i32>,
-        /// Where to start: beginning, end, an offset, or @TIMESTAMP_MS.
-        #[arg(long, default_value = "beginning", value_parser = clap::value_parser!(consume::StartAt))]
-        from: consume::StartAt,
-        /// Stop after this many records.
-        #[arg(long)]
-        count: Option<u64>,
-        /// Stop at the end of the log instead of waiting for more.
-        #[arg(long)]
-        exit_at_end: bool,
-        /// In text format, print the key and SEP before the value.
-        #[arg(long, value_name = "SEP")]
-        key_separator: Option<String>,
-        /// Output format.
-        #[arg(long, value_enum, default_value_t = Format::Text)]
-        format: Format,
-    },
+    /// at the end unless --exit-at-end or --count says when to stop.
+    Consume(consume::ConsumeArgs),
+    /// Measure producer and consumer throughput and latency on a fresh topic
+    /// (like Kafka's perf-test tools).
+    #[command(subcommand)]
+    Bench(bench::BenchCommand),
     /// Print the records of a segment file, a partition directory or a data
     /// directory.
     ///
@@ -181,7 +154,7 @@ enum TopicsCommand {
 enum Failure {
     /// The data has a problem: exit 1.
     Data(String),
-    /// Bad usage or an unreadable path: exit 2.
+    /// Bad usage, a bad config, an unreadable path, a failed delivery: exit 2.
     Usage(String),
     /// stdout was closed (e.g. `weir dump ... | head`): stop quietly.
     ClosedOutput,
@@ -218,45 +191,12 @@ fn main() -> ExitCode {
         Command::Topics(TopicsCommand::Delete { name, format }) => {
             topics::delete(data_dir, &name, format, &mut out)
         }
-        Command::Produce {
-            topic,
-            partition,
-            key_separator,
-            acks,
-            batch_size,
-            format,
-        } => {
-            let args = produce::ProduceArgs {
-                topic: &topic,
-                partition,
-                key_separator: key_separator.as_deref(),
-                acks,
-                batch_size: batch_size.max(1),
-                format,
-            };
+        Command::Produce(args) => {
             let mut input = io::BufReader::with_capacity(1 << 20, io::stdin());
             produce::run(data_dir, &args, &mut input, &mut out)
         }
-        Command::Consume {
-            topic,
-            partition,
-            from,
-            count,
-            exit_at_end,
-            key_separator,
-            format,
-        } => {
-            let args = consume::ConsumeArgs {
-                topic: &topic,
-                partition,
-                from,
-                count,
-                exit_at_end,
-                key_separator: key_separator.as_deref(),
-                format,
-            };
-            consume::run(data_dir, &args, &mut out)
-        }
+        Command::Consume(args) => consume::run(data_dir, &args, &mut out),
+        Command::Bench(command) => bench::run(data_dir, &command, &mut out),
     };
     let flushed = out.flush().map_err(Failure::from);
     match result.and(flushed) {

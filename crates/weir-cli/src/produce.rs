@@ -1,133 +1,230 @@
-//! `weir produce`: append stdin lines to a topic.
+//! `weir produce`: send stdin lines to a topic through a [`weir::Producer`].
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read, Write};
-use std::num::NonZeroU32;
 use std::path::Path;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
+use clap::Args;
 use serde_json::json;
-use weir_log::PartitionLog;
-use weir_partition::{BuiltInPartitioner, Partitioner};
-use weir_record::{BatchBuilder, BatchOptions, Record};
+use weir::{Producer, ProducerRecord, RecordMetadata, Weir, WeirError};
 
-use crate::{Failure, Format, log_failure, open_data_dir, topics};
+use crate::client::{self, Completions, ProducerFlags, lock};
+use crate::{Failure, Format};
 
-/// `--acks`: how far an append must get before the next batch is sent.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub(crate) enum Acks {
-    /// Queued: returned without waiting.
-    #[value(name = "0")]
-    Zero,
-    /// Written to the OS.
-    #[value(name = "1")]
-    One,
-    /// fsynced.
-    All,
+/// The arguments of `weir produce`.
+#[derive(Debug, Args)]
+pub(crate) struct ProduceArgs {
+    /// The topic.
+    topic: String,
+    /// Send every record to this partition (default: the partitioner picks:
+    /// murmur2 of the key, sticky for lines without one).
+    #[arg(long, allow_negative_numbers = true)]
+    partition: Option<i32>,
+    /// Split each line at the first SEP into key and value.
+    #[arg(long, value_name = "SEP")]
+    key_separator: Option<String>,
+    #[command(flatten)]
+    producer: ProducerFlags,
+    /// Any Kafka producer property, as KEY=VALUE (repeatable), e.g.
+    /// enable.idempotence=false or compression.zstd.level=9. The flags above
+    /// win over a property with the same key.
+    #[arg(long = "property", value_name = "KEY=VALUE")]
+    properties: Vec<String>,
+    /// Output format of the summary (text goes to stderr, json to stdout).
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    format: Format,
 }
 
-pub(crate) struct ProduceArgs<'a> {
-    pub(crate) topic: &'a str,
-    pub(crate) partition: Option<i32>,
-    pub(crate) key_separator: Option<&'a str>,
-    pub(crate) acks: Acks,
-    pub(crate) batch_size: usize,
-    pub(crate) format: Format,
-}
-
-struct Pending {
-    builder: BatchBuilder,
-}
-
-#[derive(Default)]
-struct Stats {
+/// Where one partition's records landed.
+#[derive(Debug, Default)]
+struct PartitionSummary {
     records: u64,
-    batches: u64,
     first_offset: Option<i64>,
-    last_offset: i64,
+    last_offset: Option<i64>,
 }
 
-fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
+/// What the delivery callbacks learned.
+#[derive(Debug, Default)]
+struct Deliveries {
+    partitions: BTreeMap<i32, PartitionSummary>,
+    failed: u64,
+    first_error: Option<WeirError>,
 }
 
+impl Deliveries {
+    fn record(&mut self, outcome: Result<RecordMetadata, WeirError>) {
+        match outcome {
+            Ok(meta) => {
+                let p = self.partitions.entry(meta.partition).or_default();
+                p.records += 1;
+                // acks=0 still learns offsets: the callback runs once the
+                // batch is appended.
+                if meta.offset >= 0 {
+                    p.first_offset =
+                        Some(p.first_offset.map_or(meta.offset, |o| o.min(meta.offset)));
+                    p.last_offset = Some(p.last_offset.map_or(meta.offset, |o| o.max(meta.offset)));
+                }
+            }
+            Err(e) => {
+                self.failed += 1;
+                self.first_error.get_or_insert(e);
+            }
+        }
+    }
+
+    fn delivered(&self) -> u64 {
+        self.partitions.values().map(|p| p.records).sum()
+    }
+}
+
+/// Runs `weir produce`: each line of `input` is a record; the summary goes to
+/// stderr (text) or `out` (json).
 pub(crate) fn run(
     data_dir: &Path,
-    args: &ProduceArgs<'_>,
+    args: &ProduceArgs,
     input: &mut BufReader<impl Read>,
     out: &mut impl Write,
 ) -> Result<(), Failure> {
-    let logs = open_data_dir(data_dir)?;
-    let topic = logs.topic(args.topic).map_err(log_failure)?;
-    let partitions = topic.partitions();
-    let count = NonZeroU32::new(topic.partition_count())
-        .ok_or_else(|| Failure::Usage(format!("topic {} has no partitions", args.topic)))?;
+    let props = client::parse_properties(&args.properties)?;
+    let config = client::producer_config(&args.producer, &props)?;
+    let weir = client::open(data_dir)?;
+    let result = produce(&weir, args, config, input, out);
+    let closed = weir.close().map_err(client::failure);
+    result.and(closed)
+}
+
+fn produce(
+    weir: &Weir,
+    args: &ProduceArgs,
+    config: weir::ProducerConfig,
+    input: &mut BufReader<impl Read>,
+    out: &mut impl Write,
+) -> Result<(), Failure> {
+    // An unknown topic or partition fails before any input is read.
+    weir.topic(&args.topic).map_err(client::failure)?;
     if let Some(p) = args.partition {
-        topic.partition(p).map_err(log_failure)?;
+        weir.partition(&args.topic, p).map_err(client::failure)?;
     }
-    let partitioner = BuiltInPartitioner::new(args.batch_size);
-    let mut pending: BTreeMap<usize, Pending> = BTreeMap::new();
-    let mut stats: BTreeMap<usize, Stats> = BTreeMap::new();
-    let mut line = String::new();
+    let producer = Producer::new(weir, config).map_err(client::failure)?;
+    let deliveries = Arc::new(Mutex::new(Deliveries::default()));
+    let completions = Arc::new(Completions::default());
+    let read = send_lines(&producer, args, input, &deliveries, &completions);
+    producer.close();
+    let sent = match &read {
+        Ok(n) | Err((n, _)) => *n,
+    };
+    // Every delivery is known once the producer is closed; the callbacks may
+    // still be finishing.
+    completions.wait_for(sent, Duration::from_secs(60));
+    let deliveries = lock(&deliveries);
+    // A closed stdout must not hide a failure.
+    let reported = report(args, &deliveries, out);
+    read.map_err(|(_, e)| e)?;
+    if let Some(e) = &deliveries.first_error {
+        return Err(with_context(
+            client::failure(e.clone()),
+            &format!("{} record(s) failed", deliveries.failed),
+        ));
+    }
+    reported
+}
+
+/// Sends each line; returns how many were sent, with the error that stopped
+/// the input early.
+fn send_lines(
+    producer: &Producer,
+    args: &ProduceArgs,
+    input: &mut BufReader<impl Read>,
+    deliveries: &Arc<Mutex<Deliveries>>,
+    completions: &Arc<Completions>,
+) -> Result<u64, (u64, Failure)> {
+    let mut sent = 0u64;
+    let mut line = Vec::new();
     loop {
-        // No whole line buffered: the next read may block, so send what is
-        // pending first. Lines typed at a terminal are appended at once while
+        // No whole line buffered: the next read may block, so deliver what is
+        // pending first. Lines typed at a terminal are sent at once while
         // piped input still fills batches.
         if !input.buffer().contains(&b'\n') {
-            send_all(&partitions, &mut pending, &mut stats, args.acks)?;
+            producer.flush();
+            // A failed delivery (a read-only partition, say) would fail the
+            // rest too: stop reading, and report it.
+            if lock(deliveries).failed > 0 {
+                return Ok(sent);
+            }
         }
         line.clear();
-        if input.read_line(&mut line).map_err(io_failure)? == 0 {
-            break;
+        match input.read_until(b'\n', &mut line) {
+            Ok(0) => return Ok(sent),
+            Ok(_) => {}
+            Err(e) => return Err((sent, Failure::Usage(format!("reading stdin: {e}")))),
         }
-        let text = line.strip_suffix('\n').unwrap_or(&line);
-        let text = text.strip_suffix('\r').unwrap_or(text);
-        let (key, value) = match args.key_separator {
-            Some(sep) => match text.split_once(sep) {
-                Some((k, v)) => (Some(k.as_bytes()), v.as_bytes()),
+        let text = line.strip_suffix(b"\n").unwrap_or(&line);
+        let text = text.strip_suffix(b"\r").unwrap_or(text);
+        let mut record = match args.key_separator.as_deref() {
+            Some(sep) => match split_once(text, sep.as_bytes()) {
+                Some((k, v)) => {
+                    ProducerRecord::new(args.topic.as_str(), v.to_vec()).key(k.to_vec())
+                }
                 None => {
-                    return Err(Failure::Usage(format!(
-                        "line {:?} has no key separator {sep:?}",
-                        truncate(text)
-                    )));
+                    let shown: String = String::from_utf8_lossy(text).chars().take(60).collect();
+                    return Err((
+                        sent,
+                        Failure::Usage(format!("line {shown:?} has no key separator {sep:?}")),
+                    ));
                 }
             },
-            None => (None, text.as_bytes()),
+            None => ProducerRecord::new(args.topic.as_str(), text.to_vec()),
         };
-        let p = match args.partition {
-            Some(p) => usize::try_from(p).unwrap_or(0),
-            None => partitioner.partition(args.topic, key, Some(value), count) as usize,
-        };
-        let mut record = Record::new(value.to_vec()).with_timestamp(now_ms());
-        if let Some(k) = key {
-            record = record.with_key(k.to_vec());
+        if let Some(p) = args.partition {
+            record = record.partition(p);
         }
-        let slot = pending.entry(p).or_insert_with(|| Pending {
-            builder: BatchBuilder::new(BatchOptions::default()),
+        let (d, c) = (Arc::clone(deliveries), Arc::clone(completions));
+        let sending = producer.send_with_callback(record, move |outcome| {
+            lock(&d).record(outcome);
+            c.add();
         });
-        slot.builder
-            .append(&record)
-            .map_err(|e| Failure::Usage(e.to_string()))?;
-        let full = slot.builder.uncompressed_size() >= args.batch_size;
-        partitioner.on_append(args.topic, key, p as u32, record_size(&record), full);
-        if full && let Some(slot) = pending.remove(&p) {
-            send(&partitions, p, slot, &mut stats, args.acks)?;
+        if let Err(e) = sending {
+            return Err((sent, client::failure(e)));
         }
+        sent += 1;
     }
-    send_all(&partitions, &mut pending, &mut stats, args.acks)?;
-    let records: u64 = stats.values().map(|s| s.records).sum();
-    let batches: u64 = stats.values().map(|s| s.batches).sum();
+}
+
+fn split_once<'a>(text: &'a [u8], sep: &[u8]) -> Option<(&'a [u8], &'a [u8])> {
+    if sep.is_empty() {
+        return None;
+    }
+    let at = text.windows(sep.len()).position(|w| w == sep)?;
+    Some((text.get(..at)?, text.get(at + sep.len()..)?))
+}
+
+fn with_context(f: Failure, context: &str) -> Failure {
+    match f {
+        Failure::Data(m) => Failure::Data(format!("{context}: {m}")),
+        Failure::Usage(m) => Failure::Usage(format!("{context}: {m}")),
+        Failure::ClosedOutput => Failure::ClosedOutput,
+    }
+}
+
+fn report(args: &ProduceArgs, d: &Deliveries, out: &mut impl Write) -> Result<(), Failure> {
+    let records = d.delivered();
     match args.format {
         Format::Text => {
+            let failed = if d.failed > 0 {
+                format!(", {} failed", d.failed)
+            } else {
+                String::new()
+            };
             eprintln!(
-                "weir: produced {records} record(s) in {batches} batch(es) to {}",
+                "weir: produced {records} record(s) to {}{failed}",
                 args.topic
             );
         }
         Format::Json => {
-            let per: serde_json::Map<String, serde_json::Value> = stats
+            let per: serde_json::Map<String, serde_json::Value> = d
+                .partitions
                 .iter()
                 .map(|(p, s)| {
                     (
@@ -139,63 +236,25 @@ pub(crate) fn run(
             writeln!(
                 out,
                 "{}",
-                json!({"topic": args.topic, "records": records, "batches": batches, "partitions": per})
+                json!({"topic": args.topic, "records": records, "failed": d.failed, "partitions": per})
             )?;
         }
     }
-    topics::close(logs)
-}
-
-fn record_size(record: &Record) -> usize {
-    record.value.as_ref().map_or(0, |v| v.len()) + record.key.as_ref().map_or(0, |k| k.len()) + 8
-}
-
-fn truncate(text: &str) -> String {
-    text.chars().take(60).collect()
-}
-
-fn io_failure(e: std::io::Error) -> Failure {
-    Failure::Usage(format!("reading stdin: {e}"))
-}
-
-fn send_all(
-    partitions: &[std::sync::Arc<PartitionLog>],
-    pending: &mut BTreeMap<usize, Pending>,
-    stats: &mut BTreeMap<usize, Stats>,
-    acks: Acks,
-) -> Result<(), Failure> {
-    for (p, slot) in std::mem::take(pending) {
-        send(partitions, p, slot, stats, acks)?;
-    }
     Ok(())
 }
 
-fn send(
-    partitions: &[std::sync::Arc<PartitionLog>],
-    p: usize,
-    slot: Pending,
-    stats: &mut BTreeMap<usize, Stats>,
-    acks: Acks,
-) -> Result<(), Failure> {
-    if slot.builder.is_empty() {
-        return Ok(());
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn split_once_finds_the_first_separator() {
+        assert_eq!(
+            split_once(b"a::b::c", b"::"),
+            Some((&b"a"[..], &b"b::c"[..]))
+        );
+        assert_eq!(split_once(b"::", b"::"), Some((&b""[..], &b""[..])));
+        assert_eq!(split_once(b"abc", b"\t"), None);
+        assert_eq!(split_once(b"abc", b""), None);
     }
-    let log = partitions
-        .get(p)
-        .ok_or_else(|| Failure::Usage(format!("no partition {p}")))?;
-    let records = slot.builder.len() as u64;
-    let batch = slot
-        .builder
-        .build()
-        .map_err(|e| Failure::Usage(e.to_string()))?;
-    let info = log.append(batch).map_err(log_failure)?;
-    if acks == Acks::All {
-        log.flush_until(info.last_offset + 1).map_err(log_failure)?;
-    }
-    let s = stats.entry(p).or_default();
-    s.records += records;
-    s.batches += 1;
-    s.first_offset.get_or_insert(info.base_offset);
-    s.last_offset = info.last_offset;
-    Ok(())
 }

@@ -1,0 +1,351 @@
+//! `weir produce` and `weir consume` through Weir's producer and consumer:
+//! their flags, `--property`, and their errors.
+
+use std::io::Write;
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use serde_json::{Value, json};
+
+/// Runs `weir --data-dir DIR args...` with `stdin` as input.
+fn weir(dir: &Path, args: &[&str], stdin: &[u8]) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_weir"))
+        .arg("--data-dir")
+        .arg(dir)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The child may exit (on a usage error) before reading its input.
+    let _ = child.stdin.take().unwrap().write_all(stdin);
+    child.wait_with_output().unwrap()
+}
+
+fn ok(out: &Output) -> String {
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout.clone()).unwrap()
+}
+
+fn json_lines(out: &Output) -> Vec<Value> {
+    ok(out)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+fn create(dir: &Path, topic: &str, partitions: &str) {
+    ok(&weir(
+        dir,
+        &["topics", "create", topic, "--partitions", partitions],
+        b"",
+    ));
+}
+
+#[test]
+fn producer_flags_and_properties_shape_the_batches() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    create(d, "t", "1");
+    let lines: String = (0..20).map(|i| format!("line {i}\n")).collect();
+    let out = weir(
+        d,
+        &[
+            "produce",
+            "t",
+            "--acks",
+            "1",
+            "--compression",
+            "zstd",
+            "--linger-ms",
+            "60000",
+            "--batch-size",
+            "1000000",
+            "--property",
+            "compression.zstd.level=5",
+            "--format",
+            "json",
+        ],
+        lines.as_bytes(),
+    );
+    let summary = &json_lines(&out)[0];
+    assert_eq!(
+        summary,
+        &json!({"topic": "t", "records": 20, "failed": 0,
+                "partitions": {"0": {"records": 20, "first_offset": 0, "last_offset": 19}}})
+    );
+    // Piped input that arrived at once is one batch, sent when stdin ran dry
+    // (not after the 60 s linger), compressed as asked; acks=1 turned
+    // idempotence off.
+    let dump = ok(&weir(d, &["dump", d.join("t-0").to_str().unwrap()], b""));
+    let batches: Vec<&str> = dump
+        .lines()
+        .filter(|l| l.starts_with("baseOffset:"))
+        .collect();
+    assert_eq!(batches.len(), 1, "{dump}");
+    assert!(batches[0].contains("count: 20"), "{dump}");
+    assert!(batches[0].contains("compresscodec: zstd"), "{dump}");
+    assert!(batches[0].contains("producerId: -1"), "{dump}");
+
+    // A tiny batch.size splits the input; the default acks=all is idempotent.
+    let out = weir(d, &["produce", "t", "--batch-size", "1"], b"a\nb\nc\n");
+    ok(&out);
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("produced 3 record(s) to t"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let dump = ok(&weir(d, &["dump", d.join("t-0").to_str().unwrap()], b""));
+    let batches: Vec<&str> = dump
+        .lines()
+        .filter(|l| l.starts_with("baseOffset:"))
+        .collect();
+    assert_eq!(batches.len(), 4, "{dump}");
+    assert!(
+        batches[1..].iter().all(|b| b.contains("count: 1")),
+        "{dump}"
+    );
+    assert!(!batches[3].contains("producerId: -1"), "{dump}");
+}
+
+#[test]
+fn keys_split_at_a_multibyte_separator_and_bytes_survive() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    create(d, "k", "3");
+    let mut input = b"user-1::a::b\nuser-2::\xc3\x28\n".to_vec();
+    input.extend_from_slice(b"user-1::second\r\n");
+    ok(&weir(d, &["produce", "k", "--key-separator", "::"], &input));
+    let mut records = json_lines(&weir(
+        d,
+        &["consume", "k", "--exit-at-end", "--format", "json"],
+        b"",
+    ));
+    records.sort_by_key(|r| (r["partition"].as_i64(), r["offset"].as_i64()));
+    let got: Vec<(&Value, &Value)> = records.iter().map(|r| (&r["key"], &r["value"])).collect();
+    let user1: Vec<&Value> = got
+        .iter()
+        .filter(|(k, _)| k["utf8"] == "user-1")
+        .map(|(_, v)| *v)
+        .collect();
+    // Same key, same partition, in order; "\r\n" ends a line like "\n".
+    assert_eq!(
+        user1,
+        [&json!({"utf8": "a::b"}), &json!({"utf8": "second"})]
+    );
+    assert!(
+        got.contains(&(&json!({"utf8": "user-2"}), &json!({"base64": "wyg="}))),
+        "{records:?}"
+    );
+    for r in &records {
+        assert_eq!(r["topic"], "k");
+        assert!(r["timestamp"].as_i64().unwrap() > 0);
+        assert_eq!(r["headers"], json!([]));
+    }
+}
+
+#[test]
+fn consume_from_offsets_and_timestamps() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    create(d, "c", "1");
+    let before = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_millis()
+        - 1000;
+    ok(&weir(d, &["produce", "c"], b"v0\nv1\nv2\nv3\nv4\n"));
+    let consume = |extra: &[&str]| {
+        let mut args = vec!["consume", "c", "--exit-at-end"];
+        args.extend_from_slice(extra);
+        ok(&weir(d, &args, b""))
+    };
+    assert_eq!(consume(&[]), "v0\nv1\nv2\nv3\nv4\n");
+    assert_eq!(consume(&["--from", "3"]), "v3\nv4\n");
+    // Offsets are clamped to the log's range.
+    assert_eq!(consume(&["--from", "-7"]), "v0\nv1\nv2\nv3\nv4\n");
+    assert_eq!(consume(&["--from", "99"]), "");
+    assert_eq!(consume(&["--from", "end"]), "");
+    assert_eq!(
+        consume(&["--from", &format!("@{before}")]),
+        "v0\nv1\nv2\nv3\nv4\n"
+    );
+    assert_eq!(
+        consume(&["--from", &format!("@{}", before + 3_600_000)]),
+        ""
+    );
+    // Consumer properties apply; --count stops across polls of one record.
+    assert_eq!(
+        consume(&["--property", "max.poll.records=1", "--count", "3"]),
+        "v0\nv1\nv2\n"
+    );
+    assert_eq!(
+        consume(&["--count", "2", "--key-separator", "=", "--from", "1"]),
+        "null=v1\nnull=v2\n"
+    );
+    // An empty topic ends at once.
+    create(d, "empty", "4");
+    assert_eq!(
+        ok(&weir(d, &["consume", "empty", "--exit-at-end"], b"")),
+        ""
+    );
+}
+
+#[test]
+fn consume_shows_headers_in_the_dump_schema() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    ok(&weir(
+        d,
+        &[
+            "bench",
+            "e2e",
+            "--records",
+            "10",
+            "--partitions",
+            "1",
+            "--topic",
+            "stamped",
+            "--keep",
+            "--format",
+            "json",
+        ],
+        b"",
+    ));
+    let records = json_lines(&weir(
+        d,
+        &["consume", "stamped", "--exit-at-end", "--format", "json"],
+        b"",
+    ));
+    assert_eq!(records.len(), 10);
+    for (i, r) in records.iter().enumerate() {
+        assert_eq!(r["offset"], i);
+        assert_eq!(r["key"], json!({"utf8": format!("key-{i}")}));
+        assert_eq!(r["value"]["utf8"].as_str().unwrap().len(), 170);
+        let headers = r["headers"].as_array().unwrap();
+        assert_eq!(headers.len(), 1);
+        assert_eq!(headers[0]["key"], "weir-bench-sent-ns");
+        assert!(headers[0]["value"].is_object(), "{r}");
+    }
+}
+
+#[test]
+fn produce_and_consume_errors_name_what_was_wrong() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    create(d, "e", "2");
+    let fails = |args: &[&str], stdin: &[u8], code: i32, needle: &str| {
+        let out = weir(d, args, stdin);
+        let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+        assert_eq!(out.status.code(), Some(code), "{args:?}: {stderr}");
+        assert!(stderr.contains(needle), "{args:?}: {stderr}");
+        stderr
+    };
+    fails(
+        &["produce", "e", "--property", "lingr.ms=5"],
+        b"x\n",
+        2,
+        "lingr.ms",
+    );
+    fails(&["produce", "e", "--property", "acks=2"], b"x\n", 2, "acks");
+    fails(
+        &[
+            "produce",
+            "e",
+            "--acks",
+            "1",
+            "--property",
+            "enable.idempotence=true",
+        ],
+        b"x\n",
+        2,
+        "enable.idempotence",
+    );
+    fails(
+        &["produce", "e", "--property", "acks"],
+        b"x\n",
+        2,
+        "KEY=VALUE",
+    );
+    fails(
+        &["produce", "e", "--partition", "2"],
+        b"x\n",
+        2,
+        "no partition 2",
+    );
+    fails(&["produce", "missing"], b"x\n", 2, "unknown topic missing");
+    fails(
+        &["produce", "e", "--compression", "brotli"],
+        b"x\n",
+        2,
+        "brotli",
+    );
+    fails(
+        &["consume", "e", "--property", "max.poll.records=0"],
+        b"",
+        2,
+        "max.poll.records",
+    );
+    fails(
+        &["consume", "e", "--partition", "-1", "--exit-at-end"],
+        b"",
+        2,
+        "partition -1",
+    );
+    // A line without the separator stops the input; what came before it is
+    // delivered and counted.
+    let stderr = fails(
+        &["produce", "e", "--key-separator", "\t", "--partition", "1"],
+        b"k\tv\nno separator here\nk\tlater\n",
+        2,
+        "no separator here",
+    );
+    assert!(stderr.contains("produced 1 record(s)"), "{stderr}");
+    assert_eq!(
+        ok(&weir(
+            d,
+            &["consume", "e", "--partition", "1", "--exit-at-end"],
+            b""
+        )),
+        "v\n"
+    );
+    // A batch the log refuses fails its records' deliveries: the summary
+    // counts them and the first error is reported.
+    ok(&weir(
+        d,
+        &[
+            "topics",
+            "create",
+            "small",
+            "--config",
+            "max.message.bytes=200",
+        ],
+        b"",
+    ));
+    let mut input = vec![b'x'; 300];
+    input.extend_from_slice(b"\nshort\n");
+    let stderr = fails(
+        &["produce", "small", "--batch-size", "1"],
+        &input,
+        2,
+        "max.message.bytes",
+    );
+    assert!(
+        stderr.contains("produced 1 record(s) to small, 1 failed"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("1 record(s) failed"), "{stderr}");
+    // A record larger than max.request.size is refused with its size.
+    fails(
+        &["produce", "e", "--property", "max.request.size=100"],
+        &[b'x'; 200],
+        2,
+        "max.request.size",
+    );
+}
