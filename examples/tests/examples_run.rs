@@ -1,0 +1,293 @@
+//! The examples run, with small numbers: the orders pipeline twice on one
+//! data directory (the second run must continue where the first stopped), and
+//! the Prometheus rendering of Weir's metrics.
+
+use std::collections::{BTreeMap, HashMap};
+
+use weir::Weir;
+use weir_examples::metrics_workload::run_workload;
+use weir_examples::orders::checkpoint::checkpoint_record;
+use weir_examples::orders::model::{Defect, enrich, generate_order};
+use weir_examples::orders::report::revenue_report;
+use weir_examples::orders::{PipelineConfig, RunReport, TOPICS, run};
+
+/// What ids `0..n` should have produced: per currency the enriched revenue in
+/// cents, the number of valid orders, and the number of broken ones.
+fn expected(n: u64) -> (BTreeMap<String, i64>, u64, u64) {
+    let (mut revenue, mut valid, mut broken) = (BTreeMap::new(), 0, 0);
+    for id in 0..n {
+        let order = generate_order(id, 0);
+        match enrich(&order.value) {
+            Ok(e) => {
+                assert_eq!(order.defect, None, "order {id}");
+                *revenue.entry(e.currency.clone()).or_default() += e.total_cents().unwrap();
+                valid += 1;
+            }
+            Err(_) => {
+                assert!(order.defect.is_some(), "order {id}");
+                broken += 1;
+            }
+        }
+    }
+    (revenue, valid, broken)
+}
+
+fn sum(offsets: &BTreeMap<i32, i64>) -> i64 {
+    offsets.values().sum()
+}
+
+fn check_run(r: &RunReport, first_id: u64, orders: u64) {
+    assert_eq!(r.source.first_order_id, first_id);
+    assert_eq!(r.source.orders, orders);
+    // Exactly this run's orders were processed: none of the previous run's
+    // again, none left behind.
+    assert_eq!(r.enricher.consumed, orders, "{r}");
+    assert_eq!(
+        r.enricher.enriched + r.enricher.dead_lettered_total(),
+        orders
+    );
+    assert_eq!(r.enricher.dead_lettered_total(), r.source.malformed);
+    // The enricher started at the checkpoints, or at the beginning of a
+    // partition never checkpointed.
+    let starts: BTreeMap<i32, i64> = (0..6)
+        .map(|p| (p, r.checkpoints_at_start.get(&p).copied().unwrap_or(0)))
+        .collect();
+    assert_eq!(r.enricher.start_positions, starts);
+    // The last checkpoint covers everything produced.
+    assert_eq!(r.checkpoints_at_end, r.source.end_offsets);
+    assert_eq!(r.enricher.end_positions, r.checkpoints_at_end);
+    assert_eq!(
+        sum(&r.checkpoints_at_end),
+        i64::try_from(first_id + orders).unwrap()
+    );
+    // Every enriched order was timed from creation to delivery.
+    assert_eq!(r.enricher.latencies_us.len() as u64, r.enricher.enriched);
+    // The batch job's report adds up with the read behind it.
+    let report = &r.report;
+    assert_eq!(report.unreadable, 0);
+    assert_eq!(report.orders, report.summary.records);
+    assert_eq!(
+        report.orders,
+        report.orders_by_tier.values().sum::<u64>(),
+        "{report}"
+    );
+    assert_eq!(report.summary.skipped_outside_window, 0);
+}
+
+#[test]
+fn a_second_run_of_the_orders_pipeline_continues_where_the_first_left_off() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = PipelineConfig {
+        data_dir: dir.path().to_path_buf(),
+        orders: 3_000,
+        rate_per_sec: 0,
+    };
+
+    let first = run(&config).unwrap();
+    println!("{first}");
+    assert!(first.topics.iter().all(|(_, _, created)| *created));
+    assert!(first.checkpoints_at_start.is_empty());
+    check_run(&first, 0, 3_000);
+
+    let second = run(&config).unwrap();
+    println!("{second}");
+    assert!(second.topics.iter().all(|(_, _, created)| !*created));
+    assert_eq!(second.checkpoints_at_start, first.checkpoints_at_end);
+    check_run(&second, 3_000, 3_000);
+    for (p, end) in &second.checkpoints_at_end {
+        assert!(
+            end >= &first.checkpoints_at_end[p],
+            "partition {p} went back"
+        );
+    }
+
+    // The second run's batch job saw at least all of the first run's enriched
+    // orders (its window is the last 24 hours, and it started later).
+    let (_, valid_first, _) = expected(3_000);
+    let (revenue, valid, broken) = expected(6_000);
+    assert!(second.report.orders >= valid_first, "{}", second.report);
+    assert!(second.report.orders <= valid);
+
+    // Afterwards: every valid order enriched exactly once, every broken one
+    // dead-lettered exactly once with its context, and the revenue over the
+    // whole topic is what the orders add up to.
+    let weir = Weir::open(dir.path()).unwrap();
+    let full = revenue_report(&weir, TOPICS.enriched, None).unwrap();
+    assert_eq!(full.orders, valid);
+    assert_eq!(full.revenue_cents, revenue);
+
+    let mut seen: HashMap<u64, u32> = HashMap::new();
+    weir.bounded_read(TOPICS.enriched)
+        .open()
+        .unwrap()
+        .for_each(|r| {
+            let order: serde_json::Value =
+                serde_json::from_slice(r.record.value().unwrap()).unwrap();
+            *seen.entry(order["order_id"].as_u64().unwrap()).or_default() += 1;
+            Ok(())
+        })
+        .unwrap();
+    assert_eq!(seen.len() as u64, valid);
+    assert!(
+        seen.values().all(|&n| n == 1),
+        "an order was enriched twice"
+    );
+
+    let mut classes: BTreeMap<String, u64> = BTreeMap::new();
+    let dlq = weir
+        .bounded_read(TOPICS.dlq)
+        .open()
+        .unwrap()
+        .for_each(|r| {
+            let header = |key: &str| {
+                let h = r.record.headers().find(|h| h.key() == key.as_bytes());
+                String::from_utf8(h.unwrap().value().unwrap().to_vec()).unwrap()
+            };
+            assert_eq!(header("source.topic"), "orders");
+            let partition: i32 = header("source.partition").parse().unwrap();
+            let offset: i64 = header("source.offset").parse().unwrap();
+            assert!((0..6).contains(&partition) && offset >= 0);
+            assert!(!header("error.message").is_empty());
+            *classes.entry(header("error.class")).or_default() += 1;
+            Ok(())
+        })
+        .unwrap();
+    assert_eq!(dlq.records, broken);
+    let broken_by_defect = |d: Defect| {
+        (0..6_000)
+            .filter(|&id| generate_order(id, 0).defect == Some(d))
+            .count() as u64
+    };
+    assert_eq!(
+        classes.get("MalformedJson").copied().unwrap_or(0),
+        broken_by_defect(Defect::TruncatedJson)
+    );
+    assert_eq!(
+        classes.get("InvalidAmount").copied().unwrap_or(0),
+        broken_by_defect(Defect::NegativeAmount)
+    );
+    assert_eq!(
+        classes.get("SchemaMismatch").copied().unwrap_or(0),
+        broken_by_defect(Defect::MissingCurrency)
+    );
+
+    let alerts = weir.bounded_read(TOPICS.alerts).open().unwrap();
+    let alerted = alerts.for_each(|_| Ok(())).unwrap().records;
+    assert_eq!(alerted, first.enricher.alerts + second.enricher.alerts);
+    weir.close().unwrap();
+}
+
+#[test]
+fn the_metrics_example_renders_kafka_named_metrics() {
+    let recorder = metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder();
+    let handle = recorder.handle();
+    metrics::set_global_recorder(recorder).unwrap();
+
+    let dir = tempfile::tempdir().unwrap();
+    let weir = Weir::open(dir.path()).unwrap();
+    let stats = run_workload(&weir, 500).unwrap();
+    assert_eq!((stats.produced, stats.consumed), (500, 500));
+    weir::metrics::record_log_metrics(&weir);
+    weir.close().unwrap();
+
+    let text = handle.render();
+    let line = |prefix: &str| {
+        text.lines()
+            .find(|l| l.starts_with(prefix))
+            .unwrap_or_else(|| panic!("no {prefix} in\n{text}"))
+            .to_string()
+    };
+    let sent =
+        line(r#"kafka_producer_record_send_total{client_id="payments-producer",topic="payments"}"#);
+    assert!(sent.ends_with(" 500"), "{sent}");
+    let consumed = line(
+        r#"kafka_consumer_records_consumed_total{client_id="payments-consumer",topic="payments"}"#,
+    );
+    assert!(consumed.ends_with(" 500"), "{consumed}");
+    for name in [
+        "kafka_producer_request_latency",
+        "kafka_producer_batch_size",
+        "kafka_consumer_fetch_latency",
+        "weir_log_log_end_offset",
+        "weir_log_size_bytes",
+    ] {
+        line(name);
+    }
+    let ends: i64 = text
+        .lines()
+        .filter(|l| l.starts_with(r#"weir_log_log_end_offset{topic="payments""#))
+        .map(|l| l.rsplit(' ').next().unwrap().parse::<i64>().unwrap())
+        .sum();
+    assert_eq!(ends, 500);
+}
+
+/// At-least-once, shown: if the enricher crashed after delivering outputs but
+/// before checkpointing them, the next run processes those orders again. None
+/// is lost; the repeated ones appear twice downstream.
+#[test]
+fn after_a_lost_checkpoint_orders_repeat_but_none_is_lost() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = PipelineConfig {
+        data_dir: dir.path().to_path_buf(),
+        orders: 1_000,
+        rate_per_sec: 0,
+    };
+    let first = run(&config).unwrap();
+
+    // Simulate the crash: partition 0's last checkpoint never made it, so the
+    // latest one is 10 orders behind.
+    let end = first.checkpoints_at_end[&0];
+    let rewound = end - 10;
+    let weir = Weir::open(dir.path()).unwrap();
+    let producer = weir.producer(&[("acks", "all")]).unwrap();
+    let record = checkpoint_record(TOPICS.checkpoints, TOPICS.orders, 0, rewound).unwrap();
+    producer.send(record).unwrap().wait().unwrap();
+    producer.close();
+    let mut replayed = Vec::new();
+    weir.bounded_read(TOPICS.orders)
+        .partitions(&[0])
+        .from_offsets(&[(0, rewound)])
+        .open()
+        .unwrap()
+        .for_each(|r| {
+            if r.record.offset() < end
+                && let Ok(order) = enrich(r.record.value().unwrap())
+            {
+                replayed.push(order.order_id);
+            }
+            Ok(())
+        })
+        .unwrap();
+    weir.close().unwrap();
+    // The directory lock goes with the last handle, not with close().
+    drop((producer, weir));
+
+    let second = run(&config).unwrap();
+    assert_eq!(second.checkpoints_at_start[&0], rewound);
+    assert_eq!(second.enricher.consumed, 1_000 + 10);
+    assert_eq!(second.checkpoints_at_end, second.source.end_offsets);
+
+    let weir = Weir::open(dir.path()).unwrap();
+    let mut seen: BTreeMap<u64, u32> = BTreeMap::new();
+    weir.bounded_read(TOPICS.enriched)
+        .open()
+        .unwrap()
+        .for_each(|r| {
+            let order: serde_json::Value =
+                serde_json::from_slice(r.record.value().unwrap()).unwrap();
+            *seen.entry(order["order_id"].as_u64().unwrap()).or_default() += 1;
+            Ok(())
+        })
+        .unwrap();
+    weir.close().unwrap();
+    let (_, valid, _) = expected(2_000);
+    assert_eq!(seen.len() as u64, valid, "an order was lost");
+    let twice: Vec<u64> = seen
+        .iter()
+        .filter(|(_, n)| **n == 2)
+        .map(|(id, _)| *id)
+        .collect();
+    replayed.sort_unstable();
+    assert_eq!(twice, replayed);
+    assert!(seen.values().all(|&n| n <= 2));
+}
