@@ -156,4 +156,65 @@ pub enum GroupError {
         /// What Java would have thrown on.
         reason: String,
     },
+
+    /// Reading or writing `__consumer_offsets` failed.
+    #[error("__consumer_offsets: {reason}")]
+    Storage {
+        /// What failed.
+        reason: String,
+    },
+
+    /// The member is not (or no longer) in the group: it left, timed out, or
+    /// was replaced by a static member with the same `group.instance.id`.
+    #[error("group {group}: unknown member {member_id} (it left, timed out or was fenced)")]
+    UnknownMember {
+        /// The group.
+        group: String,
+        /// The member id.
+        member_id: String,
+    },
+
+    /// A commit or call from a member of an older generation (Kafka's
+    /// `ILLEGAL_GENERATION`): the group rebalanced since.
+    #[error(
+        "group {group}: generation {generation} is not the current generation {current}; the group rebalanced"
+    )]
+    IllegalGeneration {
+        /// The group.
+        group: String,
+        /// The generation given.
+        generation: i32,
+        /// The group's generation.
+        current: i32,
+    },
+
+    /// The group is rebalancing (Kafka's `REBALANCE_IN_PROGRESS`).
+    #[error("group {group} is rebalancing")]
+    RebalanceInProgress {
+        /// The group.
+        group: String,
+    },
+
+    /// The group has active members (Kafka's `NON_EMPTY_GROUP`).
+    #[error("group {group} has {members} active member(s)")]
+    GroupNotEmpty {
+        /// The group.
+        group: String,
+        /// How many.
+        members: usize,
+    },
+
+    /// No such group.
+    #[error("group {group} does not exist")]
+    UnknownGroup {
+        /// The group.
+        group: String,
+    },
+
+    /// A group id Kafka would not accept (empty).
+    #[error("invalid group id {group:?}")]
+    InvalidGroupId {
+        /// The id given.
+        group: String,
+    },
 }

@@ -65,6 +65,7 @@
 )]
 
 mod assignor;
+mod coordinator;
 mod error;
 mod java;
 mod schema;
@@ -73,6 +74,10 @@ pub use assignor::{
     AssignorKind, CooperativeAssignment, GroupAssignment, MemberProtocols, RebalanceProtocol,
     Subscription, TopicPartition, assign_cooperative_sticky, rebalance_protocol,
     select_group_protocol,
+};
+pub use coordinator::{
+    CONSUMER_OFFSETS, GroupCoordinator, GroupDescription, GroupState, JoinOptions,
+    MemberDescription, MemberStatus, OffsetAndMetadata,
 };
 pub use error::GroupError;
 pub use schema::{

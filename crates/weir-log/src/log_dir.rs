@@ -611,6 +611,13 @@ impl LogDir {
     /// clean-shutdown marker, so the next open recovers. For crash tests.
     #[doc(hidden)]
     pub fn simulate_crash(self) {
+        self.simulate_crash_for_test();
+    }
+
+    /// As [`simulate_crash`](Self::simulate_crash), for a directory shared
+    /// behind an `Arc`: nothing is flushed or marked clean when it is dropped.
+    #[doc(hidden)]
+    pub fn simulate_crash_for_test(&self) {
         self.crashed.store(true, Ordering::Release);
         self.inner.closed.store(true, Ordering::Release);
         self.stop_background();

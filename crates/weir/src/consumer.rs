@@ -18,7 +18,10 @@ use std::time::{Duration, Instant};
 use weir_log::{DataAvailable, LogError, PartitionLog};
 use weir_record::{RecordBatch, Records};
 
+use event_listener::EventListener;
+
 use crate::consumer_config::{ConsumerConfig, OffsetReset};
+use crate::consumer_group::{GroupStep, Membership};
 use crate::error::WeirError;
 use crate::metrics::ConsumerMetrics;
 use crate::record::{ConsumerRecord, TopicPartition};
@@ -26,17 +29,17 @@ use crate::wait::{Sleep, block_until};
 use crate::weir::Weir;
 
 /// A fetched batch being returned record by record.
-struct Buffered {
+pub(crate) struct Buffered {
     batch: RecordBatch,
     records: Option<Records>,
 }
 
-struct Assigned {
-    tp: TopicPartition,
+pub(crate) struct Assigned {
+    pub(crate) tp: TopicPartition,
     topic: Arc<str>,
     log: Arc<PartitionLog>,
     /// Next offset to return to the user; `None` until reset.
-    position: Option<i64>,
+    pub(crate) position: Option<i64>,
     /// Next offset to fetch (after the buffered batches).
     fetch_position: i64,
     paused: bool,
@@ -109,12 +112,13 @@ pub struct OffsetAndTimestamp {
 /// between threads: methods take `&mut self`, as the Java consumer is used
 /// from one thread.
 pub struct Consumer {
-    weir: Weir,
-    config: ConsumerConfig,
-    parts: Vec<Assigned>,
+    pub(crate) weir: Weir,
+    pub(crate) config: ConsumerConfig,
+    pub(crate) parts: Vec<Assigned>,
     next_start: usize,
     metrics: ConsumerMetrics,
     closed: bool,
+    pub(crate) membership: Option<Membership>,
 }
 
 impl std::fmt::Debug for Consumer {
@@ -156,6 +160,7 @@ impl Consumer {
             parts: Vec::new(),
             next_start: 0,
             closed: false,
+            membership: None,
         })
     }
 
@@ -164,7 +169,7 @@ impl Consumer {
         &self.config
     }
 
-    fn check_open(&self) -> Result<(), WeirError> {
+    pub(crate) fn check_open(&self) -> Result<(), WeirError> {
         if self.closed {
             return Err(WeirError::Closed {
                 what: format!("consumer {}", self.config.client_id),
@@ -174,13 +179,39 @@ impl Consumer {
     }
 
     /// Assigns exactly these partitions (Kafka's `assign`). Partitions kept
-    /// from the previous assignment keep their positions; new ones start per
-    /// `auto.offset.reset` unless sought.
+    /// from the previous assignment keep their positions; new ones start at
+    /// the group's committed offset (with `group.id`) or per
+    /// `auto.offset.reset`, unless sought.
     ///
     /// # Errors
-    /// An unknown topic or partition; nothing changes then.
+    /// An unknown topic or partition (nothing changes then); a consumer that
+    /// subscribed (Kafka forbids mixing the two).
     pub fn assign(&mut self, partitions: &[TopicPartition]) -> Result<(), WeirError> {
         self.check_open()?;
+        if self
+            .membership
+            .as_ref()
+            .is_some_and(|m| m.subscribed.is_some())
+        {
+            return Err(WeirError::InvalidArgument(
+                "this consumer subscribed; unsubscribe before assigning partitions manually".into(),
+            ));
+        }
+        self.assign_inner(partitions)?;
+        if let Some(group) = self.config.group_id.clone() {
+            let coordinator = self.weir.group_coordinator()?;
+            for a in &mut self.parts {
+                if a.position.is_none()
+                    && let Some(c) = coordinator.committed(&group, &a.tp)
+                {
+                    set_position(a, c.offset);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    pub(crate) fn assign_inner(&mut self, partitions: &[TopicPartition]) -> Result<(), WeirError> {
         let mut next = Vec::with_capacity(partitions.len());
         for tp in partitions {
             if next.iter().any(|a: &Assigned| &a.tp == tp) {
@@ -336,14 +367,37 @@ impl Consumer {
     pub fn poll(&mut self, timeout: Duration) -> Result<ConsumerRecords, WeirError> {
         let mut st = self.start_poll(timeout);
         loop {
+            if let GroupStep::Wait(mut listener, until) = self.group_step()? {
+                if Instant::now() >= st.deadline {
+                    return Ok(ConsumerRecords::default());
+                }
+                let until = until.map_or(st.deadline, |u| u.min(st.deadline));
+                block_until(Some(until), |cx| Pin::new(&mut listener).poll(cx));
+                continue;
+            }
             match self.step(&mut st)? {
                 Step::Ready(r) => return Ok(r),
                 Step::Wait(until) => {
                     let mut waits = self.data_futures();
-                    block_until(Some(until), |cx| poll_any(&mut waits, cx));
+                    let mut group = self.group_listener();
+                    block_until(Some(until), |cx| {
+                        if let Some(g) = group.as_mut()
+                            && Pin::new(g).poll(cx).is_ready()
+                        {
+                            return Poll::Ready(());
+                        }
+                        poll_any(&mut waits, cx)
+                    });
                 }
             }
         }
+    }
+
+    fn group_listener(&self) -> Option<EventListener> {
+        self.membership
+            .as_ref()
+            .filter(|m| m.subscribed.is_some())
+            .map(|m| m.coordinator.listen(&m.group))
     }
 
     /// As [`poll`](Self::poll), as a future for any executor.
@@ -353,11 +407,25 @@ impl Consumer {
     pub async fn poll_async(&mut self, timeout: Duration) -> Result<ConsumerRecords, WeirError> {
         let mut st = self.start_poll(timeout);
         loop {
+            if let GroupStep::Wait(listener, until) = self.group_step()? {
+                if Instant::now() >= st.deadline {
+                    return Ok(ConsumerRecords::default());
+                }
+                let until = until.map_or(st.deadline, |u| u.min(st.deadline));
+                WaitAny {
+                    waits: Vec::new(),
+                    group: Some(listener),
+                    sleep: Sleep::until(until),
+                }
+                .await;
+                continue;
+            }
             match self.step(&mut st)? {
                 Step::Ready(r) => return Ok(r),
                 Step::Wait(until) => {
                     WaitAny {
                         waits: self.data_futures(),
+                        group: self.group_listener(),
                         sleep: Sleep::until(until),
                     }
                     .await;
@@ -643,8 +711,15 @@ impl Consumer {
             .collect()
     }
 
-    /// Closes the consumer; later calls fail with [`WeirError::Closed`].
+    /// Closes the consumer: with a group, commits (auto-commit on), runs
+    /// pending commit callbacks and leaves the group at once, so its partitions
+    /// move without waiting for a timeout. Later calls fail with
+    /// [`WeirError::Closed`].
     pub fn close(&mut self) {
+        if self.closed {
+            return;
+        }
+        self.leave_group();
         self.closed = true;
         self.parts.clear();
     }
@@ -687,9 +762,11 @@ fn poll_any(waits: &mut [DataAvailable], cx: &mut Context<'_>) -> Poll<()> {
     Poll::Pending
 }
 
-/// Resolves when any partition has data or the sleep ends.
+/// Resolves when any partition has data, the group changes, or the sleep
+/// ends.
 struct WaitAny {
     waits: Vec<DataAvailable>,
+    group: Option<EventListener>,
     sleep: Sleep,
 }
 
@@ -700,6 +777,21 @@ impl Future for WaitAny {
         if poll_any(&mut self.waits, cx).is_ready() {
             return Poll::Ready(());
         }
+        if let Some(g) = self.group.as_mut()
+            && Pin::new(g).poll(cx).is_ready()
+        {
+            return Poll::Ready(());
+        }
         Pin::new(&mut self.sleep).poll(cx)
+    }
+}
+
+impl Drop for Consumer {
+    fn drop(&mut self) {
+        // Leave promptly; a static member stays assigned until its session
+        // times out, so a quick restart does not rebalance.
+        if !self.closed {
+            self.leave_group();
+        }
     }
 }

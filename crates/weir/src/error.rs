@@ -17,6 +17,11 @@ pub enum WeirError {
     #[error(transparent)]
     Log(Arc<LogError>),
 
+    /// A consumer group call failed (an old generation, an unknown member, a
+    /// group that is not empty, ...).
+    #[error(transparent)]
+    Group(#[from] weir_group::GroupError),
+
     /// A client or topic config key is unknown or its value invalid.
     #[error(transparent)]
     Config(#[from] ConfigError),

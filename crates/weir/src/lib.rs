@@ -50,6 +50,7 @@ mod admin;
 mod bounded;
 mod consumer;
 mod consumer_config;
+mod consumer_group;
 mod delivery;
 mod error;
 pub mod metrics;
@@ -68,6 +69,7 @@ pub use bounded::{
 };
 pub use consumer::{Consumer, ConsumerRecords, OffsetAndTimestamp};
 pub use consumer_config::{ConsumerConfig, IsolationLevel, OffsetReset};
+pub use consumer_group::{CommitCallback, CommitFuture, ConsumerRebalanceListener};
 pub use delivery::DeliveryFuture;
 pub use error::WeirError;
 pub use producer::Producer;
@@ -77,6 +79,7 @@ pub use record::{
 };
 pub use wait::Sleep;
 pub use weir::{Weir, WeirBuilder};
+pub use weir_group::{AssignorKind, GroupState, OffsetAndMetadata};
 pub use weir_log::{ConfigError, LogConfig, LogError};
 pub use weir_partition::Partitioner;
 pub use weir_record::{Compression, CompressionConfig};

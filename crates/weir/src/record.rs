@@ -1,37 +1,12 @@
 //! The records users send and receive: [`ProducerRecord`], [`RecordMetadata`],
 //! [`ConsumerRecord`], and [`TopicPartition`].
 
-use std::fmt;
 use std::sync::Arc;
 
 use bytes::Bytes;
+pub use weir_group::TopicPartition;
 use weir_record::RecordView;
 pub use weir_record::{Header, TimestampType};
-
-/// A topic and one of its partitions.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct TopicPartition {
-    /// The topic.
-    pub topic: String,
-    /// The partition.
-    pub partition: i32,
-}
-
-impl TopicPartition {
-    /// `topic`-`partition`.
-    pub fn new(topic: impl Into<String>, partition: i32) -> Self {
-        TopicPartition {
-            topic: topic.into(),
-            partition,
-        }
-    }
-}
-
-impl fmt::Display for TopicPartition {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}-{}", self.topic, self.partition)
-    }
-}
 
 /// A record to send (Kafka's `ProducerRecord`).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]

@@ -1,7 +1,9 @@
 //! [`Weir`]: an open data directory, shared by producers, consumers and admin.
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+
+use weir_group::{DEFAULT_OFFSETS_TOPIC_PARTITIONS, GroupCoordinator};
 
 use weir_log::{Clock, LogConfig, LogDir, LogDirOptions, PartitionLog, Topic};
 
@@ -34,8 +36,11 @@ pub struct Weir {
 
 #[derive(Debug)]
 struct Inner {
-    logs: LogDir,
+    logs: Arc<LogDir>,
     auto_create: Option<(u32, Vec<(String, String)>)>,
+    /// Created on first use of a consumer group.
+    coordinator: Mutex<Option<Arc<GroupCoordinator>>>,
+    offsets_partitions: u32,
 }
 
 /// Options for [`Weir::builder`].
@@ -44,6 +49,7 @@ pub struct WeirBuilder {
     path: PathBuf,
     options: LogDirOptions,
     auto_create: Option<(u32, Vec<(String, String)>)>,
+    offsets_partitions: u32,
 }
 
 impl WeirBuilder {
@@ -94,6 +100,14 @@ impl WeirBuilder {
         self
     }
 
+    /// Partitions of `__consumer_offsets` when this directory creates it
+    /// (Kafka's `offsets.topic.num.partitions`, 50 by default).
+    #[must_use]
+    pub fn offsets_topic_partitions(mut self, partitions: u32) -> Self {
+        self.offsets_partitions = partitions.max(1);
+        self
+    }
+
     /// Opens the directory (see [`Weir::open`]).
     ///
     /// # Errors
@@ -102,8 +116,10 @@ impl WeirBuilder {
         let logs = LogDir::open_with(&self.path, self.options)?;
         Ok(Weir {
             inner: Arc::new(Inner {
-                logs,
+                logs: Arc::new(logs),
                 auto_create: self.auto_create,
+                coordinator: Mutex::new(None),
+                offsets_partitions: self.offsets_partitions,
             }),
         })
     }
@@ -126,6 +142,7 @@ impl Weir {
             path: path.as_ref().to_path_buf(),
             options: LogDirOptions::default(),
             auto_create: None,
+            offsets_partitions: DEFAULT_OFFSETS_TOPIC_PARTITIONS.get(),
         }
     }
 
@@ -193,6 +210,27 @@ impl Weir {
         Ok(self.topic(topic)?.partition(partition)?)
     }
 
+    /// The group coordinator, created (with `__consumer_offsets`) on first use.
+    ///
+    /// # Errors
+    /// [`WeirError::Group`] when `__consumer_offsets` cannot be created or read.
+    pub fn group_coordinator(&self) -> Result<Arc<GroupCoordinator>, WeirError> {
+        let mut slot = self
+            .inner
+            .coordinator
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(c) = slot.as_ref() {
+            return Ok(Arc::clone(c));
+        }
+        let c = Arc::new(GroupCoordinator::open(
+            Arc::clone(&self.inner.logs),
+            self.inner.offsets_partitions,
+        )?);
+        *slot = Some(Arc::clone(&c));
+        Ok(c)
+    }
+
     /// The clock partitions use.
     pub fn clock(&self) -> &Arc<dyn Clock> {
         self.inner.logs.clock()
@@ -200,7 +238,10 @@ impl Weir {
 
     /// Closes the data directory cleanly (fsync, checkpoints, clean-shutdown
     /// marker). Producers should be closed first, so their records are
-    /// delivered; later appends fail.
+    /// delivered; later appends fail. The directory's lock is released when
+    /// the last handle sharing it is dropped (every `Weir` clone, producer,
+    /// consumer and group coordinator holds one), so reopening the same path
+    /// in this process needs those dropped first.
     ///
     /// # Errors
     /// The first I/O error; the next open then recovers.

@@ -1,0 +1,331 @@
+//! [`GroupCoordinator`]: Kafka's group coordinator inside one process.
+//!
+//! Members (consumers) call in: [`join`](GroupCoordinator::join),
+//! [`status`](GroupCoordinator::status) on every poll (a heartbeat),
+//! [`rejoin`](GroupCoordinator::rejoin) after revoking for a rebalance,
+//! [`leave`](GroupCoordinator::leave). Each group's state machine (see
+//! `group.rs`) runs under the group's own lock and every change is announced on
+//! the group's event, so waiting members wake by notification. Committed
+//! offsets and group metadata are records of `__consumer_offsets` (see
+//! `offsets.rs`).
+
+mod group;
+mod offsets;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Instant;
+
+use event_listener::{Event, EventListener};
+use weir_log::{LogDir, PartitionLog};
+
+pub use group::{GroupState, JoinOptions, MemberStatus};
+pub use offsets::{CONSUMER_OFFSETS, OffsetAndMetadata};
+
+use crate::GroupError;
+use crate::assignor::{AssignorKind, TopicPartition};
+use group::Group;
+use offsets::OffsetStore;
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+#[derive(Debug)]
+struct GroupSlot {
+    state: Mutex<Group>,
+    event: Event,
+}
+
+/// One member as [`GroupCoordinator::describe_group`] shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MemberDescription {
+    /// The member id.
+    pub member_id: String,
+    /// Its `group.instance.id`.
+    pub group_instance_id: Option<String>,
+    /// Its `client.id`.
+    pub client_id: String,
+    /// Its partitions in the current generation.
+    pub assignment: Vec<TopicPartition>,
+    /// Subscribed topics.
+    pub topics: Vec<String>,
+}
+
+/// A group as [`GroupCoordinator::describe_group`] shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupDescription {
+    /// The group id.
+    pub group: String,
+    /// Its state.
+    pub state: GroupState,
+    /// The current generation.
+    pub generation: i32,
+    /// The assignor in use.
+    pub protocol: Option<String>,
+    /// Active members (static members that left and may return are listed too).
+    pub members: Vec<MemberDescription>,
+}
+
+/// The group coordinator of one data directory (see the module docs).
+#[derive(Debug)]
+pub struct GroupCoordinator {
+    logs: Arc<LogDir>,
+    store: OffsetStore,
+    groups: Mutex<HashMap<String, Arc<GroupSlot>>>,
+}
+
+impl GroupCoordinator {
+    /// Opens the coordinator: creates `__consumer_offsets` (compacted,
+    /// `partitions` partitions; Kafka's `offsets.topic.num.partitions` is 50)
+    /// if missing and replays it to rebuild committed offsets and groups.
+    ///
+    /// # Errors
+    /// [`GroupError::Storage`] when the topic cannot be created or read.
+    pub fn open(logs: Arc<LogDir>, partitions: u32) -> Result<Self, GroupError> {
+        let store = OffsetStore::open(&logs, partitions)?;
+        Ok(GroupCoordinator {
+            logs,
+            store,
+            groups: Mutex::new(HashMap::new()),
+        })
+    }
+
+    fn slot(&self, group: &str) -> Arc<GroupSlot> {
+        let mut groups = lock(&self.groups);
+        if let Some(s) = groups.get(group) {
+            return Arc::clone(s);
+        }
+        let stored = lock(&self.store.groups).get(group).cloned();
+        let (generation, protocol) = stored.map_or((0, None), |s| {
+            (
+                s.generation,
+                s.protocol.and_then(|p| AssignorKind::from_name(&p).ok()),
+            )
+        });
+        let slot = Arc::new(GroupSlot {
+            state: Mutex::new(Group::new(group, generation, protocol)),
+            event: Event::new(),
+        });
+        groups.insert(group.to_string(), Arc::clone(&slot));
+        slot
+    }
+
+    fn counts(&self) -> impl Fn(&str) -> Option<i32> + '_ {
+        |topic| {
+            self.logs
+                .topic(topic)
+                .ok()
+                .map(|t| i32::try_from(t.partition_count()).unwrap_or(i32::MAX))
+        }
+    }
+
+    /// Runs `f` on the group under its lock, then expires members, completes
+    /// a pending rebalance, writes the metadata record if it changed, and
+    /// wakes the group's waiters.
+    fn with_group<T>(
+        &self,
+        group: &str,
+        f: impl FnOnce(&mut Group, Instant) -> Result<T, GroupError>,
+    ) -> Result<T, GroupError> {
+        if group.is_empty() {
+            return Err(GroupError::InvalidGroupId {
+                group: group.to_string(),
+            });
+        }
+        let slot = self.slot(group);
+        let now = Instant::now();
+        let mut g = lock(&slot.state);
+        g.expire(now);
+        let out = f(&mut g, now);
+        g.check_partitions(&self.counts(), now);
+        let completed = g.try_complete(&self.counts());
+        if g.dirty {
+            g.dirty = false;
+            let value = g.metadata_value(self.logs.clock().now_ms())?;
+            self.store
+                .store_group(group, &value, self.logs.clock().now_ms())?;
+        }
+        drop(g);
+        slot.event.notify(usize::MAX);
+        completed?;
+        out
+    }
+
+    /// Adds a member; starts a rebalance (unless a static member returns to a
+    /// stable group with the same subscription). Returns the member id.
+    ///
+    /// # Errors
+    /// [`GroupError::InvalidGroupId`]; storage errors.
+    pub fn join(&self, group: &str, options: JoinOptions) -> Result<String, GroupError> {
+        self.with_group(group, |g, now| Ok(g.join(options, now)))
+    }
+
+    /// Rejoins for a rebalance with the member's current subscription and
+    /// owned partitions (after revoking what it must).
+    ///
+    /// # Errors
+    /// [`GroupError::UnknownMember`] when the member was removed.
+    pub fn rejoin(
+        &self,
+        group: &str,
+        member_id: &str,
+        topics: Vec<String>,
+        owned: Vec<TopicPartition>,
+    ) -> Result<(), GroupError> {
+        self.with_group(group, |g, now| g.rejoin(member_id, topics, owned, now))
+    }
+
+    /// A heartbeat (a poll when `polled`): what the member should do now.
+    ///
+    /// # Errors
+    /// [`GroupError::UnknownMember`] when the member was removed: its
+    /// partitions are lost and it must join again.
+    pub fn status(
+        &self,
+        group: &str,
+        member_id: &str,
+        polled: bool,
+    ) -> Result<MemberStatus, GroupError> {
+        self.with_group(group, |g, now| g.heartbeat(member_id, polled, now))?;
+        let slot = self.slot(group);
+        let g = lock(&slot.state);
+        g.status(member_id)
+    }
+
+    /// A listener notified at the group's next change.
+    pub fn listen(&self, group: &str) -> EventListener {
+        self.slot(group).event.listen()
+    }
+
+    /// The earliest moment a member of the group could time out: waiters wake
+    /// then to expire it.
+    pub fn next_expiry(&self, group: &str) -> Option<Instant> {
+        lock(&self.slot(group).state).next_expiry()
+    }
+
+    /// A member leaves (at once; a static member stays assigned until its
+    /// session times out).
+    pub fn leave(&self, group: &str, member_id: &str) {
+        let _ = self.with_group(group, |g, now| {
+            g.leave(member_id, now);
+            Ok(())
+        });
+    }
+
+    /// Commits offsets for a group. `member` is `(member id, generation)` for a
+    /// group member; `None` commits as a standalone consumer, which only an
+    /// empty group accepts. Returns the `__consumer_offsets` partition and
+    /// offset to wait on for durability.
+    ///
+    /// # Errors
+    /// [`GroupError::UnknownMember`], [`GroupError::IllegalGeneration`] (the
+    /// group rebalanced since the member's generation), or, for a standalone
+    /// commit, [`GroupError::GroupNotEmpty`]; storage errors.
+    pub fn commit(
+        &self,
+        group: &str,
+        member: Option<(&str, i32)>,
+        offsets: &[(TopicPartition, OffsetAndMetadata)],
+    ) -> Result<(Arc<PartitionLog>, i64), GroupError> {
+        self.with_group(group, |g, now| {
+            match member {
+                Some((id, generation)) => {
+                    g.heartbeat(id, false, now)?;
+                    if generation != g.generation {
+                        return Err(GroupError::IllegalGeneration {
+                            group: group.to_string(),
+                            generation,
+                            current: g.generation,
+                        });
+                    }
+                }
+                None => {
+                    let members = g.active_members();
+                    if members > 0 {
+                        return Err(GroupError::GroupNotEmpty {
+                            group: group.to_string(),
+                            members,
+                        });
+                    }
+                }
+            }
+            self.store
+                .commit(group, offsets, self.logs.clock().now_ms())
+        })
+    }
+
+    /// A group's committed offset for a partition.
+    pub fn committed(&self, group: &str, tp: &TopicPartition) -> Option<OffsetAndMetadata> {
+        self.store.committed(group, tp)
+    }
+
+    /// Every committed offset of a group, by partition.
+    pub fn group_offsets(&self, group: &str) -> Vec<(TopicPartition, OffsetAndMetadata)> {
+        self.store.group_offsets(group)
+    }
+
+    /// Every group with members, committed offsets or stored metadata.
+    pub fn list_groups(&self) -> Vec<String> {
+        let mut names = self.store.known_groups();
+        names.extend(lock(&self.groups).keys().cloned());
+        names.sort();
+        names.dedup();
+        names
+    }
+
+    /// A group's state and members.
+    ///
+    /// # Errors
+    /// [`GroupError::UnknownGroup`].
+    pub fn describe_group(&self, group: &str) -> Result<GroupDescription, GroupError> {
+        if !self.list_groups().iter().any(|g| g == group) {
+            return Err(GroupError::UnknownGroup {
+                group: group.to_string(),
+            });
+        }
+        self.with_group(group, |g, _| {
+            Ok(GroupDescription {
+                group: g.id.clone(),
+                state: g.state,
+                generation: g.generation,
+                protocol: g.protocol.map(|p| p.name().to_string()),
+                members: g
+                    .members
+                    .values()
+                    .map(|m| MemberDescription {
+                        member_id: m.id.clone(),
+                        group_instance_id: m.instance_id.clone(),
+                        client_id: m.client_id.clone(),
+                        assignment: m.assignment.clone(),
+                        topics: m.topics.clone(),
+                    })
+                    .collect(),
+            })
+        })
+    }
+
+    /// Deletes a group without members: tombstones its offsets and metadata.
+    ///
+    /// # Errors
+    /// [`GroupError::GroupNotEmpty`], [`GroupError::UnknownGroup`]; storage.
+    pub fn delete_group(&self, group: &str) -> Result<(Arc<PartitionLog>, i64), GroupError> {
+        if !self.list_groups().iter().any(|g| g == group) {
+            return Err(GroupError::UnknownGroup {
+                group: group.to_string(),
+            });
+        }
+        let target = self.with_group(group, |g, _| {
+            let members = g.active_members();
+            if members > 0 {
+                return Err(GroupError::GroupNotEmpty {
+                    group: group.to_string(),
+                    members,
+                });
+            }
+            self.store.delete_group(group, self.logs.clock().now_ms())
+        })?;
+        lock(&self.groups).remove(group);
+        Ok(target)
+    }
+}

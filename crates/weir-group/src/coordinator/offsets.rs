@@ -1,0 +1,363 @@
+//! Committed offsets and group metadata as records of `__consumer_offsets`
+//! (Kafka's key and value schemas, the partition chosen by the group id), kept
+//! in memory and rebuilt by replaying the topic when the coordinator opens.
+
+use std::collections::{BTreeMap, HashMap};
+use std::num::NonZeroU32;
+use std::sync::{Arc, Mutex, PoisonError};
+
+use bytes::Bytes;
+use weir_log::{LogDir, LogError, PartitionLog};
+use weir_record::{BatchBuilder, BatchOptions, Record};
+
+use crate::schema::{
+    GroupMetadataKey, GroupMetadataValue, OffsetCommitKey, OffsetCommitValue, OffsetsRecordKey,
+    offsets_partition_for,
+};
+use crate::{GroupError, TopicPartition};
+
+/// Kafka's internal topic for group offsets and metadata.
+pub const CONSUMER_OFFSETS: &str = "__consumer_offsets";
+
+/// A committed offset: the next offset to consume, with its metadata.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OffsetAndMetadata {
+    /// The next offset to consume.
+    pub offset: i64,
+    /// The leader epoch of the last consumed record, if known.
+    pub leader_epoch: Option<i32>,
+    /// Free-form metadata the committer attached.
+    pub metadata: String,
+    /// When it was committed (ms since the epoch).
+    pub commit_timestamp: i64,
+}
+
+impl OffsetAndMetadata {
+    /// An offset with no metadata.
+    pub fn new(offset: i64) -> Self {
+        OffsetAndMetadata {
+            offset,
+            leader_epoch: None,
+            metadata: String::new(),
+            commit_timestamp: -1,
+        }
+    }
+
+    /// This offset with metadata.
+    #[must_use]
+    pub fn with_metadata(mut self, metadata: impl Into<String>) -> Self {
+        self.metadata = metadata.into();
+        self
+    }
+}
+
+/// A group's last generation as `__consumer_offsets` remembers it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct StoredGroup {
+    pub(crate) generation: i32,
+    pub(crate) protocol: Option<String>,
+}
+
+type OffsetKey = (String, String, i32);
+
+/// The in-memory view of `__consumer_offsets`, and its partitions.
+#[derive(Debug)]
+pub(crate) struct OffsetStore {
+    partitions: Vec<Arc<PartitionLog>>,
+    offsets: Mutex<HashMap<OffsetKey, OffsetAndMetadata>>,
+    pub(crate) groups: Mutex<BTreeMap<String, StoredGroup>>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Why a coordinator write failed.
+pub(crate) fn log_error(e: LogError) -> GroupError {
+    GroupError::Storage {
+        reason: e.to_string(),
+    }
+}
+
+impl OffsetStore {
+    /// Opens (creating if needed) `__consumer_offsets` with `partitions`
+    /// partitions, compacted, and replays it.
+    pub(crate) fn open(logs: &LogDir, partitions: u32) -> Result<Self, GroupError> {
+        let topic = logs
+            .create_internal_topic(
+                CONSUMER_OFFSETS,
+                partitions,
+                &[
+                    ("cleanup.policy", "compact"),
+                    ("segment.bytes", "104857600"),
+                    ("compression.type", "producer"),
+                ],
+            )
+            .map_err(log_error)?;
+        let store = OffsetStore {
+            partitions: topic.partitions(),
+            offsets: Mutex::new(HashMap::new()),
+            groups: Mutex::new(BTreeMap::new()),
+        };
+        store.replay()?;
+        Ok(store)
+    }
+
+    fn replay(&self) -> Result<(), GroupError> {
+        let mut offsets = lock(&self.offsets);
+        let mut groups = lock(&self.groups);
+        for log in &self.partitions {
+            let mut position = log.log_start_offset();
+            loop {
+                let data = log.fetch(position, 4 << 20).map_err(log_error)?;
+                if data.is_empty() {
+                    break;
+                }
+                for item in data.batches() {
+                    let batch = item
+                        .map_err(|e| GroupError::Storage {
+                            reason: format!("{CONSUMER_OFFSETS}-{}: {e}", log.partition()),
+                        })?
+                        .batch;
+                    if batch.is_control() {
+                        continue;
+                    }
+                    let records = batch.records().map_err(|e| GroupError::Storage {
+                        reason: e.to_string(),
+                    })?;
+                    for r in &records {
+                        let r = r.map_err(|e| GroupError::Storage {
+                            reason: e.to_string(),
+                        })?;
+                        let Some(key) = r.key() else {
+                            continue;
+                        };
+                        // Records of unknown types are skipped, as Kafka's loader does.
+                        let Ok(key) = OffsetsRecordKey::decode(key) else {
+                            continue;
+                        };
+                        apply(&mut offsets, &mut groups, key, r.value())?;
+                    }
+                }
+                position = data.next_offset;
+            }
+        }
+        Ok(())
+    }
+
+    fn partition_for(&self, group: &str) -> Result<&Arc<PartitionLog>, GroupError> {
+        let n = NonZeroU32::new(u32::try_from(self.partitions.len()).unwrap_or(0)).ok_or(
+            GroupError::Storage {
+                reason: format!("{CONSUMER_OFFSETS} has no partitions"),
+            },
+        )?;
+        self.partitions
+            .get(offsets_partition_for(group, n) as usize)
+            .ok_or(GroupError::Storage {
+                reason: format!("{CONSUMER_OFFSETS} partition for {group} missing"),
+            })
+    }
+
+    /// Appends records to the group's partition; returns the partition and the
+    /// offset after them, for a durability wait.
+    fn append(
+        &self,
+        group: &str,
+        records: Vec<(Bytes, Option<Bytes>)>,
+        now: i64,
+    ) -> Result<(Arc<PartitionLog>, i64), GroupError> {
+        let log = self.partition_for(group)?;
+        let mut builder = BatchBuilder::new(BatchOptions::default());
+        for (key, value) in records {
+            let record = Record {
+                timestamp: now,
+                key: Some(key),
+                value,
+                headers: Vec::new(),
+            };
+            builder.append(&record).map_err(|e| GroupError::Storage {
+                reason: e.to_string(),
+            })?;
+        }
+        let batch = builder.build().map_err(|e| GroupError::Storage {
+            reason: e.to_string(),
+        })?;
+        let info = log
+            .append_as(batch, weir_log::AppendOrigin::Coordinator)
+            .map_err(log_error)?;
+        Ok((Arc::clone(log), info.last_offset + 1))
+    }
+
+    /// Writes committed offsets and updates the view. Returns where to wait for
+    /// durability.
+    pub(crate) fn commit(
+        &self,
+        group: &str,
+        offsets: &[(TopicPartition, OffsetAndMetadata)],
+        now: i64,
+    ) -> Result<(Arc<PartitionLog>, i64), GroupError> {
+        let mut records = Vec::with_capacity(offsets.len());
+        for (tp, o) in offsets {
+            let key = OffsetCommitKey {
+                group: group.to_string(),
+                topic: tp.topic.clone(),
+                partition: tp.partition,
+            };
+            let value = OffsetCommitValue {
+                offset: o.offset,
+                leader_epoch: o.leader_epoch.unwrap_or(-1),
+                metadata: o.metadata.clone(),
+                commit_timestamp: now,
+                expire_timestamp: -1,
+            };
+            records.push((key.encode()?, Some(value.encode()?)));
+        }
+        let target = self.append(group, records, now)?;
+        let mut map = lock(&self.offsets);
+        for (tp, o) in offsets {
+            map.insert(
+                (group.to_string(), tp.topic.clone(), tp.partition),
+                OffsetAndMetadata {
+                    commit_timestamp: now,
+                    ..o.clone()
+                },
+            );
+        }
+        Ok(target)
+    }
+
+    /// Writes a group's metadata record (its generation and members).
+    pub(crate) fn store_group(
+        &self,
+        group: &str,
+        value: &GroupMetadataValue,
+        now: i64,
+    ) -> Result<(), GroupError> {
+        let key = GroupMetadataKey {
+            group: group.to_string(),
+        }
+        .encode()?;
+        self.append(group, vec![(key, Some(value.encode()?))], now)?;
+        lock(&self.groups).insert(
+            group.to_string(),
+            StoredGroup {
+                generation: value.generation,
+                protocol: value.protocol.clone(),
+            },
+        );
+        Ok(())
+    }
+
+    /// Tombstones every record of a group; returns where to wait for
+    /// durability.
+    pub(crate) fn delete_group(
+        &self,
+        group: &str,
+        now: i64,
+    ) -> Result<(Arc<PartitionLog>, i64), GroupError> {
+        let keys: Vec<OffsetKey> = lock(&self.offsets)
+            .keys()
+            .filter(|(g, _, _)| g == group)
+            .cloned()
+            .collect();
+        let mut records = Vec::with_capacity(keys.len() + 1);
+        for (g, topic, partition) in &keys {
+            let key = OffsetCommitKey {
+                group: g.clone(),
+                topic: topic.clone(),
+                partition: *partition,
+            };
+            records.push((key.encode()?, None));
+        }
+        records.push((
+            GroupMetadataKey {
+                group: group.to_string(),
+            }
+            .encode()?,
+            None,
+        ));
+        let target = self.append(group, records, now)?;
+        let mut map = lock(&self.offsets);
+        for k in keys {
+            map.remove(&k);
+        }
+        lock(&self.groups).remove(group);
+        Ok(target)
+    }
+
+    /// A group's committed offset for a partition.
+    pub(crate) fn committed(&self, group: &str, tp: &TopicPartition) -> Option<OffsetAndMetadata> {
+        lock(&self.offsets)
+            .get(&(group.to_string(), tp.topic.clone(), tp.partition))
+            .cloned()
+    }
+
+    /// Every committed offset of a group.
+    pub(crate) fn group_offsets(&self, group: &str) -> Vec<(TopicPartition, OffsetAndMetadata)> {
+        let mut out: Vec<(TopicPartition, OffsetAndMetadata)> = lock(&self.offsets)
+            .iter()
+            .filter(|((g, _, _), _)| g == group)
+            .map(|((_, t, p), o)| (TopicPartition::new(t.clone(), *p), o.clone()))
+            .collect();
+        out.sort_by(|a, b| a.0.cmp(&b.0));
+        out
+    }
+
+    /// Groups with committed offsets or stored metadata.
+    pub(crate) fn known_groups(&self) -> Vec<String> {
+        let mut names: Vec<String> = lock(&self.offsets)
+            .keys()
+            .map(|(g, _, _)| g.clone())
+            .collect();
+        names.extend(lock(&self.groups).keys().cloned());
+        names.sort();
+        names.dedup();
+        names
+    }
+}
+
+fn apply(
+    offsets: &mut HashMap<OffsetKey, OffsetAndMetadata>,
+    groups: &mut BTreeMap<String, StoredGroup>,
+    key: OffsetsRecordKey,
+    value: Option<&[u8]>,
+) -> Result<(), GroupError> {
+    match key {
+        OffsetsRecordKey::OffsetCommit { key, .. } => {
+            let k = (key.group, key.topic, key.partition);
+            match value {
+                None => {
+                    offsets.remove(&k);
+                }
+                Some(v) => {
+                    let v = OffsetCommitValue::decode(v)?;
+                    offsets.insert(
+                        k,
+                        OffsetAndMetadata {
+                            offset: v.offset,
+                            leader_epoch: (v.leader_epoch >= 0).then_some(v.leader_epoch),
+                            metadata: v.metadata,
+                            commit_timestamp: v.commit_timestamp,
+                        },
+                    );
+                }
+            }
+        }
+        OffsetsRecordKey::GroupMetadata(key) => match value {
+            None => {
+                groups.remove(&key.group);
+            }
+            Some(v) => {
+                let v = GroupMetadataValue::decode(v)?;
+                groups.insert(
+                    key.group,
+                    StoredGroup {
+                        generation: v.generation,
+                        protocol: v.protocol,
+                    },
+                );
+            }
+        },
+    }
+    Ok(())
+}

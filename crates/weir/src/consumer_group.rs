@@ -1,0 +1,705 @@
+//! The consumer's side of consumer groups: `subscribe` (topics or a regex),
+//! taking part in rebalances (eager or cooperative, per the assignor), the
+//! rebalance listener, and committing offsets (sync, async, automatic).
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll, Wake, Waker};
+use std::time::{Duration, Instant};
+
+use event_listener::EventListener;
+use regex::Regex;
+use weir_group::{
+    AssignorKind, GroupCoordinator, GroupError, JoinOptions, MemberStatus, OffsetAndMetadata,
+    RebalanceProtocol, rebalance_protocol,
+};
+use weir_log::Durable;
+
+use crate::consumer::Consumer;
+use crate::error::WeirError;
+use crate::record::TopicPartition;
+
+/// Callbacks around rebalances (Kafka's `ConsumerRebalanceListener`), run
+/// inside `poll` on the consumer's thread with the consumer at hand, so they
+/// can commit or seek.
+pub trait ConsumerRebalanceListener: Send {
+    /// Partitions are about to go to another member: commit what was
+    /// processed, or store offsets in your own store. Eager assignors revoke
+    /// everything at each rebalance; cooperative-sticky only what moves.
+    fn on_partitions_revoked(&mut self, consumer: &mut Consumer, partitions: &[TopicPartition]) {
+        let _ = (consumer, partitions);
+    }
+
+    /// Partitions were assigned (called after every rebalance, with the newly
+    /// added partitions, possibly none). Seek here to start from offsets kept
+    /// in your own store.
+    fn on_partitions_assigned(&mut self, consumer: &mut Consumer, partitions: &[TopicPartition]) {
+        let _ = (consumer, partitions);
+    }
+
+    /// Partitions were lost without a chance to commit (the member timed out
+    /// and others may own them now). Defaults to `on_partitions_revoked`, as in
+    /// Kafka.
+    fn on_partitions_lost(&mut self, consumer: &mut Consumer, partitions: &[TopicPartition]) {
+        self.on_partitions_revoked(consumer, partitions);
+    }
+}
+
+/// What the consumer subscribed to.
+#[derive(Debug, Clone)]
+pub(crate) enum Subscribed {
+    Topics(Vec<String>),
+    Pattern(Regex),
+}
+
+/// Called with the outcome of an async commit.
+pub type CommitCallback = Box<dyn FnOnce(Result<(), WeirError>) + Send>;
+
+/// Where a commit goes: the coordinator, the group, and (member id, generation)
+/// for a group member.
+type CommitTarget = (Arc<GroupCoordinator>, String, Option<(String, i32)>);
+
+pub(crate) struct PendingCommit {
+    durable: Durable,
+    callback: Option<CommitCallback>,
+}
+
+/// A consumer's membership of its group.
+pub(crate) struct Membership {
+    pub(crate) coordinator: Arc<GroupCoordinator>,
+    pub(crate) group: String,
+    pub(crate) subscribed: Option<Subscribed>,
+    pub(crate) topics: Vec<String>,
+    pub(crate) member_id: Option<String>,
+    pub(crate) generation: i32,
+    pub(crate) assignors: Vec<AssignorKind>,
+    pub(crate) protocol: RebalanceProtocol,
+    pub(crate) listener: Option<Box<dyn ConsumerRebalanceListener>>,
+    pub(crate) last_auto_commit: Instant,
+    pub(crate) pending: Vec<PendingCommit>,
+}
+
+/// What the group needs from `poll` before records can be fetched.
+pub(crate) enum GroupStep {
+    /// Go on and fetch.
+    Ready,
+    /// Wait for the group (until the listener fires or the instant passes).
+    Wait(EventListener, Option<Instant>),
+}
+
+/// The future of [`Consumer::commit_async`].
+#[derive(Debug)]
+pub struct CommitFuture {
+    inner: Result<Durable, Option<WeirError>>,
+}
+
+impl Future for CommitFuture {
+    type Output = Result<(), WeirError>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        match &mut self.inner {
+            Ok(d) => Pin::new(d).poll(cx).map_err(WeirError::from),
+            Err(e) => Poll::Ready(Err(e.take().unwrap_or_else(|| {
+                WeirError::InvalidArgument("commit future polled after completion".into())
+            }))),
+        }
+    }
+}
+
+struct Noop;
+impl Wake for Noop {
+    fn wake(self: Arc<Self>) {}
+}
+
+fn parse_assignors(names: &[String]) -> Result<Vec<AssignorKind>, WeirError> {
+    names
+        .iter()
+        .map(|n| {
+            AssignorKind::from_name(n).map_err(|e| {
+                WeirError::Config(weir_log::ConfigError::invalid(
+                    "partition.assignment.strategy",
+                    n,
+                    e.to_string(),
+                ))
+            })
+        })
+        .collect()
+}
+
+impl Consumer {
+    fn group_id(&self) -> Result<String, WeirError> {
+        self.config.group_id.clone().ok_or_else(|| {
+            WeirError::InvalidArgument(
+                "subscribe and commit need group.id; without one, use assign and seek".into(),
+            )
+        })
+    }
+
+    fn membership_mut(&mut self) -> Result<&mut Membership, WeirError> {
+        if self.membership.is_none() {
+            let group = self.group_id()?;
+            let assignors = parse_assignors(&self.config.partition_assignment_strategy)?;
+            let protocol = rebalance_protocol(&assignors)?;
+            self.membership = Some(Membership {
+                coordinator: self.weir.group_coordinator()?,
+                group,
+                subscribed: None,
+                topics: Vec::new(),
+                member_id: None,
+                generation: -1,
+                assignors,
+                protocol,
+                listener: None,
+                last_auto_commit: Instant::now(),
+                pending: Vec::new(),
+            });
+        }
+        self.membership
+            .as_mut()
+            .ok_or_else(|| WeirError::InvalidArgument("no group membership".into()))
+    }
+
+    /// Subscribes to topics with the group's management (Kafka's `subscribe`):
+    /// partitions are assigned by the group's assignor and move between the
+    /// members as they join and leave. Needs `group.id`. Replaces any earlier
+    /// subscription or manual assignment.
+    ///
+    /// # Errors
+    /// No `group.id`; an unknown `partition.assignment.strategy`; an unknown
+    /// topic.
+    pub fn subscribe(&mut self, topics: &[&str]) -> Result<(), WeirError> {
+        for t in topics {
+            self.weir.topic(t)?;
+        }
+        let list: Vec<String> = topics.iter().map(|t| t.to_string()).collect();
+        self.set_subscription(Subscribed::Topics(list))
+    }
+
+    /// Subscribes to every topic whose whole name matches `pattern` (a regex);
+    /// topics created later that match join the subscription at the next poll.
+    ///
+    /// # Errors
+    /// As [`subscribe`](Self::subscribe); an invalid regex.
+    pub fn subscribe_pattern(&mut self, pattern: &str) -> Result<(), WeirError> {
+        let re = Regex::new(&format!("^(?:{pattern})$"))
+            .map_err(|e| WeirError::InvalidArgument(format!("pattern {pattern:?}: {e}")))?;
+        self.set_subscription(Subscribed::Pattern(re))
+    }
+
+    /// Sets the rebalance listener.
+    ///
+    /// # Errors
+    /// No `group.id`.
+    pub fn set_rebalance_listener(
+        &mut self,
+        listener: impl ConsumerRebalanceListener + 'static,
+    ) -> Result<(), WeirError> {
+        self.membership_mut()?.listener = Some(Box::new(listener));
+        Ok(())
+    }
+
+    fn set_subscription(&mut self, subscribed: Subscribed) -> Result<(), WeirError> {
+        self.check_open()?;
+        if self
+            .membership
+            .as_ref()
+            .is_none_or(|m| m.subscribed.is_none())
+        {
+            // From manual assignment (or nothing) to group management.
+            self.parts.clear();
+        }
+        let m = self.membership_mut()?;
+        m.subscribed = Some(subscribed);
+        let topics = resolve(&self.weir, self.membership.as_ref())?;
+        let m = self.membership_mut()?;
+        let changed = m.topics != topics;
+        m.topics = topics;
+        if changed && let Some(id) = m.member_id.clone() {
+            let owned = self.owned();
+            let m = self.membership_mut()?;
+            m.coordinator
+                .rejoin(&m.group, &id, m.topics.clone(), owned)?;
+        }
+        Ok(())
+    }
+
+    /// The subscribed topics (resolved, for a pattern).
+    pub fn subscription(&self) -> Vec<String> {
+        self.membership
+            .as_ref()
+            .filter(|m| m.subscribed.is_some())
+            .map(|m| m.topics.clone())
+            .unwrap_or_default()
+    }
+
+    /// Leaves the group and drops the subscription (committing first with
+    /// auto-commit on).
+    ///
+    /// # Errors
+    /// A failed auto-commit.
+    pub fn unsubscribe(&mut self) -> Result<(), WeirError> {
+        let owned = self.owned();
+        if !owned.is_empty() {
+            self.revoke(&owned)?;
+        }
+        if let Some(m) = self.membership.as_mut() {
+            if let Some(id) = m.member_id.take() {
+                m.coordinator.leave(&m.group, &id);
+            }
+            m.subscribed = None;
+            m.topics.clear();
+            m.generation = -1;
+        }
+        self.parts.clear();
+        Ok(())
+    }
+
+    /// The group member id (`None` before the first poll after subscribing).
+    pub fn member_id(&self) -> Option<&str> {
+        self.membership
+            .as_ref()
+            .and_then(|m| m.member_id.as_deref())
+    }
+
+    /// The group generation of the current assignment (-1 when none).
+    pub fn generation(&self) -> i32 {
+        self.membership.as_ref().map_or(-1, |m| m.generation)
+    }
+
+    pub(crate) fn owned(&self) -> Vec<TopicPartition> {
+        self.assignment()
+    }
+
+    /// Runs a listener callback with the consumer at hand.
+    fn call_listener(
+        &mut self,
+        partitions: &[TopicPartition],
+        f: fn(&mut dyn ConsumerRebalanceListener, &mut Consumer, &[TopicPartition]),
+    ) {
+        let listener = self.membership.as_mut().and_then(|m| m.listener.take());
+        if let Some(mut l) = listener {
+            f(l.as_mut(), self, partitions);
+            if let Some(m) = self.membership.as_mut() {
+                m.listener = Some(l);
+            }
+        }
+    }
+
+    /// Gives partitions up: auto-commit, the listener, then they are dropped.
+    fn revoke(&mut self, partitions: &[TopicPartition]) -> Result<(), WeirError> {
+        if self.config.enable_auto_commit
+            && self
+                .membership
+                .as_ref()
+                .is_some_and(|m| m.member_id.is_some())
+        {
+            let offsets = self.positions_of(partitions);
+            // A rebalance may have fenced us already; the records are then
+            // re-delivered to the next owner, as in Kafka.
+            let _ = self.commit_offsets_sync(&offsets);
+        }
+        self.call_listener(partitions, |l, c, p| l.on_partitions_revoked(c, p));
+        self.parts.retain(|a| !partitions.contains(&a.tp));
+        Ok(())
+    }
+
+    fn lose(&mut self, partitions: &[TopicPartition]) {
+        self.call_listener(partitions, |l, c, p| l.on_partitions_lost(c, p));
+        self.parts.retain(|a| !partitions.contains(&a.tp));
+    }
+
+    fn positions_of(
+        &self,
+        partitions: &[TopicPartition],
+    ) -> Vec<(TopicPartition, OffsetAndMetadata)> {
+        self.parts
+            .iter()
+            .filter(|a| partitions.contains(&a.tp))
+            .filter_map(|a| {
+                a.position
+                    .map(|p| (a.tp.clone(), OffsetAndMetadata::new(p)))
+            })
+            .collect()
+    }
+
+    /// Takes part in the group before a poll fetches: joins, follows
+    /// rebalances, applies new assignments, auto-commits.
+    pub(crate) fn group_step(&mut self) -> Result<GroupStep, WeirError> {
+        let is_pattern = match self.membership.as_ref().and_then(|m| m.subscribed.as_ref()) {
+            None => {
+                self.complete_async_commits();
+                return Ok(GroupStep::Ready);
+            }
+            Some(s) => matches!(s, Subscribed::Pattern(_)),
+        };
+        self.complete_async_commits();
+        // A pattern subscription picks up new topics.
+        if is_pattern {
+            let topics = resolve(&self.weir, self.membership.as_ref())?;
+            let owned = self.owned();
+            let m = self.membership_mut()?;
+            if topics != m.topics {
+                m.topics = topics;
+                if let Some(id) = m.member_id.clone() {
+                    m.coordinator
+                        .rejoin(&m.group, &id, m.topics.clone(), owned)?;
+                }
+            }
+        }
+        let session_timeout = self.config.session_timeout;
+        let rebalance_timeout = self.config.max_poll_interval;
+        let instance = self.config.group_instance_id.clone();
+        let client_id = self.config.client_id.clone();
+        let m = self.membership_mut()?;
+        let coordinator = Arc::clone(&m.coordinator);
+        let group = m.group.clone();
+        let listener = coordinator.listen(&group);
+        let member_id = match m.member_id.clone() {
+            Some(id) => id,
+            None => {
+                let id = coordinator.join(
+                    &group,
+                    JoinOptions {
+                        group_instance_id: instance,
+                        client_id,
+                        topics: m.topics.clone(),
+                        assignors: m.assignors.clone(),
+                        session_timeout,
+                        rebalance_timeout,
+                    },
+                )?;
+                m.member_id = Some(id.clone());
+                m.generation = -1;
+                id
+            }
+        };
+        match coordinator.status(&group, &member_id, true) {
+            Err(GroupError::UnknownMember { .. }) => {
+                // Timed out or fenced: the partitions may be someone else's now.
+                let owned = self.owned();
+                self.lose(&owned);
+                let m = self.membership_mut()?;
+                m.member_id = None;
+                m.generation = -1;
+                Ok(GroupStep::Wait(listener, Some(Instant::now())))
+            }
+            Err(e) => Err(e.into()),
+            Ok(MemberStatus::Stable {
+                generation,
+                assignment,
+            }) => {
+                let protocol = self.membership_mut()?.protocol;
+                if generation != self.generation() {
+                    self.apply_assignment(generation, assignment, protocol, &member_id)?;
+                }
+                self.maybe_auto_commit();
+                Ok(GroupStep::Ready)
+            }
+            Ok(MemberStatus::Rebalancing) => {
+                let protocol = self.membership_mut()?.protocol;
+                if protocol == RebalanceProtocol::Eager {
+                    let owned = self.owned();
+                    self.revoke(&owned)?;
+                }
+                let owned = self.owned();
+                let m = self.membership_mut()?;
+                let topics = m.topics.clone();
+                match coordinator.rejoin(&group, &member_id, topics, owned) {
+                    Ok(()) => Ok(GroupStep::Wait(listener, Some(Instant::now()))),
+                    Err(GroupError::UnknownMember { .. }) => {
+                        m.member_id = None;
+                        Ok(GroupStep::Wait(listener, Some(Instant::now())))
+                    }
+                    Err(e) => Err(e.into()),
+                }
+            }
+            Ok(MemberStatus::Waiting) => {
+                let until = coordinator.next_expiry(&group);
+                Ok(GroupStep::Wait(listener, until))
+            }
+        }
+    }
+
+    fn apply_assignment(
+        &mut self,
+        generation: i32,
+        assignment: Vec<TopicPartition>,
+        protocol: RebalanceProtocol,
+        member_id: &str,
+    ) -> Result<(), WeirError> {
+        let owned = self.owned();
+        let revoked: Vec<TopicPartition> = owned
+            .iter()
+            .filter(|t| !assignment.contains(t))
+            .cloned()
+            .collect();
+        let added: Vec<TopicPartition> = assignment
+            .iter()
+            .filter(|t| !owned.contains(t))
+            .cloned()
+            .collect();
+        self.membership_mut()?.generation = generation;
+        if !revoked.is_empty() {
+            self.revoke(&revoked)?;
+        }
+        let mut keep: Vec<TopicPartition> =
+            owned.into_iter().filter(|t| !revoked.contains(t)).collect();
+        keep.extend(added.iter().cloned());
+        self.assign_inner(&keep)?;
+        // Start new partitions at the group's committed offsets.
+        let m = self.membership_mut()?;
+        let (coordinator, group) = (Arc::clone(&m.coordinator), m.group.clone());
+        for tp in &added {
+            if let Some(committed) = coordinator.committed(&group, tp) {
+                self.seek(tp, committed.offset)?;
+            }
+        }
+        self.call_listener(&added, |l, c, p| l.on_partitions_assigned(c, p));
+        if protocol == RebalanceProtocol::Cooperative && !revoked.is_empty() {
+            // The follow-up rebalance hands the revoked partitions over.
+            let owned = self.owned();
+            let m = self.membership_mut()?;
+            let topics = m.topics.clone();
+            m.coordinator.rejoin(&m.group, member_id, topics, owned)?;
+        }
+        Ok(())
+    }
+
+    fn maybe_auto_commit(&mut self) {
+        if !self.config.enable_auto_commit {
+            return;
+        }
+        let interval = self.config.auto_commit_interval;
+        let due = self
+            .membership
+            .as_ref()
+            .is_some_and(|m| m.last_auto_commit.elapsed() >= interval);
+        if due {
+            if let Some(m) = self.membership.as_mut() {
+                m.last_auto_commit = Instant::now();
+            }
+            // Written now, fsynced in the background; failures surface at the
+            // next commit or rebalance, as Kafka's async auto-commit.
+            drop(self.commit_async(None));
+        }
+    }
+
+    fn commit_target(&mut self) -> Result<CommitTarget, WeirError> {
+        let m = self.membership_mut()?;
+        let member = m
+            .member_id
+            .clone()
+            .filter(|_| m.subscribed.is_some())
+            .map(|id| (id, m.generation));
+        Ok((Arc::clone(&m.coordinator), m.group.clone(), member))
+    }
+
+    fn append_commit(
+        &mut self,
+        offsets: &[(TopicPartition, OffsetAndMetadata)],
+    ) -> Result<(Arc<weir_log::PartitionLog>, i64), WeirError> {
+        let (coordinator, group, member) = self.commit_target()?;
+        let member = member.as_ref().map(|(id, g)| (id.as_str(), *g));
+        Ok(coordinator.commit(&group, member, offsets)?)
+    }
+
+    /// Commits the positions of every assigned partition (the next offsets
+    /// `poll` would return) and waits until they are durable.
+    ///
+    /// # Errors
+    /// [`WeirError::Group`] when the group rebalanced since this consumer's
+    /// generation (the partitions may be another member's now); no `group.id`.
+    pub fn commit_sync(&mut self) -> Result<(), WeirError> {
+        let offsets = self.positions_of(&self.owned());
+        self.commit_offsets_sync(&offsets)
+    }
+
+    /// Commits explicit offsets (each the next offset to consume, with
+    /// metadata) and waits until they are durable.
+    ///
+    /// # Errors
+    /// As [`commit_sync`](Self::commit_sync).
+    pub fn commit_offsets_sync(
+        &mut self,
+        offsets: &[(TopicPartition, OffsetAndMetadata)],
+    ) -> Result<(), WeirError> {
+        if offsets.is_empty() {
+            return Ok(());
+        }
+        let (log, end) = self.append_commit(offsets)?;
+        log.flush_until(end)?;
+        Ok(())
+    }
+
+    /// Commits the positions of every assigned partition without waiting for
+    /// durability: the returned future resolves once they are durable (any
+    /// executor), and `callback`, if given, runs in a later `poll` (or
+    /// `commit_sync`, `close`) with the outcome, as Kafka runs commit callbacks.
+    pub fn commit_async(&mut self, callback: Option<CommitCallback>) -> CommitFuture {
+        let offsets = self.positions_of(&self.owned());
+        self.commit_offsets_async(&offsets, callback)
+    }
+
+    /// As [`commit_async`](Self::commit_async) for explicit offsets.
+    pub fn commit_offsets_async(
+        &mut self,
+        offsets: &[(TopicPartition, OffsetAndMetadata)],
+        callback: Option<CommitCallback>,
+    ) -> CommitFuture {
+        let appended = if offsets.is_empty() {
+            Err(None)
+        } else {
+            self.append_commit(offsets).map_err(Some)
+        };
+        match appended {
+            Ok((log, end)) => {
+                if let Some(cb) = callback
+                    && let Some(m) = self.membership.as_mut()
+                {
+                    m.pending.push(PendingCommit {
+                        durable: log.durable(end),
+                        callback: Some(cb),
+                    });
+                }
+                CommitFuture {
+                    inner: Ok(log.durable(end)),
+                }
+            }
+            Err(Some(e)) => {
+                if let Some(cb) = callback {
+                    cb(Err(e.clone()));
+                }
+                CommitFuture {
+                    inner: Err(Some(e)),
+                }
+            }
+            Err(None) => {
+                if let Some(cb) = callback {
+                    cb(Ok(()));
+                }
+                CommitFuture {
+                    inner: Err(Some(WeirError::InvalidArgument("nothing to commit".into()))),
+                }
+            }
+        }
+    }
+
+    /// Runs the callbacks of async commits that completed.
+    pub(crate) fn complete_async_commits(&mut self) {
+        let Some(m) = self.membership.as_mut() else {
+            return;
+        };
+        if m.pending.is_empty() {
+            return;
+        }
+        let waker = Waker::from(Arc::new(Noop));
+        let mut cx = Context::from_waker(&waker);
+        let mut still = Vec::new();
+        for mut p in std::mem::take(&mut m.pending) {
+            match Pin::new(&mut p.durable).poll(&mut cx) {
+                Poll::Ready(r) => {
+                    if let Some(cb) = p.callback.take() {
+                        cb(r.map_err(WeirError::from));
+                    }
+                }
+                Poll::Pending => still.push(p),
+            }
+        }
+        m.pending = still;
+    }
+
+    /// Waits for every pending async commit and runs its callback.
+    pub(crate) fn finish_async_commits(&mut self) {
+        let Some(m) = self.membership.as_mut() else {
+            return;
+        };
+        for mut p in std::mem::take(&mut m.pending) {
+            let r =
+                crate::wait::block_until(Some(Instant::now() + Duration::from_secs(30)), |cx| {
+                    Pin::new(&mut p.durable).poll(cx)
+                });
+            if let Some(cb) = p.callback.take() {
+                cb(match r {
+                    Some(r) => r.map_err(WeirError::from),
+                    None => Err(WeirError::Timeout {
+                        what: "an async commit".into(),
+                        waited_ms: 30_000,
+                    }),
+                });
+            }
+        }
+    }
+
+    /// The group's committed offsets for partitions (`None` where nothing was
+    /// committed).
+    ///
+    /// # Errors
+    /// No `group.id`.
+    pub fn committed(
+        &mut self,
+        partitions: &[TopicPartition],
+    ) -> Result<Vec<(TopicPartition, Option<OffsetAndMetadata>)>, WeirError> {
+        let m = self.membership_mut()?;
+        Ok(partitions
+            .iter()
+            .map(|tp| (tp.clone(), m.coordinator.committed(&m.group, tp)))
+            .collect())
+    }
+
+    /// Leaves the group as `close` does: the owned partitions are revoked
+    /// (auto-commit, then the listener), pending commit callbacks run, and the
+    /// member leaves.
+    pub(crate) fn leave_group(&mut self) {
+        if self
+            .membership
+            .as_ref()
+            .is_some_and(|m| m.subscribed.is_some() && m.member_id.is_some())
+        {
+            let owned = self.owned();
+            if !owned.is_empty() {
+                // Revoke (commit, listener) only while our generation is still
+                // the group's; otherwise the partitions may be another member's
+                // already and are lost, as in Kafka's `onLeavePrepare`.
+                let current = self.membership.as_ref().and_then(|m| {
+                    let id = m.member_id.as_deref()?;
+                    match m.coordinator.status(&m.group, id, false) {
+                        Ok(MemberStatus::Stable { generation, .. }) => Some(generation),
+                        _ => None,
+                    }
+                });
+                if current.is_some() && current == Some(self.generation()) {
+                    let _ = self.revoke(&owned);
+                } else {
+                    self.lose(&owned);
+                }
+            }
+        }
+        self.finish_async_commits();
+        if let Some(m) = self.membership.as_mut()
+            && let Some(id) = m.member_id.take()
+        {
+            m.coordinator.leave(&m.group, &id);
+        }
+    }
+}
+
+/// The topics a subscription covers now.
+fn resolve(weir: &crate::Weir, membership: Option<&Membership>) -> Result<Vec<String>, WeirError> {
+    let Some(sub) = membership.and_then(|m| m.subscribed.as_ref()) else {
+        return Ok(Vec::new());
+    };
+    let mut topics: Vec<String> = match sub {
+        Subscribed::Topics(t) => t.clone(),
+        Subscribed::Pattern(re) => weir
+            .log_dir()
+            .topics()
+            .iter()
+            .filter(|t| !t.is_internal() && re.is_match(t.name()))
+            .map(|t| t.name().to_string())
+            .collect(),
+    };
+    topics.sort();
+    topics.dedup();
+    Ok(topics)
+}

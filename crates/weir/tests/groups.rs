@@ -1,0 +1,525 @@
+//! Consumer groups with real threads: joins, leaves, crashes, slow pollers,
+//! cooperative moves, static members; commits and their fencing; restarts.
+//! Every wait is on the consumers' own polls with generous deadlines: no sleeps.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use weir::{
+    Consumer, ConsumerRebalanceListener, OffsetAndMetadata, ProducerRecord, TopicPartition, Weir,
+    WeirError,
+};
+
+const LONG: Duration = Duration::from_secs(60);
+
+fn weir() -> (tempfile::TempDir, Weir) {
+    let dir = tempfile::tempdir().unwrap();
+    let weir = Weir::builder(dir.path())
+        .offsets_topic_partitions(4)
+        .open()
+        .unwrap();
+    (dir, weir)
+}
+
+fn produce(weir: &Weir, topic: &str, n: usize, from: usize) {
+    let producer = weir.producer(&[("linger.ms", "1")]).unwrap();
+    for i in from..from + n {
+        producer
+            .send(ProducerRecord::new(topic, format!("{i}")).key(format!("k{i}")))
+            .unwrap();
+    }
+    producer.close();
+}
+
+fn consumer(weir: &Weir, group: &str, extra: &[(&str, &str)]) -> Consumer {
+    let mut props = vec![
+        ("group.id", group),
+        ("auto.offset.reset", "earliest"),
+        ("fetch.max.wait.ms", "10"),
+        ("enable.auto.commit", "false"),
+    ];
+    props.extend_from_slice(extra);
+    weir.consumer(&props).unwrap()
+}
+
+/// Polls until `done` says so, failing after a long deadline.
+fn poll_until(c: &mut Consumer, mut done: impl FnMut(&mut Consumer) -> bool) {
+    let deadline = Instant::now() + LONG;
+    while !done(c) {
+        assert!(Instant::now() < deadline, "timed out waiting for the group");
+        c.poll(Duration::from_millis(20)).unwrap();
+    }
+}
+
+/// Who owns what, as listeners report it; panics on a partition with two owners.
+#[derive(Clone, Default)]
+struct Registry(Arc<Mutex<HashMap<TopicPartition, String>>>);
+
+impl Registry {
+    fn listener(&self, name: &str) -> Owner {
+        Owner {
+            name: name.into(),
+            registry: self.clone(),
+            revoked: Arc::new(Mutex::new(Vec::new())),
+            commit_on_revoke: true,
+        }
+    }
+    fn drop_member(&self, name: &str) {
+        self.0.lock().unwrap().retain(|_, o| o != name);
+    }
+    fn owners(&self) -> BTreeMap<String, usize> {
+        let mut out = BTreeMap::new();
+        for o in self.0.lock().unwrap().values() {
+            *out.entry(o.clone()).or_insert(0) += 1;
+        }
+        out
+    }
+}
+
+struct Owner {
+    name: String,
+    registry: Registry,
+    revoked: Arc<Mutex<Vec<TopicPartition>>>,
+    commit_on_revoke: bool,
+}
+
+impl ConsumerRebalanceListener for Owner {
+    fn on_partitions_revoked(&mut self, consumer: &mut Consumer, partitions: &[TopicPartition]) {
+        if self.commit_on_revoke && !partitions.is_empty() {
+            consumer.commit_sync().unwrap();
+        }
+        let mut r = self.registry.0.lock().unwrap();
+        for tp in partitions {
+            assert_eq!(
+                r.remove(tp).as_deref(),
+                Some(self.name.as_str()),
+                "{tp} revoked from a non-owner"
+            );
+        }
+        self.revoked.lock().unwrap().extend_from_slice(partitions);
+    }
+    fn on_partitions_assigned(&mut self, _: &mut Consumer, partitions: &[TopicPartition]) {
+        let mut r = self.registry.0.lock().unwrap();
+        for tp in partitions {
+            if let Some(other) = r.insert(tp.clone(), self.name.clone()) {
+                panic!("{tp} assigned to {} while {other} owns it", self.name);
+            }
+        }
+    }
+    fn on_partitions_lost(&mut self, _: &mut Consumer, partitions: &[TopicPartition]) {
+        let mut r = self.registry.0.lock().unwrap();
+        for tp in partitions {
+            if r.get(tp) == Some(&self.name) {
+                r.remove(tp);
+            }
+        }
+    }
+}
+
+#[test]
+fn members_share_partitions_and_rebalance_on_join_and_leave() {
+    let (_dir, weir) = weir();
+    weir.admin().create_topic("orders", 6, &[]).unwrap();
+    produce(&weir, "orders", 600, 0);
+    let registry = Registry::default();
+    let seen: Arc<Mutex<Vec<i64>>> = Arc::new(Mutex::new(Vec::new()));
+    let stop = Arc::new(AtomicBool::new(false));
+    let spawn = |name: &'static str| {
+        let weir = weir.clone();
+        let registry = registry.clone();
+        let seen = Arc::clone(&seen);
+        let stop = Arc::clone(&stop);
+        thread::spawn(move || {
+            let mut c = consumer(&weir, "g", &[]);
+            c.set_rebalance_listener(registry.listener(name)).unwrap();
+            c.subscribe(&["orders"]).unwrap();
+            while !stop.load(Ordering::Acquire) {
+                let records = c.poll(Duration::from_millis(20)).unwrap();
+                for r in records.iter() {
+                    seen.lock()
+                        .unwrap()
+                        .push(r.value_str().unwrap().parse().unwrap());
+                }
+                if !records.is_empty() {
+                    c.commit_sync().unwrap();
+                }
+            }
+            c.close();
+        })
+    };
+    let a = spawn("a");
+    let b = spawn("b");
+    let deadline = Instant::now() + LONG;
+    while registry.owners() != BTreeMap::from([("a".into(), 3), ("b".into(), 3)]) {
+        assert!(
+            Instant::now() < deadline,
+            "no 3/3 split: {:?}",
+            registry.owners()
+        );
+        thread::yield_now();
+    }
+    let c = spawn("c");
+    while registry.owners().len() != 3 || registry.owners().values().any(|&n| n != 2) {
+        assert!(
+            Instant::now() < deadline,
+            "no 2/2/2 split: {:?}",
+            registry.owners()
+        );
+        thread::yield_now();
+    }
+    produce(&weir, "orders", 600, 600);
+    while seen.lock().unwrap().len() < 1200 {
+        assert!(
+            Instant::now() < deadline,
+            "only {} records seen",
+            seen.lock().unwrap().len()
+        );
+        thread::yield_now();
+    }
+    stop.store(true, Ordering::Release);
+    for t in [a, b, c] {
+        t.join().unwrap();
+    }
+    let mut all = seen.lock().unwrap().clone();
+    all.sort_unstable();
+    let unique: BTreeSet<i64> = all.iter().copied().collect();
+    assert_eq!(unique.len(), 1200, "a record was skipped");
+    assert_eq!(
+        all.len(),
+        1200,
+        "committing before revocation re-delivers nothing"
+    );
+}
+
+#[test]
+fn a_crashed_member_is_replaced_after_session_timeout_and_a_slow_one_after_max_poll_interval() {
+    let (_dir, weir) = weir();
+    weir.admin().create_topic("t", 4, &[]).unwrap();
+    let registry = Registry::default();
+    let props = [
+        ("session.timeout.ms", "300"),
+        ("max.poll.interval.ms", "60000"),
+    ];
+    let mut a = consumer(&weir, "g", &props);
+    a.set_rebalance_listener(registry.listener("a")).unwrap();
+    a.subscribe(&["t"]).unwrap();
+    let mut b = consumer(&weir, "g", &props);
+    b.set_rebalance_listener(registry.listener("b")).unwrap();
+    b.subscribe(&["t"]).unwrap();
+    // Both must poll for the first rebalance to complete.
+    let deadline = Instant::now() + LONG;
+    while registry.owners().len() < 2 {
+        assert!(Instant::now() < deadline);
+        a.poll(Duration::from_millis(10)).unwrap();
+        b.poll(Duration::from_millis(10)).unwrap();
+    }
+    // b "crashes": it never calls again (its thread is gone; nothing left it).
+    std::mem::forget(b);
+    registry.drop_member("b");
+    poll_until(&mut a, |a| a.assignment().len() == 4);
+    assert_eq!(registry.owners(), BTreeMap::from([("a".into(), 4)]));
+
+    // A slow poller: c joins, then stops polling past max.poll.interval.ms.
+    let props = [
+        ("session.timeout.ms", "60000"),
+        ("max.poll.interval.ms", "300"),
+    ];
+    let g2 = Registry::default();
+    let mut c = consumer(&weir, "g2", &props);
+    c.set_rebalance_listener(g2.listener("c")).unwrap();
+    c.subscribe(&["t"]).unwrap();
+    let mut d = consumer(&weir, "g2", &props);
+    d.subscribe(&["t"]).unwrap();
+    let deadline = Instant::now() + LONG;
+    while c.assignment().len() + d.assignment().len() < 4 || c.assignment().is_empty() {
+        assert!(Instant::now() < deadline);
+        c.poll(Duration::from_millis(10)).unwrap();
+        d.poll(Duration::from_millis(10)).unwrap();
+    }
+    let c_member = c.member_id().unwrap().to_string();
+    // d keeps polling; c does not, until d owns everything.
+    poll_until(&mut d, |d| d.assignment().len() == 4);
+    // c learns on its next poll that it lost its partitions, and rejoins.
+    c.poll(Duration::from_millis(10)).unwrap();
+    assert!(c.assignment().is_empty() || c.member_id() != Some(c_member.as_str()));
+}
+
+#[test]
+fn cooperative_sticky_moves_only_what_it_must() {
+    let (_dir, weir) = weir();
+    weir.admin().create_topic("t", 6, &[]).unwrap();
+    let registry = Registry::default();
+    let coop = [("partition.assignment.strategy", "cooperative-sticky")];
+    let mut a = consumer(&weir, "g", &coop);
+    let owner = registry.listener("a");
+    let a_revoked = Arc::clone(&owner.revoked);
+    a.set_rebalance_listener(owner).unwrap();
+    a.subscribe(&["t"]).unwrap();
+    poll_until(&mut a, |a| a.assignment().len() == 6);
+    let mut b = consumer(&weir, "g", &coop);
+    b.set_rebalance_listener(registry.listener("b")).unwrap();
+    b.subscribe(&["t"]).unwrap();
+    let deadline = Instant::now() + LONG;
+    while registry.owners() != BTreeMap::from([("a".into(), 3), ("b".into(), 3)]) {
+        assert!(Instant::now() < deadline, "{:?}", registry.owners());
+        a.poll(Duration::from_millis(10)).unwrap();
+        b.poll(Duration::from_millis(10)).unwrap();
+    }
+    // a gave up exactly the three partitions that moved, nothing else.
+    let revoked: BTreeSet<TopicPartition> = a_revoked.lock().unwrap().iter().cloned().collect();
+    assert_eq!(revoked.len(), 3, "{revoked:?}");
+    let kept: BTreeSet<TopicPartition> = a.assignment().into_iter().collect();
+    assert!(revoked.is_disjoint(&kept));
+    assert_eq!(b.assignment().into_iter().collect::<BTreeSet<_>>(), revoked);
+}
+
+#[test]
+fn a_static_member_restarting_keeps_its_partitions_without_a_rebalance() {
+    let (_dir, weir) = weir();
+    weir.admin().create_topic("t", 4, &[]).unwrap();
+    let mut a = consumer(&weir, "g", &[("group.instance.id", "pod-a")]);
+    a.subscribe(&["t"]).unwrap();
+    let mut b = consumer(&weir, "g", &[("group.instance.id", "pod-b")]);
+    b.subscribe(&["t"]).unwrap();
+    let deadline = Instant::now() + LONG;
+    while a.assignment().is_empty() || b.assignment().is_empty() {
+        assert!(Instant::now() < deadline);
+        a.poll(Duration::from_millis(10)).unwrap();
+        b.poll(Duration::from_millis(10)).unwrap();
+    }
+    let generation = b.generation();
+    let b_partitions = b.assignment();
+    b.close();
+    drop(b);
+    let mut b2 = consumer(&weir, "g", &[("group.instance.id", "pod-b")]);
+    b2.subscribe(&["t"]).unwrap();
+    poll_until(&mut b2, |b2| !b2.assignment().is_empty());
+    assert_eq!(b2.assignment(), b_partitions);
+    assert_eq!(
+        b2.generation(),
+        generation,
+        "no rebalance for a returning static member"
+    );
+    a.poll(Duration::from_millis(10)).unwrap();
+    assert_eq!(a.generation(), generation);
+}
+
+#[test]
+fn commits_are_fenced_by_generation_and_survive_a_restart() {
+    let (dir, weir) = weir();
+    weir.admin().create_topic("t", 2, &[]).unwrap();
+    produce(&weir, "t", 100, 0);
+    let mut a = consumer(&weir, "g", &[]);
+    a.subscribe(&["t"]).unwrap();
+    poll_until(&mut a, |a| a.assignment().len() == 2);
+    a.seek_to_beginning(&[]).unwrap(); // poll_until dropped what it read
+    let mut got = 0;
+    while got < 100 {
+        got += a.poll(Duration::from_millis(50)).unwrap().count();
+    }
+    a.commit_sync().unwrap();
+    let tps = [TopicPartition::new("t", 0), TopicPartition::new("t", 1)];
+    let committed: i64 = a
+        .committed(&tps)
+        .unwrap()
+        .iter()
+        .map(|(_, o)| o.as_ref().unwrap().offset)
+        .sum();
+    assert_eq!(
+        committed, 100,
+        "a committed offset is the next offset to read"
+    );
+
+    // Async commits with a callback and a future.
+    let called = Arc::new(AtomicBool::new(false));
+    let flag = Arc::clone(&called);
+    let fut = a.commit_offsets_async(
+        &[(
+            tps[0].clone(),
+            OffsetAndMetadata::new(7).with_metadata("checkpoint"),
+        )],
+        Some(Box::new(move |r| {
+            r.unwrap();
+            flag.store(true, Ordering::Release);
+        })),
+    );
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    rt.block_on(fut).unwrap();
+    a.poll(Duration::from_millis(1)).unwrap();
+    assert!(called.load(Ordering::Acquire), "the callback runs in poll");
+    assert_eq!(
+        a.committed(&tps[..1]).unwrap()[0]
+            .1
+            .as_ref()
+            .unwrap()
+            .metadata,
+        "checkpoint"
+    );
+    a.commit_sync().unwrap();
+
+    // A member of an old generation cannot commit.
+    let mut b = consumer(&weir, "g", &[]);
+    b.subscribe(&["t"]).unwrap();
+    b.poll(Duration::from_millis(10)).unwrap(); // joins: the group starts rebalancing
+    let stale = a.generation();
+    poll_both_until_stable(&mut a, &mut b);
+    assert_ne!(a.generation(), stale);
+    let coordinator = weir.group_coordinator().unwrap();
+    let err = coordinator
+        .commit(
+            "g",
+            Some((a.member_id().unwrap(), stale)),
+            &[(tps[0].clone(), OffsetAndMetadata::new(1))],
+        )
+        .unwrap_err();
+    assert!(
+        matches!(err, weir_group::GroupError::IllegalGeneration { .. }),
+        "{err}"
+    );
+    // A standalone commit into a group with members is refused.
+    let mut manual = consumer(&weir, "g", &[]);
+    manual.assign(&tps[..1]).unwrap();
+    let err = manual
+        .commit_offsets_sync(&[(tps[0].clone(), OffsetAndMetadata::new(1))])
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            WeirError::Group(weir_group::GroupError::GroupNotEmpty { .. })
+        ),
+        "{err}"
+    );
+    a.close();
+    b.close();
+    drop((a, b, manual, coordinator));
+    weir.close().unwrap();
+    drop(weir);
+
+    // Reopened: the committed offsets are there, and a new member resumes at them.
+    let weir = Weir::builder(dir.path())
+        .offsets_topic_partitions(4)
+        .open()
+        .unwrap();
+    produce(&weir, "t", 10, 100);
+    let mut c = consumer(&weir, "g", &[]);
+    c.subscribe(&["t"]).unwrap();
+    let mut seen = Vec::new();
+    let deadline = Instant::now() + LONG;
+    while seen.len() < 10 {
+        assert!(Instant::now() < deadline);
+        seen.extend(
+            c.poll(Duration::from_millis(20))
+                .unwrap()
+                .iter()
+                .map(|r| r.value_str().unwrap().to_string()),
+        );
+    }
+    seen.sort();
+    let want: Vec<String> = (100..110).map(|i| i.to_string()).collect();
+    assert_eq!(seen, want, "resumed exactly after the committed offsets");
+}
+
+fn poll_both_until_stable(a: &mut Consumer, b: &mut Consumer) {
+    let deadline = Instant::now() + LONG;
+    while a.assignment().len() + b.assignment().len() < 2 || a.generation() != b.generation() {
+        assert!(Instant::now() < deadline);
+        a.poll(Duration::from_millis(10)).unwrap();
+        b.poll(Duration::from_millis(10)).unwrap();
+    }
+}
+
+#[test]
+fn a_torn_tail_of_consumer_offsets_loses_no_durable_commit() {
+    let dir = tempfile::tempdir().unwrap();
+    let weir = Weir::builder(dir.path())
+        .offsets_topic_partitions(1)
+        .open()
+        .unwrap();
+    weir.admin().create_topic("t", 1, &[]).unwrap();
+    produce(&weir, "t", 50, 0);
+    let tp = TopicPartition::new("t", 0);
+    let mut c = consumer(&weir, "g", &[]);
+    c.assign(std::slice::from_ref(&tp)).unwrap();
+    c.commit_offsets_sync(&[(tp.clone(), OffsetAndMetadata::new(42))])
+        .unwrap();
+    drop(c);
+    weir.log_dir().simulate_crash_for_test();
+    drop(weir);
+    // Garbage after the durable commit, as a torn write leaves it.
+    let log = dir
+        .path()
+        .join("__consumer_offsets-0/00000000000000000000.log");
+    let mut bytes = std::fs::read(&log).unwrap();
+    bytes.extend_from_slice(&[0, 0, 0, 0, 0, 0, 0, 9, 0, 0, 1, 0, 7, 7]);
+    std::fs::write(&log, bytes).unwrap();
+    let weir = Weir::builder(dir.path())
+        .offsets_topic_partitions(1)
+        .open()
+        .unwrap();
+    let mut c = consumer(&weir, "g", &[]);
+    assert_eq!(
+        c.committed(std::slice::from_ref(&tp)).unwrap()[0]
+            .1
+            .as_ref()
+            .unwrap()
+            .offset,
+        42
+    );
+}
+
+#[test]
+fn pattern_subscriptions_and_new_partitions_rebalance() {
+    let (_dir, weir) = weir();
+    weir.admin().create_topic("metrics-a", 1, &[]).unwrap();
+    weir.admin().create_topic("other", 1, &[]).unwrap();
+    let mut c = consumer(&weir, "g", &[]);
+    c.subscribe_pattern("metrics-.*").unwrap();
+    poll_until(&mut c, |c| c.assignment().len() == 1);
+    assert_eq!(c.subscription(), ["metrics-a"]);
+    weir.admin().create_topic("metrics-b", 2, &[]).unwrap();
+    poll_until(&mut c, |c| c.assignment().len() == 3);
+    weir.admin().create_partitions("metrics-a", 3).unwrap();
+    poll_until(&mut c, |c| c.assignment().len() == 5);
+    assert!(
+        c.assignment()
+            .iter()
+            .all(|tp| tp.topic.starts_with("metrics-"))
+    );
+}
+
+#[test]
+fn auto_commit_commits_positions_on_poll_and_close() {
+    let (_dir, weir) = weir();
+    weir.admin().create_topic("t", 1, &[]).unwrap();
+    produce(&weir, "t", 20, 0);
+    let mut c = consumer(
+        &weir,
+        "g",
+        &[
+            ("enable.auto.commit", "true"),
+            ("auto.commit.interval.ms", "0"),
+        ],
+    );
+    c.subscribe(&["t"]).unwrap();
+    let mut got = 0;
+    while got < 20 {
+        got += c.poll(Duration::from_millis(20)).unwrap().count();
+    }
+    c.close();
+    drop(c);
+    let mut d = consumer(&weir, "g", &[]);
+    let tp = TopicPartition::new("t", 0);
+    assert_eq!(
+        d.committed(std::slice::from_ref(&tp)).unwrap()[0]
+            .1
+            .as_ref()
+            .unwrap()
+            .offset,
+        20
+    );
+}
