@@ -209,7 +209,7 @@ fn consume(c: &mut Criterion) {
             while n < records.len() {
                 let polled = consumer.poll(Duration::from_secs(5)).unwrap();
                 for r in polled.iter() {
-                    black_box(r.value.as_ref());
+                    black_box(r.value());
                 }
                 n += polled.count();
             }

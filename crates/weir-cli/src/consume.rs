@@ -6,7 +6,7 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use clap::Args;
-use weir::{Consumer, ConsumerRecord, TopicPartition, Weir};
+use weir::{Consumer, RecordRef, TopicPartition, Weir};
 
 use crate::client;
 use crate::json::JsonRecord;
@@ -76,6 +76,12 @@ pub(crate) struct ConsumeArgs {
     /// In text format, print the key and SEP before the value.
     #[arg(long, value_name = "SEP")]
     key_separator: Option<String>,
+    /// Join this consumer group: the group's assignor shares the topic's
+    /// partitions among its members, reading starts at the group's committed
+    /// offsets (--from beginning|end applies only where it has none), and the
+    /// positions are committed as records are read and at exit.
+    #[arg(long, value_name = "GROUP", conflicts_with = "partition")]
+    group: Option<String>,
     /// Any Kafka consumer property, as KEY=VALUE (repeatable), e.g.
     /// max.poll.records=100 or check.crcs=false. auto.offset.reset (what to
     /// do when retention removed the records at the position) defaults to
@@ -96,7 +102,19 @@ pub(crate) fn run(
     // Where retention or DeleteRecords removed the records at the position,
     // go on from the log start rather than skip to the end (a property may
     // say otherwise).
-    let mut props = vec![("auto.offset.reset".to_string(), "earliest".to_string())];
+    let reset = match (&args.group, args.from) {
+        (Some(_), StartAt::End) => "latest",
+        (Some(_), StartAt::Offset(_) | StartAt::Timestamp(_)) => {
+            return Err(Failure::Usage(
+                "with --group, --from takes beginning or end (where the group has no committed offset); use weir groups reset-offsets to move a group".into(),
+            ));
+        }
+        _ => "earliest",
+    };
+    let mut props = vec![("auto.offset.reset".to_string(), reset.to_string())];
+    if let Some(group) = &args.group {
+        props.push(("group.id".to_string(), group.clone()));
+    }
     props.extend(client::parse_properties(&args.properties)?);
     let config = client::consumer_config(&props)?;
     let weir = client::open(data_dir)?;
@@ -134,15 +152,29 @@ fn consume(
                 .collect()
         }
     };
-    consumer.assign(&tps).map_err(client::failure)?;
-    seek(consumer, &tps, args.from).map_err(client::failure)?;
+    if args.group.is_some() {
+        consumer
+            .subscribe(&[args.topic.as_str()])
+            .map_err(client::failure)?;
+    } else {
+        consumer.assign(&tps).map_err(client::failure)?;
+        seek(consumer, &tps, args.from).map_err(client::failure)?;
+    }
     let mut printed = 0u64;
     let done = |printed: u64| args.count.is_some_and(|c| printed >= c);
     // Short polls when exiting at the end: a poll that finds nothing waits its
     // whole timeout.
     let timeout = Duration::from_millis(if args.exit_at_end { 100 } else { 500 });
     while !done(printed) {
-        if args.exit_at_end && caught_up(consumer, &tps).map_err(client::failure)? {
+        let mine = if args.group.is_some() {
+            consumer.assignment()
+        } else {
+            tps.clone()
+        };
+        if args.exit_at_end
+            && !mine.is_empty()
+            && caught_up(consumer, &mine).map_err(client::failure)?
+        {
             break;
         }
         let records = consumer.poll(timeout).map_err(client::failure)?;
@@ -150,7 +182,7 @@ fn consume(
             if done(printed) {
                 break;
             }
-            print_record(args, record, out)?;
+            print_record(args, &record, out)?;
             printed += 1;
         }
         out.flush()?;
@@ -200,21 +232,21 @@ fn caught_up(consumer: &mut Consumer, tps: &[TopicPartition]) -> Result<bool, we
 
 fn print_record(
     args: &ConsumeArgs,
-    record: &ConsumerRecord,
+    record: &RecordRef<'_>,
     out: &mut impl Write,
 ) -> Result<(), Failure> {
     match args.format {
         Format::Json => {
-            serde_json::to_writer(&mut *out, &JsonRecord::from_consumer(record))
+            serde_json::to_writer(&mut *out, &JsonRecord::from_ref(record))
                 .map_err(std::io::Error::from)?;
             out.write_all(b"\n")?;
         }
         Format::Text => {
             if let Some(sep) = &args.key_separator {
-                out.write_all(record.key.as_deref().unwrap_or(b"null"))?;
+                out.write_all(record.key().unwrap_or(b"null"))?;
                 out.write_all(sep.as_bytes())?;
             }
-            out.write_all(record.value.as_deref().unwrap_or(b"null"))?;
+            out.write_all(record.value().unwrap_or(b"null"))?;
             out.write_all(b"\n")?;
         }
     }

@@ -168,6 +168,9 @@ struct Inner {
     closed: AtomicBool,
     stop: (Mutex<bool>, Condvar),
     recovery: Vec<(String, RecoveryReport)>,
+    /// Bumped whenever a topic is created or deleted or gains partitions, so
+    /// clients can cache topic metadata and notice changes cheaply.
+    metadata_version: std::sync::atomic::AtomicU64,
 }
 
 /// A data directory: many topics' partitions, opened together, locked against
@@ -336,6 +339,7 @@ impl LogDir {
             closed: AtomicBool::new(false),
             stop: (Mutex::new(false), Condvar::new()),
             recovery,
+            metadata_version: std::sync::atomic::AtomicU64::new(0),
         });
         inner.write_topics_file()?;
         inner.write_checkpoints()?;
@@ -370,6 +374,12 @@ impl LogDir {
     /// What recovery did to each partition it had to repair on open.
     pub fn recovery_reports(&self) -> &[(String, RecoveryReport)] {
         &self.inner.recovery
+    }
+
+    /// A number that changes whenever a topic is created or deleted or gains
+    /// partitions: cache topic metadata and re-read it when this moves.
+    pub fn metadata_version(&self) -> u64 {
+        self.inner.metadata_version.load(Ordering::Acquire)
     }
 
     /// The clock partitions use.
@@ -458,6 +468,7 @@ impl LogDir {
                 .ok_or_else(|| LogError::UnknownTopic {
                     topic: name.to_string(),
                 })?;
+        self.inner.metadata_version.fetch_add(1, Ordering::AcqRel);
         self.inner.write_topics_file()?;
         for log in topic.partitions() {
             let _ = log.close();
@@ -504,6 +515,7 @@ impl LogDir {
             )?));
         }
         write_lock(&topic.partitions).extend(new);
+        self.inner.metadata_version.fetch_add(1, Ordering::AcqRel);
         self.inner.write_topics_file()
     }
 
@@ -698,6 +710,7 @@ impl Inner {
             partitions: RwLock::new(logs),
         });
         write_lock(&self.topics).insert(name.to_string(), Arc::clone(&topic));
+        self.metadata_version.fetch_add(1, Ordering::AcqRel);
         self.write_topics_file()?;
         Ok(topic)
     }

@@ -22,9 +22,10 @@ use event_listener::EventListener;
 
 use crate::consumer_config::{ConsumerConfig, OffsetReset};
 use crate::consumer_group::{GroupStep, Membership};
+use crate::consumer_records::{Chunk, ConsumerRecords, PartitionRecords};
 use crate::error::WeirError;
 use crate::metrics::ConsumerMetrics;
-use crate::record::{ConsumerRecord, TopicPartition};
+use crate::record::TopicPartition;
 use crate::wait::{Sleep, block_until};
 use crate::weir::Weir;
 
@@ -45,56 +46,6 @@ pub(crate) struct Assigned {
     paused: bool,
     buffered: VecDeque<Buffered>,
     buffered_bytes: usize,
-}
-
-/// Records returned by a poll, grouped by partition (Kafka's
-/// `ConsumerRecords`).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct ConsumerRecords {
-    partitions: Vec<(TopicPartition, Vec<ConsumerRecord>)>,
-}
-
-impl ConsumerRecords {
-    /// Whether no record was returned.
-    pub fn is_empty(&self) -> bool {
-        self.partitions.iter().all(|(_, r)| r.is_empty())
-    }
-
-    /// Number of records.
-    pub fn count(&self) -> usize {
-        self.partitions.iter().map(|(_, r)| r.len()).sum()
-    }
-
-    /// Every record: partition by partition, each in offset order.
-    pub fn iter(&self) -> impl Iterator<Item = &ConsumerRecord> {
-        self.partitions.iter().flat_map(|(_, r)| r.iter())
-    }
-
-    /// The partitions with records.
-    pub fn partitions(&self) -> impl Iterator<Item = &TopicPartition> {
-        self.partitions.iter().map(|(tp, _)| tp)
-    }
-
-    /// One partition's records.
-    pub fn records(&self, tp: &TopicPartition) -> &[ConsumerRecord] {
-        self.partitions
-            .iter()
-            .find(|(t, _)| t == tp)
-            .map_or(&[], |(_, r)| r.as_slice())
-    }
-}
-
-impl IntoIterator for ConsumerRecords {
-    type Item = ConsumerRecord;
-    type IntoIter = std::vec::IntoIter<ConsumerRecord>;
-
-    fn into_iter(self) -> Self::IntoIter {
-        let mut all = Vec::with_capacity(self.count());
-        for (_, records) in self.partitions {
-            all.extend(records);
-        }
-        all.into_iter()
-    }
 }
 
 /// The record found by [`Consumer::offsets_for_times`].
@@ -568,7 +519,12 @@ impl Consumer {
             if a.paused {
                 continue;
             }
-            let mut taken: Vec<ConsumerRecord> = Vec::new();
+            let mut part = PartitionRecords {
+                tp: a.tp.clone(),
+                topic: Arc::clone(&a.topic),
+                chunks: Vec::new(),
+                count: 0,
+            };
             let mut bytes = 0usize;
             while remaining > 0 {
                 let Some(front) = a.buffered.front_mut() else {
@@ -582,55 +538,53 @@ impl Consumer {
                     a.buffered.pop_front();
                     continue;
                 }
+                let corrupt = |e: weir_record::RecordError| WeirError::Corrupt {
+                    topic: a.tp.topic.clone(),
+                    partition: a.tp.partition,
+                    offset: batch.base_offset(),
+                    reason: e.to_string(),
+                };
                 if front.records.is_none() {
-                    front.records = Some(batch.records().map_err(|e| WeirError::Corrupt {
-                        topic: a.tp.topic.clone(),
-                        partition: a.tp.partition,
-                        offset: batch.base_offset(),
-                        reason: e.to_string(),
-                    })?);
+                    front.records = Some(batch.records().map_err(corrupt)?);
                 }
-                let (tt, epoch) = (batch.timestamp_type(), batch.partition_leader_epoch());
-                let mut next = position;
-                let mut exhausted = true;
-                if let Some(records) = &front.records {
-                    for r in records {
-                        let r = r.map_err(|e| WeirError::Corrupt {
-                            topic: a.tp.topic.clone(),
-                            partition: a.tp.partition,
-                            offset: batch.base_offset(),
-                            reason: e.to_string(),
-                        })?;
-                        if r.offset() < position {
-                            continue;
-                        }
-                        if remaining == 0 {
-                            exhausted = false;
-                            break;
-                        }
-                        bytes += r.key().map_or(0, <[u8]>::len) + r.value().map_or(0, <[u8]>::len);
-                        taken.push(ConsumerRecord::from_view(
-                            &a.topic,
-                            a.tp.partition,
-                            tt,
-                            epoch,
-                            &r,
-                        ));
-                        next = r.offset() + 1;
-                        remaining -= 1;
+                let Some(records) = front.records.clone() else {
+                    break;
+                };
+                // Every record is decoded (and so checked) once here; the
+                // result's iterators read them in place again.
+                let mut taken = 0usize;
+                let mut to = batch.last_offset() + 1;
+                for r in &records {
+                    let r = r.map_err(corrupt)?;
+                    if r.offset() < position {
+                        continue;
                     }
+                    if taken == remaining {
+                        to = r.offset();
+                        break;
+                    }
+                    bytes += r.key().map_or(0, <[u8]>::len) + r.value().map_or(0, <[u8]>::len);
+                    taken += 1;
                 }
+                let exhausted = to > batch.last_offset();
+                part.chunks.push(Chunk {
+                    records,
+                    from: position,
+                    to,
+                    timestamp_type: batch.timestamp_type(),
+                    leader_epoch: batch.partition_leader_epoch(),
+                });
+                part.count += taken;
+                remaining -= taken;
+                a.position = Some(to);
                 if exhausted {
-                    a.position = Some(batch.last_offset() + 1);
                     a.buffered_bytes -= batch.size();
                     a.buffered.pop_front();
-                } else {
-                    a.position = Some(next);
                 }
             }
-            if !taken.is_empty() {
-                self.metrics.consumed(&a.tp.topic, taken.len(), bytes);
-                out.partitions.push((a.tp.clone(), taken));
+            if part.count > 0 {
+                self.metrics.consumed(&a.tp.topic, part.count, bytes);
+                out.partitions.push(part);
             }
         }
         if n > 0 {

@@ -47,10 +47,12 @@
 )]
 
 mod admin;
+mod admin_groups;
 mod bounded;
 mod consumer;
 mod consumer_config;
 mod consumer_group;
+mod consumer_records;
 mod delivery;
 mod error;
 pub mod metrics;
@@ -64,12 +66,16 @@ mod weir;
 pub use admin::{
     Admin, ConfigEntry, ListedOffset, NewTopic, OffsetSpec, PartitionDescription, TopicDescription,
 };
+pub use admin_groups::{
+    GroupListing, GroupPartitionLag, OffsetReset as GroupOffsetReset, ResetSpec,
+};
 pub use bounded::{
     BoundedRead, BoundedReadBuilder, BoundedRecord, PartitionReadSummary, ReadSummary,
 };
-pub use consumer::{Consumer, ConsumerRecords, OffsetAndTimestamp};
+pub use consumer::{Consumer, OffsetAndTimestamp};
 pub use consumer_config::{ConsumerConfig, IsolationLevel, OffsetReset};
 pub use consumer_group::{CommitCallback, CommitFuture, ConsumerRebalanceListener};
+pub use consumer_records::{ConsumerRecords, RecordRef};
 pub use delivery::DeliveryFuture;
 pub use error::WeirError;
 pub use producer::Producer;
@@ -79,7 +85,9 @@ pub use record::{
 };
 pub use wait::Sleep;
 pub use weir::{Weir, WeirBuilder};
-pub use weir_group::{AssignorKind, GroupState, OffsetAndMetadata};
+pub use weir_group::{
+    AssignorKind, GroupDescription, GroupState, MemberDescription, OffsetAndMetadata,
+};
 pub use weir_log::{ConfigError, LogConfig, LogError};
 pub use weir_partition::Partitioner;
 pub use weir_record::{Compression, CompressionConfig};

@@ -87,7 +87,7 @@ pub fn load_checkpoints(
         }
         for record in records.iter() {
             let key = record.key_str().unwrap_or_default();
-            let Some(value) = record.value.as_deref() else {
+            let Some(value) = record.value() else {
                 // A tombstone: that partition starts over from the beginning.
                 positions.retain(|p, _| checkpoint_key(source_topic, *p) != key);
                 continue;
@@ -95,7 +95,8 @@ pub fn load_checkpoints(
             let checkpoint: Checkpoint = serde_json::from_slice(value).map_err(|e| {
                 format!(
                     "{checkpoint_topic}-{} offset {}: not a checkpoint: {e}",
-                    record.partition, record.offset
+                    record.partition(),
+                    record.offset()
                 )
             })?;
             if checkpoint.topic == source_topic {

@@ -14,7 +14,7 @@ use std::sync::mpsc::{Receiver, Sender, TryRecvError};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use weir::{Consumer, ConsumerRecord, Producer, ProducerRecord, TopicPartition, Weir};
+use weir::{Consumer, Header, Producer, ProducerRecord, RecordRef, TopicPartition, Weir};
 
 use crate::orders::checkpoint::checkpoint_record;
 use crate::orders::model::{OrderAlert, enrich};
@@ -94,7 +94,7 @@ pub fn run_enricher(
         let records = consumer.poll(Duration::from_millis(100))?;
         let work = Instant::now();
         for record in records.iter() {
-            enricher.process(record)?;
+            enricher.process(&record)?;
         }
         if enricher.stats.consumed >= signals.after
             && let Some(tx) = notify.take()
@@ -230,10 +230,10 @@ impl<'a> Enricher<'a> {
 
     /// Enriches one order, or dead-letters it. Sends without waiting: the
     /// deliveries are waited for before the next checkpoint.
-    fn process(&mut self, record: &ConsumerRecord) -> Result<(), Error> {
+    fn process(&mut self, record: &RecordRef<'_>) -> Result<(), Error> {
         self.stats.consumed += 1;
-        let value = record.value.as_deref().unwrap_or_default();
-        self.stats.bytes_in += (value.len() + record.key.as_ref().map_or(0, |k| k.len())) as u64;
+        let value = record.value().unwrap_or_default();
+        self.stats.bytes_in += (value.len() + record.key().map_or(0, <[u8]>::len)) as u64;
         let order = match enrich(value) {
             Ok(order) => order,
             Err(e) => {
@@ -251,7 +251,7 @@ impl<'a> Enricher<'a> {
             let alert = serde_json::to_vec(&OrderAlert::for_order(&order))?;
             let alert = ProducerRecord::new(self.topics.alerts, alert)
                 .key(order.customer.clone())
-                .timestamp(record.timestamp);
+                .timestamp(record.timestamp());
             self.send(alert)?;
         }
         self.stats.enriched += 1;
@@ -259,10 +259,10 @@ impl<'a> Enricher<'a> {
         // timestamp, so time windows over `orders-enriched` mean order time.
         let mut enriched = ProducerRecord::new(self.topics.enriched, serde_json::to_vec(&order)?)
             .key(order.customer)
-            .timestamp(record.timestamp);
+            .timestamp(record.timestamp());
         let created_us = record
             .header(CREATED_AT_HEADER)
-            .and_then(|h| h.value.as_deref())
+            .and_then(|h| h.value())
             .and_then(|v| std::str::from_utf8(v).ok())
             .and_then(|v| v.parse::<i64>().ok());
         if let Some(created_us) = created_us {
@@ -318,18 +318,24 @@ impl<'a> Enricher<'a> {
 /// plus headers saying what failed and where the record came from, as Kafka
 /// Connect's `errors.deadletterqueue.context.headers.enable` adds them
 /// (Connect names them `__connect.errors.*`).
-fn dead_letter(topic: &str, record: &ConsumerRecord, class: &str, message: &str) -> ProducerRecord {
+fn dead_letter(topic: &str, record: &RecordRef<'_>, class: &str, message: &str) -> ProducerRecord {
     ProducerRecord {
         topic: topic.to_string(),
-        key: record.key.clone(),
-        value: record.value.clone(),
-        timestamp: Some(record.timestamp),
-        headers: record.headers.clone(),
+        key: record.key().map(bytes::Bytes::copy_from_slice),
+        value: record.value().map(bytes::Bytes::copy_from_slice),
+        timestamp: Some(record.timestamp()),
+        headers: record
+            .headers()
+            .map(|h| Header {
+                key: String::from_utf8_lossy(h.key()).into_owned(),
+                value: h.value().map(bytes::Bytes::copy_from_slice),
+            })
+            .collect(),
         ..ProducerRecord::default()
     }
     .header("error.class", class.to_string())
     .header("error.message", message.to_string())
-    .header("source.topic", record.topic.to_string())
-    .header("source.partition", record.partition.to_string())
-    .header("source.offset", record.offset.to_string())
+    .header("source.topic", record.topic().to_string())
+    .header("source.partition", record.partition().to_string())
+    .header("source.offset", record.offset().to_string())
 }

@@ -9,7 +9,7 @@ use std::thread::{self, Scope, ScopedJoinHandle};
 use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
-use weir::{Consumer, ConsumerRecord, TopicPartition, WeirError};
+use weir::{Consumer, TopicPartition, WeirError};
 
 use super::produce::{Plan, send_records};
 use super::report::{Progress, Report, latency_histogram, record_ns};
@@ -146,7 +146,7 @@ fn read_slice(
         if let Some(base) = reading.stamp_since {
             let now_ns = now.duration_since(base).as_nanos();
             for r in polled.iter() {
-                if let Some(sent_ns) = sent_ns(r) {
+                if let Some(sent_ns) = sent_ns(&r) {
                     record_ns(&mut latency, now_ns.saturating_sub(u128::from(sent_ns)));
                 }
             }
@@ -201,8 +201,8 @@ fn caught_up(
 }
 
 /// The send stamp of a bench record.
-fn sent_ns(record: &ConsumerRecord) -> Option<u64> {
-    let value = record.header(SENT_NS_HEADER)?.value.as_deref()?;
+fn sent_ns(record: &weir::RecordRef<'_>) -> Option<u64> {
+    let value = record.header(SENT_NS_HEADER)?.value()?;
     Some(u64::from_be_bytes(value.try_into().ok()?))
 }
 

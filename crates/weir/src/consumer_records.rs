@@ -1,0 +1,185 @@
+//! What a poll returns: [`ConsumerRecords`], holding the fetched (and, where
+//! compressed, decompressed) batches themselves, and [`RecordRef`], a record
+//! read in place from them. Iterating costs no allocation and no reference
+//! counting; [`RecordRef::to_record`] or `into_iter` give owned
+//! [`ConsumerRecord`]s when records must outlive the poll's result.
+
+use std::sync::Arc;
+
+use weir_record::{HeaderIter, HeaderView, RecordView, Records, TimestampType};
+
+use crate::record::{ConsumerRecord, TopicPartition};
+
+/// Part of one batch returned by a poll: its records with offsets in
+/// `[from, to)`, all decoded once already (so iteration cannot fail).
+#[derive(Debug, Clone)]
+pub(crate) struct Chunk {
+    pub(crate) records: Records,
+    pub(crate) from: i64,
+    pub(crate) to: i64,
+    pub(crate) timestamp_type: TimestampType,
+    pub(crate) leader_epoch: i32,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct PartitionRecords {
+    pub(crate) tp: TopicPartition,
+    pub(crate) topic: Arc<str>,
+    pub(crate) chunks: Vec<Chunk>,
+    pub(crate) count: usize,
+}
+
+/// Records returned by a poll, grouped by partition (Kafka's
+/// `ConsumerRecords`).
+#[derive(Debug, Clone, Default)]
+pub struct ConsumerRecords {
+    pub(crate) partitions: Vec<PartitionRecords>,
+}
+
+impl ConsumerRecords {
+    /// Whether no record was returned.
+    pub fn is_empty(&self) -> bool {
+        self.count() == 0
+    }
+
+    /// Number of records.
+    pub fn count(&self) -> usize {
+        self.partitions.iter().map(|p| p.count).sum()
+    }
+
+    /// Every record, read in place: partition by partition, each in offset
+    /// order.
+    pub fn iter(&self) -> impl Iterator<Item = RecordRef<'_>> {
+        self.partitions.iter().flat_map(partition_iter)
+    }
+
+    /// The partitions with records.
+    pub fn partitions(&self) -> impl Iterator<Item = &TopicPartition> {
+        self.partitions.iter().map(|p| &p.tp)
+    }
+
+    /// One partition's records, read in place.
+    pub fn records<'a>(&'a self, tp: &TopicPartition) -> impl Iterator<Item = RecordRef<'a>> {
+        self.partitions
+            .iter()
+            .filter(move |p| &p.tp == tp)
+            .flat_map(partition_iter)
+    }
+}
+
+fn partition_iter(p: &PartitionRecords) -> impl Iterator<Item = RecordRef<'_>> {
+    p.chunks.iter().flat_map(move |c| {
+        c.records
+            .iter()
+            .filter_map(Result::ok)
+            .skip_while(move |r| r.offset() < c.from)
+            .take_while(move |r| r.offset() < c.to)
+            .map(move |view| RecordRef {
+                topic: &p.topic,
+                partition: p.tp.partition,
+                timestamp_type: c.timestamp_type,
+                leader_epoch: c.leader_epoch,
+                view,
+            })
+    })
+}
+
+impl IntoIterator for ConsumerRecords {
+    type Item = ConsumerRecord;
+    type IntoIter = std::vec::IntoIter<ConsumerRecord>;
+
+    /// Owned records (keys and values share the fetched buffers).
+    fn into_iter(self) -> Self::IntoIter {
+        let all: Vec<ConsumerRecord> = self.iter().map(|r| r.to_record()).collect();
+        all.into_iter()
+    }
+}
+
+/// A record read in place from a poll's [`ConsumerRecords`] (zero-copy).
+#[derive(Debug, Clone)]
+pub struct RecordRef<'a> {
+    topic: &'a Arc<str>,
+    partition: i32,
+    timestamp_type: TimestampType,
+    leader_epoch: i32,
+    view: RecordView<'a>,
+}
+
+impl<'a> RecordRef<'a> {
+    /// The topic.
+    pub fn topic(&self) -> &'a str {
+        self.topic
+    }
+
+    /// The partition.
+    pub fn partition(&self) -> i32 {
+        self.partition
+    }
+
+    /// The offset.
+    pub fn offset(&self) -> i64 {
+        self.view.offset()
+    }
+
+    /// The timestamp.
+    pub fn timestamp(&self) -> i64 {
+        self.view.timestamp()
+    }
+
+    /// CreateTime or LogAppendTime.
+    pub fn timestamp_type(&self) -> TimestampType {
+        self.timestamp_type
+    }
+
+    /// The key; `None` is a null key.
+    pub fn key(&self) -> Option<&'a [u8]> {
+        self.view.key()
+    }
+
+    /// The value; `None` is a tombstone.
+    pub fn value(&self) -> Option<&'a [u8]> {
+        self.view.value()
+    }
+
+    /// The key as UTF-8, if it is.
+    pub fn key_str(&self) -> Option<&'a str> {
+        self.key().and_then(|k| std::str::from_utf8(k).ok())
+    }
+
+    /// The value as UTF-8, if it is.
+    pub fn value_str(&self) -> Option<&'a str> {
+        self.value().and_then(|v| std::str::from_utf8(v).ok())
+    }
+
+    /// The headers, in order.
+    pub fn headers(&self) -> HeaderIter<'a> {
+        self.view.headers()
+    }
+
+    /// The first header with this key.
+    pub fn header(&self, key: &str) -> Option<HeaderView<'a>> {
+        self.headers().find(|h| h.key() == key.as_bytes())
+    }
+
+    /// The leader epoch of the record's batch.
+    pub fn leader_epoch(&self) -> Option<i32> {
+        (self.leader_epoch >= 0).then_some(self.leader_epoch)
+    }
+
+    /// The borrowed view underneath.
+    pub fn view(&self) -> &RecordView<'a> {
+        &self.view
+    }
+
+    /// An owned copy (keys and values share the fetched buffer; header keys
+    /// are copied).
+    pub fn to_record(&self) -> ConsumerRecord {
+        ConsumerRecord::from_view(
+            self.topic,
+            self.partition,
+            self.timestamp_type,
+            self.leader_epoch,
+            &self.view,
+        )
+    }
+}
