@@ -71,10 +71,32 @@ struct Completion {
     delivered: Delivered,
 }
 
+/// `buffer.memory` accounting: an atomic counter on the fast path; a mutex
+/// and condvar only for senders that must wait.
 struct Memory {
-    used: Mutex<u64>,
+    used: AtomicU64,
+    waiting: std::sync::atomic::AtomicUsize,
+    lock: Mutex<()>,
     cv: Condvar,
     limit: u64,
+}
+
+impl Memory {
+    fn try_reserve(&self, n: u64) -> bool {
+        let mut cur = self.used.load(Ordering::Relaxed);
+        loop {
+            if cur + n > self.limit {
+                return false;
+            }
+            match self
+                .used
+                .compare_exchange_weak(cur, cur + n, Ordering::AcqRel, Ordering::Relaxed)
+            {
+                Ok(_) => return true,
+                Err(actual) => cur = actual,
+            }
+        }
+    }
 }
 
 type LingerEntry = Reverse<(Instant, u64, usize)>;
@@ -100,11 +122,14 @@ struct Shared {
 
 impl Shared {
     fn release(&self, n: u64) {
-        let mut used = lock(&self.memory.used);
-        *used = used.saturating_sub(n);
-        self.metrics.buffer_available(self.memory.limit - *used);
-        drop(used);
-        self.memory.cv.notify_all();
+        let m = &self.memory;
+        let before = m.used.fetch_sub(n, Ordering::AcqRel);
+        self.metrics
+            .buffer_available(m.limit.saturating_sub(before.saturating_sub(n)));
+        if m.waiting.load(Ordering::Acquire) > 0 {
+            let _g = lock(&m.lock);
+            m.cv.notify_all();
+        }
     }
 }
 
@@ -113,7 +138,7 @@ struct Inner {
     config: ProducerConfig,
     partitioner: Arc<dyn Partitioner>,
     producer_id: i64,
-    topics: RwLock<HashMap<String, Arc<TopicState>>>,
+    topics: RwLock<HashMap<String, (u64, Arc<TopicState>)>>,
     shared: Arc<Shared>,
     linger: Arc<Linger>,
     completions: Mutex<Option<Sender<Completion>>>,
@@ -181,7 +206,9 @@ impl Producer {
             },
             shared: Arc::new(Shared {
                 memory: Memory {
-                    used: Mutex::new(0),
+                    used: AtomicU64::new(0),
+                    waiting: std::sync::atomic::AtomicUsize::new(0),
+                    lock: Mutex::new(()),
                     cv: Condvar::new(),
                     limit: config.buffer_memory,
                 },
@@ -286,22 +313,33 @@ impl Producer {
 
 impl Inner {
     fn topic_state(&self, topic: &str) -> Result<Arc<TopicState>, WeirError> {
+        let version = self.weir.log_dir().metadata_version();
         let current = self
             .topics
             .read()
             .unwrap_or_else(PoisonError::into_inner)
             .get(topic)
             .cloned();
+        if let Some((v, state)) = &current
+            && *v == version
+        {
+            return Ok(Arc::clone(state));
+        }
         let t = self.weir.topic(topic)?;
+        let current = current.map(|(_, s)| s);
         if let Some(state) = current
             && state.partitions.len() == t.partition_count() as usize
         {
+            self.topics
+                .write()
+                .unwrap_or_else(PoisonError::into_inner)
+                .insert(topic.to_string(), (version, Arc::clone(&state)));
             return Ok(state);
         }
         // New topic, or its partitions grew: keep the existing partitions'
         // queues (open batches, sequences, a drain in progress) as they are.
         let mut topics = self.topics.write().unwrap_or_else(PoisonError::into_inner);
-        let old = topics.get(topic).cloned();
+        let old = topics.get(topic).map(|(_, s)| Arc::clone(s));
         let state = Arc::new(TopicState {
             name: Arc::from(topic),
             partitions: t
@@ -320,7 +358,7 @@ impl Inner {
                 })
                 .collect(),
         });
-        topics.insert(topic.to_string(), Arc::clone(&state));
+        topics.insert(topic.to_string(), (version, Arc::clone(&state)));
         Ok(state)
     }
 
@@ -516,28 +554,35 @@ impl Inner {
     }
 
     fn reserve(&self, n: u64) -> Result<(), WeirError> {
-        let deadline = Instant::now() + self.config.max_block;
         let memory = &self.shared.memory;
-        let mut used = lock(&memory.used);
-        while *used + n > memory.limit {
+        if memory.try_reserve(n) {
+            return Ok(());
+        }
+        let deadline = Instant::now() + self.config.max_block;
+        memory.waiting.fetch_add(1, Ordering::AcqRel);
+        let mut guard = lock(&memory.lock);
+        let result = loop {
+            if memory.try_reserve(n) {
+                break Ok(());
+            }
             let now = Instant::now();
             if now >= deadline {
-                return Err(WeirError::BufferExhausted {
+                break Err(WeirError::BufferExhausted {
                     needed: n,
                     buffer_memory: memory.limit,
                     max_block_ms: u64::try_from(self.config.max_block.as_millis())
                         .unwrap_or(u64::MAX),
                 });
             }
-            used = memory
+            guard = memory
                 .cv
-                .wait_timeout(used, deadline - now)
+                .wait_timeout(guard, deadline - now)
                 .unwrap_or_else(PoisonError::into_inner)
                 .0;
-        }
-        *used += n;
-        self.shared.metrics.buffer_available(memory.limit - *used);
-        Ok(())
+        };
+        drop(guard);
+        memory.waiting.fetch_sub(1, Ordering::AcqRel);
+        result
     }
 
     fn release(&self, n: u64) {
@@ -631,7 +676,7 @@ impl Inner {
             .read()
             .unwrap_or_else(PoisonError::into_inner)
             .values()
-            .cloned()
+            .map(|(_, s)| Arc::clone(s))
             .collect();
         for topic in &topics {
             for (p, ps) in topic.partitions.iter().enumerate() {
