@@ -10,6 +10,7 @@ mod bench;
 mod client;
 mod consume;
 mod dump;
+mod groups;
 mod json;
 mod produce;
 mod topics;
@@ -69,6 +70,10 @@ enum Command {
     /// prints `weir dump`'s schema, one object per line. Waits for new records
     /// at the end unless --exit-at-end or --count says when to stop.
     Consume(consume::ConsumeArgs),
+    /// List, describe (lag), reset offsets of, and delete consumer groups (like
+    /// kafka-consumer-groups).
+    #[command(subcommand)]
+    Groups(groups::GroupsCommand),
     /// Measure producer and consumer throughput and latency on a fresh topic
     /// (like Kafka's perf-test tools).
     #[command(subcommand)]
@@ -197,6 +202,7 @@ fn main() -> ExitCode {
         }
         Command::Consume(args) => consume::run(data_dir, &args, &mut out),
         Command::Bench(command) => bench::run(data_dir, &command, &mut out),
+        Command::Groups(command) => groups::run(data_dir, &command, &mut out),
     };
     let flushed = out.flush().map_err(Failure::from);
     match result.and(flushed) {

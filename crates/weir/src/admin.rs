@@ -111,6 +111,10 @@ impl Admin {
         Admin { weir }
     }
 
+    pub(crate) fn weir(&self) -> &Weir {
+        &self.weir
+    }
+
     /// Creates a topic.
     ///
     /// # Errors

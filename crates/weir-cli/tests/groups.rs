@@ -1,0 +1,192 @@
+//! `weir consume --group` and `weir groups list|describe|reset-offsets|delete`.
+
+use std::io::Write;
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+
+use serde_json::Value;
+
+fn weir(dir: &Path, args: &[&str], stdin: &[u8]) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_weir"))
+        .arg("--data-dir")
+        .arg(dir)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let _ = child.stdin.take().unwrap().write_all(stdin);
+    child.wait_with_output().unwrap()
+}
+
+fn ok(out: &Output) -> String {
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout.clone()).unwrap()
+}
+
+fn json_lines(out: &Output) -> Vec<Value> {
+    ok(out)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+fn consume_group(dir: &Path) -> Vec<String> {
+    let out = weir(dir, &["consume", "t", "--group", "g", "--exit-at-end"], b"");
+    let mut lines: Vec<String> = ok(&out).lines().map(str::to_string).collect();
+    lines.sort();
+    lines
+}
+
+#[test]
+fn a_group_resumes_where_it_committed_and_its_offsets_can_be_reset() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    ok(&weir(
+        d,
+        &["topics", "create", "t", "--partitions", "2"],
+        b"",
+    ));
+    let input: String = (0..10).map(|i| format!("k{i}:v{i}\n")).collect();
+    ok(&weir(
+        d,
+        &["produce", "t", "--key-separator", ":"],
+        input.as_bytes(),
+    ));
+
+    assert_eq!(consume_group(d).len(), 10);
+    assert!(
+        consume_group(d).is_empty(),
+        "the group resumes after its commits"
+    );
+
+    let groups = json_lines(&weir(d, &["groups", "list", "--format", "json"], b""));
+    assert_eq!(groups[0]["group"], "g");
+    assert_eq!(groups[0]["state"], "Empty");
+
+    ok(&weir(
+        d,
+        &["produce", "t", "--key-separator", ":"],
+        b"a:x\nb:y\nc:z\nd:w\ne:q\n",
+    ));
+    let described = &json_lines(&weir(
+        d,
+        &["groups", "describe", "g", "--format", "json"],
+        b"",
+    ))[0];
+    let lag: i64 = described["partitions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["lag"].as_i64().unwrap())
+        .sum();
+    assert_eq!(lag, 5);
+    let text = ok(&weir(d, &["groups", "describe", "g"], b""));
+    assert!(
+        text.contains("CURRENT-OFFSET") && text.contains("LAG"),
+        "{text}"
+    );
+
+    // A dry run changes nothing; --execute does.
+    let plan = json_lines(&weir(
+        d,
+        &[
+            "groups",
+            "reset-offsets",
+            "g",
+            "--topic",
+            "t",
+            "--to-earliest",
+            "--format",
+            "json",
+        ],
+        b"",
+    ));
+    assert!(
+        plan.iter()
+            .all(|p| p["new_offset"] == 0 && p["executed"] == false)
+    );
+    assert_eq!(consume_group(d).len(), 5);
+    ok(&weir(
+        d,
+        &[
+            "groups",
+            "reset-offsets",
+            "g",
+            "--topic",
+            "t",
+            "--to-earliest",
+            "--execute",
+        ],
+        b"",
+    ));
+    assert_eq!(consume_group(d).len(), 15);
+    ok(&weir(
+        d,
+        &[
+            "groups",
+            "reset-offsets",
+            "g",
+            "--topic",
+            "t",
+            "--shift-by",
+            "-2",
+            "--execute",
+        ],
+        b"",
+    ));
+    assert_eq!(consume_group(d).len(), 4);
+    ok(&weir(
+        d,
+        &[
+            "groups",
+            "reset-offsets",
+            "g",
+            "--topic",
+            "t",
+            "--to-datetime",
+            "2000-01-01T00:00:00Z",
+            "--execute",
+        ],
+        b"",
+    ));
+    assert_eq!(consume_group(d).len(), 15);
+
+    let out = weir(d, &["groups", "reset-offsets", "g", "--topic", "t"], b"");
+    assert_eq!(out.status.code(), Some(2), "a reset needs a target");
+    let out = weir(
+        d,
+        &[
+            "groups",
+            "reset-offsets",
+            "g",
+            "--topic",
+            "t",
+            "--to-datetime",
+            "soon",
+        ],
+        b"",
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("soon"));
+    let out = weir(d, &["groups", "describe", "nobody"], b"");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("nobody"));
+
+    ok(&weir(d, &["groups", "delete", "g"], b""));
+    assert!(json_lines(&weir(d, &["groups", "list", "--format", "json"], b"")).is_empty());
+    for args in [
+        &["groups", "--help"][..],
+        &["groups", "list", "--help"],
+        &["groups", "describe", "--help"],
+        &["groups", "reset-offsets", "--help"],
+        &["groups", "delete", "--help"],
+    ] {
+        assert!(ok(&weir(d, args, b"")).contains("Usage:"), "{args:?}");
+    }
+}

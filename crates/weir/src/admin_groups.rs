@@ -1,0 +1,234 @@
+//! Consumer-group administration (Kafka's `kafka-consumer-groups`): list,
+//! describe with lag, alter and reset offsets, delete.
+
+use std::collections::BTreeMap;
+
+use weir_group::{GroupDescription, OffsetAndMetadata};
+
+use crate::admin::Admin;
+use crate::error::WeirError;
+use crate::record::TopicPartition;
+
+/// One group in [`Admin::list_groups`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupListing {
+    /// The group id.
+    pub group: String,
+    /// Kafka's name of its state (`Empty`, `PreparingRebalance`, `Stable`).
+    pub state: String,
+    /// Members.
+    pub members: usize,
+}
+
+/// One partition of a group's lag report ([`Admin::group_lag`]), as the
+/// columns of `kafka-consumer-groups --describe`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupPartitionLag {
+    /// The partition.
+    pub partition: TopicPartition,
+    /// The committed offset (the next to consume), if any.
+    pub current_offset: Option<i64>,
+    /// The partition's log end offset (high watermark).
+    pub log_end_offset: i64,
+    /// `log_end_offset - current_offset`, when there is a committed offset.
+    pub lag: Option<i64>,
+    /// The member that owns the partition now, if any.
+    pub member_id: Option<String>,
+    /// That member's `client.id`.
+    pub client_id: Option<String>,
+}
+
+/// Where [`Admin::reset_group_offsets`] moves a group's offsets (the options of
+/// `kafka-consumer-groups --reset-offsets`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ResetSpec {
+    /// `--to-earliest`: the log start offset.
+    Earliest,
+    /// `--to-latest`: the log end offset.
+    Latest,
+    /// `--to-datetime`: the first offset at or after this time (ms), or the log
+    /// end when every record is older.
+    ToTimestamp(i64),
+    /// `--to-offset`: this offset, clamped to the log's range.
+    ToOffset(i64),
+    /// `--shift-by`: the current offset moved by this much, clamped.
+    ShiftBy(i64),
+}
+
+/// A planned or executed offset change of [`Admin::reset_group_offsets`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OffsetReset {
+    /// The partition.
+    pub partition: TopicPartition,
+    /// The offset before.
+    pub previous: Option<i64>,
+    /// The new offset.
+    pub offset: i64,
+}
+
+impl Admin {
+    /// Every known group: with members now, or with committed offsets.
+    ///
+    /// # Errors
+    /// [`WeirError::Group`] when `__consumer_offsets` cannot be read.
+    pub fn list_groups(&self) -> Result<Vec<GroupListing>, WeirError> {
+        let c = self.weir().group_coordinator()?;
+        let mut out = Vec::new();
+        for group in c.list_groups() {
+            let d = c.describe_group(&group)?;
+            out.push(GroupListing {
+                group,
+                state: d.state.name().to_string(),
+                members: d.members.len(),
+            });
+        }
+        Ok(out)
+    }
+
+    /// A group's state, generation, assignor and members with their partitions.
+    ///
+    /// # Errors
+    /// An unknown group.
+    pub fn describe_group(&self, group: &str) -> Result<GroupDescription, WeirError> {
+        Ok(self.weir().group_coordinator()?.describe_group(group)?)
+    }
+
+    /// A group's committed offsets.
+    ///
+    /// # Errors
+    /// [`WeirError::Group`] when `__consumer_offsets` cannot be read.
+    pub fn list_group_offsets(
+        &self,
+        group: &str,
+    ) -> Result<Vec<(TopicPartition, OffsetAndMetadata)>, WeirError> {
+        Ok(self.weir().group_coordinator()?.group_offsets(group))
+    }
+
+    /// The group's lag per partition: every partition it committed for or a
+    /// member owns, with the log end offset and the owner.
+    ///
+    /// # Errors
+    /// An unknown group.
+    pub fn group_lag(&self, group: &str) -> Result<Vec<GroupPartitionLag>, WeirError> {
+        let c = self.weir().group_coordinator()?;
+        let description = c.describe_group(group)?;
+        let mut rows: BTreeMap<TopicPartition, GroupPartitionLag> = BTreeMap::new();
+        for (tp, committed) in c.group_offsets(group) {
+            rows.insert(
+                tp.clone(),
+                GroupPartitionLag {
+                    partition: tp,
+                    current_offset: Some(committed.offset),
+                    log_end_offset: 0,
+                    lag: None,
+                    member_id: None,
+                    client_id: None,
+                },
+            );
+        }
+        for m in &description.members {
+            for tp in &m.assignment {
+                let row = rows.entry(tp.clone()).or_insert_with(|| GroupPartitionLag {
+                    partition: tp.clone(),
+                    current_offset: None,
+                    log_end_offset: 0,
+                    lag: None,
+                    member_id: None,
+                    client_id: None,
+                });
+                row.member_id = Some(m.member_id.clone());
+                row.client_id = Some(m.client_id.clone());
+            }
+        }
+        let mut out = Vec::with_capacity(rows.len());
+        for (tp, mut row) in rows {
+            if let Ok(log) = self.weir().partition(&tp.topic, tp.partition) {
+                row.log_end_offset = log.high_watermark();
+                row.lag = row.current_offset.map(|o| (row.log_end_offset - o).max(0));
+            }
+            out.push(row);
+        }
+        Ok(out)
+    }
+
+    /// Sets a group's committed offsets. The group must have no members, as
+    /// Kafka requires.
+    ///
+    /// # Errors
+    /// [`WeirError::Group`] with `GroupNotEmpty`; an unknown topic.
+    pub fn alter_group_offsets(
+        &self,
+        group: &str,
+        offsets: &[(TopicPartition, i64)],
+    ) -> Result<(), WeirError> {
+        for (tp, _) in offsets {
+            self.weir().partition(&tp.topic, tp.partition)?;
+        }
+        let c = self.weir().group_coordinator()?;
+        let offsets: Vec<(TopicPartition, OffsetAndMetadata)> = offsets
+            .iter()
+            .map(|(tp, o)| (tp.clone(), OffsetAndMetadata::new(*o)))
+            .collect();
+        let (log, end) = c.commit(group, None, &offsets)?;
+        log.flush_until(end)?;
+        Ok(())
+    }
+
+    /// Plans (and with `execute`, applies) a reset of a group's offsets for
+    /// every partition of `topic`, as `kafka-consumer-groups --reset-offsets`
+    /// does (a dry run by default there too).
+    ///
+    /// # Errors
+    /// An unknown topic; when executing, a group with members.
+    pub fn reset_group_offsets(
+        &self,
+        group: &str,
+        topic: &str,
+        spec: ResetSpec,
+        execute: bool,
+    ) -> Result<Vec<OffsetReset>, WeirError> {
+        let t = self.weir().topic(topic)?;
+        let c = self.weir().group_coordinator()?;
+        let mut plan = Vec::new();
+        for log in t.partitions() {
+            let tp = TopicPartition::new(topic, log.partition());
+            let previous = c.committed(group, &tp).map(|o| o.offset);
+            let (start, end) = (log.log_start_offset(), log.high_watermark());
+            let offset = match spec {
+                ResetSpec::Earliest => start,
+                ResetSpec::Latest => end,
+                ResetSpec::ToTimestamp(ts) => {
+                    log.offset_for_timestamp(ts)?.map_or(end, |t| t.offset)
+                }
+                ResetSpec::ToOffset(o) => o.clamp(start, end),
+                ResetSpec::ShiftBy(d) => previous
+                    .unwrap_or(start)
+                    .saturating_add(d)
+                    .clamp(start, end),
+            };
+            plan.push(OffsetReset {
+                partition: tp,
+                previous,
+                offset,
+            });
+        }
+        if execute {
+            let offsets: Vec<(TopicPartition, i64)> = plan
+                .iter()
+                .map(|r| (r.partition.clone(), r.offset))
+                .collect();
+            self.alter_group_offsets(group, &offsets)?;
+        }
+        Ok(plan)
+    }
+
+    /// Deletes a group without members: its committed offsets and metadata.
+    ///
+    /// # Errors
+    /// [`WeirError::Group`] with `GroupNotEmpty` or `UnknownGroup`.
+    pub fn delete_group(&self, group: &str) -> Result<(), WeirError> {
+        let (log, end) = self.weir().group_coordinator()?.delete_group(group)?;
+        log.flush_until(end)?;
+        Ok(())
+    }
+}
