@@ -131,6 +131,51 @@ fn produce(c: &mut Criterion) {
                     total
                 })
             });
+            // A reference that also pays for encoding and compressing: the
+            // same records built into 16 KiB batches and appended, per thread.
+            let per_thread = Arc::new(records.clone());
+            g.bench_function(
+                format!("reference_build_compress_append_{threads}_threads"),
+                |b| {
+                    b.iter_custom(|iters| {
+                        let mut total = Duration::ZERO;
+                        for _ in 0..iters {
+                            let dir = bench_dir();
+                            let weir = open(dir.path());
+                            let logs: Vec<_> = (0..PARTITIONS as i32)
+                                .map(|p| weir.partition("bench", p).unwrap())
+                                .collect();
+                            let start = Instant::now();
+                            let handles: Vec<_> = (0..threads)
+                                .map(|t| {
+                                    let logs = logs.clone();
+                                    let records = Arc::clone(&per_thread);
+                                    std::thread::spawn(move || {
+                                        let mine: Vec<Record> = records
+                                            .iter()
+                                            .skip(t)
+                                            .step_by(threads)
+                                            .cloned()
+                                            .collect();
+                                        for (p, bs) in
+                                            prebuilt(&mine, codec).into_iter().enumerate()
+                                        {
+                                            for b in bs {
+                                                black_box(logs[p].append(b).unwrap());
+                                            }
+                                        }
+                                    })
+                                })
+                                .collect();
+                            for h in handles {
+                                h.join().unwrap();
+                            }
+                            total += start.elapsed();
+                        }
+                        total
+                    })
+                },
+            );
             let batches = Arc::clone(&batches);
             g.bench_function(
                 format!("ceiling_log_append_prebuilt_{threads}_threads"),
@@ -212,6 +257,31 @@ fn consume(c: &mut Criterion) {
                     black_box(r.value());
                 }
                 n += polled.count();
+            }
+            n
+        })
+    });
+    // A second reference: the least any verifying consumer does with the
+    // fetched bytes: CRC-check each batch and decode every record.
+    g.bench_function("reference_log_fetch_crc_decode", |b| {
+        b.iter(|| {
+            let mut n = 0usize;
+            for log in &logs {
+                let mut offset = 0;
+                loop {
+                    let data = log.fetch(offset, 1 << 20).unwrap();
+                    if data.is_empty() {
+                        break;
+                    }
+                    for batch in data.batches() {
+                        let batch = batch.unwrap().batch;
+                        for r in &batch.records().unwrap() {
+                            black_box(r.unwrap().value());
+                            n += 1;
+                        }
+                    }
+                    offset = data.next_offset;
+                }
             }
             n
         })

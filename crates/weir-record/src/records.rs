@@ -86,6 +86,50 @@ impl Records {
     }
 }
 
+impl Records {
+    /// The view of a record decoded earlier, from its [`RecordSpan`]: no
+    /// decoding. The span must come from this `Records` (a span of another
+    /// batch gives a view of wrong or empty fields, never a panic: ranges are
+    /// checked when the view reads them).
+    pub fn view(&self, span: &RecordSpan) -> RecordView<'_> {
+        let range = |(start, len): (u32, i32)| {
+            usize::try_from(len)
+                .ok()
+                .map(|len| start as usize..start as usize + len)
+        };
+        let timestamp_delta = span.timestamp_delta;
+        RecordView {
+            data: &self.data,
+            offset: self.base_offset.wrapping_add(i64::from(span.offset_delta)),
+            offset_delta: span.offset_delta,
+            timestamp: match self.timestamp_type {
+                TimestampType::LogAppendTime => self.max_timestamp,
+                TimestampType::CreateTime => self.base_timestamp.wrapping_add(timestamp_delta),
+            },
+            timestamp_delta,
+            attributes: span.attributes,
+            key: range(span.key),
+            value: range(span.value),
+            headers: span.headers.0 as usize..span.headers.1 as usize,
+            header_count: span.header_count,
+        }
+    }
+}
+
+/// A decoded record's fields without the borrow of its buffer (44 bytes):
+/// keep spans to revisit records of a [`Records`] later ([`Records::view`])
+/// without decoding them again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RecordSpan {
+    timestamp_delta: i64,
+    offset_delta: i32,
+    key: (u32, i32),
+    value: (u32, i32),
+    headers: (u32, u32),
+    header_count: u32,
+    attributes: i8,
+}
+
 impl<'a> IntoIterator for &'a Records {
     type Item = Result<RecordView<'a>, RecordError>;
     type IntoIter = RecordIter<'a>;
@@ -411,6 +455,27 @@ pub struct RecordView<'a> {
 }
 
 impl<'a> RecordView<'a> {
+    /// The fields without the borrow, to rebuild this view later with
+    /// [`Records::view`]. (A records section is at most 2 GiB, so positions
+    /// fit 32 bits.)
+    pub fn span(&self) -> RecordSpan {
+        let pos = |v: usize| u32::try_from(v).unwrap_or(u32::MAX);
+        let range = |r: &Option<Range<usize>>| {
+            r.as_ref().map_or((0, -1), |r| {
+                (pos(r.start), i32::try_from(r.len()).unwrap_or(i32::MAX))
+            })
+        };
+        RecordSpan {
+            timestamp_delta: self.timestamp_delta,
+            offset_delta: self.offset_delta,
+            key: range(&self.key),
+            value: range(&self.value),
+            headers: (pos(self.headers.start), pos(self.headers.end)),
+            header_count: self.header_count,
+            attributes: self.attributes,
+        }
+    }
+
     /// The record's offset: base offset plus offset delta.
     #[inline]
     pub fn offset(&self) -> i64 {
@@ -597,6 +662,27 @@ mod tests {
             let careful = iter.decode();
             match (fast_view, careful) {
                 (Some(f), Ok(c)) => {
+                    // A span rebuilds the same view without decoding.
+                    let again = records.view(&c.span());
+                    assert_eq!(
+                        (
+                            again.offset,
+                            again.timestamp,
+                            again.key(),
+                            again.value(),
+                            again.attributes
+                        ),
+                        (c.offset, c.timestamp, c.key(), c.value(), c.attributes)
+                    );
+                    assert_eq!(
+                        again
+                            .headers()
+                            .map(|h| (h.key(), h.value()))
+                            .collect::<Vec<_>>(),
+                        c.headers()
+                            .map(|h| (h.key(), h.value()))
+                            .collect::<Vec<_>>()
+                    );
                     assert_eq!(
                         (
                             f.offset,

@@ -550,27 +550,27 @@ impl Consumer {
                 let Some(records) = front.records.clone() else {
                     break;
                 };
-                // Every record is decoded (and so checked) once here; the
-                // result's iterators read them in place again.
-                let mut taken = 0usize;
+                // Every record is decoded (and so checked) once, here; the
+                // result keeps spans to read them in place.
+                let mut spans = Vec::with_capacity(records.len().min(remaining));
                 let mut to = batch.last_offset() + 1;
                 for r in &records {
                     let r = r.map_err(corrupt)?;
                     if r.offset() < position {
                         continue;
                     }
-                    if taken == remaining {
+                    if spans.len() == remaining {
                         to = r.offset();
                         break;
                     }
                     bytes += r.key().map_or(0, <[u8]>::len) + r.value().map_or(0, <[u8]>::len);
-                    taken += 1;
+                    spans.push(r.span());
                 }
                 let exhausted = to > batch.last_offset();
+                let taken = spans.len();
                 part.chunks.push(Chunk {
                     records,
-                    from: position,
-                    to,
+                    spans,
                     timestamp_type: batch.timestamp_type(),
                     leader_epoch: batch.partition_leader_epoch(),
                 });

@@ -6,17 +6,17 @@
 
 use std::sync::Arc;
 
-use weir_record::{HeaderIter, HeaderView, RecordView, Records, TimestampType};
+use weir_record::{HeaderIter, HeaderView, RecordSpan, RecordView, Records, TimestampType};
 
 use crate::record::{ConsumerRecord, TopicPartition};
 
-/// Part of one batch returned by a poll: its records with offsets in
-/// `[from, to)`, all decoded once already (so iteration cannot fail).
+/// Part of one batch returned by a poll: the records it returns, decoded
+/// once during the poll and kept as spans, so iterating neither decodes again
+/// nor can fail.
 #[derive(Debug, Clone)]
 pub(crate) struct Chunk {
     pub(crate) records: Records,
-    pub(crate) from: i64,
-    pub(crate) to: i64,
+    pub(crate) spans: Vec<RecordSpan>,
     pub(crate) timestamp_type: TimestampType,
     pub(crate) leader_epoch: i32,
 }
@@ -49,8 +49,13 @@ impl ConsumerRecords {
 
     /// Every record, read in place: partition by partition, each in offset
     /// order.
-    pub fn iter(&self) -> impl Iterator<Item = RecordRef<'_>> {
-        self.partitions.iter().flat_map(partition_iter)
+    pub fn iter(&self) -> Iter<'_> {
+        Iter {
+            partitions: &self.partitions,
+            partition: 0,
+            chunk: 0,
+            span: 0,
+        }
     }
 
     /// The partitions with records.
@@ -59,29 +64,55 @@ impl ConsumerRecords {
     }
 
     /// One partition's records, read in place.
-    pub fn records<'a>(&'a self, tp: &TopicPartition) -> impl Iterator<Item = RecordRef<'a>> {
-        self.partitions
-            .iter()
-            .filter(move |p| &p.tp == tp)
-            .flat_map(partition_iter)
+    pub fn records(&self, tp: &TopicPartition) -> Iter<'_> {
+        let found = self.partitions.iter().position(|p| &p.tp == tp);
+        Iter {
+            partitions: found
+                .and_then(|i| self.partitions.get(i..=i))
+                .unwrap_or_default(),
+            partition: 0,
+            chunk: 0,
+            span: 0,
+        }
     }
 }
 
-fn partition_iter(p: &PartitionRecords) -> impl Iterator<Item = RecordRef<'_>> {
-    p.chunks.iter().flat_map(move |c| {
-        c.records
-            .iter()
-            .filter_map(Result::ok)
-            .skip_while(move |r| r.offset() < c.from)
-            .take_while(move |r| r.offset() < c.to)
-            .map(move |view| RecordRef {
+/// The records of a [`ConsumerRecords`], read in place.
+#[derive(Debug, Clone)]
+pub struct Iter<'a> {
+    partitions: &'a [PartitionRecords],
+    partition: usize,
+    chunk: usize,
+    span: usize,
+}
+
+impl<'a> Iterator for Iter<'a> {
+    type Item = RecordRef<'a>;
+
+    fn next(&mut self) -> Option<RecordRef<'a>> {
+        loop {
+            let p = self.partitions.get(self.partition)?;
+            let Some(c) = p.chunks.get(self.chunk) else {
+                self.partition += 1;
+                self.chunk = 0;
+                self.span = 0;
+                continue;
+            };
+            let Some(span) = c.spans.get(self.span) else {
+                self.chunk += 1;
+                self.span = 0;
+                continue;
+            };
+            self.span += 1;
+            return Some(RecordRef {
                 topic: &p.topic,
                 partition: p.tp.partition,
                 timestamp_type: c.timestamp_type,
                 leader_epoch: c.leader_epoch,
-                view,
-            })
-    })
+                view: c.records.view(span),
+            });
+        }
+    }
 }
 
 impl IntoIterator for ConsumerRecords {

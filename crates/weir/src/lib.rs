@@ -75,7 +75,7 @@ pub use bounded::{
 pub use consumer::{Consumer, OffsetAndTimestamp};
 pub use consumer_config::{ConsumerConfig, IsolationLevel, OffsetReset};
 pub use consumer_group::{CommitCallback, CommitFuture, ConsumerRebalanceListener};
-pub use consumer_records::{ConsumerRecords, RecordRef};
+pub use consumer_records::{ConsumerRecords, Iter as RecordsIter, RecordRef};
 pub use delivery::DeliveryFuture;
 pub use error::WeirError;
 pub use producer::Producer;
