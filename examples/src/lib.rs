@@ -9,6 +9,10 @@
 //!   the first left off.
 //! - `metrics_prometheus` ([`metrics_workload`]): Weir's Kafka-named metrics
 //!   in Prometheus' text format.
+//! - `offsets_in_own_store` ([`own_store`]): a consumer group whose members
+//!   keep results and consumed offsets in one store, written in one
+//!   transaction, through a rebalance listener: exactly-once effects across
+//!   joins and leaves.
 //! - `kafka_files`: partitions a stream of orders by customer with Kafka's
 //!   murmur2, writes each partition as Kafka segment files by hand (batches,
 //!   `.index`, `.timeindex`, `leader-epoch-checkpoint`), verifies them and
@@ -24,3 +28,4 @@
 
 pub mod metrics_workload;
 pub mod orders;
+pub mod own_store;

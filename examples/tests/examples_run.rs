@@ -291,3 +291,29 @@ fn after_a_lost_checkpoint_orders_repeat_but_none_is_lost() {
     assert_eq!(twice, replayed);
     assert!(seen.values().all(|&n| n <= 2));
 }
+
+#[test]
+fn offsets_kept_with_results_give_exactly_once_effects_across_rebalances() {
+    use weir_examples::own_store::{payment, run_demo};
+    let dir = tempfile::tempdir().unwrap();
+    let payments = 3_000;
+    let state = run_demo(dir.path(), payments).unwrap();
+    let mut expected: BTreeMap<String, i64> = BTreeMap::new();
+    for i in 0..payments {
+        let (account, cents) = payment(i);
+        *expected.entry(account).or_default() += cents;
+    }
+    assert_eq!(
+        state.balances, expected,
+        "a payment's effect was lost or applied twice"
+    );
+    assert_eq!(state.offsets.values().sum::<i64>(), payments as i64);
+    // Nothing was committed to the group: the store alone holds the positions.
+    let weir = Weir::open(dir.path().join("data")).unwrap();
+    assert!(
+        weir.admin()
+            .list_group_offsets("balances")
+            .unwrap()
+            .is_empty()
+    );
+}
