@@ -86,4 +86,5 @@ pub use partition::{
     AppendInfo, AppendOrigin, OpenOptions, PartitionLog, RecoveryReport, SegmentInfo,
 };
 pub use retention::DeletedSegment;
+pub use swap::{CleanedSegment, SwapStep};
 pub use verify::{PartitionSummary, SegmentSummary, VerifyError, VerifyReport, verify_path};

@@ -567,6 +567,17 @@ impl LogDir {
         self.inner.write_checkpoints()
     }
 
+    /// Writes the recovery-point and log-start-offset checkpoints now (the
+    /// maintenance thread does it every `checkpoint_interval_ms`). The cleaner
+    /// calls it before swapping cleaned segments in, so recovery never scans a
+    /// cleaned segment as unflushed data.
+    ///
+    /// # Errors
+    /// [`LogError::Io`].
+    pub fn write_checkpoints(&self) -> Result<(), LogError> {
+        self.inner.write_checkpoints()
+    }
+
     /// Shuts down cleanly: stops the maintenance thread, closes every partition
     /// (final index entries, trimmed indexes, fsync), writes the checkpoints and
     /// the clean-shutdown marker. Later appends fail with [`LogError::Closed`];

@@ -883,6 +883,18 @@ fn settle_leftovers(dir: &Path) -> Result<(), LogError> {
     for (base, swap_log) in swaps {
         crate::swap::complete_swap(dir, base, &swap_log)?;
     }
+    // Index `.swap` files without their `.log.swap`: a swap that never reached
+    // its commit point.
+    for entry in fs::read_dir(dir).map_err(LogError::io(dir, "list"))? {
+        let path = entry.map_err(LogError::io(dir, "list"))?.path();
+        if path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .is_some_and(|n| n.ends_with(SWAP_SUFFIX))
+        {
+            fs::remove_file(&path).map_err(LogError::io(&path, "delete"))?;
+        }
+    }
     Ok(())
 }
 

@@ -25,6 +25,15 @@ pub struct DeletedSegment {
 }
 
 impl DeletedSegment {
+    pub(crate) fn new(segment: Arc<LogSegment>, files: Vec<PathBuf>) -> Self {
+        DeletedSegment {
+            base_offset: segment.base_offset(),
+            size_bytes: segment.size(),
+            files,
+            segment,
+        }
+    }
+
     /// Unlinks the files.
     ///
     /// # Errors

@@ -167,7 +167,19 @@ impl LogSegment {
         sizing: SegmentSizing,
         now_ms: i64,
     ) -> Result<Self, LogError> {
-        let log_path = path_of(dir, base_offset, LOG_SUFFIX, "");
+        Self::create_with_suffix(dir, base_offset, sizing, now_ms, "")
+    }
+
+    /// Creates an empty segment whose files carry `suffix` (`.cleaned` for the
+    /// cleaner's output).
+    pub(crate) fn create_with_suffix(
+        dir: &Path,
+        base_offset: i64,
+        sizing: SegmentSizing,
+        now_ms: i64,
+        suffix: &'static str,
+    ) -> Result<Self, LogError> {
+        let log_path = path_of(dir, base_offset, LOG_SUFFIX, suffix);
         let file = OpenOptions::new()
             .read(true)
             .write(true)
@@ -176,6 +188,7 @@ impl LogSegment {
             .open(&log_path)
             .map_err(LogError::io(&log_path, "create"))?;
         let segment = LogSegment::with_file(dir, base_offset, file, sizing, now_ms);
+        lock(&segment.state).suffix = suffix;
         segment.preallocate_indexes()?;
         Ok(segment)
     }
@@ -517,23 +530,30 @@ impl LogSegment {
 
     /// Renames the segment's files with the `.deleted` suffix.
     pub(crate) fn rename_to_deleted(&self) -> Result<Vec<PathBuf>, LogError> {
+        self.rename_files(DELETED_SUFFIX)
+    }
+
+    /// Renames the segment's files to carry `suffix` instead of their current
+    /// one: the index files first, the `.log` last (for the cleaner's swap, the
+    /// `.log` rename is the commit point).
+    pub(crate) fn rename_files(&self, suffix: &'static str) -> Result<Vec<PathBuf>, LogError> {
         let mut st = lock(&self.state);
         let mut renamed = Vec::new();
         for kind in [
-            LOG_SUFFIX,
-            INDEX_SUFFIX,
-            TIME_INDEX_SUFFIX,
             TXN_INDEX_SUFFIX,
+            TIME_INDEX_SUFFIX,
+            INDEX_SUFFIX,
+            LOG_SUFFIX,
         ] {
             let from = path_of(&self.dir, self.base_offset, kind, st.suffix);
-            let to = path_of(&self.dir, self.base_offset, kind, DELETED_SUFFIX);
+            let to = path_of(&self.dir, self.base_offset, kind, suffix);
             match fs::rename(&from, &to) {
                 Ok(()) => renamed.push(to),
                 Err(e) if e.kind() == io::ErrorKind::NotFound => {}
                 Err(e) => return Err(LogError::io(&from, "rename")(e)),
             }
         }
-        st.suffix = DELETED_SUFFIX;
+        st.suffix = suffix;
         Ok(renamed)
     }
 

@@ -1,0 +1,445 @@
+//! Compacting one partition (Kafka's `Cleaner.clean`, `kafka-format.md` §11).
+//!
+//! 1. The cleanable range runs from the first dirty offset (the cleaner
+//!    checkpoint) to the first uncleanable one: the active segment's base, or
+//!    the first segment with records newer than `min.compaction.lag.ms`.
+//! 2. A key → latest offset map is built over the dirty part, as far as it
+//!    fits (`log.cleaner.dedupe.buffer.size`); its end closes this pass.
+//! 3. Every segment below the map's end is rewritten, in groups that fit one
+//!    segment, keeping a record when it has a key and no later record of that
+//!    key is in the map; records without a key are dropped. Survivors keep
+//!    their offsets, batches their header fields. A tombstone's batch gets a
+//!    delete horizon on the first clean that keeps it and loses the tombstone
+//!    on a clean after that horizon. An emptied batch disappears, except the
+//!    last of a group, kept as an empty header so the group's last offset
+//!    survives. Transaction markers are kept.
+//! 4. Each group is swapped in through `.cleaned` → `.swap` → final names
+//!    (`PartitionLog::swap_cleaned`), after the log is flushed and the
+//!    recovery point checkpointed past it.
+
+use std::time::{Duration, Instant};
+
+use weir_log::{DeletedSegment, LogDir, LogError, PartitionLog, SegmentInfo, SwapStep};
+use weir_record::{BatchBuilder, BatchOptions, CompressionConfig, RecordBatch, TimestampType};
+
+use crate::config::CleanerConfig;
+use crate::offset_map::OffsetMap;
+
+/// What one cleaning pass did.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CleanStats {
+    /// The first dirty offset before the pass.
+    pub first_dirty_offset: i64,
+    /// The first dirty offset after it (the new cleaner checkpoint).
+    pub next_dirty_offset: i64,
+    /// The dirty share of the cleanable bytes before the pass.
+    pub dirty_ratio: f64,
+    /// Segments rewritten.
+    pub segments_cleaned: usize,
+    /// Segments the pass produced (groups).
+    pub segments_written: usize,
+    /// Bytes read.
+    pub bytes_read: u64,
+    /// Bytes written.
+    pub bytes_written: u64,
+    /// Records read.
+    pub records_read: u64,
+    /// Records kept.
+    pub records_kept: u64,
+    /// Keys in the offset map.
+    pub keys: usize,
+    /// Memory of the offset map, about.
+    pub map_bytes: usize,
+    /// How long the pass took.
+    pub elapsed: Duration,
+}
+
+/// The cleanable range of a partition and how dirty it is.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Cleanable {
+    /// First dirty offset.
+    pub first_dirty: i64,
+    /// First offset that must not be cleaned yet.
+    pub first_uncleanable: i64,
+    /// dirty bytes / (clean + dirty bytes) below the first uncleanable offset.
+    pub dirty_ratio: f64,
+    /// A dirty record is older than `max.compaction.lag.ms`.
+    pub overdue: bool,
+}
+
+/// Works out what of `log` may be cleaned now (Kafka's `cleanableOffsets`).
+pub fn cleanable(log: &PartitionLog, checkpoint: i64, now_ms: i64) -> Cleanable {
+    let config = log.config();
+    let segments: Vec<SegmentInfo> = log.segments();
+    let active_base = segments
+        .iter()
+        .find(|s| s.is_active)
+        .map_or(log.log_end_offset(), |s| s.base_offset);
+    let lag_limit = now_ms.saturating_sub(config.min_compaction_lag_ms);
+    let first_dirty = checkpoint.max(log.log_start_offset());
+    let first_uncleanable = segments
+        .iter()
+        .filter(|s| !s.is_active && s.next_segment_base_offset.is_none_or(|n| n > first_dirty))
+        .find(|s| {
+            config.min_compaction_lag_ms > 0 && s.max_timestamp.is_some_and(|t| t > lag_limit)
+        })
+        .map_or(active_base, |s| s.base_offset)
+        .min(active_base);
+    let (mut clean, mut dirty) = (0u64, 0u64);
+    let mut oldest_dirty: Option<i64> = None;
+    for s in segments
+        .iter()
+        .filter(|s| s.base_offset < first_uncleanable)
+    {
+        let end = s.next_segment_base_offset.unwrap_or(i64::MAX);
+        if end <= first_dirty {
+            clean += s.size_bytes;
+        } else {
+            dirty += s.size_bytes;
+            if oldest_dirty.is_none() {
+                oldest_dirty = s.max_timestamp;
+            }
+        }
+    }
+    let total = clean + dirty;
+    let overdue = config.max_compaction_lag_ms < i64::MAX
+        && oldest_dirty.is_some_and(|t| now_ms.saturating_sub(t) > config.max_compaction_lag_ms);
+    Cleanable {
+        first_dirty,
+        first_uncleanable,
+        dirty_ratio: if total == 0 {
+            0.0
+        } else {
+            dirty as f64 / total as f64
+        },
+        overdue,
+    }
+}
+
+/// Spreads reads and writes to `log.cleaner.io.max.bytes.per.second`.
+#[derive(Debug)]
+pub(crate) struct Throttle {
+    rate: f64,
+    start: Instant,
+    bytes: f64,
+}
+
+impl Throttle {
+    pub(crate) fn new(rate: f64) -> Self {
+        Throttle {
+            rate,
+            start: Instant::now(),
+            bytes: 0.0,
+        }
+    }
+
+    fn add(&mut self, bytes: u64) {
+        if !self.rate.is_finite() || self.rate >= f64::MAX / 2.0 {
+            return;
+        }
+        self.bytes += bytes as f64;
+        let due = Duration::from_secs_f64(self.bytes / self.rate);
+        let elapsed = self.start.elapsed();
+        if due > elapsed {
+            std::thread::sleep(due - elapsed);
+        }
+    }
+}
+
+/// One pass over `log` (see the module docs); `None` when nothing is
+/// cleanable. With `force`, the dirty-ratio threshold is ignored. Deleted
+/// segments are returned for deletion after `file.delete.delay.ms`.
+pub(crate) fn clean_log(
+    logs: &LogDir,
+    log: &PartitionLog,
+    checkpoint: i64,
+    config: &CleanerConfig,
+    force: bool,
+    stop: SwapStep,
+) -> Result<Option<(CleanStats, Vec<DeletedSegment>)>, LogError> {
+    let started = Instant::now();
+    let now = log.clock().now_ms();
+    let topic_config = log.config();
+    let range = cleanable(log, checkpoint, now);
+    if range.first_dirty >= range.first_uncleanable {
+        return Ok(None);
+    }
+    if !force && range.dirty_ratio < topic_config.min_cleanable_dirty_ratio && !range.overdue {
+        return Ok(None);
+    }
+    let mut throttle = Throttle::new(config.io_max_bytes_per_second);
+    let segments: Vec<SegmentInfo> = log
+        .segments()
+        .into_iter()
+        .filter(|s| !s.is_active && s.base_offset < range.first_uncleanable)
+        .collect();
+
+    // 2. The offset map over the dirty segments, as far as it fits.
+    let mut map = OffsetMap::new(config.max_map_entries());
+    let mut end = range.first_dirty;
+    let mut records_read = 0u64;
+    'segments: for s in segments.iter().filter(|s| {
+        s.next_segment_base_offset
+            .is_none_or(|n| n > range.first_dirty)
+    }) {
+        for item in log.segment_batches(s.base_offset)? {
+            let batch = item
+                .map_err(|e| corrupt(s, e.position(), e.to_string()))?
+                .batch;
+            throttle.add(batch.size() as u64);
+            if batch.last_offset() < range.first_dirty {
+                continue;
+            }
+            if !batch.is_control() {
+                let records = batch.records().map_err(|e| corrupt(s, 0, e.to_string()))?;
+                for r in &records {
+                    let r = r.map_err(|e| corrupt(s, 0, e.to_string()))?;
+                    if r.offset() < range.first_dirty {
+                        continue;
+                    }
+                    records_read += 1;
+                    if let Some(key) = r.key()
+                        && !map.put(key, r.offset())
+                    {
+                        // Full: this pass ends before this record.
+                        end = end.max(r.offset());
+                        break 'segments;
+                    }
+                }
+            }
+            end = end.max(batch.last_offset() + 1);
+        }
+        end = end.max(s.next_segment_base_offset.unwrap_or(end));
+    }
+    let end = end.min(range.first_uncleanable);
+    if end <= range.first_dirty {
+        return Ok(None);
+    }
+
+    // Recovery must never take a cleaned segment for unflushed data.
+    log.flush_until(end)?;
+    logs.write_checkpoints()?;
+
+    // 3. Rewrite every segment below `end`, in groups.
+    let groups = group_segments(&segments, end, topic_config.segment_bytes);
+    let delete_horizon = now.saturating_add(topic_config.delete_retention_ms);
+    let mut stats = CleanStats {
+        first_dirty_offset: range.first_dirty,
+        next_dirty_offset: end,
+        dirty_ratio: range.dirty_ratio,
+        segments_cleaned: 0,
+        segments_written: 0,
+        bytes_read: 0,
+        bytes_written: 0,
+        records_read,
+        records_kept: 0,
+        keys: map.len(),
+        map_bytes: map.memory_bytes(),
+        elapsed: Duration::ZERO,
+    };
+    let mut deleted = Vec::new();
+    for group in groups {
+        let Some(first) = group.first() else {
+            continue;
+        };
+        let mut cleaned = log.create_cleaned(first.base_offset)?;
+        // One batch of lookahead: the group's last batch is treated apart.
+        let mut previous: Option<RecordBatch> = None;
+        for s in &group {
+            for item in log.segment_batches(s.base_offset)? {
+                let batch = item
+                    .map_err(|e| corrupt(s, e.position(), e.to_string()))?
+                    .batch;
+                stats.bytes_read += batch.size() as u64;
+                throttle.add(batch.size() as u64);
+                if let Some(prev) = previous.replace(batch) {
+                    let n =
+                        write_filtered(&mut cleaned, &prev, &map, end, now, delete_horizon, false)
+                            .map_err(|e| into_log_error(first, e))?;
+                    stats.bytes_written += n.0;
+                    stats.records_kept += n.1;
+                    throttle.add(n.0);
+                }
+            }
+        }
+        if let Some(last) = previous {
+            let n = write_filtered(&mut cleaned, &last, &map, end, now, delete_horizon, true)
+                .map_err(|e| into_log_error(first, e))?;
+            stats.bytes_written += n.0;
+            stats.records_kept += n.1;
+        }
+        let bases: Vec<i64> = group.iter().map(|s| s.base_offset).collect();
+        stats.segments_cleaned += bases.len();
+        stats.segments_written += 1;
+        deleted.extend(log.swap_cleaned_until(cleaned, &bases, stop)?);
+        if stop != SwapStep::Done {
+            // A simulated crash: nothing after this step happens.
+            break;
+        }
+    }
+    stats.elapsed = started.elapsed();
+    Ok(Some((stats, deleted)))
+}
+
+/// Filters one batch into the cleaned segment; (bytes written, records kept).
+fn write_filtered(
+    cleaned: &mut weir_log::CleanedSegment,
+    batch: &RecordBatch,
+    map: &OffsetMap,
+    end: i64,
+    now: i64,
+    new_horizon: i64,
+    last_of_group: bool,
+) -> Result<(u64, u64), FilterError> {
+    match filter_batch(batch, map, end, now, new_horizon, last_of_group)? {
+        Kept::Unchanged(records) => {
+            cleaned.append(batch.as_bytes())?;
+            Ok((batch.size() as u64, records))
+        }
+        Kept::Rebuilt(bytes, records) => {
+            cleaned.append(&bytes)?;
+            Ok((bytes.len() as u64, records))
+        }
+        Kept::Nothing => Ok((0, 0)),
+    }
+}
+
+/// Why filtering a batch failed.
+#[derive(Debug)]
+enum FilterError {
+    Record(weir_record::RecordError),
+    Log(LogError),
+}
+
+impl From<weir_record::RecordError> for FilterError {
+    fn from(e: weir_record::RecordError) -> Self {
+        FilterError::Record(e)
+    }
+}
+
+impl From<LogError> for FilterError {
+    fn from(e: LogError) -> Self {
+        FilterError::Log(e)
+    }
+}
+
+fn into_log_error(segment: &SegmentInfo, e: FilterError) -> LogError {
+    match e {
+        FilterError::Log(e) => e,
+        FilterError::Record(e) => corrupt(segment, 0, e.to_string()),
+    }
+}
+
+/// What survives of a batch.
+enum Kept {
+    /// The batch as it is, with this many records.
+    Unchanged(u64),
+    /// A rebuilt batch (or an empty header), with this many records.
+    Rebuilt(bytes::Bytes, u64),
+    /// Nothing.
+    Nothing,
+}
+
+fn corrupt(segment: &SegmentInfo, position: u64, reason: String) -> LogError {
+    LogError::Corrupt {
+        path: segment.log_path.clone(),
+        position,
+        reason,
+    }
+}
+
+/// Consecutive segments below `end` whose sizes sum to at most `max_bytes`
+/// (and whose offsets stay within 32 bits of the first): each group becomes
+/// one cleaned segment (Kafka's `groupSegmentsBySize`).
+fn group_segments(segments: &[SegmentInfo], end: i64, max_bytes: u32) -> Vec<Vec<SegmentInfo>> {
+    let mut groups: Vec<Vec<SegmentInfo>> = Vec::new();
+    let mut current: Vec<SegmentInfo> = Vec::new();
+    let mut size = 0u64;
+    for s in segments.iter().filter(|s| s.base_offset < end) {
+        let fits = current.first().is_none_or(|f| {
+            size + s.size_bytes <= u64::from(max_bytes)
+                && s.last_offset.unwrap_or(s.base_offset) - f.base_offset <= i64::from(i32::MAX)
+        });
+        if !fits {
+            groups.push(std::mem::take(&mut current));
+            size = 0;
+        }
+        size += s.size_bytes;
+        current.push(s.clone());
+    }
+    if !current.is_empty() {
+        groups.push(current);
+    }
+    groups
+}
+
+/// What of `batch` survives: its bytes unchanged, a rebuilt batch, an empty
+/// header, or nothing.
+fn filter_batch(
+    batch: &RecordBatch,
+    map: &OffsetMap,
+    end: i64,
+    now: i64,
+    new_horizon: i64,
+    last_of_group: bool,
+) -> Result<Kept, weir_record::RecordError> {
+    if batch.is_control() {
+        return Ok(Kept::Unchanged(0));
+    }
+    let horizon_passed = batch.delete_horizon_ms().is_some_and(|h| now >= h);
+    let records = batch.records()?;
+    let mut keep = Vec::with_capacity(records.len());
+    let mut all = true;
+    let mut tombstones = false;
+    for r in &records {
+        let r = r?;
+        let retained = match r.key() {
+            None => false,
+            Some(key) => {
+                let latest = r.offset() >= end || map.get(key).is_none_or(|o| r.offset() >= o);
+                let expired = r.value().is_none() && horizon_passed;
+                latest && !expired
+            }
+        };
+        if retained {
+            tombstones |= r.value().is_none();
+            keep.push(r);
+        } else {
+            all = false;
+        }
+    }
+    let needs_horizon = tombstones && batch.delete_horizon_ms().is_none();
+    if all && !needs_horizon {
+        return Ok(Kept::Unchanged(keep.len() as u64));
+    }
+    if keep.is_empty() && !last_of_group {
+        return Ok(Kept::Nothing);
+    }
+    let compression = batch.compression()?;
+    let mut builder = BatchBuilder::new(BatchOptions {
+        compression: CompressionConfig::new(compression),
+        timestamp_type: batch.timestamp_type(),
+        transactional: batch.is_transactional(),
+        control: false,
+        producer_id: batch.producer_id(),
+        producer_epoch: batch.producer_epoch(),
+        base_sequence: batch.base_sequence(),
+        base_offset: batch.base_offset(),
+        partition_leader_epoch: batch.partition_leader_epoch(),
+        delete_horizon_ms: if tombstones {
+            Some(batch.delete_horizon_ms().unwrap_or(new_horizon))
+        } else {
+            None
+        },
+    });
+    for r in &keep {
+        builder.append_view(r)?;
+    }
+    builder.set_last_offset_delta(batch.last_offset_delta())?;
+    if keep.is_empty() || batch.timestamp_type() == TimestampType::LogAppendTime {
+        // An empty header keeps the old max timestamp (Kafka's
+        // writeEmptyHeader); LogAppendTime keeps the append time.
+        builder.set_max_timestamp(batch.max_timestamp());
+    }
+    Ok(Kept::Rebuilt(builder.build()?, keep.len() as u64))
+}

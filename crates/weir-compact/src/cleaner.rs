@@ -1,0 +1,463 @@
+//! [`Cleaner`]: retention and compaction of a data directory, in the
+//! background or on demand.
+//!
+//! One maintenance thread runs retention every
+//! `log.retention.check.interval.ms` and unlinks `.deleted` files once their
+//! `file.delete.delay.ms` is up; `log.cleaner.threads` threads compact, each
+//! picking the partition with the highest dirty ratio at or above its
+//! `min.cleanable.dirty.ratio` (or with a record past `max.compaction.lag.ms`),
+//! and backing off `log.cleaner.backoff.ms` when none needs it. Threads wait on
+//! a condvar with a timeout: no busy loop. A partition is cleaned by one
+//! thread at a time; an error marks it uncleanable (reported, skipped) and the
+//! cleaner moves on. The first dirty offset of each partition is kept in
+//! Kafka's `cleaner-offset-checkpoint`.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use weir_log::checkpoint::{format_offset_checkpoint, parse_offset_checkpoint, write_atomically};
+use weir_log::{DeletedSegment, LogDir, LogError, PartitionLog, SwapStep};
+
+use crate::clean::{CleanStats, clean_log, cleanable};
+use crate::config::CleanerConfig;
+use crate::retention::{RetentionStats, apply_retention};
+
+/// Kafka's cleaner checkpoint file in the data directory.
+pub const CLEANER_CHECKPOINT: &str = "cleaner-offset-checkpoint";
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+type Key = (String, i32);
+
+/// How one partition stands with the cleaner.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct PartitionCleaning {
+    /// The first offset not yet compacted (the cleaner checkpoint).
+    pub first_dirty_offset: i64,
+    /// The dirty share of the cleanable bytes now.
+    pub dirty_ratio: f64,
+    /// When it was last compacted (ms since the epoch, the log's clock).
+    pub last_clean_ms: Option<i64>,
+    /// What the last compaction did.
+    pub last_clean: Option<CleanStats>,
+    /// Why it is marked uncleanable, if it is.
+    pub error: Option<String>,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    checkpoints: BTreeMap<Key, i64>,
+    last: BTreeMap<Key, (i64, CleanStats)>,
+    uncleanable: BTreeMap<Key, String>,
+    pending_deletes: Vec<(i64, DeletedSegment)>,
+    stopped: bool,
+}
+
+#[derive(Debug)]
+struct Inner {
+    logs: Arc<LogDir>,
+    config: CleanerConfig,
+    state: Mutex<State>,
+    wake: Condvar,
+    /// One lock per partition: compaction and retention of a partition never
+    /// run at once.
+    partition_locks: Mutex<HashMap<Key, Arc<Mutex<()>>>>,
+}
+
+/// Retention and compaction of a [`LogDir`] (see the module docs).
+#[derive(Debug)]
+pub struct Cleaner {
+    inner: Arc<Inner>,
+    threads: Mutex<Vec<JoinHandle<()>>>,
+}
+
+impl Cleaner {
+    /// A cleaner for `logs`, reading `cleaner-offset-checkpoint`. No thread
+    /// runs until [`start`](Self::start).
+    ///
+    /// # Errors
+    /// An unreadable checkpoint file.
+    pub fn new(logs: Arc<LogDir>, config: CleanerConfig) -> Result<Self, LogError> {
+        let path = logs.path().join(CLEANER_CHECKPOINT);
+        let checkpoints = match std::fs::read_to_string(&path) {
+            Ok(text) => parse_offset_checkpoint(&text)
+                .map_err(|e| LogError::Corrupt {
+                    path: path.clone(),
+                    position: e.position as u64,
+                    reason: e.reason,
+                })?
+                .into_iter()
+                .map(|(t, p, o)| ((t, p), o))
+                .collect(),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => BTreeMap::new(),
+            Err(e) => {
+                return Err(LogError::Io {
+                    path,
+                    op: "read",
+                    source: e,
+                });
+            }
+        };
+        Ok(Cleaner {
+            inner: Arc::new(Inner {
+                logs,
+                config,
+                state: Mutex::new(State {
+                    checkpoints,
+                    ..State::default()
+                }),
+                wake: Condvar::new(),
+                partition_locks: Mutex::new(HashMap::new()),
+            }),
+            threads: Mutex::new(Vec::new()),
+        })
+    }
+
+    /// Starts the maintenance thread and, with `log.cleaner.enable`, the
+    /// cleaner threads.
+    ///
+    /// # Errors
+    /// A thread could not be spawned.
+    pub fn start(&self) -> Result<(), LogError> {
+        let mut threads = lock(&self.threads);
+        let spawn = |name: String, f: Box<dyn FnOnce() + Send>| {
+            std::thread::Builder::new()
+                .name(name)
+                .spawn(f)
+                .map_err(|e| LogError::Io {
+                    path: PathBuf::from("."),
+                    op: "spawn cleaner thread",
+                    source: e,
+                })
+        };
+        let inner = Arc::clone(&self.inner);
+        threads.push(spawn(
+            "weir-retention".into(),
+            Box::new(move || inner.retention_loop()),
+        )?);
+        if self.inner.config.enable {
+            for i in 0..self.inner.config.threads {
+                let inner = Arc::clone(&self.inner);
+                threads.push(spawn(
+                    format!("weir-cleaner-{i}"),
+                    Box::new(move || inner.cleaner_loop()),
+                )?);
+            }
+        }
+        Ok(())
+    }
+
+    /// Stops the threads (after the partition they are on).
+    pub fn shutdown(&self) {
+        lock(&self.inner.state).stopped = true;
+        self.inner.wake.notify_all();
+        let threads: Vec<JoinHandle<()>> = lock(&self.threads).drain(..).collect();
+        for t in threads {
+            let _ = t.join();
+        }
+    }
+
+    /// Compacts one partition now, on this thread, whatever its dirty ratio
+    /// (Kafka's cleaner does this only past the ratio; `weir compact` forces
+    /// it). `None` when nothing is cleanable (the active segment is never
+    /// cleaned). A no-op for a topic without `compact` in its policy.
+    ///
+    /// # Errors
+    /// An unknown topic or partition; I/O; a corrupt segment (the partition is
+    /// then marked uncleanable).
+    pub fn clean_partition(
+        &self,
+        topic: &str,
+        partition: i32,
+    ) -> Result<Option<CleanStats>, LogError> {
+        let log = self.inner.logs.partition(topic, partition)?;
+        if !log.config().cleanup_policy.compact {
+            return Ok(None);
+        }
+        self.inner.clean(&log, true, SwapStep::Done)
+    }
+
+    /// [`clean_partition`](Self::clean_partition), stopping the first segment
+    /// swap after `stop` as a crash would (nothing after it happens, and the
+    /// checkpoint is not moved). For crash tests.
+    ///
+    /// # Errors
+    /// As [`clean_partition`](Self::clean_partition).
+    #[doc(hidden)]
+    pub fn clean_partition_until(
+        &self,
+        topic: &str,
+        partition: i32,
+        stop: SwapStep,
+    ) -> Result<Option<CleanStats>, LogError> {
+        let log = self.inner.logs.partition(topic, partition)?;
+        self.inner.clean(&log, true, stop)
+    }
+
+    /// Compacts every partition of a topic now; see
+    /// [`clean_partition`](Self::clean_partition).
+    ///
+    /// # Errors
+    /// The first partition's error.
+    pub fn clean_topic(&self, topic: &str) -> Result<Vec<(i32, Option<CleanStats>)>, LogError> {
+        let t = self.inner.logs.topic(topic)?;
+        t.partitions()
+            .iter()
+            .map(|log| {
+                Ok((
+                    log.partition(),
+                    self.clean_partition(topic, log.partition())?,
+                ))
+            })
+            .collect()
+    }
+
+    /// One retention pass over every partition now (the maintenance thread
+    /// runs it every `log.retention.check.interval.ms`), then unlinks the
+    /// deleted files whose delay is up.
+    ///
+    /// # Errors
+    /// The first I/O error.
+    pub fn run_retention(&self) -> Result<RetentionStats, LogError> {
+        let stats = self.inner.retention_pass()?;
+        self.delete_expired_files();
+        Ok(stats)
+    }
+
+    /// Unlinks `.deleted` files whose `file.delete.delay.ms` is up; returns how
+    /// many segments went.
+    pub fn delete_expired_files(&self) -> usize {
+        self.inner.delete_expired_files()
+    }
+
+    /// Segments waiting for their `file.delete.delay.ms`.
+    pub fn pending_deletes(&self) -> usize {
+        lock(&self.inner.state).pending_deletes.len()
+    }
+
+    /// How a partition stands with the cleaner.
+    ///
+    /// # Errors
+    /// An unknown topic or partition.
+    pub fn partition_state(
+        &self,
+        topic: &str,
+        partition: i32,
+    ) -> Result<PartitionCleaning, LogError> {
+        let log = self.inner.logs.partition(topic, partition)?;
+        let key = (topic.to_string(), partition);
+        let st = lock(&self.inner.state);
+        let checkpoint = st.checkpoints.get(&key).copied().unwrap_or(0);
+        let range = cleanable(&log, checkpoint, log.clock().now_ms());
+        Ok(PartitionCleaning {
+            first_dirty_offset: range.first_dirty,
+            dirty_ratio: range.dirty_ratio,
+            last_clean_ms: st.last.get(&key).map(|(t, _)| *t),
+            last_clean: st.last.get(&key).map(|(_, s)| s.clone()),
+            error: st.uncleanable.get(&key).cloned(),
+        })
+    }
+}
+
+impl Drop for Cleaner {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+impl Inner {
+    fn partition_lock(&self, key: &Key) -> Arc<Mutex<()>> {
+        Arc::clone(lock(&self.partition_locks).entry(key.clone()).or_default())
+    }
+
+    fn clean(
+        &self,
+        log: &PartitionLog,
+        force: bool,
+        stop: SwapStep,
+    ) -> Result<Option<CleanStats>, LogError> {
+        let key = (log.topic().to_string(), log.partition());
+        let partition_lock = self.partition_lock(&key);
+        let _held = lock(&partition_lock);
+        let checkpoint = lock(&self.state)
+            .checkpoints
+            .get(&key)
+            .copied()
+            .unwrap_or(0);
+        match clean_log(&self.logs, log, checkpoint, &self.config, force, stop) {
+            Ok(None) => Ok(None),
+            Ok(Some((stats, _))) if stop != SwapStep::Done => Ok(Some(stats)),
+            Ok(Some((stats, deleted))) => {
+                let now = log.clock().now_ms();
+                let delay = log.config().file_delete_delay_ms;
+                {
+                    let mut st = lock(&self.state);
+                    st.checkpoints.insert(key.clone(), stats.next_dirty_offset);
+                    st.last.insert(key.clone(), (now, stats.clone()));
+                    st.uncleanable.remove(&key);
+                    st.pending_deletes
+                        .extend(deleted.into_iter().map(|d| (now.saturating_add(delay), d)));
+                }
+                self.write_checkpoint()?;
+                metrics::counter!("weir.cleaner.bytes-cleaned").increment(stats.bytes_read);
+                metrics::histogram!("kafka.log.cleaner.clean-time-ms")
+                    .record(stats.elapsed.as_secs_f64() * 1e3);
+                Ok(Some(stats))
+            }
+            Err(e) => {
+                let mut st = lock(&self.state);
+                st.uncleanable.insert(key, e.to_string());
+                metrics::counter!("weir.cleaner.errors").increment(1);
+                metrics::gauge!("kafka.log.cleaner.uncleanable-partitions-count")
+                    .set(st.uncleanable.len() as f64);
+                Err(e)
+            }
+        }
+    }
+
+    fn write_checkpoint(&self) -> Result<(), LogError> {
+        let text = {
+            let st = lock(&self.state);
+            format_offset_checkpoint(
+                st.checkpoints
+                    .iter()
+                    .map(|((t, p), o)| (t.as_str(), *p, *o)),
+            )
+        };
+        let path = self.logs.path().join(CLEANER_CHECKPOINT);
+        write_atomically(&path, text.as_bytes()).map_err(|source| LogError::Io {
+            path,
+            op: "write",
+            source,
+        })
+    }
+
+    fn retention_pass(&self) -> Result<RetentionStats, LogError> {
+        let mut total = RetentionStats::default();
+        for topic in self.logs.topics() {
+            for log in topic.partitions() {
+                if log.is_closed() {
+                    continue;
+                }
+                let key = (log.topic().to_string(), log.partition());
+                let partition_lock = self.partition_lock(&key);
+                let _held = lock(&partition_lock);
+                let now = log.clock().now_ms();
+                let (stats, deleted) = apply_retention(&log, now)?;
+                if !deleted.is_empty() {
+                    let delay = log.config().file_delete_delay_ms;
+                    lock(&self.state)
+                        .pending_deletes
+                        .extend(deleted.into_iter().map(|d| (now.saturating_add(delay), d)));
+                }
+                total.segments_deleted += stats.segments_deleted;
+                total.bytes_deleted += stats.bytes_deleted;
+            }
+        }
+        Ok(total)
+    }
+
+    fn delete_expired_files(&self) -> usize {
+        let now = self.logs.clock().now_ms();
+        let due: Vec<DeletedSegment> = {
+            let mut st = lock(&self.state);
+            let (due, keep): (Vec<_>, Vec<_>) = std::mem::take(&mut st.pending_deletes)
+                .into_iter()
+                .partition(|(t, _)| *t <= now);
+            st.pending_deletes = keep;
+            due.into_iter().map(|(_, d)| d).collect()
+        };
+        let n = due.len();
+        for d in due {
+            // A file that cannot be removed now is removed at the next open.
+            let _ = d.delete_files();
+        }
+        n
+    }
+
+    /// The compacted partition most in need of cleaning, if any.
+    fn pick(&self) -> Option<Arc<PartitionLog>> {
+        let st = lock(&self.state);
+        let mut best: Option<(f64, Arc<PartitionLog>)> = None;
+        let mut max_dirty = 0.0f64;
+        for topic in self.logs.topics() {
+            for log in topic.partitions() {
+                let config = log.config();
+                if !config.cleanup_policy.compact || log.is_closed() {
+                    continue;
+                }
+                let key = (log.topic().to_string(), log.partition());
+                if st.uncleanable.contains_key(&key) {
+                    continue;
+                }
+                let checkpoint = st.checkpoints.get(&key).copied().unwrap_or(0);
+                let range = cleanable(&log, checkpoint, log.clock().now_ms());
+                max_dirty = max_dirty.max(range.dirty_ratio);
+                let due = range.first_dirty < range.first_uncleanable
+                    && (range.dirty_ratio >= config.min_cleanable_dirty_ratio || range.overdue);
+                if due && best.as_ref().is_none_or(|(r, _)| range.dirty_ratio > *r) {
+                    best = Some((range.dirty_ratio, log));
+                }
+            }
+        }
+        metrics::gauge!("kafka.log.cleaner.max-dirty-percent").set(max_dirty * 100.0);
+        best.map(|(_, log)| log)
+    }
+
+    fn wait(&self, timeout: Duration) -> bool {
+        let st = lock(&self.state);
+        if st.stopped {
+            return false;
+        }
+        let st = self
+            .wake
+            .wait_timeout(st, timeout)
+            .unwrap_or_else(PoisonError::into_inner)
+            .0;
+        !st.stopped
+    }
+
+    fn cleaner_loop(&self) {
+        loop {
+            if lock(&self.state).stopped {
+                return;
+            }
+            match self.pick() {
+                // Errors mark the partition uncleanable; go on with others.
+                Some(log) => {
+                    let _ = self.clean(&log, false, SwapStep::Done);
+                }
+                None => {
+                    if !self.wait(self.config.backoff) {
+                        return;
+                    }
+                }
+            }
+        }
+    }
+
+    fn retention_loop(&self) {
+        let mut last = Instant::now();
+        loop {
+            let tick = self
+                .config
+                .retention_check_interval
+                .min(Duration::from_secs(1));
+            if !self.wait(tick) {
+                return;
+            }
+            self.delete_expired_files();
+            if last.elapsed() >= self.config.retention_check_interval {
+                last = Instant::now();
+                // Errors show up again on the next pass; appends report
+                // read-only partitions themselves.
+                let _ = self.retention_pass();
+            }
+        }
+    }
+}

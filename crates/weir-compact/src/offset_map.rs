@@ -1,0 +1,73 @@
+//! The cleaner's bounded key → latest offset map (Kafka's `SkimpyOffsetMap`):
+//! keys are stored as 128-bit hashes, so memory per key is fixed whatever
+//! the key's size, and the map refuses new keys once full, which ends the
+//! cleanable range there (the rest is cleaned in a later pass).
+
+use std::collections::HashMap;
+
+use xxhash_rust::xxh3::xxh3_128;
+
+/// Key hashes → the latest offset seen for them.
+#[derive(Debug)]
+pub(crate) struct OffsetMap {
+    map: HashMap<u128, i64>,
+    max_entries: usize,
+}
+
+impl OffsetMap {
+    pub(crate) fn new(max_entries: usize) -> Self {
+        OffsetMap {
+            map: HashMap::new(),
+            max_entries: max_entries.max(1),
+        }
+    }
+
+    /// Records `offset` as the latest for `key`. `false` (nothing recorded)
+    /// when the key is new and the map is full.
+    pub(crate) fn put(&mut self, key: &[u8], offset: i64) -> bool {
+        let h = xxh3_128(key);
+        if let Some(o) = self.map.get_mut(&h) {
+            *o = (*o).max(offset);
+            return true;
+        }
+        if self.map.len() >= self.max_entries {
+            return false;
+        }
+        self.map.insert(h, offset);
+        true
+    }
+
+    /// The latest offset recorded for `key`.
+    pub(crate) fn get(&self, key: &[u8]) -> Option<i64> {
+        self.map.get(&xxh3_128(key)).copied()
+    }
+
+    /// Keys recorded.
+    pub(crate) fn len(&self) -> usize {
+        self.map.len()
+    }
+
+    /// Bytes the map uses, about.
+    pub(crate) fn memory_bytes(&self) -> usize {
+        // A hashbrown slot: 16 + 8 bytes and one control byte; capacity is
+        // a power of two at most 7/8 full.
+        self.map.capacity() * 25
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn latest_offset_wins_and_the_map_bounds_itself() {
+        let mut m = OffsetMap::new(2);
+        assert!(m.put(b"a", 5));
+        assert!(m.put(b"a", 3));
+        assert_eq!(m.get(b"a"), Some(5));
+        assert!(m.put(b"b", 1));
+        assert!(!m.put(b"c", 9), "full");
+        assert!(m.put(b"b", 7), "known keys still update");
+        assert_eq!((m.get(b"b"), m.get(b"c"), m.len()), (Some(7), None, 2));
+    }
+}

@@ -1,0 +1,379 @@
+//! Compaction: what survives a clean, tombstones and their delete horizon,
+//! lags, the bounded offset map, grouping, the checkpoint, and corrupt input.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use common::*;
+use weir_compact::{CLEANER_CHECKPOINT, Cleaner, CleanerConfig, cleanable};
+use weir_log::Clock;
+use weir_record::Compression;
+
+#[test]
+fn keeps_the_latest_record_of_each_key_at_its_offset() {
+    let (_dir, _clock, logs) = setup(&[("segment.bytes", "2000")]);
+    let log = logs.partition("t", 0).unwrap();
+    for i in 0..200 {
+        let key = format!("k{}", i % 7);
+        put(&log, &key, Some(&format!("v{i}")));
+        if i % 10 == 0 {
+            put_batch(&log, &[(None, Some("no key"))], Compression::None);
+        }
+    }
+    let before = rows(&log);
+    let leo = log.log_end_offset();
+    let segments_before = log.segments().len();
+    assert!(segments_before > 4);
+
+    let cleaner = cleaner(&logs);
+    let stats = cleaner
+        .clean_partition("t", 0)
+        .unwrap()
+        .expect("something to clean");
+    let after = rows(&log);
+
+    assert_eq!(log.log_end_offset(), leo, "the log end offset never moves");
+    assert_eq!(fold(&after), fold(&before));
+    assert!(stats.records_kept < stats.records_read);
+    assert_eq!(
+        stats.segments_cleaned,
+        segments_before - 1,
+        "all but the active one"
+    );
+    // Survivors are records of the original log, offsets and headers intact.
+    for r in &after {
+        assert!(before.contains(r), "{r:?} is not an original record");
+    }
+    // In the cleaned part, one record per key and no keyless records.
+    let active_base = log.segments().last().unwrap().base_offset;
+    let cleaned: Vec<_> = after.iter().filter(|r| r.offset < active_base).collect();
+    assert!(cleaned.iter().all(|r| r.key.is_some()));
+    let keys: BTreeSet<_> = cleaned.iter().map(|r| r.key.clone()).collect();
+    assert_eq!(keys.len(), cleaned.len());
+    // The active segment is untouched.
+    let tail_before: Vec<_> = before.iter().filter(|r| r.offset >= active_base).collect();
+    let tail_after: Vec<_> = after.iter().filter(|r| r.offset >= active_base).collect();
+    assert_eq!(tail_before, tail_after);
+    // A fetch from an offset that was compacted away starts at the next record.
+    let gap = (0..active_base)
+        .find(|o| !after.iter().any(|r| r.offset == *o))
+        .unwrap();
+    // (A fetch returns one segment's batches; empty headers are skipped over
+    // as a consumer does, by the next offset.)
+    let mut offset = gap;
+    let first = loop {
+        let data = log.fetch(offset, 1 << 20).unwrap();
+        assert!(!data.is_empty(), "ran off the log at {offset}");
+        let found = data
+            .batches()
+            .flat_map(|b| {
+                let b = b.unwrap().batch;
+                b.records()
+                    .unwrap()
+                    .iter()
+                    .map(|r| r.unwrap().offset())
+                    .collect::<Vec<_>>()
+            })
+            .find(|o| *o >= gap);
+        if let Some(o) = found {
+            break o;
+        }
+        offset = data.next_offset;
+    };
+    assert_eq!(first, after.iter().find(|r| r.offset > gap).unwrap().offset);
+    // A second forced pass finds nothing new below the active segment.
+    assert_eq!(cleaner.clean_partition("t", 0).unwrap(), None);
+
+    // Once new data is dirty, the small cleaned segments are rewritten
+    // together (Kafka groups segments by their current size).
+    put(&log, "k0", Some("newest"));
+    log.roll().unwrap();
+    let stats = cleaner.clean_partition("t", 0).unwrap().unwrap();
+    assert!(stats.segments_written < stats.segments_cleaned, "{stats:?}");
+    assert!(log.segments().len() < segments_before);
+    assert_eq!(
+        fold(&rows(&log)).get("k0").map(String::as_str),
+        Some("newest")
+    );
+    assert_eq!(log.log_end_offset(), leo + 1);
+}
+
+#[test]
+fn compressed_batches_stay_compressed_and_keep_their_header_fields() {
+    let (_dir, _clock, logs) = setup(&[("segment.bytes", "4000")]);
+    let log = logs.partition("t", 0).unwrap();
+    for codec in [
+        Compression::Gzip,
+        Compression::Zstd,
+        Compression::Lz4,
+        Compression::Snappy,
+    ] {
+        for round in 0..6 {
+            let values: Vec<String> = (0..10).map(|i| format!("{codec:?}-{round}-{i}")).collect();
+            let recs: Vec<(Option<&str>, Option<&str>)> = values
+                .iter()
+                .enumerate()
+                .map(|(i, v)| (Some(["a", "b", "c"][i % 3]), Some(v.as_str())))
+                .collect();
+            put_batch(&log, &recs, codec);
+        }
+    }
+    log.roll().unwrap();
+    let before = rows(&log);
+    cleaner(&logs).clean_partition("t", 0).unwrap().unwrap();
+    let after = rows(&log);
+    assert_eq!(fold(&after), fold(&before));
+    assert_eq!(after.len(), 3, "one record per key survives: {after:?}");
+    let data = log.fetch(log.log_start_offset(), 1 << 20).unwrap();
+    for b in data.batches() {
+        let b = b.unwrap().batch;
+        if b.records().unwrap().is_empty() {
+            continue;
+        }
+        assert_eq!(b.compression().unwrap(), Compression::Snappy);
+        assert!(b.last_offset() >= b.base_offset());
+    }
+}
+
+#[test]
+fn tombstones_survive_until_their_delete_horizon() {
+    let (_dir, clock, logs) = setup(&[("segment.bytes", "1000"), ("delete.retention.ms", "60000")]);
+    let log = logs.partition("t", 0).unwrap();
+    for i in 0..20 {
+        put(&log, "gone", Some(&format!("v{i}")));
+        put(&log, "kept", Some(&format!("w{i}")));
+    }
+    put(&log, "gone", None);
+    log.roll().unwrap();
+    let cleaner = cleaner(&logs);
+    cleaner.clean_partition("t", 0).unwrap().unwrap();
+    let after = rows(&log);
+    let gone: Vec<_> = after
+        .iter()
+        .filter(|r| r.key.as_deref() == Some("gone"))
+        .collect();
+    assert_eq!(gone.len(), 1, "only the tombstone is left: {gone:?}");
+    assert_eq!(gone[0].value, None);
+    // The tombstone's batch carries the delete horizon.
+    let data = log.fetch(gone[0].offset, 1 << 20).unwrap();
+    let batch = data.batches().next().unwrap().unwrap().batch;
+    assert_eq!(batch.delete_horizon_ms(), Some(T0 + 60_000));
+
+    // Before the horizon a new clean keeps it.
+    clock.advance(30_000);
+    put(&log, "kept", Some("later"));
+    log.roll().unwrap();
+    cleaner.clean_partition("t", 0).unwrap().unwrap();
+    assert!(rows(&log).iter().any(|r| r.key.as_deref() == Some("gone")));
+
+    // After it the tombstone goes.
+    clock.advance(31_000);
+    put(&log, "kept", Some("last"));
+    log.roll().unwrap();
+    cleaner.clean_partition("t", 0).unwrap().unwrap();
+    let after = rows(&log);
+    assert!(
+        !after.iter().any(|r| r.key.as_deref() == Some("gone")),
+        "{after:?}"
+    );
+    assert_eq!(fold(&after).get("kept").map(String::as_str), Some("last"));
+}
+
+#[test]
+fn a_small_dedupe_buffer_cleans_in_several_passes() {
+    let (_dir, _clock, logs) = setup(&[("segment.bytes", "3000")]);
+    let log = logs.partition("t", 0).unwrap();
+    for round in 0..3 {
+        for k in 0..60 {
+            put(&log, &format!("key-{k}"), Some(&format!("r{round}")));
+        }
+    }
+    log.roll().unwrap();
+    let before = rows(&log);
+    // Room for 20 keys per pass (24 bytes each, 90 % load).
+    let config = CleanerConfig::from_props([("log.cleaner.dedupe.buffer.size", "534")]).unwrap();
+    let cleaner = Cleaner::new(Arc::clone(&logs), config).unwrap();
+    let mut passes = 0;
+    let mut last_dirty = -1;
+    while let Some(stats) = cleaner.clean_partition("t", 0).unwrap() {
+        assert!(stats.keys <= 20, "{stats:?}");
+        assert!(stats.next_dirty_offset > last_dirty);
+        last_dirty = stats.next_dirty_offset;
+        passes += 1;
+        assert!(passes < 50, "cleaning does not progress");
+    }
+    assert!(passes >= 3, "{passes} passes");
+    let after = rows(&log);
+    assert_eq!(fold(&after), fold(&before));
+    assert!(
+        after.iter().all(|r| r.value.as_deref() == Some("r2")),
+        "only the last round is left"
+    );
+    assert_eq!(after.len(), 60);
+}
+
+#[test]
+fn min_compaction_lag_holds_recent_records_back() {
+    let (_dir, clock, logs) = setup(&[
+        ("segment.bytes", "1000"),
+        ("min.compaction.lag.ms", "10000"),
+    ]);
+    let log = logs.partition("t", 0).unwrap();
+    for i in 0..50 {
+        put(&log, "k", Some(&format!("v{i}")));
+    }
+    log.roll().unwrap();
+    let cleaner = cleaner(&logs);
+    assert_eq!(cleaner.clean_partition("t", 0).unwrap(), None, "too recent");
+    clock.advance(10_001);
+    cleaner.clean_partition("t", 0).unwrap().unwrap();
+    assert_eq!(rows(&log).len(), 1);
+}
+
+#[test]
+fn dirty_ratio_and_max_compaction_lag() {
+    let (_dir, clock, logs) = setup(&[
+        ("segment.bytes", "1000"),
+        ("min.cleanable.dirty.ratio", "0.99"),
+        ("max.compaction.lag.ms", "5000"),
+    ]);
+    let log = logs.partition("t", 0).unwrap();
+    for i in 0..50 {
+        put(&log, &format!("k{}", i % 3), Some("x"));
+    }
+    log.roll().unwrap();
+    let c = cleanable(&log, 0, clock.now_ms());
+    assert_eq!(c.first_dirty, 0);
+    assert_eq!(c.first_uncleanable, log.log_end_offset());
+    assert!((c.dirty_ratio - 1.0).abs() < 1e-9);
+    assert!(!c.overdue);
+    clock.advance(5001);
+    assert!(cleanable(&log, 0, clock.now_ms()).overdue);
+    let cleaner = cleaner(&logs);
+    cleaner.clean_partition("t", 0).unwrap().unwrap();
+    let state = cleaner.partition_state("t", 0).unwrap();
+    assert_eq!(state.first_dirty_offset, log.log_end_offset());
+    assert_eq!(state.dirty_ratio, 0.0);
+    assert_eq!(state.last_clean_ms, Some(clock.now_ms()));
+    assert_eq!(state.error, None);
+}
+
+#[test]
+fn the_checkpoint_survives_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Arc::new(weir_log::ManualClock::new(T0));
+    let logs = open(dir.path(), &clock);
+    logs.create_topic(
+        "t",
+        1,
+        &[("cleanup.policy", "compact"), ("segment.bytes", "1000")],
+    )
+    .unwrap();
+    let log = logs.partition("t", 0).unwrap();
+    for i in 0..40 {
+        put(&log, &format!("k{}", i % 4), Some("v"));
+    }
+    log.roll().unwrap();
+    let end = log.log_end_offset();
+    let cleaner = cleaner(&logs);
+    cleaner.clean_partition("t", 0).unwrap().unwrap();
+    let text = std::fs::read_to_string(dir.path().join(CLEANER_CHECKPOINT)).unwrap();
+    assert_eq!(text, format!("0\n1\nt 0 {end}\n"));
+    drop(cleaner);
+    drop(log);
+    logs.close().unwrap();
+    drop(logs);
+
+    let logs = open(dir.path(), &clock);
+    let cleaner = common::cleaner(&logs);
+    assert_eq!(
+        cleaner.partition_state("t", 0).unwrap().first_dirty_offset,
+        end
+    );
+    assert_eq!(cleaner.clean_partition("t", 0).unwrap(), None);
+}
+
+#[test]
+fn a_corrupt_segment_marks_the_partition_uncleanable() {
+    let (_dir, _clock, logs) = setup(&[("segment.bytes", "1000")]);
+    let log = logs.partition("t", 0).unwrap();
+    for i in 0..60 {
+        put(&log, &format!("k{}", i % 3), Some("value"));
+    }
+    log.roll().unwrap();
+    log.flush_until(log.log_end_offset()).unwrap();
+    let first = log.segments()[0].log_path.clone();
+    let mut bytes = std::fs::read(&first).unwrap();
+    let at = bytes.len() / 2;
+    bytes[at] ^= 0xff;
+    std::fs::write(&first, bytes).unwrap();
+
+    let cleaner = cleaner(&logs);
+    let err = cleaner.clean_partition("t", 0).unwrap_err();
+    assert!(matches!(err, weir_log::LogError::Corrupt { .. }), "{err}");
+    assert!(
+        err.to_string().contains(&first.display().to_string()),
+        "{err}"
+    );
+    let state = cleaner.partition_state("t", 0).unwrap();
+    assert!(state.error.is_some());
+    // Nothing half-written is left behind.
+    assert!(
+        files(&logs)
+            .iter()
+            .all(|f| !f.ends_with(".cleaned") && !f.ends_with(".swap")),
+        "{:?}",
+        files(&logs)
+    );
+}
+
+#[test]
+fn a_delete_policy_topic_is_not_compacted() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Arc::new(weir_log::ManualClock::new(T0));
+    let logs = open(dir.path(), &clock);
+    logs.create_topic("t", 1, &[("segment.bytes", "1000")])
+        .unwrap();
+    let log = logs.partition("t", 0).unwrap();
+    for _ in 0..40 {
+        put(&log, "k", Some("v"));
+    }
+    log.roll().unwrap();
+    assert_eq!(cleaner(&logs).clean_partition("t", 0).unwrap(), None);
+    assert_eq!(rows(&log).len(), 40);
+    assert!(cleaner(&logs).clean_partition("nope", 0).is_err());
+}
+
+#[test]
+fn the_background_cleaner_compacts_dirty_partitions() {
+    let (_dir, _clock, logs) = setup(&[("segment.bytes", "1000")]);
+    let log = logs.partition("t", 0).unwrap();
+    for i in 0..100 {
+        put(&log, &format!("k{}", i % 5), Some(&format!("{i}")));
+    }
+    log.roll().unwrap();
+    let before = fold(&rows(&log));
+    let config = CleanerConfig::from_props([("log.cleaner.backoff.ms", "10")]).unwrap();
+    let cleaner = Cleaner::new(Arc::clone(&logs), config).unwrap();
+    cleaner.start().unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while cleaner
+        .partition_state("t", 0)
+        .unwrap()
+        .last_clean
+        .is_none()
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the cleaner did not run"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    cleaner.shutdown();
+    let after = rows(&log);
+    assert_eq!(fold(&after), before);
+    assert_eq!(after.len(), 5);
+}
