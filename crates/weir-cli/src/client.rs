@@ -163,9 +163,13 @@ pub(crate) fn route_properties(
     Ok((producer, consumer))
 }
 
-/// Opens the data directory, naming it in the error.
+/// Opens the data directory, naming it in the error. Compaction does not run
+/// in the background of a short command (`weir compact` runs it on demand).
 pub(crate) fn open(data_dir: &Path) -> Result<Weir, Failure> {
-    Weir::open(data_dir).map_err(failure)
+    Weir::builder(data_dir)
+        .cleaner_property("log.cleaner.enable", "false")
+        .and_then(weir::WeirBuilder::open)
+        .map_err(failure)
 }
 
 /// Damaged data exits 1; everything else (an unknown topic, a bad config, a

@@ -8,6 +8,7 @@
 
 mod bench;
 mod client;
+mod compact;
 mod consume;
 mod dump;
 mod groups;
@@ -70,6 +71,15 @@ enum Command {
     /// prints `weir dump`'s schema, one object per line. Waits for new records
     /// at the end unless --exit-at-end or --count says when to stop.
     Consume(consume::ConsumeArgs),
+    /// Compact a topic now: one cleaning pass over each partition's closed
+    /// segments, whatever its dirty ratio (the background cleaner waits for
+    /// `min.cleanable.dirty.ratio`).
+    ///
+    /// The latest record of each key survives at its offset; tombstones stay
+    /// for `delete.retention.ms`. Prints what each pass did (json: one object
+    /// per partition). Exits 2 for a topic whose cleanup.policy has no
+    /// `compact`, 1 for a corrupt segment.
+    Compact(compact::CompactArgs),
     /// List, describe (lag), reset offsets of, and delete consumer groups (like
     /// kafka-consumer-groups).
     #[command(subcommand)]
@@ -136,7 +146,8 @@ enum TopicsCommand {
         #[arg(long, value_enum, default_value_t = Format::Text)]
         format: Format,
     },
-    /// Show a topic's partitions (offsets, sizes, segments) and configs.
+    /// Show a topic's partitions (offsets, sizes, segments, the cleaner's dirty
+    /// ratio and last clean) and configs.
     Describe {
         /// The topic.
         name: String,
@@ -203,6 +214,7 @@ fn main() -> ExitCode {
         Command::Consume(args) => consume::run(data_dir, &args, &mut out),
         Command::Bench(command) => bench::run(data_dir, &command, &mut out),
         Command::Groups(command) => groups::run(data_dir, &command, &mut out),
+        Command::Compact(args) => compact::run(data_dir, &args, &mut out),
     };
     let flushed = out.flush().map_err(Failure::from);
     match result.and(flushed) {

@@ -3,9 +3,13 @@
 use std::io::Write;
 use std::path::Path;
 
+use std::sync::Arc;
+
 use serde_json::json;
+use weir_compact::{Cleaner, CleanerConfig, PartitionCleaning};
 use weir_log::{LogDir, Topic};
 
+use crate::compact::stats_json;
 use crate::{Failure, Format, log_failure, open_data_dir, parse_property};
 
 pub(crate) fn create(
@@ -66,16 +70,39 @@ pub(crate) fn describe(
     format: Format,
     out: &mut impl Write,
 ) -> Result<(), Failure> {
-    let logs = open_data_dir(data_dir)?;
+    let logs = Arc::new(open_data_dir(data_dir)?);
     let topic = logs.topic(name).map_err(log_failure)?;
+    let cleaner = Cleaner::new(Arc::clone(&logs), CleanerConfig::default()).map_err(log_failure)?;
+    let cleaning: Vec<PartitionCleaning> = topic
+        .partitions()
+        .iter()
+        .map(|log| cleaner.partition_state(name, log.partition()))
+        .collect::<Result<_, _>>()
+        .map_err(log_failure)?;
+    drop(cleaner);
     match format {
-        Format::Text => describe_text(&topic, out)?,
-        Format::Json => writeln!(out, "{}", describe_json(&topic))?,
+        Format::Text => describe_text(&topic, &cleaning, out)?,
+        Format::Json => writeln!(out, "{}", describe_json(&topic, &cleaning))?,
     }
-    close(logs)
+    logs.close().map_err(log_failure)
 }
 
-fn describe_text(topic: &Topic, out: &mut impl Write) -> Result<(), Failure> {
+/// When a partition was last compacted, for people.
+fn last_clean_text(c: &PartitionCleaning, now_ms: i64) -> String {
+    match c.last_clean_ms {
+        None => "never".to_string(),
+        Some(t) => {
+            let ago = now_ms.saturating_sub(t).max(0) / 1000;
+            format!("{}s ago", ago)
+        }
+    }
+}
+
+fn describe_text(
+    topic: &Topic,
+    cleaning: &[PartitionCleaning],
+    out: &mut impl Write,
+) -> Result<(), Failure> {
     writeln!(
         out,
         "Topic: {}\tTopicId: {}\tPartitionCount: {}",
@@ -92,19 +119,28 @@ fn describe_text(topic: &Topic, out: &mut impl Write) -> Result<(), Failure> {
     writeln!(out, "\tConfigs: {}", overrides.join(","))?;
     writeln!(
         out,
-        "\t{:<10} {:>14} {:>14} {:>14} {:>9} {:>14}",
-        "Partition", "StartOffset", "EndOffset", "RecoveryPoint", "Segments", "SizeBytes"
+        "\t{:<10} {:>14} {:>14} {:>14} {:>9} {:>14} {:>10} {:>12}",
+        "Partition",
+        "StartOffset",
+        "EndOffset",
+        "RecoveryPoint",
+        "Segments",
+        "SizeBytes",
+        "DirtyRatio",
+        "LastClean"
     )?;
-    for log in topic.partitions() {
+    for (log, c) in topic.partitions().iter().zip(cleaning) {
         writeln!(
             out,
-            "\t{:<10} {:>14} {:>14} {:>14} {:>9} {:>14}",
+            "\t{:<10} {:>14} {:>14} {:>14} {:>9} {:>14} {:>10.3} {:>12}",
             log.partition(),
             log.log_start_offset(),
             log.log_end_offset(),
             log.recovery_point(),
             log.segments().len(),
-            log.size_bytes()
+            log.size_bytes(),
+            c.dirty_ratio,
+            last_clean_text(c, log.clock().now_ms())
         )?;
     }
     writeln!(out, "\tAll configs:")?;
@@ -115,12 +151,13 @@ fn describe_text(topic: &Topic, out: &mut impl Write) -> Result<(), Failure> {
     Ok(())
 }
 
-fn describe_json(topic: &Topic) -> serde_json::Value {
+fn describe_json(topic: &Topic, cleaning: &[PartitionCleaning]) -> serde_json::Value {
     let config = topic.config();
     let partitions: Vec<_> = topic
         .partitions()
         .iter()
-        .map(|log| {
+        .zip(cleaning)
+        .map(|(log, c)| {
             json!({
                 "partition": log.partition(),
                 "log_start_offset": log.log_start_offset(),
@@ -135,6 +172,12 @@ fn describe_json(topic: &Topic) -> serde_json::Value {
                     "max_timestamp": s.max_timestamp,
                     "active": s.is_active,
                 })).collect::<Vec<_>>(),
+                "cleaner": {
+                    "first_dirty_offset": c.first_dirty_offset,
+                    "dirty_ratio": c.dirty_ratio,
+                    "last_clean_ms": c.last_clean_ms,
+                    "last_clean": c.last_clean.as_ref().map(stats_json),
+                },
             })
         })
         .collect();

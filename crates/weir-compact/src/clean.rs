@@ -26,7 +26,7 @@ use crate::config::CleanerConfig;
 use crate::offset_map::OffsetMap;
 
 /// What one cleaning pass did.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct CleanStats {
     /// The first dirty offset before the pass.
     pub first_dirty_offset: i64,

@@ -28,6 +28,20 @@ use crate::retention::{RetentionStats, apply_retention};
 /// Kafka's cleaner checkpoint file in the data directory.
 pub const CLEANER_CHECKPOINT: &str = "cleaner-offset-checkpoint";
 
+/// Weir's record of each partition's last compaction (when, and what it
+/// did), so `weir topics describe` in another process can show it. Kafka
+/// keeps this only in metrics; the file is informational: an unreadable one
+/// is ignored and rewritten on the next clean.
+pub const CLEANER_STATE_FILE: &str = "weir-cleaner-state.json";
+
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+struct LastClean {
+    topic: String,
+    partition: i32,
+    time_ms: i64,
+    stats: CleanStats,
+}
+
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
 }
@@ -103,12 +117,20 @@ impl Cleaner {
                 });
             }
         };
+        let last = std::fs::read(logs.path().join(CLEANER_STATE_FILE))
+            .ok()
+            .and_then(|bytes| serde_json::from_slice::<Vec<LastClean>>(&bytes).ok())
+            .unwrap_or_default()
+            .into_iter()
+            .map(|l| ((l.topic, l.partition), (l.time_ms, l.stats)))
+            .collect();
         Ok(Cleaner {
             inner: Arc::new(Inner {
                 logs,
                 config,
                 state: Mutex::new(State {
                     checkpoints,
+                    last,
                     ..State::default()
                 }),
                 wake: Condvar::new(),
@@ -321,20 +343,36 @@ impl Inner {
     }
 
     fn write_checkpoint(&self) -> Result<(), LogError> {
-        let text = {
+        let (text, last) = {
             let st = lock(&self.state);
-            format_offset_checkpoint(
+            let text = format_offset_checkpoint(
                 st.checkpoints
                     .iter()
                     .map(|((t, p), o)| (t.as_str(), *p, *o)),
-            )
+            );
+            let last: Vec<LastClean> = st
+                .last
+                .iter()
+                .map(|((topic, partition), (time_ms, stats))| LastClean {
+                    topic: topic.clone(),
+                    partition: *partition,
+                    time_ms: *time_ms,
+                    stats: stats.clone(),
+                })
+                .collect();
+            (text, last)
         };
-        let path = self.logs.path().join(CLEANER_CHECKPOINT);
-        write_atomically(&path, text.as_bytes()).map_err(|source| LogError::Io {
-            path,
-            op: "write",
-            source,
-        })
+        let write = |name: &str, bytes: &[u8]| {
+            let path = self.logs.path().join(name);
+            write_atomically(&path, bytes).map_err(|source| LogError::Io {
+                path,
+                op: "write",
+                source,
+            })
+        };
+        write(CLEANER_CHECKPOINT, text.as_bytes())?;
+        let json = serde_json::to_vec_pretty(&last).unwrap_or_default();
+        write(CLEANER_STATE_FILE, &json)
     }
 
     fn retention_pass(&self) -> Result<RetentionStats, LogError> {

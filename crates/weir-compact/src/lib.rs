@@ -49,6 +49,6 @@ mod offset_map;
 mod retention;
 
 pub use clean::{CleanStats, Cleanable, cleanable};
-pub use cleaner::{CLEANER_CHECKPOINT, Cleaner, PartitionCleaning};
+pub use cleaner::{CLEANER_CHECKPOINT, CLEANER_STATE_FILE, Cleaner, PartitionCleaning};
 pub use config::CleanerConfig;
 pub use retention::{RetentionStats, apply_retention};

@@ -289,10 +289,14 @@ fn the_checkpoint_survives_a_restart() {
 
     let logs = open(dir.path(), &clock);
     let cleaner = common::cleaner(&logs);
+    let state = cleaner.partition_state("t", 0).unwrap();
+    assert_eq!(state.first_dirty_offset, end);
     assert_eq!(
-        cleaner.partition_state("t", 0).unwrap().first_dirty_offset,
-        end
+        state.last_clean_ms,
+        Some(T0),
+        "the last clean is remembered"
     );
+    assert_eq!(state.last_clean.unwrap().next_dirty_offset, end);
     assert_eq!(cleaner.clean_partition("t", 0).unwrap(), None);
 }
 

@@ -85,6 +85,7 @@ pub use record::{
 };
 pub use wait::Sleep;
 pub use weir::{Weir, WeirBuilder};
+pub use weir_compact::{CleanStats, Cleaner, CleanerConfig, PartitionCleaning, RetentionStats};
 pub use weir_group::{
     AssignorKind, GroupDescription, GroupState, MemberDescription, OffsetAndMetadata,
 };

@@ -3,6 +3,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
+use weir_compact::{Cleaner, CleanerConfig};
 use weir_group::{DEFAULT_OFFSETS_TOPIC_PARTITIONS, GroupCoordinator};
 
 use weir_log::{Clock, LogConfig, LogDir, LogDirOptions, PartitionLog, Topic};
@@ -36,6 +37,8 @@ pub struct Weir {
 
 #[derive(Debug)]
 struct Inner {
+    /// Retention and compaction; stopped before the directory closes.
+    cleaner: Cleaner,
     logs: Arc<LogDir>,
     auto_create: Option<(u32, Vec<(String, String)>)>,
     /// Created on first use of a consumer group.
@@ -50,9 +53,29 @@ pub struct WeirBuilder {
     options: LogDirOptions,
     auto_create: Option<(u32, Vec<(String, String)>)>,
     offsets_partitions: u32,
+    cleaner: CleanerConfig,
 }
 
 impl WeirBuilder {
+    /// How retention and compaction run (Kafka's `log.cleaner.*` and
+    /// `log.retention.check.interval.ms`); Kafka's defaults otherwise.
+    #[must_use]
+    pub fn cleaner_config(mut self, config: CleanerConfig) -> Self {
+        self.cleaner = config;
+        self
+    }
+
+    /// Sets one cleaner property by its Kafka broker name
+    /// (`log.cleaner.threads`, `log.cleaner.dedupe.buffer.size`,
+    /// `log.retention.check.interval.ms`, ...).
+    ///
+    /// # Errors
+    /// [`WeirError::Config`] naming an unknown key or a bad value.
+    pub fn cleaner_property(mut self, key: &str, value: &str) -> Result<Self, WeirError> {
+        self.cleaner.set(key, value)?;
+        Ok(self)
+    }
+
     /// Topic configs start from `config` (Kafka's broker-level defaults).
     #[must_use]
     pub fn default_topic_config(mut self, config: LogConfig) -> Self {
@@ -92,8 +115,10 @@ impl WeirBuilder {
         self
     }
 
-    /// Runs the maintenance thread (`flush.ms`, rolled-segment flushes,
-    /// checkpoints); on by default.
+    /// Runs the background threads: the maintenance thread (`flush.ms`,
+    /// rolled-segment flushes, checkpoints), the retention thread and, with
+    /// `log.cleaner.enable`, the cleaner threads. On by default; tests that
+    /// drive time by hand turn them off and call [`Weir::cleaner`] themselves.
     #[must_use]
     pub fn background_thread(mut self, on: bool) -> Self {
         self.options.background_thread = on;
@@ -113,10 +138,16 @@ impl WeirBuilder {
     /// # Errors
     /// As [`Weir::open`].
     pub fn open(self) -> Result<Weir, WeirError> {
-        let logs = LogDir::open_with(&self.path, self.options)?;
+        let background = self.options.background_thread;
+        let logs = Arc::new(LogDir::open_with(&self.path, self.options)?);
+        let cleaner = Cleaner::new(Arc::clone(&logs), self.cleaner)?;
+        if background {
+            cleaner.start()?;
+        }
         Ok(Weir {
             inner: Arc::new(Inner {
-                logs: Arc::new(logs),
+                cleaner,
+                logs,
                 auto_create: self.auto_create,
                 coordinator: Mutex::new(None),
                 offsets_partitions: self.offsets_partitions,
@@ -143,12 +174,22 @@ impl Weir {
             options: LogDirOptions::default(),
             auto_create: None,
             offsets_partitions: DEFAULT_OFFSETS_TOPIC_PARTITIONS.get(),
+            cleaner: CleanerConfig::default(),
         }
     }
 
     /// The data directory underneath.
     pub fn log_dir(&self) -> &LogDir {
         &self.inner.logs
+    }
+
+    /// The log cleaner: retention and compaction. Its threads run in the
+    /// background (unless [`WeirBuilder::background_thread`] turned them off);
+    /// [`Cleaner::clean_topic`] compacts now, [`Cleaner::run_retention`]
+    /// applies retention now, [`Cleaner::partition_state`] reports the dirty
+    /// ratio and the last clean.
+    pub fn cleaner(&self) -> &Cleaner {
+        &self.inner.cleaner
     }
 
     /// Administration: topics, configs, offsets.
@@ -246,6 +287,7 @@ impl Weir {
     /// # Errors
     /// The first I/O error; the next open then recovers.
     pub fn close(&self) -> Result<(), WeirError> {
+        self.inner.cleaner.shutdown();
         Ok(self.inner.logs.close()?)
     }
 }

@@ -1,0 +1,201 @@
+//! Retention and compaction through the clients: a consumer reading a
+//! compacted topic from the beginning, the background cleaner, delete
+//! records, and committed offsets surviving a compacted `__consumer_offsets`.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use weir::{ProducerRecord, TopicPartition, Weir};
+
+fn read_all(weir: &Weir, topic: &str) -> Vec<(i64, String, Option<String>)> {
+    let mut c = weir
+        .consumer(&[
+            ("auto.offset.reset", "earliest"),
+            ("fetch.max.wait.ms", "5"),
+        ])
+        .unwrap();
+    c.assign_topic(topic).unwrap();
+    let tp = TopicPartition::new(topic, 0);
+    let end = weir.partition(topic, 0).unwrap().log_end_offset();
+    let mut out = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while c.position(&tp).unwrap() < end {
+        assert!(
+            Instant::now() < deadline,
+            "the consumer stalled at {}",
+            c.position(&tp).unwrap()
+        );
+        for r in c.poll(Duration::from_millis(20)).unwrap().iter() {
+            out.push((
+                r.offset(),
+                r.key_str().unwrap().to_string(),
+                r.value_str().map(str::to_string),
+            ));
+        }
+    }
+    out
+}
+
+fn fold(rows: &[(i64, String, Option<String>)]) -> BTreeMap<String, String> {
+    let mut m = BTreeMap::new();
+    for (_, k, v) in rows {
+        match v {
+            Some(v) => m.insert(k.clone(), v.clone()),
+            None => m.remove(k),
+        };
+    }
+    m
+}
+
+fn produce_keyed(weir: &Weir, topic: &str, n: usize, keys: usize) {
+    let producer = weir
+        .producer(&[("linger.ms", "0"), ("batch.size", "200")])
+        .unwrap();
+    for i in 0..n {
+        let record = if i % 17 == 16 {
+            ProducerRecord::tombstone(topic, format!("k{}", i % keys))
+        } else {
+            ProducerRecord::new(topic, format!("v{i}")).key(format!("k{}", i % keys))
+        };
+        producer.send(record).unwrap();
+    }
+    producer.flush();
+    producer.close();
+}
+
+#[test]
+fn a_consumer_reads_the_latest_value_per_key_across_offset_gaps() {
+    let dir = tempfile::tempdir().unwrap();
+    let weir = Weir::builder(dir.path())
+        .background_thread(false)
+        .open()
+        .unwrap();
+    weir.admin()
+        .create_topic(
+            "prices",
+            1,
+            &[("cleanup.policy", "compact"), ("segment.bytes", "2048")],
+        )
+        .unwrap();
+    produce_keyed(&weir, "prices", 600, 20);
+    let before = read_all(&weir, "prices");
+    let results = weir.cleaner().clean_topic("prices").unwrap();
+    let stats = results[0].1.clone().expect("closed segments to clean");
+    assert!(stats.records_kept < stats.records_read / 4, "{stats:?}");
+    let after = read_all(&weir, "prices");
+    assert!(after.len() < before.len() / 4);
+    assert_eq!(fold(&after), fold(&before));
+    let state = weir.cleaner().partition_state("prices", 0).unwrap();
+    assert_eq!(state.first_dirty_offset, stats.next_dirty_offset);
+    assert!(state.last_clean.is_some());
+}
+
+#[test]
+fn the_background_cleaner_runs_by_itself() {
+    let dir = tempfile::tempdir().unwrap();
+    let weir = Weir::builder(dir.path())
+        .cleaner_property("log.cleaner.backoff.ms", "10")
+        .unwrap()
+        .open()
+        .unwrap();
+    weir.admin()
+        .create_topic(
+            "state",
+            1,
+            &[
+                ("cleanup.policy", "compact,delete"),
+                ("segment.bytes", "2048"),
+            ],
+        )
+        .unwrap();
+    produce_keyed(&weir, "state", 400, 5);
+    let before = fold(&read_all(&weir, "state"));
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while weir
+        .cleaner()
+        .partition_state("state", 0)
+        .unwrap()
+        .last_clean
+        .is_none()
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the background cleaner never ran"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(fold(&read_all(&weir, "state")), before);
+    assert!(
+        Weir::builder(dir.path())
+            .cleaner_property("log.cleaner.threads", "many")
+            .is_err()
+    );
+}
+
+#[test]
+fn delete_records_then_retention_removes_whole_segments() {
+    let dir = tempfile::tempdir().unwrap();
+    let weir = Weir::builder(dir.path())
+        .background_thread(false)
+        .open()
+        .unwrap();
+    weir.admin()
+        .create_topic("events", 1, &[("segment.bytes", "2048")])
+        .unwrap();
+    produce_keyed(&weir, "events", 300, 300);
+    let tp = TopicPartition::new("events", 0);
+    let low = weir.admin().delete_records(&tp, 150).unwrap();
+    assert_eq!(low, 150);
+    let before = weir.partition("events", 0).unwrap().segments().len();
+    let stats = weir.cleaner().run_retention().unwrap();
+    assert!(stats.segments_deleted > 0);
+    assert!(weir.partition("events", 0).unwrap().segments().len() < before);
+    let rows = read_all(&weir, "events");
+    assert_eq!(rows.first().unwrap().0, 150);
+}
+
+#[test]
+fn committed_offsets_survive_compaction_of_consumer_offsets() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let weir = Weir::builder(dir.path())
+            .background_thread(false)
+            .offsets_topic_partitions(1)
+            .open()
+            .unwrap();
+        weir.admin().create_topic("in", 3, &[]).unwrap();
+        let coordinator = weir.group_coordinator().unwrap();
+        weir.admin()
+            .alter_config("__consumer_offsets", &[("segment.bytes", "1024")], &[])
+            .unwrap();
+        for round in 0..50i64 {
+            for p in 0..3 {
+                let offsets = [(TopicPartition::new("in", p), round * 10 + i64::from(p))];
+                weir.admin()
+                    .alter_group_offsets(&format!("g{}", round % 4), &offsets)
+                    .unwrap();
+            }
+        }
+        drop(coordinator);
+        let results = weir.cleaner().clean_topic("__consumer_offsets").unwrap();
+        let stats = results[0].1.clone().expect("offsets to compact");
+        assert!(stats.records_kept < stats.records_read, "{stats:?}");
+        weir.close().unwrap();
+    }
+    let weir = Weir::builder(dir.path())
+        .background_thread(false)
+        .open()
+        .unwrap();
+    for g in 0..4i64 {
+        let offsets = weir.admin().list_group_offsets(&format!("g{g}")).unwrap();
+        let last_round = 48 + g - if g >= 2 { 4 } else { 0 };
+        for p in 0..3 {
+            let got = offsets
+                .iter()
+                .find(|(tp, _)| *tp == TopicPartition::new("in", p))
+                .map(|(_, o)| o)
+                .unwrap_or_else(|| panic!("g{g} lost its offset for partition {p}"));
+            assert_eq!(got.offset, last_round * 10 + i64::from(p), "g{g} p{p}");
+        }
+    }
+}
