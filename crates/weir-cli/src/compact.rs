@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use clap::Args;
 use serde_json::json;
-use weir_compact::{CleanStats, Cleaner, CleanerConfig};
+use weir::{CleanStats, Cleaner, CleanerConfig};
 
 use crate::{Failure, Format, log_failure, open_data_dir, parse_property};
 

@@ -6,7 +6,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use serde_json::json;
-use weir_compact::{Cleaner, CleanerConfig, PartitionCleaning};
+use weir::{Cleaner, CleanerConfig, PartitionCleaning};
 use weir_log::{LogDir, Topic};
 
 use crate::compact::stats_json;

@@ -4,20 +4,43 @@
 //! cleanable range there (the rest is cleaned in a later pass).
 
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 
 use xxhash_rust::xxh3::xxh3_128;
+
+/// The map's keys are already xxh3 hashes: the table uses their bits as they
+/// are instead of hashing them again.
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct PassThrough(u64);
+
+impl Hasher for PassThrough {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        // Only u128 keys are hashed; this is for completeness.
+        for b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(*b);
+        }
+    }
+
+    fn write_u128(&mut self, v: u128) {
+        self.0 = (v as u64) ^ ((v >> 64) as u64);
+    }
+}
 
 /// Key hashes → the latest offset seen for them.
 #[derive(Debug)]
 pub(crate) struct OffsetMap {
-    map: HashMap<u128, i64>,
+    map: HashMap<u128, i64, BuildHasherDefault<PassThrough>>,
     max_entries: usize,
 }
 
 impl OffsetMap {
     pub(crate) fn new(max_entries: usize) -> Self {
         OffsetMap {
-            map: HashMap::new(),
+            map: HashMap::default(),
             max_entries: max_entries.max(1),
         }
     }
