@@ -20,10 +20,13 @@
 use std::time::{Duration, Instant};
 
 use weir_log::{DeletedSegment, LogDir, LogError, PartitionLog, SegmentInfo, SwapStep};
-use weir_record::{BatchBuilder, BatchOptions, CompressionConfig, RecordBatch, TimestampType};
+use weir_record::{
+    BatchBuilder, BatchOptions, CompressionConfig, ControlRecordType, RecordBatch, TimestampType,
+};
 
 use crate::config::CleanerConfig;
 use crate::offset_map::OffsetMap;
+use crate::txn::{AbortedTxn, Fate, MapTxns, PendingTxn, RewriteTxns, marker_type};
 
 /// What one cleaning pass did.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -178,6 +181,7 @@ pub(crate) fn clean_log(
     let mut map = OffsetMap::new(config.max_map_entries());
     let mut end = range.first_dirty;
     let mut records_read = 0u64;
+    let mut txns = MapTxns::default();
     'segments: for s in segments.iter().filter(|s| {
         s.next_segment_base_offset
             .is_none_or(|n| n > range.first_dirty)
@@ -190,7 +194,23 @@ pub(crate) fn clean_log(
             if batch.last_offset() < range.first_dirty {
                 continue;
             }
-            if !batch.is_control() {
+            let pid = batch.producer_id();
+            if let Some(kind) = marker_type(&batch).map_err(|e| corrupt(s, 0, e.to_string()))? {
+                if let Some(txn) = txns.pending.remove(&pid) {
+                    if kind == ControlRecordType::Abort {
+                        txns.aborted.push(AbortedTxn {
+                            producer_id: pid,
+                            first_offset: txn.first_offset,
+                            marker_offset: batch.base_offset(),
+                        });
+                    } else if !txn.keys.iter().all(|(h, o)| map.put_hash(*h, *o)) {
+                        // Full: this pass ends before the transaction.
+                        end = end.max(txn.first_offset);
+                        break 'segments;
+                    }
+                }
+            } else if !batch.is_control() {
+                let transactional = batch.is_transactional() && pid >= 0;
                 let records = batch.records().map_err(|e| corrupt(s, 0, e.to_string()))?;
                 for r in &records {
                     let r = r.map_err(|e| corrupt(s, 0, e.to_string()))?;
@@ -198,7 +218,16 @@ pub(crate) fn clean_log(
                         continue;
                     }
                     records_read += 1;
-                    if let Some(key) = r.key()
+                    if transactional {
+                        // Its keys count once its COMMIT is seen.
+                        let txn = txns.pending.entry(pid).or_insert_with(|| PendingTxn {
+                            first_offset: r.offset(),
+                            keys: Vec::new(),
+                        });
+                        if let Some(key) = r.key() {
+                            txn.keys.push((OffsetMap::hash(key), r.offset()));
+                        }
+                    } else if let Some(key) = r.key()
                         && !map.put(key, r.offset())
                     {
                         // Full: this pass ends before this record.
@@ -211,6 +240,10 @@ pub(crate) fn clean_log(
         }
         end = end.max(s.next_segment_base_offset.unwrap_or(end));
     }
+    // A transaction whose marker is not in reach is not cleaned in this pass.
+    for txn in txns.pending.values() {
+        end = end.min(txn.first_offset);
+    }
     let end = end.min(range.first_uncleanable);
     if end <= range.first_dirty {
         return Ok(None);
@@ -222,7 +255,14 @@ pub(crate) fn clean_log(
 
     // 3. Rewrite every segment below `end`, in groups.
     let groups = group_segments(&segments, end, topic_config.segment_bytes);
-    let delete_horizon = now.saturating_add(topic_config.delete_retention_ms);
+    let filter = Filter {
+        map: &map,
+        end,
+        now,
+        new_horizon: now.saturating_add(topic_config.delete_retention_ms),
+    };
+    // Aborted data goes; markers go once their transaction's data has.
+    let mut rewrite_txns = RewriteTxns::new(txns.aborted);
     let mut stats = CleanStats {
         first_dirty_offset: range.first_dirty,
         next_dirty_offset: end,
@@ -244,7 +284,7 @@ pub(crate) fn clean_log(
         };
         let mut cleaned = log.create_cleaned(first.base_offset)?;
         // One batch of lookahead: the group's last batch is treated apart.
-        let mut previous: Option<RecordBatch> = None;
+        let mut previous: Option<(RecordBatch, Fate)> = None;
         for s in &group {
             for item in log.segment_batches(s.base_offset)? {
                 let batch = item
@@ -252,18 +292,20 @@ pub(crate) fn clean_log(
                     .batch;
                 stats.bytes_read += batch.size() as u64;
                 throttle.add(batch.size() as u64);
-                if let Some(prev) = previous.replace(batch) {
-                    let n =
-                        write_filtered(&mut cleaned, &prev, &map, end, now, delete_horizon, false)
-                            .map_err(|e| into_log_error(first, e))?;
+                let fate = rewrite_txns
+                    .on_batch(&batch)
+                    .map_err(|e| corrupt(s, 0, e.to_string()))?;
+                if let Some((prev, prev_fate)) = previous.replace((batch, fate)) {
+                    let n = write_filtered(&mut cleaned, &prev, prev_fate, &filter, false)
+                        .map_err(|e| into_log_error(first, e))?;
                     stats.bytes_written += n.0;
                     stats.records_kept += n.1;
                     throttle.add(n.0);
                 }
             }
         }
-        if let Some(last) = previous {
-            let n = write_filtered(&mut cleaned, &last, &map, end, now, delete_horizon, true)
+        if let Some((last, fate)) = previous {
+            let n = write_filtered(&mut cleaned, &last, fate, &filter, true)
                 .map_err(|e| into_log_error(first, e))?;
             stats.bytes_written += n.0;
             stats.records_kept += n.1;
@@ -285,13 +327,11 @@ pub(crate) fn clean_log(
 fn write_filtered(
     cleaned: &mut weir_log::CleanedSegment,
     batch: &RecordBatch,
-    map: &OffsetMap,
-    end: i64,
-    now: i64,
-    new_horizon: i64,
+    fate: Fate,
+    filter: &Filter<'_>,
     last_of_group: bool,
 ) -> Result<(u64, u64), FilterError> {
-    match filter_batch(batch, map, end, now, new_horizon, last_of_group)? {
+    match filter_batch(batch, fate, filter, last_of_group)? {
         Kept::Unchanged(records) => {
             cleaned.append(batch.as_bytes())?;
             Ok((batch.size() as u64, records))
@@ -302,6 +342,19 @@ fn write_filtered(
         }
         Kept::Nothing => Ok((0, 0)),
     }
+}
+
+/// What a pass filters by.
+struct Filter<'a> {
+    /// Keys → their latest offset below `end`.
+    map: &'a OffsetMap,
+    /// Records at or past it are kept as they are.
+    end: i64,
+    /// The log's clock when the pass began.
+    now: i64,
+    /// The delete horizon given to batches that newly hold tombstones or a
+    /// removable marker.
+    new_horizon: i64,
 }
 
 /// Why filtering a batch failed.
@@ -373,61 +426,72 @@ fn group_segments(segments: &[SegmentInfo], end: i64, max_bytes: u32) -> Vec<Vec
     groups
 }
 
-/// What of `batch` survives: its bytes unchanged, a rebuilt batch, an empty
-/// header, or nothing.
+/// What of `batch` survives: its bytes unchanged, a rebuilt batch (records
+/// dropped, or a delete horizon set), an empty header, or nothing.
 fn filter_batch(
     batch: &RecordBatch,
-    map: &OffsetMap,
-    end: i64,
-    now: i64,
-    new_horizon: i64,
+    fate: Fate,
+    filter: &Filter<'_>,
     last_of_group: bool,
 ) -> Result<Kept, weir_record::RecordError> {
-    if batch.is_control() {
-        return Ok(Kept::Unchanged(0));
-    }
-    let horizon_passed = batch.delete_horizon_ms().is_some_and(|h| now >= h);
+    let horizon_passed = batch.delete_horizon_ms().is_some_and(|h| filter.now >= h);
     let records = batch.records()?;
     let mut keep = Vec::with_capacity(records.len());
     let mut all = true;
-    let mut tombstones = false;
-    for r in &records {
-        let r = r?;
-        let retained = match r.key() {
-            None => false,
-            Some(key) => {
-                let latest = r.offset() >= end || map.get(key).is_none_or(|o| r.offset() >= o);
-                let expired = r.value().is_none() && horizon_passed;
-                latest && !expired
-            }
-        };
-        if retained {
-            tombstones |= r.value().is_none();
-            keep.push(r);
-        } else {
+    let mut needs_horizon = false;
+    if batch.is_control() {
+        if !fate.marker_removable {
+            return Ok(Kept::Unchanged(0));
+        }
+        if horizon_passed {
             all = false;
+        } else {
+            // Kept until its horizon, which the first clean that finds it
+            // removable sets.
+            needs_horizon = batch.delete_horizon_ms().is_none();
+            keep.extend(records.iter().collect::<Result<Vec<_>, _>>()?);
+        }
+    } else {
+        for r in &records {
+            let r = r?;
+            let retained = match r.key() {
+                _ if fate.aborted && r.offset() < filter.end => false,
+                None => false,
+                Some(key) => {
+                    let latest = r.offset() >= filter.end
+                        || filter.map.get(key).is_none_or(|o| r.offset() >= o);
+                    let expired = r.value().is_none() && horizon_passed;
+                    latest && !expired
+                }
+            };
+            if retained {
+                needs_horizon |= r.value().is_none() && batch.delete_horizon_ms().is_none();
+                keep.push(r);
+            } else {
+                all = false;
+            }
         }
     }
-    let needs_horizon = tombstones && batch.delete_horizon_ms().is_none();
     if all && !needs_horizon {
         return Ok(Kept::Unchanged(keep.len() as u64));
     }
     if keep.is_empty() && !last_of_group {
         return Ok(Kept::Nothing);
     }
+    let keeps_horizon = batch.is_control() || keep.iter().any(|r| r.value().is_none());
     let compression = batch.compression()?;
     let mut builder = BatchBuilder::new(BatchOptions {
         compression: CompressionConfig::new(compression),
         timestamp_type: batch.timestamp_type(),
         transactional: batch.is_transactional(),
-        control: false,
+        control: batch.is_control(),
         producer_id: batch.producer_id(),
         producer_epoch: batch.producer_epoch(),
         base_sequence: batch.base_sequence(),
         base_offset: batch.base_offset(),
         partition_leader_epoch: batch.partition_leader_epoch(),
-        delete_horizon_ms: if tombstones {
-            Some(batch.delete_horizon_ms().unwrap_or(new_horizon))
+        delete_horizon_ms: if keeps_horizon && !keep.is_empty() {
+            Some(batch.delete_horizon_ms().unwrap_or(filter.new_horizon))
         } else {
             None
         },

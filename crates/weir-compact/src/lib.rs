@@ -47,6 +47,7 @@ mod cleaner;
 mod config;
 mod offset_map;
 mod retention;
+mod txn;
 
 pub use clean::{CleanStats, Cleanable, cleanable};
 pub use cleaner::{CLEANER_CHECKPOINT, CLEANER_STATE_FILE, Cleaner, PartitionCleaning};

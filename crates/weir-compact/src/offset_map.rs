@@ -48,7 +48,16 @@ impl OffsetMap {
     /// Records `offset` as the latest for `key`. `false` (nothing recorded)
     /// when the key is new and the map is full.
     pub(crate) fn put(&mut self, key: &[u8], offset: i64) -> bool {
-        let h = xxh3_128(key);
+        self.put_hash(Self::hash(key), offset)
+    }
+
+    /// A key's hash as the map stores it.
+    pub(crate) fn hash(key: &[u8]) -> u128 {
+        xxh3_128(key)
+    }
+
+    /// [`put`](Self::put) of a key already hashed.
+    pub(crate) fn put_hash(&mut self, h: u128, offset: i64) -> bool {
         if let Some(o) = self.map.get_mut(&h) {
             *o = (*o).max(offset);
             return true;
