@@ -10,9 +10,11 @@
 //!    key is in the map; records without a key are dropped. Survivors keep
 //!    their offsets, batches their header fields. A tombstone's batch gets a
 //!    delete horizon on the first clean that keeps it and loses the tombstone
-//!    on a clean after that horizon. An emptied batch disappears, except the
-//!    last of a group, kept as an empty header so the group's last offset
-//!    survives. Transaction markers are kept.
+//!    on a clean after that horizon. An emptied batch disappears, except an
+//!    active producer's last batch (as Kafka keeps it, for its sequence) and
+//!    the last batch of a group, kept as an empty header so the group's last
+//!    offset survives (Weir's recovery checks offsets are contiguous across
+//!    segments). Transactions: see `txn.rs`.
 //! 4. Each group is swapped in through `.cleaned` → `.swap` → final names
 //!    (`PartitionLog::swap_cleaned`), after the log is flushed and the
 //!    recovery point checkpointed past it.
@@ -137,15 +139,20 @@ impl Throttle {
     }
 
     fn add(&mut self, bytes: u64) {
+        if let Some(wait) = self.wait_after(bytes, self.start.elapsed()) {
+            std::thread::sleep(wait);
+        }
+    }
+
+    /// How long to wait after `bytes` more, `elapsed` into the pass, to stay
+    /// at the rate; `None` when unthrottled or not ahead of it.
+    fn wait_after(&mut self, bytes: u64, elapsed: Duration) -> Option<Duration> {
         if !self.rate.is_finite() || self.rate >= f64::MAX / 2.0 {
-            return;
+            return None;
         }
         self.bytes += bytes as f64;
         let due = Duration::from_secs_f64(self.bytes / self.rate);
-        let elapsed = self.start.elapsed();
-        if due > elapsed {
-            std::thread::sleep(due - elapsed);
-        }
+        (due > elapsed).then(|| due - elapsed)
     }
 }
 
@@ -260,6 +267,7 @@ pub(crate) fn clean_log(
         end,
         now,
         new_horizon: now.saturating_add(topic_config.delete_retention_ms),
+        producer_last: log.producer_last_offsets(),
     };
     // Aborted data goes; markers go once their transaction's data has.
     let mut rewrite_txns = RewriteTxns::new(txns.aborted);
@@ -355,6 +363,10 @@ struct Filter<'a> {
     /// The delete horizon given to batches that newly hold tombstones or a
     /// removable marker.
     new_horizon: i64,
+    /// Active producers' last batch offsets: such a batch keeps its header
+    /// when emptied (Kafka's `RETAIN_EMPTY`), with the producer's last
+    /// sequence.
+    producer_last: std::collections::HashMap<i64, i64>,
 }
 
 /// Why filtering a batch failed.
@@ -475,7 +487,10 @@ fn filter_batch(
     if all && !needs_horizon {
         return Ok(Kept::Unchanged(keep.len() as u64));
     }
-    if keep.is_empty() && !last_of_group {
+    let producers_last = !batch.is_control()
+        && batch.producer_id() >= 0
+        && filter.producer_last.get(&batch.producer_id()) == Some(&batch.last_offset());
+    if keep.is_empty() && !last_of_group && !producers_last {
         return Ok(Kept::Nothing);
     }
     let keeps_horizon = batch.is_control() || keep.iter().any(|r| r.value().is_none());
@@ -506,4 +521,29 @@ fn filter_batch(
         builder.set_max_timestamp(batch.max_timestamp());
     }
     Ok(Kept::Rebuilt(builder.build()?, keep.len() as u64))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_throttle_spreads_bytes_to_the_rate() {
+        let mut t = Throttle::new(1000.0);
+        assert_eq!(
+            t.wait_after(500, Duration::ZERO),
+            Some(Duration::from_millis(500))
+        );
+        assert_eq!(
+            t.wait_after(500, Duration::from_millis(900)),
+            Some(Duration::from_millis(100))
+        );
+        assert_eq!(
+            t.wait_after(100, Duration::from_secs(5)),
+            None,
+            "behind the rate"
+        );
+        let mut unlimited = Throttle::new(f64::MAX);
+        assert_eq!(unlimited.wait_after(u64::MAX, Duration::ZERO), None);
+    }
 }

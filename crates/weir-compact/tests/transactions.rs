@@ -188,3 +188,47 @@ fn a_transaction_without_its_marker_is_not_cleaned_yet() {
         Some("plain-9")
     );
 }
+
+#[test]
+fn an_active_producers_last_batch_keeps_its_header_when_emptied() {
+    let (_dir, _clock, logs) = setup(&[("segment.bytes", "100000")]);
+    let log = logs.partition("t", 0).unwrap();
+    // An idempotent producer's batches, then plain records superseding them.
+    for seq in 0..3 {
+        let mut b = BatchBuilder::new(BatchOptions {
+            producer_id: 42,
+            producer_epoch: 3,
+            base_sequence: seq,
+            ..BatchOptions::default()
+        });
+        b.append(
+            &Record::new("idem")
+                .with_key("k")
+                .with_timestamp(log.clock().now_ms()),
+        )
+        .unwrap();
+        log.append(b.build().unwrap()).unwrap();
+    }
+    let producers_last = log.log_end_offset() - 1;
+    for _ in 0..3 {
+        put(&log, "k", Some("plain"));
+    }
+    log.roll().unwrap();
+    cleaner(&logs).clean_partition("t", 0).unwrap().unwrap();
+    let data = log.fetch(0, 1 << 20).unwrap();
+    let batches: Vec<_> = data.batches().map(|b| b.unwrap().batch).collect();
+    let producer_batches: Vec<_> = batches.iter().filter(|b| b.producer_id() == 42).collect();
+    assert_eq!(
+        producer_batches.len(),
+        1,
+        "only the last batch of the producer stays"
+    );
+    let b = producer_batches[0];
+    assert_eq!(b.last_offset(), producers_last);
+    assert!(b.records().unwrap().is_empty(), "emptied, header kept");
+    assert_eq!((b.producer_epoch(), b.base_sequence()), (3, 2));
+    assert_eq!(
+        fold(&rows(&log)).get("k").map(String::as_str),
+        Some("plain")
+    );
+}

@@ -738,6 +738,14 @@ impl PartitionLog {
         self.fail_next_fsync.store(true, Ordering::Release);
     }
 
+    /// The offset of each idempotent producer's last batch appended since the
+    /// log was opened (the producers Kafka's cleaner treats as active: it
+    /// keeps the header of such a batch even when compaction empties it, so
+    /// the producer's last sequence stays in the log).
+    pub fn producer_last_offsets(&self) -> std::collections::HashMap<i64, i64> {
+        lock(&self.writer).producers.last_offsets()
+    }
+
     /// Whether [`close`](Self::close) was called.
     pub fn is_closed(&self) -> bool {
         self.closed.load(Ordering::Acquire)

@@ -95,6 +95,14 @@ impl ProducerStates {
         }
     }
 
+    /// Each producer's last batch's last offset.
+    pub(crate) fn last_offsets(&self) -> HashMap<i64, i64> {
+        self.producers
+            .iter()
+            .filter_map(|(pid, e)| e.batches.back().map(|b| (*pid, b.last_offset)))
+            .collect()
+    }
+
     /// Records an appended batch.
     pub(crate) fn update(
         &mut self,
