@@ -60,18 +60,8 @@ impl CleanerConfig {
     /// As [`from_props`](Self::from_props).
     pub fn set(&mut self, key: &str, value: &str) -> Result<(), ConfigError> {
         let int = |min: u64| -> Result<u64, ConfigError> {
-            let v: u64 = value
-                .trim()
-                .parse()
-                .map_err(|_| ConfigError::invalid(key, value, "not a non-negative integer"))?;
-            if v < min {
-                return Err(ConfigError::invalid(
-                    key,
-                    value,
-                    format!("must be at least {min}"),
-                ));
-            }
-            Ok(v)
+            let min = i64::try_from(min).unwrap_or(i64::MAX);
+            Ok(weir_log::parse_i64(key, value, min)?.unsigned_abs())
         };
         match key {
             "log.cleaner.enable" => {

@@ -204,7 +204,13 @@ struct Key {
     get: fn(&LogConfig) -> String,
 }
 
-fn parse_i64(key: &str, value: &str, min: i64) -> Result<i64, ConfigError> {
+/// Parses a config value as a 64-bit integer of at least `min`, as every
+/// Kafka `long` config is read here and in the crates above.
+///
+/// # Errors
+/// [`ConfigError::InvalidValue`] naming `key` for text that is not an integer or
+/// is below `min`.
+pub fn parse_i64(key: &str, value: &str, min: i64) -> Result<i64, ConfigError> {
     let v: i64 = value
         .trim()
         .parse()

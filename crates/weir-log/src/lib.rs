@@ -74,7 +74,7 @@ pub mod topic_name;
 pub mod verify;
 
 pub use clock::{Clock, ManualClock, SystemClock};
-pub use config::{CleanupPolicy, ConfigError, LogConfig, TopicCompression, TopicConfig};
+pub use config::{CleanupPolicy, ConfigError, LogConfig, TopicCompression, TopicConfig, parse_i64};
 pub use error::LogError;
 pub use fetch::{DataAvailable, FetchData, TimestampAndOffset};
 pub use flush::Durable;

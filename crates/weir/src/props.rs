@@ -43,18 +43,7 @@ pub(crate) fn unknown(key: &str) -> ConfigError {
 }
 
 pub(crate) fn long(key: &str, value: &str, min: i64) -> Result<i64, ConfigError> {
-    let v: i64 = value
-        .trim()
-        .parse()
-        .map_err(|_| ConfigError::invalid(key, value, "not an integer"))?;
-    if v < min {
-        return Err(ConfigError::invalid(
-            key,
-            value,
-            format!("must be at least {min}"),
-        ));
-    }
-    Ok(v)
+    weir_log::parse_i64(key, value, min)
 }
 
 pub(crate) fn int(key: &str, value: &str, min: i64, max: i64) -> Result<i64, ConfigError> {
