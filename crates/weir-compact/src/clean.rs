@@ -193,10 +193,8 @@ pub(crate) fn clean_log(
         s.next_segment_base_offset
             .is_none_or(|n| n > range.first_dirty)
     }) {
-        for item in log.segment_batches(s.base_offset)? {
-            let batch = item
-                .map_err(|e| corrupt(s, e.position(), e.to_string()))?
-                .batch;
+        for batch in checked_batches(log, s)? {
+            let batch = batch?;
             throttle.add(batch.size() as u64);
             if batch.last_offset() < range.first_dirty {
                 continue;
@@ -291,32 +289,18 @@ pub(crate) fn clean_log(
             continue;
         };
         let mut cleaned = log.create_cleaned(first.base_offset)?;
-        // One batch of lookahead: the group's last batch is treated apart.
-        let mut previous: Option<(RecordBatch, Fate)> = None;
-        for s in &group {
-            for item in log.segment_batches(s.base_offset)? {
-                let batch = item
-                    .map_err(|e| corrupt(s, e.position(), e.to_string()))?
-                    .batch;
-                stats.bytes_read += batch.size() as u64;
-                throttle.add(batch.size() as u64);
-                let fate = rewrite_txns
-                    .on_batch(&batch)
-                    .map_err(|e| corrupt(s, 0, e.to_string()))?;
-                if let Some((prev, prev_fate)) = previous.replace((batch, fate)) {
-                    let n = write_filtered(&mut cleaned, &prev, prev_fate, &filter, false)
-                        .map_err(|e| into_log_error(first, e))?;
-                    stats.bytes_written += n.0;
-                    stats.records_kept += n.1;
-                    throttle.add(n.0);
-                }
-            }
-        }
-        if let Some((last, fate)) = previous {
-            let n = write_filtered(&mut cleaned, &last, fate, &filter, true)
-                .map_err(|e| into_log_error(first, e))?;
-            stats.bytes_written += n.0;
-            stats.records_kept += n.1;
+        if let Err(e) = rewrite_group(
+            log,
+            &group,
+            &mut cleaned,
+            &filter,
+            &mut rewrite_txns,
+            &mut throttle,
+            &mut stats,
+        ) {
+            // Nothing half-written stays behind.
+            let _ = cleaned.discard();
+            return Err(e);
         }
         let bases: Vec<i64> = group.iter().map(|s| s.base_offset).collect();
         stats.segments_cleaned += bases.len();
@@ -329,6 +313,89 @@ pub(crate) fn clean_log(
     }
     stats.elapsed = started.elapsed();
     Ok(Some((stats, deleted)))
+}
+
+/// Filters the batches of `group` into `cleaned`, one batch behind so the
+/// group's last batch is known as such.
+fn rewrite_group(
+    log: &PartitionLog,
+    group: &[SegmentInfo],
+    cleaned: &mut weir_log::CleanedSegment,
+    filter: &Filter<'_>,
+    rewrite_txns: &mut RewriteTxns,
+    throttle: &mut Throttle,
+    stats: &mut CleanStats,
+) -> Result<(), LogError> {
+    let Some(first) = group.first() else {
+        return Ok(());
+    };
+    // One batch of lookahead: the group's last batch is treated apart.
+    let mut previous: Option<(RecordBatch, Fate)> = None;
+    for s in group {
+        for batch in checked_batches(log, s)? {
+            let batch = batch?;
+            stats.bytes_read += batch.size() as u64;
+            throttle.add(batch.size() as u64);
+            let fate = rewrite_txns
+                .on_batch(&batch)
+                .map_err(|e| corrupt(s, 0, e.to_string()))?;
+            if let Some((prev, prev_fate)) = previous.replace((batch, fate)) {
+                let n = write_filtered(cleaned, &prev, prev_fate, filter, false)
+                    .map_err(|e| into_log_error(first, e))?;
+                stats.bytes_written += n.0;
+                stats.records_kept += n.1;
+                throttle.add(n.0);
+            }
+        }
+    }
+    if let Some((last, fate)) = previous {
+        let n = write_filtered(cleaned, &last, fate, filter, true)
+            .map_err(|e| into_log_error(first, e))?;
+        stats.bytes_written += n.0;
+        stats.records_kept += n.1;
+    }
+    Ok(())
+}
+
+/// The batches of segment `s`, CRC-checked, with their offsets checked too
+/// (the base offset is outside the CRC): each past the previous one and
+/// within the segment's range. Damage is [`LogError::Corrupt`] naming the
+/// file and position.
+fn checked_batches<'a>(
+    log: &PartitionLog,
+    s: &'a SegmentInfo,
+) -> Result<impl Iterator<Item = Result<RecordBatch, LogError>> + 'a, LogError> {
+    let mut previous_last = s.base_offset - 1;
+    let limit = s.next_segment_base_offset.unwrap_or(i64::MAX);
+    let mut failed = false;
+    Ok(log
+        .segment_batches(s.base_offset)?
+        .map_while(move |item| {
+            if failed {
+                return None;
+            }
+            let checked = item
+                .map_err(|e| corrupt(s, e.position(), e.to_string()))
+                .and_then(|p| {
+                    let b = &p.batch;
+                    if b.base_offset() <= previous_last || b.last_offset() >= limit {
+                        Err(corrupt(
+                            s,
+                            p.position,
+                            format!(
+                                "batch offsets {}..={} out of order after {previous_last} (segment ends before {limit})",
+                                b.base_offset(),
+                                b.last_offset()
+                            ),
+                        ))
+                    } else {
+                        previous_last = b.last_offset();
+                        Ok(p.batch)
+                    }
+                });
+            failed = checked.is_err();
+            Some(checked)
+        }))
 }
 
 /// Filters one batch into the cleaned segment; (bytes written, records kept).

@@ -157,6 +157,15 @@ impl CleanedSegment {
         Ok(())
     }
 
+    /// Deletes the cleaned files: the pass that wrote them failed.
+    ///
+    /// # Errors
+    /// [`LogError::Io`] when a file cannot be removed (the next open removes
+    /// it).
+    pub fn discard(self) -> Result<(), LogError> {
+        self.segment.delete_files()
+    }
+
     /// Bytes written so far.
     pub fn size(&self) -> u64 {
         self.segment.size()
