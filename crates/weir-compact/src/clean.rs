@@ -528,7 +528,9 @@ fn filter_batch(
             // Kept until its horizon, which the first clean that finds it
             // removable sets.
             needs_horizon = batch.delete_horizon_ms().is_none();
-            keep.extend(records.iter().collect::<Result<Vec<_>, _>>()?);
+            for r in &records {
+                keep.push(r?);
+            }
         }
     } else {
         for r in &records {

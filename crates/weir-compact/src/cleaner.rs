@@ -18,7 +18,7 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use weir_log::checkpoint::{format_offset_checkpoint, parse_offset_checkpoint, write_atomically};
+use weir_log::checkpoint::{format_offset_checkpoint, read_offset_checkpoint, write_atomically};
 use weir_log::{DeletedSegment, LogDir, LogError, PartitionLog, SwapStep};
 
 use crate::clean::{CleanStats, clean_log, cleanable};
@@ -78,6 +78,8 @@ struct Inner {
     config: CleanerConfig,
     state: Mutex<State>,
     wake: Condvar,
+    /// Notified after each successful clean (for [`Cleaner::wait_for_clean`]).
+    cleaned: Condvar,
     /// One lock per partition: compaction and retention of a partition never
     /// run at once.
     partition_locks: Mutex<HashMap<Key, Arc<Mutex<()>>>>,
@@ -98,25 +100,10 @@ impl Cleaner {
     /// An unreadable checkpoint file.
     pub fn new(logs: Arc<LogDir>, config: CleanerConfig) -> Result<Self, LogError> {
         let path = logs.path().join(CLEANER_CHECKPOINT);
-        let checkpoints = match std::fs::read_to_string(&path) {
-            Ok(text) => parse_offset_checkpoint(&text)
-                .map_err(|e| LogError::Corrupt {
-                    path: path.clone(),
-                    position: e.position as u64,
-                    reason: e.reason,
-                })?
-                .into_iter()
-                .map(|(t, p, o)| ((t, p), o))
-                .collect(),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => BTreeMap::new(),
-            Err(e) => {
-                return Err(LogError::Io {
-                    path,
-                    op: "read",
-                    source: e,
-                });
-            }
-        };
+        let checkpoints = read_offset_checkpoint(&path)?
+            .into_iter()
+            .map(|(t, p, o)| ((t, p), o))
+            .collect();
         let last = std::fs::read(logs.path().join(CLEANER_STATE_FILE))
             .ok()
             .and_then(|bytes| serde_json::from_slice::<Vec<LastClean>>(&bytes).ok())
@@ -134,6 +121,7 @@ impl Cleaner {
                     ..State::default()
                 }),
                 wake: Condvar::new(),
+                cleaned: Condvar::new(),
                 partition_locks: Mutex::new(HashMap::new()),
             }),
             threads: Mutex::new(Vec::new()),
@@ -262,6 +250,28 @@ impl Cleaner {
         lock(&self.inner.state).pending_deletes.len()
     }
 
+    /// Blocks until the partition has been compacted at least once (by a
+    /// cleaner thread or on demand; a clean recorded before a restart counts)
+    /// or `timeout` has passed. `true` when it has been.
+    pub fn wait_for_clean(&self, topic: &str, partition: i32, timeout: Duration) -> bool {
+        let key = (topic.to_string(), partition);
+        let deadline = Instant::now() + timeout;
+        let mut st = lock(&self.inner.state);
+        while !st.last.contains_key(&key) {
+            let now = Instant::now();
+            if now >= deadline {
+                return false;
+            }
+            st = self
+                .inner
+                .cleaned
+                .wait_timeout(st, deadline - now)
+                .unwrap_or_else(PoisonError::into_inner)
+                .0;
+        }
+        true
+    }
+
     /// How a partition stands with the cleaner.
     ///
     /// # Errors
@@ -325,6 +335,7 @@ impl Inner {
                     st.pending_deletes
                         .extend(deleted.into_iter().map(|d| (now.saturating_add(delay), d)));
                 }
+                self.cleaned.notify_all();
                 self.write_checkpoint()?;
                 metrics::counter!("weir.cleaner.bytes-cleaned").increment(stats.bytes_read);
                 metrics::histogram!("kafka.log.cleaner.clean-time-ms")

@@ -363,19 +363,10 @@ fn the_background_cleaner_compacts_dirty_partitions() {
     let config = CleanerConfig::from_props([("log.cleaner.backoff.ms", "10")]).unwrap();
     let cleaner = Cleaner::new(Arc::clone(&logs), config).unwrap();
     cleaner.start().unwrap();
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    while cleaner
-        .partition_state("t", 0)
-        .unwrap()
-        .last_clean
-        .is_none()
-    {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the cleaner did not run"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(10));
-    }
+    assert!(
+        cleaner.wait_for_clean("t", 0, std::time::Duration::from_secs(30)),
+        "the cleaner did not run"
+    );
     cleaner.shutdown();
     let after = rows(&log);
     assert_eq!(fold(&after), before);

@@ -128,6 +128,26 @@ pub fn parse_offset_checkpoint(
     Ok(out)
 }
 
+/// Reads a log-directory offset checkpoint file (see
+/// [`parse_offset_checkpoint`]); a missing file has no entries.
+///
+/// # Errors
+/// [`LogError::Corrupt`](crate::LogError::Corrupt) naming the file and the
+/// byte position of a bad line; [`LogError::Io`](crate::LogError::Io).
+pub fn read_offset_checkpoint(
+    path: &std::path::Path,
+) -> Result<Vec<(String, i32, i64)>, crate::LogError> {
+    match std::fs::read_to_string(path) {
+        Ok(text) => parse_offset_checkpoint(&text).map_err(|e| crate::LogError::Corrupt {
+            path: path.to_path_buf(),
+            position: e.position as u64,
+            reason: e.reason,
+        }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
+        Err(e) => Err(crate::LogError::io(path, "read")(e)),
+    }
+}
+
 /// Formats a log-directory offset checkpoint (see [`parse_offset_checkpoint`]).
 pub fn format_offset_checkpoint<'a>(
     entries: impl IntoIterator<Item = (&'a str, i32, i64)>,

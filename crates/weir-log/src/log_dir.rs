@@ -30,7 +30,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::{Deserialize, Serialize};
 
-use crate::checkpoint::{format_offset_checkpoint, parse_offset_checkpoint, write_atomically};
+use crate::checkpoint::{format_offset_checkpoint, read_offset_checkpoint, write_atomically};
 use crate::clock::{Clock, system_clock};
 use crate::config::{LogConfig, TopicConfig};
 use crate::error::LogError;
@@ -204,19 +204,10 @@ fn new_topic_id() -> String {
 }
 
 fn read_checkpoint(path: &Path) -> Result<HashMap<(String, i32), i64>, LogError> {
-    match fs::read_to_string(path) {
-        Ok(text) => Ok(parse_offset_checkpoint(&text)
-            .map_err(|e| LogError::Corrupt {
-                path: path.to_path_buf(),
-                position: e.position as u64,
-                reason: e.reason,
-            })?
-            .into_iter()
-            .map(|(t, p, o)| ((t, p), o))
-            .collect()),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(HashMap::new()),
-        Err(e) => Err(LogError::io(path, "read")(e)),
-    }
+    Ok(read_offset_checkpoint(path)?
+        .into_iter()
+        .map(|(t, p, o)| ((t, p), o))
+        .collect())
 }
 
 fn partition_dir(root: &Path, topic: &str, partition: u32) -> PathBuf {

@@ -631,17 +631,7 @@ impl Consumer {
         &self,
         partitions: &[TopicPartition],
     ) -> Result<Vec<(TopicPartition, i64)>, WeirError> {
-        partitions
-            .iter()
-            .map(|tp| {
-                Ok((
-                    tp.clone(),
-                    self.weir
-                        .partition(&tp.topic, tp.partition)?
-                        .log_start_offset(),
-                ))
-            })
-            .collect()
+        self.offsets_of(partitions, PartitionLog::log_start_offset)
     }
 
     /// High watermarks (the offset after the last readable record).
@@ -652,14 +642,21 @@ impl Consumer {
         &self,
         partitions: &[TopicPartition],
     ) -> Result<Vec<(TopicPartition, i64)>, WeirError> {
+        self.offsets_of(partitions, PartitionLog::high_watermark)
+    }
+
+    /// One offset of each partition's log.
+    fn offsets_of(
+        &self,
+        partitions: &[TopicPartition],
+        of: impl Fn(&PartitionLog) -> i64,
+    ) -> Result<Vec<(TopicPartition, i64)>, WeirError> {
         partitions
             .iter()
             .map(|tp| {
                 Ok((
                     tp.clone(),
-                    self.weir
-                        .partition(&tp.topic, tp.partition)?
-                        .high_watermark(),
+                    of(&*self.weir.partition(&tp.topic, tp.partition)?),
                 ))
             })
             .collect()

@@ -53,6 +53,18 @@ struct Queue {
     next_sequence: i32,
 }
 
+impl Queue {
+    /// Whether the caller should drain the sealed batches: there are some
+    /// and nobody drains them yet (the caller becomes the drainer).
+    fn claim_drain(&mut self) -> bool {
+        let drain = !self.sealed.is_empty() && !self.draining;
+        if drain {
+            self.draining = true;
+        }
+        drain
+    }
+}
+
 struct PartitionState {
     log: Arc<PartitionLog>,
     queue: Mutex<Queue>,
@@ -497,10 +509,7 @@ impl Inner {
         {
             q.sealed.push_back(sealed);
         }
-        let drain = !q.sealed.is_empty() && !q.draining;
-        if drain {
-            q.draining = true;
-        }
+        let drain = q.claim_drain();
         drop(q);
         self.partitioner
             .on_append(&record.topic, key, partition as u32, size, full);
@@ -689,11 +698,7 @@ impl Inner {
                             q.sealed.push_back(open);
                         }
                     }
-                    let drain = !q.sealed.is_empty() && !q.draining;
-                    if drain {
-                        q.draining = true;
-                    }
-                    drain
+                    q.claim_drain()
                 };
                 if drain {
                     self.drain(topic, p);
@@ -816,11 +821,7 @@ fn linger_loop(linger: &Linger, weak: &Weak<Inner>) {
                 {
                     q.sealed.push_back(open);
                 }
-                let drain = !q.sealed.is_empty() && !q.draining;
-                if drain {
-                    q.draining = true;
-                }
-                drain
+                q.claim_drain()
             };
             if drain {
                 inner.drain(&topic, p);

@@ -110,20 +110,11 @@ fn the_background_cleaner_runs_by_itself() {
         .unwrap();
     produce_keyed(&weir, "state", 400, 5);
     let before = fold(&read_all(&weir, "state"));
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while weir
-        .cleaner()
-        .partition_state("state", 0)
-        .unwrap()
-        .last_clean
-        .is_none()
-    {
-        assert!(
-            Instant::now() < deadline,
-            "the background cleaner never ran"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    assert!(
+        weir.cleaner()
+            .wait_for_clean("state", 0, Duration::from_secs(60)),
+        "the background cleaner never ran"
+    );
     assert_eq!(fold(&read_all(&weir, "state")), before);
     assert!(
         Weir::builder(dir.path())
