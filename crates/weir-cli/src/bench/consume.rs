@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use hdrhistogram::Histogram;
 use weir::{Consumer, TopicPartition, WeirError};
 
-use super::produce::{Plan, send_records};
+use super::produce::{Plan, Sent, send_records};
 use super::report::{Progress, Report, latency_histogram, record_ns};
 use super::{Bench, SENT_NS_HEADER};
 use crate::Failure;
@@ -33,6 +33,20 @@ pub(super) struct Received {
     pub(super) finished: Instant,
     /// Poll return time minus the [`SENT_NS_HEADER`] stamp, in µs (e2e only).
     pub(super) latency: Histogram<u64>,
+}
+
+impl Received {
+    /// Every delivered record was consumed: a count that differs is a data
+    /// problem.
+    pub(super) fn check_against(&self, sent: &Sent) -> Result<(), Failure> {
+        if self.records != sent.delivered {
+            return Err(Failure::Data(format!(
+                "consumed {} record(s) but {} were delivered",
+                self.records, sent.delivered
+            )));
+        }
+        Ok(())
+    }
 }
 
 /// Contiguous, disjoint slices of `0..partitions`, one per consumer, sizes
@@ -250,12 +264,7 @@ pub(super) fn run(bench: &Bench<'_>) -> Result<Report, Failure> {
     });
     drop(progress);
     let received = received?;
-    if received.records != sent.delivered {
-        return Err(Failure::Data(format!(
-            "consumed {} record(s) but {} were delivered",
-            received.records, sent.delivered
-        )));
-    }
+    received.check_against(&sent)?;
     Ok(Report::new(
         bench,
         "consume",

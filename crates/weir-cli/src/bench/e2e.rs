@@ -83,12 +83,7 @@ pub(super) fn run(bench: &Bench<'_>, rate: u64) -> Result<Report, Failure> {
     producer.close();
     drop(progress);
     let (start, sent, received) = outcome?;
-    if received.records != sent.delivered {
-        return Err(Failure::Data(format!(
-            "consumed {} record(s) but {} were delivered",
-            received.records, sent.delivered
-        )));
-    }
+    received.check_against(&sent)?;
     Ok(Report::new(
         bench,
         "e2e",
