@@ -159,7 +159,8 @@ pub struct PartitionReadSummary {
 }
 
 /// What a bounded read read: counts, offsets and a checksum to compare runs.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// `Default` is a read of nothing.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ReadSummary {
     /// Records handed over.
     pub records: u64,
@@ -220,15 +221,7 @@ impl BoundedRead {
         mut f: impl FnMut(&BoundedRecord<'_>) -> Result<(), WeirError>,
     ) -> Result<ReadSummary, WeirError> {
         let started = Instant::now();
-        let mut summary = ReadSummary {
-            records: 0,
-            bytes: 0,
-            skipped_outside_window: 0,
-            batches: 0,
-            partitions: Vec::new(),
-            checksum: 0,
-            elapsed: Duration::ZERO,
-        };
+        let mut summary = ReadSummary::default();
         for range in &self.ranges {
             let partition = range.log.partition();
             let mut part = PartitionReadSummary {

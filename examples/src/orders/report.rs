@@ -4,7 +4,6 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
-use std::time::Duration;
 
 use weir::{ReadSummary, Weir};
 
@@ -67,7 +66,7 @@ pub fn revenue_report(
         revenue_eur_cents: 0,
         top_customers: Vec::new(),
         orders_by_tier: BTreeMap::new(),
-        summary: empty_summary(),
+        summary: ReadSummary::default(),
     };
     let mut by_customer: HashMap<String, i64> = HashMap::new();
     report.summary = read.for_each(|r| {
@@ -95,18 +94,6 @@ pub fn revenue_report(
     customers.truncate(TOP_CUSTOMERS);
     report.top_customers = customers;
     Ok(report)
-}
-
-fn empty_summary() -> ReadSummary {
-    ReadSummary {
-        records: 0,
-        bytes: 0,
-        skipped_outside_window: 0,
-        batches: 0,
-        partitions: Vec::new(),
-        checksum: 0,
-        elapsed: Duration::ZERO,
-    }
 }
 
 /// `cents` as `1,234,567.89`.
