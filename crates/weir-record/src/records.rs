@@ -91,6 +91,7 @@ impl Records {
     /// decoding. The span must come from this `Records` (a span of another
     /// batch gives a view of wrong or empty fields, never a panic: ranges are
     /// checked when the view reads them).
+    #[inline]
     pub fn view(&self, span: &RecordSpan) -> RecordView<'_> {
         let range = |(start, len): (u32, i32)| {
             usize::try_from(len)
@@ -458,6 +459,7 @@ impl<'a> RecordView<'a> {
     /// The fields without the borrow, to rebuild this view later with
     /// [`Records::view`]. (A records section is at most 2 GiB, so positions
     /// fit 32 bits.)
+    #[inline]
     pub fn span(&self) -> RecordSpan {
         let pos = |v: usize| u32::try_from(v).unwrap_or(u32::MAX);
         let range = |r: &Option<Range<usize>>| {

@@ -438,7 +438,6 @@ impl Consumer {
     fn fetch_round(&mut self) -> Result<(), WeirError> {
         let mut budget = self.config.fetch_max_bytes;
         let n = self.parts.len();
-        let check_crcs = self.config.check_crcs;
         let per_partition = self.config.max_partition_fetch_bytes;
         let reset = self.config.auto_offset_reset;
         // Top a partition up while it holds less than fetch.min.bytes.
@@ -481,8 +480,10 @@ impl Consumer {
                 continue;
             }
             budget = budget.saturating_sub(data.records.len());
-            let iter = data.batches().verify_crc(check_crcs);
-            for item in iter {
+            // Framing is checked here; the CRC (`check.crcs`) when the batch's
+            // records are first read, so checksum and decode run back to back
+            // on bytes still in cache.
+            for item in data.batches().verify_crc(false) {
                 let batch = item
                     .map_err(|e| WeirError::Corrupt {
                         topic: a.tp.topic.clone(),
@@ -503,11 +504,16 @@ impl Consumer {
     }
 
     /// Takes up to `max.poll.records` buffered records, round-robin over
-    /// partitions, advancing positions.
+    /// partitions, advancing positions. A damaged batch fails the poll only
+    /// when nothing was taken before it: records already taken are returned
+    /// first and the next poll meets the damage again (as Kafka's consumer
+    /// does), so no record before it is lost.
     fn collect(&mut self) -> Result<ConsumerRecords, WeirError> {
         let mut remaining = self.config.max_poll_records;
+        let check_crcs = self.config.check_crcs;
         let mut out = ConsumerRecords::default();
         let n = self.parts.len();
+        let mut failed = None;
         for k in 0..n {
             if remaining == 0 {
                 break;
@@ -525,72 +531,23 @@ impl Consumer {
                 chunks: Vec::new(),
                 count: 0,
             };
-            let mut bytes = 0usize;
-            while remaining > 0 {
-                let Some(front) = a.buffered.front_mut() else {
-                    break;
-                };
-                let position = a.position.unwrap_or(0);
-                let batch = &front.batch;
-                if batch.is_control() || batch.last_offset() < position {
-                    a.position = Some(position.max(batch.last_offset() + 1));
-                    a.buffered_bytes -= batch.size();
-                    a.buffered.pop_front();
-                    continue;
-                }
-                let corrupt = |e: weir_record::RecordError| WeirError::Corrupt {
-                    topic: a.tp.topic.clone(),
-                    partition: a.tp.partition,
-                    offset: batch.base_offset(),
-                    reason: e.to_string(),
-                };
-                if front.records.is_none() {
-                    front.records = Some(batch.records().map_err(corrupt)?);
-                }
-                let Some(records) = front.records.clone() else {
-                    break;
-                };
-                // Every record is decoded (and so checked) once, here; the
-                // result keeps spans to read them in place.
-                let mut spans = Vec::with_capacity(records.len().min(remaining));
-                let mut to = batch.last_offset() + 1;
-                for r in &records {
-                    let r = r.map_err(corrupt)?;
-                    if r.offset() < position {
-                        continue;
-                    }
-                    if spans.len() == remaining {
-                        to = r.offset();
-                        break;
-                    }
-                    bytes += r.key().map_or(0, <[u8]>::len) + r.value().map_or(0, <[u8]>::len);
-                    spans.push(r.span());
-                }
-                let exhausted = to > batch.last_offset();
-                let taken = spans.len();
-                part.chunks.push(Chunk {
-                    records,
-                    spans,
-                    timestamp_type: batch.timestamp_type(),
-                    leader_epoch: batch.partition_leader_epoch(),
-                });
-                part.count += taken;
-                remaining -= taken;
-                a.position = Some(to);
-                if exhausted {
-                    a.buffered_bytes -= batch.size();
-                    a.buffered.pop_front();
-                }
-            }
+            let taken = take_buffered(a, &mut part, &mut remaining, check_crcs);
             if part.count > 0 {
-                self.metrics.consumed(&a.tp.topic, part.count, bytes);
+                self.metrics.consumed(&a.tp.topic, part.count, taken.bytes);
                 out.partitions.push(part);
+            }
+            if let Err(e) = taken.result {
+                failed = Some(e);
+                break;
             }
         }
         if n > 0 {
             self.next_start = (self.next_start + 1) % n;
         }
-        Ok(out)
+        match failed {
+            Some(e) if out.is_empty() => Err(e),
+            _ => Ok(out),
+        }
     }
 
     fn report_lag(&self) {
@@ -681,6 +638,115 @@ fn set_position(a: &mut Assigned, offset: i64) {
     a.fetch_position = offset;
     a.buffered.clear();
     a.buffered_bytes = 0;
+}
+
+/// What [`take_buffered`] took: the bytes of keys and values, and whether it
+/// stopped at a damaged batch.
+struct Taken {
+    bytes: usize,
+    result: Result<(), WeirError>,
+}
+
+/// Moves up to `remaining` records of `a`'s buffered batches into `part`,
+/// advancing `a`'s position past each record taken. Every record is decoded
+/// (and so checked) once, here; `part` keeps spans to read them in place. At
+/// a damaged batch it stops with the position at that batch.
+fn take_buffered(
+    a: &mut Assigned,
+    part: &mut PartitionRecords,
+    remaining: &mut usize,
+    check_crcs: bool,
+) -> Taken {
+    let mut bytes = 0usize;
+    while *remaining > 0 {
+        let Some(front) = a.buffered.front_mut() else {
+            break;
+        };
+        let position = a.position.unwrap_or(0);
+        let batch = &front.batch;
+        let corrupt = |e: weir_record::RecordError| WeirError::Corrupt {
+            topic: a.tp.topic.clone(),
+            partition: a.tp.partition,
+            offset: batch.base_offset(),
+            reason: e.to_string(),
+        };
+        if check_crcs
+            && front.records.is_none()
+            && (batch.is_control() || batch.last_offset() >= position)
+            && let Err(e) = batch.validate_crc()
+        {
+            return Taken {
+                bytes,
+                result: Err(corrupt(e)),
+            };
+        }
+        if batch.is_control() || batch.last_offset() < position {
+            a.position = Some(position.max(batch.last_offset() + 1));
+            a.buffered_bytes -= batch.size();
+            a.buffered.pop_front();
+            continue;
+        }
+        let records = match &front.records {
+            Some(r) => r.clone(),
+            None => match batch.records() {
+                Ok(r) => {
+                    front.records = Some(r.clone());
+                    r
+                }
+                Err(e) => {
+                    return Taken {
+                        bytes,
+                        result: Err(corrupt(e)),
+                    };
+                }
+            },
+        };
+        let mut spans = Vec::with_capacity(records.len().min(*remaining));
+        let mut chunk_bytes = 0usize;
+        let mut to = batch.last_offset() + 1;
+        for r in &records {
+            let r = match r {
+                Ok(r) => r,
+                Err(e) => {
+                    // Nothing of this batch is taken: the next poll meets
+                    // the damage at the same position.
+                    return Taken {
+                        bytes,
+                        result: Err(corrupt(e)),
+                    };
+                }
+            };
+            if r.offset() < position {
+                continue;
+            }
+            if spans.len() == *remaining {
+                to = r.offset();
+                break;
+            }
+            chunk_bytes += r.key().map_or(0, <[u8]>::len) + r.value().map_or(0, <[u8]>::len);
+            spans.push(r.span());
+        }
+        let exhausted = to > batch.last_offset();
+        let taken = spans.len();
+        bytes += chunk_bytes;
+        part.chunks.push(Chunk {
+            records,
+            spans,
+            timestamp_type: batch.timestamp_type(),
+            leader_epoch: batch.partition_leader_epoch(),
+        });
+        part.count += taken;
+        *remaining -= taken;
+        a.position = Some(to);
+        if exhausted {
+            a.buffered_bytes -= batch.size();
+            a.buffered.pop_front();
+        }
+    }
+    Taken {
+        bytes,
+        result: Ok(()),
+    }
 }
 
 fn reset_if_needed(a: &mut Assigned, reset: OffsetReset) -> Result<(), WeirError> {

@@ -89,6 +89,7 @@ pub struct Iter<'a> {
 impl<'a> Iterator for Iter<'a> {
     type Item = RecordRef<'a>;
 
+    #[inline]
     fn next(&mut self) -> Option<RecordRef<'a>> {
         loop {
             let p = self.partitions.get(self.partition)?;
@@ -138,46 +139,55 @@ pub struct RecordRef<'a> {
 
 impl<'a> RecordRef<'a> {
     /// The topic.
+    #[inline]
     pub fn topic(&self) -> &'a str {
         self.topic
     }
 
     /// The partition.
+    #[inline]
     pub fn partition(&self) -> i32 {
         self.partition
     }
 
     /// The offset.
+    #[inline]
     pub fn offset(&self) -> i64 {
         self.view.offset()
     }
 
     /// The timestamp.
+    #[inline]
     pub fn timestamp(&self) -> i64 {
         self.view.timestamp()
     }
 
     /// CreateTime or LogAppendTime.
+    #[inline]
     pub fn timestamp_type(&self) -> TimestampType {
         self.timestamp_type
     }
 
     /// The key; `None` is a null key.
+    #[inline]
     pub fn key(&self) -> Option<&'a [u8]> {
         self.view.key()
     }
 
     /// The value; `None` is a tombstone.
+    #[inline]
     pub fn value(&self) -> Option<&'a [u8]> {
         self.view.value()
     }
 
     /// The key as UTF-8, if it is.
+    #[inline]
     pub fn key_str(&self) -> Option<&'a str> {
         self.key().and_then(|k| std::str::from_utf8(k).ok())
     }
 
     /// The value as UTF-8, if it is.
+    #[inline]
     pub fn value_str(&self) -> Option<&'a str> {
         self.value().and_then(|v| std::str::from_utf8(v).ok())
     }
@@ -193,11 +203,13 @@ impl<'a> RecordRef<'a> {
     }
 
     /// The leader epoch of the record's batch.
+    #[inline]
     pub fn leader_epoch(&self) -> Option<i32> {
         (self.leader_epoch >= 0).then_some(self.leader_epoch)
     }
 
     /// The borrowed view underneath.
+    #[inline]
     pub fn view(&self) -> &RecordView<'a> {
         &self.view
     }

@@ -675,3 +675,61 @@ fn flush_returns_after_the_callbacks_ran() {
         );
     }
 }
+
+/// A byte flipped on disk inside a record's value: `poll` refuses the batch
+/// with `check.crcs=true` (the default), naming the partition and offset, and
+/// returns the damaged bytes as they are with `check.crcs=false`.
+#[test]
+fn a_damaged_batch_fails_the_poll_unless_check_crcs_is_off() {
+    let (dir, weir) = weir();
+    weir.admin().create_topic("d", 1, &[]).unwrap();
+    let producer = weir.producer(&[("linger.ms", "0")]).unwrap();
+    for i in 0..3 {
+        producer
+            .send(ProducerRecord::new("d", format!("value-{i}-abcdefgh")))
+            .unwrap();
+    }
+    producer.flush();
+    let segment = dir.path().join("d-0").join("00000000000000000000.log");
+    let mut bytes = std::fs::read(&segment).unwrap();
+    let at = bytes
+        .windows(b"value-1".len())
+        .position(|w| w == b"value-1")
+        .unwrap();
+    bytes[at + b"value-".len()] = b'X';
+    std::fs::write(&segment, &bytes).unwrap();
+
+    let mut checked = weir.consumer(&[("auto.offset.reset", "earliest")]).unwrap();
+    checked.assign_topic("d").unwrap();
+    let mut delivered = Vec::new();
+    let err = loop {
+        match checked.poll(Duration::from_secs(1)) {
+            Ok(records) => {
+                assert!(!records.is_empty(), "the damaged batch was never reached");
+                delivered.extend(records.iter().map(|r| r.offset()));
+            }
+            Err(e) => break e,
+        }
+    };
+    assert_eq!(
+        delivered,
+        [0],
+        "only the batch before the damage is delivered"
+    );
+    assert!(
+        matches!(&err, WeirError::Corrupt { topic, partition: 0, offset: 1, .. } if topic == "d"),
+        "{err:?}"
+    );
+
+    let mut unchecked = weir
+        .consumer(&[("auto.offset.reset", "earliest"), ("check.crcs", "false")])
+        .unwrap();
+    unchecked.assign_topic("d").unwrap();
+    let mut values = Vec::new();
+    while values.len() < 3 {
+        let records = unchecked.poll(Duration::from_secs(1)).unwrap();
+        assert!(!records.is_empty());
+        values.extend(records.iter().map(|r| r.value_str().unwrap().to_string()));
+    }
+    assert_eq!(values[1], "value-X-abcdefgh");
+}
