@@ -21,14 +21,30 @@ pub(crate) struct Delivered {
     pub(crate) log_append_time: Option<i64>,
 }
 
-/// The outcome of one batch, shared by its records' futures.
-#[derive(Debug, Default)]
+/// The outcome of one batch, shared by its records' futures, with the topic
+/// and partition they were sent to.
+#[derive(Debug)]
 pub(crate) struct BatchResult {
     outcome: OnceLock<Result<Delivered, WeirError>>,
     event: Event,
+    topic: Arc<str>,
+    partition: i32,
 }
 
 impl BatchResult {
+    pub(crate) fn new(topic: Arc<str>, partition: i32) -> Self {
+        BatchResult {
+            outcome: OnceLock::new(),
+            event: Event::new(),
+            topic,
+            partition,
+        }
+    }
+
+    pub(crate) fn topic(&self) -> &Arc<str> {
+        &self.topic
+    }
+
     pub(crate) fn complete(&self, outcome: Result<Delivered, WeirError>) {
         let _ = self.outcome.set(outcome);
         self.event.notify(usize::MAX);
@@ -57,8 +73,6 @@ impl BatchResult {
 /// What a record needs to turn its batch's outcome into its metadata.
 #[derive(Debug, Clone)]
 pub(crate) struct RecordSlot {
-    pub(crate) topic: Arc<str>,
-    pub(crate) partition: i32,
     pub(crate) offset_delta: i32,
     pub(crate) timestamp: i64,
     pub(crate) key_size: i32,
@@ -66,10 +80,14 @@ pub(crate) struct RecordSlot {
 }
 
 impl RecordSlot {
-    pub(crate) fn metadata(&self, delivered: Option<&Delivered>) -> RecordMetadata {
+    pub(crate) fn metadata(
+        &self,
+        batch: &BatchResult,
+        delivered: Option<&Delivered>,
+    ) -> RecordMetadata {
         RecordMetadata {
-            topic: Arc::clone(&self.topic),
-            partition: self.partition,
+            topic: Arc::clone(&batch.topic),
+            partition: batch.partition,
             offset: delivered.map_or(-1, |d| d.base_offset + i64::from(self.offset_delta)),
             timestamp: delivered
                 .and_then(|d| d.log_append_time)
@@ -88,33 +106,36 @@ impl RecordSlot {
 /// reported (as in Kafka).
 #[derive(Debug)]
 pub struct DeliveryFuture {
-    result: Option<Arc<BatchResult>>,
+    result: Arc<BatchResult>,
+    /// `acks=0`: ready at once, without waiting for the batch.
+    unacknowledged: bool,
     slot: RecordSlot,
     listener: Option<EventListener>,
 }
 
 impl DeliveryFuture {
-    pub(crate) fn new(result: Option<Arc<BatchResult>>, slot: RecordSlot) -> Self {
+    pub(crate) fn new(result: Arc<BatchResult>, unacknowledged: bool, slot: RecordSlot) -> Self {
         DeliveryFuture {
             result,
+            unacknowledged,
             slot,
             listener: None,
         }
     }
 
     fn outcome(&self) -> Option<Result<RecordMetadata, WeirError>> {
-        let Some(result) = &self.result else {
-            return Some(Ok(self.slot.metadata(None)));
-        };
-        result.get().map(|r| match r {
-            Ok(d) => Ok(self.slot.metadata(Some(d))),
+        if self.unacknowledged {
+            return Some(Ok(self.slot.metadata(&self.result, None)));
+        }
+        self.result.get().map(|r| match r {
+            Ok(d) => Ok(self.slot.metadata(&self.result, Some(d))),
             Err(e) => Err(e.clone()),
         })
     }
 
     /// Whether the outcome is known.
     pub fn is_done(&self) -> bool {
-        self.result.as_ref().is_none_or(|r| r.get().is_some())
+        self.unacknowledged || self.result.get().is_some()
     }
 
     /// Blocks until the record is delivered (per `acks`) or failed.
@@ -160,8 +181,8 @@ impl Future for DeliveryFuture {
                     Poll::Pending => return Poll::Pending,
                 },
                 None => {
-                    let l = self.result.as_ref().map(|r| r.listen());
-                    self.listener = l;
+                    let l = self.result.listen();
+                    self.listener = Some(l);
                 }
             }
         }

@@ -15,10 +15,11 @@ use std::collections::{BinaryHeap, HashMap, VecDeque};
 use std::num::NonZeroU32;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{self, Receiver, Sender};
-use std::sync::{Arc, Condvar, Mutex, PoisonError, RwLock, Weak};
+use std::sync::{Arc, Condvar, Mutex, PoisonError, Weak};
 use std::thread::JoinHandle;
 use std::time::Instant;
 
+use arc_swap::ArcSwap;
 use weir_log::PartitionLog;
 use weir_partition::{BuiltInPartitioner, Partitioner};
 use weir_record::{BatchBuilder, BatchOptions, increment_sequence};
@@ -42,7 +43,9 @@ struct OpenBatch {
     created: Instant,
     result: Arc<BatchResult>,
     reserved: u64,
-    slots: Vec<(RecordSlot, Option<Callback>)>,
+    records: usize,
+    /// The records sent with a callback, and what their metadata needs.
+    callbacks: Vec<(RecordSlot, Callback)>,
 }
 
 #[derive(Default)]
@@ -111,6 +114,8 @@ impl Memory {
     }
 }
 
+type TopicMap = HashMap<Box<str>, (u64, Arc<TopicState>), foldhash::fast::RandomState>;
+
 type LingerEntry = Reverse<(Instant, u64, usize)>;
 /// Deadlines by (time, batch id, partition), and each batch's topic.
 type LingerDue = (BinaryHeap<LingerEntry>, HashMap<u64, Arc<TopicState>>);
@@ -150,7 +155,11 @@ struct Inner {
     config: ProducerConfig,
     partitioner: Arc<dyn Partitioner>,
     producer_id: i64,
-    topics: RwLock<HashMap<String, (u64, Arc<TopicState>)>>,
+    /// Each topic's partitions and queues, with the metadata version they
+    /// were read at. Read on every send without a lock; replaced whole (under
+    /// `topics_update`) when a topic is new or changed.
+    topics: ArcSwap<TopicMap>,
+    topics_update: Mutex<()>,
     shared: Arc<Shared>,
     linger: Arc<Linger>,
     completions: Mutex<Option<Sender<Completion>>>,
@@ -229,7 +238,8 @@ impl Producer {
             }),
             config,
             partitioner,
-            topics: RwLock::new(HashMap::new()),
+            topics: ArcSwap::from_pointee(TopicMap::default()),
+            topics_update: Mutex::new(()),
             linger: Arc::new(Linger::default()),
             completions: Mutex::new(Some(tx)),
             next_batch_id: AtomicU64::new(0),
@@ -324,53 +334,50 @@ impl Producer {
 }
 
 impl Inner {
+    /// The topic's state, current with the log directory's metadata.
     fn topic_state(&self, topic: &str) -> Result<Arc<TopicState>, WeirError> {
         let version = self.weir.log_dir().metadata_version();
-        let current = self
-            .topics
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
-            .get(topic)
-            .cloned();
-        if let Some((v, state)) = &current
+        if let Some((v, state)) = self.topics.load().get(topic)
             && *v == version
         {
             return Ok(Arc::clone(state));
         }
+        self.refresh_topic(topic, version)
+    }
+
+    /// Reads a topic that is new to this producer or whose metadata changed.
+    #[cold]
+    fn refresh_topic(&self, topic: &str, version: u64) -> Result<Arc<TopicState>, WeirError> {
         let t = self.weir.topic(topic)?;
-        let current = current.map(|(_, s)| s);
-        if let Some(state) = current
-            && state.partitions.len() == t.partition_count() as usize
-        {
-            self.topics
-                .write()
-                .unwrap_or_else(PoisonError::into_inner)
-                .insert(topic.to_string(), (version, Arc::clone(&state)));
-            return Ok(state);
-        }
-        // New topic, or its partitions grew: keep the existing partitions'
-        // queues (open batches, sequences, a drain in progress) as they are.
-        let mut topics = self.topics.write().unwrap_or_else(PoisonError::into_inner);
-        let old = topics.get(topic).map(|(_, s)| Arc::clone(s));
-        let state = Arc::new(TopicState {
-            name: Arc::from(topic),
-            partitions: t
-                .partitions()
-                .into_iter()
-                .enumerate()
-                .map(|(i, log)| {
-                    old.as_ref()
-                        .and_then(|o| o.partitions.get(i).cloned())
-                        .unwrap_or_else(|| {
-                            Arc::new(PartitionState {
-                                log,
-                                queue: Mutex::new(Queue::default()),
+        let _update = lock(&self.topics_update);
+        let current = self.topics.load_full();
+        let old = current.get(topic).map(|(_, s)| Arc::clone(s));
+        let state = match old {
+            Some(state) if state.partitions.len() == t.partition_count() as usize => state,
+            // New topic, or its partitions grew: keep the existing partitions'
+            // queues (open batches, sequences, a drain in progress) as they are.
+            old => Arc::new(TopicState {
+                name: Arc::from(topic),
+                partitions: t
+                    .partitions()
+                    .into_iter()
+                    .enumerate()
+                    .map(|(i, log)| {
+                        old.as_ref()
+                            .and_then(|o| o.partitions.get(i).cloned())
+                            .unwrap_or_else(|| {
+                                Arc::new(PartitionState {
+                                    log,
+                                    queue: Mutex::new(Queue::default()),
+                                })
                             })
-                        })
-                })
-                .collect(),
-        });
-        topics.insert(topic.to_string(), (version, Arc::clone(&state)));
+                    })
+                    .collect(),
+            }),
+        };
+        let mut next = TopicMap::clone(&current);
+        next.insert(topic.into(), (version, Arc::clone(&state)));
+        self.topics.store(Arc::new(next));
         Ok(state)
     }
 
@@ -449,7 +456,7 @@ impl Inner {
             q.sealed.push_back(full);
         }
         if q.open.is_none() {
-            let batch = self.new_batch(q.next_sequence);
+            let batch = self.new_batch(q.next_sequence, &topic.name, partition);
             if !linger_zero {
                 self.schedule_linger(
                     batch.created + self.config.linger,
@@ -483,9 +490,8 @@ impl Inner {
                 }
             };
             open.reserved += size as u64;
+            open.records += 1;
             let slot = RecordSlot {
-                topic: Arc::clone(&topic.name),
-                partition: partition as i32,
                 offset_delta: delta,
                 timestamp,
                 key_size: key.map_or(-1, |k| i32::try_from(k.len()).unwrap_or(i32::MAX)),
@@ -494,7 +500,9 @@ impl Inner {
                     .as_ref()
                     .map_or(-1, |v| i32::try_from(v.len()).unwrap_or(i32::MAX)),
             };
-            open.slots.push((slot.clone(), callback));
+            if let Some(callback) = callback {
+                open.callbacks.push((slot.clone(), callback));
+            }
             (slot, Arc::clone(&open.result))
         };
         if self.producer_id >= 0 {
@@ -517,14 +525,20 @@ impl Inner {
             self.drain(&topic, partition);
         }
         let (slot, result) = result;
-        let result = (self.config.acks != Acks::None).then_some(result);
-        Ok(DeliveryFuture::new(result, slot))
+        Ok(DeliveryFuture::new(
+            result,
+            self.config.acks == Acks::None,
+            slot,
+        ))
     }
 
-    fn new_batch(&self, base_sequence: i32) -> OpenBatch {
+    fn new_batch(&self, base_sequence: i32, topic: &Arc<str>, partition: usize) -> OpenBatch {
         let id = self.next_batch_id.fetch_add(1, Ordering::Relaxed);
         let idempotent = self.producer_id >= 0;
-        let result = Arc::new(BatchResult::default());
+        let result = Arc::new(BatchResult::new(
+            Arc::clone(topic),
+            i32::try_from(partition).unwrap_or(i32::MAX),
+        ));
         lock(&self.shared.outstanding).insert(id, Arc::clone(&result));
         OpenBatch {
             id,
@@ -541,7 +555,8 @@ impl Inner {
             created: Instant::now(),
             result,
             reserved: 0,
-            slots: Vec::new(),
+            records: 0,
+            callbacks: Vec::new(),
         }
     }
 
@@ -682,8 +697,7 @@ impl Inner {
     fn flush(&self) {
         let topics: Vec<Arc<TopicState>> = self
             .topics
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
+            .load()
             .values()
             .map(|(_, s)| Arc::clone(s))
             .collect();
@@ -717,26 +731,24 @@ impl Inner {
 
 fn complete_batch(batch: OpenBatch, outcome: Result<Delivered, WeirError>, shared: &Shared) {
     let ok = outcome.is_ok();
-    let records = batch.slots.len();
-    let topic = batch.slots.first().map(|(s, _)| Arc::clone(&s.topic));
+    let records = batch.records;
     // Callbacks run before the batch counts as complete, so `flush` (which
     // waits for completion) returns only after they ran, as in Kafka.
-    for (slot, callback) in batch.slots {
-        if let Some(cb) = callback {
-            cb(match &outcome {
-                Ok(d) => Ok(slot.metadata(Some(d))),
-                Err(e) => Err(e.clone()),
-            });
-        }
+    for (slot, callback) in batch.callbacks {
+        callback(match &outcome {
+            Ok(d) => Ok(slot.metadata(&batch.result, Some(d))),
+            Err(e) => Err(e.clone()),
+        });
     }
     batch.result.complete(outcome);
     shared.release(batch.reserved);
     lock(&shared.outstanding).remove(&batch.id);
-    if let Some(t) = topic {
+    if records > 0 {
+        let topic = batch.result.topic();
         if ok {
-            shared.metrics.sent(&t, records);
+            shared.metrics.sent(topic, records);
         } else {
-            shared.metrics.error(&t, records);
+            shared.metrics.error(topic, records);
         }
     }
 }
