@@ -408,7 +408,18 @@ impl Inner {
                 config: "buffer.memory",
             });
         }
-        let topic = self.topic_state(&record.topic)?;
+        // Borrowed from the current topic map: no reference count touched on
+        // the hot path (threads sharing the producer would contend on it).
+        let topics = self.topics.load();
+        let version = self.weir.log_dir().metadata_version();
+        let refreshed;
+        let topic = match topics.get(record.topic.as_str()) {
+            Some((v, state)) if *v == version => state,
+            _ => {
+                refreshed = self.refresh_topic(&record.topic, version)?;
+                &refreshed
+            }
+        };
         let count = NonZeroU32::new(u32::try_from(topic.partitions.len()).unwrap_or(u32::MAX))
             .ok_or_else(|| {
                 WeirError::InvalidArgument(format!("topic {} has no partitions", record.topic))
@@ -461,7 +472,7 @@ impl Inner {
                 self.schedule_linger(
                     batch.created + self.config.linger,
                     batch.id,
-                    &topic,
+                    topic,
                     partition,
                 );
             }
@@ -522,7 +533,7 @@ impl Inner {
         self.partitioner
             .on_append(&record.topic, key, partition as u32, size, full);
         if drain {
-            self.drain(&topic, partition);
+            self.drain(topic, partition);
         }
         let (slot, result) = result;
         Ok(DeliveryFuture::new(
