@@ -3,7 +3,9 @@
 //! - producer throughput (1 and 4 threads sharing a producer, ~170-byte
 //!   records, acks=1, each codec) vs appending the same records pre-built into
 //!   16 KiB batches straight to the partition logs (the same number of
-//!   threads);
+//!   threads). Each thread's records are its own (own allocations) and made
+//!   before the clock starts, as the ceiling's batches are; `send` takes them
+//!   by value;
 //! - consumer throughput (`poll` until every record is read) vs fetching the
 //!   same bytes straight from the partition logs.
 //!
@@ -55,6 +57,15 @@ fn producer_records(records: &[Record]) -> Vec<ProducerRecord> {
         .collect()
 }
 
+/// A record with its key and value in allocations of its own.
+fn deep_copy(r: &ProducerRecord) -> ProducerRecord {
+    ProducerRecord {
+        key: r.key.as_deref().map(Bytes::copy_from_slice),
+        value: r.value.as_deref().map(Bytes::copy_from_slice),
+        ..r.clone()
+    }
+}
+
 /// The same records split by the partition the producer would choose, built
 /// into batches of about 16 KiB with `codec`.
 fn prebuilt(records: &[Record], codec: Compression) -> Vec<Vec<Bytes>> {
@@ -77,11 +88,15 @@ fn prebuilt(records: &[Record], codec: Compression) -> Vec<Vec<Bytes>> {
     per
 }
 
+/// A builder sized for one 16 KiB batch, as the producer sizes its own.
 fn new_builder(codec: Compression) -> BatchBuilder {
-    BatchBuilder::new(BatchOptions {
-        compression: CompressionConfig::new(codec),
-        ..BatchOptions::default()
-    })
+    BatchBuilder::with_capacity(
+        BatchOptions {
+            compression: CompressionConfig::new(codec),
+            ..BatchOptions::default()
+        },
+        16384,
+    )
 }
 
 fn produce(c: &mut Criterion) {
@@ -98,7 +113,18 @@ fn produce(c: &mut Criterion) {
         g.sample_size(10);
         g.measurement_time(Duration::from_secs(4));
         for threads in [1usize, 4] {
-            let sends = Arc::clone(&sends);
+            // Each thread's records in allocations of its own, as each thread
+            // of an application has its own data; handed to `send` by value.
+            let own: Vec<Vec<ProducerRecord>> = (0..threads)
+                .map(|t| {
+                    sends
+                        .iter()
+                        .skip(t)
+                        .step_by(threads)
+                        .map(deep_copy)
+                        .collect()
+                })
+                .collect();
             g.bench_function(format!("weir_producer_{threads}_threads"), |b| {
                 b.iter_custom(|iters| {
                     let mut total = Duration::ZERO;
@@ -109,14 +135,16 @@ fn produce(c: &mut Criterion) {
                             .acks(Acks::Leader)
                             .compression(CompressionConfig::new(codec));
                         let producer = Producer::new(&weir, config).unwrap();
+                        // Made before the clock starts, as the ceiling's batches are.
+                        let work = own.clone();
                         let start = Instant::now();
-                        let handles: Vec<_> = (0..threads)
-                            .map(|t| {
+                        let handles: Vec<_> = work
+                            .into_iter()
+                            .map(|mine| {
                                 let producer = producer.clone();
-                                let sends = Arc::clone(&sends);
                                 std::thread::spawn(move || {
-                                    for r in sends.iter().skip(t).step_by(threads) {
-                                        black_box(producer.send(r.clone()).unwrap());
+                                    for r in mine {
+                                        black_box(producer.send(r).unwrap());
                                     }
                                 })
                             })
@@ -133,7 +161,20 @@ fn produce(c: &mut Criterion) {
             });
             // A reference that also pays for encoding and compressing: the
             // same records built into 16 KiB batches and appended, per thread.
-            let per_thread = Arc::new(records.clone());
+            let per_thread: Vec<Vec<Record>> = (0..threads)
+                .map(|t| {
+                    records
+                        .iter()
+                        .skip(t)
+                        .step_by(threads)
+                        .map(|r| Record {
+                            key: r.key.as_deref().map(Bytes::copy_from_slice),
+                            value: r.value.as_deref().map(Bytes::copy_from_slice),
+                            ..r.clone()
+                        })
+                        .collect()
+                })
+                .collect();
             g.bench_function(
                 format!("reference_build_compress_append_{threads}_threads"),
                 |b| {
@@ -145,18 +186,13 @@ fn produce(c: &mut Criterion) {
                             let logs: Vec<_> = (0..PARTITIONS as i32)
                                 .map(|p| weir.partition("bench", p).unwrap())
                                 .collect();
+                            let work = per_thread.clone();
                             let start = Instant::now();
-                            let handles: Vec<_> = (0..threads)
-                                .map(|t| {
+                            let handles: Vec<_> = work
+                                .into_iter()
+                                .map(|mine| {
                                     let logs = logs.clone();
-                                    let records = Arc::clone(&per_thread);
                                     std::thread::spawn(move || {
-                                        let mine: Vec<Record> = records
-                                            .iter()
-                                            .skip(t)
-                                            .step_by(threads)
-                                            .cloned()
-                                            .collect();
                                         for (p, bs) in
                                             prebuilt(&mine, codec).into_iter().enumerate()
                                         {
