@@ -225,12 +225,12 @@ struct RecordHead {
 /// masked, so no bounds checks); `None` for a longer one.
 #[inline(always)]
 fn window_varint(window: &[u8; 16], at: &mut usize) -> Option<i32> {
-    let b0 = window[*at & 15];
+    let b0 = *window.get(*at & 15)?;
     let z = if b0 & 0x80 == 0 {
         *at += 1;
         u32::from(b0)
     } else {
-        let b1 = window[(*at + 1) & 15];
+        let b1 = *window.get((*at + 1) & 15)?;
         if b1 & 0x80 != 0 {
             return None;
         }
@@ -248,7 +248,7 @@ fn record_head(window: &[u8; 16]) -> Option<RecordHead> {
     let mut at = 0;
     let length = usize::try_from(window_varint(window, &mut at)?).ok()?;
     let end = at + length;
-    let attributes = window[at & 15] as i8;
+    let attributes = *window.get(at & 15)? as i8;
     at += 1;
     let timestamp_delta = window_varint(window, &mut at)?;
     let offset_delta = window_varint(window, &mut at)?;
