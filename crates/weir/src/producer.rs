@@ -652,6 +652,10 @@ impl Inner {
     }
 
     fn send_batch(&self, log: &Arc<PartitionLog>, mut batch: OpenBatch) {
+        if !self.config.linger.is_zero() {
+            // Its linger deadline no longer matters (see `linger_loop`).
+            lock(&self.linger.due).1.remove(&batch.id);
+        }
         let records = batch.builder.len();
         let uncompressed = batch.builder.uncompressed_size();
         let builder = std::mem::replace(
@@ -807,6 +811,12 @@ fn linger_loop(linger: &Linger, weak: &Weak<Inner>) {
                 }
                 let now = Instant::now();
                 while let Some(Reverse((at, id, p))) = l.0.peek().copied() {
+                    // A batch already sent (sealed by size or by a flush) left
+                    // the map: drop its deadline without waking for it.
+                    if !l.1.contains_key(&id) {
+                        l.0.pop();
+                        continue;
+                    }
                     if at > now {
                         break;
                     }
