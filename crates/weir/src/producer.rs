@@ -129,6 +129,18 @@ struct Linger {
     closed: AtomicBool,
 }
 
+impl Linger {
+    /// Tells the timer thread to stop. The flag is set under the lock the
+    /// thread checks it under, so the wake-up cannot fall between its check
+    /// and its wait (it may wait with no deadline when nothing lingers).
+    fn close(&self) {
+        let guard = lock(&self.due);
+        self.closed.store(true, Ordering::Release);
+        drop(guard);
+        self.cv.notify_all();
+    }
+}
+
 /// What completing a batch needs; shared with the completion thread, which
 /// must never hold the producer itself (its drop flushes and waits for it).
 struct Shared {
@@ -314,8 +326,7 @@ impl Producer {
     pub fn close(&self) {
         self.inner.flush();
         self.inner.closed.store(true, Ordering::Release);
-        self.inner.linger.closed.store(true, Ordering::Release);
-        self.inner.linger.cv.notify_all();
+        self.inner.linger.close();
         lock(&self.inner.completions).take();
         // Waits for pending fsyncs; the threads hold only weak references.
         let threads: Vec<_> = lock(&self.inner.threads).drain(..).collect();
@@ -873,7 +884,6 @@ impl Drop for Inner {
             .unwrap_or_else(PoisonError::into_inner)
             .take();
         self.flush();
-        self.linger.closed.store(true, Ordering::Release);
-        self.linger.cv.notify_all();
+        self.linger.close();
     }
 }

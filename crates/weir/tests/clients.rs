@@ -733,3 +733,33 @@ fn a_damaged_batch_fails_the_poll_unless_check_crcs_is_off() {
     }
     assert_eq!(values[1], "value-X-abcdefgh");
 }
+
+/// `close` stops the linger timer even when the timer is about to wait with
+/// nothing lingering (a lost wake-up hung `close` before). Each producer makes
+/// hundreds of one-record batches, so the timer has hundreds of deadlines of
+/// sent batches to drop around the time `close` is called; a watchdog fails
+/// the test instead of hanging it.
+#[test]
+fn close_never_hangs_on_the_linger_timer() {
+    let (_dir, weir) = weir();
+    weir.admin().create_topic("l", 1, &[]).unwrap();
+    let (tx, rx) = mpsc::channel();
+    let worker = weir.clone();
+    thread::spawn(move || {
+        for i in 0..200u64 {
+            let producer = worker
+                .producer(&[("linger.ms", "1"), ("batch.size", "1")])
+                .unwrap();
+            for j in 0..300 {
+                producer
+                    .send(ProducerRecord::new("l", format!("{i}-{j}")))
+                    .unwrap();
+            }
+            producer.flush();
+            producer.close();
+        }
+        tx.send(()).unwrap();
+    });
+    rx.recv_timeout(Duration::from_secs(120))
+        .expect("Producer::close hung waiting for the linger thread");
+}
