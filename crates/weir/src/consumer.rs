@@ -2,8 +2,9 @@
 //!
 //! A poll fetches whole batches from each assigned, unpaused partition (up to
 //! `max.partition.fetch.bytes` each and `fetch.max.bytes` in all, at least one
-//! batch), checks their CRCs, and returns up to `max.poll.records` records,
-//! keeping the rest buffered for the next poll. When less than
+//! batch) and returns up to `max.poll.records` records, keeping the rest
+//! buffered for the next poll. A batch's CRC (`check.crcs`) is checked and its
+//! records decoded when the poll first takes from it, as Kafka's consumer does. When less than
 //! `fetch.min.bytes` is available it waits (by notification from the log) up
 //! to `fetch.max.wait.ms`, and never past the poll's timeout. Keys and values
 //! are `Bytes` sharing the fetched buffer: nothing is copied.
@@ -313,7 +314,9 @@ impl Consumer {
     /// thread; see [`poll_async`](Self::poll_async) for a future.
     ///
     /// # Errors
-    /// [`WeirError::Corrupt`] for a batch failing its CRC or decoding;
+    /// [`WeirError::Corrupt`] for a batch failing its CRC or decoding, naming
+    /// its partition and base offset (records taken before it in the same
+    /// poll are returned first; the next poll fails; seek past it to go on);
     /// [`WeirError::NoOffsetForPartition`]; log errors.
     pub fn poll(&mut self, timeout: Duration) -> Result<ConsumerRecords, WeirError> {
         let mut st = self.start_poll(timeout);
