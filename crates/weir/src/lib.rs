@@ -15,7 +15,7 @@
 //! - [`Weir::bounded_read`]: batch jobs read exactly up to the end offsets
 //!   captured at start (or a time window) and get an integrity summary.
 //! - [`Admin`]: topics, configs, offsets, DeleteRecords.
-//! - [`metrics`](crate::metrics): Kafka-named metrics through the `metrics`
+//! - [`metrics`]: Kafka-named metrics through the `metrics`
 //!   facade.
 //!
 //! ```

@@ -80,7 +80,7 @@ pub(crate) enum BenchCommand {
 #[derive(Debug, Args)]
 pub(crate) struct BenchArgs {
     /// The topic to create; it must not exist [default:
-    /// weir-bench-<kind>-<pid>].
+    /// weir-bench-KIND-PID].
     #[arg(long)]
     topic: Option<String>,
     /// Partitions of the topic.
