@@ -72,6 +72,7 @@ pub use error::{ReadError, RecordError, RecordField};
 pub use reader::{BatchIter, PositionedBatch, ReaderBatches};
 pub use record::{Header, Record};
 pub use records::{
-    HeaderIter, HeaderView, MIN_RECORD_SIZE, RecordIter, RecordSpan, RecordView, Records,
+    HeaderIter, HeaderView, IterPosition, MIN_RECORD_SIZE, RecordIter, RecordSpan, RecordView,
+    Records,
 };
 pub use weir_codec::{CodecError, Compression, CompressionConfig};

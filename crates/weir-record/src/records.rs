@@ -84,6 +84,29 @@ impl Records {
             done: false,
         }
     }
+
+    /// An iterator that goes on from where one over these records was when
+    /// [`RecordIter::position`] was taken, without decoding the records before
+    /// it again. A position from other records gives errors or wrong records
+    /// from the iterator, never a panic.
+    pub fn iter_at(&self, at: IterPosition) -> RecordIter<'_> {
+        RecordIter {
+            records: self,
+            pos: at.pos.min(self.data.len()),
+            index: at.index.min(self.count),
+            previous_offset_delta: at.previous_offset_delta,
+            done: false,
+        }
+    }
+}
+
+/// Where a [`RecordIter`] is: before which record, and the checks' state. Go on
+/// from it with [`Records::iter_at`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IterPosition {
+    pos: usize,
+    index: u32,
+    previous_offset_delta: i64,
 }
 
 impl Records {
@@ -208,6 +231,19 @@ fn fast_nullable(body: &[u8], pos: &mut usize) -> Option<Option<Range<usize>>> {
     }
     *pos = end;
     Some(Some(start..end))
+}
+
+/// A record's length prefix and fields up to its offset delta, as the careful
+/// decoder reads them.
+struct Prefix<'a> {
+    /// Where the record's body starts in the records section.
+    body_start: usize,
+    body: &'a [u8],
+    /// Bytes of the body read: attributes and both deltas.
+    after: usize,
+    attributes: i8,
+    timestamp_delta: i64,
+    offset_delta: i32,
 }
 
 /// The fields before a record's key, read from the record's first 16 bytes.
@@ -339,6 +375,15 @@ impl<'a> RecordIter<'a> {
         })
     }
 
+    /// Where this iterator is, to go on later with [`Records::iter_at`].
+    pub fn position(&self) -> IterPosition {
+        IterPosition {
+            pos: self.pos,
+            index: self.index,
+            previous_offset_delta: self.previous_offset_delta,
+        }
+    }
+
     fn field_error(&self, field: RecordField, fault: Fault) -> RecordError {
         RecordError::InvalidRecordField {
             index: self.index,
@@ -349,8 +394,10 @@ impl<'a> RecordIter<'a> {
 
     #[cold]
     #[inline(never)]
-    fn decode(&mut self) -> Result<RecordView<'a>, RecordError> {
-        let data = &self.records.data;
+    /// The length prefix and the fields before the key of the record at the
+    /// iterator's position, checked as [`decode`](Self::decode) checks them.
+    fn prefix(&self) -> Result<Prefix<'a>, RecordError> {
+        let data: &'a Bytes = &self.records.data;
         let rest = data.get(self.pos..).unwrap_or_default();
         let mut prefix = Cursor::new(rest);
         let length = prefix
@@ -365,7 +412,6 @@ impl<'a> RecordIter<'a> {
                 length: i64::from(length),
                 available,
             })?;
-        let body_start = self.pos + prefix.pos();
         let body = rest
             .get(prefix.pos()..prefix.pos() + body_len)
             .unwrap_or_default();
@@ -378,6 +424,72 @@ impl<'a> RecordIter<'a> {
             .map_err(|f| self.field_error(RecordField::TimestampDelta, f))?;
         let offset_delta = c
             .varint()
+            .map_err(|f| self.field_error(RecordField::OffsetDelta, f))?;
+        Ok(Prefix {
+            body_start: self.pos + prefix.pos(),
+            body,
+            after: c.pos(),
+            attributes,
+            timestamp_delta,
+            offset_delta,
+        })
+    }
+
+    /// The offset delta's checks: after the previous record's, within the
+    /// batch's last offset delta.
+    fn check_offset_delta(&self, offset_delta: i32) -> Result<(), RecordError> {
+        let last = self.records.last_offset_delta;
+        if i64::from(offset_delta) <= self.previous_offset_delta || offset_delta > last {
+            return Err(RecordError::InvalidOffsetDelta {
+                index: self.index,
+                offset_delta,
+                previous: self.previous_offset_delta,
+                last_offset_delta: last,
+            });
+        }
+        Ok(())
+    }
+
+    /// Moves past the records before `offset` reading only their length
+    /// prefix and offset delta: a record further on stays readable when one
+    /// before it is damaged past those fields (a consumer that seeks past a
+    /// damaged record goes on). The iterator stops before the first record at
+    /// or after `offset`.
+    ///
+    /// # Errors
+    /// A record whose length or fields up to its offset delta are not sound;
+    /// the iterator stays before it.
+    pub fn skip_until(&mut self, offset: i64) -> Result<(), RecordError> {
+        while !self.done && self.index < self.records.count {
+            let p = self.prefix()?;
+            let at = self
+                .records
+                .base_offset
+                .wrapping_add(i64::from(p.offset_delta));
+            if at >= offset {
+                break;
+            }
+            self.check_offset_delta(p.offset_delta)?;
+            self.previous_offset_delta = i64::from(p.offset_delta);
+            self.pos = p.body_start + p.body.len();
+            self.index += 1;
+        }
+        Ok(())
+    }
+
+    fn decode(&mut self) -> Result<RecordView<'a>, RecordError> {
+        let data = &self.records.data;
+        let Prefix {
+            body_start,
+            body,
+            after,
+            attributes,
+            timestamp_delta,
+            offset_delta,
+        } = self.prefix()?;
+        let body_len = body.len();
+        let mut c = Cursor::new(body);
+        c.skip(after)
             .map_err(|f| self.field_error(RecordField::OffsetDelta, f))?;
         let key = self.nullable(&mut c, RecordField::Key)?;
         let value = self.nullable(&mut c, RecordField::Value)?;
@@ -413,15 +525,7 @@ impl<'a> RecordIter<'a> {
             });
         }
 
-        let last = self.records.last_offset_delta;
-        if i64::from(offset_delta) <= self.previous_offset_delta || offset_delta > last {
-            return Err(RecordError::InvalidOffsetDelta {
-                index: self.index,
-                offset_delta,
-                previous: self.previous_offset_delta,
-                last_offset_delta: last,
-            });
-        }
+        self.check_offset_delta(offset_delta)?;
         self.previous_offset_delta = i64::from(offset_delta);
         self.pos = body_start + body_len;
         self.index += 1;
@@ -797,6 +901,42 @@ mod tests {
     }
 
     proptest! {
+        /// Going on from a position gives the records a full iteration gives
+        /// after it, and the same end (including trailing-bytes checks);
+        /// skipping to an offset stops where iterating to it does.
+        #[test]
+        fn iteration_goes_on_from_a_position(
+            values in proptest::collection::vec(proptest::collection::vec(any::<u8>(), 0..300), 1..30),
+            split in any::<usize>(),
+        ) {
+            let mut b = BatchBuilder::new(BatchOptions::default());
+            for (i, v) in values.iter().enumerate() {
+                b.append(&Record::new(v.clone()).with_timestamp(i as i64 * 1000)).unwrap();
+            }
+            let batch = RecordBatch::new(b.build().unwrap()).unwrap();
+            let records = batch.records().unwrap();
+            let all: Vec<(i64, Vec<u8>)> = records
+                .iter()
+                .map(|r| r.map(|r| (r.offset(), r.value().unwrap_or_default().to_vec())))
+                .collect::<Result<_, _>>()
+                .unwrap();
+            let k = split % (all.len() + 1);
+            let mut it = records.iter();
+            for _ in 0..k {
+                it.next().unwrap().unwrap();
+            }
+            let rest: Vec<(i64, Vec<u8>)> = records
+                .iter_at(it.position())
+                .map(|r| r.map(|r| (r.offset(), r.value().unwrap_or_default().to_vec())))
+                .collect::<Result<_, _>>()
+                .unwrap();
+            prop_assert_eq!(&rest[..], &all[k..]);
+            // Skipping to an offset lands at the same record.
+            let mut skipping = records.iter();
+            skipping.skip_until(k as i64).unwrap();
+            prop_assert_eq!(skipping.position(), it.position());
+        }
+
         #[test]
         fn fast_and_careful_decoders_agree(
             records in proptest::collection::vec(

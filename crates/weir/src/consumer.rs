@@ -17,7 +17,7 @@ use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use weir_log::{DataAvailable, LogError, PartitionLog};
-use weir_record::{RecordBatch, Records};
+use weir_record::{IterPosition, RecordBatch, Records};
 
 use event_listener::EventListener;
 
@@ -34,6 +34,9 @@ use crate::weir::Weir;
 pub(crate) struct Buffered {
     batch: RecordBatch,
     records: Option<Records>,
+    /// Where to go on in `records` when an earlier poll took part of them:
+    /// each record is decoded once however many polls take the batch.
+    resume: Option<IterPosition>,
 }
 
 pub(crate) struct Assigned {
@@ -500,6 +503,7 @@ impl Consumer {
                 a.buffered.push_back(Buffered {
                     batch,
                     records: None,
+                    resume: None,
                 });
             }
         }
@@ -653,7 +657,8 @@ struct Taken {
 /// Moves up to `remaining` records of `a`'s buffered batches into `part`,
 /// advancing `a`'s position past each record taken. Every record is decoded
 /// (and so checked) once, here; `part` keeps spans to read them in place. At
-/// a damaged batch it stops with the position at that batch.
+/// damage it stops with the position at the first record not taken: the sound
+/// records before it are taken, and the next poll meets the damage again.
 fn take_buffered(
     a: &mut Assigned,
     part: &mut PartitionRecords,
@@ -704,46 +709,95 @@ fn take_buffered(
                 }
             },
         };
+        let (base_offset, last_offset, size) =
+            (batch.base_offset(), batch.last_offset(), batch.size());
+        let (timestamp_type, leader_epoch) =
+            (batch.timestamp_type(), batch.partition_leader_epoch());
+        let mut iter = match front.resume {
+            Some(at) => records.iter_at(at),
+            None => records.iter(),
+        };
         let mut spans = Vec::with_capacity(records.len().min(*remaining));
         let mut chunk_bytes = 0usize;
-        let mut to = batch.last_offset() + 1;
-        for r in &records {
+        // The position after the records taken so far.
+        let mut next = position;
+        let mut resume = None;
+        let mut failed = None;
+        // Records before the position (after a seek into the batch) are
+        // skipped by their lengths, so a damaged one can be sought past.
+        if position > base_offset
+            && let Err(e) = iter.skip_until(position)
+        {
+            failed = Some(WeirError::Corrupt {
+                topic: a.tp.topic.clone(),
+                partition: a.tp.partition,
+                offset: position,
+                reason: e.to_string(),
+            });
+            resume = Some(iter.position());
+        }
+        while failed.is_none() {
+            let at = iter.position();
+            let Some(r) = iter.next() else {
+                break;
+            };
             let r = match r {
                 Ok(r) => r,
                 Err(e) => {
-                    // Nothing of this batch is taken: the next poll meets
-                    // the damage at the same position.
-                    return Taken {
-                        bytes,
-                        result: Err(corrupt(e)),
-                    };
+                    // Named by the first offset not delivered.
+                    failed = Some(WeirError::Corrupt {
+                        topic: a.tp.topic.clone(),
+                        partition: a.tp.partition,
+                        offset: next.max(base_offset),
+                        reason: e.to_string(),
+                    });
+                    resume = Some(at);
+                    break;
                 }
             };
             if r.offset() < position {
                 continue;
             }
             if spans.len() == *remaining {
-                to = r.offset();
+                next = r.offset();
+                resume = Some(at);
                 break;
             }
             chunk_bytes += r.key().map_or(0, <[u8]>::len) + r.value().map_or(0, <[u8]>::len);
             spans.push(r.span());
+            next = r.offset() + 1;
         }
-        let exhausted = to > batch.last_offset();
+        // A batch read to its end moves the position past its last offset
+        // (records compacted away at its end included).
+        let to = if resume.is_none() {
+            last_offset + 1
+        } else {
+            next
+        };
         let taken = spans.len();
-        bytes += chunk_bytes;
-        part.chunks.push(Chunk {
-            records,
-            spans,
-            timestamp_type: batch.timestamp_type(),
-            leader_epoch: batch.partition_leader_epoch(),
-        });
-        part.count += taken;
-        *remaining -= taken;
-        a.position = Some(to);
-        if exhausted {
-            a.buffered_bytes -= batch.size();
+        if taken > 0 {
+            bytes += chunk_bytes;
+            part.chunks.push(Chunk {
+                records,
+                spans,
+                timestamp_type,
+                leader_epoch,
+            });
+            part.count += taken;
+            *remaining -= taken;
+        }
+        a.position = Some(to.max(position));
+        if resume.is_none() {
+            a.buffered_bytes -= size;
             a.buffered.pop_front();
+        } else if let Some(front) = a.buffered.front_mut() {
+            front.resume = resume;
+        }
+        if let Some(e) = failed {
+            return Taken {
+                bytes,
+                result: Err(e),
+            };
         }
     }
     Taken {

@@ -763,3 +763,73 @@ fn close_never_hangs_on_the_linger_timer() {
     rx.recv_timeout(Duration::from_secs(120))
         .expect("Producer::close hung waiting for the linger thread");
 }
+
+/// A batch whose CRC is sound but whose third record is not (its header count
+/// points past its end): the records before it are delivered, then every poll
+/// fails naming offset 2 until the consumer seeks past it. The same with one
+/// record per poll, which also shows a batch taken over many polls.
+#[test]
+fn a_damaged_record_inside_a_sound_batch_stops_the_consumer_just_before_it() {
+    let (dir, weir) = weir();
+    weir.admin().create_topic("r", 1, &[]).unwrap();
+    let producer = weir
+        .producer(&[("linger.ms", "60000"), ("batch.size", "1000000")])
+        .unwrap();
+    for i in 0..5 {
+        producer
+            .send(ProducerRecord::new("r", format!("value-{i}-abcdefgh")))
+            .unwrap();
+    }
+    producer.flush();
+    let segment = dir.path().join("r-0").join("00000000000000000000.log");
+    let mut bytes = std::fs::read(&segment).unwrap();
+    let value = b"value-2-abcdefgh";
+    let at = bytes.windows(value.len()).position(|w| w == value).unwrap() + value.len();
+    assert_eq!(bytes[at], 0, "the header count after the value");
+    bytes[at] = 2; // one header, which the record has no room for
+    let batch_end = 12 + u32::from_be_bytes(bytes[8..12].try_into().unwrap()) as usize;
+    let crc = crc32c::crc32c(&bytes[21..batch_end]);
+    bytes[17..21].copy_from_slice(&crc.to_be_bytes());
+    std::fs::write(&segment, &bytes).unwrap();
+
+    for max_poll in ["500", "1"] {
+        let mut c = weir
+            .consumer(&[
+                ("auto.offset.reset", "earliest"),
+                ("max.poll.records", max_poll),
+            ])
+            .unwrap();
+        c.assign_topic("r").unwrap();
+        let mut delivered = Vec::new();
+        let err = loop {
+            match c.poll(Duration::from_secs(1)) {
+                Ok(records) => {
+                    assert!(!records.is_empty(), "the damage was never reached");
+                    delivered.extend(records.iter().map(|r| r.offset()));
+                }
+                Err(e) => break e,
+            }
+        };
+        assert_eq!(delivered, [0, 1], "max.poll.records={max_poll}");
+        assert!(
+            matches!(&err, WeirError::Corrupt { offset: 2, .. }),
+            "{err:?}"
+        );
+        assert!(matches!(
+            c.poll(Duration::ZERO),
+            Err(WeirError::Corrupt { offset: 2, .. })
+        ));
+        let p = TopicPartition::new("r", 0);
+        c.seek(&p, 3).unwrap();
+        let mut rest = Vec::new();
+        while rest.len() < 2 {
+            rest.extend(
+                c.poll(Duration::from_secs(1))
+                    .unwrap()
+                    .iter()
+                    .map(|r| r.offset()),
+            );
+        }
+        assert_eq!(rest, [3, 4]);
+    }
+}
