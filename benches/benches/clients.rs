@@ -7,7 +7,8 @@
 //!   before the clock starts, as the ceiling's batches are; `send` takes them
 //!   by value;
 //! - consumer throughput (`poll` until every record is read) vs fetching the
-//!   same bytes straight from the partition logs.
+//!   same bytes straight from the partition logs;
+//! - the consumer with one record per poll next to 5,000 per poll.
 //!
 //! `cargo bench -p weir-benches --bench clients`
 
@@ -342,9 +343,56 @@ fn consume(c: &mut Criterion) {
     g.finish();
 }
 
+/// One record per poll (`max.poll.records=1`, as slow processors set it) from
+/// 1 MB batches of 20,000 records, next to the same records read 5,000 per poll:
+/// the cost of a poll, and a check that a batch taken over many polls is not
+/// decoded again from its start each time.
+fn consume_one_per_poll(c: &mut Criterion) {
+    const N: usize = 20_000;
+    let records = common::orders(N);
+    let dir = bench_dir();
+    let weir = open(dir.path());
+    let producer = weir
+        .producer(&[("linger.ms", "60000"), ("batch.size", "1048576")])
+        .unwrap();
+    for mut r in producer_records(&records) {
+        r.partition = Some(0);
+        producer.send(r).unwrap();
+    }
+    producer.close();
+    let mut g = c.benchmark_group("consumer_20000x170B_by_max_poll_records");
+    g.throughput(Throughput::Elements(N as u64));
+    g.sample_size(10);
+    for max_poll in ["1", "5000"] {
+        g.bench_function(format!("weir_consumer_max_poll_records_{max_poll}"), |b| {
+            b.iter(|| {
+                let mut consumer = weir
+                    .consumer(&[
+                        ("auto.offset.reset", "earliest"),
+                        ("max.poll.records", max_poll),
+                    ])
+                    .unwrap();
+                consumer
+                    .assign(&[weir::TopicPartition::new("bench", 0)])
+                    .unwrap();
+                let mut n = 0usize;
+                while n < N {
+                    let polled = consumer.poll(Duration::from_secs(5)).unwrap();
+                    for r in polled.iter() {
+                        black_box(r.value());
+                    }
+                    n += polled.count();
+                }
+                n
+            })
+        });
+    }
+    g.finish();
+}
+
 fn config() -> Criterion {
     Criterion::default().warm_up_time(Duration::from_secs(1))
 }
 
-criterion_group! { name = benches; config = config(); targets = produce, consume }
+criterion_group! { name = benches; config = config(); targets = produce, consume, consume_one_per_poll }
 criterion_main!(benches);
