@@ -25,7 +25,7 @@ use crate::consumer_config::{ConsumerConfig, OffsetReset};
 use crate::consumer_group::{GroupStep, Membership};
 use crate::consumer_records::{Chunk, ConsumerRecords, PartitionRecords};
 use crate::error::WeirError;
-use crate::metrics::ConsumerMetrics;
+use crate::metrics::{ConsumerMetrics, PartitionMetrics};
 use crate::record::TopicPartition;
 use crate::wait::{Sleep, block_until};
 use crate::weir::Weir;
@@ -42,6 +42,7 @@ pub(crate) struct Buffered {
 pub(crate) struct Assigned {
     pub(crate) tp: TopicPartition,
     topic: Arc<str>,
+    metrics: PartitionMetrics,
     log: Arc<PartitionLog>,
     /// Next offset to return to the user; `None` until reset.
     pub(crate) position: Option<i64>,
@@ -177,8 +178,10 @@ impl Consumer {
                 continue;
             }
             let log = self.weir.partition(&tp.topic, tp.partition)?;
+            let topic: Arc<str> = Arc::from(tp.topic.as_str());
             next.push(Assigned {
-                topic: Arc::from(tp.topic.as_str()),
+                metrics: self.metrics.partition(&topic, tp.partition),
+                topic,
                 tp: tp.clone(),
                 log,
                 position: None,
@@ -408,14 +411,15 @@ impl Consumer {
         }
         let started = Instant::now();
         self.fetch_round()?;
-        self.metrics.fetch_latency(started.elapsed());
+        let now = Instant::now();
+        self.metrics
+            .fetch_latency(now.saturating_duration_since(started));
         let buffered: usize = self
             .parts
             .iter()
             .filter(|a| !a.paused)
             .map(|a| a.buffered_bytes)
             .sum();
-        let now = Instant::now();
         let enough = buffered > 0 && buffered >= self.config.fetch_min_bytes;
         if enough || (buffered > 0 && now >= st.fetch_wait_deadline) || now >= st.deadline {
             let records = self.collect()?;
@@ -540,7 +544,7 @@ impl Consumer {
             };
             let taken = take_buffered(a, &mut part, &mut remaining, check_crcs);
             if part.count > 0 {
-                self.metrics.consumed(&a.tp.topic, part.count, taken.bytes);
+                a.metrics.consumed(part.count, taken.bytes);
                 out.partitions.push(part);
             }
             if let Err(e) = taken.result {
@@ -560,7 +564,7 @@ impl Consumer {
     fn report_lag(&self) {
         self.metrics.lag(self.parts.iter().map(|a| {
             let lag = a.log.high_watermark() - a.position.unwrap_or(0);
-            (a.tp.topic.clone(), a.tp.partition, lag.max(0))
+            (&a.metrics, lag.max(0))
         }));
     }
 

@@ -19,91 +19,123 @@
 //! | `kafka.consumer.records-lag-max` | gauge | client-id | records-lag-max |
 //! | `weir.log.size-bytes`, `weir.log.log-start-offset`, `weir.log.log-end-offset`, `weir.log.segments` | gauge | topic, partition | (broker: Size, LogStartOffset, LogEndOffset, NumLogSegments) |
 //!
-//! Without an installed recorder every call is a no-op.
+//! Without an installed recorder every call is a no-op. A consumer registers
+//! its metrics when it is created and when partitions are assigned to it, and
+//! a poll only updates them: install the recorder before creating clients (as
+//! the `metrics_prometheus` example does). Labels are shared strings, so
+//! recording allocates nothing.
 
+use std::sync::Arc;
 use std::time::Duration;
 
-use metrics::{counter, gauge, histogram};
+use metrics::{Counter, Gauge, Histogram, SharedString, counter, gauge, histogram};
 
 use crate::weir::Weir;
 
 /// A producer's metric handles.
 #[derive(Debug, Clone)]
 pub(crate) struct ProducerMetrics {
-    client_id: String,
+    client_id: Arc<str>,
 }
 
 impl ProducerMetrics {
     pub(crate) fn new(client_id: &str) -> Self {
         ProducerMetrics {
-            client_id: client_id.to_string(),
+            client_id: Arc::from(client_id),
         }
     }
 
-    pub(crate) fn sent(&self, topic: &str, records: usize) {
-        counter!("kafka.producer.record-send-total", "client-id" => self.client_id.clone(), "topic" => topic.to_string())
+    fn id(&self) -> SharedString {
+        SharedString::from(Arc::clone(&self.client_id))
+    }
+
+    pub(crate) fn sent(&self, topic: &Arc<str>, records: usize) {
+        counter!("kafka.producer.record-send-total", "client-id" => self.id(), "topic" => SharedString::from(Arc::clone(topic)))
             .increment(records as u64);
     }
 
-    pub(crate) fn error(&self, topic: &str, records: usize) {
-        counter!("kafka.producer.record-error-total", "client-id" => self.client_id.clone(), "topic" => topic.to_string())
+    pub(crate) fn error(&self, topic: impl Into<SharedString>, records: usize) {
+        counter!("kafka.producer.record-error-total", "client-id" => self.id(), "topic" => topic.into())
             .increment(records as u64);
     }
 
     pub(crate) fn batch(&self, bytes: usize, uncompressed: usize, records: usize) {
-        let id = self.client_id.clone();
-        histogram!("kafka.producer.batch-size", "client-id" => id.clone()).record(bytes as f64);
-        histogram!("kafka.producer.compression-rate", "client-id" => id.clone())
+        histogram!("kafka.producer.batch-size", "client-id" => self.id()).record(bytes as f64);
+        histogram!("kafka.producer.compression-rate", "client-id" => self.id())
             .record(bytes as f64 / uncompressed.max(1) as f64);
-        histogram!("kafka.producer.records-per-request", "client-id" => id).record(records as f64);
+        histogram!("kafka.producer.records-per-request", "client-id" => self.id())
+            .record(records as f64);
     }
 
     pub(crate) fn latency(&self, d: Duration) {
-        histogram!("kafka.producer.request-latency", "client-id" => self.client_id.clone())
+        histogram!("kafka.producer.request-latency", "client-id" => self.id())
             .record(d.as_secs_f64() * 1e3);
     }
 
     pub(crate) fn buffer_available(&self, bytes: u64) {
-        gauge!("kafka.producer.buffer-available-bytes", "client-id" => self.client_id.clone())
-            .set(bytes as f64);
+        gauge!("kafka.producer.buffer-available-bytes", "client-id" => self.id()).set(bytes as f64);
     }
 }
 
 /// A consumer's metric handles.
+/// A consumer's client-level metrics, registered once.
 #[derive(Debug, Clone)]
 pub(crate) struct ConsumerMetrics {
-    client_id: String,
+    client_id: Arc<str>,
+    fetch_latency: Histogram,
+    lag_max: Gauge,
+}
+
+/// One assigned partition's metrics, registered when it is assigned: a poll
+/// updates them without building or hashing a metric key.
+#[derive(Debug, Clone)]
+pub(crate) struct PartitionMetrics {
+    records_consumed: Counter,
+    bytes_consumed: Counter,
+    lag: Gauge,
 }
 
 impl ConsumerMetrics {
     pub(crate) fn new(client_id: &str) -> Self {
+        let client_id: Arc<str> = Arc::from(client_id);
+        let id = || SharedString::from(Arc::clone(&client_id));
         ConsumerMetrics {
-            client_id: client_id.to_string(),
+            fetch_latency: histogram!("kafka.consumer.fetch-latency", "client-id" => id()),
+            lag_max: gauge!("kafka.consumer.records-lag-max", "client-id" => id()),
+            client_id,
         }
     }
 
-    pub(crate) fn consumed(&self, topic: &str, records: usize, bytes: usize) {
-        let id = self.client_id.clone();
-        counter!("kafka.consumer.records-consumed-total", "client-id" => id.clone(), "topic" => topic.to_string())
-            .increment(records as u64);
-        counter!("kafka.consumer.bytes-consumed-total", "client-id" => id, "topic" => topic.to_string())
-            .increment(bytes as u64);
+    /// The metrics of an assigned partition.
+    pub(crate) fn partition(&self, topic: &Arc<str>, partition: i32) -> PartitionMetrics {
+        let id = || SharedString::from(Arc::clone(&self.client_id));
+        let topic = || SharedString::from(Arc::clone(topic));
+        PartitionMetrics {
+            records_consumed: counter!("kafka.consumer.records-consumed-total", "client-id" => id(), "topic" => topic()),
+            bytes_consumed: counter!("kafka.consumer.bytes-consumed-total", "client-id" => id(), "topic" => topic()),
+            lag: gauge!("kafka.consumer.records-lag", "client-id" => id(), "topic" => topic(), "partition" => partition.to_string()),
+        }
     }
 
     pub(crate) fn fetch_latency(&self, d: Duration) {
-        histogram!("kafka.consumer.fetch-latency", "client-id" => self.client_id.clone())
-            .record(d.as_secs_f64() * 1e3);
+        self.fetch_latency.record(d.as_secs_f64() * 1e3);
     }
 
-    pub(crate) fn lag(&self, lags: impl Iterator<Item = (String, i32, i64)>) {
+    /// Sets each partition's lag and the largest.
+    pub(crate) fn lag<'a>(&self, lags: impl Iterator<Item = (&'a PartitionMetrics, i64)>) {
         let mut max = 0i64;
-        for (topic, partition, lag) in lags {
+        for (partition, lag) in lags {
             max = max.max(lag);
-            gauge!("kafka.consumer.records-lag", "client-id" => self.client_id.clone(), "topic" => topic, "partition" => partition.to_string())
-                .set(lag as f64);
+            partition.lag.set(lag as f64);
         }
-        gauge!("kafka.consumer.records-lag-max", "client-id" => self.client_id.clone())
-            .set(max as f64);
+        self.lag_max.set(max as f64);
+    }
+}
+
+impl PartitionMetrics {
+    pub(crate) fn consumed(&self, records: usize, bytes: usize) {
+        self.records_consumed.increment(records as u64);
+        self.bytes_consumed.increment(bytes as u64);
     }
 }
 

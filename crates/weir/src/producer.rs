@@ -404,7 +404,7 @@ impl Inner {
         }
         let size = record.estimated_size();
         if size > self.config.max_request_size {
-            self.shared.metrics.error(&record.topic, 1);
+            self.shared.metrics.error(record.topic.clone(), 1);
             return Err(WeirError::RecordTooLarge {
                 size,
                 max: self.config.max_request_size as u64,
@@ -412,7 +412,7 @@ impl Inner {
             });
         }
         if size as u64 > self.config.buffer_memory {
-            self.shared.metrics.error(&record.topic, 1);
+            self.shared.metrics.error(record.topic.clone(), 1);
             return Err(WeirError::RecordTooLarge {
                 size,
                 max: self.config.buffer_memory,
@@ -774,7 +774,7 @@ fn complete_batch(batch: OpenBatch, outcome: Result<Delivered, WeirError>, share
         if ok {
             shared.metrics.sent(topic, records);
         } else {
-            shared.metrics.error(topic, records);
+            shared.metrics.error(Arc::clone(topic), records);
         }
     }
 }
