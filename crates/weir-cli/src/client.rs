@@ -214,7 +214,7 @@ impl Completions {
     /// Blocks until `n` callbacks finished or `timeout` passed; returns how
     /// many finished.
     pub(crate) fn wait_for(&self, n: u64, timeout: Duration) -> u64 {
-        let deadline = Instant::now() + timeout;
+        let deadline = weir_log::clock::deadline_in(timeout);
         let mut done = lock(&self.done);
         while *done < n {
             let now = Instant::now();

@@ -255,7 +255,7 @@ impl Cleaner {
     /// or `timeout` has passed. `true` when it has been.
     pub fn wait_for_clean(&self, topic: &str, partition: i32, timeout: Duration) -> bool {
         let key = (topic.to_string(), partition);
-        let deadline = Instant::now() + timeout;
+        let deadline = weir_log::clock::deadline_in(timeout);
         let mut st = lock(&self.inner.state);
         while !st.last.contains_key(&key) {
             let now = Instant::now();

@@ -4,7 +4,22 @@
 use std::fmt;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+/// `from + wait`, or a century after `from` when `wait` is past what an
+/// [`Instant`] holds: a caller's "wait for ever" (`Duration::MAX`, or
+/// `Long.MAX_VALUE` milliseconds from a Kafka config) never overflows the clock.
+pub fn instant_after(from: Instant, wait: Duration) -> Instant {
+    const CENTURY: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
+    from.checked_add(wait)
+        .or_else(|| from.checked_add(CENTURY))
+        .unwrap_or(from)
+}
+
+/// [`instant_after`] from now.
+pub fn deadline_in(wait: Duration) -> Instant {
+    instant_after(Instant::now(), wait)
+}
 
 /// A source of wall-clock milliseconds since the Unix epoch.
 pub trait Clock: Send + Sync + fmt::Debug {
@@ -58,4 +73,21 @@ impl Clock for ManualClock {
 /// The clock used when none is given.
 pub fn system_clock() -> Arc<dyn Clock> {
     Arc::new(SystemClock)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_deadline_never_overflows() {
+        let now = Instant::now();
+        assert_eq!(
+            instant_after(now, Duration::from_secs(1)),
+            now + Duration::from_secs(1)
+        );
+        let forever = instant_after(now, Duration::MAX);
+        assert!(forever > now + Duration::from_secs(50 * 365 * 24 * 3600));
+        assert!(deadline_in(Duration::from_millis(u64::MAX)) > now);
+    }
 }

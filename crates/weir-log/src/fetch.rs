@@ -120,7 +120,7 @@ impl PartitionLog {
         if !data.is_empty() {
             return Ok(data);
         }
-        self.wait_for_data(offset, Instant::now() + timeout);
+        self.wait_for_data(offset, crate::clock::deadline_in(timeout));
         self.fetch(offset, max_bytes)
     }
 

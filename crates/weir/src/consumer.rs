@@ -91,9 +91,33 @@ enum Step {
     Wait(Instant),
 }
 
+/// A poll's timing. The clock is read only when needed: a poll answered from
+/// records already buffered reads it not at all. The poll's start is the first
+/// reading (before its first fetch, or when it must wait).
 struct PollState {
-    deadline: Instant,
-    fetch_wait_deadline: Instant,
+    timeout: Duration,
+    fetch_max_wait: Duration,
+    start: Option<Instant>,
+}
+
+impl PollState {
+    fn start(&mut self) -> Instant {
+        *self.start.get_or_insert_with(Instant::now)
+    }
+
+    /// `start + d`, saturating (`poll(Duration::MAX)` waits "for ever").
+    fn after(&mut self, d: Duration) -> Instant {
+        weir_log::clock::instant_after(self.start(), d)
+    }
+
+    fn deadline(&mut self) -> Instant {
+        self.after(self.timeout)
+    }
+
+    fn fetch_wait_deadline(&mut self) -> Instant {
+        let wait = self.after(self.fetch_max_wait);
+        wait.min(self.deadline())
+    }
 }
 
 impl Consumer {
@@ -328,10 +352,11 @@ impl Consumer {
         let mut st = self.start_poll(timeout);
         loop {
             if let GroupStep::Wait(mut listener, until) = self.group_step()? {
-                if Instant::now() >= st.deadline {
+                let deadline = st.deadline();
+                if Instant::now() >= deadline {
                     return Ok(ConsumerRecords::default());
                 }
-                let until = until.map_or(st.deadline, |u| u.min(st.deadline));
+                let until = until.map_or(deadline, |u| u.min(deadline));
                 block_until(Some(until), |cx| Pin::new(&mut listener).poll(cx));
                 continue;
             }
@@ -368,10 +393,11 @@ impl Consumer {
         let mut st = self.start_poll(timeout);
         loop {
             if let GroupStep::Wait(listener, until) = self.group_step()? {
-                if Instant::now() >= st.deadline {
+                let deadline = st.deadline();
+                if Instant::now() >= deadline {
                     return Ok(ConsumerRecords::default());
                 }
-                let until = until.map_or(st.deadline, |u| u.min(st.deadline));
+                let until = until.map_or(deadline, |u| u.min(deadline));
                 WaitAny {
                     waits: Vec::new(),
                     group: Some(listener),
@@ -395,11 +421,10 @@ impl Consumer {
     }
 
     fn start_poll(&self, timeout: Duration) -> PollState {
-        let now = Instant::now();
-        let deadline = now + timeout;
         PollState {
-            deadline,
-            fetch_wait_deadline: (now + self.config.fetch_max_wait).min(deadline),
+            timeout,
+            fetch_max_wait: self.config.fetch_max_wait,
+            start: None,
         }
     }
 
@@ -409,11 +434,7 @@ impl Consumer {
         for a in &mut self.parts {
             reset_if_needed(a, reset)?;
         }
-        let started = Instant::now();
-        self.fetch_round()?;
-        let now = Instant::now();
-        self.metrics
-            .fetch_latency(now.saturating_duration_since(started));
+        self.fetch_round(st)?;
         let buffered: usize = self
             .parts
             .iter()
@@ -421,17 +442,27 @@ impl Consumer {
             .map(|a| a.buffered_bytes)
             .sum();
         let enough = buffered > 0 && buffered >= self.config.fetch_min_bytes;
-        if enough || (buffered > 0 && now >= st.fetch_wait_deadline) || now >= st.deadline {
+        if enough {
             let records = self.collect()?;
             self.report_lag();
-            if !records.is_empty() || now >= st.deadline {
+            if !records.is_empty() {
+                return Ok(Step::Ready(records));
+            }
+        }
+        let now = Instant::now();
+        let deadline = st.deadline();
+        let fetch_wait_deadline = st.fetch_wait_deadline();
+        if (buffered > 0 && now >= fetch_wait_deadline) || now >= deadline {
+            let records = self.collect()?;
+            self.report_lag();
+            if !records.is_empty() || now >= deadline {
                 return Ok(Step::Ready(records));
             }
         }
         let until = if buffered > 0 {
-            st.fetch_wait_deadline
+            fetch_wait_deadline
         } else {
-            st.deadline
+            deadline
         };
         Ok(Step::Wait(until))
     }
@@ -445,7 +476,10 @@ impl Consumer {
     }
 
     /// Fetches into the buffers of unpaused partitions whose buffers are empty.
-    fn fetch_round(&mut self) -> Result<(), WeirError> {
+    fn fetch_round(&mut self, st: &mut PollState) -> Result<(), WeirError> {
+        // The clock is read only if something is fetched: for the poll's start
+        // and for `fetch-latency`.
+        let mut fetch_started = None;
         let mut budget = self.config.fetch_max_bytes;
         let n = self.parts.len();
         let per_partition = self.config.max_partition_fetch_bytes;
@@ -462,6 +496,11 @@ impl Consumer {
             }
             if budget == 0 {
                 break;
+            }
+            if fetch_started.is_none() {
+                let now = Instant::now();
+                st.start.get_or_insert(now);
+                fetch_started = Some(now);
             }
             let data = match a
                 .log
@@ -510,6 +549,9 @@ impl Consumer {
                     resume: None,
                 });
             }
+        }
+        if let Some(started) = fetch_started {
+            self.metrics.fetch_latency(started.elapsed());
         }
         Ok(())
     }

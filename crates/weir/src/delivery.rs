@@ -6,7 +6,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, OnceLock};
 use std::task::{Context, Poll};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use event_listener::{Event, EventListener};
 
@@ -155,7 +155,7 @@ impl DeliveryFuture {
     /// # Errors
     /// [`WeirError::Timeout`], or the batch's error.
     pub fn wait_timeout(mut self, timeout: Duration) -> Result<RecordMetadata, WeirError> {
-        block_until(Some(Instant::now() + timeout), |cx| {
+        block_until(Some(weir_log::clock::deadline_in(timeout)), |cx| {
             Pin::new(&mut self).poll(cx)
         })
         .unwrap_or_else(|| {

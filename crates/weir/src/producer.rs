@@ -481,7 +481,7 @@ impl Inner {
             let batch = self.new_batch(q.next_sequence, &topic.name, partition);
             if !linger_zero {
                 self.schedule_linger(
-                    batch.created + self.config.linger,
+                    weir_log::clock::instant_after(batch.created, self.config.linger),
                     batch.id,
                     topic,
                     partition,
@@ -604,7 +604,7 @@ impl Inner {
         if memory.try_reserve(n) {
             return Ok(());
         }
-        let deadline = Instant::now() + self.config.max_block;
+        let deadline = weir_log::clock::deadline_in(self.config.max_block);
         memory.waiting.fetch_add(1, Ordering::AcqRel);
         let mut guard = lock(&memory.lock);
         let result = loop {

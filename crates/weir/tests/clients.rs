@@ -833,3 +833,49 @@ fn a_damaged_record_inside_a_sound_batch_stops_the_consumer_just_before_it() {
         assert_eq!(rest, [3, 4]);
     }
 }
+
+/// `poll(Duration::MAX)` (Kafka's `poll(Long.MAX_VALUE)`) waits for records
+/// instead of overflowing the clock: once with records already there, once
+/// waiting for a record sent later.
+#[test]
+fn poll_with_the_largest_timeout_waits_for_records() {
+    let (_dir, weir) = weir();
+    weir.admin().create_topic("m", 1, &[]).unwrap();
+    let producer = weir.producer(&[("linger.ms", "0")]).unwrap();
+    producer.send(ProducerRecord::new("m", "first")).unwrap();
+    producer.flush();
+    let mut c = weir.consumer(&[("auto.offset.reset", "earliest")]).unwrap();
+    c.assign_topic("m").unwrap();
+    let first = c.poll(Duration::MAX).unwrap();
+    assert_eq!(first.iter().map(|r| r.offset()).collect::<Vec<_>>(), [0]);
+
+    let later = producer.clone();
+    let sender = thread::spawn(move || {
+        thread::sleep(Duration::from_millis(50));
+        later.send(ProducerRecord::new("m", "second")).unwrap();
+        later.flush();
+    });
+    let second = c.poll(Duration::MAX).unwrap();
+    assert_eq!(second.iter().map(|r| r.offset()).collect::<Vec<_>>(), [1]);
+    sender.join().unwrap();
+}
+
+/// The largest durations Kafka's configs and APIs accept mean "for ever", not
+/// a clock overflow: `linger.ms` and `max.block.ms` at `Long.MAX_VALUE`, and
+/// `wait_timeout(Duration::MAX)` on a delivery.
+#[test]
+fn the_largest_durations_wait_for_ever_without_overflowing() {
+    let (_dir, weir) = weir();
+    weir.admin().create_topic("f", 1, &[]).unwrap();
+    let producer = weir
+        .producer(&[
+            ("linger.ms", "9223372036854775807"),
+            ("max.block.ms", "9223372036854775807"),
+        ])
+        .unwrap();
+    let delivery = producer.send(ProducerRecord::new("f", "v")).unwrap();
+    producer.flush();
+    let metadata = delivery.wait_timeout(Duration::MAX).unwrap();
+    assert_eq!(metadata.offset, 0);
+    producer.close();
+}
