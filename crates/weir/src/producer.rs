@@ -321,11 +321,12 @@ impl Producer {
         self.inner.flush();
     }
 
-    /// Flushes, then stops the producer's threads. Later sends fail with
-    /// [`WeirError::Closed`].
+    /// Refuses new sends (they fail with [`WeirError::Closed`]), delivers
+    /// every record accepted before, then stops the producer's threads.
     pub fn close(&self) {
-        self.inner.flush();
+        // Refuse new sends first, then deliver everything accepted.
         self.inner.closed.store(true, Ordering::Release);
+        self.inner.flush_everything();
         self.inner.linger.close();
         lock(&self.inner.completions).take();
         // Waits for pending fsyncs; the threads hold only weak references.
@@ -720,7 +721,39 @@ impl Inner {
         complete_batch(batch, outcome, &self.shared);
     }
 
+    /// Sends every batch now and waits for the batches that existed when it
+    /// was called (so for every record sent before it). A batch opened while
+    /// it runs, by another thread or a delivery callback, is sent by a later
+    /// flush, by `close`, or at its `linger.ms`, as in Kafka.
     fn flush(&self) {
+        let pending: Vec<Arc<BatchResult>> =
+            lock(&self.shared.outstanding).values().cloned().collect();
+        self.send_all();
+        for r in pending {
+            r.wait();
+        }
+    }
+
+    /// Flushes until nothing is outstanding, for `close` and drop (no new
+    /// send is accepted then, but a callback or a send already under way
+    /// may still open a batch).
+    fn flush_everything(&self) {
+        loop {
+            let pending: Vec<Arc<BatchResult>> =
+                lock(&self.shared.outstanding).values().cloned().collect();
+            if pending.is_empty() {
+                return;
+            }
+            self.send_all();
+            for r in pending {
+                r.wait();
+            }
+        }
+    }
+
+    /// Seals every open batch and sends what is sealed (unless another
+    /// thread is sending a partition's batches already).
+    fn send_all(&self) {
         let topics: Vec<Arc<TopicState>> = self
             .topics
             .load()
@@ -744,13 +777,6 @@ impl Inner {
                     self.drain(topic, p);
                 }
             }
-        }
-        // Every batch in `outstanding` holds records (an open batch is never
-        // left empty), and every one is sealed by now or by its linger timer.
-        let pending: Vec<Arc<BatchResult>> =
-            lock(&self.shared.outstanding).values().cloned().collect();
-        for r in pending {
-            r.wait();
         }
     }
 }
@@ -883,7 +909,7 @@ impl Drop for Inner {
             .get_mut()
             .unwrap_or_else(PoisonError::into_inner)
             .take();
-        self.flush();
+        self.flush_everything();
         self.linger.close();
     }
 }

@@ -879,3 +879,41 @@ fn the_largest_durations_wait_for_ever_without_overflowing() {
     assert_eq!(metadata.offset, 0);
     producer.close();
 }
+
+/// `flush` waits for the records sent before it, not for batches opened while
+/// it runs (as Kafka's): with a long `linger.ms`, such a batch held `flush`
+/// until its linger passed. Here a delivery callback, which runs during the
+/// flush, sends the record that opens that batch. A watchdog fails the test
+/// instead of hanging it; `close` then delivers both records.
+#[test]
+fn flush_does_not_wait_for_batches_opened_after_it_started() {
+    let (_dir, weir) = weir();
+    weir.admin().create_topic("w", 1, &[]).unwrap();
+    // acks=1: the batch completes, and its callback runs, inside the flush.
+    let producer = weir
+        .producer(&[("linger.ms", "600000"), ("acks", "1")])
+        .unwrap();
+    let again = producer.clone();
+    producer
+        .send_with_callback(ProducerRecord::new("w", "first"), move |r| {
+            r.unwrap();
+            again
+                .send(ProducerRecord::new("w", "sent by the callback"))
+                .unwrap();
+        })
+        .unwrap();
+    let (tx, rx) = mpsc::channel();
+    let flusher = producer.clone();
+    thread::spawn(move || {
+        flusher.flush();
+        tx.send(()).unwrap();
+    });
+    rx.recv_timeout(Duration::from_secs(60))
+        .expect("flush waited for a batch opened after it started");
+    producer.close();
+    let values: Vec<String> = consume_all(&weir, "w")
+        .iter()
+        .map(|r| String::from_utf8(r.value.clone().unwrap().to_vec()).unwrap())
+        .collect();
+    assert_eq!(values, ["first", "sent by the callback"]);
+}
