@@ -58,13 +58,20 @@ fn producer_records(records: &[Record]) -> Vec<ProducerRecord> {
         .collect()
 }
 
-/// A record with its key and value in allocations of its own.
-fn deep_copy(r: &ProducerRecord) -> ProducerRecord {
-    ProducerRecord {
-        key: r.key.as_deref().map(Bytes::copy_from_slice),
-        value: r.value.as_deref().map(Bytes::copy_from_slice),
-        ..r.clone()
-    }
+/// `items` dealt round-robin to `threads` threads, each thread's share made
+/// by `copy` (allocations of its own, as each thread of an application has
+/// its own data).
+fn deal<T, U>(items: &[T], threads: usize, copy: impl Fn(&T) -> U) -> Vec<Vec<U>> {
+    (0..threads)
+        .map(|t| items.iter().skip(t).step_by(threads).map(&copy).collect())
+        .collect()
+}
+
+/// The bench topic's partition logs.
+fn partition_logs(weir: &Weir) -> Vec<Arc<weir_log::PartitionLog>> {
+    (0..PARTITIONS as i32)
+        .map(|p| weir.partition("bench", p).unwrap())
+        .collect()
 }
 
 /// The same records split by the partition the producer would choose, built
@@ -106,7 +113,7 @@ fn produce(c: &mut Criterion) {
         .iter()
         .map(|r| r.value.as_ref().unwrap().len() + r.key.as_ref().unwrap().len())
         .sum();
-    let sends = Arc::new(producer_records(&records));
+    let sends = producer_records(&records);
     for codec in Compression::ALL {
         let batches = Arc::new(prebuilt(&records, codec));
         let mut g = c.benchmark_group(format!("producer_{codec}_20000x170B"));
@@ -116,16 +123,11 @@ fn produce(c: &mut Criterion) {
         for threads in [1usize, 4] {
             // Each thread's records in allocations of its own, as each thread
             // of an application has its own data; handed to `send` by value.
-            let own: Vec<Vec<ProducerRecord>> = (0..threads)
-                .map(|t| {
-                    sends
-                        .iter()
-                        .skip(t)
-                        .step_by(threads)
-                        .map(deep_copy)
-                        .collect()
-                })
-                .collect();
+            let own = deal(&sends, threads, |r| ProducerRecord {
+                key: r.key.as_deref().map(Bytes::copy_from_slice),
+                value: r.value.as_deref().map(Bytes::copy_from_slice),
+                ..r.clone()
+            });
             g.bench_function(format!("weir_producer_{threads}_threads"), |b| {
                 b.iter_custom(|iters| {
                     let mut total = Duration::ZERO;
@@ -162,20 +164,11 @@ fn produce(c: &mut Criterion) {
             });
             // A reference that also pays for encoding and compressing: the
             // same records built into 16 KiB batches and appended, per thread.
-            let per_thread: Vec<Vec<Record>> = (0..threads)
-                .map(|t| {
-                    records
-                        .iter()
-                        .skip(t)
-                        .step_by(threads)
-                        .map(|r| Record {
-                            key: r.key.as_deref().map(Bytes::copy_from_slice),
-                            value: r.value.as_deref().map(Bytes::copy_from_slice),
-                            ..r.clone()
-                        })
-                        .collect()
-                })
-                .collect();
+            let per_thread = deal(&records, threads, |r| Record {
+                key: r.key.as_deref().map(Bytes::copy_from_slice),
+                value: r.value.as_deref().map(Bytes::copy_from_slice),
+                ..r.clone()
+            });
             g.bench_function(
                 format!("reference_build_compress_append_{threads}_threads"),
                 |b| {
@@ -184,9 +177,7 @@ fn produce(c: &mut Criterion) {
                         for _ in 0..iters {
                             let dir = bench_dir();
                             let weir = open(dir.path());
-                            let logs: Vec<_> = (0..PARTITIONS as i32)
-                                .map(|p| weir.partition("bench", p).unwrap())
-                                .collect();
+                            let logs = partition_logs(&weir);
                             let work = per_thread.clone();
                             let start = Instant::now();
                             let handles: Vec<_> = work
@@ -222,9 +213,7 @@ fn produce(c: &mut Criterion) {
                         for _ in 0..iters {
                             let dir = bench_dir();
                             let weir = open(dir.path());
-                            let logs: Vec<_> = (0..PARTITIONS as i32)
-                                .map(|p| weir.partition("bench", p).unwrap())
-                                .collect();
+                            let logs = partition_logs(&weir);
                             // Uniquely owned copies, made before the clock starts.
                             let copies: Vec<Vec<Bytes>> = batches
                                 .iter()
@@ -271,9 +260,7 @@ fn consume(c: &mut Criterion) {
         producer.send(r).unwrap();
     }
     producer.close();
-    let logs: Vec<_> = (0..PARTITIONS as i32)
-        .map(|p| weir.partition("bench", p).unwrap())
-        .collect();
+    let logs = partition_logs(&weir);
     let total_bytes: u64 = logs.iter().map(|l| l.size_bytes()).sum();
     let mut g = c.benchmark_group("consumer_100000x170B");
     g.throughput(Throughput::Bytes(total_bytes));

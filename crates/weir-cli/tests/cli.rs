@@ -13,6 +13,13 @@ fn weir(args: &[&str]) -> Output {
         .unwrap()
 }
 
+mod common;
+
+/// `common::weir` with text input.
+fn weir_in(dir: &Path, args: &[&str], stdin: &str) -> Output {
+    common::weir(dir, args, stdin.as_bytes())
+}
+
 fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../testdata/kafka-segments")
 }
@@ -214,40 +221,6 @@ fn every_command_has_help_and_bad_usage_exits_2() {
     assert!(String::from_utf8_lossy(&missing.stderr).contains("/definitely/not/here"));
 }
 
-/// Runs `weir --data-dir DIR args...` with `stdin` as input.
-fn weir_in(dir: &Path, args: &[&str], stdin: &str) -> Output {
-    use std::io::Write;
-    use std::process::Stdio;
-    let mut child = Command::new(env!("CARGO_BIN_EXE_weir"))
-        .arg("--data-dir")
-        .arg(dir)
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(stdin.as_bytes())
-        .unwrap();
-    child.wait_with_output().unwrap()
-}
-
-fn json_lines(out: &Output) -> Vec<Value> {
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
-}
-
 #[test]
 fn topics_produce_and_consume_round_trip_in_a_data_directory() {
     let dir = tempfile::tempdir().unwrap();
@@ -271,7 +244,7 @@ fn topics_produce_and_consume_round_trip_in_a_data_directory() {
         String::from_utf8_lossy(&out.stderr)
     );
     let out = weir_in(d, &["topics", "list", "--format", "json"], "");
-    let topics = json_lines(&out);
+    let topics = common::json_lines(&out);
     assert_eq!(topics[0]["topic"], "orders");
     assert_eq!(topics[0]["partitions"], 6);
 
@@ -291,14 +264,14 @@ fn topics_produce_and_consume_round_trip_in_a_data_directory() {
         ],
         input,
     );
-    let summary = json_lines(&out);
+    let summary = common::json_lines(&out);
     assert_eq!(summary[0]["records"], 4);
     let out = weir_in(
         d,
         &["consume", "orders", "--exit-at-end", "--format", "json"],
         "",
     );
-    let mut records = json_lines(&out);
+    let mut records = common::json_lines(&out);
     records.sort_by_key(|r| r["value"]["utf8"].as_str().unwrap().to_string());
     let placed: Vec<(String, i64)> = records
         .iter()
@@ -376,7 +349,7 @@ fn topics_produce_and_consume_round_trip_in_a_data_directory() {
 
     // describe shows offsets and configs; verify and dump read the directory.
     let out = weir_in(d, &["topics", "describe", "orders", "--format", "json"], "");
-    let desc = &json_lines(&out)[0];
+    let desc = &common::json_lines(&out)[0];
     assert_eq!(desc["partitions"][5]["log_end_offset"], 10);
     assert_eq!(desc["configs"]["retention.ms"]["value"], "3600000");
     assert_eq!(desc["configs"]["retention.ms"]["source"], "topic");

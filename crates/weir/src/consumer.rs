@@ -533,14 +533,7 @@ impl Consumer {
             // records are first read, so checksum and decode run back to back
             // on bytes still in cache.
             for item in data.batches().verify_crc(false) {
-                let batch = item
-                    .map_err(|e| WeirError::Corrupt {
-                        topic: a.tp.topic.clone(),
-                        partition: a.tp.partition,
-                        offset: a.fetch_position,
-                        reason: e.to_string(),
-                    })?
-                    .batch;
+                let batch = item.map_err(|e| corrupt(&a.tp, a.fetch_position, e))?.batch;
                 a.buffered_bytes += batch.size();
                 a.fetch_position = batch.last_offset() + 1;
                 a.buffered.push_back(Buffered {
@@ -693,6 +686,16 @@ fn set_position(a: &mut Assigned, offset: i64) {
     a.buffered_bytes = 0;
 }
 
+/// A damaged batch or record of `tp`, named by `offset`.
+fn corrupt(tp: &TopicPartition, offset: i64, reason: impl std::fmt::Display) -> WeirError {
+    WeirError::Corrupt {
+        topic: tp.topic.clone(),
+        partition: tp.partition,
+        offset,
+        reason: reason.to_string(),
+    }
+}
+
 /// What [`take_buffered`] took: the bytes of keys and values, and whether it
 /// stopped at a damaged batch.
 struct Taken {
@@ -718,12 +721,6 @@ fn take_buffered(
         };
         let position = a.position.unwrap_or(0);
         let batch = &front.batch;
-        let corrupt = |e: weir_record::RecordError| WeirError::Corrupt {
-            topic: a.tp.topic.clone(),
-            partition: a.tp.partition,
-            offset: batch.base_offset(),
-            reason: e.to_string(),
-        };
         if check_crcs
             && front.records.is_none()
             && (batch.is_control() || batch.last_offset() >= position)
@@ -731,7 +728,7 @@ fn take_buffered(
         {
             return Taken {
                 bytes,
-                result: Err(corrupt(e)),
+                result: Err(corrupt(&a.tp, batch.base_offset(), e)),
             };
         }
         if batch.is_control() || batch.last_offset() < position {
@@ -750,7 +747,7 @@ fn take_buffered(
                 Err(e) => {
                     return Taken {
                         bytes,
-                        result: Err(corrupt(e)),
+                        result: Err(corrupt(&a.tp, batch.base_offset(), e)),
                     };
                 }
             },
@@ -759,6 +756,8 @@ fn take_buffered(
             (batch.base_offset(), batch.last_offset(), batch.size());
         let (timestamp_type, leader_epoch) =
             (batch.timestamp_type(), batch.partition_leader_epoch());
+        // Where the last poll stopped in this batch, or its start.
+        let resumed = front.resume.is_some();
         let mut iter = match front.resume {
             Some(at) => records.iter_at(at),
             None => records.iter(),
@@ -770,16 +769,13 @@ fn take_buffered(
         let mut resume = None;
         let mut failed = None;
         // Records before the position (after a seek into the batch) are
-        // skipped by their lengths, so a damaged one can be sought past.
-        if position > base_offset
+        // skipped by their lengths, so a damaged one can be sought past; a
+        // resumed iterator is at the position already.
+        if !resumed
+            && position > base_offset
             && let Err(e) = iter.skip_until(position)
         {
-            failed = Some(WeirError::Corrupt {
-                topic: a.tp.topic.clone(),
-                partition: a.tp.partition,
-                offset: position,
-                reason: e.to_string(),
-            });
+            failed = Some(corrupt(&a.tp, position, e));
             resume = Some(iter.position());
         }
         while failed.is_none() {
@@ -791,19 +787,11 @@ fn take_buffered(
                 Ok(r) => r,
                 Err(e) => {
                     // Named by the first offset not delivered.
-                    failed = Some(WeirError::Corrupt {
-                        topic: a.tp.topic.clone(),
-                        partition: a.tp.partition,
-                        offset: next.max(base_offset),
-                        reason: e.to_string(),
-                    });
+                    failed = Some(corrupt(&a.tp, next.max(base_offset), e));
                     resume = Some(at);
                     break;
                 }
             };
-            if r.offset() < position {
-                continue;
-            }
             if spans.len() == *remaining {
                 next = r.offset();
                 resume = Some(at);

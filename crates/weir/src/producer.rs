@@ -116,6 +116,13 @@ impl Memory {
 
 type TopicMap = HashMap<Box<str>, (u64, Arc<TopicState>), foldhash::fast::RandomState>;
 
+/// The topic's state in `map` if it was read at metadata `version`.
+fn current_topic<'m>(map: &'m TopicMap, topic: &str, version: u64) -> Option<&'m Arc<TopicState>> {
+    map.get(topic)
+        .filter(|(v, _)| *v == version)
+        .map(|(_, state)| state)
+}
+
 type LingerEntry = Reverse<(Instant, u64, usize)>;
 /// Deadlines by (time, batch id, partition), and each batch's topic.
 type LingerDue = (BinaryHeap<LingerEntry>, HashMap<u64, Arc<TopicState>>);
@@ -349,12 +356,10 @@ impl Inner {
     /// The topic's state, current with the log directory's metadata.
     fn topic_state(&self, topic: &str) -> Result<Arc<TopicState>, WeirError> {
         let version = self.weir.log_dir().metadata_version();
-        if let Some((v, state)) = self.topics.load().get(topic)
-            && *v == version
-        {
-            return Ok(Arc::clone(state));
+        match current_topic(&self.topics.load(), topic, version) {
+            Some(state) => Ok(Arc::clone(state)),
+            None => self.refresh_topic(topic, version),
         }
-        self.refresh_topic(topic, version)
     }
 
     /// Reads a topic that is new to this producer or whose metadata changed.
@@ -425,9 +430,9 @@ impl Inner {
         let topics = self.topics.load();
         let version = self.weir.log_dir().metadata_version();
         let refreshed;
-        let topic = match topics.get(record.topic.as_str()) {
-            Some((v, state)) if *v == version => state,
-            _ => {
+        let topic = match current_topic(&topics, &record.topic, version) {
+            Some(state) => state,
+            None => {
                 refreshed = self.refresh_topic(&record.topic, version)?;
                 &refreshed
             }
@@ -738,16 +743,8 @@ impl Inner {
     /// send is accepted then, but a callback or a send already under way
     /// may still open a batch).
     fn flush_everything(&self) {
-        loop {
-            let pending: Vec<Arc<BatchResult>> =
-                lock(&self.shared.outstanding).values().cloned().collect();
-            if pending.is_empty() {
-                return;
-            }
-            self.send_all();
-            for r in pending {
-                r.wait();
-            }
+        while !lock(&self.shared.outstanding).is_empty() {
+            self.flush();
         }
     }
 
