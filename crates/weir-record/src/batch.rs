@@ -136,7 +136,7 @@ impl RecordBatch {
 
     /// CRC-32C over bytes 21 to the end, as it should be stored.
     pub fn compute_crc(&self) -> u32 {
-        crc32c::crc32c(self.buf.get(layout::CRC_START..).unwrap_or_default())
+        crate::crc32c(self.buf.get(layout::CRC_START..).unwrap_or_default())
     }
 
     /// Checks the stored CRC-32C.
@@ -383,7 +383,7 @@ impl<'a> RecordBatchMut<'a> {
             .with_timestamp_type(TimestampType::LogAppendTime);
         self.put(layout::ATTRIBUTES, &attributes.raw().to_be_bytes());
         self.put(layout::MAX_TIMESTAMP, &timestamp_ms.to_be_bytes());
-        let crc = crc32c::crc32c(self.buf.get(layout::CRC_START..).unwrap_or_default());
+        let crc = crate::crc32c(self.buf.get(layout::CRC_START..).unwrap_or_default());
         self.put(layout::CRC, &crc.to_be_bytes());
     }
 

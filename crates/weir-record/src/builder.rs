@@ -337,7 +337,7 @@ impl BatchBuilder {
         if let Some(dst) = out.get_mut(..RECORD_BATCH_OVERHEAD) {
             dst.copy_from_slice(&header);
         }
-        let crc = crc32c::crc32c(out.get(layout::CRC_START..).unwrap_or_default());
+        let crc = crate::crc32c(out.get(layout::CRC_START..).unwrap_or_default());
         if let Some(dst) = out.get_mut(layout::CRC..layout::CRC + 4) {
             dst.copy_from_slice(&crc.to_be_bytes());
         }

@@ -55,6 +55,7 @@
 mod attributes;
 mod batch;
 mod builder;
+mod checksum;
 mod control;
 mod cursor;
 mod error;
@@ -67,6 +68,7 @@ pub mod varint;
 pub use attributes::{Attributes, TimestampType};
 pub use batch::{DEFAULT_MAX_UNCOMPRESSED_BYTES, RecordBatch, RecordBatchMut, increment_sequence};
 pub use builder::{BatchBuilder, BatchOptions};
+pub use checksum::crc32c;
 pub use control::{ControlRecord, ControlRecordType, EndTransactionMarker};
 pub use error::{ReadError, RecordError, RecordField};
 pub use reader::{BatchIter, PositionedBatch, ReaderBatches};
