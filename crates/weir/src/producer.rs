@@ -42,7 +42,12 @@ struct OpenBatch {
     builder: BatchBuilder,
     created: Instant,
     result: Arc<BatchResult>,
+    /// `buffer.memory` held by this batch, released when it completes: a
+    /// batch's worth when it opens (as Kafka's `BufferPool` hands each batch a
+    /// `batch.size` buffer), more when its records need it.
     reserved: u64,
+    /// What its records take of `reserved` (their estimated sizes).
+    used: u64,
     records: usize,
     /// The records sent with a callback, and what their metadata needs.
     callbacks: Vec<(RecordSlot, Callback)>,
@@ -466,7 +471,6 @@ impl Inner {
                 p as usize
             }
         };
-        self.reserve(size as u64)?;
         let timestamp = record
             .timestamp
             .unwrap_or_else(|| self.weir.clock().now_ms());
@@ -475,26 +479,60 @@ impl Inner {
             .get(partition)
             .ok_or_else(|| WeirError::InvalidArgument(format!("no partition {partition}")))?;
         let linger_zero = self.config.linger.is_zero();
-        let mut q = lock(&ps.queue);
-        if let Some(open) = &q.open
-            && !open.builder.is_empty()
-            && open.builder.uncompressed_size() + size > self.config.batch_size
-            && let Some(full) = q.open.take()
-        {
-            q.sealed.push_back(full);
-        }
-        if q.open.is_none() {
-            let batch = self.new_batch(q.next_sequence, &topic.name, partition);
-            if !linger_zero {
-                self.schedule_linger(
-                    weir_log::clock::instant_after(batch.created, self.config.linger),
-                    batch.id,
-                    topic,
-                    partition,
-                );
+        let size64 = size as u64;
+        // Memory this record reserved while the queue was unlocked (when it
+        // had to wait for memory), for the batch that takes it.
+        let mut held = 0u64;
+        let mut q = loop {
+            let mut q = lock(&ps.queue);
+            if let Some(open) = &q.open
+                && !open.builder.is_empty()
+                && open.builder.uncompressed_size() + size > self.config.batch_size
+                && let Some(full) = q.open.take()
+            {
+                q.sealed.push_back(full);
             }
-            q.open = Some(batch);
-        }
+            if q.open.is_none() {
+                let batch = self.new_batch(q.next_sequence, &topic.name, partition);
+                if !linger_zero {
+                    self.schedule_linger(
+                        weir_log::clock::instant_after(batch.created, self.config.linger),
+                        batch.id,
+                        topic,
+                        partition,
+                    );
+                }
+                q.open = Some(batch);
+            }
+            let Some(open) = q.open.as_mut() else {
+                return Err(WeirError::InvalidArgument("no open batch".into()));
+            };
+            // Memory is taken a batch at a time: most records fit what their
+            // batch holds already, and touch no counter shared by all senders.
+            let shortfall = (open.used + size64).saturating_sub(open.reserved);
+            let memory = &self.shared.memory;
+            let batch_worth = self.config.batch_size as u64;
+            if shortfall == 0 {
+                break q;
+            }
+            if held > 0 {
+                // held = size64 >= shortfall, as used <= reserved.
+                open.reserved += std::mem::take(&mut held);
+                break q;
+            }
+            if shortfall <= batch_worth && memory.try_reserve(batch_worth) {
+                open.reserved += batch_worth;
+                break q;
+            }
+            if memory.try_reserve(shortfall) {
+                open.reserved += shortfall;
+                break q;
+            }
+            // Wait for memory (up to max.block.ms) without holding the queue.
+            drop(q);
+            self.reserve(size64)?;
+            held = size64;
+        };
         let result = {
             let Some(open) = q.open.as_mut() else {
                 return Err(WeirError::InvalidArgument("no open batch".into()));
@@ -507,17 +545,19 @@ impl Inner {
             ) {
                 Ok(d) => d,
                 Err(e) => {
+                    let mut freed = held;
                     if open.builder.is_empty() {
                         let id = open.id;
+                        freed += open.reserved;
                         q.open = None;
                         lock(&self.shared.outstanding).remove(&id);
                     }
                     drop(q);
-                    self.release(size as u64);
+                    self.release(freed);
                     return Err(e.into());
                 }
             };
-            open.reserved += size as u64;
+            open.used += size64;
             open.records += 1;
             let slot = RecordSlot {
                 offset_delta: delta,
@@ -583,6 +623,7 @@ impl Inner {
             created: Instant::now(),
             result,
             reserved: 0,
+            used: 0,
             records: 0,
             callbacks: Vec::new(),
         }
