@@ -1,8 +1,8 @@
 //! [`Producer`]: Kafka's producer, in process.
 //!
 //! `send` picks the partition (the configured partitioner, Kafka's built-in
-//! one by default), reserves `buffer.memory`, and encodes the record into the
-//! partition's open batch. A batch is sealed when `batch.size` is reached,
+//! one by default) and encodes the record into the partition's open batch,
+//! which holds its `buffer.memory` (a batch's worth, taken when it opens). A batch is sealed when `batch.size` is reached,
 //! when `linger.ms` passes (a timer thread), or on `flush`. Sealed batches are
 //! compressed and appended by whichever thread seals them, one thread per
 //! partition at a time so batches stay in order, never under the log's lock.

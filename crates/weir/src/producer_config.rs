@@ -67,7 +67,9 @@ pub struct ProducerConfig {
     pub linger: Duration,
     /// `compression.type` with its level (`compression.<codec>.level`).
     pub compression: CompressionConfig,
-    /// `buffer.memory`: bytes of records waiting for delivery.
+    /// `buffer.memory`: bytes of batches waiting for delivery. As Kafka's
+    /// buffer pool, each open batch takes `batch.size` of it (its records'
+    /// size when larger, or only what they need when memory runs short).
     pub buffer_memory: u64,
     /// `max.block.ms`: how long `send` blocks for buffer memory.
     pub max_block: Duration,
