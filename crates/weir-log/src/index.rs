@@ -28,6 +28,19 @@ pub enum IndexFormatError {
         /// The entry size.
         entry_size: usize,
     },
+    /// An entry's offset (the segment's base offset plus the entry's relative
+    /// offset) is past the largest offset Kafka can hold.
+    #[error(
+        "entry {index}: base offset {base_offset} + relative offset {relative_offset} overflows"
+    )]
+    OffsetOverflow {
+        /// Which entry (from 0).
+        index: usize,
+        /// The segment's base offset.
+        base_offset: i64,
+        /// The entry's relative offset.
+        relative_offset: i32,
+    },
     /// A `.txnindex` entry with a version other than 0.
     #[error("entry {index}: unsupported version {version}")]
     UnsupportedVersion {
@@ -83,20 +96,37 @@ fn chunks<const N: usize>(
     Ok(bytes.chunks_exact(N).filter_map(|c| c.first_chunk::<N>()))
 }
 
+/// The offset of entry `index`: `base_offset` plus the big-endian relative
+/// offset (a segment named near the top of the offset range overflows).
+fn absolute(index: usize, base_offset: i64, relative: [u8; 4]) -> Result<i64, IndexFormatError> {
+    let relative_offset = i32::from_be_bytes(relative);
+    base_offset
+        .checked_add(i64::from(relative_offset))
+        .ok_or(IndexFormatError::OffsetOverflow {
+            index,
+            base_offset,
+            relative_offset,
+        })
+}
+
 /// Parses `.index` bytes of a segment with base offset `base_offset`.
 ///
 /// # Errors
-/// [`IndexFormatError::PartialEntry`] when the length is not a multiple of 8.
+/// [`IndexFormatError::PartialEntry`] when the length is not a multiple of 8,
+/// [`IndexFormatError::OffsetOverflow`] when an entry's offset overflows.
 pub fn parse_offset_index(
     bytes: &[u8],
     base_offset: i64,
 ) -> Result<Vec<OffsetPosition>, IndexFormatError> {
-    Ok(chunks::<OFFSET_INDEX_ENTRY_SIZE>(bytes)?
-        .map(|&[o0, o1, o2, o3, p0, p1, p2, p3]| OffsetPosition {
-            offset: base_offset + i64::from(i32::from_be_bytes([o0, o1, o2, o3])),
-            position: u32::from_be_bytes([p0, p1, p2, p3]),
+    chunks::<OFFSET_INDEX_ENTRY_SIZE>(bytes)?
+        .enumerate()
+        .map(|(index, &[o0, o1, o2, o3, p0, p1, p2, p3])| {
+            Ok(OffsetPosition {
+                offset: absolute(index, base_offset, [o0, o1, o2, o3])?,
+                position: u32::from_be_bytes([p0, p1, p2, p3]),
+            })
         })
-        .collect())
+        .collect()
 }
 
 /// Appends one `.index` entry; `relative_offset` is the offset minus the segment's
@@ -109,19 +139,23 @@ pub fn encode_offset_index_entry(relative_offset: i32, position: u32, out: &mut 
 /// Parses `.timeindex` bytes of a segment with base offset `base_offset`.
 ///
 /// # Errors
-/// [`IndexFormatError::PartialEntry`] when the length is not a multiple of 12.
+/// [`IndexFormatError::PartialEntry`] when the length is not a multiple of 12,
+/// [`IndexFormatError::OffsetOverflow`] when an entry's offset overflows.
 pub fn parse_time_index(
     bytes: &[u8],
     base_offset: i64,
 ) -> Result<Vec<TimestampOffset>, IndexFormatError> {
-    Ok(chunks::<TIME_INDEX_ENTRY_SIZE>(bytes)?
+    chunks::<TIME_INDEX_ENTRY_SIZE>(bytes)?
+        .enumerate()
         .map(
-            |&[t0, t1, t2, t3, t4, t5, t6, t7, o0, o1, o2, o3]| TimestampOffset {
-                timestamp: i64::from_be_bytes([t0, t1, t2, t3, t4, t5, t6, t7]),
-                offset: base_offset + i64::from(i32::from_be_bytes([o0, o1, o2, o3])),
+            |(index, &[t0, t1, t2, t3, t4, t5, t6, t7, o0, o1, o2, o3])| {
+                Ok(TimestampOffset {
+                    timestamp: i64::from_be_bytes([t0, t1, t2, t3, t4, t5, t6, t7]),
+                    offset: absolute(index, base_offset, [o0, o1, o2, o3])?,
+                })
             },
         )
-        .collect())
+        .collect()
 }
 
 /// Appends one `.timeindex` entry.

@@ -347,3 +347,40 @@ fn leftovers_of_interrupted_work_are_settled_on_open() {
     );
     assert_eq!(read_all(&log).len(), 20);
 }
+
+#[test]
+fn a_segment_named_at_the_top_of_the_offset_range_is_refused_or_opened_never_a_panic() {
+    // A hostile or damaged directory: a segment whose name is the largest
+    // offset Kafka can hold, with an index entry past it (its offset overflows).
+    for (base, relative) in [(i64::MAX, 1i32), (i64::MAX - 3, 7), (i64::MAX, -1)] {
+        let dir = tempfile::tempdir().unwrap();
+        let name = format!("{base:020}");
+        fs::write(dir.path().join(format!("{name}.log")), []).unwrap();
+        let mut index = relative.to_be_bytes().to_vec();
+        index.extend_from_slice(&0u32.to_be_bytes());
+        fs::write(dir.path().join(format!("{name}.index")), &index).unwrap();
+        fs::write(dir.path().join(format!("{name}.timeindex")), [0u8; 12]).unwrap();
+        for clean in [true, false] {
+            let opened = std::panic::catch_unwind(|| {
+                weir_log::PartitionLog::open(
+                    dir.path(),
+                    "t",
+                    0,
+                    small_config(6 * 1024),
+                    weir_log::OpenOptions {
+                        clean_shutdown: clean,
+                        recovery_point: 0,
+                        log_start_offset: 0,
+                        clock: std::sync::Arc::new(weir_log::ManualClock::new(NOW)),
+                    },
+                )
+                .map(|(log, _)| log.log_end_offset())
+            });
+            let opened =
+                opened.unwrap_or_else(|_| panic!("opening {name} (clean {clean}) panicked"));
+            if let Ok(end) = opened {
+                assert_eq!(end, base, "an empty segment ends where it starts");
+            }
+        }
+    }
+}
