@@ -1,6 +1,7 @@
-//! Fuzz target bodies, shared by the cargo-fuzz binaries in `fuzz_targets/` and
-//! by the corpus replay test `crates/weir-record/tests/fuzz_corpus.rs`, which
-//! includes this file so that CI replays every corpus on stable Rust.
+//! Fuzz target bodies for `weir-record` and `weir-codec`, shared by the
+//! cargo-fuzz binaries in `fuzz_targets/` and by the corpus replay test
+//! `crates/weir-record/tests/fuzz_corpus.rs`, which includes this file so that
+//! CI replays every corpus on stable Rust.
 //!
 //! Each body only calls public API. Besides "never panics", each checks a
 //! property: what decodes re-encodes and decodes to the same records; what

@@ -1,11 +1,11 @@
 //! Replays every cargo-fuzz corpus in `fuzz/corpus/` through the same target
-//! bodies the fuzzers run (`fuzz/src/lib.rs`), so CI checks them on stable Rust.
+//! bodies the fuzzers run (`fuzz/src/record.rs`), so CI checks them on stable Rust.
 //! Crashes found while fuzzing are kept in the corpora and replay here too.
 
 use std::fs;
 use std::path::{Path, PathBuf};
 
-#[path = "../../../fuzz/src/lib.rs"]
+#[path = "../../../fuzz/src/record.rs"]
 #[allow(dead_code, unreachable_pub)]
 mod bodies;
 

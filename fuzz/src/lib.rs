@@ -1,0 +1,12 @@
+//! Fuzz target bodies, one module per crate whose decoders they exercise. Each
+//! module is also included by that crate's corpus replay test
+//! (`crates/<crate>/tests/fuzz_corpus.rs`), so CI replays every corpus on
+//! stable Rust; a module uses only its crate's public API.
+
+pub mod group;
+pub mod log;
+pub mod record;
+
+pub use group::offsets_decode;
+pub use log::{checkpoint_decode, index_decode};
+pub use record::{DECOMPRESS_LIMIT, batch_decode, decompress, record_decode};
