@@ -8,5 +8,5 @@ pub mod log;
 pub mod record;
 
 pub use group::offsets_decode;
-pub use log::{checkpoint_decode, index_decode};
+pub use log::{checkpoint_decode, index_decode, log_recover};
 pub use record::{DECOMPRESS_LIMIT, batch_decode, decompress, record_decode};

@@ -213,13 +213,20 @@ impl LogSegment {
         let len = usize::try_from(end - first.position).unwrap_or(usize::MAX);
         let buf = self.read_at(first.position, len)?;
         let mut cut = 0usize;
-        let mut next_offset = first.last_offset + 1;
+        let mut next_offset = first.last_offset.saturating_add(1);
         for h in batch_header::walk(&buf, first.position) {
             if h.base_offset >= max_offset {
                 break;
             }
+            // Offsets only go up in a sound log. A batch that goes back (bytes
+            // trusted after a clean shutdown but damaged since) ends the read,
+            // so the reader's next offset always moves on; the next fetch looks
+            // past such batches, as Kafka's `searchForOffsetWithSize` does.
+            if cut > 0 && (h.base_offset < next_offset || h.last_offset < h.base_offset) {
+                break;
+            }
             cut = usize::try_from(h.position + h.size - first.position).unwrap_or(0);
-            next_offset = h.last_offset + 1;
+            next_offset = h.last_offset.saturating_add(1);
         }
         if cut == 0 {
             // Not even the first batch came back whole: the file ended early.

@@ -1,5 +1,5 @@
 //! Replays the cargo-fuzz corpora of `weir-log`'s decoders (`fuzz/corpus/
-//! index_decode`, `checkpoint_decode`) through the same target bodies the
+//! index_decode`, `checkpoint_decode`, `log_recover`) through the same target bodies the
 //! fuzzers run (`fuzz/src/log.rs`), so CI checks them on stable Rust. Crashes
 //! found while fuzzing are kept in the corpora and replay here too.
 
@@ -39,4 +39,9 @@ fn index_decode_corpus() {
 #[test]
 fn checkpoint_decode_corpus() {
     replay("checkpoint_decode", bodies::checkpoint_decode);
+}
+
+#[test]
+fn log_recover_corpus() {
+    replay("log_recover", bodies::log_recover);
 }

@@ -151,7 +151,21 @@ fn seed_log_files(name: &str, dir: &Path) {
         if bytes.is_empty() {
             continue;
         }
-        if let Some((stem, ext)) = file_name.split_once('.')
+        if let Some(stem) = file_name.strip_suffix(".log")
+            && let Ok(base) = stem.parse::<i64>()
+            && bytes.len() <= 64 * 1024
+        {
+            for flags in [0u8, 1] {
+                let mut input = vec![flags];
+                input.extend_from_slice(&base.to_be_bytes());
+                input.extend_from_slice(&bytes);
+                write(
+                    "log_recover",
+                    &format!("seed-{name}-{stem}-flags{flags}"),
+                    &input,
+                );
+            }
+        } else if let Some((stem, ext)) = file_name.split_once('.')
             && ["index", "timeindex", "txnindex"].contains(&ext)
             && let Ok(base) = stem.parse::<i64>()
         {
