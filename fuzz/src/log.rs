@@ -87,10 +87,11 @@ pub fn checkpoint_decode(data: &[u8]) {
 /// process would after a crash (or, by the first byte, after a clean
 /// shutdown), read to its end and appended to.
 ///
-/// Input: flags byte (bit 0: clean shutdown), 8 bytes of base offset (the
-/// segment's file name), then the `.log` file. Recovered (unclean) logs must
-/// serve only CRC-valid batches at increasing offsets; every outcome is a
-/// value or a typed error, never a panic.
+/// Input: flags byte (bit 0: clean shutdown; bits 1 and 2: an `.index`, a
+/// `.timeindex` follows, each as a 2-byte length and its bytes), 8 bytes of
+/// base offset (the segment's file name), then the `.log` file. Recovered
+/// (unclean) logs must serve only CRC-valid batches at increasing offsets;
+/// every outcome is a value or a typed error, never a panic.
 pub fn log_recover(data: &[u8]) {
     use std::sync::Arc;
 
@@ -100,15 +101,34 @@ pub fn log_recover(data: &[u8]) {
     let Some((&flags, rest)) = data.split_first() else {
         return;
     };
-    let Some((base, segment)) = rest.split_first_chunk::<8>() else {
+    let Some((base, mut rest)) = rest.split_first_chunk::<8>() else {
         return;
     };
+    let mut part = |present: bool| -> Option<Vec<u8>> {
+        if !present {
+            return Some(Vec::new());
+        }
+        let (len, after) = rest.split_first_chunk::<2>()?;
+        let (bytes, after) = after.split_at(usize::from(u16::from_be_bytes(*len)).min(after.len()));
+        rest = after;
+        Some(bytes.to_vec())
+    };
+    let (Some(index), Some(time_index)) = (part(flags & 2 != 0), part(flags & 4 != 0)) else {
+        return;
+    };
+    let segment = rest;
     // File names hold 20 decimal digits: any non-negative i64.
     let base_offset = i64::from_be_bytes(*base) & i64::MAX;
     let clean = flags & 1 == 1;
     let dir = tempfile::tempdir().expect("a temporary directory");
     let name = format!("{base_offset:020}");
     std::fs::write(dir.path().join(format!("{name}.log")), segment).expect("writing the segment");
+    for (suffix, bytes) in [("index", &index), ("timeindex", &time_index)] {
+        if !bytes.is_empty() {
+            std::fs::write(dir.path().join(format!("{name}.{suffix}")), bytes)
+                .expect("writing an index");
+        }
+    }
     let config = LogConfig::from_props([
         ("segment.bytes", "65536"),
         ("index.interval.bytes", "256"),
@@ -169,6 +189,17 @@ pub fn log_recover(data: &[u8]) {
         }
     };
     read_all(&log);
+    for timestamp in [i64::MIN, 0, 1_700_000_000_000, i64::MAX] {
+        if let Ok(Some(found)) = log.offset_for_timestamp(timestamp)
+            && !clean
+        {
+            assert!(
+                found.offset >= log.log_start_offset() && found.offset < log.log_end_offset(),
+                "offset_for_timestamp({timestamp}) gave {} outside the log",
+                found.offset
+            );
+        }
+    }
     let mut builder = BatchBuilder::new(BatchOptions::default());
     builder
         .append(

@@ -64,6 +64,22 @@ pub enum LogError {
         log_end_offset: i64,
     },
 
+    /// The log has no offsets left for a batch: its offsets would pass the
+    /// largest Kafka can hold (`i64::MAX`). Only a directory whose segments are
+    /// named near that offset gets here.
+    #[error(
+        "{partition}: no offsets left: {records} offsets from {next_offset} would pass {}",
+        i64::MAX
+    )]
+    OffsetsExhausted {
+        /// `<topic>-<partition>`.
+        partition: String,
+        /// The next offset the log would give.
+        next_offset: i64,
+        /// The offsets the batch needs.
+        records: i64,
+    },
+
     /// A batch larger than a limit.
     #[error("{partition}: a batch of {size} bytes exceeds {config} ({max})")]
     BatchTooLarge {

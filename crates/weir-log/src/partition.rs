@@ -449,6 +449,18 @@ impl PartitionLog {
                 }
             }
         }
+        // The batch's offsets, and the next offset after them, must exist.
+        if w.next_offset
+            .checked_add(last_delta)
+            .and_then(|last| last.checked_add(1))
+            .is_none()
+        {
+            return Err(LogError::OffsetsExhausted {
+                partition: self.name.clone(),
+                next_offset: w.next_offset,
+                records: count,
+            });
+        }
         self.maybe_roll(
             &mut w,
             &config,

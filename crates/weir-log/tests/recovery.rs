@@ -384,3 +384,30 @@ fn a_segment_named_at_the_top_of_the_offset_range_is_refused_or_opened_never_a_p
         }
     }
 }
+
+#[test]
+fn a_log_at_the_top_of_the_offset_range_refuses_batches_it_has_no_offsets_for() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = i64::MAX - 3;
+    fs::write(dir.path().join(format!("{base:020}.log")), []).unwrap();
+    let (log, _) = open(dir.path(), small_config(6 * 1024), false, 0);
+    assert_eq!(log.log_end_offset(), base);
+    // Three offsets are left below i64::MAX (the next offset must exist too).
+    let err = log.append(batch(1, 4, 10, NOW)).unwrap_err();
+    assert!(
+        matches!(err, LogError::OffsetsExhausted { next_offset, records: 4, .. } if next_offset == base),
+        "{err}"
+    );
+    let info = log.append(batch(2, 3, 10, NOW)).unwrap();
+    assert_eq!((info.base_offset, info.last_offset), (base, i64::MAX - 1));
+    assert_eq!(log.log_end_offset(), i64::MAX);
+    assert!(matches!(
+        log.append(batch(3, 1, 10, NOW)).unwrap_err(),
+        LogError::OffsetsExhausted { .. }
+    ));
+    assert_eq!(
+        read_all(&log).len(),
+        1,
+        "the refused batches left nothing behind"
+    );
+}

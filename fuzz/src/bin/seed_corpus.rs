@@ -155,9 +155,18 @@ fn seed_log_files(name: &str, dir: &Path) {
             && let Ok(base) = stem.parse::<i64>()
             && bytes.len() <= 64 * 1024
         {
-            for flags in [0u8, 1] {
+            let index = fs::read(dir.join(format!("{stem}.index"))).unwrap_or_default();
+            let time_index = fs::read(dir.join(format!("{stem}.timeindex"))).unwrap_or_default();
+            for flags in [0u8, 1, 6, 7] {
                 let mut input = vec![flags];
                 input.extend_from_slice(&base.to_be_bytes());
+                if flags & 6 != 0 {
+                    for part in [&index, &time_index] {
+                        let len = u16::try_from(part.len()).unwrap_or(u16::MAX);
+                        input.extend_from_slice(&len.to_be_bytes());
+                        input.extend_from_slice(&part[..usize::from(len)]);
+                    }
+                }
                 input.extend_from_slice(&bytes);
                 write(
                     "log_recover",
