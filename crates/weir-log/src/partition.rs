@@ -400,7 +400,8 @@ impl PartitionLog {
         let header = batch_header::parse(&buf, 0)
             .ok_or_else(|| LogError::invalid_batch(&self.name, "header unreadable"))?;
         let idempotent = sequence_of(&buf);
-        let last_delta = header.last_offset - header.base_offset;
+        // The header's lastOffsetDelta (last_offset is base + delta, wrapping).
+        let last_delta = header.last_offset.wrapping_sub(header.base_offset);
         let count = last_delta + 1;
         let size = buf.len();
 

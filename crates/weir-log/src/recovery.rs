@@ -149,7 +149,7 @@ pub(crate) fn recover_segment(
         })?;
         segment.index_batch(&header);
         previous_last = Some(last);
-        next_offset = last + 1;
+        next_offset = last.saturating_add(1);
         valid_bytes = item.position + batch.size() as u64;
     }
     if let Some((position, why)) = &reason

@@ -317,7 +317,7 @@ impl LogSegment {
         };
         let end = self.size();
         let mut last: Option<BatchHeader> = None;
-        let mut max = time_max.map(|(ts, rel)| (ts, self.base_offset + i64::from(rel)));
+        let mut max = time_max.map(|(ts, rel)| (ts, self.absolute_offset(rel)));
         self.walk_headers(start, end, |h| {
             if max.is_none_or(|(ts, _)| h.max_timestamp > ts) {
                 max = Some((h.max_timestamp, h.last_offset));
@@ -331,7 +331,7 @@ impl LogSegment {
             // No batch after the last entry: impossible in a sound segment
             // unless the segment is empty; keep what the index says.
             self.last_offset
-                .store(self.base_offset + i64::from(rel), Ordering::Release);
+                .store(self.absolute_offset(rel), Ordering::Release);
         }
         let mut st = lock(&self.state);
         if let Some((ts, off)) = max {
@@ -386,6 +386,19 @@ impl LogSegment {
             .store(self.base_offset - 1, Ordering::Release);
     }
 
+    /// `offset` relative to the base offset, when an index entry can hold it
+    /// (batch headers trusted after a clean shutdown may hold anything).
+    pub(crate) fn relative_offset(&self, offset: i64) -> Option<u32> {
+        offset
+            .checked_sub(self.base_offset)
+            .and_then(|rel| u32::try_from(rel).ok())
+    }
+
+    /// The offset `rel` past the base offset (at most `i64::MAX`).
+    pub(crate) fn absolute_offset(&self, rel: u32) -> i64 {
+        self.base_offset.saturating_add(i64::from(rel))
+    }
+
     /// Applies Kafka's index rule for one appended batch (`LogSegment.append`):
     /// an `.index` entry when more than `index.interval.bytes` were appended
     /// since the last one, with a `.timeindex` entry for the max timestamp so
@@ -401,15 +414,20 @@ impl LogSegment {
             self.max_timestamp.store(h.max_timestamp, Ordering::Release);
         }
         if st.bytes_since_last_index_entry > self.index_interval_bytes {
-            let rel = u32::try_from(h.last_offset - self.base_offset).unwrap_or(u32::MAX);
+            let rel = self.relative_offset(h.last_offset);
             let pos = u32::try_from(h.position).unwrap_or(u32::MAX);
-            let time_rel =
-                u32::try_from(st.offset_of_max_timestamp - self.base_offset).unwrap_or(u32::MAX);
+            let time_rel = self.relative_offset(st.offset_of_max_timestamp);
             let mut idx = write_lock(&self.indexes);
-            if idx.offsets.last().is_none_or(|&(r, _)| rel > r) {
+            // An offset no entry can hold (a damaged header trusted after a
+            // clean shutdown) is not indexed.
+            if let Some(rel) = rel
+                && idx.offsets.last().is_none_or(|&(r, _)| rel > r)
+            {
                 idx.offsets.push((rel, pos));
             }
-            if st.max_timestamp_so_far > idx.times.last().map_or(-1, |&(ts, _)| ts) {
+            if let Some(time_rel) = time_rel
+                && st.max_timestamp_so_far > idx.times.last().map_or(-1, |&(ts, _)| ts)
+            {
                 idx.times.push((st.max_timestamp_so_far, time_rel));
             }
             st.bytes_since_last_index_entry = 0;
@@ -454,9 +472,9 @@ impl LogSegment {
         {
             let st = lock(&self.state);
             let mut idx = write_lock(&self.indexes);
-            if st.max_timestamp_so_far > idx.times.last().map_or(-1, |&(ts, _)| ts) {
-                let rel = u32::try_from(st.offset_of_max_timestamp - self.base_offset)
-                    .unwrap_or(u32::MAX);
+            if st.max_timestamp_so_far > idx.times.last().map_or(-1, |&(ts, _)| ts)
+                && let Some(rel) = self.relative_offset(st.offset_of_max_timestamp)
+            {
                 idx.times.push((st.max_timestamp_so_far, rel));
             }
         }

@@ -117,7 +117,7 @@ impl LogSegment {
     /// The position to start scanning from for `offset`: the largest index
     /// entry at or below it (Kafka's `OffsetIndex.lookup`).
     pub(crate) fn lookup_position(&self, offset: i64) -> u64 {
-        let Ok(rel) = u32::try_from(offset - self.base_offset) else {
+        let Some(rel) = self.relative_offset(offset) else {
             return 0;
         };
         let idx = read_lock(&self.indexes);
@@ -134,15 +134,15 @@ impl LogSegment {
         let i = idx.times.partition_point(|&(ts, _)| ts <= timestamp);
         i.checked_sub(1)
             .and_then(|i| idx.times.get(i))
-            .map_or(self.base_offset, |&(_, rel)| {
-                self.base_offset + i64::from(rel)
-            })
+            .map_or(self.base_offset, |&(_, rel)| self.absolute_offset(rel))
     }
 
     /// The last batch boundary in `(after, limit]` that the offset index proves:
     /// the start of an indexed batch whose records are all below `max_offset`.
     fn indexed_boundary(&self, after: u64, limit: u64, max_offset: i64) -> Option<u64> {
-        let max_rel = u32::try_from(max_offset - self.base_offset).unwrap_or(u32::MAX);
+        let max_rel = max_offset
+            .checked_sub(self.base_offset)
+            .map_or(0, |rel| u32::try_from(rel.max(0)).unwrap_or(u32::MAX));
         let idx = read_lock(&self.indexes);
         let i = idx
             .offsets

@@ -39,14 +39,14 @@ pub(crate) fn next_offset_of_file(path: &Path) -> Result<Option<i64>, LogError> 
             .map_err(LogError::io(path, "read"))?;
         let mut advanced = pos;
         for h in batch_header::walk(buf, pos) {
-            next = Some(h.last_offset + 1);
+            next = Some(h.last_offset.saturating_add(1));
             advanced = h.position + h.size;
         }
         if advanced == pos {
             // One batch larger than the chunk: skip its body.
             match batch_header::parse(buf, pos) {
                 Some(h) if h.size >= 61 && pos + h.size <= len => {
-                    next = Some(h.last_offset + 1);
+                    next = Some(h.last_offset.saturating_add(1));
                     advanced = pos + h.size;
                 }
                 _ => break,
