@@ -2,10 +2,13 @@
 //!
 //! `send` picks the partition (the configured partitioner, Kafka's built-in
 //! one by default) and encodes the record into the partition's open batch,
-//! which holds its `buffer.memory` (a batch's worth, taken when it opens). A batch is sealed when `batch.size` is reached,
-//! when `linger.ms` passes (a timer thread), or on `flush`. Sealed batches are
-//! compressed and appended by whichever thread seals them, one thread per
-//! partition at a time so batches stay in order, never under the log's lock.
+//! which holds its `buffer.memory` (a batch's worth, taken when it opens). A
+//! batch is sealed when `batch.size` is reached, when `linger.ms` passes (a
+//! timer thread), or on `flush`. A batch sealed by size is built (compressed,
+//! CRC'd) by the sending thread that filled it, outside the queue's lock, so
+//! many senders compress at once; sealed batches are appended in order by one
+//! thread per partition at a time (the "drainer", which builds those sealed by
+//! the timer or a flush), never under the log's lock.
 //! Deliveries complete per `acks`: at once (`0`), once written to the OS
 //! (`1`), or once fsynced (`all`, by a completion thread that groups the
 //! fsyncs of many batches).
@@ -20,6 +23,7 @@ use std::thread::JoinHandle;
 use std::time::Instant;
 
 use arc_swap::ArcSwap;
+use bytes::Bytes;
 use weir_log::PartitionLog;
 use weir_partition::{BuiltInPartitioner, Partitioner};
 use weir_record::{BatchBuilder, BatchOptions, increment_sequence};
@@ -53,24 +57,85 @@ struct OpenBatch {
     callbacks: Vec<(RecordSlot, Callback)>,
 }
 
+/// A sealed batch waiting, in partition order, to be appended.
+struct Sealed {
+    batch: OpenBatch,
+    /// Its bytes (compressed, CRC'd) once built; `None` while a sending
+    /// thread builds it, or until the drainer does.
+    built: Option<Result<Bytes, WeirError>>,
+    /// A sending thread is building it outside the queue lock (its builder
+    /// is with that thread).
+    building: bool,
+    /// The records' size before compression, for metrics.
+    uncompressed: usize,
+}
+
 #[derive(Default)]
 struct Queue {
     open: Option<OpenBatch>,
-    sealed: VecDeque<OpenBatch>,
+    sealed: VecDeque<Sealed>,
     draining: bool,
     next_sequence: i32,
 }
 
 impl Queue {
-    /// Whether the caller should drain the sealed batches: there are some
-    /// and nobody drains them yet (the caller becomes the drainer).
+    /// Seals `batch` for the drainer to build and append.
+    fn seal(&mut self, batch: OpenBatch) {
+        let uncompressed = batch.builder.uncompressed_size();
+        self.sealed.push_back(Sealed {
+            batch,
+            built: None,
+            building: false,
+            uncompressed,
+        });
+    }
+
+    /// Seals `batch` and hands its builder to the caller, who builds it
+    /// outside the lock and brings the bytes back with [`deposit`](Self::deposit).
+    fn seal_to_build(&mut self, mut batch: OpenBatch) -> (u64, BatchBuilder) {
+        let uncompressed = batch.builder.uncompressed_size();
+        let builder = std::mem::replace(
+            &mut batch.builder,
+            BatchBuilder::new(BatchOptions::default()),
+        );
+        let id = batch.id;
+        self.sealed.push_back(Sealed {
+            batch,
+            built: None,
+            building: true,
+            uncompressed,
+        });
+        (id, builder)
+    }
+
+    /// The bytes of a batch sealed with [`seal_to_build`](Self::seal_to_build).
+    fn deposit(&mut self, id: u64, built: Result<Bytes, WeirError>) {
+        if let Some(s) = self.sealed.iter_mut().find(|s| s.batch.id == id) {
+            s.built = Some(built);
+            s.building = false;
+        }
+    }
+
+    /// Whether the caller should drain the sealed batches: the first can be
+    /// appended (it is not being built elsewhere) and nobody drains yet (the
+    /// caller becomes the drainer). Whoever builds the first drains after.
     fn claim_drain(&mut self) -> bool {
-        let drain = !self.sealed.is_empty() && !self.draining;
+        let drain = self.sealed.front().is_some_and(|s| !s.building) && !self.draining;
         if drain {
             self.draining = true;
         }
         drain
     }
+}
+
+/// What [`Inner::append_to_queue`] did with a record.
+struct Appended {
+    slot: RecordSlot,
+    result: Arc<BatchResult>,
+    /// Its batch was sealed by size with it.
+    full: bool,
+    /// The caller is the partition's drainer now.
+    drain: bool,
 }
 
 struct PartitionState {
@@ -478,6 +543,56 @@ impl Inner {
             .partitions
             .get(partition)
             .ok_or_else(|| WeirError::InvalidArgument(format!("no partition {partition}")))?;
+        // Batches this send seals by size, built (compressed, CRC'd) by this
+        // thread once the queue is unlocked, so compression runs in every
+        // sending thread at once rather than in the partition's drainer only.
+        let mut to_build = Vec::new();
+        let appended = self.append_to_queue(
+            topic,
+            partition,
+            ps,
+            &record,
+            size,
+            timestamp,
+            callback,
+            &mut to_build,
+        );
+        let mut drain = appended.as_ref().is_ok_and(|a| a.drain);
+        for (id, builder) in to_build {
+            let built = builder.build().map_err(WeirError::from);
+            let mut q = lock(&ps.queue);
+            q.deposit(id, built);
+            drain |= q.claim_drain();
+        }
+        if drain {
+            self.drain(ps);
+        }
+        let appended = appended?;
+        self.partitioner
+            .on_append(&record.topic, key, partition as u32, size, appended.full);
+        Ok(DeliveryFuture::new(
+            appended.result,
+            self.config.acks == Acks::None,
+            appended.slot,
+        ))
+    }
+
+    /// Appends the record to the partition's open batch (opening one, and
+    /// sealing a full one, as needed), holding its `buffer.memory`. Batches
+    /// sealed by size go to `to_build` for the caller to build unlocked.
+    #[expect(clippy::too_many_arguments, reason = "one send's parts, in one place")]
+    fn append_to_queue(
+        &self,
+        topic: &Arc<TopicState>,
+        partition: usize,
+        ps: &PartitionState,
+        record: &ProducerRecord,
+        size: usize,
+        timestamp: i64,
+        callback: Option<Callback>,
+        to_build: &mut Vec<(u64, BatchBuilder)>,
+    ) -> Result<Appended, WeirError> {
+        let key = record.key.as_deref();
         let linger_zero = self.config.linger.is_zero();
         let size64 = size as u64;
         // Memory this record reserved while the queue was unlocked (when it
@@ -490,7 +605,7 @@ impl Inner {
                 && open.builder.uncompressed_size() + size > self.config.batch_size
                 && let Some(full) = q.open.take()
             {
-                q.sealed.push_back(full);
+                to_build.push(q.seal_to_build(full));
             }
             if q.open.is_none() {
                 let batch = self.new_batch(q.next_sequence, &topic.name, partition);
@@ -533,46 +648,44 @@ impl Inner {
             self.reserve(size64)?;
             held = size64;
         };
-        let result = {
-            let Some(open) = q.open.as_mut() else {
-                return Err(WeirError::InvalidArgument("no open batch".into()));
-            };
-            let delta = match open.builder.append_parts(
-                timestamp,
-                key,
-                record.value.as_deref(),
-                &record.headers,
-            ) {
-                Ok(d) => d,
-                Err(e) => {
-                    let mut freed = held;
-                    if open.builder.is_empty() {
-                        let id = open.id;
-                        freed += open.reserved;
-                        q.open = None;
-                        lock(&self.shared.outstanding).remove(&id);
-                    }
-                    drop(q);
-                    self.release(freed);
-                    return Err(e.into());
-                }
-            };
-            open.used += size64;
-            open.records += 1;
-            let slot = RecordSlot {
-                offset_delta: delta,
-                timestamp,
-                key_size: key.map_or(-1, |k| i32::try_from(k.len()).unwrap_or(i32::MAX)),
-                value_size: record
-                    .value
-                    .as_ref()
-                    .map_or(-1, |v| i32::try_from(v.len()).unwrap_or(i32::MAX)),
-            };
-            if let Some(callback) = callback {
-                open.callbacks.push((slot.clone(), callback));
-            }
-            (slot, Arc::clone(&open.result))
+        let Some(open) = q.open.as_mut() else {
+            return Err(WeirError::InvalidArgument("no open batch".into()));
         };
+        let delta = match open.builder.append_parts(
+            timestamp,
+            key,
+            record.value.as_deref(),
+            &record.headers,
+        ) {
+            Ok(d) => d,
+            Err(e) => {
+                let mut freed = held;
+                if open.builder.is_empty() {
+                    let id = open.id;
+                    freed += open.reserved;
+                    q.open = None;
+                    lock(&self.shared.outstanding).remove(&id);
+                }
+                drop(q);
+                self.release(freed);
+                return Err(e.into());
+            }
+        };
+        open.used += size64;
+        open.records += 1;
+        let slot = RecordSlot {
+            offset_delta: delta,
+            timestamp,
+            key_size: key.map_or(-1, |k| i32::try_from(k.len()).unwrap_or(i32::MAX)),
+            value_size: record
+                .value
+                .as_ref()
+                .map_or(-1, |v| i32::try_from(v.len()).unwrap_or(i32::MAX)),
+        };
+        if let Some(callback) = callback {
+            open.callbacks.push((slot.clone(), callback));
+        }
+        let result = Arc::clone(&open.result);
         if self.producer_id >= 0 {
             q.next_sequence = increment_sequence(q.next_sequence, 1);
         }
@@ -580,24 +693,22 @@ impl Inner {
             .open
             .as_ref()
             .is_some_and(|o| o.builder.uncompressed_size() >= self.config.batch_size);
-        if (full || (linger_zero && !q.draining))
+        if full && let Some(sealed) = q.open.take() {
+            to_build.push(q.seal_to_build(sealed));
+        } else if linger_zero
+            && !q.draining
             && let Some(sealed) = q.open.take()
         {
-            q.sealed.push_back(sealed);
+            // linger.ms=0: sent now, built by this thread as it drains.
+            q.seal(sealed);
         }
         let drain = q.claim_drain();
-        drop(q);
-        self.partitioner
-            .on_append(&record.topic, key, partition as u32, size, full);
-        if drain {
-            self.drain(topic, partition);
-        }
-        let (slot, result) = result;
-        Ok(DeliveryFuture::new(
-            result,
-            self.config.acks == Acks::None,
+        Ok(Appended {
             slot,
-        ))
+            result,
+            full,
+            drain,
+        })
     }
 
     fn new_batch(&self, base_sequence: i32, topic: &Arc<str>, partition: usize) -> OpenBatch {
@@ -683,19 +794,27 @@ impl Inner {
     }
 
     /// Sends the partition's sealed batches in order (the caller set
-    /// `draining`); with `linger.ms=0`, also what accumulated meanwhile.
-    fn drain(&self, topic: &TopicState, partition: usize) {
-        let Some(ps) = topic.partitions.get(partition) else {
-            return;
-        };
+    /// `draining`); with `linger.ms=0`, also what accumulated meanwhile. Stops
+    /// at a batch another thread is still building: that thread drains next.
+    fn drain(&self, ps: &PartitionState) {
         loop {
-            let batch = {
+            let sealed = {
                 let mut q = lock(&ps.queue);
-                match q.sealed.pop_front() {
-                    Some(b) => b,
+                match q.sealed.front() {
+                    Some(s) if s.building => {
+                        q.draining = false;
+                        return;
+                    }
+                    Some(_) => q.sealed.pop_front(),
                     None => match q.open.take() {
                         Some(open) if self.config.linger.is_zero() && !open.builder.is_empty() => {
-                            open
+                            let uncompressed = open.builder.uncompressed_size();
+                            Some(Sealed {
+                                batch: open,
+                                built: None,
+                                building: false,
+                                uncompressed,
+                            })
                         }
                         other => {
                             q.open = other;
@@ -705,23 +824,33 @@ impl Inner {
                     },
                 }
             };
-            self.send_batch(&ps.log, batch);
+            if let Some(sealed) = sealed {
+                self.send_batch(&ps.log, sealed);
+            }
         }
     }
 
-    fn send_batch(&self, log: &Arc<PartitionLog>, mut batch: OpenBatch) {
+    fn send_batch(&self, log: &Arc<PartitionLog>, sealed: Sealed) {
+        let Sealed {
+            mut batch,
+            built,
+            uncompressed,
+            ..
+        } = sealed;
         if !self.config.linger.is_zero() {
             // Its linger deadline no longer matters (see `linger_loop`).
             lock(&self.linger.due).1.remove(&batch.id);
         }
-        let records = batch.builder.len();
-        let uncompressed = batch.builder.uncompressed_size();
-        let builder = std::mem::replace(
-            &mut batch.builder,
-            BatchBuilder::new(BatchOptions::default()),
-        );
+        let records = batch.records;
         let started = Instant::now();
-        let appended = builder.build().map_err(WeirError::from).and_then(|bytes| {
+        let built = built.unwrap_or_else(|| {
+            let builder = std::mem::replace(
+                &mut batch.builder,
+                BatchBuilder::new(BatchOptions::default()),
+            );
+            builder.build().map_err(WeirError::from)
+        });
+        let appended = built.and_then(|bytes| {
             self.shared
                 .metrics
                 .batch(bytes.len(), uncompressed, records);
@@ -799,20 +928,20 @@ impl Inner {
             .map(|(_, s)| Arc::clone(s))
             .collect();
         for topic in &topics {
-            for (p, ps) in topic.partitions.iter().enumerate() {
+            for ps in &topic.partitions {
                 let drain = {
                     let mut q = lock(&ps.queue);
                     if let Some(open) = q.open.take() {
                         if open.builder.is_empty() {
                             q.open = Some(open);
                         } else {
-                            q.sealed.push_back(open);
+                            q.seal(open);
                         }
                     }
                     q.claim_drain()
                 };
                 if drain {
-                    self.drain(topic, p);
+                    self.drain(ps);
                 }
             }
         }
@@ -927,12 +1056,12 @@ fn linger_loop(linger: &Linger, weak: &Weak<Inner>) {
                 if q.open.as_ref().is_some_and(|o| o.id == id)
                     && let Some(open) = q.open.take()
                 {
-                    q.sealed.push_back(open);
+                    q.seal(open);
                 }
                 q.claim_drain()
             };
             if drain {
-                inner.drain(&topic, p);
+                inner.drain(ps);
             }
         }
     }

@@ -318,6 +318,73 @@ fn many_threads_share_one_producer_keeping_per_key_order() {
 }
 
 #[test]
+fn threads_filling_shared_batches_build_them_in_parallel_and_keep_order() {
+    // Small batches filled by four threads at once, compressed: each batch is
+    // built by the thread that fills it, outside the queue lock, and must
+    // still reach the log in order (the idempotent log refuses a sequence gap).
+    let (_dir, weir) = weir();
+    weir.admin().create_topic("busy", 2, &[]).unwrap();
+    let producer = weir
+        .producer(&[
+            ("batch.size", "1024"),
+            ("compression.type", "lz4"),
+            ("linger.ms", "5"),
+            ("acks", "all"),
+        ])
+        .unwrap();
+    assert!(producer.producer_id() >= 0, "idempotence is on by default");
+    let threads: Vec<_> = (0..4)
+        .map(|t| {
+            let p = producer.clone();
+            thread::spawn(move || {
+                let futures: Vec<_> = (0..2000)
+                    .map(|i| {
+                        p.send(
+                            ProducerRecord::new("busy", format!("{t}:{i}:{}", "x".repeat(i % 50)))
+                                .partition(i32::from(i % 3 == 0)),
+                        )
+                        .unwrap()
+                    })
+                    .collect();
+                futures
+                    .into_iter()
+                    .map(|f| f.wait().map(|m| (m.partition, m.offset)))
+                    .collect::<Result<Vec<_>, _>>()
+            })
+        })
+        .collect();
+    for t in threads {
+        let delivered = t.join().unwrap().unwrap();
+        for partition in [0, 1] {
+            let offsets: Vec<i64> = delivered
+                .iter()
+                .filter(|(p, _)| *p == partition)
+                .map(|&(_, o)| o)
+                .collect();
+            assert!(
+                offsets.windows(2).all(|w| w[0] < w[1]),
+                "a thread's records to partition {partition} out of order"
+            );
+        }
+    }
+    producer.close();
+    let got = consume_all(&weir, "busy");
+    assert_eq!(got.len(), 8000);
+    let mut last: HashMap<(String, i32), i64> = HashMap::new();
+    for r in got {
+        let mut fields = r.value_str().unwrap().split(':');
+        let (t, i) = (fields.next().unwrap(), fields.next().unwrap());
+        let i: i64 = i.parse().unwrap();
+        let prev = last.insert((t.to_string(), r.partition), i);
+        assert!(
+            prev.is_none_or(|p| p < i),
+            "thread {t} partition {}: {prev:?} then {i}",
+            r.partition
+        );
+    }
+}
+
+#[test]
 fn callbacks_and_errors() {
     let (_dir, weir) = weir();
     weir.admin().create_topic("cb", 1, &[]).unwrap();
