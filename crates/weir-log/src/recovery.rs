@@ -111,6 +111,10 @@ pub(crate) fn recover_segment(
             Some(format!(
                 "offset {first} is below the segment's base offset {base}"
             ))
+        } else if last < first {
+            Some(format!(
+                "last offset {last} is before the base offset {first}"
+            ))
         } else if last - base > i64::from(i32::MAX) {
             Some(format!(
                 "offset {last} does not fit a 32-bit offset relative to {base}"
