@@ -3,10 +3,12 @@
 //! (`crates/<crate>/tests/fuzz_corpus.rs`), so CI replays every corpus on
 //! stable Rust; a module uses only its crate's public API.
 
+pub mod client;
 pub mod group;
 pub mod log;
 pub mod record;
 
+pub use client::consume_hostile;
 pub use group::offsets_decode;
 pub use log::{checkpoint_decode, index_decode, log_recover};
 pub use record::{DECOMPRESS_LIMIT, batch_decode, decompress, record_decode};

@@ -155,6 +155,16 @@ fn seed_log_files(name: &str, dir: &Path) {
             && let Ok(base) = stem.parse::<i64>()
             && bytes.len() <= 64 * 1024
         {
+            for flags in [0u8, 1, 6] {
+                let mut input = vec![flags];
+                input.extend_from_slice(&base.to_be_bytes());
+                input.extend_from_slice(&bytes);
+                write(
+                    "consume_hostile",
+                    &format!("seed-{name}-{stem}-flags{flags}"),
+                    &input,
+                );
+            }
             let index = fs::read(dir.join(format!("{stem}.index"))).unwrap_or_default();
             let time_index = fs::read(dir.join(format!("{stem}.timeindex"))).unwrap_or_default();
             for flags in [0u8, 1, 6, 7] {
