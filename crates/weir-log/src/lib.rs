@@ -71,6 +71,7 @@ pub mod segment_file;
 mod segment_read;
 mod swap;
 pub mod topic_name;
+mod txn_index;
 pub mod verify;
 
 pub use clock::{Clock, ManualClock, SystemClock};

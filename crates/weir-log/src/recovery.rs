@@ -174,6 +174,7 @@ pub(crate) fn recover_segment(
     } else {
         segment.publish(valid_bytes);
     }
+    segment.truncate_txn_index(next_offset)?;
     segment.write_indexes()?;
     Ok(SegmentRecovery {
         next_offset,

@@ -95,6 +95,9 @@ pub(crate) struct LogSegment {
     /// (offset, position) where recent fetches ended: where the next fetch of
     /// a sequential reader starts, without an index lookup and scan.
     pub(crate) position_hints: Mutex<std::collections::VecDeque<(i64, u64)>>,
+    /// Aborted transactions whose ABORT marker is in this segment (its
+    /// `.txnindex`; see `txn_index.rs`).
+    pub(crate) aborted: RwLock<Vec<crate::index::AbortedTxn>>,
 }
 
 /// Where a fetch found its data.
@@ -157,6 +160,7 @@ impl LogSegment {
             index_interval_bytes: u64::from(sizing.index_interval_bytes),
             read_handles: Mutex::new(Vec::new()),
             position_hints: Mutex::new(std::collections::VecDeque::new()),
+            aborted: RwLock::new(Vec::new()),
         }
     }
 
@@ -248,6 +252,7 @@ impl LogSegment {
             segment.scan_tail_for_bounds()?;
             lock(&segment.state).indexes_written = true;
         }
+        segment.load_txn_index()?;
         Ok(segment)
     }
 

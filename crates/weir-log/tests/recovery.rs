@@ -411,3 +411,40 @@ fn a_log_at_the_top_of_the_offset_range_refuses_batches_it_has_no_offsets_for() 
         "the refused batches left nothing behind"
     );
 }
+
+#[test]
+fn recovery_drops_the_aborted_transactions_whose_marker_it_cut_off() {
+    let src = fixtures().join("transactions/golden-transactions-0");
+    let name = "00000000000000000000";
+    // The ABORT marker of producer 7001's transaction (offsets 5..=6) is the
+    // batch at offset 8, bytes 494..572 of the segment.
+    for (cut, kept) in [
+        (None, 1),
+        (Some(572), 1),
+        (Some(494 + 30), 0),
+        (Some(300), 0),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        copy_dir(&src, dir.path());
+        if let Some(cut) = cut {
+            let log = fs::OpenOptions::new()
+                .write(true)
+                .open(dir.path().join(format!("{name}.log")))
+                .unwrap();
+            log.set_len(cut).unwrap();
+        }
+        let (log, _) = open(dir.path(), small_config(1 << 20), false, 0);
+        let found = log.aborted_transactions(0, i64::MAX);
+        assert_eq!(found.len(), kept, "cut at {cut:?}: {found:?}");
+        let txn_index = dir.path().join(format!("{name}.txnindex"));
+        assert_eq!(txn_index.exists(), kept > 0, "cut at {cut:?}");
+        if kept > 0 {
+            let entries = weir_log::index::parse_txn_index(&fs::read(&txn_index).unwrap()).unwrap();
+            assert_eq!(entries, found);
+        }
+        drop(log);
+        // And reopened cleanly the log says the same.
+        let (log, _) = open(dir.path(), small_config(1 << 20), true, 0);
+        assert_eq!(log.aborted_transactions(0, i64::MAX).len(), kept);
+    }
+}

@@ -7,7 +7,12 @@
 //! records decoded when the poll first takes from it, as Kafka's consumer does. When less than
 //! `fetch.min.bytes` is available it waits (by notification from the log) up
 //! to `fetch.max.wait.ms`, and never past the poll's timeout. Keys and values
-//! are `Bytes` sharing the fetched buffer: nothing is copied.
+//! are `Bytes` sharing the fetched buffer: nothing is copied. With
+//! `isolation.level=read_committed`, the batches of aborted transactions are
+//! skipped by the rule of Kafka's `CompletedFetch`: each fetch asks the log for
+//! the aborted transactions it meets (from the segments' `.txnindex`), a
+//! producer counts as aborted from its transaction's first offset until its
+//! ABORT marker, and its transactional batches in between are not returned.
 
 use std::collections::VecDeque;
 use std::future::Future;
@@ -17,11 +22,11 @@ use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use weir_log::{DataAvailable, LogError, PartitionLog};
-use weir_record::{IterPosition, RecordBatch, Records};
+use weir_record::{ControlRecordType, IterPosition, RecordBatch, Records};
 
 use event_listener::EventListener;
 
-use crate::consumer_config::{ConsumerConfig, OffsetReset};
+use crate::consumer_config::{ConsumerConfig, IsolationLevel, OffsetReset};
 use crate::consumer_group::{GroupStep, Membership};
 use crate::consumer_records::{Chunk, ConsumerRecords, PartitionRecords};
 use crate::error::WeirError;
@@ -34,6 +39,9 @@ use crate::weir::Weir;
 pub(crate) struct Buffered {
     batch: RecordBatch,
     records: Option<Records>,
+    /// `read_committed`: a batch of an aborted transaction, skipped as control
+    /// batches are.
+    aborted: bool,
     /// Where to go on in `records` when an earlier poll took part of them:
     /// each record is decoded once however many polls take the batch.
     resume: Option<IterPosition>,
@@ -484,6 +492,7 @@ impl Consumer {
         let n = self.parts.len();
         let per_partition = self.config.max_partition_fetch_bytes;
         let reset = self.config.auto_offset_reset;
+        let read_committed = self.config.isolation_level == IsolationLevel::ReadCommitted;
         // Top a partition up while it holds less than fetch.min.bytes.
         let enough = self.config.fetch_min_bytes.max(1);
         for k in 0..n {
@@ -529,16 +538,46 @@ impl Consumer {
                 continue;
             }
             budget = budget.saturating_sub(data.records.len());
+            // read_committed: the aborted transactions this fetch meets, and
+            // their producers once a fetched batch reaches a transaction's
+            // first offset (Kafka's `CompletedFetch`, one fetch at a time).
+            let mut aborted = if read_committed {
+                a.log
+                    .aborted_transactions(a.fetch_position, data.next_offset)
+                    .into_iter()
+                    .peekable()
+            } else {
+                Vec::new().into_iter().peekable()
+            };
+            let mut aborted_producers: Vec<i64> = Vec::new();
             // Framing is checked here; the CRC (`check.crcs`) when the batch's
             // records are first read, so checksum and decode run back to back
             // on bytes still in cache.
             for item in data.batches().verify_crc(false) {
                 let batch = item.map_err(|e| corrupt(&a.tp, a.fetch_position, e))?.batch;
+                let mut skip = false;
+                if read_committed && batch.producer_id() >= 0 {
+                    let producer = batch.producer_id();
+                    while let Some(t) = aborted.next_if(|t| t.first_offset <= batch.last_offset()) {
+                        aborted_producers.push(t.producer_id);
+                    }
+                    if batch.is_control() {
+                        if batch
+                            .control_record()
+                            .is_ok_and(|c| c.record_type == ControlRecordType::Abort)
+                        {
+                            aborted_producers.retain(|&p| p != producer);
+                        }
+                    } else if batch.is_transactional() && aborted_producers.contains(&producer) {
+                        skip = true;
+                    }
+                }
                 a.buffered_bytes += batch.size();
                 a.fetch_position = batch.last_offset() + 1;
                 a.buffered.push_back(Buffered {
                     batch,
                     records: None,
+                    aborted: skip,
                     resume: None,
                 });
             }
@@ -721,9 +760,10 @@ fn take_buffered(
         };
         let position = a.position.unwrap_or(0);
         let batch = &front.batch;
+        let skipped = batch.is_control() || front.aborted;
         if check_crcs
             && front.records.is_none()
-            && (batch.is_control() || batch.last_offset() >= position)
+            && (skipped || batch.last_offset() >= position)
             && let Err(e) = batch.validate_crc()
         {
             return Taken {
@@ -731,7 +771,7 @@ fn take_buffered(
                 result: Err(corrupt(&a.tp, batch.base_offset(), e)),
             };
         }
-        if batch.is_control() || batch.last_offset() < position {
+        if skipped || batch.last_offset() < position {
             a.position = Some(position.max(batch.last_offset() + 1));
             a.buffered_bytes -= batch.size();
             a.buffered.pop_front();

@@ -25,8 +25,13 @@ pub enum IsolationLevel {
     /// `read_uncommitted`: every record below the high watermark.
     #[default]
     ReadUncommitted,
-    /// `read_committed`: only committed transactional records (Weir writes no
-    /// transactions yet, so this equals read_uncommitted for Weir's own data).
+    /// `read_committed`: the records of aborted transactions are skipped, as
+    /// Kafka's consumer skips them, from the aborted-transaction lists that
+    /// Kafka keeps in each segment's `.txnindex`; control records are never
+    /// returned. Weir's producer writes no transactions, so on Weir's own data
+    /// this reads what `read_uncommitted` reads. Not tracked: a transaction a
+    /// Kafka broker left open (no marker): its records are returned, where
+    /// Kafka would hold them back behind the last stable offset.
     ReadCommitted,
 }
 
