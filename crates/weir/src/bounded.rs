@@ -9,6 +9,8 @@ use std::time::{Duration, Instant};
 use weir_log::PartitionLog;
 use weir_record::RecordView;
 
+use crate::aborted::AbortedBatches;
+use crate::consumer_config::IsolationLevel;
 use crate::error::WeirError;
 use crate::weir::Weir;
 
@@ -39,6 +41,7 @@ pub struct BoundedReadBuilder {
     end: End,
     window: Option<(i64, i64)>,
     fetch_bytes: usize,
+    read_committed: bool,
 }
 
 impl BoundedReadBuilder {
@@ -65,6 +68,15 @@ impl BoundedReadBuilder {
         self.start = Start::Timestamp(start_ms);
         self.end = End::Timestamp(end_ms);
         self.window = Some((start_ms, end_ms));
+        self
+    }
+
+    /// `isolation.level` of the read (default `read_uncommitted`, as Kafka's
+    /// consumer): with `read_committed` the records of aborted transactions
+    /// are skipped, as [`Consumer`](crate::Consumer) skips them.
+    #[must_use]
+    pub fn isolation_level(mut self, level: IsolationLevel) -> Self {
+        self.read_committed = level == IsolationLevel::ReadCommitted;
         self
     }
 
@@ -117,6 +129,7 @@ impl BoundedReadBuilder {
             ranges,
             window: self.window,
             fetch_bytes: self.fetch_bytes,
+            read_committed: self.read_committed,
         })
     }
 }
@@ -188,6 +201,7 @@ pub struct BoundedRead {
     ranges: Vec<PartitionRange>,
     window: Option<(i64, i64)>,
     fetch_bytes: usize,
+    read_committed: bool,
 }
 
 fn crc_field(crc: u32, bytes: Option<&[u8]>) -> u32 {
@@ -245,6 +259,12 @@ impl BoundedRead {
                 if data.is_empty() {
                     break;
                 }
+                let mut aborted = AbortedBatches::for_fetch(
+                    self.read_committed,
+                    &range.log,
+                    position,
+                    data.next_offset,
+                );
                 for item in data.batches() {
                     let batch = item.map_err(|e| corrupt(position, e.to_string()))?.batch;
                     summary.batches += 1;
@@ -252,7 +272,8 @@ impl BoundedRead {
                         position = range.end;
                         break;
                     }
-                    if !batch.is_control() {
+                    let skip = aborted.as_mut().is_some_and(|a| a.is_aborted(&batch));
+                    if !batch.is_control() && !skip {
                         let records = batch
                             .records()
                             .map_err(|e| corrupt(batch.base_offset(), e.to_string()))?;
@@ -313,6 +334,7 @@ impl Weir {
             end: End::Latest,
             window: None,
             fetch_bytes: 8 << 20,
+            read_committed: false,
         }
     }
 }

@@ -22,10 +22,11 @@ use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use weir_log::{DataAvailable, LogError, PartitionLog};
-use weir_record::{ControlRecordType, IterPosition, RecordBatch, Records};
+use weir_record::{IterPosition, RecordBatch, Records};
 
 use event_listener::EventListener;
 
+use crate::aborted::AbortedBatches;
 use crate::consumer_config::{ConsumerConfig, IsolationLevel, OffsetReset};
 use crate::consumer_group::{GroupStep, Membership};
 use crate::consumer_records::{Chunk, ConsumerRecords, PartitionRecords};
@@ -538,40 +539,18 @@ impl Consumer {
                 continue;
             }
             budget = budget.saturating_sub(data.records.len());
-            // read_committed: the aborted transactions this fetch meets, and
-            // their producers once a fetched batch reaches a transaction's
-            // first offset (Kafka's `CompletedFetch`, one fetch at a time).
-            let mut aborted = if read_committed {
-                a.log
-                    .aborted_transactions(a.fetch_position, data.next_offset)
-                    .into_iter()
-                    .peekable()
-            } else {
-                Vec::new().into_iter().peekable()
-            };
-            let mut aborted_producers: Vec<i64> = Vec::new();
+            let mut aborted = AbortedBatches::for_fetch(
+                read_committed,
+                &a.log,
+                a.fetch_position,
+                data.next_offset,
+            );
             // Framing is checked here; the CRC (`check.crcs`) when the batch's
             // records are first read, so checksum and decode run back to back
             // on bytes still in cache.
             for item in data.batches().verify_crc(false) {
                 let batch = item.map_err(|e| corrupt(&a.tp, a.fetch_position, e))?.batch;
-                let mut skip = false;
-                if read_committed && batch.producer_id() >= 0 {
-                    let producer = batch.producer_id();
-                    while let Some(t) = aborted.next_if(|t| t.first_offset <= batch.last_offset()) {
-                        aborted_producers.push(t.producer_id);
-                    }
-                    if batch.is_control() {
-                        if batch
-                            .control_record()
-                            .is_ok_and(|c| c.record_type == ControlRecordType::Abort)
-                        {
-                            aborted_producers.retain(|&p| p != producer);
-                        }
-                    } else if batch.is_transactional() && aborted_producers.contains(&producer) {
-                        skip = true;
-                    }
-                }
+                let skip = aborted.as_mut().is_some_and(|x| x.is_aborted(&batch));
                 a.buffered_bytes += batch.size();
                 a.fetch_position = batch.last_offset() + 1;
                 a.buffered.push_back(Buffered {

@@ -46,6 +46,7 @@
     clippy::panic
 )]
 
+mod aborted;
 mod admin;
 mod admin_groups;
 mod bounded;

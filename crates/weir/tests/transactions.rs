@@ -7,7 +7,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use weir::{TopicPartition, Weir};
+use weir::{IsolationLevel, TopicPartition, Weir};
 
 const TOPIC: &str = "golden-transactions";
 
@@ -141,4 +141,35 @@ fn the_log_lists_the_aborted_transactions_a_fetch_meets() {
     assert!(log.aborted_transactions(0, 5).is_empty());
     assert!(log.aborted_transactions(9, 11).is_empty());
     assert_eq!(log.aborted_transactions(8, 9).len(), 1);
+}
+
+#[test]
+fn a_bounded_read_committed_skips_the_aborted_transaction_too() {
+    let m = manifest();
+    let aborted = numbers(&m["aborted_offsets"]);
+    let (_dir, weir) = open(false);
+    for (level, skips) in [
+        (IsolationLevel::ReadCommitted, true),
+        (IsolationLevel::ReadUncommitted, false),
+    ] {
+        let mut got = Vec::new();
+        let summary = weir
+            .bounded_read(TOPIC)
+            .isolation_level(level)
+            .fetch_bytes(100)
+            .open()
+            .unwrap()
+            .for_each(|r| {
+                got.push(r.record.offset());
+                Ok(())
+            })
+            .unwrap();
+        assert_eq!(summary.records as usize, got.len());
+        assert_eq!(
+            got.iter().any(|o| aborted.contains(o)),
+            !skips,
+            "{level:?}: {got:?}"
+        );
+        assert_eq!(got.len() + if skips { aborted.len() } else { 0 }, 8);
+    }
 }
