@@ -155,9 +155,15 @@ fn seed_log_files(name: &str, dir: &Path) {
             && let Ok(base) = stem.parse::<i64>()
             && bytes.len() <= 64 * 1024
         {
-            for flags in [0u8, 1, 6] {
+            let txn_index = fs::read(dir.join(format!("{stem}.txnindex"))).unwrap_or_default();
+            for flags in [0u8, 1, 6, 9, 24, 25] {
                 let mut input = vec![flags];
                 input.extend_from_slice(&base.to_be_bytes());
+                if flags & 16 != 0 {
+                    let len = u16::try_from(txn_index.len()).unwrap_or(u16::MAX);
+                    input.extend_from_slice(&len.to_be_bytes());
+                    input.extend_from_slice(&txn_index[..usize::from(len)]);
+                }
                 input.extend_from_slice(&bytes);
                 write(
                     "consume_hostile",
