@@ -64,7 +64,11 @@ impl PartitionLog {
     ///
     /// # Errors
     /// [`LogError::OffsetOutOfRange`] below the log start offset or past the log
-    /// end offset (with the valid range); [`LogError::Io`] on a read error.
+    /// end offset (with the valid range); [`LogError::Io`] on a read error;
+    /// [`LogError::Corrupt`] when no batch reaches an offset below the high
+    /// watermark (in a sound log some batch always does, compacted or not:
+    /// the segment's bytes are damaged, as after a clean shutdown that
+    /// trusted damaged files), so a reader learns of it rather than waiting.
     pub fn fetch(&self, offset: i64, max_bytes: usize) -> Result<FetchData, LogError> {
         let high_watermark = self.high_watermark();
         let log_start_offset = self.log_start_offset();
@@ -102,7 +106,14 @@ impl PartitionLog {
                 });
             }
         }
-        Ok(empty)
+        let segment = list.get(first);
+        Err(LogError::Corrupt {
+            path: segment.map_or_else(|| self.dir().to_path_buf(), |s| s.log_path()),
+            position: segment.map_or(0, |s| s.size()),
+            reason: format!(
+                "no batch reaches offset {offset}, below the high watermark {high_watermark}"
+            ),
+        })
     }
 
     /// As [`fetch`](Self::fetch), but when nothing is available at `offset`

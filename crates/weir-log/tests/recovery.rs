@@ -448,3 +448,32 @@ fn recovery_drops_the_aborted_transactions_whose_marker_it_cut_off() {
         assert_eq!(log.aborted_transactions(0, i64::MAX).len(), kept);
     }
 }
+
+#[test]
+fn a_fetch_that_no_batch_reaches_below_the_high_watermark_is_corrupt_not_empty() {
+    // Trusted after a clean shutdown: sound batches whose base offsets (outside
+    // the CRC) were damaged to 0, 50 and 5. The high watermark follows the
+    // last batch (7); a fetch at 3 finds no batch holding an offset from 3
+    // below 7. Before, it came back empty and a consumer polled it forever.
+    let dir = tempfile::tempdir().unwrap();
+    let name = "00000000000000000000";
+    let mut log_bytes = Vec::new();
+    for (tag, base) in [(1u64, 0i64), (2, 50), (3, 5)] {
+        let mut b = batch(tag, 2, 20, NOW).to_vec();
+        weir_record::RecordBatchMut::new(&mut b)
+            .unwrap()
+            .set_base_offset(base);
+        log_bytes.extend_from_slice(&b);
+    }
+    fs::write(dir.path().join(format!("{name}.log")), &log_bytes).unwrap();
+    let (log, _) = open(dir.path(), small_config(1 << 20), true, 0);
+    assert_eq!(log.high_watermark(), 7, "the last trusted batch ends at 6");
+    assert_eq!(log.fetch(0, 1 << 20).unwrap().next_offset, 2);
+    match log.fetch(2, 1 << 20) {
+        Err(LogError::Corrupt { path, reason, .. }) => {
+            assert!(path.ends_with(format!("{name}.log")), "{}", path.display());
+            assert!(reason.contains("offset 2"), "{reason}");
+        }
+        other => panic!("expected Corrupt, got {other:?}"),
+    }
+}

@@ -533,6 +533,11 @@ impl Consumer {
                     }
                     continue;
                 }
+                // Damage the log found while locating the offset: named by
+                // the offset, so the application can seek past it.
+                Err(e @ LogError::Corrupt { .. }) => {
+                    return Err(corrupt(&a.tp, a.fetch_position, e));
+                }
                 Err(e) => return Err(e.into()),
             };
             if data.is_empty() {

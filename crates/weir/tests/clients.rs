@@ -984,3 +984,55 @@ fn flush_does_not_wait_for_batches_opened_after_it_started() {
         .collect();
     assert_eq!(values, ["first", "sent by the callback"]);
 }
+
+#[test]
+fn a_poll_that_no_batch_reaches_fails_with_the_offset_instead_of_spinning() {
+    // A partition trusted after a clean shutdown whose batches' base offsets
+    // (outside the CRC) were damaged to 0, 50 and 5: the high watermark is 7,
+    // and no batch holds offsets 2..7. The consumer reports the offset, and an
+    // application seeking past it reaches the end.
+    let dir = tempfile::tempdir().unwrap();
+    let partition = dir.path().join("t-0");
+    std::fs::create_dir(&partition).unwrap();
+    let mut bytes = Vec::new();
+    for (i, base) in [0i64, 50, 5].into_iter().enumerate() {
+        let mut builder = weir_record::BatchBuilder::new(weir_record::BatchOptions::default());
+        for j in 0..2 {
+            builder
+                .append(&weir_record::Record::new(format!("v{i}-{j}")).with_timestamp(1_000))
+                .unwrap();
+        }
+        let mut b = builder.build().unwrap().to_vec();
+        weir_record::RecordBatchMut::new(&mut b)
+            .unwrap()
+            .set_base_offset(base);
+        bytes.extend_from_slice(&b);
+    }
+    std::fs::write(partition.join("00000000000000000000.log"), &bytes).unwrap();
+    std::fs::write(dir.path().join(".kafka_cleanshutdown"), b"").unwrap();
+    let weir = Weir::builder(dir.path())
+        .background_thread(false)
+        .open()
+        .unwrap();
+    let mut consumer = weir
+        .consumer(&[
+            ("auto.offset.reset", "earliest"),
+            ("fetch.max.wait.ms", "0"),
+        ])
+        .unwrap();
+    let tp = TopicPartition::new("t", 0);
+    consumer.assign(std::slice::from_ref(&tp)).unwrap();
+    let first = consumer.poll(Duration::from_secs(5)).unwrap();
+    assert_eq!(first.iter().map(|r| r.offset()).collect::<Vec<_>>(), [0, 1]);
+    let mut skipped = Vec::new();
+    while consumer.position(&tp).unwrap() < 7 {
+        match consumer.poll(Duration::from_secs(5)) {
+            Err(WeirError::Corrupt { offset, .. }) => {
+                skipped.push(offset);
+                consumer.seek(&tp, offset + 1).unwrap();
+            }
+            other => panic!("expected Corrupt, got {other:?}"),
+        }
+    }
+    assert_eq!(skipped, [2, 3, 4, 5, 6]);
+}
