@@ -1,7 +1,8 @@
 //! Fuzz target bodies, one module per crate whose decoders they exercise. Each
 //! module is also included by that crate's corpus replay test
 //! (`crates/<crate>/tests/fuzz_corpus.rs`), so CI replays every corpus on
-//! stable Rust; a module uses only its crate's public API.
+//! stable Rust (with `replay.rs`, which is not part of this crate); a module
+//! uses only its crate's public API.
 
 pub mod client;
 pub mod group;

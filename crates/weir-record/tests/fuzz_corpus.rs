@@ -1,45 +1,27 @@
-//! Replays every cargo-fuzz corpus in `fuzz/corpus/` through the same target
-//! bodies the fuzzers run (`fuzz/src/record.rs`), so CI checks them on stable Rust.
-//! Crashes found while fuzzing are kept in the corpora and replay here too.
-
-use std::fs;
-use std::path::{Path, PathBuf};
+//! Replays every cargo-fuzz corpus of `weir-record` and `weir-codec` in
+//! `fuzz/corpus/` through the same target bodies the fuzzers run
+//! (`fuzz/src/record.rs`), so CI checks them on stable Rust. Crashes found
+//! while fuzzing are kept in the corpora and replay here too.
 
 #[path = "../../../fuzz/src/record.rs"]
 #[allow(dead_code, unreachable_pub)]
 mod bodies;
+#[path = "../../../fuzz/src/replay.rs"]
+#[allow(dead_code, unreachable_pub)]
+mod replay;
 
 use weir_codec::Compression;
 
-fn corpus(target: &str) -> Vec<PathBuf> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../fuzz/corpus")
-        .join(target);
-    let mut files: Vec<PathBuf> = fs::read_dir(&dir)
-        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
-        .map(|e| e.unwrap().path())
-        .collect();
-    files.sort();
-    assert!(!files.is_empty(), "{} is empty", dir.display());
-    files
-}
-
-fn replay(target: &str, body: impl Fn(&[u8])) {
-    for file in corpus(target) {
-        let data = fs::read(&file).unwrap();
-        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| body(&data)));
-        assert!(outcome.is_ok(), "{target}: {} panicked", file.display());
-    }
-}
+const CRATE: &str = env!("CARGO_MANIFEST_DIR");
 
 #[test]
 fn batch_decode_corpus() {
-    replay("batch_decode", bodies::batch_decode);
+    replay::replay(CRATE, "batch_decode", bodies::batch_decode);
 }
 
 #[test]
 fn record_decode_corpus() {
-    replay("record_decode", bodies::record_decode);
+    replay::replay(CRATE, "record_decode", bodies::record_decode);
 }
 
 #[test]
@@ -50,7 +32,7 @@ fn decompress_corpora() {
         Compression::Lz4,
         Compression::Zstd,
     ] {
-        replay(&format!("decompress_{codec}"), |d| {
+        replay::replay(CRATE, &format!("decompress_{codec}"), |d| {
             bodies::decompress(codec, d)
         });
     }

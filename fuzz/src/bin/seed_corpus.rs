@@ -155,39 +155,29 @@ fn seed_log_files(name: &str, dir: &Path) {
             && let Ok(base) = stem.parse::<i64>()
             && bytes.len() <= 64 * 1024
         {
-            let txn_index = fs::read(dir.join(format!("{stem}.txnindex"))).unwrap_or_default();
+            let read = |ext: &str| fs::read(dir.join(format!("{stem}.{ext}"))).unwrap_or_default();
+            let (index, time_index, txn_index) =
+                (read("index"), read("timeindex"), read("txnindex"));
+            // Bit 4 of consume_hostile's flags adds a .txnindex.
             for flags in [0u8, 1, 6, 9, 24, 25] {
-                let mut input = vec![flags];
-                input.extend_from_slice(&base.to_be_bytes());
-                if flags & 16 != 0 {
-                    let len = u16::try_from(txn_index.len()).unwrap_or(u16::MAX);
-                    input.extend_from_slice(&len.to_be_bytes());
-                    input.extend_from_slice(&txn_index[..usize::from(len)]);
-                }
-                input.extend_from_slice(&bytes);
+                let parts: &[&[u8]] = if flags & 16 != 0 { &[&txn_index] } else { &[] };
                 write(
                     "consume_hostile",
                     &format!("seed-{name}-{stem}-flags{flags}"),
-                    &input,
+                    &framed_input(flags, base, parts, &bytes),
                 );
             }
-            let index = fs::read(dir.join(format!("{stem}.index"))).unwrap_or_default();
-            let time_index = fs::read(dir.join(format!("{stem}.timeindex"))).unwrap_or_default();
+            // Bits 1 and 2 of log_recover's flags add an .index and a .timeindex.
             for flags in [0u8, 1, 6, 7] {
-                let mut input = vec![flags];
-                input.extend_from_slice(&base.to_be_bytes());
-                if flags & 6 != 0 {
-                    for part in [&index, &time_index] {
-                        let len = u16::try_from(part.len()).unwrap_or(u16::MAX);
-                        input.extend_from_slice(&len.to_be_bytes());
-                        input.extend_from_slice(&part[..usize::from(len)]);
-                    }
-                }
-                input.extend_from_slice(&bytes);
+                let parts: &[&[u8]] = if flags & 6 != 0 {
+                    &[&index, &time_index]
+                } else {
+                    &[]
+                };
                 write(
                     "log_recover",
                     &format!("seed-{name}-{stem}-flags{flags}"),
-                    &input,
+                    &framed_input(flags, base, parts, &bytes),
                 );
             }
         } else if let Some((stem, ext)) = file_name.split_once('.')
@@ -205,6 +195,20 @@ fn seed_log_files(name: &str, dir: &Path) {
             );
         }
     }
+}
+
+/// A directory target's input: the flags byte, the 8-byte base offset, each
+/// of `parts` as a 2-byte length and its bytes, then the segment.
+fn framed_input(flags: u8, base: i64, parts: &[&[u8]], segment: &[u8]) -> Vec<u8> {
+    let mut input = vec![flags];
+    input.extend_from_slice(&base.to_be_bytes());
+    for part in parts {
+        let len = u16::try_from(part.len()).unwrap_or(u16::MAX);
+        input.extend_from_slice(&len.to_be_bytes());
+        input.extend_from_slice(&part[..usize::from(len)]);
+    }
+    input.extend_from_slice(segment);
+    input
 }
 
 /// Checkpoints and `__consumer_offsets` records from our own writers.
