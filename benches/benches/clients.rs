@@ -107,6 +107,47 @@ fn new_builder(codec: Compression) -> BatchBuilder {
     )
 }
 
+/// `bytes` in a static allocation (leaked once per bench setup): a `Bytes`
+/// over it frees nothing when dropped.
+fn leak(bytes: &[u8]) -> Bytes {
+    Bytes::from_static(Box::leak(bytes.to_vec().into_boxed_slice()))
+}
+
+/// `iters` runs of one producer sending each thread's records (cloned before
+/// the clock starts, as the ceiling's batches are made) from threads of their
+/// own, then flushing: the time from the first send to the flush's return.
+fn time_producer(records: &[Vec<ProducerRecord>], codec: Compression, iters: u64) -> Duration {
+    let mut total = Duration::ZERO;
+    for _ in 0..iters {
+        let dir = bench_dir();
+        let weir = open(dir.path());
+        let config = ProducerConfig::default()
+            .acks(Acks::Leader)
+            .compression(CompressionConfig::new(codec));
+        let producer = Producer::new(&weir, config).unwrap();
+        let work = records.to_vec();
+        let start = Instant::now();
+        let handles: Vec<_> = work
+            .into_iter()
+            .map(|mine| {
+                let producer = producer.clone();
+                std::thread::spawn(move || {
+                    for r in mine {
+                        black_box(producer.send(r).unwrap());
+                    }
+                })
+            })
+            .collect();
+        for h in handles {
+            h.join().unwrap();
+        }
+        producer.flush();
+        total += start.elapsed();
+        producer.close();
+    }
+    total
+}
+
 fn produce(c: &mut Criterion) {
     let records = common::orders(RECORDS);
     let bytes: usize = records
@@ -129,39 +170,23 @@ fn produce(c: &mut Criterion) {
                 ..r.clone()
             });
             g.bench_function(format!("weir_producer_{threads}_threads"), |b| {
-                b.iter_custom(|iters| {
-                    let mut total = Duration::ZERO;
-                    for _ in 0..iters {
-                        let dir = bench_dir();
-                        let weir = open(dir.path());
-                        let config = ProducerConfig::default()
-                            .acks(Acks::Leader)
-                            .compression(CompressionConfig::new(codec));
-                        let producer = Producer::new(&weir, config).unwrap();
-                        // Made before the clock starts, as the ceiling's batches are.
-                        let work = own.clone();
-                        let start = Instant::now();
-                        let handles: Vec<_> = work
-                            .into_iter()
-                            .map(|mine| {
-                                let producer = producer.clone();
-                                std::thread::spawn(move || {
-                                    for r in mine {
-                                        black_box(producer.send(r).unwrap());
-                                    }
-                                })
-                            })
-                            .collect();
-                        for h in handles {
-                            h.join().unwrap();
-                        }
-                        producer.flush();
-                        total += start.elapsed();
-                        producer.close();
-                    }
-                    total
-                })
+                b.iter_custom(|iters| time_producer(&own, codec, iters))
             });
+            if codec == Compression::None {
+                // A reference: the same producer sending records whose keys and
+                // values are static (nothing to free when a record is dropped).
+                // The records above were allocated by the bench's main thread,
+                // so every sending thread frees them into the same glibc arena.
+                let borrowed = deal(&sends, threads, |r| ProducerRecord {
+                    key: r.key.as_deref().map(leak),
+                    value: r.value.as_deref().map(leak),
+                    ..r.clone()
+                });
+                g.bench_function(
+                    format!("reference_weir_producer_static_data_{threads}_threads"),
+                    |b| b.iter_custom(|iters| time_producer(&borrowed, codec, iters)),
+                );
+            }
             // A reference that also pays for encoding and compressing: the
             // same records built into 16 KiB batches and appended, per thread.
             let per_thread = deal(&records, threads, |r| Record {
