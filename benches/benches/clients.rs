@@ -310,6 +310,29 @@ fn consume(c: &mut Criterion) {
             n
         })
     });
+    // The same with one consumer for the whole run, sought back to the start
+    // each time, as a long-lived consumer reads: its fetch buffers are reused.
+    let mut kept = weir
+        .consumer(&[
+            ("auto.offset.reset", "earliest"),
+            ("max.poll.records", "5000"),
+        ])
+        .unwrap();
+    kept.assign_topic("bench").unwrap();
+    g.bench_function("weir_consumer_poll_long_lived", |b| {
+        b.iter(|| {
+            kept.seek_to_beginning(&[]).unwrap();
+            let mut n = 0usize;
+            while n < records.len() {
+                let polled = kept.poll(Duration::from_secs(5)).unwrap();
+                for r in polled.iter() {
+                    black_box(r.value());
+                }
+                n += polled.count();
+            }
+            n
+        })
+    });
     // A second reference: the least any verifying consumer does with the
     // fetched bytes: CRC-check each batch and decode every record.
     g.bench_function("reference_log_fetch_crc_decode", |b| {

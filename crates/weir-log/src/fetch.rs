@@ -70,6 +70,27 @@ impl PartitionLog {
     /// the segment's bytes are damaged, as after a clean shutdown that
     /// trusted damaged files), so a reader learns of it rather than waiting.
     pub fn fetch(&self, offset: i64, max_bytes: usize) -> Result<FetchData, LogError> {
+        self.fetch_into(offset, max_bytes, &mut Vec::new())
+    }
+
+    /// As [`fetch`](Self::fetch), but the bytes are read into `buf`'s
+    /// allocation when it is large enough (else into a new one), and `buf` is
+    /// taken, left empty without capacity, when bytes are returned; when none
+    /// are it keeps its allocation (after a read error it may be left empty). A reader that gets its
+    /// earlier buffers back (from [`bytes::Bytes::try_into_mut`] once nothing
+    /// else shares them) copies into memory that is mapped and likely in
+    /// cache, where a fresh buffer of a megabyte is neither. A large read's
+    /// new buffer is rounded up to a multiple of 64 KiB so that it fits the
+    /// next fetches of about the same size.
+    ///
+    /// # Errors
+    /// As [`fetch`](Self::fetch).
+    pub fn fetch_into(
+        &self,
+        offset: i64,
+        max_bytes: usize,
+        buf: &mut Vec<u8>,
+    ) -> Result<FetchData, LogError> {
         let high_watermark = self.high_watermark();
         let log_start_offset = self.log_start_offset();
         let empty = FetchData {
@@ -98,7 +119,9 @@ impl PartitionLog {
             if seg.base_offset() >= high_watermark {
                 break;
             }
-            if let Some(read) = seg.read(offset, max_bytes.max(1), high_watermark, seg.size())? {
+            if let Some(read) =
+                seg.read(offset, max_bytes.max(1), high_watermark, seg.size(), buf)?
+            {
                 return Ok(FetchData {
                     records: read.bytes,
                     next_offset: read.next_offset,

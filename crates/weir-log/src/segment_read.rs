@@ -32,12 +32,36 @@ const MAX_HINTS: usize = 8;
 impl LogSegment {
     /// Reads `len` bytes at `position` (fewer at the end of the file).
     pub(crate) fn read_at(&self, position: u64, len: usize) -> Result<Vec<u8>, LogError> {
-        if len >= LARGE_READ
-            && let Some(buf) = self.read_unzeroed(position, len)
-        {
-            return Ok(buf);
+        self.read_into(position, len, Vec::new())
+    }
+
+    /// As [`read_at`](Self::read_at), into `buf` (emptied first; its
+    /// allocation is reused when large enough).
+    pub(crate) fn read_into(
+        &self,
+        position: u64,
+        len: usize,
+        mut buf: Vec<u8>,
+    ) -> Result<Vec<u8>, LogError> {
+        buf.clear();
+        if buf.capacity() < len {
+            // A fresh buffer rather than growing this one (which would copy
+            // it). A large one is rounded up, so that a reader reusing its
+            // buffers finds them large enough for its next fetches, whose
+            // lengths differ by a batch or so.
+            buf = if len >= LARGE_READ {
+                Vec::with_capacity(len.next_multiple_of(LARGE_READ))
+            } else {
+                Vec::new()
+            };
         }
-        let mut buf = vec![0u8; len];
+        if len >= LARGE_READ {
+            match self.read_unzeroed(position, len, buf) {
+                Ok(read) => return Ok(read),
+                Err(back) => buf = back,
+            }
+        }
+        buf.resize(len, 0);
         let mut done = 0;
         while done < len {
             let rest = buf.get_mut(done..).unwrap_or_default();
@@ -52,27 +76,37 @@ impl LogSegment {
         Ok(buf)
     }
 
-    /// A large read into a fresh buffer without zeroing it: a read-only handle
-    /// of our own (its file position is not shared) and `read_to_end`, which
-    /// reads into the spare capacity. `None` when no handle can be had (the
-    /// file was renamed for deletion, say); the caller then uses `pread`.
-    fn read_unzeroed(&self, position: u64, len: usize) -> Option<Vec<u8>> {
+    /// A large read into the empty `buf` without zeroing it: a read-only
+    /// handle of our own (its file position is not shared) and `read_to_end`,
+    /// which reads into the spare capacity. `Err` with the buffer, emptied,
+    /// when no handle can be had (the file was renamed for deletion, say) or
+    /// the read failed; the caller then uses `pread`.
+    fn read_unzeroed(
+        &self,
+        position: u64,
+        len: usize,
+        mut buf: Vec<u8>,
+    ) -> Result<Vec<u8>, Vec<u8>> {
         let handle = lock(&self.read_handles).pop();
         let mut file = match handle {
             Some(f) => f,
-            None => File::open(self.path(LOG_SUFFIX)).ok()?,
+            None => match File::open(self.path(LOG_SUFFIX)) {
+                Ok(f) => f,
+                Err(_) => return Err(buf),
+            },
         };
-        let mut buf = Vec::with_capacity(len);
+        buf.reserve(len);
         let ok = file.seek(SeekFrom::Start(position)).is_ok()
             && (&mut file).take(len as u64).read_to_end(&mut buf).is_ok();
         if !ok {
-            return None;
+            buf.clear();
+            return Err(buf);
         }
         let mut pool = lock(&self.read_handles);
         if pool.len() < MAX_READ_HANDLES {
             pool.push(file);
         }
-        Some(buf)
+        Ok(buf)
     }
 
     /// Calls `f` on each whole batch header in `[start, end)` until it returns
@@ -183,12 +217,15 @@ impl LogSegment {
     /// Reads whole batches starting with the one holding `offset`: as many as
     /// fit `max_bytes`, at least one, none at or past `max_offset` or
     /// `max_position`. `None` when no batch in the segment reaches `offset`.
+    /// The bytes are read into `into`'s allocation when it is large enough;
+    /// `into` is taken (left empty) when bytes are returned.
     pub(crate) fn read(
         &self,
         offset: i64,
         max_bytes: usize,
         max_offset: i64,
         max_position: u64,
+        into: &mut Vec<u8>,
     ) -> Result<Option<SegmentRead>, LogError> {
         let Some(first) = self.locate(offset, max_offset, max_position)? else {
             return Ok(None);
@@ -211,7 +248,7 @@ impl LogSegment {
                 .unwrap_or(limit)
         };
         let len = usize::try_from(end - first.position).unwrap_or(usize::MAX);
-        let buf = self.read_at(first.position, len)?;
+        let buf = self.read_into(first.position, len, std::mem::take(into))?;
         let mut cut = 0usize;
         let mut next_offset = first.last_offset.saturating_add(1);
         for h in batch_header::walk(&buf, first.position) {
@@ -230,6 +267,9 @@ impl LogSegment {
         }
         if cut == 0 {
             // Not even the first batch came back whole: the file ended early.
+            // The caller keeps its buffer.
+            *into = buf;
+            into.clear();
             return Ok(None);
         }
         self.remember_position(next_offset, first.position + cut as u64);

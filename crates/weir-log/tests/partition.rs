@@ -101,6 +101,45 @@ fn fetch_returns_the_first_batch_whole_even_when_larger_than_max_bytes() {
 }
 
 #[test]
+fn fetch_into_reads_into_the_callers_buffer_and_keeps_it_when_nothing_is_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let (log, _) = open(dir.path(), small_config(1 << 20), true, 0);
+    // Large enough (over 64 KiB) for the unzeroed read path, and small.
+    for i in 0..40 {
+        log.append(batch(i, 10, 200, NOW)).unwrap();
+    }
+    let whole = log.fetch(0, 1 << 20).unwrap();
+    assert!(whole.records.len() > 64 * 1024);
+
+    for max in [1 << 20, 300] {
+        let mut buf = Vec::with_capacity(1 << 20);
+        buf.extend_from_slice(b"stale bytes");
+        let at = buf.as_ptr();
+        let data = log.fetch_into(0, max, &mut buf).unwrap();
+        assert_eq!(data.records.as_ptr(), at, "read into the buffer given");
+        assert_eq!(buf.capacity(), 0, "the buffer is taken");
+        let plain = log.fetch(0, max).unwrap();
+        assert_eq!(data, plain, "the same fetch as into a new buffer");
+    }
+
+    // Too small a buffer is not grown (that would copy it): a new one is used.
+    let mut small = Vec::with_capacity(16);
+    let at = small.as_ptr();
+    let data = log.fetch_into(0, 1 << 20, &mut small).unwrap();
+    assert_ne!(data.records.as_ptr(), at);
+    assert_eq!(data, whole);
+
+    // Nothing to read at the end: the buffer stays with the caller.
+    let mut buf = Vec::with_capacity(4096);
+    let at = buf.as_ptr();
+    let end = log
+        .fetch_into(log.high_watermark(), 1 << 20, &mut buf)
+        .unwrap();
+    assert!(end.is_empty());
+    assert_eq!((buf.as_ptr(), buf.capacity()), (at, 4096));
+}
+
+#[test]
 fn rolls_on_segment_bytes_and_indexes_exactly_as_kafka() {
     let dir = tempfile::tempdir().unwrap();
     let config = small_config(8 * 1024);

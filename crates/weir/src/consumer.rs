@@ -1,10 +1,15 @@
 //! [`Consumer`]: Kafka's consumer with manual assignment, in process.
 //!
-//! A poll fetches whole batches from each assigned, unpaused partition (up to
+//! A poll fetches whole batches from assigned, unpaused partitions (up to
 //! `max.partition.fetch.bytes` each and `fetch.max.bytes` in all, at least one
-//! batch) and returns up to `max.poll.records` records, keeping the rest
-//! buffered for the next poll. A batch's CRC (`check.crcs`) is checked and its
-//! records decoded when the poll first takes from it, as Kafka's consumer does. When less than
+//! batch), round-robin, until it holds `max.poll.records` records, and returns
+//! up to `max.poll.records` records, keeping the rest buffered for the next
+//! poll, which goes on with the partition this one stopped in (as Kafka's
+//! consumer drains the fetch in line before the next). Fetching no further
+//! ahead than that keeps the fetched bytes in cache until they are read, and
+//! the consumer reuses its fetch buffers once nothing shares them. A batch's
+//! CRC (`check.crcs`) is checked and its records decoded when the poll first
+//! takes from it, as Kafka's consumer does. When less than
 //! `fetch.min.bytes` is available it waits (by notification from the log) up
 //! to `fetch.max.wait.ms`, and never past the poll's timeout. Keys and values
 //! are `Bytes` sharing the fetched buffer: nothing is copied. With
@@ -20,6 +25,8 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
+
+use bytes::Bytes;
 
 use weir_log::{DataAvailable, LogError, PartitionLog};
 use weir_record::{IterPosition, RecordBatch, Records};
@@ -46,6 +53,8 @@ pub(crate) struct Buffered {
     /// Where to go on in `records` when an earlier poll took part of them:
     /// each record is decoded once however many polls take the batch.
     resume: Option<IterPosition>,
+    /// Its records counted in [`Assigned::buffered_records`] and not taken yet.
+    counted: usize,
 }
 
 pub(crate) struct Assigned {
@@ -60,6 +69,20 @@ pub(crate) struct Assigned {
     paused: bool,
     buffered: VecDeque<Buffered>,
     buffered_bytes: usize,
+    /// The records of `buffered` a poll may still return (by the batches'
+    /// record counts: records before a position sought inside a batch, or
+    /// compacted away, are counted until their batch is done).
+    buffered_records: usize,
+}
+
+impl Assigned {
+    /// Drops the front buffered batch.
+    fn pop_front(&mut self) {
+        if let Some(done) = self.buffered.pop_front() {
+            self.buffered_bytes -= done.batch.size();
+            self.buffered_records = self.buffered_records.saturating_sub(done.counted);
+        }
+    }
 }
 
 /// The record found by [`Consumer::offsets_for_times`].
@@ -81,6 +104,7 @@ pub struct Consumer {
     pub(crate) config: ConsumerConfig,
     pub(crate) parts: Vec<Assigned>,
     next_start: usize,
+    buffers: FetchBuffers,
     metrics: ConsumerMetrics,
     closed: bool,
     pub(crate) membership: Option<Membership>,
@@ -148,6 +172,7 @@ impl Consumer {
             config,
             parts: Vec::new(),
             next_start: 0,
+            buffers: FetchBuffers::default(),
             closed: false,
             membership: None,
         })
@@ -222,6 +247,7 @@ impl Consumer {
                 paused: false,
                 buffered: VecDeque::new(),
                 buffered_bytes: 0,
+                buffered_records: 0,
             });
         }
         self.parts = next;
@@ -484,7 +510,17 @@ impl Consumer {
             .collect()
     }
 
-    /// Fetches into the buffers of unpaused partitions whose buffers are empty.
+    /// Fetches into the buffers of unpaused partitions holding less than
+    /// `fetch.min.bytes`, round-robin from the partition the next poll starts
+    /// with, until the buffers hold `max.poll.records` records and
+    /// `fetch.min.bytes`, or every partition was asked.
+    ///
+    /// Kafka's consumer fetches from every partition at once, to hide the
+    /// network's round trip. In process a fetch costs only its copy, and
+    /// bytes fetched for partitions a poll does not reach would be out of
+    /// cache by the time a later poll checks and decodes them (measured: a
+    /// tenth of the consumer's time at 6 partitions); the partitions left out
+    /// are fetched by the next polls.
     fn fetch_round(&mut self, st: &mut PollState) -> Result<(), WeirError> {
         // The clock is read only if something is fetched: for the poll's start
         // and for `fetch-latency`.
@@ -496,7 +532,18 @@ impl Consumer {
         let read_committed = self.config.isolation_level == IsolationLevel::ReadCommitted;
         // Top a partition up while it holds less than fetch.min.bytes.
         let enough = self.config.fetch_min_bytes.max(1);
+        let (mut held_bytes, mut held_records) = self
+            .parts
+            .iter()
+            .filter(|a| !a.paused)
+            .fold((0usize, 0usize), |(bytes, records), a| {
+                (bytes + a.buffered_bytes, records + a.buffered_records)
+            });
+        let wanted = self.config.max_poll_records;
         for k in 0..n {
+            if held_bytes >= enough && held_records >= wanted {
+                break;
+            }
             let i = (self.next_start + k) % n;
             let Some(a) = self.parts.get_mut(i) else {
                 continue;
@@ -512,10 +559,11 @@ impl Consumer {
                 st.start.get_or_insert(now);
                 fetch_started = Some(now);
             }
-            let data = match a
+            let max_bytes = per_partition.min(budget).max(1);
+            let fetched = a
                 .log
-                .fetch(a.fetch_position, per_partition.min(budget).max(1))
-            {
+                .fetch_into(a.fetch_position, max_bytes, self.buffers.spare());
+            let data = match fetched {
                 Ok(d) => d,
                 Err(LogError::OffsetOutOfRange {
                     log_start_offset, ..
@@ -543,6 +591,7 @@ impl Consumer {
             if data.is_empty() {
                 continue;
             }
+            self.buffers.lend(&data.records);
             budget = budget.saturating_sub(data.records.len());
             let mut aborted = AbortedBatches::for_fetch(
                 read_committed,
@@ -556,13 +605,24 @@ impl Consumer {
             for item in data.batches().verify_crc(false) {
                 let batch = item.map_err(|e| corrupt(&a.tp, a.fetch_position, e))?.batch;
                 let skip = aborted.as_mut().is_some_and(|x| x.is_aborted(&batch));
+                // Records a poll may return (none of control batches and
+                // aborted ones; none for a hostile negative count).
+                let counted = if skip || batch.is_control() {
+                    0
+                } else {
+                    usize::try_from(batch.records_count()).unwrap_or(0)
+                };
                 a.buffered_bytes += batch.size();
+                a.buffered_records += counted;
+                held_bytes += batch.size();
+                held_records += counted;
                 a.fetch_position = batch.last_offset() + 1;
                 a.buffered.push_back(Buffered {
                     batch,
                     records: None,
                     aborted: skip,
                     resume: None,
+                    counted,
                 });
             }
         }
@@ -573,7 +633,7 @@ impl Consumer {
     }
 
     /// Takes up to `max.poll.records` buffered records, round-robin over
-    /// partitions, advancing positions. A damaged batch fails the poll only
+    /// partitions from the one the last poll stopped in, advancing positions. A damaged batch fails the poll only
     /// when nothing was taken before it: records already taken are returned
     /// first and the next poll meets the damage again (as Kafka's consumer
     /// does), so no record before it is lost.
@@ -583,6 +643,7 @@ impl Consumer {
         let mut out = ConsumerRecords::default();
         let n = self.parts.len();
         let mut failed = None;
+        let mut stopped_in = None;
         for k in 0..n {
             if remaining == 0 {
                 break;
@@ -609,9 +670,14 @@ impl Consumer {
                 failed = Some(e);
                 break;
             }
+            // Stopped inside this partition's buffered records: the next
+            // poll starts here.
+            if remaining == 0 && !a.buffered.is_empty() {
+                stopped_in = Some(i);
+            }
         }
         if n > 0 {
-            self.next_start = (self.next_start + 1) % n;
+            self.next_start = stopped_in.unwrap_or((self.next_start + 1) % n);
         }
         match failed {
             Some(e) if out.is_empty() => Err(e),
@@ -702,11 +768,63 @@ impl Consumer {
     }
 }
 
+/// The most fetch buffers [`FetchBuffers`] waits for.
+const LENT_MAX: usize = 4;
+
+/// The consumer's fetch buffers, reused once nothing shares them any more:
+/// a fetch then copies into memory that is mapped and likely still in cache
+/// (a poll's records were read from it moments ago) instead of a fresh
+/// megabyte, which costs page faults and cache misses on the copy.
+#[derive(Debug, Default)]
+struct FetchBuffers {
+    /// The bytes of recent fetches. A buffer comes back when the batches
+    /// buffered from it are taken and the records of the polls that returned
+    /// them are dropped; one the application keeps (records kept past their
+    /// poll) is forgotten after [`LENT_MAX`] newer fetches. So a consumer
+    /// holds at most `LENT_MAX + 1` buffers it could free (each up to
+    /// `max.partition.fetch.bytes`, rounded up to 64 KiB).
+    lent: VecDeque<Bytes>,
+    /// A buffer back from `lent` (or empty), for the next fetch that reads.
+    spare: Vec<u8>,
+}
+
+impl FetchBuffers {
+    /// The buffer for the next fetch: the spare one, else one nothing shares
+    /// any more, else an empty one (the fetch allocates).
+    fn spare(&mut self) -> &mut Vec<u8> {
+        if self.spare.capacity() == 0 {
+            for _ in 0..self.lent.len() {
+                let Some(bytes) = self.lent.pop_front() else {
+                    break;
+                };
+                match bytes.try_into_mut() {
+                    Ok(mut unique) => {
+                        unique.clear();
+                        self.spare = Vec::from(unique);
+                        break;
+                    }
+                    Err(shared) => self.lent.push_back(shared),
+                }
+            }
+        }
+        &mut self.spare
+    }
+
+    /// Keeps a handle on a fetch's bytes, to take its buffer back later.
+    fn lend(&mut self, bytes: &Bytes) {
+        if self.lent.len() >= LENT_MAX {
+            self.lent.pop_front();
+        }
+        self.lent.push_back(bytes.clone());
+    }
+}
+
 fn set_position(a: &mut Assigned, offset: i64) {
     a.position = Some(offset);
     a.fetch_position = offset;
     a.buffered.clear();
     a.buffered_bytes = 0;
+    a.buffered_records = 0;
 }
 
 /// A damaged batch or record of `tp`, named by `offset`.
@@ -757,8 +875,7 @@ fn take_buffered(
         }
         if skipped || batch.last_offset() < position {
             a.position = Some(position.max(batch.last_offset() + 1));
-            a.buffered_bytes -= batch.size();
-            a.buffered.pop_front();
+            a.pop_front();
             continue;
         }
         let records = match &front.records {
@@ -776,8 +893,7 @@ fn take_buffered(
                 }
             },
         };
-        let (base_offset, last_offset, size) =
-            (batch.base_offset(), batch.last_offset(), batch.size());
+        let (base_offset, last_offset) = (batch.base_offset(), batch.last_offset());
         let (timestamp_type, leader_epoch) =
             (batch.timestamp_type(), batch.partition_leader_epoch());
         // Where the last poll stopped in this batch, or its start.
@@ -846,10 +962,11 @@ fn take_buffered(
         }
         a.position = Some(to.max(position));
         if resume.is_none() {
-            a.buffered_bytes -= size;
-            a.buffered.pop_front();
+            a.pop_front();
         } else if let Some(front) = a.buffered.front_mut() {
             front.resume = resume;
+            front.counted = front.counted.saturating_sub(taken);
+            a.buffered_records = a.buffered_records.saturating_sub(taken);
         }
         if let Some(e) = failed {
             return Taken {
@@ -925,5 +1042,113 @@ impl Drop for Consumer {
         if !self.closed {
             self.leave_group();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::record::ProducerRecord;
+
+    fn partitions_and_offsets(records: &ConsumerRecords) -> Vec<(i32, i64)> {
+        records
+            .iter()
+            .map(|r| (r.partition(), r.offset()))
+            .collect()
+    }
+
+    #[test]
+    fn a_poll_fetches_what_it_returns_and_the_next_goes_on_in_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let weir = Weir::open(dir.path()).unwrap();
+        weir.admin().create_topic("t", 3, &[]).unwrap();
+        let producer = weir.producer(&[("linger.ms", "0")]).unwrap();
+        for i in 0..300 {
+            producer
+                .send(ProducerRecord::new("t", format!("{i}")).partition(i % 3))
+                .unwrap();
+        }
+        producer.flush();
+
+        let mut c = weir
+            .consumer(&[
+                ("auto.offset.reset", "earliest"),
+                ("max.poll.records", "10"),
+            ])
+            .unwrap();
+        c.assign_topic("t").unwrap();
+        let first = c.poll(Duration::from_secs(5)).unwrap();
+        let want: Vec<(i32, i64)> = (0..10).map(|o| (0, o)).collect();
+        assert_eq!(partitions_and_offsets(&first), want);
+        // Partition 0 alone held enough for the poll: the others were not
+        // fetched, and what it holds is counted.
+        assert_eq!(c.parts[0].buffered_records, 90);
+        assert_eq!(c.parts[1].buffered_bytes + c.parts[2].buffered_bytes, 0);
+        drop(first);
+        // The next poll goes on in partition 0.
+        let second = c.poll(Duration::from_secs(5)).unwrap();
+        let want: Vec<(i32, i64)> = (10..20).map(|o| (0, o)).collect();
+        assert_eq!(partitions_and_offsets(&second), want);
+        assert_eq!(c.parts[0].buffered_records, 80);
+
+        // Polls of 7 read every record once, each partition in order, and
+        // every partition's turn comes.
+        let mut seen: Vec<Vec<i64>> = vec![(0..20).collect(), Vec::new(), Vec::new()];
+        while seen.iter().map(Vec::len).sum::<usize>() < 300 {
+            c.config.max_poll_records = 7;
+            for (p, o) in partitions_and_offsets(&c.poll(Duration::from_secs(5)).unwrap()) {
+                seen[p as usize].push(o);
+            }
+        }
+        for offsets in &seen {
+            assert_eq!(*offsets, (0..100).collect::<Vec<i64>>());
+        }
+        assert!(c.parts.iter().all(|a| a.buffered_records == 0));
+
+        // When the poll may return more than is there, one poll fetches and
+        // returns every partition's records.
+        let mut all = weir
+            .consumer(&[
+                ("auto.offset.reset", "earliest"),
+                ("max.poll.records", "1000"),
+            ])
+            .unwrap();
+        all.assign_topic("t").unwrap();
+        assert_eq!(all.poll(Duration::from_secs(5)).unwrap().count(), 300);
+    }
+
+    #[test]
+    fn fetch_buffers_come_back_once_nothing_shares_them() {
+        let mut buffers = FetchBuffers::default();
+        assert_eq!(buffers.spare().capacity(), 0, "nothing lent yet");
+
+        let fetched = Bytes::from(vec![7u8; 4096]).slice(..1000);
+        let at = fetched.as_ptr();
+        buffers.lend(&fetched);
+        let record = fetched.slice(10..20);
+        drop(fetched);
+        assert_eq!(
+            buffers.spare().capacity(),
+            0,
+            "a record still shares the buffer"
+        );
+        drop(record);
+        let spare = buffers.spare();
+        assert_eq!(spare.as_ptr(), at, "the same allocation back");
+        assert!(spare.capacity() >= 4096 && spare.is_empty());
+
+        // Taken by a fetch, the next spare comes from the next free buffer.
+        let taken = std::mem::take(buffers.spare());
+        assert_eq!(taken.as_ptr(), at);
+        assert_eq!(buffers.spare().capacity(), 0);
+
+        // Only the most recent fetches are waited for.
+        let kept: Vec<Bytes> = (0..LENT_MAX + 3)
+            .map(|_| Bytes::from(vec![0u8; 64]))
+            .collect();
+        for b in &kept {
+            buffers.lend(b);
+        }
+        assert_eq!(buffers.lent.len(), LENT_MAX);
     }
 }
