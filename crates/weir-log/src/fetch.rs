@@ -74,14 +74,16 @@ impl PartitionLog {
     }
 
     /// As [`fetch`](Self::fetch), but the bytes are read into `buf`'s
-    /// allocation when it is large enough (else into a new one), and `buf` is
-    /// taken, left empty without capacity, when bytes are returned; when none
-    /// are it keeps its allocation (after a read error it may be left empty). A reader that gets its
+    /// allocation when it fits the read: at least as large, and at most four
+    /// times the read plus 64 KiB, so that the returned bytes do not pin much
+    /// memory they do not use. `buf` is then taken (left empty, without
+    /// capacity); otherwise, and when nothing is returned, it is left as it
+    /// was (after a read error it may be left empty). A reader that gets its
     /// earlier buffers back (from [`bytes::Bytes::try_into_mut`] once nothing
     /// else shares them) copies into memory that is mapped and likely in
-    /// cache, where a fresh buffer of a megabyte is neither. A large read's
-    /// new buffer is rounded up to a multiple of 64 KiB so that it fits the
-    /// next fetches of about the same size.
+    /// cache, where a fresh buffer of a megabyte is neither. A new buffer for
+    /// a read of 64 KiB or more is rounded up to a multiple of 64 KiB, so
+    /// that it fits the next fetches of about the same size.
     ///
     /// # Errors
     /// As [`fetch`](Self::fetch).

@@ -217,8 +217,10 @@ impl LogSegment {
     /// Reads whole batches starting with the one holding `offset`: as many as
     /// fit `max_bytes`, at least one, none at or past `max_offset` or
     /// `max_position`. `None` when no batch in the segment reaches `offset`.
-    /// The bytes are read into `into`'s allocation when it is large enough;
-    /// `into` is taken (left empty) when bytes are returned.
+    /// The bytes are read into `into`'s allocation when it fits the read (at
+    /// least as large, and not so much larger that the returned bytes would
+    /// pin memory they do not use); `into` is taken (left empty) only then,
+    /// and only when bytes are returned.
     pub(crate) fn read(
         &self,
         offset: i64,
@@ -248,7 +250,13 @@ impl LogSegment {
                 .unwrap_or(limit)
         };
         let len = usize::try_from(end - first.position).unwrap_or(usize::MAX);
-        let buf = self.read_into(first.position, len, std::mem::take(into))?;
+        let fits = into.capacity() >= len && into.capacity() <= len.saturating_mul(4) + LARGE_READ;
+        let given = if fits {
+            std::mem::take(into)
+        } else {
+            Vec::new()
+        };
+        let buf = self.read_into(first.position, len, given)?;
         let mut cut = 0usize;
         let mut next_offset = first.last_offset.saturating_add(1);
         for h in batch_header::walk(&buf, first.position) {
@@ -268,8 +276,10 @@ impl LogSegment {
         if cut == 0 {
             // Not even the first batch came back whole: the file ended early.
             // The caller keeps its buffer.
-            *into = buf;
-            into.clear();
+            if fits {
+                *into = buf;
+                into.clear();
+            }
             return Ok(None);
         }
         self.remember_position(next_offset, first.position + cut as u64);

@@ -111,8 +111,8 @@ fn fetch_into_reads_into_the_callers_buffer_and_keeps_it_when_nothing_is_read() 
     let whole = log.fetch(0, 1 << 20).unwrap();
     assert!(whole.records.len() > 64 * 1024);
 
-    for max in [1 << 20, 300] {
-        let mut buf = Vec::with_capacity(1 << 20);
+    for (max, capacity) in [(1 << 20, 128 * 1024), (300, 8192)] {
+        let mut buf = Vec::with_capacity(capacity);
         buf.extend_from_slice(b"stale bytes");
         let at = buf.as_ptr();
         let data = log.fetch_into(0, max, &mut buf).unwrap();
@@ -122,12 +122,18 @@ fn fetch_into_reads_into_the_callers_buffer_and_keeps_it_when_nothing_is_read() 
         assert_eq!(data, plain, "the same fetch as into a new buffer");
     }
 
-    // Too small a buffer is not grown (that would copy it): a new one is used.
+    // A buffer too small (growing it would copy it) or far too large (the
+    // bytes returned would pin it) is left with the caller; a new one is used.
+    for capacity in [16, 1 << 20] {
+        let mut buf = Vec::with_capacity(capacity);
+        let at = buf.as_ptr();
+        let data = log.fetch_into(0, 300, &mut buf).unwrap();
+        assert_ne!(data.records.as_ptr(), at);
+        assert_eq!(data, log.fetch(0, 300).unwrap());
+        assert_eq!((buf.as_ptr(), buf.capacity()), (at, capacity));
+    }
     let mut small = Vec::with_capacity(16);
-    let at = small.as_ptr();
-    let data = log.fetch_into(0, 1 << 20, &mut small).unwrap();
-    assert_ne!(data.records.as_ptr(), at);
-    assert_eq!(data, whole);
+    assert_eq!(log.fetch_into(0, 1 << 20, &mut small).unwrap(), whole);
 
     // Nothing to read at the end: the buffer stays with the caller.
     let mut buf = Vec::with_capacity(4096);

@@ -73,6 +73,10 @@ pub(crate) struct Assigned {
     /// record counts: records before a position sought inside a batch, or
     /// compacted away, are counted until their batch is done).
     buffered_records: usize,
+    /// The last poll met a damaged batch at the front of `buffered`: its
+    /// records do not count as held, so the other partitions go on being
+    /// fetched until the application seeks past it.
+    damaged: bool,
 }
 
 impl Assigned {
@@ -248,6 +252,7 @@ impl Consumer {
                 buffered: VecDeque::new(),
                 buffered_bytes: 0,
                 buffered_records: 0,
+                damaged: false,
             });
         }
         self.parts = next;
@@ -530,12 +535,11 @@ impl Consumer {
         let per_partition = self.config.max_partition_fetch_bytes;
         let reset = self.config.auto_offset_reset;
         let read_committed = self.config.isolation_level == IsolationLevel::ReadCommitted;
-        // Top a partition up while it holds less than fetch.min.bytes.
         let enough = self.config.fetch_min_bytes.max(1);
         let (mut held_bytes, mut held_records) = self
             .parts
             .iter()
-            .filter(|a| !a.paused)
+            .filter(|a| !a.paused && !a.damaged)
             .fold((0usize, 0usize), |(bytes, records), a| {
                 (bytes + a.buffered_bytes, records + a.buffered_records)
             });
@@ -548,7 +552,12 @@ impl Consumer {
             let Some(a) = self.parts.get_mut(i) else {
                 continue;
             };
-            if a.paused || a.buffered_bytes >= enough {
+            // A partition is topped up while it holds less than
+            // fetch.min.bytes, except the one the poll goes on with (when
+            // there are others): refilled at every poll, it would take every
+            // poll and starve the others.
+            let continuing = n > 1 && i == self.next_start && !a.buffered.is_empty();
+            if a.paused || a.buffered_bytes >= enough || continuing {
                 continue;
             }
             if budget == 0 {
@@ -633,10 +642,12 @@ impl Consumer {
     }
 
     /// Takes up to `max.poll.records` buffered records, round-robin over
-    /// partitions from the one the last poll stopped in, advancing positions. A damaged batch fails the poll only
-    /// when nothing was taken before it: records already taken are returned
-    /// first and the next poll meets the damage again (as Kafka's consumer
-    /// does), so no record before it is lost.
+    /// partitions from the one the last poll stopped in, advancing positions.
+    /// A damaged batch fails the poll only when nothing was taken before it:
+    /// records already taken are returned first, so no record before it is
+    /// lost, and a later poll meets the damage again (the next one starts a
+    /// partition further, so the other partitions go on) until the
+    /// application seeks past it.
     fn collect(&mut self) -> Result<ConsumerRecords, WeirError> {
         let mut remaining = self.config.max_poll_records;
         let check_crcs = self.config.check_crcs;
@@ -667,6 +678,7 @@ impl Consumer {
                 out.partitions.push(part);
             }
             if let Err(e) = taken.result {
+                a.damaged = true;
                 failed = Some(e);
                 break;
             }
@@ -781,8 +793,9 @@ struct FetchBuffers {
     /// buffered from it are taken and the records of the polls that returned
     /// them are dropped; one the application keeps (records kept past their
     /// poll) is forgotten after [`LENT_MAX`] newer fetches. So a consumer
-    /// holds at most `LENT_MAX + 1` buffers it could free (each up to
-    /// `max.partition.fetch.bytes`, rounded up to 64 KiB).
+    /// holds at most `LENT_MAX + 1` buffers it could free, each the size of a
+    /// fetch (about `max.partition.fetch.bytes`, or a larger first batch),
+    /// rounded up to 64 KiB.
     lent: VecDeque<Bytes>,
     /// A buffer back from `lent` (or empty), for the next fetch that reads.
     spare: Vec<u8>,
@@ -825,6 +838,7 @@ fn set_position(a: &mut Assigned, offset: i64) {
     a.buffered.clear();
     a.buffered_bytes = 0;
     a.buffered_records = 0;
+    a.damaged = false;
 }
 
 /// A damaged batch or record of `tp`, named by `offset`.
@@ -1115,6 +1129,98 @@ mod tests {
             .unwrap();
         all.assign_topic("t").unwrap();
         assert_eq!(all.poll(Duration::from_secs(5)).unwrap().count(), 300);
+    }
+
+    #[test]
+    fn a_partition_topped_up_for_fetch_min_bytes_does_not_starve_the_others() {
+        let dir = tempfile::tempdir().unwrap();
+        let weir = Weir::open(dir.path()).unwrap();
+        weir.admin().create_topic("t", 2, &[]).unwrap();
+        let producer = weir.producer(&[("linger.ms", "0")]).unwrap();
+        // A record per batch, so that fetches end where their bytes do.
+        for i in 0..2000 {
+            producer
+                .send(ProducerRecord::new("t", format!("{i:06}")).partition(0))
+                .unwrap();
+            producer.flush();
+        }
+        for i in 0..50 {
+            producer
+                .send(ProducerRecord::new("t", format!("{i:06}")).partition(1))
+                .unwrap();
+        }
+        producer.flush();
+        // Small fetches, and polls that take less than a fetch: partition 0
+        // is left holding less than fetch.min.bytes after many polls, and
+        // topping it up then made every poll take from it alone.
+        let mut c = weir
+            .consumer(&[
+                ("auto.offset.reset", "earliest"),
+                ("fetch.min.bytes", "4096"),
+                ("max.partition.fetch.bytes", "8192"),
+                ("fetch.max.wait.ms", "10"),
+                ("max.poll.records", "20"),
+            ])
+            .unwrap();
+        c.assign_topic("t").unwrap();
+        let mut read_of_0 = 0;
+        loop {
+            let polled = c.poll(Duration::from_secs(5)).unwrap();
+            if polled.iter().any(|r| r.partition() == 1) {
+                break;
+            }
+            read_of_0 += polled.count();
+            assert!(
+                read_of_0 < 1000,
+                "partition 1 waited while {read_of_0} records of partition 0 were read"
+            );
+        }
+    }
+
+    #[test]
+    fn a_damaged_batch_does_not_hold_up_the_other_partitions() {
+        let dir = tempfile::tempdir().unwrap();
+        let weir = Weir::open(dir.path()).unwrap();
+        weir.admin().create_topic("d", 2, &[]).unwrap();
+        let producer = weir.producer(&[("linger.ms", "0")]).unwrap();
+        for p in 0..2 {
+            for i in 0..20 {
+                producer
+                    .send(ProducerRecord::new("d", format!("value-{p}-{i:02}")).partition(p))
+                    .unwrap();
+            }
+            producer.flush();
+        }
+        let segment = dir.path().join("d-0").join("00000000000000000000.log");
+        let mut bytes = std::fs::read(&segment).unwrap();
+        let at = bytes
+            .windows(b"value-0-00".len())
+            .position(|w| w == b"value-0-00")
+            .unwrap();
+        bytes[at] = b'X';
+        std::fs::write(&segment, &bytes).unwrap();
+
+        let mut c = weir
+            .consumer(&[("auto.offset.reset", "earliest"), ("max.poll.records", "5")])
+            .unwrap();
+        c.assign_topic("d").unwrap();
+        let mut errors = 0;
+        let mut of_1 = Vec::new();
+        for _ in 0..20 {
+            match c.poll(Duration::from_millis(200)) {
+                Ok(records) => {
+                    assert!(records.iter().all(|r| r.partition() == 1));
+                    of_1.extend(records.iter().map(|r| r.offset()));
+                }
+                Err(WeirError::Corrupt { partition: 0, .. }) => errors += 1,
+                Err(e) => panic!("{e:?}"),
+            }
+            if of_1.len() == 20 {
+                break;
+            }
+        }
+        assert!(errors > 0, "the damage was reported");
+        assert_eq!(of_1, (0..20).collect::<Vec<i64>>(), "partition 1 went on");
     }
 
     #[test]
