@@ -22,33 +22,24 @@ pub fn index_decode(data: &[u8]) {
         return;
     };
     let base_offset = i64::from_be_bytes(*head);
+    // A parsed entry's offset back to the relative one it was read from.
+    let relative = |offset: i64| {
+        offset
+            .checked_sub(base_offset)
+            .and_then(|r| i32::try_from(r).ok())
+            .expect("a relative offset that fits")
+    };
     if let Ok(parsed) = parse_offset_index(entries, base_offset) {
         let mut out = Vec::new();
         for e in &parsed {
-            let relative = e
-                .offset
-                .checked_sub(base_offset)
-                .and_then(|r| i32::try_from(r).ok());
-            encode_offset_index_entry(
-                relative.expect("a relative offset that fits"),
-                e.position,
-                &mut out,
-            );
+            encode_offset_index_entry(relative(e.offset), e.position, &mut out);
         }
         assert!(out == entries, "offset index did not round-trip");
     }
     if let Ok(parsed) = parse_time_index(entries, base_offset) {
         let mut out = Vec::new();
         for e in &parsed {
-            let relative = e
-                .offset
-                .checked_sub(base_offset)
-                .and_then(|r| i32::try_from(r).ok());
-            encode_time_index_entry(
-                e.timestamp,
-                relative.expect("a relative offset that fits"),
-                &mut out,
-            );
+            encode_time_index_entry(e.timestamp, relative(e.offset), &mut out);
         }
         assert!(out == entries, "time index did not round-trip");
     }

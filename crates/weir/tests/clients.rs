@@ -41,6 +41,19 @@ fn weir() -> (tempfile::TempDir, Weir) {
     (dir, weir)
 }
 
+/// Sets the byte `at` bytes into the first occurrence of `needle` in the
+/// first segment of partition directory `partition_dir` (CRC left stale).
+fn damage(dir: &std::path::Path, partition_dir: &str, needle: &[u8], at: usize, to: u8) {
+    let segment = dir.join(partition_dir).join("00000000000000000000.log");
+    let mut bytes = std::fs::read(&segment).unwrap();
+    let found = bytes
+        .windows(needle.len())
+        .position(|w| w == needle)
+        .unwrap();
+    bytes[found + at] = to;
+    std::fs::write(&segment, &bytes).unwrap();
+}
+
 fn consume_all(weir: &Weir, topic: &str) -> Vec<weir::ConsumerRecord> {
     let mut consumer = weir
         .consumer(&[
@@ -757,14 +770,7 @@ fn a_damaged_batch_fails_the_poll_unless_check_crcs_is_off() {
             .unwrap();
     }
     producer.flush();
-    let segment = dir.path().join("d-0").join("00000000000000000000.log");
-    let mut bytes = std::fs::read(&segment).unwrap();
-    let at = bytes
-        .windows(b"value-1".len())
-        .position(|w| w == b"value-1")
-        .unwrap();
-    bytes[at + b"value-".len()] = b'X';
-    std::fs::write(&segment, &bytes).unwrap();
+    damage(dir.path(), "d-0", b"value-1", b"value-".len(), b'X');
 
     let mut checked = weir.consumer(&[("auto.offset.reset", "earliest")]).unwrap();
     checked.assign_topic("d").unwrap();
@@ -806,6 +812,44 @@ fn a_damaged_batch_fails_the_poll_unless_check_crcs_is_off() {
 /// hundreds of one-record batches, so the timer has hundreds of deadlines of
 /// sent batches to drop around the time `close` is called; a watchdog fails
 /// the test instead of hanging it.
+#[test]
+fn a_damaged_batch_does_not_hold_up_the_other_partitions() {
+    let (dir, weir) = weir();
+    weir.admin().create_topic("d", 2, &[]).unwrap();
+    let producer = weir.producer(&[("linger.ms", "0")]).unwrap();
+    for p in 0..2 {
+        for i in 0..20 {
+            producer
+                .send(ProducerRecord::new("d", format!("value-{p}-{i:02}")).partition(p))
+                .unwrap();
+        }
+        producer.flush();
+    }
+    damage(dir.path(), "d-0", b"value-0-00", 0, b'X');
+
+    let mut c = weir
+        .consumer(&[("auto.offset.reset", "earliest"), ("max.poll.records", "5")])
+        .unwrap();
+    c.assign_topic("d").unwrap();
+    let mut errors = 0;
+    let mut of_1 = Vec::new();
+    for _ in 0..20 {
+        match c.poll(Duration::from_millis(200)) {
+            Ok(records) => {
+                assert!(records.iter().all(|r| r.partition() == 1));
+                of_1.extend(records.iter().map(|r| r.offset()));
+            }
+            Err(WeirError::Corrupt { partition: 0, .. }) => errors += 1,
+            Err(e) => panic!("{e:?}"),
+        }
+        if of_1.len() == 20 {
+            break;
+        }
+    }
+    assert!(errors > 0, "the damage was reported");
+    assert_eq!(of_1, (0..20).collect::<Vec<i64>>(), "partition 1 went on");
+}
+
 #[test]
 fn close_never_hangs_on_the_linger_timer() {
     let (_dir, weir) = weir();

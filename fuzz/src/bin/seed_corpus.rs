@@ -282,19 +282,17 @@ fn seed_own_formats() {
         generation_id: 4,
         rack_id: Some("rack-a".into()),
     };
-    let assignment = ConsumerProtocolAssignment::from_partitions(
-        &[
-            TopicPartition {
-                topic: "orders".into(),
-                partition: 1,
-            },
-            TopicPartition {
-                topic: "payments".into(),
-                partition: 0,
-            },
-        ],
-        None,
-    );
+    let assigned = vec![
+        TopicPartition {
+            topic: "orders".into(),
+            partition: 1,
+        },
+        TopicPartition {
+            topic: "payments".into(),
+            partition: 0,
+        },
+    ];
+    let assignment = ConsumerProtocolAssignment::from_partitions(&assigned, None);
     let group = GroupMetadataValue {
         protocol_type: "consumer".into(),
         generation: 4,
@@ -336,16 +334,7 @@ fn seed_own_formats() {
         &with(4, &assignment.encode().expect("assignment")),
     );
     let sticky = StickyUserData {
-        partitions: vec![
-            TopicPartition {
-                topic: "orders".into(),
-                partition: 1,
-            },
-            TopicPartition {
-                topic: "payments".into(),
-                partition: 0,
-            },
-        ],
+        partitions: assigned,
         generation: Some(4),
     };
     write(
