@@ -387,6 +387,14 @@ impl<'a> RecordBatchMut<'a> {
         self.put(layout::CRC, &crc.to_be_bytes());
     }
 
+    /// Stamps the base sequence (an idempotent producer's numbering of its
+    /// records) and recomputes the CRC, which covers it.
+    pub fn set_base_sequence(&mut self, base_sequence: i32) {
+        self.put(layout::BASE_SEQUENCE, &base_sequence.to_be_bytes());
+        let crc = crate::crc32c(self.buf.get(layout::CRC_START..).unwrap_or_default());
+        self.put(layout::CRC, &crc.to_be_bytes());
+    }
+
     /// A read-only view of the stamped bytes.
     pub fn as_slice(&self) -> &[u8] {
         self.buf

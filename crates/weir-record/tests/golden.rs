@@ -538,3 +538,29 @@ fn log_append_time_stamping_matches_the_fixture() {
     stamp.set_log_append_time(first.max_timestamp());
     assert_eq!(stamp.as_slice(), &file[..117]);
 }
+
+#[test]
+fn base_sequence_stamping_equals_building_with_it() {
+    let build = |base_sequence| {
+        let mut builder = BatchBuilder::new(BatchOptions {
+            producer_id: 7,
+            producer_epoch: 0,
+            base_sequence,
+            ..BatchOptions::default()
+        });
+        builder
+            .append_parts(1_700_000_000_000, Some(b"k"), Some(b"v"), &[])
+            .unwrap();
+        builder
+            .append_parts(1_700_000_000_001, None, Some(b"w"), &[])
+            .unwrap();
+        builder.build().unwrap().to_vec()
+    };
+    let mut restamped = build(40);
+    let mut stamp = RecordBatchMut::new(&mut restamped).unwrap();
+    stamp.set_base_sequence(3);
+    assert_eq!(stamp.as_slice(), &build(3)[..]);
+    let batch = RecordBatch::new(Bytes::from(restamped)).unwrap();
+    batch.validate_crc().unwrap();
+    assert_eq!(batch.base_sequence(), 3);
+}

@@ -16,7 +16,7 @@
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap, VecDeque};
 use std::num::NonZeroU32;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, Ordering};
 use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::{Arc, Condvar, Mutex, PoisonError, Weak};
 use std::thread::JoinHandle;
@@ -26,7 +26,7 @@ use arc_swap::ArcSwap;
 use bytes::Bytes;
 use weir_log::PartitionLog;
 use weir_partition::{BuiltInPartitioner, Partitioner};
-use weir_record::{BatchBuilder, BatchOptions, increment_sequence};
+use weir_record::{BatchBuilder, BatchOptions, RecordBatchMut, increment_sequence};
 
 use crate::delivery::{BatchResult, Delivered, DeliveryFuture, RecordSlot};
 use crate::error::WeirError;
@@ -55,6 +55,9 @@ struct OpenBatch {
     records: usize,
     /// The records sent with a callback, and what their metadata needs.
     callbacks: Vec<(RecordSlot, Callback)>,
+    /// The size it is sealed at: `batch.size`, or less when the topic's
+    /// `max.message.bytes` is smaller (the log would refuse a bigger batch).
+    limit: usize,
 }
 
 /// A sealed batch waiting, in partition order, to be appended.
@@ -141,6 +144,11 @@ struct Appended {
 struct PartitionState {
     log: Arc<PartitionLog>,
     queue: Mutex<Queue>,
+    /// Sequence numbers given to records of batches the log refused (so it
+    /// never saw them): later batches are renumbered down by this much
+    /// before they are appended, as Kafka's idempotent producer resets a
+    /// partition's sequences after a failed batch. Only the drainer uses it.
+    sequences_lost: AtomicI32,
 }
 
 struct TopicState {
@@ -439,29 +447,30 @@ impl Inner {
         let _update = lock(&self.topics_update);
         let current = self.topics.load_full();
         let old = current.get(topic).map(|(_, s)| Arc::clone(s));
-        let state = match old {
-            Some(state) if state.partitions.len() == t.partition_count() as usize => state,
-            // New topic, or its partitions grew: keep the existing partitions'
-            // queues (open batches, sequences, a drain in progress) as they are.
-            old => Arc::new(TopicState {
-                name: Arc::from(topic),
-                partitions: t
-                    .partitions()
-                    .into_iter()
-                    .enumerate()
-                    .map(|(i, log)| {
-                        old.as_ref()
-                            .and_then(|o| o.partitions.get(i).cloned())
-                            .unwrap_or_else(|| {
-                                Arc::new(PartitionState {
-                                    log,
-                                    queue: Mutex::new(Queue::default()),
-                                })
+        // Keep the queues (open batches, sequences, a drain in progress) of
+        // partitions that are still the same logs; a topic deleted and
+        // created again has new logs, and new partitions have no queue yet.
+        let state = Arc::new(TopicState {
+            name: Arc::from(topic),
+            partitions: t
+                .partitions()
+                .into_iter()
+                .enumerate()
+                .map(|(i, log)| {
+                    old.as_ref()
+                        .and_then(|o| o.partitions.get(i))
+                        .filter(|p| Arc::ptr_eq(&p.log, &log))
+                        .cloned()
+                        .unwrap_or_else(|| {
+                            Arc::new(PartitionState {
+                                sequences_lost: AtomicI32::new(0),
+                                log,
+                                queue: Mutex::new(Queue::default()),
                             })
-                    })
-                    .collect(),
-            }),
-        };
+                        })
+                })
+                .collect(),
+        });
         let mut next = TopicMap::clone(&current);
         next.insert(topic.into(), (version, Arc::clone(&state)));
         self.topics.store(Arc::new(next));
@@ -602,13 +611,13 @@ impl Inner {
             let mut q = lock(&ps.queue);
             if let Some(open) = &q.open
                 && !open.builder.is_empty()
-                && open.builder.uncompressed_size() + size > self.config.batch_size
+                && open.builder.uncompressed_size() + size > open.limit
                 && let Some(full) = q.open.take()
             {
                 to_build.push(q.seal_to_build(full));
             }
             if q.open.is_none() {
-                let batch = self.new_batch(q.next_sequence, &topic.name, partition);
+                let batch = self.new_batch(q.next_sequence, &topic.name, partition, &ps.log);
                 if !linger_zero {
                     self.schedule_linger(
                         weir_log::clock::instant_after(batch.created, self.config.linger),
@@ -627,12 +636,14 @@ impl Inner {
             let shortfall = (open.used + size64).saturating_sub(open.reserved);
             let memory = &self.shared.memory;
             let batch_worth = self.config.batch_size as u64;
-            if shortfall == 0 {
+            if held > 0 {
+                // held = size64 >= shortfall, as used <= reserved. Taken even
+                // when another sender's reservation left room meanwhile: the
+                // batch gives it back with the rest when it completes.
+                open.reserved += std::mem::take(&mut held);
                 break q;
             }
-            if held > 0 {
-                // held = size64 >= shortfall, as used <= reserved.
-                open.reserved += std::mem::take(&mut held);
+            if shortfall == 0 {
                 break q;
             }
             if shortfall <= batch_worth && memory.try_reserve(batch_worth) {
@@ -645,7 +656,16 @@ impl Inner {
             }
             // Wait for memory (up to max.block.ms) without holding the queue.
             drop(q);
-            self.reserve(size64)?;
+            if let Err(e) = self.reserve(size64) {
+                // The batch this record would have opened must not stay open
+                // empty: no linger timer or flush would ever send it, and
+                // flush() would wait for it for good.
+                let mut q = lock(&ps.queue);
+                let freed = self.discard_empty_open(&mut q);
+                drop(q);
+                self.release(freed);
+                return Err(e);
+            }
             held = size64;
         };
         let Some(open) = q.open.as_mut() else {
@@ -659,13 +679,7 @@ impl Inner {
         ) {
             Ok(d) => d,
             Err(e) => {
-                let mut freed = held;
-                if open.builder.is_empty() {
-                    let id = open.id;
-                    freed += open.reserved;
-                    q.open = None;
-                    lock(&self.shared.outstanding).remove(&id);
-                }
+                let freed = held + self.discard_empty_open(&mut q);
                 drop(q);
                 self.release(freed);
                 return Err(e.into());
@@ -692,7 +706,7 @@ impl Inner {
         let full = q
             .open
             .as_ref()
-            .is_some_and(|o| o.builder.uncompressed_size() >= self.config.batch_size);
+            .is_some_and(|o| o.builder.uncompressed_size() >= o.limit);
         if full && let Some(sealed) = q.open.take() {
             to_build.push(q.seal_to_build(sealed));
         } else if linger_zero
@@ -711,8 +725,38 @@ impl Inner {
         })
     }
 
-    fn new_batch(&self, base_sequence: i32, topic: &Arc<str>, partition: usize) -> OpenBatch {
+    /// Drops the partition's open batch if it holds no record (one a failed
+    /// send opened), returning the memory it had reserved.
+    fn discard_empty_open(&self, q: &mut Queue) -> u64 {
+        match q.open.take() {
+            Some(open) if open.builder.is_empty() => {
+                lock(&self.shared.outstanding).remove(&open.id);
+                open.reserved
+            }
+            other => {
+                q.open = other;
+                0
+            }
+        }
+    }
+
+    fn new_batch(
+        &self,
+        base_sequence: i32,
+        topic: &Arc<str>,
+        partition: usize,
+        log: &PartitionLog,
+    ) -> OpenBatch {
         let id = self.next_batch_id.fetch_add(1, Ordering::Relaxed);
+        // A record's size estimate leaves out at most 15 bytes of varints
+        // (36 bytes of framing at most, 21 counted), so a batch sealed 15
+        // bytes short of max.message.bytes never passes it.
+        let max_message_bytes =
+            usize::try_from(log.config().max_message_bytes).unwrap_or(usize::MAX);
+        let limit = self
+            .config
+            .batch_size
+            .min(max_message_bytes.saturating_sub(15));
         let idempotent = self.producer_id >= 0;
         let result = Arc::new(BatchResult::new(
             Arc::clone(topic),
@@ -737,6 +781,7 @@ impl Inner {
             used: 0,
             records: 0,
             callbacks: Vec::new(),
+            limit,
         }
     }
 
@@ -825,12 +870,13 @@ impl Inner {
                 }
             };
             if let Some(sealed) = sealed {
-                self.send_batch(&ps.log, sealed);
+                self.send_batch(ps, sealed);
             }
         }
     }
 
-    fn send_batch(&self, log: &Arc<PartitionLog>, sealed: Sealed) {
+    fn send_batch(&self, ps: &PartitionState, sealed: Sealed) {
+        let log = &ps.log;
         let Sealed {
             mut batch,
             built,
@@ -850,14 +896,29 @@ impl Inner {
             );
             builder.build().map_err(WeirError::from)
         });
+        let lost = ps.sequences_lost.load(Ordering::Relaxed);
         let appended = built.and_then(|bytes| {
             self.shared
                 .metrics
                 .batch(bytes.len(), uncompressed, records);
+            let bytes = if self.producer_id >= 0 && lost != 0 {
+                renumber(bytes, lost)?
+            } else {
+                bytes
+            };
             log.append(bytes).map_err(WeirError::from)
         });
         match appended {
-            Err(e) => self.complete(batch, Err(e)),
+            Err(e) => {
+                if self.producer_id >= 0 {
+                    // The log did not take these sequences: the next batch
+                    // starts where this one did.
+                    let n = i32::try_from(records).unwrap_or(i32::MAX);
+                    ps.sequences_lost
+                        .store(increment_sequence(lost, n), Ordering::Relaxed);
+                }
+                self.complete(batch, Err(e));
+            }
             Ok(info) => {
                 let delivered = Delivered {
                     base_offset: info.base_offset,
@@ -946,6 +1007,20 @@ impl Inner {
             }
         }
     }
+}
+
+/// The batch with its base sequence moved down by `lost` (in Kafka's
+/// sequence space, which wraps from `i32::MAX` to 0), its CRC recomputed.
+fn renumber(bytes: Bytes, lost: i32) -> Result<Bytes, WeirError> {
+    let base = i64::from(weir_record::RecordBatch::new(bytes.clone())?.base_sequence());
+    let mut buf = bytes
+        .try_into_mut()
+        .unwrap_or_else(|shared| bytes::BytesMut::from(&shared[..]));
+    let mut batch = RecordBatchMut::new(&mut buf).map_err(WeirError::from)?;
+    let space = i64::from(i32::MAX) + 1;
+    let renumbered = i32::try_from((base - i64::from(lost)).rem_euclid(space)).unwrap_or(0);
+    batch.set_base_sequence(renumbered);
+    Ok(buf.freeze())
 }
 
 fn complete_batch(batch: OpenBatch, outcome: Result<Delivered, WeirError>, shared: &Shared) {

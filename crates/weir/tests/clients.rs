@@ -284,6 +284,63 @@ fn buffer_memory_blocks_then_errors() {
 }
 
 #[test]
+fn a_send_refused_for_memory_leaves_nothing_for_flush_to_wait_on() {
+    let (_dir, weir) = weir();
+    weir.admin().create_topic("full", 2, &[]).unwrap();
+    for linger in ["0", "600000"] {
+        let producer = weir
+            .producer(&[
+                ("linger.ms", linger),
+                ("batch.size", "1000000"),
+                ("buffer.memory", "20000"),
+                ("max.block.ms", "10"),
+                ("acks", "1"),
+            ])
+            .unwrap();
+        // Partition 0 holds the memory: with linger.ms=0 in a batch being
+        // delivered (its callback blocks until the refused send is done).
+        let (go, wait) = mpsc::channel::<()>();
+        let (entered, inside) = mpsc::channel::<()>();
+        let wait = Mutex::new(wait);
+        let record = ProducerRecord::new("full", vec![b'x'; 19_000]).partition(0);
+        let held = if linger == "0" {
+            let (p, r) = (producer.clone(), record);
+            Some(thread::spawn(move || {
+                p.send_with_callback(r, move |_| {
+                    entered.send(()).unwrap();
+                    let _ = wait.lock().unwrap().recv_timeout(Duration::from_secs(30));
+                })
+                .unwrap();
+            }))
+        } else {
+            producer.send(record).unwrap();
+            entered.send(()).unwrap();
+            None
+        };
+        inside.recv_timeout(Duration::from_secs(30)).unwrap();
+        // A send to partition 1 opens a batch there, finds no memory, fails.
+        let err = producer
+            .send(ProducerRecord::new("full", vec![b'y'; 5000]).partition(1))
+            .unwrap_err();
+        assert!(matches!(err, WeirError::BufferExhausted { .. }), "{err}");
+        go.send(()).unwrap();
+        // flush() returns: the refused record left no empty batch behind.
+        let (tx, rx) = mpsc::channel();
+        let flushing = producer.clone();
+        thread::spawn(move || {
+            flushing.flush();
+            tx.send(()).unwrap();
+        });
+        rx.recv_timeout(Duration::from_secs(30))
+            .unwrap_or_else(|_| panic!("flush hangs (linger.ms={linger})"));
+        if let Some(h) = held {
+            h.join().unwrap();
+        }
+        producer.close();
+    }
+}
+
+#[test]
 fn many_threads_share_one_producer_keeping_per_key_order() {
     let (_dir, weir) = weir();
     weir.admin().create_topic("shared", 4, &[]).unwrap();
@@ -1079,4 +1136,83 @@ fn a_poll_that_no_batch_reaches_fails_with_the_offset_instead_of_spinning() {
         }
     }
     assert_eq!(skipped, [2, 3, 4, 5, 6]);
+}
+
+#[test]
+fn a_batch_the_log_refuses_does_not_break_the_partitions_sequence() {
+    let (_dir, weir) = weir();
+    weir.admin()
+        .create_topic("small", 1, &[("max.message.bytes", "2000")])
+        .unwrap();
+    let producer = weir.producer(&[("linger.ms", "0")]).unwrap();
+    assert!(producer.producer_id() >= 0, "idempotence is on by default");
+    let send = |value: Vec<u8>| {
+        producer
+            .send(ProducerRecord::new("small", value))
+            .unwrap()
+            .wait_timeout(Duration::from_secs(30))
+    };
+    assert_eq!(send(b"a".to_vec()).unwrap().offset, 0);
+    // One record over the topic's max.message.bytes: refused by the log.
+    let err = send(vec![b'x'; 5000]).unwrap_err();
+    assert!(err.to_string().contains("max.message.bytes"), "{err}");
+    // The records after it are numbered on from the last one the log took.
+    assert_eq!(send(b"b".to_vec()).unwrap().offset, 1);
+    assert_eq!(send(b"c".to_vec()).unwrap().offset, 2);
+}
+
+#[test]
+fn batches_stay_within_the_topics_max_message_bytes() {
+    let (dir, weir) = weir();
+    weir.admin()
+        .create_topic("small", 1, &[("max.message.bytes", "2000")])
+        .unwrap();
+    // batch.size (16 KiB by default) is more than the topic takes in a batch.
+    let producer = weir.producer(&[("linger.ms", "600000")]).unwrap();
+    let futures: Vec<_> = (0..40)
+        .map(|i| {
+            producer
+                .send(ProducerRecord::new(
+                    "small",
+                    vec![b'0' + (i % 10) as u8; 300],
+                ))
+                .unwrap()
+        })
+        .collect();
+    producer.flush();
+    for (i, f) in futures.into_iter().enumerate() {
+        let meta = f.wait_timeout(Duration::from_secs(30)).unwrap();
+        assert_eq!(meta.offset, i as i64);
+    }
+    let segment = dir.path().join("small-0").join("00000000000000000000.log");
+    let bytes = bytes::Bytes::from(std::fs::read(segment).unwrap());
+    let batches: Vec<_> = weir_record::BatchIter::new(bytes)
+        .map(|b| b.unwrap())
+        .collect();
+    assert!(batches.len() >= 7, "{} batches", batches.len());
+    assert!(batches.iter().all(|b| b.batch.size() <= 2000));
+}
+
+#[test]
+fn a_producer_goes_on_to_a_topic_deleted_and_created_again() {
+    let (_dir, weir) = weir();
+    let admin = weir.admin();
+    admin.create_topic("again", 2, &[]).unwrap();
+    let producer = weir.producer(&[("linger.ms", "0")]).unwrap();
+    let send = |p: i32| {
+        producer
+            .send(ProducerRecord::new("again", "v").partition(p))
+            .unwrap()
+            .wait_timeout(Duration::from_secs(30))
+    };
+    send(0).unwrap();
+    send(1).unwrap();
+    admin.delete_topic("again").unwrap();
+    admin.create_topic("again", 2, &[]).unwrap();
+    assert_eq!(send(0).unwrap().offset, 0);
+    assert_eq!(send(1).unwrap().offset, 0);
+    admin.delete_topic("again").unwrap();
+    admin.create_topic("again", 3, &[]).unwrap();
+    assert_eq!(send(2).unwrap().offset, 0);
+    assert_eq!(send(0).unwrap().offset, 0);
 }
