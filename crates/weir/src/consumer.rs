@@ -230,16 +230,25 @@ impl Consumer {
     }
 
     pub(crate) fn assign_inner(&mut self, partitions: &[TopicPartition]) -> Result<(), WeirError> {
-        let mut next = Vec::with_capacity(partitions.len());
+        // Every partition's log first: an unknown one changes nothing.
+        let mut logs = Vec::with_capacity(partitions.len());
         for tp in partitions {
-            if next.iter().any(|a: &Assigned| &a.tp == tp) {
-                continue;
+            if !logs.iter().any(|(t, _)| *t == tp) {
+                logs.push((tp, self.weir.partition(&tp.topic, tp.partition)?));
             }
-            if let Some(i) = self.parts.iter().position(|a| &a.tp == tp) {
+        }
+        let mut next = Vec::with_capacity(logs.len());
+        for (tp, log) in logs {
+            // A partition kept keeps its position and buffer, unless its topic
+            // was deleted and created again (a new log) since.
+            if let Some(i) = self
+                .parts
+                .iter()
+                .position(|a| &a.tp == tp && Arc::ptr_eq(&a.log, &log))
+            {
                 next.push(self.parts.swap_remove(i));
                 continue;
             }
-            let log = self.weir.partition(&tp.topic, tp.partition)?;
             let topic: Arc<str> = Arc::from(tp.topic.as_str());
             next.push(Assigned {
                 metrics: self.metrics.partition(&topic, tp.partition),
@@ -291,10 +300,17 @@ impl Consumer {
     /// dropped).
     ///
     /// # Errors
-    /// [`WeirError::NotAssigned`].
+    /// [`WeirError::NotAssigned`]; [`WeirError::InvalidArgument`] for a
+    /// negative offset (Kafka's `seek` refuses it too).
     pub fn seek(&mut self, tp: &TopicPartition, offset: i64) -> Result<(), WeirError> {
+        if offset < 0 {
+            return Err(WeirError::InvalidArgument(format!(
+                "seek to offset {offset} of {}-{}: an offset is never negative",
+                tp.topic, tp.partition
+            )));
+        }
         let a = self.part(tp)?;
-        set_position(a, offset.max(0));
+        set_position(a, offset);
         Ok(())
     }
 
@@ -531,6 +547,7 @@ impl Consumer {
         // and for `fetch-latency`.
         let mut fetch_started = None;
         let mut budget = self.config.fetch_max_bytes;
+        let mut fetched_any = false;
         let n = self.parts.len();
         let per_partition = self.config.max_partition_fetch_bytes;
         let reset = self.config.auto_offset_reset;
@@ -560,7 +577,9 @@ impl Consumer {
             if a.paused || a.buffered_bytes >= enough || continuing {
                 continue;
             }
-            if budget == 0 {
+            // fetch.max.bytes is not absolute: the first batch comes back
+            // whatever its size (also with fetch.max.bytes=0), as in Kafka.
+            if budget == 0 && fetched_any {
                 break;
             }
             if fetch_started.is_none() {
@@ -601,6 +620,7 @@ impl Consumer {
                 continue;
             }
             self.buffers.lend(&data.records);
+            fetched_any = true;
             budget = budget.saturating_sub(data.records.len());
             let mut aborted = AbortedBatches::for_fetch(
                 read_committed,
@@ -1079,6 +1099,45 @@ mod tests {
             .iter()
             .map(|r| (r.partition(), r.offset()))
             .collect()
+    }
+
+    #[test]
+    fn a_failed_assign_changes_nothing_and_seek_refuses_negative_offsets() {
+        let (_dir, weir, _producer) = topic_t(2);
+        let mut c = weir.consumer(&[]).unwrap();
+        let t0 = TopicPartition::new("t", 0);
+        c.assign(std::slice::from_ref(&t0)).unwrap();
+        c.seek(&t0, 42).unwrap();
+        let err = c
+            .assign(&[t0.clone(), TopicPartition::new("t", 7)])
+            .unwrap_err();
+        assert!(err.to_string().contains('7'), "{err}");
+        assert_eq!(c.assignment(), vec![t0.clone()]);
+        assert_eq!(c.parts[0].position, Some(42));
+
+        let err = c.seek(&t0, -5).unwrap_err();
+        assert!(matches!(err, WeirError::InvalidArgument(_)), "{err}");
+        assert_eq!(c.parts[0].position, Some(42));
+    }
+
+    #[test]
+    fn fetch_max_bytes_zero_still_returns_the_first_batch() {
+        let (_dir, weir, producer) = topic_t(1);
+        for i in 0..5 {
+            producer
+                .send(ProducerRecord::new("t", format!("{i}")))
+                .unwrap();
+        }
+        producer.flush();
+        let mut c = weir
+            .consumer(&[("auto.offset.reset", "earliest"), ("fetch.max.bytes", "0")])
+            .unwrap();
+        c.assign_topic("t").unwrap();
+        let mut got = 0;
+        for _ in 0..10 {
+            got += c.poll(Duration::from_millis(100)).unwrap().count();
+        }
+        assert_eq!(got, 5);
     }
 
     #[test]

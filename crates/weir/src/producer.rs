@@ -13,6 +13,7 @@
 //! (`1`), or once fsynced (`all`, by a completion thread that groups the
 //! fsyncs of many batches).
 
+use std::cell::Cell;
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap, VecDeque};
 use std::num::NonZeroU32;
@@ -402,15 +403,35 @@ impl Producer {
 
     /// Sends every batch now and blocks until all records sent before the call
     /// are delivered or failed.
+    ///
+    /// Called from a delivery callback it sends every batch but does not
+    /// wait: the batch whose callback is running completes only after the
+    /// callback returns, so waiting there would never end (Kafka's `flush`
+    /// refuses to run in a callback for the same reason).
     pub fn flush(&self) {
+        if in_callback() {
+            self.inner.send_all();
+            return;
+        }
         self.inner.flush();
     }
 
     /// Refuses new sends (they fail with [`WeirError::Closed`]), delivers
     /// every record accepted before, then stops the producer's threads.
+    ///
+    /// Called from a delivery callback it refuses new sends and sends every
+    /// batch, but waits for none of them (as Kafka's `close` from a callback
+    /// does with a zero timeout); the producer's threads stop once what was
+    /// sent is delivered.
     pub fn close(&self) {
         // Refuse new sends first, then deliver everything accepted.
         self.inner.closed.store(true, Ordering::Release);
+        if in_callback() {
+            self.inner.send_all();
+            self.inner.linger.close();
+            lock(&self.inner.completions).take();
+            return;
+        }
         self.inner.flush_everything();
         self.inner.linger.close();
         lock(&self.inner.completions).take();
@@ -1023,9 +1044,35 @@ fn renumber(bytes: Bytes, lost: i32) -> Result<Bytes, WeirError> {
     Ok(buf.freeze())
 }
 
+thread_local! {
+    /// Whether this thread is running delivery callbacks.
+    static IN_CALLBACK: Cell<bool> = const { Cell::new(false) };
+}
+
+fn in_callback() -> bool {
+    IN_CALLBACK.with(Cell::get)
+}
+
+/// Marks the thread as running delivery callbacks until dropped (also when a
+/// callback panics).
+struct CallbackScope(bool);
+
+impl CallbackScope {
+    fn enter() -> Self {
+        CallbackScope(IN_CALLBACK.with(|c| c.replace(true)))
+    }
+}
+
+impl Drop for CallbackScope {
+    fn drop(&mut self) {
+        IN_CALLBACK.with(|c| c.set(self.0));
+    }
+}
+
 fn complete_batch(batch: OpenBatch, outcome: Result<Delivered, WeirError>, shared: &Shared) {
     let ok = outcome.is_ok();
     let records = batch.records;
+    let scope = (!batch.callbacks.is_empty()).then(CallbackScope::enter);
     // Callbacks run before the batch counts as complete, so `flush` (which
     // waits for completion) returns only after they ran, as in Kafka.
     for (slot, callback) in batch.callbacks {
@@ -1034,6 +1081,7 @@ fn complete_batch(batch: OpenBatch, outcome: Result<Delivered, WeirError>, share
             Err(e) => Err(e.clone()),
         });
     }
+    drop(scope);
     batch.result.complete(outcome);
     shared.release(batch.reserved);
     lock(&shared.outstanding).remove(&batch.id);
@@ -1151,7 +1199,14 @@ impl Drop for Inner {
             .get_mut()
             .unwrap_or_else(PoisonError::into_inner)
             .take();
-        self.flush_everything();
+        if in_callback() {
+            // Dropped by a delivery callback: waiting would wait for the
+            // batch whose callback this is. Everything is sent (and, with no
+            // completion thread left, fsynced here), not waited for.
+            self.send_all();
+        } else {
+            self.flush_everything();
+        }
         self.linger.close();
     }
 }

@@ -290,6 +290,14 @@ impl ProducerConfig {
     #[must_use]
     pub fn compression(mut self, compression: CompressionConfig) -> Self {
         self.codec = compression.compression();
+        // The level is kept as its codec's `compression.<codec>.level`, so a
+        // later `set` of any key keeps it.
+        match self.codec {
+            Compression::Gzip => self.gzip_level = compression.level(),
+            Compression::Lz4 => self.lz4_level = compression.level(),
+            Compression::Zstd => self.zstd_level = compression.level(),
+            _ => {}
+        }
         self.compression = compression;
         self
     }
@@ -363,6 +371,17 @@ mod tests {
             (Compression::Zstd, 9)
         );
         assert_eq!(c.linger, Duration::from_millis(20));
+    }
+
+    #[test]
+    fn a_typed_compression_level_survives_later_sets() {
+        let zstd19 = CompressionConfig::with_level(Compression::Zstd, 19).unwrap();
+        let mut c = ProducerConfig::default().compression(zstd19);
+        c.set("acks", "all").unwrap();
+        assert_eq!(
+            (c.compression.compression(), c.compression.level()),
+            (Compression::Zstd, 19)
+        );
     }
 
     #[test]

@@ -142,11 +142,45 @@ impl Drop for Sleep {
     fn drop(&mut self) {
         if let Some(id) = self.id {
             let t = timer();
-            t.state
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .wakers
-                .remove(&id);
+            let mut st = t.state.lock().unwrap_or_else(PoisonError::into_inner);
+            st.wakers.remove(&id);
+            // The deadline stays in the heap until it passes; a Sleep dropped
+            // early (a poll woken by data) with a far deadline would leave it
+            // there for good. Dropped entries are swept once they outnumber
+            // the live ones, so the heap stays within twice its live size.
+            if st.heap.len() > 2 * st.wakers.len() + 64 {
+                let TimerState { heap, wakers, .. } = &mut *st;
+                heap.retain(|Reverse((_, id))| wakers.contains_key(id));
+            }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    struct Nothing;
+    impl Wake for Nothing {
+        fn wake(self: Arc<Self>) {}
+    }
+
+    #[test]
+    fn sleeps_dropped_early_do_not_pile_up_in_the_timer() {
+        let waker = Waker::from(Arc::new(Nothing));
+        let mut cx = Context::from_waker(&waker);
+        let far = Instant::now() + Duration::from_secs(100 * 365 * 24 * 3600);
+        for _ in 0..10_000 {
+            let mut sleep = Sleep::until(far);
+            assert!(Pin::new(&mut sleep).poll(&mut cx).is_pending());
+        }
+        let st = timer().state.lock().unwrap();
+        // Other tests' sleeps may be live meanwhile; none of these are.
+        assert!(
+            st.heap.len() <= 2 * st.wakers.len() + 64,
+            "{}",
+            st.heap.len()
+        );
     }
 }

@@ -1216,3 +1216,63 @@ fn a_producer_goes_on_to_a_topic_deleted_and_created_again() {
     assert_eq!(send(2).unwrap().offset, 0);
     assert_eq!(send(0).unwrap().offset, 0);
 }
+
+/// Runs `f` on a thread; fails the test if it does not finish in 30 s.
+fn within_30s(what: &str, f: impl FnOnce() + Send + 'static) {
+    let (tx, rx) = mpsc::channel();
+    thread::spawn(move || {
+        f();
+        tx.send(()).unwrap();
+    });
+    rx.recv_timeout(Duration::from_secs(30))
+        .unwrap_or_else(|_| panic!("{what} hangs"));
+}
+
+#[test]
+fn flush_close_and_the_last_drop_inside_a_callback_do_not_hang() {
+    let (_dir, weir) = weir();
+    weir.admin().create_topic("cb", 1, &[]).unwrap();
+    for acks in ["1", "all"] {
+        // flush() and then close() from a callback; the outer flush returns.
+        let producer = weir.producer(&[("acks", acks)]).unwrap();
+        let (tx, rx) = mpsc::channel();
+        let p = producer.clone();
+        producer
+            .send_with_callback(ProducerRecord::new("cb", "a"), move |r| {
+                r.unwrap();
+                p.send(ProducerRecord::new("cb", "b")).unwrap();
+                p.flush();
+                p.close();
+                tx.send(p.send(ProducerRecord::new("cb", "c")).is_err())
+                    .unwrap();
+            })
+            .unwrap();
+        let outer = producer.clone();
+        within_30s("flush with close() in a callback", move || outer.flush());
+        assert!(rx.recv_timeout(Duration::from_secs(30)).unwrap());
+        drop(producer);
+
+        // The last handle dropped by a callback.
+        let producer = weir
+            .producer(&[("acks", acks), ("linger.ms", "300")])
+            .unwrap();
+        let (tx, rx) = mpsc::channel();
+        let p = producer.clone();
+        producer
+            .send_with_callback(ProducerRecord::new("cb", "d"), move |r| {
+                r.unwrap();
+                p.send(ProducerRecord::new("cb", "e")).unwrap();
+                drop(p);
+                tx.send(()).unwrap();
+            })
+            .unwrap();
+        drop(producer);
+        rx.recv_timeout(Duration::from_secs(30))
+            .unwrap_or_else(|_| panic!("the last drop in a callback hangs (acks={acks})"));
+    }
+    let values: Vec<_> = consume_all(&weir, "cb")
+        .into_iter()
+        .map(|r| r.value.unwrap())
+        .collect();
+    assert_eq!(values, ["a", "b", "d", "e", "a", "b", "d", "e"]);
+}
