@@ -235,7 +235,9 @@ impl Admin {
     /// Looks offsets up (Kafka's ListOffsets).
     ///
     /// # Errors
-    /// An unknown topic or partition; log read errors.
+    /// An unknown topic or partition; a negative
+    /// [`OffsetSpec::ForTimestamp`] (Kafka's negative timestamps are the
+    /// other specs); log read errors.
     pub fn list_offsets(
         &self,
         query: &[(TopicPartition, OffsetSpec)],
@@ -243,6 +245,14 @@ impl Admin {
         query
             .iter()
             .map(|(tp, spec)| {
+                if let OffsetSpec::ForTimestamp(ts) = spec
+                    && *ts < 0
+                {
+                    return Err(WeirError::InvalidArgument(format!(
+                        "the target time for {}-{} is {ts}: it cannot be negative",
+                        tp.topic, tp.partition
+                    )));
+                }
                 let log = self.weir.partition(&tp.topic, tp.partition)?;
                 let plain = |offset| ListedOffset {
                     offset,
@@ -268,16 +278,23 @@ impl Admin {
     }
 
     /// Deletes records below `before_offset` (Kafka's DeleteRecords); returns
-    /// the new log start offset (the low watermark).
+    /// the new log start offset (the low watermark). `-1` stands for the high
+    /// watermark (every record), as in Kafka's `RecordsToDelete`.
     ///
     /// # Errors
-    /// An offset past the high watermark; an unknown topic or partition.
+    /// An offset past the high watermark, or negative other than `-1`; an
+    /// unknown topic or partition.
     pub fn delete_records(
         &self,
         tp: &TopicPartition,
         before_offset: i64,
     ) -> Result<i64, WeirError> {
         let log = self.weir.partition(&tp.topic, tp.partition)?;
-        Ok(log.advance_log_start_offset(before_offset)?)
+        let before = if before_offset == -1 {
+            log.high_watermark()
+        } else {
+            before_offset
+        };
+        Ok(log.advance_log_start_offset(before)?)
     }
 }

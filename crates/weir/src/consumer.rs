@@ -403,7 +403,9 @@ impl Consumer {
     /// [`WeirError::Corrupt`] for a batch failing its CRC or decoding, naming
     /// its partition and base offset (records taken before it in the same
     /// poll are returned first; the next poll fails; seek past it to go on);
-    /// [`WeirError::NoOffsetForPartition`]; log errors.
+    /// [`WeirError::NoOffsetForPartition`] (no position) and
+    /// [`WeirError::OffsetOutOfRange`] (a position outside the log) with
+    /// `auto.offset.reset=none`; log errors.
     pub fn poll(&mut self, timeout: Duration) -> Result<ConsumerRecords, WeirError> {
         let mut st = self.start_poll(timeout);
         loop {
@@ -594,16 +596,22 @@ impl Consumer {
             let data = match fetched {
                 Ok(d) => d,
                 Err(LogError::OffsetOutOfRange {
-                    log_start_offset, ..
+                    offset,
+                    log_start_offset,
+                    log_end_offset,
+                    ..
                 }) => {
                     // Retention or DeleteRecords moved past us.
                     match reset {
                         OffsetReset::Earliest => set_position(a, log_start_offset),
                         OffsetReset::Latest => set_position(a, a.log.high_watermark()),
                         OffsetReset::None => {
-                            return Err(WeirError::NoOffsetForPartition {
+                            return Err(WeirError::OffsetOutOfRange {
                                 topic: a.tp.topic.clone(),
                                 partition: a.tp.partition,
+                                offset,
+                                log_start_offset,
+                                log_end_offset,
                             });
                         }
                     }
@@ -728,7 +736,8 @@ impl Consumer {
     /// after the one given (`None` when every record is older).
     ///
     /// # Errors
-    /// An unknown topic or partition; log read errors.
+    /// An unknown topic or partition; a negative timestamp (as Kafka's
+    /// `offsetsForTimes`); log read errors.
     pub fn offsets_for_times(
         &self,
         query: &[(TopicPartition, i64)],
@@ -736,6 +745,12 @@ impl Consumer {
         query
             .iter()
             .map(|(tp, ts)| {
+                if *ts < 0 {
+                    return Err(WeirError::InvalidArgument(format!(
+                        "the target time for {}-{} is {ts}: it cannot be negative",
+                        tp.topic, tp.partition
+                    )));
+                }
                 let log = self.weir.partition(&tp.topic, tp.partition)?;
                 let found = log.offset_for_timestamp(*ts)?.map(|t| OffsetAndTimestamp {
                     offset: t.offset,

@@ -15,7 +15,9 @@ pub enum OffsetReset {
     /// `latest`: the high watermark (only new records).
     #[default]
     Latest,
-    /// `none`: fail with [`WeirError::NoOffsetForPartition`](crate::WeirError::NoOffsetForPartition).
+    /// `none`: fail with [`WeirError::NoOffsetForPartition`](crate::WeirError::NoOffsetForPartition)
+    /// when there is no position, [`WeirError::OffsetOutOfRange`](crate::WeirError::OffsetOutOfRange)
+    /// when the position is outside the log.
     None,
 }
 

@@ -79,6 +79,25 @@ pub enum WeirError {
         partition: i32,
     },
 
+    /// The position is outside the log (retention or DeleteRecords moved its
+    /// start past it, or it is beyond the end) and `auto.offset.reset=none`
+    /// (Kafka's `OffsetOutOfRangeException`).
+    #[error(
+        "{topic}-{partition}: offset {offset} is out of range (the log holds {log_start_offset}..{log_end_offset}) and auto.offset.reset is none"
+    )]
+    OffsetOutOfRange {
+        /// The topic.
+        topic: String,
+        /// The partition.
+        partition: i32,
+        /// The position that is out of range.
+        offset: i64,
+        /// The log's first offset.
+        log_start_offset: i64,
+        /// The log's end offset.
+        log_end_offset: i64,
+    },
+
     /// A fetched batch failed its CRC or did not decode.
     #[error("{topic}-{partition}: corrupt batch at offset {offset}: {reason}")]
     Corrupt {

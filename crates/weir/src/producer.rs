@@ -508,11 +508,21 @@ impl Inner {
                 what: format!("producer {}", self.config.client_id),
             });
         }
+        if let Some(ts) = record.timestamp
+            && ts < 0
+        {
+            return Err(WeirError::InvalidArgument(format!(
+                "invalid timestamp {ts}: a record's timestamp is never negative (None is \"now\")"
+            )));
+        }
         let size = record.estimated_size();
-        if size > self.config.max_request_size {
+        // As Kafka's producer, the record's size in a batch of its own (with
+        // the 61-byte batch header) is held against max.request.size.
+        let alone = size + weir_record::layout::RECORD_BATCH_OVERHEAD;
+        if alone > self.config.max_request_size {
             self.shared.metrics.error(record.topic.clone(), 1);
             return Err(WeirError::RecordTooLarge {
-                size,
+                size: alone,
                 max: self.config.max_request_size as u64,
                 config: "max.request.size",
             });

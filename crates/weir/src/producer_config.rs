@@ -90,6 +90,8 @@ pub struct ProducerConfig {
     /// The partitioner (`partitioner`, librdkafka's key, picks a librdkafka one).
     pub partitioner: PartitionerChoice,
     idempotence_set: bool,
+    /// `retries=0` was set (only its conflict with idempotence matters here).
+    retries_zero: bool,
     gzip_level: i32,
     lz4_level: i32,
     zstd_level: i32,
@@ -114,6 +116,7 @@ impl Default for ProducerConfig {
             partitioner_adaptive: true,
             partitioner: PartitionerChoice::BuiltIn,
             idempotence_set: false,
+            retries_zero: false,
             gzip_level: -1,
             lz4_level: 9,
             zstd_level: 3,
@@ -187,7 +190,7 @@ impl ProducerConfig {
                 self.max_in_flight = usize_of(key, value, 1)?;
             }
             "retries" => {
-                int(key, value, 0, i64::from(i32::MAX))?;
+                self.retries_zero = int(key, value, 0, i64::from(i32::MAX))? == 0;
             }
             "partitioner.class" => {
                 if !value.trim().is_empty() {
@@ -240,11 +243,26 @@ impl ProducerConfig {
     }
 
     /// Kafka's cross-key rules. Idempotence left at its default turns itself off
-    /// when `acks` is not `all`, as in the Java client.
+    /// when `acks` is not `all`, `retries` is 0 or
+    /// `max.in.flight.requests.per.connection` is over 5, as in the Java client;
+    /// set to `true` explicitly, it makes those values errors.
     ///
     /// # Errors
     /// The conflicting key.
     pub fn validate(&mut self) -> Result<(), ConfigError> {
+        if self.enable_idempotence
+            && !self.idempotence_set
+            && (self.retries_zero || self.max_in_flight > 5)
+        {
+            self.enable_idempotence = false;
+        }
+        if self.enable_idempotence && self.retries_zero {
+            return Err(ConfigError::invalid(
+                "retries",
+                "0",
+                "must not be 0 when enable.idempotence is true",
+            ));
+        }
         if self.enable_idempotence && self.acks != Acks::All {
             if self.idempotence_set {
                 return Err(ConfigError::invalid(
@@ -404,8 +422,17 @@ mod tests {
         let err = ProducerConfig::from_props([("enable.idempotence", "true"), ("acks", "1")])
             .unwrap_err();
         assert_eq!(err.key(), "acks");
-        let err = ProducerConfig::from_props([("max.in.flight.requests.per.connection", "6")])
-            .unwrap_err();
-        assert_eq!(err.key(), "max.in.flight.requests.per.connection");
+        // Left at its default, idempotence gives way to retries=0 and to
+        // more than 5 requests in flight; set explicitly, they are errors.
+        for (k, v) in [
+            ("max.in.flight.requests.per.connection", "6"),
+            ("retries", "0"),
+        ] {
+            let c = ProducerConfig::from_props([(k, v)]).unwrap();
+            assert!(!c.enable_idempotence, "{k}={v}");
+            let err =
+                ProducerConfig::from_props([("enable.idempotence", "true"), (k, v)]).unwrap_err();
+            assert_eq!(err.key(), k, "{err}");
+        }
     }
 }

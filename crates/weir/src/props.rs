@@ -29,6 +29,9 @@ const NETWORK_ONLY_KEYS: &[&str] = &[
     "interceptor.classes",
     "auto.include.jmx.reporter",
     "enable.metrics.push",
+    "metadata.recovery.strategy",
+    "metadata.recovery.rebootstrap.trigger.ms",
+    "config.providers",
 ];
 
 /// Whether `key` is a network-only key accepted and ignored in process.

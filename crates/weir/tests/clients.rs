@@ -487,6 +487,26 @@ fn callbacks_and_errors() {
         ),
         "{err}"
     );
+    // 21 bytes of record framing and the 61-byte batch header count too:
+    // 930 bytes of value are 1012 bytes on their own in a batch.
+    let err = producer
+        .send(ProducerRecord::new("cb", vec![0u8; 930]))
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            WeirError::RecordTooLarge {
+                size: 1012,
+                config: "max.request.size",
+                ..
+            }
+        ),
+        "{err}"
+    );
+    let err = producer
+        .send(ProducerRecord::new("cb", "v").timestamp(-2))
+        .unwrap_err();
+    assert!(matches!(err, WeirError::InvalidArgument(_)), "{err}");
     let err = producer.send(ProducerRecord::new("nope", "v")).unwrap_err();
     assert!(err.to_string().contains("unknown topic nope"), "{err}");
     let err = producer
@@ -537,6 +557,17 @@ fn consumer_positions_pause_max_poll_records_and_resets() {
         .map(|r| r.offset())
         .collect();
     assert_eq!(got, [45, 46, 47, 48, 49]);
+    // A position beyond the log: out of range, with the log's bounds.
+    none.seek(&p0, 70).unwrap();
+    match none.poll(Duration::ZERO) {
+        Err(WeirError::OffsetOutOfRange {
+            offset: 70,
+            log_start_offset: 0,
+            log_end_offset: 50,
+            ..
+        }) => {}
+        other => panic!("{other:?}"),
+    }
 
     let mut c = weir
         .consumer(&[("auto.offset.reset", "earliest"), ("max.poll.records", "7")])
@@ -746,6 +777,10 @@ fn admin_topics_configs_and_offsets() {
         .unwrap();
     let offsets: Vec<i64> = listed.iter().map(|(_, l)| l.offset).collect();
     assert_eq!(offsets, [0, 10, 5, 9, -1]);
+    assert!(matches!(
+        admin.list_offsets(&[(tp.clone(), OffsetSpec::ForTimestamp(-5))]),
+        Err(WeirError::InvalidArgument(_))
+    ));
     assert_eq!(admin.delete_records(&tp, 4).unwrap(), 4);
     assert_eq!(
         admin.describe_topic("a").unwrap().partitions[0].log_start_offset,
