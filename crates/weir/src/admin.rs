@@ -253,7 +253,9 @@ impl Admin {
                         tp.topic, tp.partition
                     )));
                 }
-                let log = self.weir.partition(&tp.topic, tp.partition)?;
+                let log = self
+                    .weir
+                    .partition_or_create(&tp.topic, tp.partition, false)?;
                 let plain = |offset| ListedOffset {
                     offset,
                     timestamp: -1,
@@ -289,7 +291,9 @@ impl Admin {
         tp: &TopicPartition,
         before_offset: i64,
     ) -> Result<i64, WeirError> {
-        let log = self.weir.partition(&tp.topic, tp.partition)?;
+        let log = self
+            .weir
+            .partition_or_create(&tp.topic, tp.partition, false)?;
         let before = if before_offset == -1 {
             log.high_watermark()
         } else {

@@ -234,7 +234,7 @@ impl Consumer {
         let mut logs = Vec::with_capacity(partitions.len());
         for tp in partitions {
             if !logs.iter().any(|(t, _)| *t == tp) {
-                logs.push((tp, self.weir.partition(&tp.topic, tp.partition)?));
+                logs.push((tp, self.log_of(tp)?));
             }
         }
         let mut next = Vec::with_capacity(logs.len());
@@ -274,11 +274,24 @@ impl Consumer {
     /// # Errors
     /// An unknown topic.
     pub fn assign_topic(&mut self, topic: &str) -> Result<(), WeirError> {
-        let count = self.weir.topic(topic)?.partition_count();
+        let count = self
+            .weir
+            .topic_or_create(topic, self.config.allow_auto_create_topics)?
+            .partition_count();
         let tps: Vec<TopicPartition> = (0..count)
             .map(|p| TopicPartition::new(topic, i32::try_from(p).unwrap_or(i32::MAX)))
             .collect();
         self.assign(&tps)
+    }
+
+    /// A partition's log; its topic is auto-created only if
+    /// `allow.auto.create.topics` (and the data directory) allow it.
+    fn log_of(&self, tp: &TopicPartition) -> Result<Arc<PartitionLog>, WeirError> {
+        self.weir.partition_or_create(
+            &tp.topic,
+            tp.partition,
+            self.config.allow_auto_create_topics,
+        )
     }
 
     /// The assigned partitions.
@@ -751,7 +764,7 @@ impl Consumer {
                         tp.topic, tp.partition
                     )));
                 }
-                let log = self.weir.partition(&tp.topic, tp.partition)?;
+                let log = self.log_of(tp)?;
                 let found = log.offset_for_timestamp(*ts)?.map(|t| OffsetAndTimestamp {
                     offset: t.offset,
                     timestamp: t.timestamp,
@@ -792,12 +805,7 @@ impl Consumer {
     ) -> Result<Vec<(TopicPartition, i64)>, WeirError> {
         partitions
             .iter()
-            .map(|tp| {
-                Ok((
-                    tp.clone(),
-                    of(&*self.weir.partition(&tp.topic, tp.partition)?),
-                ))
-            })
+            .map(|tp| Ok((tp.clone(), of(&*self.log_of(tp)?))))
             .collect()
     }
 

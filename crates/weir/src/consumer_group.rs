@@ -170,7 +170,8 @@ impl Consumer {
     /// topic.
     pub fn subscribe(&mut self, topics: &[&str]) -> Result<(), WeirError> {
         for t in topics {
-            self.weir.topic(t)?;
+            self.weir
+                .topic_or_create(t, self.config.allow_auto_create_topics)?;
         }
         let list: Vec<String> = topics.iter().map(|t| t.to_string()).collect();
         self.set_subscription(Subscribed::Topics(list))

@@ -221,8 +221,20 @@ impl Weir {
     /// [`WeirError::Log`] for an unknown topic (auto-creation off) or a failed
     /// creation.
     pub fn topic(&self, name: &str) -> Result<Arc<Topic>, WeirError> {
+        self.topic_or_create(name, true)
+    }
+
+    /// A topic; created first when auto-creation is on and `create` allows
+    /// it (a consumer with `allow.auto.create.topics=false`, the admin client
+    /// and Kafka's tools never create one).
+    pub(crate) fn topic_or_create(
+        &self,
+        name: &str,
+        create: bool,
+    ) -> Result<Arc<Topic>, WeirError> {
         match self.inner.logs.topic(name) {
             Ok(t) => Ok(t),
+            Err(e) if !create => Err(e.into()),
             Err(e) => match &self.inner.auto_create {
                 Some((partitions, configs)) => {
                     let refs: Vec<(&str, &str)> = configs
@@ -249,6 +261,17 @@ impl Weir {
     /// As [`topic`](Self::topic), or an unknown partition.
     pub fn partition(&self, topic: &str, partition: i32) -> Result<Arc<PartitionLog>, WeirError> {
         Ok(self.topic(topic)?.partition(partition)?)
+    }
+
+    /// One partition's log, its topic created only if `create` allows it (see
+    /// [`topic_or_create`](Self::topic_or_create)).
+    pub(crate) fn partition_or_create(
+        &self,
+        topic: &str,
+        partition: i32,
+        create: bool,
+    ) -> Result<Arc<PartitionLog>, WeirError> {
+        Ok(self.topic_or_create(topic, create)?.partition(partition)?)
     }
 
     /// The group coordinator, created (with `__consumer_offsets`) on first use.

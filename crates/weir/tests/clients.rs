@@ -1311,3 +1311,29 @@ fn flush_close_and_the_last_drop_inside_a_callback_do_not_hang() {
         .collect();
     assert_eq!(values, ["a", "b", "d", "e", "a", "b", "d", "e"]);
 }
+
+#[test]
+fn auto_creation_is_up_to_the_consumer_and_never_the_admin() {
+    let dir = tempfile::tempdir().unwrap();
+    let weir = Weir::builder(dir.path())
+        .auto_create_topics(2, &[])
+        .open()
+        .unwrap();
+    let tp = |t: &str| TopicPartition::new(t, 0);
+    let err = weir
+        .admin()
+        .list_offsets(&[(tp("by-admin"), OffsetSpec::Latest)])
+        .unwrap_err();
+    assert!(err.to_string().contains("by-admin"), "{err}");
+    let mut strict = weir
+        .consumer(&[("allow.auto.create.topics", "false")])
+        .unwrap();
+    assert!(strict.assign(&[tp("by-strict")]).is_err());
+    assert!(strict.assign_topic("by-strict").is_err());
+    let names = |w: &Weir| w.admin().list_topics();
+    assert!(names(&weir).is_empty(), "{:?}", names(&weir));
+    // Allowed by default, as Kafka's consumer metadata requests allow it.
+    let mut c = weir.consumer(&[]).unwrap();
+    c.assign(&[tp("by-consumer")]).unwrap();
+    assert_eq!(names(&weir), ["by-consumer"]);
+}
