@@ -58,6 +58,20 @@ impl BatchResult {
         self.event.listen()
     }
 
+    /// Blocks until complete or `deadline`; whether it completed.
+    pub(crate) fn wait_until(&self, deadline: std::time::Instant) -> bool {
+        while self.get().is_none() {
+            let l = self.listen();
+            if self.get().is_some() {
+                return true;
+            }
+            if event_listener::Listener::wait_deadline(l, deadline).is_none() {
+                return self.get().is_some();
+            }
+        }
+        true
+    }
+
     /// Blocks until complete.
     pub(crate) fn wait(&self) {
         while self.get().is_none() {

@@ -424,22 +424,45 @@ impl Producer {
     /// does with a zero timeout); the producer's threads stop once what was
     /// sent is delivered.
     pub fn close(&self) {
+        let _ = self.close_until(None);
+    }
+
+    /// As [`close`](Self::close), waiting at most `timeout` for the records
+    /// accepted before to be delivered (Kafka's `close(Duration)`). Records
+    /// still being delivered then are delivered afterwards, by the producer's
+    /// threads, which stop when they are done; their futures complete as usual.
+    ///
+    /// # Errors
+    /// [`WeirError::Timeout`] when `timeout` passed first.
+    pub fn close_timeout(&self, timeout: std::time::Duration) -> Result<(), WeirError> {
+        self.close_until(Some(weir_log::clock::deadline_in(timeout)))
+            .map_err(|()| WeirError::Timeout {
+                what: "the producer's close to deliver what was sent before it".into(),
+                waited_ms: u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX),
+            })
+    }
+
+    fn close_until(&self, deadline: Option<Instant>) -> Result<(), ()> {
         // Refuse new sends first, then deliver everything accepted.
         self.inner.closed.store(true, Ordering::Release);
         if in_callback() {
             self.inner.send_all();
             self.inner.linger.close();
             lock(&self.inner.completions).take();
-            return;
+            return Ok(());
         }
-        self.inner.flush_everything();
+        let delivered = self.inner.flush_everything_until(deadline);
         self.inner.linger.close();
         lock(&self.inner.completions).take();
+        if !delivered {
+            return Err(());
+        }
         // Waits for pending fsyncs; the threads hold only weak references.
         let threads: Vec<_> = lock(&self.inner.threads).drain(..).collect();
         for t in threads {
             let _ = t.join();
         }
+        Ok(())
     }
 
     /// Partitions of a topic, for callers choosing their own.
@@ -1005,8 +1028,29 @@ impl Inner {
     /// send is accepted then, but a callback or a send already under way
     /// may still open a batch).
     fn flush_everything(&self) {
-        while !lock(&self.shared.outstanding).is_empty() {
-            self.flush();
+        self.flush_everything_until(None);
+    }
+
+    /// As [`flush_everything`](Self::flush_everything), until `deadline`;
+    /// whether nothing is outstanding.
+    fn flush_everything_until(&self, deadline: Option<Instant>) -> bool {
+        loop {
+            let pending: Vec<Arc<BatchResult>> =
+                lock(&self.shared.outstanding).values().cloned().collect();
+            if pending.is_empty() {
+                return true;
+            }
+            self.send_all();
+            for r in pending {
+                match deadline {
+                    Some(d) => {
+                        if !r.wait_until(d) {
+                            return false;
+                        }
+                    }
+                    None => r.wait(),
+                }
+            }
         }
     }
 

@@ -73,8 +73,11 @@ pub struct ProducerConfig {
     pub buffer_memory: u64,
     /// `max.block.ms`: how long `send` blocks for buffer memory.
     pub max_block: Duration,
-    /// `delivery.timeout.ms`: an upper bound on the time to report a send's
-    /// outcome (in process, outcomes never wait on a network).
+    /// `delivery.timeout.ms`, accepted for compatibility and not enforced: in
+    /// process a batch waits at most `linger.ms` before it is appended and
+    /// nothing is retried, so an outcome waits only on the append and (with
+    /// `acks=all`) the fsync. Bound a wait with `DeliveryFuture::wait_timeout`
+    /// or `Producer::close_timeout`.
     pub delivery_timeout: Duration,
     /// `max.request.size`: the largest record, and the largest batch.
     pub max_request_size: usize,

@@ -1337,3 +1337,36 @@ fn auto_creation_is_up_to_the_consumer_and_never_the_admin() {
     c.assign(&[tp("by-consumer")]).unwrap();
     assert_eq!(names(&weir), ["by-consumer"]);
 }
+
+#[test]
+fn close_timeout_gives_up_waiting_and_delivery_goes_on() {
+    let (_dir, weir) = weir();
+    weir.admin().create_topic("slow", 1, &[]).unwrap();
+    let producer = weir.producer(&[("acks", "all")]).unwrap();
+    let (go, wait) = mpsc::channel::<()>();
+    let (done, delivered) = mpsc::channel();
+    // The callback (on the fsync completion thread) holds its batch open.
+    producer
+        .send_with_callback(ProducerRecord::new("slow", "v"), move |r| {
+            let _ = wait.recv_timeout(Duration::from_secs(30));
+            done.send(r.map(|m| m.offset)).unwrap();
+        })
+        .unwrap();
+    let err = producer
+        .close_timeout(Duration::from_millis(100))
+        .unwrap_err();
+    assert!(matches!(err, WeirError::Timeout { .. }), "{err}");
+    assert!(matches!(
+        producer.send(ProducerRecord::new("slow", "late")),
+        Err(WeirError::Closed { .. })
+    ));
+    go.send(()).unwrap();
+    assert_eq!(
+        delivered
+            .recv_timeout(Duration::from_secs(30))
+            .unwrap()
+            .unwrap(),
+        0
+    );
+    producer.close_timeout(Duration::from_secs(30)).unwrap();
+}
