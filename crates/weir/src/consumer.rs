@@ -372,8 +372,9 @@ impl Consumer {
     /// [`WeirError::NotAssigned`]; [`WeirError::NoOffsetForPartition`].
     pub fn position(&mut self, tp: &TopicPartition) -> Result<i64, WeirError> {
         let reset = self.config.auto_offset_reset;
+        let clock = Arc::clone(self.weir.clock());
         let a = self.part(tp)?;
-        reset_if_needed(a, reset)?;
+        reset_if_needed(a, reset, &*clock)?;
         Ok(a.position.unwrap_or(0))
     }
 
@@ -502,8 +503,9 @@ impl Consumer {
     fn step(&mut self, st: &mut PollState) -> Result<Step, WeirError> {
         self.check_open()?;
         let reset = self.config.auto_offset_reset;
+        let clock = self.weir.clock();
         for a in &mut self.parts {
-            reset_if_needed(a, reset)?;
+            reset_if_needed(a, reset, &**clock)?;
         }
         self.fetch_round(st)?;
         let buffered: usize = self
@@ -615,10 +617,9 @@ impl Consumer {
                     ..
                 }) => {
                     // Retention or DeleteRecords moved past us.
-                    match reset {
-                        OffsetReset::Earliest => set_position(a, log_start_offset),
-                        OffsetReset::Latest => set_position(a, a.log.high_watermark()),
-                        OffsetReset::None => {
+                    match reset_offset(&a.log, reset, &**self.weir.clock())? {
+                        Some(to) => set_position(a, to),
+                        None => {
                             return Err(WeirError::OffsetOutOfRange {
                                 topic: a.tp.topic.clone(),
                                 partition: a.tp.partition,
@@ -1038,22 +1039,43 @@ fn take_buffered(
     }
 }
 
-fn reset_if_needed(a: &mut Assigned, reset: OffsetReset) -> Result<(), WeirError> {
+fn reset_if_needed(
+    a: &mut Assigned,
+    reset: OffsetReset,
+    clock: &dyn weir_log::clock::Clock,
+) -> Result<(), WeirError> {
     if a.position.is_some() {
         return Ok(());
     }
-    let offset = match reset {
-        OffsetReset::Earliest => a.log.log_start_offset(),
-        OffsetReset::Latest => a.log.high_watermark(),
-        OffsetReset::None => {
-            return Err(WeirError::NoOffsetForPartition {
-                topic: a.tp.topic.clone(),
-                partition: a.tp.partition,
-            });
-        }
+    let Some(offset) = reset_offset(&a.log, reset, clock)? else {
+        return Err(WeirError::NoOffsetForPartition {
+            topic: a.tp.topic.clone(),
+            partition: a.tp.partition,
+        });
     };
     set_position(a, offset);
     Ok(())
+}
+
+/// Where `auto.offset.reset` puts a partition; `None` for `none`.
+fn reset_offset(
+    log: &PartitionLog,
+    reset: OffsetReset,
+    clock: &dyn weir_log::clock::Clock,
+) -> Result<Option<i64>, WeirError> {
+    Ok(match reset {
+        OffsetReset::Earliest => Some(log.log_start_offset()),
+        OffsetReset::Latest => Some(log.high_watermark()),
+        OffsetReset::ByDuration(back) => {
+            let back = i64::try_from(back.as_millis()).unwrap_or(i64::MAX);
+            let since = clock.now_ms().saturating_sub(back);
+            Some(
+                log.offset_for_timestamp(since)?
+                    .map_or_else(|| log.high_watermark(), |t| t.offset),
+            )
+        }
+        OffsetReset::None => None,
+    })
 }
 
 fn poll_any(waits: &mut [DataAvailable], cx: &mut Context<'_>) -> Poll<()> {

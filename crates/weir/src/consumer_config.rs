@@ -19,6 +19,10 @@ pub enum OffsetReset {
     /// when there is no position, [`WeirError::OffsetOutOfRange`](crate::WeirError::OffsetOutOfRange)
     /// when the position is outside the log.
     None,
+    /// `by_duration:<ISO-8601 duration>` (KIP-1106, e.g. `by_duration:PT1H`):
+    /// the first record at most this long before now (by timestamp), or the
+    /// high watermark when every record is older.
+    ByDuration(Duration),
 }
 
 /// `isolation.level`.
@@ -138,15 +142,26 @@ impl ConsumerConfig {
                     (!value.trim().is_empty()).then(|| value.trim().to_string());
             }
             "auto.offset.reset" => {
-                self.auto_offset_reset = match value.trim() {
+                let v = value.trim();
+                self.auto_offset_reset = match v.to_ascii_lowercase().as_str() {
                     "earliest" => OffsetReset::Earliest,
                     "latest" => OffsetReset::Latest,
                     "none" => OffsetReset::None,
+                    lower if lower.starts_with("by_duration:") => {
+                        let d = v.get("by_duration:".len()..).unwrap_or_default();
+                        OffsetReset::ByDuration(parse_iso_duration(d).ok_or_else(|| {
+                            ConfigError::invalid(
+                                key,
+                                value,
+                                "by_duration needs a non-negative ISO-8601 duration (PnDTnHnMn.nS)",
+                            )
+                        })?)
+                    }
                     _ => {
                         return Err(ConfigError::invalid(
                             key,
                             value,
-                            "must be earliest, latest or none",
+                            "must be earliest, latest, none or by_duration:<ISO-8601 duration>",
                         ));
                     }
                 };
@@ -250,6 +265,62 @@ impl ConsumerConfig {
     }
 }
 
+/// Parses an ISO-8601 duration as Java's `Duration.parse` reads it
+/// (`PnDTnHnMn.nS`, days of 24 hours, a fraction on seconds only, case
+/// insensitive), refusing negative parts. `None` when it is not one.
+pub(crate) fn parse_iso_duration(text: &str) -> Option<Duration> {
+    let upper = text.trim().to_ascii_uppercase();
+    let rest = upper.strip_prefix('P')?;
+    let (date, time) = match rest.split_once('T') {
+        Some((d, t)) => {
+            if t.is_empty() {
+                return None;
+            }
+            (d, Some(t))
+        }
+        None => (rest, None),
+    };
+    if date.is_empty() && time.is_none() {
+        return None;
+    }
+    let mut total = Duration::ZERO;
+    if !date.is_empty() {
+        let days: u64 = date.strip_suffix('D')?.parse().ok()?;
+        total = total.checked_add(Duration::from_secs(days.checked_mul(86_400)?))?;
+    }
+    if let Some(mut time) = time {
+        // Units in order, each at most once.
+        for (unit, secs) in [('H', 3_600u64), ('M', 60)] {
+            if let Some(at) = time.find(unit) {
+                let n: u64 = time.get(..at)?.parse().ok()?;
+                total = total.checked_add(Duration::from_secs(n.checked_mul(secs)?))?;
+                time = time.get(at + 1..)?;
+            }
+        }
+        if !time.is_empty() {
+            let seconds = time.strip_suffix('S')?;
+            let (whole, fraction) = match seconds.split_once(['.', ',']) {
+                Some((w, f)) => (w, f),
+                None => (seconds, ""),
+            };
+            if whole.is_empty() || fraction.len() > 9 {
+                return None;
+            }
+            let whole: u64 = whole.parse().ok()?;
+            let nanos: u32 = if fraction.is_empty() {
+                0
+            } else {
+                if !fraction.bytes().all(|b| b.is_ascii_digit()) {
+                    return None;
+                }
+                format!("{fraction:0<9}").parse().ok()?
+            };
+            total = total.checked_add(Duration::new(whole, nanos))?;
+        }
+    }
+    Some(total)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -270,6 +341,11 @@ mod tests {
         .unwrap();
         assert_eq!(c.group_id.as_deref(), Some("billing"));
         assert_eq!(c.auto_offset_reset, OffsetReset::Earliest);
+        let c = ConsumerConfig::from_props([("auto.offset.reset", "by_duration:PT1H30M")]).unwrap();
+        assert_eq!(
+            c.auto_offset_reset,
+            OffsetReset::ByDuration(Duration::from_secs(5_400))
+        );
         for (k, v) in [
             ("auto.offset.reset", "smallest"),
             ("max.poll.records", "0"),
@@ -281,5 +357,46 @@ mod tests {
             let err = ConsumerConfig::from_props([(k, v)]).unwrap_err();
             assert_eq!(err.key(), k, "{err}");
         }
+    }
+
+    #[test]
+    fn iso_durations_as_java_reads_them() {
+        let ok = [
+            ("PT1H", 3_600.0),
+            ("P1D", 86_400.0),
+            (
+                "P2DT3H4M5S",
+                2.0 * 86_400.0 + 3.0 * 3_600.0 + 4.0 * 60.0 + 5.0,
+            ),
+            ("pt0.5s", 0.5),
+            ("PT1,25S", 1.25),
+            ("PT15M", 900.0),
+            ("PT0S", 0.0),
+        ];
+        for (text, secs) in ok {
+            assert_eq!(
+                parse_iso_duration(text).map(|d| d.as_secs_f64()),
+                Some(secs),
+                "{text}"
+            );
+        }
+        for bad in [
+            "",
+            "P",
+            "PT",
+            "1H",
+            "PT-1H",
+            "P-1D",
+            "PT1H1H",
+            "PT1S1M",
+            "PT.5S",
+            "PT1.1234567891S",
+            "P1H",
+            "PT1X",
+            "PT1.5M",
+        ] {
+            assert_eq!(parse_iso_duration(bad), None, "{bad}");
+        }
+        assert!(ConsumerConfig::from_props([("auto.offset.reset", "by_duration:-PT1H")]).is_err());
     }
 }

@@ -1370,3 +1370,30 @@ fn close_timeout_gives_up_waiting_and_delivery_goes_on() {
     );
     producer.close_timeout(Duration::from_secs(30)).unwrap();
 }
+
+#[test]
+fn auto_offset_reset_by_duration_starts_that_long_ago() {
+    let (_dir, weir) = weir();
+    weir.admin().create_topic("dur", 1, &[]).unwrap();
+    let producer = weir.producer(&[("linger.ms", "0")]).unwrap();
+    let now = weir.clock().now_ms();
+    for minutes_ago in [180, 120, 30, 10] {
+        producer
+            .send(ProducerRecord::new("dur", "v").timestamp(now - minutes_ago * 60_000))
+            .unwrap()
+            .wait()
+            .unwrap();
+    }
+    let tp = TopicPartition::new("dur", 0);
+    for (duration, want) in [("PT1H", 2), ("P1D", 0), ("PT1M", 4), ("PT2H30M", 1)] {
+        let mut c = weir
+            .consumer(&[("auto.offset.reset", &format!("by_duration:{duration}"))])
+            .unwrap();
+        c.assign(std::slice::from_ref(&tp)).unwrap();
+        assert_eq!(c.position(&tp).unwrap(), want, "{duration}");
+    }
+    let err = weir
+        .consumer(&[("auto.offset.reset", "by_duration:1h")])
+        .unwrap_err();
+    assert!(err.to_string().contains("auto.offset.reset"), "{err}");
+}
