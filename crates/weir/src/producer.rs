@@ -451,6 +451,9 @@ impl Producer {
             lock(&self.inner.completions).take();
             return Ok(());
         }
+        // Every queue's lock is taken once after the flag is set (see
+        // `append_to_queue`), even when nothing is outstanding yet.
+        self.inner.send_all();
         let delivered = self.inner.flush_everything_until(deadline);
         self.inner.linger.close();
         lock(&self.inner.completions).take();
@@ -663,6 +666,16 @@ impl Inner {
         let mut held = 0u64;
         let mut q = loop {
             let mut q = lock(&ps.queue);
+            // Checked again under the queue's lock: `close` sets the flag and
+            // then takes every queue's lock, so a send either is in a batch
+            // that close sends or sees the flag here.
+            if self.closed.load(Ordering::Acquire) {
+                drop(q);
+                self.release(held);
+                return Err(WeirError::Closed {
+                    what: format!("producer {}", self.config.client_id),
+                });
+            }
             if let Some(open) = &q.open
                 && !open.builder.is_empty()
                 && open.builder.uncompressed_size() + size > open.limit
