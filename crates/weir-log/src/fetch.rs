@@ -11,8 +11,10 @@ use bytes::Bytes;
 use event_listener::{EventListener, Listener};
 use weir_record::{BatchIter, RecordBatch};
 
+use crate::batch_header::BatchHeader;
 use crate::error::LogError;
 use crate::partition::PartitionLog;
+use crate::segment::LogSegment;
 
 /// What [`PartitionLog::fetch`] returns: whole batches and the partition's
 /// offsets at the time of the read.
@@ -210,41 +212,30 @@ impl PartitionLog {
                 continue;
             }
             let from = seg.lookup_time(timestamp).max(start);
-            let position = seg.lookup_position(from);
-            let mut found = None;
-            seg.walk_headers(position, seg.size(), |h| {
-                if h.base_offset >= hw {
-                    return false;
+            let mut position = seg.lookup_position(from);
+            // A batch whose max timestamp reaches the target may still hold no
+            // record that does (a control batch, or records below the log
+            // start offset): the search goes on with the next batch of the
+            // same segment (Kafka's `FileRecords.searchForTimestamp`).
+            loop {
+                let mut found = None;
+                seg.walk_headers(position, seg.size(), |h| {
+                    if h.base_offset >= hw {
+                        return false;
+                    }
+                    if h.max_timestamp >= timestamp && h.last_offset >= start {
+                        found = Some(*h);
+                        return false;
+                    }
+                    true
+                })?;
+                let Some(h) = found else {
+                    break;
+                };
+                if let Some(hit) = first_record_at_or_after(seg, &h, timestamp, start)? {
+                    return Ok(Some(hit));
                 }
-                if h.max_timestamp >= timestamp && h.last_offset >= start {
-                    found = Some(*h);
-                    return false;
-                }
-                true
-            })?;
-            let Some(h) = found else {
-                continue;
-            };
-            let bytes = seg.read_at(h.position, usize::try_from(h.size).unwrap_or(0))?;
-            let corrupt = |reason: String| LogError::Corrupt {
-                path: seg.log_path(),
-                position: h.position,
-                reason,
-            };
-            let batch = RecordBatch::new(Bytes::from(bytes)).map_err(|e| corrupt(e.to_string()))?;
-            if batch.is_control() {
-                continue;
-            }
-            let records = batch.records().map_err(|e| corrupt(e.to_string()))?;
-            for record in &records {
-                let record = record.map_err(|e| corrupt(e.to_string()))?;
-                if record.timestamp() >= timestamp && record.offset() >= start {
-                    return Ok(Some(TimestampAndOffset {
-                        timestamp: record.timestamp(),
-                        offset: record.offset(),
-                        leader_epoch: batch.partition_leader_epoch(),
-                    }));
-                }
+                position = h.position + h.size;
             }
         }
         Ok(None)
@@ -267,6 +258,39 @@ impl PartitionLog {
         }
         self.offset_for_timestamp(max)
     }
+}
+
+/// The first record of the batch `h` of `seg` with a timestamp at or after
+/// `timestamp` and an offset at or after `start`; `None` for a control batch
+/// or when no record qualifies.
+fn first_record_at_or_after(
+    seg: &LogSegment,
+    h: &BatchHeader,
+    timestamp: i64,
+    start: i64,
+) -> Result<Option<TimestampAndOffset>, LogError> {
+    let bytes = seg.read_at(h.position, usize::try_from(h.size).unwrap_or(0))?;
+    let corrupt = |reason: String| LogError::Corrupt {
+        path: seg.log_path(),
+        position: h.position,
+        reason,
+    };
+    let batch = RecordBatch::new(Bytes::from(bytes)).map_err(|e| corrupt(e.to_string()))?;
+    if batch.is_control() {
+        return Ok(None);
+    }
+    let records = batch.records().map_err(|e| corrupt(e.to_string()))?;
+    for record in &records {
+        let record = record.map_err(|e| corrupt(e.to_string()))?;
+        if record.timestamp() >= timestamp && record.offset() >= start {
+            return Ok(Some(TimestampAndOffset {
+                timestamp: record.timestamp(),
+                offset: record.offset(),
+                leader_epoch: batch.partition_leader_epoch(),
+            }));
+        }
+    }
+    Ok(None)
 }
 
 /// The future of [`PartitionLog::data_available`].

@@ -16,7 +16,7 @@
 use std::future::Future;
 use std::io;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::mpsc::{self, Sender};
 use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::task::{Context, Poll};
@@ -46,6 +46,11 @@ pub(crate) struct FlushState {
     first_unflushed_ms: AtomicI64,
     /// fsync rounds done (each fsyncs the log files that had new data).
     rounds: AtomicU64,
+    /// Files were created in the partition directory since its last fsync:
+    /// the next flush fsyncs the directory too, or a new segment's entry could
+    /// vanish on power loss although its data was synced (Kafka's
+    /// `LocalLog.flush` flushes the directory for new segments).
+    dir_dirty: AtomicBool,
 }
 
 impl FlushState {
@@ -59,6 +64,8 @@ impl FlushState {
             event: Event::new(),
             first_unflushed_ms: AtomicI64::new(-1),
             rounds: AtomicU64::new(0),
+            // The directory's state at open is not known to be durable.
+            dir_dirty: AtomicBool::new(true),
         }
     }
 
@@ -68,6 +75,11 @@ impl FlushState {
 
     pub(crate) fn add_pending(&self, segment: Arc<LogSegment>) {
         lock(&self.inner).pending.push(segment);
+    }
+
+    /// Notes that files were created in the partition directory.
+    pub(crate) fn mark_dir_dirty(&self) {
+        self.dir_dirty.store(true, Ordering::Release);
     }
 
     pub(crate) fn has_pending(&self) -> bool {
@@ -169,6 +181,12 @@ impl PartitionLog {
             }
             seg.sync().map_err(to_io)?;
         }
+        if self.flush.dir_dirty.swap(false, Ordering::AcqRel)
+            && let Err(e) = crate::paths::sync_dir_io(&self.dir)
+        {
+            self.flush.mark_dir_dirty();
+            return Err(e);
+        }
         Ok(())
     }
 
@@ -178,6 +196,9 @@ impl PartitionLog {
         for seg in self.segment_list().iter() {
             seg.sync()?;
         }
+        // Recovery may have deleted segments and rebuilt index files.
+        crate::paths::sync_dir(&self.dir)?;
+        self.flush.dir_dirty.store(false, Ordering::Release);
         let end = self.log_end_offset();
         let mut st = lock(&self.flush.inner);
         st.flushed = st.flushed.max(end);

@@ -35,6 +35,7 @@ use crate::clock::{Clock, system_clock};
 use crate::config::{LogConfig, TopicConfig};
 use crate::error::LogError;
 use crate::partition::{OpenOptions as PartitionOpenOptions, PartitionLog, RecoveryReport};
+use crate::paths::sync_dir;
 use crate::segment::{lock, read_lock, write_lock};
 use crate::segment_file::parse_partition_dir_name;
 use crate::topic_name::{is_internal_topic, unify_collision_chars, validate_topic_name};
@@ -51,6 +52,9 @@ pub const TOPICS_FILE: &str = "weir-topics.json";
 pub const LOCK_FILE: &str = ".lock";
 /// Kafka's per-partition topic id file.
 pub const PARTITION_METADATA_FILE: &str = "partition.metadata";
+
+/// Suffix of partition directories renamed for deletion (Kafka's).
+const DELETE_DIR_SUFFIX: &str = "-delete";
 
 /// The most partitions one topic may have.
 pub const MAX_PARTITIONS: u32 = 100_000;
@@ -275,6 +279,7 @@ impl LogDir {
         let recovery_points = read_checkpoint(&path.join(RECOVERY_POINT_CHECKPOINT))?;
         let log_starts = read_checkpoint(&path.join(LOG_START_OFFSET_CHECKPOINT))?;
         let mut entries = read_topics_file(&path)?;
+        drop_deleted_topics(&path, &mut entries)?;
         remove_deleted_dirs(&path)?;
         adopt_partition_dirs(&path, &mut entries)?;
 
@@ -292,7 +297,10 @@ impl LogDir {
             let mut partitions = Vec::new();
             for p in 0..entry.partitions {
                 let key = (name.clone(), i32::try_from(p).unwrap_or(i32::MAX));
-                let (log, report) = PartitionLog::open(
+                // Without a checkpoint entry nothing says Weir wrote the
+                // partition (it may be a Kafka directory with compacted gaps).
+                let checkpointed = recovery_points.contains_key(&key);
+                let (log, report) = PartitionLog::open_inner(
                     &partition_dir(&path, name, p),
                     name,
                     key.1,
@@ -303,6 +311,7 @@ impl LogDir {
                         log_start_offset: log_starts.get(&key).copied().unwrap_or(0),
                         clock: Arc::clone(&options.clock),
                     },
+                    checkpointed,
                 )?;
                 write_partition_metadata(log.dir(), &entry.topic_id)?;
                 if report.segments_recovered > 0 {
@@ -446,8 +455,12 @@ impl LogDir {
     }
 
     /// Deletes a topic: its partitions are closed, their directories renamed
-    /// `<topic>-<p>.<id>-delete` and removed. Readers holding a partition keep
-    /// their open files until they drop them.
+    /// `<topic>-<p>.<id>-delete` (made durable first, so a crash cannot bring
+    /// the data back), then the topic leaves `weir-topics.json` and the
+    /// checkpoints (Kafka's `LogManager.asyncDelete` rewrites them at once, so
+    /// that a topic created later under the same name does not inherit its
+    /// log start offset), and the directories are removed. Readers holding a
+    /// partition keep their open files until they drop them.
     ///
     /// # Errors
     /// [`LogError::UnknownTopic`]; [`LogError::Io`].
@@ -460,7 +473,7 @@ impl LogDir {
                     topic: name.to_string(),
                 })?;
         self.inner.metadata_version.fetch_add(1, Ordering::AcqRel);
-        self.inner.write_topics_file()?;
+        let mut targets = Vec::new();
         for log in topic.partitions() {
             let _ = log.close();
             let dir = log.dir().to_path_buf();
@@ -469,9 +482,18 @@ impl LogDir {
                 .filter(char::is_ascii_alphanumeric)
                 .collect();
             let mut target = dir.clone().into_os_string();
-            target.push(format!(".{suffix}-delete"));
+            target.push(format!(".{suffix}{DELETE_DIR_SUFFIX}"));
             let target = PathBuf::from(target);
             fs::rename(&dir, &target).map_err(LogError::io(&dir, "rename"))?;
+            targets.push(target);
+        }
+        // Renamed before the topic leaves the metadata: after a crash between
+        // the two, the next open finds only `-delete` directories for the
+        // topic and finishes the delete.
+        sync_dir(&self.inner.path)?;
+        self.inner.write_topics_file()?;
+        self.inner.write_checkpoints()?;
+        for target in targets {
             fs::remove_dir_all(&target).map_err(LogError::io(&target, "delete"))?;
         }
         sync_dir(&self.inner.path)?;
@@ -507,7 +529,8 @@ impl LogDir {
         }
         write_lock(&topic.partitions).extend(new);
         self.inner.metadata_version.fetch_add(1, Ordering::AcqRel);
-        self.inner.write_topics_file()
+        self.inner.write_topics_file()?;
+        self.inner.write_checkpoints()
     }
 
     /// Changes a topic's config: sets `set` and removes the overrides in
@@ -714,6 +737,10 @@ impl Inner {
         write_lock(&self.topics).insert(name.to_string(), Arc::clone(&topic));
         self.metadata_version.fetch_add(1, Ordering::AcqRel);
         self.write_topics_file()?;
+        // Replace any entries a deleted topic of the same name left in the
+        // checkpoints, or the next open would read its log start offset and
+        // recovery point for the new partitions.
+        self.write_checkpoints()?;
         Ok(topic)
     }
 
@@ -833,12 +860,6 @@ impl Inner {
     }
 }
 
-fn sync_dir(path: &Path) -> Result<(), LogError> {
-    File::open(path)
-        .and_then(|f| f.sync_all())
-        .map_err(LogError::io(path, "fsync"))
-}
-
 fn read_topics_file(path: &Path) -> Result<BTreeMap<String, TopicEntry>, LogError> {
     let file = path.join(TOPICS_FILE);
     let bytes = match fs::read(&file) {
@@ -918,13 +939,42 @@ fn adopt_partition_dirs(
     Ok(())
 }
 
+/// The `<topic>-<partition>` a directory renamed by a delete came from
+/// (`<topic>-<partition>.<suffix>-delete`).
+fn deleted_dir_partition(dir: &Path) -> Option<(String, i32)> {
+    let name = dir.file_name()?.to_str()?;
+    let (live, _suffix) = name.strip_suffix(DELETE_DIR_SUFFIX)?.rsplit_once('.')?;
+    parse_partition_dir_name(&dir.with_file_name(live))
+}
+
+/// Drops the topics a crash caught in the middle of a delete: listed in
+/// `weir-topics.json`, but with none of their partition directories left and
+/// some renamed for deletion (see [`LogDir::delete_topic`]).
+fn drop_deleted_topics(
+    path: &Path,
+    entries: &mut BTreeMap<String, TopicEntry>,
+) -> Result<(), LogError> {
+    let mut deleted = std::collections::BTreeSet::new();
+    for entry in fs::read_dir(path).map_err(LogError::io(path, "list"))? {
+        let dir = entry.map_err(LogError::io(path, "list"))?.path();
+        if let Some((topic, _)) = deleted_dir_partition(&dir) {
+            deleted.insert(topic);
+        }
+    }
+    entries.retain(|name, entry| {
+        !deleted.contains(name)
+            || (0..entry.partitions).any(|p| partition_dir(path, name, p).exists())
+    });
+    Ok(())
+}
+
 fn remove_deleted_dirs(path: &Path) -> Result<(), LogError> {
     for entry in fs::read_dir(path).map_err(LogError::io(path, "list"))? {
         let entry = entry.map_err(LogError::io(path, "list"))?;
         let p = entry.path();
         if p.file_name()
             .and_then(|n| n.to_str())
-            .is_some_and(|n| n.ends_with("-delete"))
+            .is_some_and(|n| n.ends_with(DELETE_DIR_SUFFIX))
             && entry
                 .file_type()
                 .map_err(LogError::io(&p, "stat"))?

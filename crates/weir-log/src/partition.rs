@@ -20,9 +20,11 @@ use crate::clock::{Clock, system_clock};
 use crate::config::LogConfig;
 use crate::error::LogError;
 use crate::flush::FlushState;
-use crate::paths::list_segments;
+use crate::paths::{list_segments, sync_dir};
 use crate::producer_state::{ProducerStates, SequenceCheck};
-use crate::recovery::{RecoveryContext, recover_segment};
+use crate::recovery::{
+    ContentProblem, RecoveryContext, check_record_offset, recover_segment, validate_contents,
+};
 use crate::segment::{DELETED_SUFFIX, LogSegment, SegmentSizing, lock, read_lock, write_lock};
 use crate::segment_file::LEADER_EPOCH_CHECKPOINT;
 
@@ -68,6 +70,12 @@ pub struct OpenOptions {
     pub clean_shutdown: bool,
     /// Offsets below this were fsynced (from `recovery-point-offset-checkpoint`);
     /// recovery starts at the segment holding it.
+    ///
+    /// A positive recovery point also says Weir wrote the log, so that past it
+    /// offsets follow each other without gaps and recovery treats a gap as
+    /// damage. 0 says nothing about who wrote the log (a directory with no
+    /// checkpoint entry, say one copied from Kafka, whose compacted segments
+    /// have gaps): it is recovered as Kafka recovers, by framing and CRC.
     pub recovery_point: i64,
     /// The log start offset (from `log-start-offset-checkpoint`).
     pub log_start_offset: i64,
@@ -165,14 +173,47 @@ impl PartitionLog {
         config: LogConfig,
         options: OpenOptions,
     ) -> Result<(Self, RecoveryReport), LogError> {
+        let contiguous = options.recovery_point > 0;
+        Self::open_inner(dir, topic, partition, config, options, contiguous)
+    }
+
+    /// [`open`](Self::open), saying whether Weir wrote the log contiguously
+    /// past the recovery point (the data directory had a checkpoint entry for
+    /// it), which recovery then checks.
+    pub(crate) fn open_inner(
+        dir: &Path,
+        topic: &str,
+        partition: i32,
+        config: LogConfig,
+        options: OpenOptions,
+        contiguous: bool,
+    ) -> Result<(Self, RecoveryReport), LogError> {
         fs::create_dir_all(dir).map_err(LogError::io(dir, "create directory"))?;
         settle_leftovers(dir)?;
         let now = options.clock.now_ms();
         let sz = sizing(&config);
         let epochs = read_epochs(dir)?;
+        let bases: Vec<i64> = list_segments(dir)
+            .map_err(LogError::io(dir, "list"))?
+            .into_iter()
+            .map(|(base, _)| base)
+            .collect();
+        // After an unclean shutdown, the segments recovery scans rebuild their
+        // indexes there (Kafka's `recoverSegment`, which truncates a torn
+        // tail). The trusted ones (below the recovery point, or all after a
+        // clean shutdown) are rebuilt as they are when an index is missing or
+        // stale.
+        let first_recovered = if options.clean_shutdown {
+            bases.len()
+        } else {
+            bases
+                .partition_point(|&b| b <= options.recovery_point)
+                .saturating_sub(1)
+        };
         let mut segments: Vec<Arc<LogSegment>> = Vec::new();
-        for (base, _) in list_segments(dir).map_err(LogError::io(dir, "list"))? {
-            segments.push(Arc::new(LogSegment::open(dir, base, sz, now)?));
+        for (i, &base) in bases.iter().enumerate() {
+            let trusted = i < first_recovered;
+            segments.push(Arc::new(LogSegment::open(dir, base, sz, now, trusted)?));
         }
         let mut report = RecoveryReport::default();
         // A clean shutdown is trusted, except for a last segment whose batches
@@ -183,15 +224,18 @@ impl PartitionLog {
                 _ => None,
             }
         } else {
-            let i = segments.partition_point(|s| s.base_offset() <= options.recovery_point);
-            Some(i.saturating_sub(1))
+            Some(first_recovered)
         };
         if let Some(from) = recover_from {
             recover(
                 &mut segments,
                 from,
-                options.recovery_point,
-                &epochs,
+                RecoveryContext {
+                    previous_next_offset: None,
+                    recovery_point: options.recovery_point,
+                    contiguous,
+                    epochs: &epochs,
+                },
                 &mut report,
             )?;
         }
@@ -375,9 +419,9 @@ impl PartitionLog {
     /// Checked, as Kafka's broker checks them: magic 2, size against
     /// `max.message.bytes` and `segment.bytes`, CRC-32C, a record count that
     /// matches `lastOffsetDelta`, no control batches from clients, CreateTime
-    /// within `message.timestamp.{before,after}.max.ms`. Records themselves are
-    /// not decoded on this path (the CRC guards them; `weir verify`, recovery
-    /// and consumers decode them).
+    /// within `message.timestamp.{before,after}.max.ms`, and every record
+    /// decodes (decompressed within the bound recovery uses) with an offset in
+    /// the batch's range, so that recovery keeps whatever is acknowledged.
     ///
     /// # Errors
     /// [`LogError::InvalidBatch`], [`LogError::BatchTooLarge`],
@@ -532,6 +576,14 @@ impl PartitionLog {
         }
     }
 
+    fn invalid_contents(&self, problem: ContentProblem) -> LogError {
+        LogError::InvalidBatch {
+            partition: self.name.clone(),
+            reason: format!("a record does not decode: {}", problem.reason),
+            source: problem.source,
+        }
+    }
+
     /// The broker-side checks of `append_as`, and re-compression; returns the
     /// batch in a buffer the log may stamp.
     fn validate(
@@ -609,8 +661,14 @@ impl PartitionLog {
             && target.compression() != compression
             && !view.is_control()
         {
+            // Re-compression decodes every record: it checks them on the way.
             return self.recompress(&view, target);
         }
+        // Recovery decodes every record and drops a batch that does not decode
+        // as a torn tail, with everything after it; so a batch is accepted only
+        // if recovery would keep it (Kafka's `LogValidator` walks every record
+        // and refuses a bad one with CorruptRecordException).
+        validate_contents(&view).map_err(|p| self.invalid_contents(p))?;
         let bytes = view.into_bytes();
         Ok(bytes
             .try_into_mut()
@@ -636,9 +694,16 @@ impl PartitionLog {
             partition_leader_epoch: view.partition_leader_epoch(),
             delete_horizon_ms: view.delete_horizon_ms(),
         });
+        if view.last_offset_delta() < 0 {
+            return Err(LogError::invalid_batch(
+                &self.name,
+                format!("negative last offset delta {}", view.last_offset_delta()),
+            ));
+        }
         let records = view.records().map_err(|e| self.invalid(e))?;
         for record in &records {
             let record = record.map_err(|e| self.invalid(e))?;
+            check_record_offset(view, record.offset()).map_err(|p| self.invalid_contents(p))?;
             builder.append_view(&record).map_err(|e| self.invalid(e))?;
         }
         builder
@@ -700,6 +765,7 @@ impl PartitionLog {
             list.push(Arc::clone(&new));
             *segs = Arc::new(list);
         }
+        self.flush.mark_dir_dirty();
         self.flush.add_pending(Arc::clone(&w.active));
         w.active = new;
         Ok(())
@@ -843,8 +909,7 @@ fn ends_cleanly(segment: &LogSegment) -> Result<bool, LogError> {
 fn recover(
     segments: &mut Vec<Arc<LogSegment>>,
     from: usize,
-    recovery_point: i64,
-    epochs: &[EpochEntry],
+    ctx: RecoveryContext<'_>,
     report: &mut RecoveryReport,
 ) -> Result<(), LogError> {
     let mut previous_next = from
@@ -857,8 +922,7 @@ fn recover(
             segment,
             RecoveryContext {
                 previous_next_offset: previous_next,
-                recovery_point,
-                epochs,
+                ..ctx
             },
         )?;
         report.segments_recovered += 1;
@@ -885,6 +949,7 @@ fn recover(
 /// Deletes `.cleaned` and `.deleted` files and completes `.swap` replacements
 /// (Kafka's `LogLoader` on startup).
 fn settle_leftovers(dir: &Path) -> Result<(), LogError> {
+    let mut changed = false;
     let mut swaps: Vec<(i64, PathBuf)> = Vec::new();
     for entry in fs::read_dir(dir).map_err(LogError::io(dir, "list"))? {
         let entry = entry.map_err(LogError::io(dir, "list"))?;
@@ -894,6 +959,7 @@ fn settle_leftovers(dir: &Path) -> Result<(), LogError> {
         };
         if name.ends_with(CLEANED_SUFFIX) || name.ends_with(DELETED_SUFFIX) {
             fs::remove_file(&path).map_err(LogError::io(&path, "delete"))?;
+            changed = true;
         } else if let Some(stem) = name.strip_suffix(SWAP_SUFFIX)
             && let Some(base) = crate::segment_file::parse_segment_file_name(stem, ".log")
         {
@@ -903,6 +969,7 @@ fn settle_leftovers(dir: &Path) -> Result<(), LogError> {
     swaps.sort();
     for (base, swap_log) in swaps {
         crate::swap::complete_swap(dir, base, &swap_log)?;
+        changed = true;
     }
     // Index `.swap` files without their `.log.swap`: a swap that never reached
     // its commit point.
@@ -914,7 +981,13 @@ fn settle_leftovers(dir: &Path) -> Result<(), LogError> {
             .is_some_and(|n| n.ends_with(SWAP_SUFFIX))
         {
             fs::remove_file(&path).map_err(LogError::io(&path, "delete"))?;
+            changed = true;
         }
+    }
+    if changed {
+        // The swap's renames and the removals must not come undone by a power
+        // loss (Kafka's `replaceSegments` flushes the directory).
+        sync_dir(dir)?;
     }
     Ok(())
 }

@@ -5,7 +5,19 @@ use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
 
+use crate::error::LogError;
 use crate::segment_file::{LOG_SUFFIX, parse_partition_dir_name, parse_segment_file_name};
+
+/// fsyncs a directory, so that files created, renamed or removed in it stay
+/// so after a power loss (Kafka's `Utils.flushDir`).
+pub(crate) fn sync_dir(dir: &Path) -> Result<(), LogError> {
+    sync_dir_io(dir).map_err(LogError::io(dir, "fsync"))
+}
+
+/// As [`sync_dir`], keeping the bare I/O error.
+pub(crate) fn sync_dir_io(dir: &Path) -> io::Result<()> {
+    fs::File::open(dir)?.sync_all()
+}
 
 /// A path classified by what it holds.
 #[derive(Debug, Clone, PartialEq, Eq)]

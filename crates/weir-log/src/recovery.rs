@@ -3,7 +3,9 @@
 //!
 //! A segment is read from its start; every batch is framed, CRC-checked, its
 //! records decoded (a CRC-valid batch with impossible contents is corrupt too),
-//! its offsets checked against the batches before it, and its leader epoch
+//! its offsets checked against the batches before it (past the recovery point
+//! of a log Weir wrote, also for gaps; a directory with no checkpoint entry,
+//! say one copied from Kafka, may have compaction gaps anywhere), and its leader epoch
 //! against the `leader-epoch-checkpoint`. The indexes are rebuilt from the
 //! batches that pass. At the first batch that does not:
 //!
@@ -41,32 +43,70 @@ pub(crate) struct RecoveryContext<'a> {
     pub(crate) previous_next_offset: Option<i64>,
     /// Offsets below this were fsynced: damage there is an error.
     pub(crate) recovery_point: i64,
+    /// Weir wrote the log past the recovery point by appends alone, so offsets
+    /// there follow each other without gaps. Unknown for a directory without a
+    /// checkpoint entry (say, copied from Kafka, where compaction leaves gaps
+    /// anywhere); Kafka's recovery checks framing and CRC only.
+    pub(crate) contiguous: bool,
     /// The partition's leader epochs.
     pub(crate) epochs: &'a [EpochEntry],
 }
 
-/// Checks one batch's contents beyond its frame and CRC.
-pub(crate) fn validate_contents(batch: &RecordBatch) -> Result<(), String> {
+/// Why a batch's contents are unsound, with the decoding error when there is
+/// one.
+#[derive(Debug)]
+pub(crate) struct ContentProblem {
+    /// What is wrong.
+    pub(crate) reason: String,
+    /// The decoding error behind it.
+    pub(crate) source: Option<weir_record::RecordError>,
+}
+
+impl From<weir_record::RecordError> for ContentProblem {
+    fn from(e: weir_record::RecordError) -> Self {
+        ContentProblem {
+            reason: e.to_string(),
+            source: Some(e),
+        }
+    }
+}
+
+/// Checks that a record's offset lies in its batch's range.
+pub(crate) fn check_record_offset(
+    batch: &RecordBatch,
+    record_offset: i64,
+) -> Result<(), ContentProblem> {
     let (first, last) = (batch.base_offset(), batch.last_offset());
+    if record_offset < first || record_offset > last {
+        return Err(ContentProblem {
+            reason: format!(
+                "record offset {record_offset} outside the batch's range {first}..={last}"
+            ),
+            source: None,
+        });
+    }
+    Ok(())
+}
+
+/// Checks one batch's contents beyond its frame and CRC: every record decodes
+/// (decompressed within [`weir_record::DEFAULT_MAX_UNCOMPRESSED_BYTES`]) and
+/// lies in the batch's offset range. Recovery and the append path run the same
+/// checks, so whatever an append accepts, recovery keeps (Kafka's
+/// `LogValidator` walks every record on append for the same reason).
+pub(crate) fn validate_contents(batch: &RecordBatch) -> Result<(), ContentProblem> {
     if batch.last_offset_delta() < 0 {
-        return Err(format!(
-            "negative last offset delta {}",
-            batch.last_offset_delta()
-        ));
+        return Err(ContentProblem {
+            reason: format!("negative last offset delta {}", batch.last_offset_delta()),
+            source: None,
+        });
     }
     if batch.is_control() {
-        batch.control_record().map_err(|e| e.to_string())?;
+        batch.control_record()?;
         return Ok(());
     }
-    let records = batch.records().map_err(|e| e.to_string())?;
+    let records = batch.records()?;
     for record in &records {
-        let record = record.map_err(|e| e.to_string())?;
-        if record.offset() < first || record.offset() > last {
-            return Err(format!(
-                "record offset {} outside the batch's range {first}..={last}",
-                record.offset()
-            ));
-        }
+        check_record_offset(batch, record?.offset())?;
     }
     Ok(())
 }
@@ -123,7 +163,7 @@ pub(crate) fn recover_segment(
             Some(format!(
                 "offset {first} does not follow the previous batch's last offset"
             ))
-        } else if next_offset >= ctx.recovery_point && first != next_offset {
+        } else if ctx.contiguous && next_offset >= ctx.recovery_point && first != next_offset {
             // Past the recovery point only appends wrote (the cleaner rewrites
             // fsynced data only), so offsets follow each other without gaps: a
             // jump means a damaged base offset, which the CRC does not cover.
@@ -138,7 +178,7 @@ pub(crate) fn recover_segment(
                 batch.partition_leader_epoch()
             ))
         } else {
-            validate_contents(batch).err()
+            validate_contents(batch).err().map(|p| p.reason)
         };
         if let Some(problem) = problem {
             reason = Some((item.position, problem));

@@ -34,12 +34,14 @@ impl DeletedSegment {
         }
     }
 
-    /// Unlinks the files.
+    /// Unlinks the files and fsyncs the directory.
     ///
     /// # Errors
-    /// [`LogError::Io`] when a file cannot be removed.
+    /// [`LogError::Io`] when a file cannot be removed or the directory cannot
+    /// be fsynced.
     pub fn delete_files(self) -> Result<(), LogError> {
-        self.segment.delete_files()
+        self.segment.delete_files()?;
+        self.segment.sync_dir()
     }
 }
 
@@ -50,9 +52,13 @@ impl PartitionLog {
     /// keeps its log end offset; an empty active segment is never deleted. The
     /// log start offset moves to the first remaining segment's base offset.
     ///
+    /// The renames are made durable (the directory is fsynced) before it
+    /// returns.
+    ///
     /// # Errors
     /// [`LogError::Io`] when a rename fails (the segments renamed so far stay
-    /// deleted); [`LogError::Closed`].
+    /// deleted); [`LogError::ReadOnly`] when the directory's fsync fails;
+    /// [`LogError::Closed`].
     pub fn delete_oldest_segments(
         &self,
         mut predicate: impl FnMut(&SegmentInfo) -> bool,
@@ -104,6 +110,10 @@ impl PartitionLog {
                 files,
                 segment,
             });
+        }
+        // The renames (and a segment rolled above) must survive a power loss.
+        if let Err(e) = crate::paths::sync_dir_io(&self.dir) {
+            return Err(self.fail(e));
         }
         Ok(out)
     }

@@ -70,6 +70,8 @@ struct WriteState {
     needs_sync: bool,
     /// `.deleted` when scheduled for deletion.
     suffix: &'static str,
+    /// The files were removed.
+    files_deleted: bool,
 }
 
 /// One segment of a partition's log.
@@ -153,6 +155,7 @@ impl LogSegment {
                 indexes_written: false,
                 needs_sync: false,
                 suffix: "",
+                files_deleted: false,
             }),
             created_ms: now_ms,
             max_offset_entries: sizing.max_offset_entries(),
@@ -224,15 +227,18 @@ impl LogSegment {
         Ok(())
     }
 
-    /// Opens an existing segment, trusting its files: indexes are loaded (and
-    /// rebuilt when missing or inconsistent), the size is the file's, and the last
-    /// offset and max timestamp come from a scan of the batches after the last
-    /// index entry.
+    /// Opens an existing segment: indexes are loaded, the size is the file's,
+    /// and the last offset and max timestamp come from a scan of the batches
+    /// after the last index entry. Missing or inconsistent indexes are rebuilt
+    /// from the batches when the segment is `trusted` (below the recovery
+    /// point: a batch that does not frame is then an error); otherwise they are
+    /// left to recovery, which truncates a torn tail as it rebuilds them.
     pub(crate) fn open(
         dir: &Path,
         base_offset: i64,
         sizing: SegmentSizing,
         now_ms: i64,
+        trusted: bool,
     ) -> Result<Self, LogError> {
         let log_path = path_of(dir, base_offset, LOG_SUFFIX, "");
         let file = OpenOptions::new()
@@ -247,7 +253,13 @@ impl LogSegment {
         let segment = LogSegment::with_file(dir, base_offset, file, sizing, now_ms);
         segment.size.store(len, Ordering::Release);
         if !segment.load_indexes(len)? {
-            segment.rebuild_indexes_trusting()?;
+            if trusted {
+                segment.rebuild_indexes_trusting()?;
+            } else {
+                // Bounds from the batches that frame; recovery rebuilds.
+                segment.reset_indexes();
+                segment.scan_tail_for_bounds()?;
+            }
         } else {
             segment.scan_tail_for_bounds()?;
             lock(&segment.state).indexes_written = true;
@@ -338,11 +350,24 @@ impl LogSegment {
             self.last_offset
                 .store(self.absolute_offset(rel), Ordering::Release);
         }
+        // `segment.ms` counts from the first batch's max timestamp, kept
+        // across reopens (Kafka's `LogSegment.loadFirstBatchTimestamp`), or a
+        // rarely written log reopened often would never roll.
+        let mut first_max_timestamp = None;
+        if end > 0 {
+            self.walk_headers(0, end, |h| {
+                first_max_timestamp = Some(h.max_timestamp);
+                false
+            })?;
+        }
         let mut st = lock(&self.state);
         if let Some((ts, off)) = max {
             self.max_timestamp.store(ts, Ordering::Release);
             st.max_timestamp_so_far = ts;
             st.offset_of_max_timestamp = off;
+        }
+        if st.rolling_based_timestamp.is_none() {
+            st.rolling_based_timestamp = first_max_timestamp;
         }
         st.bytes_since_last_index_entry = last.map_or(0, |h| h.position + h.size - start);
         Ok(())
@@ -533,13 +558,28 @@ impl LogSegment {
         if needs {
             for kind in [INDEX_SUFFIX, TIME_INDEX_SUFFIX] {
                 let path = path_of(&self.dir, self.base_offset, kind, suffix);
-                File::open(&path)
-                    .and_then(|f| f.sync_all())
-                    .map_err(LogError::io(&path, "fsync"))?;
+                match File::open(&path).and_then(|f| f.sync_all()) {
+                    Ok(()) => {}
+                    // Retention or the cleaner renamed or unlinked the segment
+                    // since (with `file.delete.delay.ms=0`, before its first
+                    // fsync): there is nothing left to make durable, and the
+                    // partition must not turn read-only for it.
+                    Err(e) if e.kind() == io::ErrorKind::NotFound && self.is_deleted() => {
+                        break;
+                    }
+                    Err(e) => return Err(LogError::io(&path, "fsync")(e)),
+                }
             }
             lock(&self.state).needs_sync = false;
         }
         Ok(())
+    }
+
+    /// Whether the segment was dropped from its log: renamed `.deleted` or its
+    /// files removed.
+    fn is_deleted(&self) -> bool {
+        let st = lock(&self.state);
+        st.suffix == DELETED_SUFFIX || st.files_deleted
     }
 
     /// Cuts the log file at `position` (recovery).
@@ -620,9 +660,19 @@ impl LogSegment {
         path_of(&self.dir, self.base_offset, kind, lock(&self.state).suffix)
     }
 
+    /// fsyncs the segment's directory (after its files were renamed or
+    /// removed).
+    pub(crate) fn sync_dir(&self) -> Result<(), LogError> {
+        crate::paths::sync_dir(&self.dir)
+    }
+
     /// Deletes the segment's files (at whatever suffix they have now).
     pub(crate) fn delete_files(&self) -> Result<(), LogError> {
-        let suffix = lock(&self.state).suffix;
+        let suffix = {
+            let mut st = lock(&self.state);
+            st.files_deleted = true;
+            st.suffix
+        };
         for kind in [
             LOG_SUFFIX,
             INDEX_SUFFIX,

@@ -236,7 +236,10 @@ impl LogSegment {
         if first_end > max_position {
             return Ok(None);
         }
-        let limit = (first.position + max_bytes as u64)
+        // `max_bytes` may be anything up to `usize::MAX` ("no limit").
+        let limit = first
+            .position
+            .saturating_add(u64::try_from(max_bytes).unwrap_or(u64::MAX))
             .max(first_end)
             .min(max_position);
         // The rest of the segment when it fits (the visible size is a batch

@@ -16,7 +16,7 @@ use std::sync::Arc;
 use crate::batch_header;
 use crate::error::LogError;
 use crate::partition::{PartitionLog, SWAP_SUFFIX};
-use crate::paths::list_segments;
+use crate::paths::{list_segments, sync_dir};
 use crate::retention::DeletedSegment;
 use crate::segment::{LogSegment, lock, write_lock};
 use crate::segment_file::{
@@ -310,10 +310,4 @@ impl PartitionLog {
             seg.size(),
         ))
     }
-}
-
-fn sync_dir(dir: &Path) -> Result<(), LogError> {
-    File::open(dir)
-        .and_then(|f| f.sync_all())
-        .map_err(LogError::io(dir, "fsync"))
 }

@@ -686,3 +686,101 @@ fn idempotent_producers_get_duplicates_acknowledged_and_gaps_refused() {
         6
     );
 }
+
+/// Retention may rename and unlink a rolled segment before the flush that
+/// owes it an fsync runs (`file.delete.delay.ms=0`): the flush must not fail
+/// on the missing files and turn the partition read-only.
+#[test]
+fn a_rolled_segment_deleted_before_its_fsync_does_not_fail_the_flush() {
+    let dir = tempfile::tempdir().unwrap();
+    let (log, _) = open(dir.path(), small_config(1 << 20), true, 0);
+    for i in 0..8 {
+        log.append(batch(i, 2, 300, NOW)).unwrap();
+    }
+    log.roll().unwrap();
+    log.append(batch(9, 1, 10, NOW)).unwrap();
+    let deleted = log.delete_oldest_segments(|s| !s.is_active).unwrap();
+    assert_eq!(deleted.len(), 1);
+    for d in deleted {
+        d.delete_files().unwrap();
+    }
+    log.flush().unwrap();
+    log.append(batch(10, 1, 10, NOW)).unwrap();
+    log.flush().unwrap();
+    assert_eq!(log.recovery_point(), log.log_end_offset());
+}
+
+/// A control batch whose timestamp passes the target holds no record to
+/// return: the search goes on with the next batch of the same segment, as
+/// Kafka's `FileRecords.searchForTimestamp` does.
+#[test]
+fn offset_for_timestamp_looks_past_a_control_batch_in_the_same_segment() {
+    let dir = tempfile::tempdir().unwrap();
+    let (log, _) = open(dir.path(), small_config(1 << 20), true, 0);
+    log.append(batch(1, 1, 10, NOW + 100)).unwrap();
+    let marker = BatchBuilder::end_transaction_marker(
+        BatchOptions {
+            producer_id: 7,
+            producer_epoch: 0,
+            ..BatchOptions::default()
+        },
+        EndTransactionMarker::commit(0),
+        NOW + 300,
+    )
+    .unwrap();
+    log.append_as(marker, weir_log::AppendOrigin::Coordinator)
+        .unwrap();
+    let data = log.append(batch(2, 1, 10, NOW + 400)).unwrap();
+    assert_eq!(log.segments().len(), 1);
+    let found = log.offset_for_timestamp(NOW + 250).unwrap().unwrap();
+    assert_eq!(
+        (found.offset, found.timestamp),
+        (data.base_offset, NOW + 400)
+    );
+    assert_eq!(
+        log.offset_for_timestamp(NOW + 100)
+            .unwrap()
+            .map(|t| t.offset),
+        Some(0)
+    );
+    assert_eq!(log.offset_for_timestamp(NOW + 401).unwrap(), None);
+}
+
+/// `segment.ms` counts from the first batch's timestamp, also after a clean
+/// reopen (Kafka's `LogSegment` loads it from the first batch): a rarely
+/// written log reopened more often than `segment.ms` still rolls.
+#[test]
+fn segment_ms_counts_from_the_first_batch_across_a_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = small_config(1 << 20);
+    config.set("segment.ms", "3600000").unwrap();
+    let clock = Arc::new(ManualClock::new(NOW));
+    let (log, _) = open_with_clock(dir.path(), config.clone(), true, 0, clock.clone());
+    log.append(batch(1, 1, 10, NOW)).unwrap();
+    log.close().unwrap();
+    drop(log);
+
+    clock.advance(2 * 3_600_000);
+    let (log, _) = open_with_clock(dir.path(), config, true, 1, clock.clone());
+    log.append(batch(2, 1, 10, NOW + 2 * 3_600_000)).unwrap();
+    let segments = log.segments();
+    assert_eq!(segments.len(), 2, "{segments:?}");
+    assert_eq!(segments[1].base_offset, 1);
+}
+
+/// `usize::MAX` means "no limit": a fetch at a batch past the start of its
+/// segment must not overflow adding it to the batch's position.
+#[test]
+fn a_fetch_with_no_byte_limit_past_the_segment_start_returns_the_rest() {
+    let dir = tempfile::tempdir().unwrap();
+    let (log, _) = open(dir.path(), small_config(1 << 20), true, 0);
+    for i in 0..5 {
+        log.append(batch(i, 2, 50, NOW)).unwrap();
+    }
+    for offset in [0, 3, 8, 9] {
+        let data = log.fetch(offset, usize::MAX).unwrap();
+        assert_eq!(data.next_offset, 10, "offset {offset}");
+        let first = data.batches().next().unwrap().unwrap().batch;
+        assert!(first.base_offset() <= offset && offset <= first.last_offset());
+    }
+}

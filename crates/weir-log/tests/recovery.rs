@@ -477,3 +477,133 @@ fn a_fetch_that_no_batch_reaches_below_the_high_watermark_is_corrupt_not_empty()
         other => panic!("expected Corrupt, got {other:?}"),
     }
 }
+
+/// A Kafka partition directory holds compacted segments with offset gaps. With
+/// no checkpoint entry (recovery point 0) nothing says Weir wrote it, so
+/// recovery checks framing and CRC as Kafka does, and keeps every batch.
+#[test]
+fn a_compacted_kafka_directory_with_no_checkpoint_opens_with_all_its_data() {
+    let case = fixtures().join("compacted-gaps");
+    let manifest: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(case.join("manifest.json")).unwrap()).unwrap();
+    let name = manifest["dir"].as_str().unwrap();
+    let next = manifest["next_offset"].as_i64().unwrap();
+    let batches = manifest["batches"].as_array().unwrap().len();
+    let gaps = manifest["batches"]
+        .as_array()
+        .unwrap()
+        .windows(2)
+        .filter(|w| w[1]["base_offset"].as_i64() != Some(w[0]["last_offset"].as_i64().unwrap() + 1))
+        .count();
+    assert!(gaps > 0, "the fixture must have offset gaps");
+
+    // A partition opened on its own with recovery point 0.
+    let dir = tempfile::tempdir().unwrap();
+    let part = dir.path().join(name);
+    copy_dir(&case.join(name), &part);
+    let (log, report) = open(&part, LogConfig::default(), false, 0);
+    assert_eq!(report.truncated_bytes, 0, "{report:?}");
+    assert_eq!(log.log_end_offset(), next);
+    assert_eq!(read_all(&log).len(), batches);
+    drop(log);
+
+    // The directory copied into an empty data directory (no checkpoint files).
+    let data = tempfile::tempdir().unwrap();
+    copy_dir(&case.join(name), &data.path().join(name));
+    let logs = weir_log::LogDir::open_with(
+        data.path(),
+        weir_log::LogDirOptions {
+            background_thread: false,
+            ..weir_log::LogDirOptions::default()
+        },
+    )
+    .unwrap();
+    let (topic, partition) = name.rsplit_once('-').unwrap();
+    let log = logs.partition(topic, partition.parse().unwrap()).unwrap();
+    assert_eq!(log.log_end_offset(), next);
+    assert_eq!(read_all(&log).len(), batches);
+    for (partition, report) in logs.recovery_reports() {
+        assert_eq!(report.truncated_bytes, 0, "{partition}: {report:?}");
+    }
+}
+
+/// A log Weir wrote and checkpointed keeps the contiguity check past its
+/// recovery point, even at recovery point 0: a damaged base offset (outside
+/// the CRC) that opens a gap is a torn tail.
+#[test]
+fn a_gap_in_a_checkpointed_weir_log_is_still_caught_by_a_log_dir() {
+    let data = tempfile::tempdir().unwrap();
+    let options = || weir_log::LogDirOptions {
+        background_thread: false,
+        ..weir_log::LogDirOptions::default()
+    };
+    let logs = weir_log::LogDir::open_with(data.path(), options()).unwrap();
+    logs.create_topic("t", 1, &[]).unwrap();
+    logs.write_checkpoints().unwrap();
+    let log = logs.partition("t", 0).unwrap();
+    log.append(batch(0, 1, 10, NOW)).unwrap();
+    let second = log.append(batch(1, 1, 10, NOW)).unwrap();
+    let path = log.segments()[0].log_path.clone();
+    drop(log);
+    logs.simulate_crash();
+    // Move the second batch's base offset forward by 5: a gap.
+    let mut bytes = fs::read(&path).unwrap();
+    let at = bytes.len() - second.size;
+    bytes[at..at + 8].copy_from_slice(&6i64.to_be_bytes());
+    fs::write(&path, &bytes).unwrap();
+    let logs = weir_log::LogDir::open_with(data.path(), options()).unwrap();
+    let log = logs.partition("t", 0).unwrap();
+    assert_eq!(log.log_end_offset(), 1);
+}
+
+/// A segment at or past the recovery point with a missing `.index` and a torn
+/// tail is rebuilt by recovery, which truncates the tail (Kafka's
+/// `recoverSegment`), instead of failing the open as damage below the
+/// recovery point. After a clean shutdown (everything trusted) a missing
+/// `.index` is rebuilt from the batches.
+#[test]
+fn a_missing_index_and_a_torn_tail_past_the_recovery_point_are_recovered() {
+    for clean in [false, true] {
+        let dir = tempfile::tempdir().unwrap();
+        let config = small_config(1 << 20);
+        let (log, _) = open(dir.path(), config.clone(), true, 0);
+        let mut ends = Vec::new();
+        for i in 0..12u64 {
+            let info = log.append(batch(i, 2, 200, NOW)).unwrap();
+            ends.push(info.last_offset + 1);
+        }
+        let recovery_point = log.close().unwrap();
+        let segment = log.segments()[0].clone();
+        assert!(segment.index_entries > 0, "the test needs index entries");
+        drop(log);
+        let index = segment.log_path.with_extension("index");
+        fs::remove_file(&index).unwrap();
+        let (rp, kept) = if clean {
+            // Everything was fsynced: nothing may be cut, the index is rebuilt.
+            (recovery_point, 12)
+        } else {
+            let size = fs::metadata(&segment.log_path).unwrap().len();
+            fs::OpenOptions::new()
+                .write(true)
+                .open(&segment.log_path)
+                .unwrap()
+                .set_len(size - 100) // inside the last batch
+                .unwrap();
+            (0, 11)
+        };
+        let (log, report) = open(dir.path(), config.clone(), clean, rp);
+        assert_eq!(
+            report.truncated_bytes > 0,
+            !clean,
+            "clean={clean}: {report:?}"
+        );
+        assert_eq!(log.log_end_offset(), ends[kept - 1], "clean={clean}");
+        assert_eq!(read_all(&log).len(), kept, "clean={clean}");
+        assert!(index.exists(), "clean={clean}: the index is rebuilt");
+        let entries = log.segments()[0].index_entries;
+        assert!(
+            entries > 0 && entries <= segment.index_entries,
+            "clean={clean}: {entries} index entries"
+        );
+    }
+}
