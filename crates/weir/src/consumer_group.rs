@@ -78,6 +78,9 @@ pub(crate) struct Membership {
     pub(crate) listener: Option<Box<dyn ConsumerRebalanceListener>>,
     pub(crate) last_auto_commit: Instant,
     pub(crate) pending: Vec<PendingCommit>,
+    /// Held while this consumer exists: the coordinator keeps its session
+    /// alive meanwhile (Kafka's heartbeat thread), see `JoinOptions::liveness`.
+    pub(crate) liveness: Arc<()>,
 }
 
 /// What the group needs from `poll` before records can be fetched.
@@ -153,6 +156,7 @@ impl Consumer {
                 listener: None,
                 last_auto_commit: Instant::now(),
                 pending: Vec::new(),
+                liveness: Arc::new(()),
             });
         }
         self.membership
@@ -368,6 +372,7 @@ impl Consumer {
                         assignors: m.assignors.clone(),
                         session_timeout,
                         rebalance_timeout,
+                        liveness: Some(Arc::downgrade(&m.liveness)),
                     },
                 )?;
                 m.member_id = Some(id.clone());

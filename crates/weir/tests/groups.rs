@@ -195,7 +195,8 @@ fn members_share_partitions_and_rebalance_on_join_and_leave() {
 }
 
 #[test]
-fn a_crashed_member_is_replaced_after_session_timeout_and_a_slow_one_after_max_poll_interval() {
+fn a_closed_static_member_is_replaced_after_session_timeout_and_a_slow_one_after_max_poll_interval()
+{
     let (_dir, weir) = weir();
     weir.admin().create_topic("t", 4, &[]).unwrap();
     let registry = Registry::default();
@@ -206,7 +207,15 @@ fn a_crashed_member_is_replaced_after_session_timeout_and_a_slow_one_after_max_p
     let mut a = consumer(&weir, "g", &props);
     a.set_rebalance_listener(registry.listener("a")).unwrap();
     a.subscribe(&["t"]).unwrap();
-    let mut b = consumer(&weir, "g", &props);
+    let mut b = consumer(
+        &weir,
+        "g",
+        &[
+            ("session.timeout.ms", "300"),
+            ("max.poll.interval.ms", "60000"),
+            ("group.instance.id", "b"),
+        ],
+    );
     b.set_rebalance_listener(registry.listener("b")).unwrap();
     b.subscribe(&["t"]).unwrap();
     // Both must poll for the first rebalance to complete.
@@ -216,8 +225,11 @@ fn a_crashed_member_is_replaced_after_session_timeout_and_a_slow_one_after_max_p
         a.poll(Duration::from_millis(10)).unwrap();
         b.poll(Duration::from_millis(10)).unwrap();
     }
-    // b "crashes": it never calls again (its thread is gone; nothing left it).
-    std::mem::forget(b);
+    // b, a static member, closes without leaving the group (as Kafka's static
+    // members do, to come back without a rebalance): its session then runs
+    // out, and a gets its partitions.
+    b.close();
+    drop(b);
     registry.drop_member("b");
     poll_until(&mut a, |a| a.assignment().len() == 4);
     assert_eq!(registry.owners(), BTreeMap::from([("a".into(), 4)]));
@@ -245,6 +257,32 @@ fn a_crashed_member_is_replaced_after_session_timeout_and_a_slow_one_after_max_p
     // c learns on its next poll that it lost its partitions, and rejoins.
     c.poll(Duration::from_millis(10)).unwrap();
     assert!(c.assignment().is_empty() || c.member_id() != Some(c_member.as_str()));
+}
+
+#[test]
+fn a_live_consumer_keeps_its_session_through_long_polls_and_long_processing() {
+    // In Kafka a heartbeat thread keeps a consumer's session alive between
+    // its polls; only max.poll.interval.ms bounds the time between polls.
+    let (_dir, weir) = weir();
+    weir.admin().create_topic("idle", 2, &[]).unwrap();
+    let mut c = consumer(
+        &weir,
+        "g",
+        &[
+            ("session.timeout.ms", "200"),
+            ("max.poll.interval.ms", "60000"),
+        ],
+    );
+    c.subscribe(&["idle"]).unwrap();
+    poll_until(&mut c, |c| c.assignment().len() == 2);
+    let member = c.member_id().unwrap().to_string();
+    // A poll that waits (nothing to read) longer than the session timeout,
+    // then processing that takes longer than it too.
+    assert!(c.poll(Duration::from_millis(500)).unwrap().is_empty());
+    std::thread::sleep(Duration::from_millis(400));
+    assert!(c.poll(Duration::from_millis(10)).unwrap().is_empty());
+    assert_eq!(c.member_id(), Some(member.as_str()));
+    assert_eq!(c.assignment().len(), 2);
 }
 
 #[test]

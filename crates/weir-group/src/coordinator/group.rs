@@ -13,11 +13,14 @@
 //! partition that changes owner until its old owner revoked it and rejoined (the
 //! follow-up rebalance). So at every moment each partition has at most one
 //! owner. Members that stop calling in are removed: after `session.timeout.ms`
-//! without any call (heartbeats come from the consumer's own calls), after
+//! without any call once their consumer is gone (a static member that closed,
+//! or a caller that gave no liveness token; while a consumer exists its
+//! session is alive, as a Kafka consumer's heartbeat thread keeps it), after
 //! `max.poll.interval.ms` without a poll, or when they do not rejoin a
 //! rebalance within `max.poll.interval.ms` (Kafka's rebalance timeout).
 
 use std::collections::BTreeMap;
+use std::sync::Weak;
 use std::time::{Duration, Instant};
 
 use crate::GroupError;
@@ -67,6 +70,12 @@ pub struct JoinOptions {
     pub session_timeout: Duration,
     /// `max.poll.interval.ms` (also the rebalance timeout).
     pub rebalance_timeout: Duration,
+    /// The joining consumer's liveness: while it upgrades, the consumer
+    /// exists and its session stays alive between its calls, as a Kafka
+    /// consumer's heartbeat thread keeps it alive (only `max.poll.interval.ms`
+    /// removes a member that stopped polling). `None`: the session lasts
+    /// `session.timeout.ms` past the member's last call.
+    pub liveness: Option<Weak<()>>,
 }
 
 #[derive(Debug, Clone)]
@@ -86,6 +95,16 @@ pub(crate) struct Member {
     /// A static member that closed: kept (with its partitions) until its
     /// session times out, so a quick restart causes no rebalance.
     pub(crate) departed: bool,
+    /// See [`JoinOptions::liveness`].
+    pub(crate) liveness: Option<Weak<()>>,
+}
+
+impl Member {
+    /// Whether the member's consumer is known to exist, so its session
+    /// cannot time out (see [`JoinOptions::liveness`]).
+    fn session_kept_alive(&self) -> bool {
+        !self.departed && self.liveness.as_ref().is_some_and(|w| w.strong_count() > 0)
+    }
 }
 
 /// What a member should do now.
@@ -186,6 +205,7 @@ impl Group {
             assignors,
             session_timeout,
             rebalance_timeout,
+            liveness,
         } = opts;
         if let Some(instance) = &group_instance_id
             && let Some(old_id) = self
@@ -206,6 +226,7 @@ impl Group {
             old.last_poll = now;
             old.session_timeout = session_timeout;
             old.rebalance_timeout = rebalance_timeout;
+            old.liveness = liveness;
             old.topics = topics;
             old.joined = true;
             if self.leader.as_deref() == Some(old_id.as_str()) {
@@ -237,6 +258,7 @@ impl Group {
                 session_timeout,
                 rebalance_timeout,
                 departed: false,
+                liveness,
             },
         );
         self.start_rebalance(now);
@@ -306,7 +328,8 @@ impl Group {
             .members
             .values()
             .filter(|m| {
-                now.saturating_duration_since(m.last_heartbeat) > m.session_timeout
+                (!m.session_kept_alive()
+                    && now.saturating_duration_since(m.last_heartbeat) > m.session_timeout)
                     || (!m.departed
                         && now.saturating_duration_since(m.last_poll) > m.rebalance_timeout)
                     || (preparing
@@ -332,7 +355,10 @@ impl Group {
         self.members
             .values()
             .flat_map(|m| {
-                let mut t = vec![m.last_heartbeat + m.session_timeout];
+                let mut t = Vec::new();
+                if !m.session_kept_alive() {
+                    t.push(m.last_heartbeat + m.session_timeout);
+                }
                 if !m.departed {
                     t.push(m.last_poll + m.rebalance_timeout);
                 }
