@@ -221,6 +221,7 @@ impl Consumer {
             for a in &mut self.parts {
                 if a.position.is_none()
                     && let Some(c) = coordinator.committed(&group, &a.tp)
+                    && c.offset >= 0
                 {
                     set_position(a, c.offset);
                 }

@@ -91,10 +91,24 @@ pub(crate) enum GroupStep {
     Wait(EventListener, Option<Instant>),
 }
 
+/// Kafka's default `offset.metadata.max.bytes`: the most metadata a commit
+/// may carry per partition.
+const OFFSET_METADATA_MAX_BYTES: usize = 4096;
+
 /// The future of [`Consumer::commit_async`].
 #[derive(Debug)]
 pub struct CommitFuture {
-    inner: Result<Durable, Option<WeirError>>,
+    inner: CommitState,
+}
+
+#[derive(Debug)]
+enum CommitState {
+    /// Written; durable once this resolves (its fsync is already requested).
+    Written(Durable),
+    /// Refused (taken when first polled).
+    Failed(Option<WeirError>),
+    /// Nothing to commit: done at once, as Kafka completes an empty commit.
+    Nothing,
 }
 
 impl Future for CommitFuture {
@@ -102,12 +116,23 @@ impl Future for CommitFuture {
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         match &mut self.inner {
-            Ok(d) => Pin::new(d).poll(cx).map_err(WeirError::from),
-            Err(e) => Poll::Ready(Err(e.take().unwrap_or_else(|| {
+            CommitState::Written(d) => Pin::new(d).poll(cx).map_err(WeirError::from),
+            CommitState::Failed(e) => Poll::Ready(Err(e.take().unwrap_or_else(|| {
                 WeirError::InvalidArgument("commit future polled after completion".into())
             }))),
+            CommitState::Nothing => Poll::Ready(Ok(())),
         }
     }
+}
+
+/// The durability of a commit, with its fsync requested now: a commit whose
+/// future is dropped (auto-commit does) is still made durable in the
+/// background, not only by a later `commit_sync` or `close`.
+fn durable_now(log: &Arc<weir_log::PartitionLog>, end: i64) -> Durable {
+    let mut durable = log.durable(end);
+    let waker = Waker::from(Arc::new(Noop));
+    let _ = Pin::new(&mut durable).poll(&mut Context::from_waker(&waker));
+    durable
 }
 
 struct Noop;
@@ -334,6 +359,15 @@ impl Consumer {
         let is_pattern = match self.membership.as_ref().and_then(|m| m.subscribed.as_ref()) {
             None => {
                 self.complete_async_commits();
+                // Manually assigned partitions of a consumer with a group.id
+                // are auto-committed too, as Kafka's coordinator does.
+                if self.config.group_id.is_some()
+                    && self.config.enable_auto_commit
+                    && !self.parts.is_empty()
+                {
+                    self.membership_mut()?;
+                    self.maybe_auto_commit();
+                }
                 return Ok(GroupStep::Ready);
             }
             Some(s) => matches!(s, Subscribed::Pattern(_)),
@@ -412,6 +446,9 @@ impl Consumer {
                 let m = self.membership_mut()?;
                 let topics = m.topics.clone();
                 match coordinator.rejoin(&group, &member_id, topics, owned) {
+                    // A cooperative member goes on fetching the partitions it
+                    // owns while the group rebalances (KIP-429).
+                    Ok(()) if protocol == RebalanceProtocol::Cooperative => Ok(GroupStep::Ready),
                     Ok(()) => Ok(GroupStep::Wait(listener, Some(Instant::now()))),
                     Err(GroupError::UnknownMember { .. }) => {
                         m.member_id = None;
@@ -421,6 +458,9 @@ impl Consumer {
                 }
             }
             Ok(MemberStatus::Waiting) => {
+                if self.membership_mut()?.protocol == RebalanceProtocol::Cooperative {
+                    return Ok(GroupStep::Ready);
+                }
                 let until = coordinator.next_expiry(&group);
                 Ok(GroupStep::Wait(listener, until))
             }
@@ -487,8 +527,9 @@ impl Consumer {
             if let Some(m) = self.membership.as_mut() {
                 m.last_auto_commit = Instant::now();
             }
-            // Written now, fsynced in the background; failures surface at the
-            // next commit or rebalance, as Kafka's async auto-commit.
+            // Written now, its fsync requested (see `durable_now`); failures
+            // surface at the next commit or rebalance, as Kafka's async
+            // auto-commit.
             drop(self.commit_async(None));
         }
     }
@@ -507,6 +548,27 @@ impl Consumer {
         &mut self,
         offsets: &[(TopicPartition, OffsetAndMetadata)],
     ) -> Result<(Arc<weir_log::PartitionLog>, i64), WeirError> {
+        // Kafka's checks: `OffsetAndMetadata` refuses a negative offset, the
+        // broker metadata over `offset.metadata.max.bytes` (4096) and
+        // partitions that do not exist.
+        for (tp, o) in offsets {
+            if o.offset < 0 {
+                return Err(WeirError::InvalidArgument(format!(
+                    "commit of offset {} for {}-{}: an offset is never negative",
+                    o.offset, tp.topic, tp.partition
+                )));
+            }
+            if o.metadata.len() > OFFSET_METADATA_MAX_BYTES {
+                return Err(WeirError::InvalidArgument(format!(
+                    "commit for {}-{}: {} bytes of metadata, more than offset.metadata.max.bytes ({OFFSET_METADATA_MAX_BYTES})",
+                    tp.topic,
+                    tp.partition,
+                    o.metadata.len()
+                )));
+            }
+            self.weir
+                .partition_or_create(&tp.topic, tp.partition, false)?;
+        }
         let (coordinator, group, member) = self.commit_target()?;
         let member = member.as_ref().map(|(id, g)| (id.as_str(), *g));
         Ok(coordinator.commit(&group, member, offsets)?)
@@ -571,7 +633,7 @@ impl Consumer {
                     });
                 }
                 CommitFuture {
-                    inner: Ok(log.durable(end)),
+                    inner: CommitState::Written(durable_now(&log, end)),
                 }
             }
             Err(Some(e)) => {
@@ -579,7 +641,7 @@ impl Consumer {
                     cb(Err(e.clone()));
                 }
                 CommitFuture {
-                    inner: Err(Some(e)),
+                    inner: CommitState::Failed(Some(e)),
                 }
             }
             Err(None) => {
@@ -587,7 +649,7 @@ impl Consumer {
                     cb(Ok(()));
                 }
                 CommitFuture {
-                    inner: Err(Some(WeirError::InvalidArgument("nothing to commit".into()))),
+                    inner: CommitState::Nothing,
                 }
             }
         }
@@ -682,6 +744,15 @@ impl Consumer {
                     self.lose(&owned);
                 }
             }
+        } else if self.config.group_id.is_some()
+            && self.config.enable_auto_commit
+            && !self.parts.is_empty()
+        {
+            // Manually assigned partitions: their positions are committed on
+            // close too (Kafka's `maybeAutoCommitOffsetsSync`). A failure is
+            // not the caller's to handle at close; the positions stay where
+            // the last commit left them.
+            let _ = self.commit_sync();
         }
         self.finish_async_commits();
         if let Some(m) = self.membership.as_mut()

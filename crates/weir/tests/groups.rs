@@ -561,3 +561,168 @@ fn auto_commit_commits_positions_on_poll_and_close() {
         20
     );
 }
+
+#[test]
+fn an_async_commit_whose_future_is_dropped_is_still_fsynced_and_an_empty_one_succeeds() {
+    let (_dir, weir) = weir();
+    weir.admin().create_topic("t", 1, &[]).unwrap();
+    produce(&weir, "t", 10, 0);
+    let mut c = consumer(&weir, "g", &[]);
+    c.subscribe(&["t"]).unwrap();
+    let mut seen = 0;
+    poll_until(&mut c, |c| {
+        seen = c.position(&TopicPartition::new("t", 0)).unwrap_or(0);
+        seen == 10
+    });
+    // Nothing assigned has moved yet for a fresh consumer of another group:
+    // its empty commit completes at once, successfully.
+    let mut idle = consumer(&weir, "other", &[]);
+    assert!(wait_for(idle.commit_async(None)).is_ok());
+
+    drop(c.commit_async(None));
+    // No later call on the consumer: the commit becomes durable by itself.
+    let logs: Vec<_> = (0..4)
+        .map(|p| weir.partition("__consumer_offsets", p).unwrap())
+        .collect();
+    let deadline = Instant::now() + LONG;
+    while logs.iter().any(|l| l.recovery_point() < l.high_watermark()) {
+        assert!(
+            Instant::now() < deadline,
+            "the dropped commit was never fsynced"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// Drives a future on this thread.
+fn wait_for<F: std::future::Future>(fut: F) -> F::Output {
+    struct Unpark(std::thread::Thread);
+    impl std::task::Wake for Unpark {
+        fn wake(self: Arc<Self>) {
+            self.0.unpark();
+        }
+    }
+    let waker = std::task::Waker::from(Arc::new(Unpark(std::thread::current())));
+    let mut cx = std::task::Context::from_waker(&waker);
+    let mut fut = std::pin::pin!(fut);
+    loop {
+        if let std::task::Poll::Ready(v) = fut.as_mut().poll(&mut cx) {
+            return v;
+        }
+        std::thread::park_timeout(Duration::from_secs(1));
+    }
+}
+
+#[test]
+fn manually_assigned_partitions_of_a_group_are_auto_committed() {
+    let (_dir, weir) = weir();
+    weir.admin().create_topic("t", 1, &[]).unwrap();
+    produce(&weir, "t", 10, 0);
+    let tp = TopicPartition::new("t", 0);
+    let committed = |weir: &Weir| {
+        weir.consumer(&[("group.id", "manual")])
+            .unwrap()
+            .committed(std::slice::from_ref(&tp))
+            .unwrap()
+            .into_iter()
+            .find_map(|(_, o)| o.map(|o| o.offset))
+    };
+    // On poll, once auto.commit.interval.ms has passed.
+    let mut c = weir
+        .consumer(&[
+            ("group.id", "manual"),
+            ("auto.offset.reset", "earliest"),
+            ("auto.commit.interval.ms", "0"),
+        ])
+        .unwrap();
+    c.assign(std::slice::from_ref(&tp)).unwrap();
+    let deadline = Instant::now() + LONG;
+    while c.position(&tp).unwrap() < 10 {
+        assert!(Instant::now() < deadline);
+        c.poll(Duration::from_millis(20)).unwrap();
+    }
+    c.poll(Duration::from_millis(1)).unwrap();
+    assert_eq!(committed(&weir), Some(10));
+    // And on close.
+    produce(&weir, "t", 5, 10);
+    let mut c = weir
+        .consumer(&[
+            ("group.id", "manual"),
+            ("auto.commit.interval.ms", "600000"),
+        ])
+        .unwrap();
+    c.assign(std::slice::from_ref(&tp)).unwrap();
+    let deadline = Instant::now() + LONG;
+    while c.position(&tp).unwrap() < 15 {
+        assert!(Instant::now() < deadline);
+        c.poll(Duration::from_millis(20)).unwrap();
+    }
+    c.close();
+    assert_eq!(committed(&weir), Some(15));
+}
+
+#[test]
+fn commits_are_checked_as_kafka_checks_them() {
+    let (_dir, weir) = weir();
+    weir.admin().create_topic("t", 1, &[]).unwrap();
+    let mut c = consumer(&weir, "g", &[]);
+    let tp = TopicPartition::new("t", 0);
+    for (tp, offset) in [
+        (tp.clone(), OffsetAndMetadata::new(-1)),
+        (
+            tp.clone(),
+            OffsetAndMetadata::new(1).with_metadata("m".repeat(4097)),
+        ),
+        (TopicPartition::new("t", 5), OffsetAndMetadata::new(1)),
+        (TopicPartition::new("nope", 0), OffsetAndMetadata::new(1)),
+    ] {
+        let what = format!("{tp:?} {offset:?}");
+        assert!(c.commit_offsets_sync(&[(tp, offset)]).is_err(), "{what}");
+    }
+    c.commit_offsets_sync(&[(
+        tp.clone(),
+        OffsetAndMetadata::new(1).with_metadata("m".repeat(4096)),
+    )])
+    .unwrap();
+    let committed = c.committed(std::slice::from_ref(&tp)).unwrap();
+    assert_eq!(committed[0].1.as_ref().map(|o| o.offset), Some(1));
+}
+
+#[test]
+fn a_cooperative_member_goes_on_consuming_its_partitions_during_a_rebalance() {
+    let (_dir, weir) = weir();
+    weir.admin().create_topic("t", 4, &[]).unwrap();
+    let coop = [("partition.assignment.strategy", "cooperative-sticky")];
+    let mut a = consumer(&weir, "g", &coop);
+    a.subscribe(&["t"]).unwrap();
+    let mut b = consumer(&weir, "g", &coop);
+    b.subscribe(&["t"]).unwrap();
+    let deadline = Instant::now() + LONG;
+    while a.assignment().len() != 2 || b.assignment().len() != 2 {
+        assert!(Instant::now() < deadline);
+        a.poll(Duration::from_millis(10)).unwrap();
+        b.poll(Duration::from_millis(10)).unwrap();
+    }
+    // c joins: the group rebalances, and waits for b, which does not poll.
+    let mut c = consumer(&weir, "g", &coop);
+    c.subscribe(&["t"]).unwrap();
+    c.poll(Duration::from_millis(10)).unwrap();
+    produce(&weir, "t", 40, 0);
+    let mine = a.assignment();
+    let want: i64 = a.end_offsets(&mine).unwrap().iter().map(|(_, o)| o).sum();
+    assert!(want > 0);
+    let mut got = 0;
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while (got as i64) < want && Instant::now() < deadline {
+        let records = a.poll(Duration::from_millis(50)).unwrap();
+        for r in records.iter() {
+            assert!(mine.contains(&TopicPartition::new(r.topic(), r.partition())));
+        }
+        got += records.count();
+    }
+    assert_eq!(
+        got as i64, want,
+        "a stopped consuming while the group rebalanced"
+    );
+    assert_eq!(a.assignment(), mine);
+}
