@@ -302,7 +302,12 @@ pub(crate) fn parse_datetime(s: &str) -> Result<i64, String> {
             .get(1..)
             .and_then(|o| o.split_once(':'))
             .ok_or_else(bad)?;
-        (t, sign * (num(h)? * 3_600_000 + num(m)? * 60_000))
+        let (h, m) = (num(h)?, num(m)?);
+        // Zone offsets run from -18:00 to +18:00 (java.time's bounds).
+        if h > 18 || m > 59 || h * 60 + m > 18 * 60 {
+            return Err(bad());
+        }
+        (t, sign * (h * 3_600_000 + m * 60_000))
     } else {
         (rest, 0)
     };
@@ -317,8 +322,19 @@ pub(crate) fn parse_datetime(s: &str) -> Result<i64, String> {
     let (Some(h), Some(mi), Some(se), None) = (t.next(), t.next(), t.next(), t.next()) else {
         return Err(bad());
     };
+    if y.len() != 4 {
+        return Err(bad());
+    }
     let (y, mo, da, h, mi, se) = (num(y)?, num(mo)?, num(da)?, num(h)?, num(mi)?, num(se)?);
-    if !(1..=12).contains(&mo) || !(1..=31).contains(&da) || h > 23 || mi > 59 || se > 60 {
+    let leap = y % 4 == 0 && (y % 100 != 0 || y % 400 == 0);
+    let month_days = match mo {
+        2 if leap => 29,
+        2 => 28,
+        4 | 6 | 9 | 11 => 30,
+        1..=12 => 31,
+        _ => return Err(bad()),
+    };
+    if !(1..=month_days).contains(&da) || h > 23 || mi > 59 || se > 59 {
         return Err(bad());
     }
     let days = days_from_civil(y, mo, da);
@@ -328,6 +344,26 @@ pub(crate) fn parse_datetime(s: &str) -> Result<i64, String> {
 #[cfg(test)]
 mod tests {
     use super::parse_datetime;
+
+    #[test]
+    fn impossible_or_huge_datetimes_are_refused() {
+        for bad in [
+            "292277026596-01-01T00:00:00",
+            "2025-02-29T00:00:00",
+            "2025-02-31T00:00:00",
+            "2025-04-31T00:00:00",
+            "2025-01-01T00:00:61",
+            "2025-01-01T00:00:00+19:00",
+            "2025-01-01T00:00:00+01:99",
+            "2025-01-01T00:00:00+99999999999999:00",
+            "25-01-01T00:00:00",
+            "2025-01-01T00:00:00.1x",
+        ] {
+            assert!(parse_datetime(bad).is_err(), "{bad}");
+        }
+        assert!(parse_datetime("2024-02-29T00:00:00").is_ok());
+        assert!(parse_datetime("9999-12-31T23:59:59-18:00").is_ok());
+    }
 
     #[test]
     fn iso_datetimes() {

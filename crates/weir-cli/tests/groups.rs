@@ -144,6 +144,26 @@ fn a_group_resumes_where_it_committed_and_its_offsets_can_be_reset() {
     );
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("soon"));
+    // As kafka-consumer-groups: a shift needs a committed offset to shift.
+    let out = weir(
+        d,
+        &[
+            "groups",
+            "reset-offsets",
+            "fresh",
+            "--topic",
+            "t",
+            "--shift-by",
+            "1",
+        ],
+        b"",
+    );
+    assert_ne!(out.status.code(), Some(0));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("no committed offset"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let out = weir(d, &["groups", "describe", "nobody"], b"");
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("nobody"));

@@ -201,8 +201,14 @@ impl Admin {
                     log.offset_for_timestamp(ts)?.map_or(end, |t| t.offset)
                 }
                 ResetSpec::ToOffset(o) => o.clamp(start, end),
+                // As kafka-consumer-groups: a shift needs an offset to shift.
                 ResetSpec::ShiftBy(d) => previous
-                    .unwrap_or(start)
+                    .ok_or_else(|| {
+                        WeirError::InvalidArgument(format!(
+                            "cannot shift the offset of {topic}-{} for group {group}: it has no committed offset",
+                            log.partition()
+                        ))
+                    })?
                     .saturating_add(d)
                     .clamp(start, end),
             };
