@@ -164,9 +164,11 @@ pub enum GroupError {
         reason: String,
     },
 
-    /// The member is not (or no longer) in the group: it left, timed out, or
-    /// was replaced by a static member with the same `group.instance.id`.
-    #[error("group {group}: unknown member {member_id} (it left, timed out or was fenced)")]
+    /// The member is not (or no longer) in the group: it left or timed out.
+    /// (A member replaced by a newer one with the same `group.instance.id`
+    /// gets [`GroupError::FencedInstanceId`] instead, while the group still
+    /// remembers it.)
+    #[error("group {group}: unknown member {member_id} (it left or timed out)")]
     UnknownMember {
         /// The group.
         group: String,
@@ -209,6 +211,51 @@ pub enum GroupError {
     UnknownGroup {
         /// The group.
         group: String,
+    },
+
+    /// A joining member's assignors share none with what every current member
+    /// supports (Kafka's `INCONSISTENT_GROUP_PROTOCOL`). Only that join is
+    /// refused; the group carries on.
+    #[error(
+        "group {group}: the joining member's assignors {protocols:?} include none that every member supports ({supported:?})"
+    )]
+    InconsistentGroupProtocol {
+        /// The group.
+        group: String,
+        /// The joining member's assignors, most preferred first.
+        protocols: Vec<String>,
+        /// The assignors every current member supports.
+        supported: Vec<String>,
+    },
+
+    /// The member id was replaced by a newer member with the same
+    /// `group.instance.id` (Kafka's `FENCED_INSTANCE_ID`): another consumer
+    /// took this static member's place. Fatal for the fenced consumer; it must
+    /// not rejoin.
+    #[error(
+        "group {group}: member {member_id} was fenced by a newer member with group.instance.id {instance_id}"
+    )]
+    FencedInstanceId {
+        /// The group.
+        group: String,
+        /// The `group.instance.id` both incarnations use.
+        instance_id: String,
+        /// The fenced (old) member id.
+        member_id: String,
+    },
+
+    /// A `__consumer_offsets` record of a known type whose key or value does
+    /// not decode: the topic is corrupt, and replaying past it could resurrect
+    /// or lose committed offsets.
+    #[error("__consumer_offsets-{partition}: record at offset {offset} does not decode: {source}")]
+    CorruptOffsetsRecord {
+        /// The `__consumer_offsets` partition.
+        partition: i32,
+        /// The record's offset.
+        offset: i64,
+        /// Why it does not decode.
+        #[source]
+        source: Box<GroupError>,
     },
 
     /// A group id Kafka would not accept (empty).

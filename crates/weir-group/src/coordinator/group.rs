@@ -19,7 +19,7 @@
 //! `max.poll.interval.ms` without a poll, or when they do not rejoin a
 //! rebalance within `max.poll.interval.ms` (Kafka's rebalance timeout).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::Weak;
 use std::time::{Duration, Instant};
 
@@ -30,7 +30,13 @@ use crate::assignor::{
 };
 use crate::schema::{
     ConsumerProtocolAssignment, ConsumerProtocolSubscription, GroupMetadataValue, MemberMetadata,
+    StickyUserData,
 };
+
+/// How many replaced member ids of static members a group remembers, to
+/// answer them with [`GroupError::FencedInstanceId`]; the oldest are
+/// forgotten first (and then get [`GroupError::UnknownMember`]).
+const FENCED_MEMBERS_KEPT: usize = 1024;
 
 /// A group's phase.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -97,6 +103,11 @@ pub(crate) struct Member {
     pub(crate) departed: bool,
     /// See [`JoinOptions::liveness`].
     pub(crate) liveness: Option<Weak<()>>,
+    /// The partitions and generation of the member's last assignment by the
+    /// eager `sticky` assignor: what Kafka's `StickyAssignor` remembers in
+    /// `onAssignment` and sends back as its user data (v1) at the next join,
+    /// since an eager member revokes everything before rejoining.
+    pub(crate) sticky_previous: Option<(Vec<TopicPartition>, i32)>,
 }
 
 impl Member {
@@ -137,6 +148,12 @@ pub(crate) struct Group {
     /// The metadata record needs writing (a generation completed or the group
     /// emptied).
     pub(crate) dirty: bool,
+    /// `(member id, group.instance.id)` of static members replaced by a newer
+    /// incarnation, oldest first, at most [`FENCED_MEMBERS_KEPT`].
+    pub(crate) fenced: VecDeque<(String, String)>,
+    /// Why the pending rebalance could not complete (the assignor failed),
+    /// until it completes; reported to the would-be leader only.
+    pub(crate) completion_error: Option<GroupError>,
 }
 
 impl Group {
@@ -152,6 +169,8 @@ impl Group {
             partition_counts: BTreeMap::new(),
             next_member: 0,
             dirty: false,
+            fenced: VecDeque::new(),
+            completion_error: None,
         }
     }
 
@@ -196,8 +215,45 @@ impl Group {
         }
     }
 
-    /// Adds a member (or takes over a static member's slot).
-    pub(crate) fn join(&mut self, opts: JoinOptions, now: Instant) -> String {
+    /// Refuses a join whose assignors include none that every other member
+    /// (all but the static member it replaces) supports, as Kafka's
+    /// `supportsProtocols` check answers `INCONSISTENT_GROUP_PROTOCOL`: the
+    /// group could then pick no protocol at all.
+    fn check_protocols(
+        &self,
+        instance_id: Option<&str>,
+        assignors: &[AssignorKind],
+    ) -> Result<(), GroupError> {
+        let mut others = self
+            .members
+            .values()
+            .filter(|m| instance_id.is_none() || m.instance_id.as_deref() != instance_id);
+        let supported: Vec<AssignorKind> = match others.next() {
+            None => assignors.to_vec(),
+            Some(first) => {
+                let mut common = first.assignors.clone();
+                for m in others {
+                    common.retain(|a| m.assignors.contains(a));
+                }
+                common
+            }
+        };
+        if assignors.iter().any(|a| supported.contains(a)) {
+            return Ok(());
+        }
+        Err(GroupError::InconsistentGroupProtocol {
+            group: self.id.clone(),
+            protocols: assignors.iter().map(|a| a.name().to_string()).collect(),
+            supported: supported.iter().map(|a| a.name().to_string()).collect(),
+        })
+    }
+
+    /// Adds a member (or takes over a static member's slot, fencing the
+    /// member id it had).
+    ///
+    /// # Errors
+    /// [`GroupError::InconsistentGroupProtocol`]; the group is unchanged then.
+    pub(crate) fn join(&mut self, opts: JoinOptions, now: Instant) -> Result<String, GroupError> {
         let JoinOptions {
             group_instance_id,
             client_id,
@@ -207,6 +263,7 @@ impl Group {
             rebalance_timeout,
             liveness,
         } = opts;
+        self.check_protocols(group_instance_id.as_deref(), &assignors)?;
         if let Some(instance) = &group_instance_id
             && let Some(old_id) = self
                 .members
@@ -216,6 +273,10 @@ impl Group {
             && let Some(mut old) = self.members.remove(&old_id)
         {
             // The new incarnation replaces (and so fences) the old member id.
+            if self.fenced.len() >= FENCED_MEMBERS_KEPT {
+                self.fenced.pop_front();
+            }
+            self.fenced.push_back((old_id.clone(), instance.clone()));
             let id = self.new_member_id(&client_id);
             let same_subscription = old.topics == topics;
             old.id.clone_from(&id);
@@ -239,7 +300,7 @@ impl Group {
                     m.joined = true;
                 }
             }
-            return id;
+            return Ok(id);
         }
         let id = self.new_member_id(&client_id);
         self.members.insert(
@@ -259,13 +320,14 @@ impl Group {
                 rebalance_timeout,
                 departed: false,
                 liveness,
+                sticky_previous: None,
             },
         );
         self.start_rebalance(now);
         if let Some(m) = self.members.get_mut(&id) {
             m.joined = true;
         }
-        id
+        Ok(id)
     }
 
     /// A member rejoins the current (or a new) rebalance with what it owns now.
@@ -290,7 +352,16 @@ impl Group {
         Ok(())
     }
 
+    /// The error for a member id not in the group: fenced if a newer
+    /// incarnation of its static member replaced it, else unknown.
     pub(crate) fn unknown(&self, member_id: &str) -> GroupError {
+        if let Some((_, instance_id)) = self.fenced.iter().find(|(id, _)| id == member_id) {
+            return GroupError::FencedInstanceId {
+                group: self.id.clone(),
+                instance_id: instance_id.clone(),
+                member_id: member_id.to_string(),
+            };
+        }
         GroupError::UnknownMember {
             group: self.id.clone(),
             member_id: member_id.to_string(),
@@ -413,12 +484,25 @@ impl Group {
         topics
     }
 
-    /// Completes the rebalance if every member has rejoined: picks the
-    /// protocol, runs the assignor, and moves to the next generation.
-    pub(crate) fn try_complete(
-        &mut self,
-        counts: &dyn Fn(&str) -> Option<i32>,
-    ) -> Result<(), GroupError> {
+    /// Completes the rebalance if every member has rejoined (see
+    /// [`complete`](Self::complete)). A failure is kept for the would-be
+    /// leader's [`status`](Self::status), as Kafka's leader is the one whose
+    /// poll fails when its assignor throws; the others keep waiting, and
+    /// their calls succeed.
+    pub(crate) fn try_complete(&mut self, counts: &dyn Fn(&str) -> Option<i32>) {
+        match self.complete(counts) {
+            Ok(()) => {
+                if self.state != GroupState::PreparingRebalance {
+                    self.completion_error = None;
+                }
+            }
+            Err(e) => self.completion_error = Some(e),
+        }
+    }
+
+    /// Picks the protocol, runs the assignor, and moves to the next
+    /// generation, once every member has rejoined.
+    fn complete(&mut self, counts: &dyn Fn(&str) -> Option<i32>) -> Result<(), GroupError> {
         if self.state != GroupState::PreparingRebalance {
             return Ok(());
         }
@@ -442,16 +526,25 @@ impl Group {
                 partition_counts.insert(t, n);
             }
         }
-        let subs: Vec<Subscription> = self
-            .members
-            .values()
-            .map(|m| {
-                let mut s = Subscription::new(m.id.clone(), m.topics.iter().cloned())
-                    .with_owned_partitions(m.owned.clone(), self.generation);
-                s.group_instance_id.clone_from(&m.instance_id);
-                s
-            })
-            .collect();
+        let mut subs = Vec::with_capacity(self.members.len());
+        for m in self.members.values() {
+            let mut s = Subscription::new(m.id.clone(), m.topics.iter().cloned())
+                .with_owned_partitions(m.owned.clone(), self.generation);
+            s.group_instance_id.clone_from(&m.instance_id);
+            // The eager sticky assignor reads the previous assignment from
+            // the user data only (`StickyAssignor.memberData`): what the
+            // member's `StickyAssignor` would send (`subscriptionUserData`).
+            if kind == AssignorKind::Sticky
+                && let Some((partitions, generation)) = &m.sticky_previous
+            {
+                let data = StickyUserData {
+                    partitions: partitions.clone(),
+                    generation: Some(*generation),
+                };
+                s.user_data = Some(data.encode()?);
+            }
+            subs.push(s);
+        }
         let assignment = if kind == AssignorKind::CooperativeSticky {
             assign_cooperative_sticky(&partition_counts, &subs)?.assignment
         } else {
@@ -462,9 +555,13 @@ impl Group {
         self.protocol = Some(kind);
         self.partition_counts = partition_counts;
         self.leader = self.members.keys().next().cloned();
+        let generation = self.generation;
         for m in self.members.values_mut() {
             m.assignment = assignment.get(&m.id).cloned().unwrap_or_default();
             m.joined = false;
+            if kind == AssignorKind::Sticky {
+                m.sticky_previous = Some((m.assignment.clone(), generation));
+            }
         }
         self.dirty = true;
         Ok(())
@@ -476,6 +573,12 @@ impl Group {
             .members
             .get(member_id)
             .ok_or_else(|| self.unknown(member_id))?;
+        if self.state == GroupState::PreparingRebalance
+            && let Some(e) = &self.completion_error
+            && self.members.keys().next().is_some_and(|k| k == member_id)
+        {
+            return Err(e.clone());
+        }
         Ok(match self.state {
             GroupState::Stable => MemberStatus::Stable {
                 generation: self.generation,

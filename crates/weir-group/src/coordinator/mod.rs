@@ -139,7 +139,9 @@ impl GroupCoordinator {
         g.expire(now);
         let out = f(&mut g, now);
         g.check_partitions(&self.counts(), now);
-        let completed = g.try_complete(&self.counts());
+        // A rebalance that cannot complete is not the caller's failure: the
+        // group keeps it for its would-be leader (see `Group::try_complete`).
+        g.try_complete(&self.counts());
         if g.dirty {
             g.dirty = false;
             let value = g.metadata_value(self.logs.clock().now_ms())?;
@@ -148,24 +150,30 @@ impl GroupCoordinator {
         }
         drop(g);
         slot.event.notify(usize::MAX);
-        completed?;
         out
     }
 
     /// Adds a member; starts a rebalance (unless a static member returns to a
-    /// stable group with the same subscription). Returns the member id.
+    /// stable group with the same subscription). Returns the member id. A
+    /// static member (`group.instance.id`) already in the group is replaced:
+    /// its old member id is fenced from then on.
     ///
     /// # Errors
-    /// [`GroupError::InvalidGroupId`]; storage errors.
+    /// [`GroupError::InvalidGroupId`];
+    /// [`GroupError::InconsistentGroupProtocol`] when none of the member's
+    /// assignors is supported by every current member (only this join is
+    /// refused); storage errors.
     pub fn join(&self, group: &str, options: JoinOptions) -> Result<String, GroupError> {
-        self.with_group(group, |g, now| Ok(g.join(options, now)))
+        self.with_group(group, |g, now| g.join(options, now))
     }
 
     /// Rejoins for a rebalance with the member's current subscription and
     /// owned partitions (after revoking what it must).
     ///
     /// # Errors
-    /// [`GroupError::UnknownMember`] when the member was removed.
+    /// [`GroupError::UnknownMember`] when the member was removed;
+    /// [`GroupError::FencedInstanceId`] when a newer incarnation of the static
+    /// member replaced it.
     pub fn rejoin(
         &self,
         group: &str,
@@ -180,7 +188,11 @@ impl GroupCoordinator {
     ///
     /// # Errors
     /// [`GroupError::UnknownMember`] when the member was removed: its
-    /// partitions are lost and it must join again.
+    /// partitions are lost and it must join again;
+    /// [`GroupError::FencedInstanceId`] when a newer incarnation of the static
+    /// member replaced it (fatal: it must not join again). To the member that
+    /// would lead the pending rebalance, the assignor's error when the
+    /// rebalance cannot complete (as Kafka's leader's poll fails).
     pub fn status(
         &self,
         group: &str,
@@ -219,7 +231,8 @@ impl GroupCoordinator {
     /// offset to wait on for durability.
     ///
     /// # Errors
-    /// [`GroupError::UnknownMember`], [`GroupError::IllegalGeneration`] (the
+    /// [`GroupError::UnknownMember`], [`GroupError::FencedInstanceId`],
+    /// [`GroupError::IllegalGeneration`] (the
     /// group rebalanced since the member's generation), or, for a standalone
     /// commit, [`GroupError::GroupNotEmpty`]; storage errors.
     pub fn commit(
@@ -323,7 +336,12 @@ impl GroupCoordinator {
                     members,
                 });
             }
-            self.store.delete_group(group, self.logs.clock().now_ms())
+            let target = self.store.delete_group(group, self.logs.clock().now_ms())?;
+            // The expiry at the start of this call may have emptied the
+            // group and marked its metadata for writing: written after the
+            // tombstones, it would bring the group back.
+            g.dirty = false;
+            Ok(target)
         })?;
         lock(&self.groups).remove(group);
         Ok(target)

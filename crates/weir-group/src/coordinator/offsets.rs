@@ -129,14 +129,27 @@ impl OffsetStore {
                         let r = r.map_err(|e| GroupError::Storage {
                             reason: e.to_string(),
                         })?;
-                        let Some(key) = r.key() else {
-                            continue;
+                        let corrupt = |source: GroupError| GroupError::CorruptOffsetsRecord {
+                            partition: log.partition(),
+                            offset: r.offset(),
+                            source: Box::new(source),
                         };
-                        // Records of unknown types are skipped, as Kafka's loader does.
-                        let Ok(key) = OffsetsRecordKey::decode(key) else {
-                            continue;
+                        // Kafka's loader requires a key: every record it
+                        // writes has one.
+                        let key = r.key().ok_or_else(|| {
+                            corrupt(GroupError::NullField {
+                                field: "__consumer_offsets key",
+                            })
+                        })?;
+                        // Only records of unknown types (by key version) are
+                        // skipped, as Kafka's loader skips them; any other
+                        // record that does not decode is corruption.
+                        let key = match OffsetsRecordKey::decode(key) {
+                            Ok(key) => key,
+                            Err(GroupError::UnknownRecordType { .. }) => continue,
+                            Err(e) => return Err(corrupt(e)),
                         };
-                        apply(&mut offsets, &mut groups, key, r.value())?;
+                        apply(&mut offsets, &mut groups, key, r.value()).map_err(corrupt)?;
                     }
                 }
                 position = data.next_offset;
