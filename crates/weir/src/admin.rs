@@ -147,12 +147,27 @@ impl Admin {
             .collect()
     }
 
-    /// Deletes a topic and its data.
+    /// Deletes a topic and its data, and every group's committed offsets for
+    /// it (as Kafka's coordinator does), so that a topic created again under
+    /// the name is not read from the old topic's offsets.
     ///
     /// # Errors
-    /// An unknown topic; I/O.
+    /// An unknown topic; I/O; [`WeirError::Group`] when the offsets cannot be
+    /// deleted (the topic is gone by then).
     pub fn delete_topic(&self, name: &str) -> Result<(), WeirError> {
-        Ok(self.weir.log_dir().delete_topic(name)?)
+        self.weir.log_dir().delete_topic(name)?;
+        // Offsets can exist only if __consumer_offsets does; it is not created
+        // for this.
+        if name != weir_group::CONSUMER_OFFSETS
+            && self
+                .weir
+                .log_dir()
+                .topic(weir_group::CONSUMER_OFFSETS)
+                .is_ok()
+        {
+            self.weir.group_coordinator()?.delete_topic_offsets(name)?;
+        }
+        Ok(())
     }
 
     /// Topic names, internal topics excluded.

@@ -726,3 +726,49 @@ fn a_cooperative_member_goes_on_consuming_its_partitions_during_a_rebalance() {
     );
     assert_eq!(a.assignment(), mine);
 }
+
+#[test]
+fn deleting_a_topic_deletes_the_groups_offsets_for_it() {
+    let (dir, weir) = weir();
+    let admin = weir.admin();
+    admin.create_topic("t", 1, &[]).unwrap();
+    admin.create_topic("kept", 1, &[]).unwrap();
+    let tp = TopicPartition::new("t", 0);
+    let kept = TopicPartition::new("kept", 0);
+    let mut c = consumer(&weir, "g", &[]);
+    c.commit_offsets_sync(&[
+        (tp.clone(), OffsetAndMetadata::new(5)),
+        (kept.clone(), OffsetAndMetadata::new(7)),
+    ])
+    .unwrap();
+    drop(c);
+    admin.delete_topic("t").unwrap();
+    admin.create_topic("t", 1, &[]).unwrap();
+    produce(&weir, "t", 10, 0);
+    let mut c = consumer(&weir, "g", &[]);
+    let committed = c.committed(&[tp.clone(), kept.clone()]).unwrap();
+    assert_eq!(committed[0].1, None);
+    assert_eq!(committed[1].1.as_ref().map(|o| o.offset), Some(7));
+    c.subscribe(&["t"]).unwrap();
+    let mut offsets = Vec::new();
+    poll_until(&mut c, |c| {
+        offsets.extend(
+            c.poll(Duration::from_millis(20))
+                .unwrap()
+                .iter()
+                .map(|r| r.offset()),
+        );
+        offsets.len() >= 10
+    });
+    assert_eq!(offsets, (0..10).collect::<Vec<i64>>());
+    drop((c, admin, weir));
+    // The tombstones are durable: the offsets stay deleted after a reopen.
+    let weir = Weir::builder(dir.path())
+        .offsets_topic_partitions(4)
+        .open()
+        .unwrap();
+    let mut c = consumer(&weir, "g", &[]);
+    let committed = c.committed(&[tp, kept]).unwrap();
+    assert_eq!(committed[0].1, None);
+    assert_eq!(committed[1].1.as_ref().map(|o| o.offset), Some(7));
+}

@@ -318,6 +318,23 @@ impl GroupCoordinator {
         })
     }
 
+    /// Deletes every group's committed offsets for a deleted topic (Kafka's
+    /// `onPartitionsDeleted`), so a topic created again under the name starts
+    /// from `auto.offset.reset` rather than from the old topic's offsets; the
+    /// tombstones are fsynced before this returns.
+    ///
+    /// # Errors
+    /// [`GroupError::Storage`] when `__consumer_offsets` cannot be written.
+    pub fn delete_topic_offsets(&self, topic: &str) -> Result<(), GroupError> {
+        let targets = self
+            .store
+            .delete_topic_offsets(topic, self.logs.clock().now_ms())?;
+        for (log, end) in targets {
+            log.flush_until(end).map_err(offsets::log_error)?;
+        }
+        Ok(())
+    }
+
     /// Deletes a group without members: tombstones its offsets and metadata.
     ///
     /// # Errors

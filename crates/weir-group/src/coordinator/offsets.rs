@@ -298,6 +298,38 @@ impl OffsetStore {
         Ok(target)
     }
 
+    /// Tombstones every group's committed offsets for `topic` (deleted), as
+    /// Kafka's coordinator does when partitions are deleted; returns where
+    /// each group's tombstones end, for the caller to make them durable.
+    pub(crate) fn delete_topic_offsets(
+        &self,
+        topic: &str,
+        now: i64,
+    ) -> Result<Vec<(Arc<PartitionLog>, i64)>, GroupError> {
+        let mut by_group: BTreeMap<String, Vec<OffsetKey>> = BTreeMap::new();
+        for k in lock(&self.offsets).keys().filter(|(_, t, _)| t == topic) {
+            by_group.entry(k.0.clone()).or_default().push(k.clone());
+        }
+        let mut targets = Vec::with_capacity(by_group.len());
+        for (group, keys) in by_group {
+            let mut records = Vec::with_capacity(keys.len());
+            for (g, topic, partition) in &keys {
+                let key = OffsetCommitKey {
+                    group: g.clone(),
+                    topic: topic.clone(),
+                    partition: *partition,
+                };
+                records.push((key.encode()?, None));
+            }
+            targets.push(self.append(&group, records, now)?);
+            let mut map = lock(&self.offsets);
+            for k in keys {
+                map.remove(&k);
+            }
+        }
+        Ok(targets)
+    }
+
     /// A group's committed offset for a partition.
     pub(crate) fn committed(&self, group: &str, tp: &TopicPartition) -> Option<OffsetAndMetadata> {
         lock(&self.offsets)
