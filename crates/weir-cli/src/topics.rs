@@ -206,13 +206,17 @@ pub(crate) fn delete(
     format: Format,
     out: &mut impl Write,
 ) -> Result<(), Failure> {
-    let logs = open_data_dir(data_dir)?;
-    logs.delete_topic(name).map_err(log_failure)?;
+    // Through the admin client, which also deletes the groups' committed
+    // offsets for the topic.
+    let weir = crate::client::open(data_dir)?;
+    weir.admin()
+        .delete_topic(name)
+        .map_err(crate::client::failure)?;
     match format {
         Format::Text => writeln!(out, "Deleted topic {name}")?,
         Format::Json => writeln!(out, "{}", json!({"deleted": name}))?,
     }
-    close(logs)
+    weir.close().map_err(crate::client::failure)
 }
 
 pub(crate) fn close(logs: LogDir) -> Result<(), Failure> {
