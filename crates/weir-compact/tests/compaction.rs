@@ -14,7 +14,9 @@ use weir_record::Compression;
 
 #[test]
 fn keeps_the_latest_record_of_each_key_at_its_offset() {
-    let (_dir, _clock, logs) = setup(&[("segment.bytes", "2000")]);
+    // Written while the topic was not compacted yet (a compacted topic
+    // refuses records without a key): the cleaner drops those.
+    let (_dir, _clock, logs) = setup(&[("segment.bytes", "2000"), ("cleanup.policy", "delete")]);
     let log = logs.partition("t", 0).unwrap();
     for i in 0..200 {
         let key = format!("k{}", i % 7);
@@ -23,6 +25,8 @@ fn keeps_the_latest_record_of_each_key_at_its_offset() {
             put_batch(&log, &[(None, Some("no key"))], Compression::None);
         }
     }
+    logs.alter_topic_config("t", &[("cleanup.policy", "compact")], &[])
+        .unwrap();
     let before = rows(&log);
     let leo = log.log_end_offset();
     let segments_before = log.segments().len();
@@ -405,4 +409,90 @@ proptest::proptest! {
             names
         );
     }
+}
+
+/// The batches of each closed segment: (base offset, records, delete horizon).
+fn batches_by_segment(log: &weir_log::PartitionLog) -> Vec<Vec<(i64, usize, Option<i64>)>> {
+    log.segments()
+        .iter()
+        .filter(|s| !s.is_active)
+        .map(|s| {
+            log.segment_batches(s.base_offset)
+                .unwrap()
+                .map(|b| {
+                    let b = b.unwrap().batch;
+                    (
+                        b.base_offset(),
+                        b.records().unwrap().len(),
+                        b.delete_horizon_ms(),
+                    )
+                })
+                .collect()
+        })
+        .collect()
+}
+
+/// Review finding: a batch a clean had emptied (kept as a header because it
+/// ended its group) was kept by every later clean too, so headers piled up.
+#[test]
+fn an_emptied_batch_is_dropped_once_it_no_longer_ends_a_group() {
+    let (_dir, _clock, logs) = setup(&[]);
+    let log = logs.partition("t", 0).unwrap();
+    put(&log, "k", Some("v00"));
+    let batch_bytes = log.size_bytes();
+    // Three batches fill a segment, four do not fit in one group.
+    let segment_bytes = (3 * batch_bytes + batch_bytes / 2).to_string();
+    logs.alter_topic_config("t", &[("segment.bytes", segment_bytes.as_str())], &[])
+        .unwrap();
+    let cleaner = cleaner(&logs);
+    for i in 1..12 {
+        put(&log, "k", Some(&format!("v{i:02}")));
+        if i % 3 == 2 {
+            log.roll().unwrap();
+            cleaner.clean_partition("t", 0).unwrap().unwrap();
+            let segments = batches_by_segment(&log);
+            for batches in &segments {
+                // Only a segment's last batch may stay as an empty header.
+                let (_, middle) = batches.split_last().unwrap();
+                assert!(
+                    middle.iter().all(|(_, records, _)| *records > 0),
+                    "after write {i}: {segments:?}"
+                );
+            }
+            let kept: usize = segments.iter().flatten().map(|b| b.1).sum();
+            assert_eq!(kept, 1, "after write {i}: {segments:?}");
+        }
+    }
+    assert_eq!(
+        fold(&rows(&log)).get("k").map(String::as_str),
+        Some("v11")
+    );
+}
+
+/// Review finding: a batch whose tombstones a clean removed lost its delete
+/// horizon; Kafka keeps the horizon once set.
+#[test]
+fn a_batch_keeps_its_delete_horizon_when_its_tombstones_go() {
+    let (_dir, clock, logs) = setup(&[("delete.retention.ms", "1000")]);
+    let log = logs.partition("t", 0).unwrap();
+    let batch = put_batch(&log, &[(Some("a"), None), (Some("b"), Some("kept"))], Compression::None);
+    log.roll().unwrap();
+    put(&log, "c", Some("1"));
+    log.roll().unwrap();
+    let cleaner = cleaner(&logs);
+    cleaner.clean_partition("t", 0).unwrap().unwrap();
+    let horizon = clock.now_ms() + 1000;
+    let find = |log: &weir_log::PartitionLog| {
+        batches_by_segment(log)
+            .into_iter()
+            .flatten()
+            .find(|b| b.0 == batch)
+            .unwrap()
+    };
+    assert_eq!(find(&log), (batch, 2, Some(horizon)));
+    clock.advance(1001);
+    put(&log, "c", Some("2"));
+    log.roll().unwrap();
+    cleaner.clean_partition("t", 0).unwrap().unwrap();
+    assert_eq!(find(&log), (batch, 1, Some(horizon)), "tombstone gone, horizon kept");
 }

@@ -23,7 +23,7 @@ use crate::flush::FlushState;
 use crate::paths::{list_segments, sync_dir};
 use crate::producer_state::{ProducerStates, SequenceCheck};
 use crate::recovery::{
-    ContentProblem, RecoveryContext, check_record_offset, recover_segment, validate_contents,
+    ContentProblem, RecoveryContext, check_record_offset, recover_segment, validate_records,
 };
 use crate::segment::{DELETED_SUFFIX, LogSegment, SegmentSizing, lock, read_lock, write_lock};
 use crate::segment_file::LEADER_EPOCH_CHECKPOINT;
@@ -657,10 +657,16 @@ impl PartitionLog {
                 });
             }
         }
+        // A compacted topic refuses records without a key, as Kafka's
+        // `LogValidator` does (the cleaner could only drop them).
+        let require_keys = config.cleanup_policy.compact && origin == AppendOrigin::Client;
         if let Some(target) = config.recompression()
             && target.compression() != compression
             && !view.is_control()
         {
+            if require_keys {
+                validate_records(&view, true).map_err(|p| self.invalid_contents(p))?;
+            }
             // Re-compression decodes every record: it checks them on the way.
             return self.recompress(&view, target);
         }
@@ -668,7 +674,7 @@ impl PartitionLog {
         // as a torn tail, with everything after it; so a batch is accepted only
         // if recovery would keep it (Kafka's `LogValidator` walks every record
         // and refuses a bad one with CorruptRecordException).
-        validate_contents(&view).map_err(|p| self.invalid_contents(p))?;
+        validate_records(&view, require_keys).map_err(|p| self.invalid_contents(p))?;
         let bytes = view.into_bytes();
         Ok(bytes
             .try_into_mut()
@@ -734,8 +740,16 @@ impl PartitionLog {
             return Ok(());
         }
         let full = size + batch_size > u64::from(config.segment_bytes);
+        // A compacted topic's active segment is never cleaned: it rolls by
+        // max.compaction.lag.ms too, so that records get cleaned in time
+        // (Kafka's `maxSegmentMs`).
+        let max_segment_ms = if config.cleanup_policy.compact && config.max_compaction_lag_ms > 0 {
+            config.segment_ms.min(config.max_compaction_lag_ms)
+        } else {
+            config.segment_ms
+        };
         let old = seg.time_waited_for_roll(now, batch_max_timestamp)
-            > config.segment_ms.saturating_sub(config.segment_jitter_ms);
+            > max_segment_ms.saturating_sub(config.segment_jitter_ms);
         let overflow = w.next_offset + last_delta - seg.base_offset() > i64::from(i32::MAX);
         if full || old || overflow || seg.indexes_full() {
             self.roll_locked(w, config, now)?;

@@ -94,6 +94,15 @@ pub(crate) fn check_record_offset(
 /// checks, so whatever an append accepts, recovery keeps (Kafka's
 /// `LogValidator` walks every record on append for the same reason).
 pub(crate) fn validate_contents(batch: &RecordBatch) -> Result<(), ContentProblem> {
+    validate_records(batch, false)
+}
+
+/// [`validate_contents`], and with `require_keys` every data record must have
+/// a key (a compacted topic's rule on append).
+pub(crate) fn validate_records(
+    batch: &RecordBatch,
+    require_keys: bool,
+) -> Result<(), ContentProblem> {
     if batch.last_offset_delta() < 0 {
         return Err(ContentProblem {
             reason: format!("negative last offset delta {}", batch.last_offset_delta()),
@@ -101,12 +110,26 @@ pub(crate) fn validate_contents(batch: &RecordBatch) -> Result<(), ContentProble
         });
     }
     if batch.is_control() {
-        batch.control_record()?;
+        // A control batch with no record is a marker the cleaner emptied
+        // (Kafka keeps such headers and treats them as already cleaned).
+        if batch.records_count() != 0 {
+            batch.control_record()?;
+        }
         return Ok(());
     }
     let records = batch.records()?;
     for record in &records {
-        check_record_offset(batch, record?.offset())?;
+        let record = record?;
+        check_record_offset(batch, record.offset())?;
+        if require_keys && record.key().is_none() {
+            return Err(ContentProblem {
+                reason: format!(
+                    "record at offset {} has no key, and a compacted topic cannot accept a record without one",
+                    record.offset()
+                ),
+                source: None,
+            });
+        }
     }
     Ok(())
 }

@@ -187,6 +187,8 @@ struct BatchMeta {
     max_timestamp: i64,
     producer_id: i64,
     transactional: bool,
+    /// A control batch (`control` is `None` for one the cleaner emptied).
+    control_batch: bool,
     control: Option<ControlRecordType>,
 }
 
@@ -299,9 +301,14 @@ fn check_batch(
         count += 1;
     }
     let control = if batch.is_control() {
-        let c = batch.control_record().map_err(|e| problem(e.to_string()))?;
         summary.control_batches += 1;
-        Some(c.record_type)
+        if count == 0 {
+            // A marker the cleaner emptied, as Kafka's cleaner leaves them.
+            None
+        } else {
+            let c = batch.control_record().map_err(|e| problem(e.to_string()))?;
+            Some(c.record_type)
+        }
     } else {
         summary.records += count;
         None
@@ -313,6 +320,7 @@ fn check_batch(
         max_timestamp: batch.max_timestamp(),
         producer_id: batch.producer_id(),
         transactional: batch.is_transactional(),
+        control_batch: batch.is_control(),
         control,
     })
 }
@@ -526,8 +534,7 @@ fn check_txn_index(
         if t.first_offset >= segment_start {
             match find(t.first_offset) {
                 Some(m)
-                    if m.transactional && m.producer_id == t.producer_id && m.control.is_none() => {
-                }
+                    if m.transactional && m.producer_id == t.producer_id && !m.control_batch => {}
                 _ => {
                     return Err(problem(format!(
                         "first offset {} is not a transactional batch of the producer",

@@ -784,3 +784,69 @@ fn a_fetch_with_no_byte_limit_past_the_segment_start_returns_the_rest() {
         assert!(first.base_offset() <= offset && offset <= first.last_offset());
     }
 }
+
+#[test]
+fn a_compacted_topic_refuses_records_without_a_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = small_config(1 << 20);
+    config.set("cleanup.policy", "compact").unwrap();
+    let (log, _) = open(dir.path(), config, true, 0);
+    log.append(batch(1, 3, 10, NOW)).unwrap(); // keyed
+    let mut keyless = BatchBuilder::new(BatchOptions::default());
+    keyless
+        .append(&weir_record::Record::new("v").with_timestamp(NOW))
+        .unwrap();
+    let err = log.append(keyless.build().unwrap()).unwrap_err();
+    assert!(
+        matches!(err, LogError::InvalidBatch { .. }) && err.to_string().contains("no key"),
+        "{err}"
+    );
+    assert_eq!(
+        log.log_end_offset(),
+        3,
+        "nothing of the refused batch written"
+    );
+}
+
+#[test]
+fn an_emptied_control_batch_is_accepted_recovered_and_verified() {
+    // The cleaner leaves a marker whose horizon passed as an empty header;
+    // Kafka treats it as already cleaned.
+    let dir = tempfile::tempdir().unwrap();
+    let (log, _) = open(dir.path(), small_config(1 << 20), true, 0);
+    log.append(batch(1, 1, 10, NOW)).unwrap();
+    let mut empty = BatchBuilder::new(BatchOptions {
+        control: true,
+        transactional: true,
+        producer_id: 7,
+        producer_epoch: 0,
+        ..BatchOptions::default()
+    });
+    empty.set_last_offset_delta(0).unwrap();
+    empty.set_max_timestamp(NOW);
+    log.append_as(empty.build().unwrap(), weir_log::AppendOrigin::Coordinator)
+        .unwrap();
+    log.append(batch(2, 1, 10, NOW)).unwrap();
+    log.flush().unwrap();
+    verify_path(dir.path()).unwrap();
+    drop(log);
+    // Recovered from offset 0 after an unclean shutdown: nothing is cut.
+    let (log, _) = open(dir.path(), small_config(1 << 20), false, 0);
+    assert_eq!(log.log_end_offset(), 3);
+}
+
+#[test]
+fn a_compacted_topic_rolls_by_max_compaction_lag_ms() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = small_config(1 << 20);
+    config.set("cleanup.policy", "compact").unwrap();
+    config.set("max.compaction.lag.ms", "60000").unwrap();
+    let (log, _) = open(dir.path(), config, true, 0);
+    log.append(batch(1, 1, 10, NOW)).unwrap();
+    log.append(batch(2, 1, 10, NOW + 60_001)).unwrap();
+    assert_eq!(
+        log.segments().len(),
+        2,
+        "segment.ms (7 days) alone would not roll"
+    );
+}

@@ -759,6 +759,7 @@ fn admin_topics_configs_and_offsets() {
         producer
             .send(
                 ProducerRecord::new("a", "v")
+                    .key(format!("k{i}"))
                     .partition(0)
                     .timestamp(1_000 + i * 10),
             )
@@ -810,11 +811,18 @@ fn admin_topics_configs_and_offsets() {
     assert_eq!(admin.describe_topic("a").unwrap().partitions.len(), 5);
     // The producer sees the new partitions.
     let meta = producer
-        .send(ProducerRecord::new("a", "v").partition(4))
+        .send(ProducerRecord::new("a", "v").key("k").partition(4))
         .unwrap()
         .wait()
         .unwrap();
     assert_eq!(meta.partition, 4);
+    // The topic is compacted: a record without a key is refused, as in Kafka.
+    let err = producer
+        .send(ProducerRecord::new("a", "v").partition(4))
+        .unwrap()
+        .wait()
+        .unwrap_err();
+    assert!(err.to_string().contains("no key"), "{err}");
     let consumer_config = ConsumerConfig::default().auto_offset_reset(OffsetReset::Earliest);
     assert_eq!(consumer_config.max_poll_records, 500);
 }
