@@ -719,10 +719,22 @@ impl Inner {
             match self.open_new_partition(name, p, config.log_config(), &topic_id) {
                 Ok(log) => logs.push(Arc::new(log)),
                 Err(e) => {
+                    // Nothing of the topic may stay behind: a partition
+                    // directory left here would be adopted at the next open as
+                    // a topic with default configs. The logs are closed and
+                    // dropped first, so their files (perhaps what ran out, as
+                    // with EMFILE) are free for the removal.
                     for log in &logs {
                         let _ = log.close();
-                        let _ = fs::remove_dir_all(log.dir());
                     }
+                    drop(logs);
+                    for q in 0..=p {
+                        let dir = partition_dir(&self.path, name, q);
+                        if dir.exists() {
+                            let _ = fs::remove_dir_all(&dir);
+                        }
+                    }
+                    let _ = sync_dir(&self.path);
                     return Err(e);
                 }
             }

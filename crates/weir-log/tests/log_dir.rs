@@ -353,3 +353,25 @@ fn a_delete_interrupted_after_the_renames_is_finished_at_open() {
     let topics = fs::read_to_string(dir.path().join(weir_log::TOPICS_FILE)).unwrap();
     assert!(!topics.contains("\"gone\""), "{topics}");
 }
+
+#[test]
+fn a_topic_whose_creation_fails_leaves_no_partition_behind() {
+    let dir = tempfile::tempdir().unwrap();
+    // Partition 3's directory cannot be made: a file holds its name.
+    fs::write(dir.path().join("blocked-3"), b"not a directory").unwrap();
+    let logs = LogDir::open(dir.path()).unwrap();
+    assert!(logs.create_topic("blocked", 5, &[]).is_err());
+    for p in 0..3 {
+        assert!(
+            !dir.path().join(format!("blocked-{p}")).exists(),
+            "partition {p} stayed behind"
+        );
+    }
+    assert!(logs.topic("blocked").is_err());
+    logs.close().unwrap();
+    drop(logs);
+    fs::remove_file(dir.path().join("blocked-3")).unwrap();
+    // Nothing is adopted as a topic at the next open.
+    let logs = LogDir::open(dir.path()).unwrap();
+    assert!(logs.topics().is_empty());
+}
