@@ -191,6 +191,21 @@ fn main() -> ExitCode {
     let stdout = io::stdout();
     let mut out = io::BufWriter::with_capacity(64 * 1024, stdout.lock());
     let data_dir = cli.data_dir.as_path();
+    // Only `topics create` and `bench` (which creates its topic) start a data
+    // directory; the other commands read one, and a mistyped --data-dir must
+    // not quietly make a new, empty one.
+    let creates = matches!(
+        cli.command,
+        Command::Topics(TopicsCommand::Create { .. }) | Command::Bench(_)
+    );
+    let reads_data_dir = !matches!(cli.command, Command::Dump { .. } | Command::Verify { .. });
+    if reads_data_dir && !creates && !data_dir.is_dir() {
+        eprintln!(
+            "weir: data directory {} does not exist (create a topic in it with `weir topics create`, or pass --data-dir)",
+            data_dir.display()
+        );
+        return ExitCode::from(2);
+    }
     let result = match cli.command {
         Command::Dump { path, format } => dump::run(&path, format, &mut out),
         Command::Verify { path, format } => verify::run(&path, format, &mut out),

@@ -398,4 +398,24 @@ fn data_directory_errors_name_what_was_wrong_and_exit_2() {
     );
     drop(held);
     assert!(weir_in(d, &["topics", "list"], "").status.success());
+
+    // A mistyped --data-dir is an error, not a new empty data directory.
+    let missing = d.join("no-such-dir");
+    let m = missing.to_str().unwrap();
+    for args in [
+        &["--data-dir", m, "topics", "list"][..],
+        &["--data-dir", m, "consume", "t", "--exit-at-end"],
+        &["--data-dir", m, "groups", "list"],
+    ] {
+        let out = weir(args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains("does not exist"),
+            "{args:?}"
+        );
+        assert!(!missing.exists(), "{args:?} created the directory");
+    }
+    // Listing groups does not create __consumer_offsets.
+    assert!(weir_in(d, &["groups", "list"], "").status.success());
+    assert!(!d.join("__consumer_offsets-0").exists());
 }

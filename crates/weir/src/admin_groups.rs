@@ -2,8 +2,9 @@
 //! describe with lag, alter and reset offsets, delete.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
-use weir_group::{GroupDescription, OffsetAndMetadata};
+use weir_group::{GroupCoordinator, GroupDescription, OffsetAndMetadata};
 
 use crate::admin::Admin;
 use crate::error::WeirError;
@@ -67,12 +68,37 @@ pub struct OffsetReset {
 }
 
 impl Admin {
+    /// The group coordinator if any group can exist: looking groups up does
+    /// not create `__consumer_offsets` (as Kafka's ListGroups does not).
+    fn existing_coordinator(&self) -> Result<Option<Arc<GroupCoordinator>>, WeirError> {
+        if self
+            .weir()
+            .log_dir()
+            .topic(weir_group::CONSUMER_OFFSETS)
+            .is_err()
+        {
+            return Ok(None);
+        }
+        self.weir().group_coordinator().map(Some)
+    }
+
+    /// The coordinator for a call about `group`, which must exist.
+    fn coordinator_of(&self, group: &str) -> Result<Arc<GroupCoordinator>, WeirError> {
+        self.existing_coordinator()?.ok_or_else(|| {
+            WeirError::from(weir_group::GroupError::UnknownGroup {
+                group: group.to_string(),
+            })
+        })
+    }
+
     /// Every known group: with members now, or with committed offsets.
     ///
     /// # Errors
     /// [`WeirError::Group`] when `__consumer_offsets` cannot be read.
     pub fn list_groups(&self) -> Result<Vec<GroupListing>, WeirError> {
-        let c = self.weir().group_coordinator()?;
+        let Some(c) = self.existing_coordinator()? else {
+            return Ok(Vec::new());
+        };
         let mut out = Vec::new();
         for group in c.list_groups() {
             let d = c.describe_group(&group)?;
@@ -90,7 +116,7 @@ impl Admin {
     /// # Errors
     /// An unknown group.
     pub fn describe_group(&self, group: &str) -> Result<GroupDescription, WeirError> {
-        Ok(self.weir().group_coordinator()?.describe_group(group)?)
+        Ok(self.coordinator_of(group)?.describe_group(group)?)
     }
 
     /// A group's committed offsets.
@@ -101,7 +127,10 @@ impl Admin {
         &self,
         group: &str,
     ) -> Result<Vec<(TopicPartition, OffsetAndMetadata)>, WeirError> {
-        Ok(self.weir().group_coordinator()?.group_offsets(group))
+        Ok(self
+            .existing_coordinator()?
+            .map(|c| c.group_offsets(group))
+            .unwrap_or_default())
     }
 
     /// The group's lag per partition: every partition it committed for or a
@@ -110,7 +139,7 @@ impl Admin {
     /// # Errors
     /// An unknown group.
     pub fn group_lag(&self, group: &str) -> Result<Vec<GroupPartitionLag>, WeirError> {
-        let c = self.weir().group_coordinator()?;
+        let c = self.coordinator_of(group)?;
         let description = c.describe_group(group)?;
         let mut rows: BTreeMap<TopicPartition, GroupPartitionLag> = BTreeMap::new();
         for (tp, committed) in c.group_offsets(group) {
@@ -233,7 +262,7 @@ impl Admin {
     /// # Errors
     /// [`WeirError::Group`] with `GroupNotEmpty` or `UnknownGroup`.
     pub fn delete_group(&self, group: &str) -> Result<(), WeirError> {
-        let (log, end) = self.weir().group_coordinator()?.delete_group(group)?;
+        let (log, end) = self.coordinator_of(group)?.delete_group(group)?;
         log.flush_until(end)?;
         Ok(())
     }
