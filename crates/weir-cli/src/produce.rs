@@ -25,6 +25,10 @@ pub(crate) struct ProduceArgs {
     /// Split each line at the first SEP into key and value.
     #[arg(long, value_name = "SEP")]
     key_separator: Option<String>,
+    /// A key or value equal to MARKER is null (a value: a tombstone), as
+    /// the Kafka console producer's `null.marker` (KIP-810).
+    #[arg(long, value_name = "MARKER")]
+    null_marker: Option<String>,
     #[command(flatten)]
     producer: ProducerFlags,
     /// Any Kafka producer property, as KEY=VALUE (repeatable), e.g.
@@ -50,6 +54,9 @@ struct PartitionSummary {
 struct Deliveries {
     partitions: BTreeMap<i32, PartitionSummary>,
     failed: u64,
+    /// Records refused when sent (too large, say): reported, and the input
+    /// goes on, as the console producer logs such a send and goes on.
+    refused: u64,
     first_error: Option<WeirError>,
 }
 
@@ -87,6 +94,12 @@ pub(crate) fn run(
     input: &mut BufReader<impl Read>,
     out: &mut impl Write,
 ) -> Result<(), Failure> {
+    if args.key_separator.as_deref() == Some("") {
+        return Err(Failure::Usage("--key-separator must not be empty".into()));
+    }
+    if args.null_marker.as_deref() == Some("") {
+        return Err(Failure::Usage("--null-marker must not be empty".into()));
+    }
     let props = client::parse_properties(&args.properties)?;
     let config = client::producer_config(&args.producer, &props)?;
     let weir = client::open(data_dir)?;
@@ -125,7 +138,10 @@ fn produce(
     if let Some(e) = &deliveries.first_error {
         return Err(with_context(
             client::failure(e.clone()),
-            &format!("{} record(s) failed", deliveries.failed),
+            &format!(
+                "{} record(s) failed",
+                deliveries.failed + deliveries.refused
+            ),
         ));
     }
     reported
@@ -162,11 +178,16 @@ fn send_lines(
         }
         let text = line.strip_suffix(b"\n").unwrap_or(&line);
         let text = text.strip_suffix(b"\r").unwrap_or(text);
+        let null = |part: &[u8]| args.null_marker.as_deref().map(str::as_bytes) == Some(part);
+        let value = |v: &[u8]| (!null(v)).then(|| bytes::Bytes::copy_from_slice(v));
         let mut record = match args.key_separator.as_deref() {
             Some(sep) => match split_once(text, sep.as_bytes()) {
-                Some((k, v)) => {
-                    ProducerRecord::new(args.topic.as_str(), v.to_vec()).key(k.to_vec())
-                }
+                Some((k, v)) => ProducerRecord {
+                    topic: args.topic.clone(),
+                    key: (!null(k)).then(|| bytes::Bytes::copy_from_slice(k)),
+                    value: value(v),
+                    ..ProducerRecord::default()
+                },
                 None => {
                     let shown: String = String::from_utf8_lossy(text).chars().take(60).collect();
                     return Err((
@@ -175,7 +196,11 @@ fn send_lines(
                     ));
                 }
             },
-            None => ProducerRecord::new(args.topic.as_str(), text.to_vec()),
+            None => ProducerRecord {
+                topic: args.topic.clone(),
+                value: value(text),
+                ..ProducerRecord::default()
+            },
         };
         if let Some(p) = args.partition {
             record = record.partition(p);
@@ -185,10 +210,16 @@ fn send_lines(
             lock(&d).record(outcome);
             c.add();
         });
-        if let Err(e) = sending {
-            return Err((sent, client::failure(e)));
+        match sending {
+            Ok(()) => sent += 1,
+            // This record alone cannot be sent: say so at the end, go on.
+            Err(e @ (WeirError::RecordTooLarge { .. } | WeirError::InvalidArgument(_))) => {
+                let mut d = lock(deliveries);
+                d.refused += 1;
+                d.first_error.get_or_insert(e);
+            }
+            Err(e) => return Err((sent, client::failure(e))),
         }
-        sent += 1;
     }
 }
 
@@ -212,8 +243,8 @@ fn report(args: &ProduceArgs, d: &Deliveries, out: &mut impl Write) -> Result<()
     let records = d.delivered();
     match args.format {
         Format::Text => {
-            let failed = if d.failed > 0 {
-                format!(", {} failed", d.failed)
+            let failed = if d.failed + d.refused > 0 {
+                format!(", {} failed", d.failed + d.refused)
             } else {
                 String::new()
             };
@@ -236,7 +267,7 @@ fn report(args: &ProduceArgs, d: &Deliveries, out: &mut impl Write) -> Result<()
             writeln!(
                 out,
                 "{}",
-                json!({"topic": args.topic, "records": records, "failed": d.failed, "partitions": per})
+                json!({"topic": args.topic, "records": records, "failed": d.failed + d.refused, "partitions": per})
             )?;
         }
     }

@@ -318,3 +318,58 @@ fn produce_and_consume_errors_name_what_was_wrong() {
         "max.request.size",
     );
 }
+
+#[test]
+fn null_markers_make_tombstones_and_an_oversized_line_fails_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    create(d, "t", "1");
+    let big = "x".repeat(500);
+    let input = format!("k1:v1\nk2:NULL\nk3:{big}\nNULL:v4\n");
+    let out = weir(
+        d,
+        &[
+            "produce",
+            "t",
+            "--key-separator",
+            ":",
+            "--null-marker",
+            "NULL",
+            "--property",
+            "max.request.size=300",
+        ],
+        input.as_bytes(),
+    );
+    // The oversized record fails on its own: the lines after it are sent.
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("1 record(s) failed"), "{stderr}");
+    let records = json_lines(&weir(
+        d,
+        &[
+            "consume",
+            "t",
+            "--from",
+            "beginning",
+            "--exit-at-end",
+            "--format",
+            "json",
+        ],
+        b"",
+    ));
+    let kv: Vec<(Value, Value)> = records
+        .iter()
+        .map(|r| (r["key"].clone(), r["value"].clone()))
+        .collect();
+    assert_eq!(
+        kv,
+        [
+            (json!({"utf8": "k1"}), json!({"utf8": "v1"})),
+            (json!({"utf8": "k2"}), Value::Null),
+            (Value::Null, json!({"utf8": "v4"})),
+        ]
+    );
+    let out = weir(d, &["produce", "t", "--key-separator", ""], b"a\n");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--key-separator"));
+}
