@@ -28,7 +28,10 @@ use weir_record::{
 
 use crate::config::CleanerConfig;
 use crate::offset_map::OffsetMap;
-use crate::txn::{AbortedTxn, Fate, MapTxns, PendingTxn, RewriteTxns, marker_type};
+use crate::txn::{
+    AbortedTxn, CleanedTxnIndex, Fate, MapTxns, PendingTxn, RewriteTxns, is_emptied_control,
+    marker_type,
+};
 
 /// What one cleaning pass did.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -73,6 +76,9 @@ pub struct Cleanable {
 }
 
 /// Works out what of `log` may be cleaned now (Kafka's `cleanableOffsets`).
+/// A `checkpoint` below the log start or past the log end counts as the log
+/// start. Reads the first batch of the first dirty segment when
+/// `max.compaction.lag.ms` is set; does not block otherwise.
 pub fn cleanable(log: &PartitionLog, checkpoint: i64, now_ms: i64) -> Cleanable {
     let config = log.config();
     let segments: Vec<SegmentInfo> = log.segments();
@@ -81,7 +87,15 @@ pub fn cleanable(log: &PartitionLog, checkpoint: i64, now_ms: i64) -> Cleanable 
         .find(|s| s.is_active)
         .map_or(log.log_end_offset(), |s| s.base_offset);
     let lag_limit = now_ms.saturating_sub(config.min_compaction_lag_ms);
-    let first_dirty = checkpoint.max(log.log_start_offset());
+    // A checkpoint outside the log (the topic was deleted and created again,
+    // or the log start moved past it) starts over at the log start, as
+    // Kafka's `cleanableOffsets` does.
+    let log_start = log.log_start_offset();
+    let first_dirty = if checkpoint < log_start || checkpoint > log.log_end_offset() {
+        log_start
+    } else {
+        checkpoint
+    };
     let first_uncleanable = segments
         .iter()
         .filter(|s| !s.is_active && s.next_segment_base_offset.is_none_or(|n| n > first_dirty))
@@ -101,8 +115,8 @@ pub fn cleanable(log: &PartitionLog, checkpoint: i64, now_ms: i64) -> Cleanable 
             clean += s.size_bytes;
         } else {
             dirty += s.size_bytes;
-            if oldest_dirty.is_none() {
-                oldest_dirty = s.max_timestamp;
+            if oldest_dirty.is_none() && config.max_compaction_lag_ms < i64::MAX {
+                oldest_dirty = first_batch_timestamp(log, s).or(s.max_timestamp);
             }
         }
     }
@@ -119,6 +133,22 @@ pub fn cleanable(log: &PartitionLog, checkpoint: i64, now_ms: i64) -> Cleanable 
         },
         overdue,
     }
+}
+
+/// The max timestamp of a segment's first batch: Kafka's measure of how long
+/// a segment has waited (`LogSegment.getFirstBatchTimestamp`, used for
+/// `max.compaction.lag.ms`). `None` when it cannot be read or has none.
+fn first_batch_timestamp(log: &PartitionLog, s: &SegmentInfo) -> Option<i64> {
+    let first = log.segment_batches(s.base_offset).ok()?.next()?.ok()?;
+    Some(first.batch.max_timestamp()).filter(|t| *t > 0)
+}
+
+/// Whether a partition is dirty enough for a pass that is not forced:
+/// overdue, or dirtier than `min.cleanable.dirty.ratio` (strictly, as
+/// Kafka's `LogCleanerManager` compares).
+pub(crate) fn needs_cleaning(range: &Cleanable, min_cleanable_dirty_ratio: f64) -> bool {
+    range.first_dirty < range.first_uncleanable
+        && (range.overdue || range.dirty_ratio > min_cleanable_dirty_ratio)
 }
 
 /// Spreads reads and writes to `log.cleaner.io.max.bytes.per.second`.
@@ -174,7 +204,7 @@ pub(crate) fn clean_log(
     if range.first_dirty >= range.first_uncleanable {
         return Ok(None);
     }
-    if !force && range.dirty_ratio < topic_config.min_cleanable_dirty_ratio && !range.overdue {
+    if !force && !needs_cleaning(&range, topic_config.min_cleanable_dirty_ratio) {
         return Ok(None);
     }
     let mut throttle = Throttle::new(config.io_max_bytes_per_second);
@@ -288,16 +318,30 @@ pub(crate) fn clean_log(
         let Some(first) = group.first() else {
             continue;
         };
+        let group_end = group
+            .last()
+            .and_then(|s| s.next_segment_base_offset)
+            .unwrap_or(i64::MAX);
+        let mut txn_index = CleanedTxnIndex::new(
+            first.base_offset,
+            group_end,
+            log.aborted_transactions(first.base_offset, group_end),
+        );
         let mut cleaned = log.create_cleaned(first.base_offset)?;
-        if let Err(e) = rewrite_group(
+        let rewritten = rewrite_group(
             log,
             &group,
             &mut cleaned,
             &filter,
-            &mut rewrite_txns,
+            &mut GroupTxns {
+                rewrite: &mut rewrite_txns,
+                index: &mut txn_index,
+            },
             &mut throttle,
             &mut stats,
-        ) {
+        )
+        .and_then(|()| txn_index.write(log.dir()));
+        if let Err(e) = rewritten {
             // Nothing half-written stays behind.
             let _ = cleaned.discard();
             return Err(e);
@@ -315,6 +359,14 @@ pub(crate) fn clean_log(
     Ok(Some((stats, deleted)))
 }
 
+/// The transaction state a group's rewrite reads and adds to.
+struct GroupTxns<'a> {
+    /// Which batches are aborted data or removable markers.
+    rewrite: &'a mut RewriteTxns,
+    /// The cleaned segment's `.txnindex`.
+    index: &'a mut CleanedTxnIndex,
+}
+
 /// Filters the batches of `group` into `cleaned`, one batch behind so the
 /// group's last batch is known as such.
 fn rewrite_group(
@@ -322,7 +374,7 @@ fn rewrite_group(
     group: &[SegmentInfo],
     cleaned: &mut weir_log::CleanedSegment,
     filter: &Filter<'_>,
-    rewrite_txns: &mut RewriteTxns,
+    txns: &mut GroupTxns<'_>,
     throttle: &mut Throttle,
     stats: &mut CleanStats,
 ) -> Result<(), LogError> {
@@ -336,23 +388,22 @@ fn rewrite_group(
             let batch = batch?;
             stats.bytes_read += batch.size() as u64;
             throttle.add(batch.size() as u64);
-            let fate = rewrite_txns
+            let fate = txns
+                .rewrite
                 .on_batch(&batch)
                 .map_err(|e| corrupt(s, 0, e.to_string()))?;
             if let Some((prev, prev_fate)) = previous.replace((batch, fate)) {
                 let n = write_filtered(cleaned, &prev, prev_fate, filter, false)
                     .map_err(|e| into_log_error(first, e))?;
-                stats.bytes_written += n.0;
-                stats.records_kept += n.1;
-                throttle.add(n.0);
+                n.record(&prev, txns.index, stats);
+                throttle.add(n.bytes);
             }
         }
     }
     if let Some((last, fate)) = previous {
         let n = write_filtered(cleaned, &last, fate, filter, true)
             .map_err(|e| into_log_error(first, e))?;
-        stats.bytes_written += n.0;
-        stats.records_kept += n.1;
+        n.record(&last, txns.index, stats);
     }
     Ok(())
 }
@@ -398,24 +449,60 @@ fn checked_batches<'a>(
         }))
 }
 
-/// Filters one batch into the cleaned segment; (bytes written, records kept).
+/// What writing one filtered batch did.
+struct Written {
+    bytes: u64,
+    /// Records kept.
+    records: u64,
+    /// The batch is in the cleaned segment, and with a record (a marker
+    /// kept, not emptied).
+    kept: bool,
+    with_records: bool,
+}
+
+impl Written {
+    fn record(&self, batch: &RecordBatch, txn_index: &mut CleanedTxnIndex, stats: &mut CleanStats) {
+        stats.bytes_written += self.bytes;
+        stats.records_kept += self.records;
+        if self.kept {
+            txn_index.on_kept(batch, self.with_records);
+        }
+    }
+}
+
+/// Filters one batch into the cleaned segment.
 fn write_filtered(
     cleaned: &mut weir_log::CleanedSegment,
     batch: &RecordBatch,
     fate: Fate,
     filter: &Filter<'_>,
     last_of_group: bool,
-) -> Result<(u64, u64), FilterError> {
+) -> Result<Written, FilterError> {
     match filter_batch(batch, fate, filter, last_of_group)? {
         Kept::Unchanged(records) => {
             cleaned.append(batch.as_bytes())?;
-            Ok((batch.size() as u64, records))
+            Ok(Written {
+                bytes: batch.size() as u64,
+                records,
+                kept: true,
+                with_records: batch.records_count() > 0,
+            })
         }
-        Kept::Rebuilt(bytes, records) => {
+        Kept::Rebuilt(bytes, records, with_records) => {
             cleaned.append(&bytes)?;
-            Ok((bytes.len() as u64, records))
+            Ok(Written {
+                bytes: bytes.len() as u64,
+                records,
+                kept: true,
+                with_records,
+            })
         }
-        Kept::Nothing => Ok((0, 0)),
+        Kept::Nothing => Ok(Written {
+            bytes: 0,
+            records: 0,
+            kept: false,
+            with_records: false,
+        }),
     }
 }
 
@@ -466,8 +553,9 @@ fn into_log_error(segment: &SegmentInfo, e: FilterError) -> LogError {
 enum Kept {
     /// The batch as it is, with this many records.
     Unchanged(u64),
-    /// A rebuilt batch (or an empty header), with this many records.
-    Rebuilt(bytes::Bytes, u64),
+    /// A rebuilt batch (or an empty header), with this many records, and
+    /// whether any is left.
+    Rebuilt(bytes::Bytes, u64, bool),
     /// Nothing.
     Nothing,
 }
@@ -522,7 +610,9 @@ fn filter_batch(
         if !fate.marker_removable {
             return Ok(Kept::Unchanged(0));
         }
-        if horizon_passed {
+        if horizon_passed || is_emptied_control(batch) {
+            // An emptied marker was already cleaned: it goes as one whose
+            // horizon passed does.
             all = false;
         } else {
             // Kept until its horizon, which the first clean that finds it
@@ -553,16 +643,17 @@ fn filter_batch(
             }
         }
     }
-    if all && !needs_horizon {
-        return Ok(Kept::Unchanged(keep.len() as u64));
-    }
+    // Checked before the batch may stay as it is: a batch emptied by an
+    // earlier clean has nothing to keep either (Kafka's `DELETE_EMPTY`).
     let producers_last = !batch.is_control()
         && batch.producer_id() >= 0
         && filter.producer_last.get(&batch.producer_id()) == Some(&batch.last_offset());
     if keep.is_empty() && !last_of_group && !producers_last {
         return Ok(Kept::Nothing);
     }
-    let keeps_horizon = batch.is_control() || keep.iter().any(|r| r.value().is_none());
+    if all && !needs_horizon {
+        return Ok(Kept::Unchanged(keep.len() as u64));
+    }
     let compression = batch.compression()?;
     let mut builder = BatchBuilder::new(BatchOptions {
         compression: CompressionConfig::new(compression),
@@ -574,10 +665,13 @@ fn filter_batch(
         base_sequence: batch.base_sequence(),
         base_offset: batch.base_offset(),
         partition_leader_epoch: batch.partition_leader_epoch(),
-        delete_horizon_ms: if keeps_horizon && !keep.is_empty() {
-            Some(batch.delete_horizon_ms().unwrap_or(filter.new_horizon))
-        } else {
-            None
+        // A horizon once set stays, even when the tombstones it was for are
+        // gone (Kafka's `buildRetainedRecordsInto`); an empty header has none.
+        delete_horizon_ms: match batch.delete_horizon_ms() {
+            _ if keep.is_empty() => None,
+            Some(h) => Some(h),
+            None if needs_horizon => Some(filter.new_horizon),
+            None => None,
         },
     });
     for r in &keep {
@@ -589,7 +683,11 @@ fn filter_batch(
         // writeEmptyHeader); LogAppendTime keeps the append time.
         builder.set_max_timestamp(batch.max_timestamp());
     }
-    Ok(Kept::Rebuilt(builder.build()?, keep.len() as u64))
+    Ok(Kept::Rebuilt(
+        builder.build()?,
+        keep.len() as u64,
+        !keep.is_empty(),
+    ))
 }
 
 #[cfg(test)]

@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 use weir_log::checkpoint::{format_offset_checkpoint, read_offset_checkpoint, write_atomically};
 use weir_log::{DeletedSegment, LogDir, LogError, PartitionLog, SwapStep};
 
-use crate::clean::{CleanStats, clean_log, cleanable};
+use crate::clean::{CleanStats, clean_log, cleanable, needs_cleaning};
 use crate::config::CleanerConfig;
 use crate::retention::{RetentionStats, apply_retention};
 
@@ -68,6 +68,10 @@ struct State {
     checkpoints: BTreeMap<Key, i64>,
     last: BTreeMap<Key, (i64, CleanStats)>,
     uncleanable: BTreeMap<Key, String>,
+    /// Partitions a pass found nothing to clean in although they looked
+    /// dirty (a transaction open at the first dirty offset, say), with the
+    /// cleanable range they had then: not picked again until it changes.
+    stalled: BTreeMap<Key, (i64, i64)>,
     pending_deletes: Vec<(i64, DeletedSegment)>,
     stopped: bool,
 }
@@ -322,7 +326,13 @@ impl Inner {
             .copied()
             .unwrap_or(0);
         match clean_log(&self.logs, log, checkpoint, &self.config, force, stop) {
-            Ok(None) => Ok(None),
+            Ok(None) => {
+                let range = cleanable(log, checkpoint, log.clock().now_ms());
+                lock(&self.state)
+                    .stalled
+                    .insert(key, (range.first_dirty, range.first_uncleanable));
+                Ok(None)
+            }
             Ok(Some((stats, _))) if stop != SwapStep::Done => Ok(Some(stats)),
             Ok(Some((stats, deleted))) => {
                 let now = log.clock().now_ms();
@@ -332,6 +342,7 @@ impl Inner {
                     st.checkpoints.insert(key.clone(), stats.next_dirty_offset);
                     st.last.insert(key.clone(), (now, stats.clone()));
                     st.uncleanable.remove(&key);
+                    st.stalled.remove(&key);
                     st.pending_deletes
                         .extend(deleted.into_iter().map(|d| (now.saturating_add(delay), d)));
                 }
@@ -431,29 +442,39 @@ impl Inner {
 
     /// The compacted partition most in need of cleaning, if any.
     fn pick(&self) -> Option<Arc<PartitionLog>> {
-        let st = lock(&self.state);
+        let mut st = lock(&self.state);
         let mut best: Option<(f64, Arc<PartitionLog>)> = None;
         let mut max_dirty = 0.0f64;
+        let mut present = std::collections::BTreeSet::new();
         for topic in self.logs.topics() {
             for log in topic.partitions() {
+                let key = (log.topic().to_string(), log.partition());
+                present.insert(key.clone());
                 let config = log.config();
                 if !config.cleanup_policy.compact || log.is_closed() {
                     continue;
                 }
-                let key = (log.topic().to_string(), log.partition());
                 if st.uncleanable.contains_key(&key) {
                     continue;
                 }
                 let checkpoint = st.checkpoints.get(&key).copied().unwrap_or(0);
                 let range = cleanable(&log, checkpoint, log.clock().now_ms());
                 max_dirty = max_dirty.max(range.dirty_ratio);
-                let due = range.first_dirty < range.first_uncleanable
-                    && (range.dirty_ratio >= config.min_cleanable_dirty_ratio || range.overdue);
+                if st.stalled.get(&key) == Some(&(range.first_dirty, range.first_uncleanable)) {
+                    continue;
+                }
+                let due = needs_cleaning(&range, config.min_cleanable_dirty_ratio);
                 if due && best.as_ref().is_none_or(|(r, _)| range.dirty_ratio > *r) {
                     best = Some((range.dirty_ratio, log));
                 }
             }
         }
+        // A deleted partition's entries go (Kafka's `updateCheckpoints` on
+        // deletion): one created again under its name starts clean of them.
+        st.checkpoints.retain(|k, _| present.contains(k));
+        st.uncleanable.retain(|k, _| present.contains(k));
+        st.stalled.retain(|k, _| present.contains(k));
+        st.last.retain(|k, _| present.contains(k));
         metrics::gauge!("kafka.log.cleaner.max-dirty-percent").set(max_dirty * 100.0);
         best.map(|(_, log)| log)
     }
@@ -508,5 +529,130 @@ impl Inner {
                 let _ = self.retention_pass();
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use weir_log::{AppendOrigin, Clock, LogConfig, LogDirOptions, ManualClock};
+    use weir_record::{BatchBuilder, BatchOptions, EndTransactionMarker, Record};
+
+    fn setup(configs: &[(&str, &str)]) -> (tempfile::TempDir, Cleaner, Arc<PartitionLog>) {
+        let dir = tempfile::tempdir().unwrap();
+        let clock: Arc<dyn Clock> = Arc::new(ManualClock::new(1_700_000_000_000));
+        let logs = Arc::new(
+            LogDir::open_with(
+                dir.path(),
+                LogDirOptions {
+                    default_config: LogConfig::default(),
+                    clock,
+                    background_thread: false,
+                    ..LogDirOptions::default()
+                },
+            )
+            .unwrap(),
+        );
+        let mut all = vec![("cleanup.policy", "compact")];
+        all.extend_from_slice(configs);
+        logs.create_topic("t", 1, &all).unwrap();
+        let log = logs.partition("t", 0).unwrap();
+        let cleaner = Cleaner::new(logs, CleanerConfig::default()).unwrap();
+        (dir, cleaner, log)
+    }
+
+    fn put(log: &PartitionLog, key: &str, transactional_pid: Option<i64>) {
+        let mut b = BatchBuilder::new(BatchOptions {
+            transactional: transactional_pid.is_some(),
+            producer_id: transactional_pid.unwrap_or(-1),
+            producer_epoch: if transactional_pid.is_some() { 0 } else { -1 },
+            base_sequence: if transactional_pid.is_some() { 0 } else { -1 },
+            ..BatchOptions::default()
+        });
+        b.append(
+            &Record::new("v")
+                .with_key(key.to_string())
+                .with_timestamp(log.clock().now_ms()),
+        )
+        .unwrap();
+        log.append(b.build().unwrap()).unwrap();
+    }
+
+    fn abort(log: &PartitionLog, pid: i64) {
+        let batch = BatchBuilder::end_transaction_marker(
+            BatchOptions {
+                producer_id: pid,
+                producer_epoch: 0,
+                ..BatchOptions::default()
+            },
+            EndTransactionMarker::abort(0),
+            log.clock().now_ms(),
+        )
+        .unwrap();
+        log.append_as(batch, AppendOrigin::Coordinator).unwrap();
+    }
+
+    /// Review finding: a transaction open at the first dirty offset made each
+    /// pass find nothing, and the partition was picked again at once: the
+    /// cleaner thread spun.
+    #[test]
+    fn a_partition_a_pass_could_not_clean_is_not_picked_until_it_changes() {
+        let (_dir, cleaner, log) = setup(&[]);
+        put(&log, "a", Some(9));
+        put(&log, "b", None);
+        put(&log, "b", None);
+        log.roll().unwrap();
+        abort(&log, 9);
+        let inner = &cleaner.inner;
+        assert!(inner.pick().is_some(), "dirty");
+        assert_eq!(inner.clean(&log, false, SwapStep::Done).unwrap(), None);
+        assert!(inner.pick().is_none(), "nothing changed since the pass");
+        // The marker's segment closes: the transaction can be cleaned now.
+        log.roll().unwrap();
+        let picked = inner.pick().expect("the range changed");
+        assert!(
+            inner
+                .clean(&picked, false, SwapStep::Done)
+                .unwrap()
+                .is_some()
+        );
+    }
+
+    /// Kafka cleans a partition whose dirty ratio is above
+    /// `min.cleanable.dirty.ratio`, not at it.
+    #[test]
+    fn the_dirty_ratio_must_exceed_the_minimum() {
+        let (_dir, cleaner, log) = setup(&[("min.cleanable.dirty.ratio", "1.0")]);
+        put(&log, "a", None);
+        put(&log, "a", None);
+        log.roll().unwrap();
+        let range = cleanable(&log, 0, log.clock().now_ms());
+        assert_eq!(range.dirty_ratio, 1.0);
+        assert!(cleaner.inner.pick().is_none());
+        assert_eq!(
+            cleaner.inner.clean(&log, false, SwapStep::Done).unwrap(),
+            None
+        );
+    }
+
+    /// The entries of a deleted topic's partitions go, so a topic created
+    /// again under its name is neither uncleanable nor clean up to an old
+    /// checkpoint.
+    #[test]
+    fn a_deleted_partitions_entries_are_dropped() {
+        let (_dir, cleaner, log) = setup(&[]);
+        put(&log, "a", None);
+        log.roll().unwrap();
+        cleaner.clean_partition("t", 0).unwrap().unwrap();
+        lock(&cleaner.inner.state)
+            .uncleanable
+            .insert(("t".into(), 0), "broken".into());
+        drop(log);
+        cleaner.inner.logs.delete_topic("t").unwrap();
+        assert!(cleaner.inner.pick().is_none());
+        let st = lock(&cleaner.inner.state);
+        assert!(st.checkpoints.is_empty(), "{:?}", st.checkpoints);
+        assert!(st.uncleanable.is_empty());
+        assert!(st.last.is_empty());
     }
 }

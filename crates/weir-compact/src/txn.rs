@@ -8,10 +8,24 @@
 //! - While segments are rewritten, aborted data is dropped; a marker whose
 //!   transaction has no data left in the log may go: it gets a delete horizon
 //!   on the first clean that finds it so, and is removed by a clean after it.
+//! - The cleaned segment gets a `.txnindex` of its own: the entries of the
+//!   replaced segments whose ABORT marker it keeps while data of that
+//!   transaction is left (Kafka's `CleanedTransactionMetadata` appends them
+//!   to the cleaned segment's index), so `read_committed` readers still skip
+//!   aborted data that outlives a clean.
 
 use std::collections::{HashMap, HashSet};
+use std::io::Write;
+use std::path::{Path, PathBuf};
 
+use weir_log::LogError;
+use weir_log::index::{AbortedTxn as IndexedAbortedTxn, encode_txn_index_entry};
+use weir_log::segment_file::{TXN_INDEX_SUFFIX, segment_file_name};
 use weir_record::{ControlRecordType, RecordBatch, RecordError};
+
+/// The suffix of a segment's files while the cleaner writes them (Kafka's
+/// `LogFileUtils.CLEANED_FILE_SUFFIX`; weir-log names its own files so).
+const CLEANED_SUFFIX: &str = ".cleaned";
 
 /// An aborted transaction: its producer and the offsets from its first
 /// record to its ABORT marker.
@@ -37,9 +51,11 @@ pub(crate) struct MapTxns {
     pub(crate) aborted: Vec<AbortedTxn>,
 }
 
-/// How a marker ends its transaction, if it is one.
+/// How a marker ends its transaction, if it is one. A control batch with no
+/// record is not a marker any more: a clean emptied it (Kafka: "an empty
+/// control batch was already cleaned, so it's safe to discard").
 pub(crate) fn marker_type(batch: &RecordBatch) -> Result<Option<ControlRecordType>, RecordError> {
-    if !batch.is_control() {
+    if !batch.is_control() || is_emptied_control(batch) {
         return Ok(None);
     }
     let record = batch.control_record()?;
@@ -47,6 +63,11 @@ pub(crate) fn marker_type(batch: &RecordBatch) -> Result<Option<ControlRecordTyp
         t @ (ControlRecordType::Commit | ControlRecordType::Abort) => Some(t),
         _ => None,
     })
+}
+
+/// A control batch a clean emptied (its header kept, no record left).
+pub(crate) fn is_emptied_control(batch: &RecordBatch) -> bool {
+    batch.is_control() && batch.records_count() == 0
 }
 
 /// What the rewrite decides for one batch before its records are filtered.
@@ -109,6 +130,13 @@ impl RewriteTxns {
                 marker_removable: removable,
             });
         }
+        if is_emptied_control(batch) {
+            // Already cleaned: nothing of it needs to stay.
+            return Ok(Fate {
+                aborted: false,
+                marker_removable: true,
+            });
+        }
         if batch.is_control() || !batch.is_transactional() || pid < 0 {
             return Ok(Fate::default());
         }
@@ -121,5 +149,91 @@ impl RewriteTxns {
         }
         self.ongoing_committed.insert(pid);
         Ok(Fate::default())
+    }
+}
+
+/// The `.txnindex` entries of one cleaned segment, collected as its batches
+/// are written: an entry of the replaced segments is kept when its ABORT
+/// marker is kept and so is data of its transaction (or the transaction began
+/// before the group, where this pass cannot see it).
+#[derive(Debug)]
+pub(crate) struct CleanedTxnIndex {
+    group_base: i64,
+    /// The replaced segments' entries whose marker is in the group, and
+    /// whether a batch of the transaction was kept.
+    candidates: Vec<(IndexedAbortedTxn, bool)>,
+    kept: Vec<IndexedAbortedTxn>,
+}
+
+impl CleanedTxnIndex {
+    /// `entries`: the replaced segments' `.txnindex` entries (from
+    /// `PartitionLog::aborted_transactions`); those whose marker lies outside
+    /// `[group_base, group_end)` are ignored.
+    pub(crate) fn new(group_base: i64, group_end: i64, entries: Vec<IndexedAbortedTxn>) -> Self {
+        CleanedTxnIndex {
+            group_base,
+            candidates: entries
+                .into_iter()
+                .filter(|t| t.last_offset >= group_base && t.last_offset < group_end)
+                .map(|t| (t, t.first_offset < group_base))
+                .collect(),
+            kept: Vec::new(),
+        }
+    }
+
+    /// `batch` (as read) was written to the cleaned segment; `with_records`:
+    /// with at least one of its records (a marker not emptied).
+    pub(crate) fn on_kept(&mut self, batch: &RecordBatch, with_records: bool) {
+        let pid = batch.producer_id();
+        if batch.is_control() {
+            if !with_records || is_emptied_control(batch) {
+                return;
+            }
+            let marker = batch.base_offset();
+            for (t, data_kept) in &self.candidates {
+                if *data_kept && t.producer_id == pid && t.last_offset == marker {
+                    self.kept.push(*t);
+                }
+            }
+        } else if batch.is_transactional() {
+            for (t, data_kept) in &mut self.candidates {
+                if t.producer_id == pid
+                    && batch.last_offset() >= t.first_offset
+                    && batch.base_offset() < t.last_offset
+                {
+                    *data_kept = true;
+                }
+            }
+        }
+    }
+
+    /// Writes the entries as `<base>.txnindex.cleaned` in `dir` and fsyncs
+    /// it, where the segment swap renames it with the other cleaned files.
+    /// With no entry, no file (and none left from an earlier attempt).
+    ///
+    /// # Errors
+    /// [`LogError::Io`] naming the file.
+    pub(crate) fn write(&self, dir: &Path) -> Result<(), LogError> {
+        let path: PathBuf = dir.join(format!(
+            "{}{CLEANED_SUFFIX}",
+            segment_file_name(self.group_base, TXN_INDEX_SUFFIX)
+        ));
+        let io = |op: &'static str| {
+            let path = path.clone();
+            move |source| LogError::Io { path, op, source }
+        };
+        if self.kept.is_empty() {
+            return match std::fs::remove_file(&path) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(io("delete")(e)),
+                _ => Ok(()),
+            };
+        }
+        let mut bytes = Vec::with_capacity(self.kept.len() * weir_log::index::TXN_INDEX_ENTRY_SIZE);
+        for t in &self.kept {
+            encode_txn_index_entry(t, &mut bytes);
+        }
+        let mut file = std::fs::File::create(&path).map_err(io("create"))?;
+        file.write_all(&bytes).map_err(io("write"))?;
+        file.sync_all().map_err(io("fsync"))
     }
 }

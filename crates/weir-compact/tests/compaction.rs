@@ -463,10 +463,7 @@ fn an_emptied_batch_is_dropped_once_it_no_longer_ends_a_group() {
             assert_eq!(kept, 1, "after write {i}: {segments:?}");
         }
     }
-    assert_eq!(
-        fold(&rows(&log)).get("k").map(String::as_str),
-        Some("v11")
-    );
+    assert_eq!(fold(&rows(&log)).get("k").map(String::as_str), Some("v11"));
 }
 
 /// Review finding: a batch whose tombstones a clean removed lost its delete
@@ -475,7 +472,11 @@ fn an_emptied_batch_is_dropped_once_it_no_longer_ends_a_group() {
 fn a_batch_keeps_its_delete_horizon_when_its_tombstones_go() {
     let (_dir, clock, logs) = setup(&[("delete.retention.ms", "1000")]);
     let log = logs.partition("t", 0).unwrap();
-    let batch = put_batch(&log, &[(Some("a"), None), (Some("b"), Some("kept"))], Compression::None);
+    let batch = put_batch(
+        &log,
+        &[(Some("a"), None), (Some("b"), Some("kept"))],
+        Compression::None,
+    );
     log.roll().unwrap();
     put(&log, "c", Some("1"));
     log.roll().unwrap();
@@ -494,5 +495,64 @@ fn a_batch_keeps_its_delete_horizon_when_its_tombstones_go() {
     put(&log, "c", Some("2"));
     log.roll().unwrap();
     cleaner.clean_partition("t", 0).unwrap().unwrap();
-    assert_eq!(find(&log), (batch, 1, Some(horizon)), "tombstone gone, horizon kept");
+    assert_eq!(
+        find(&log),
+        (batch, 1, Some(horizon)),
+        "tombstone gone, horizon kept"
+    );
+}
+
+/// Review finding: a checkpoint past the log end (left by a deleted topic of
+/// the same name) made every segment of the new log look clean forever.
+#[test]
+fn a_checkpoint_past_the_log_end_starts_over_at_the_log_start() {
+    let (_dir, clock, logs) = setup(&[]);
+    let log = logs.partition("t", 0).unwrap();
+    for i in 0..20 {
+        put(&log, &format!("k{}", i % 2), Some("x"));
+    }
+    log.roll().unwrap();
+    std::fs::write(
+        logs.path().join(CLEANER_CHECKPOINT),
+        weir_log::checkpoint::format_offset_checkpoint([("t", 0, 1000)]),
+    )
+    .unwrap();
+    assert_eq!(cleanable(&log, 1000, clock.now_ms()).first_dirty, 0);
+    let cleaner = cleaner(&logs);
+    let stats = cleaner
+        .clean_partition("t", 0)
+        .unwrap()
+        .expect("dirty segments");
+    assert_eq!((stats.first_dirty_offset, stats.next_dirty_offset), (0, 20));
+    assert_eq!(rows(&log).len(), 2);
+}
+
+/// Review finding: `max.compaction.lag.ms` was measured from the newest
+/// record of the first dirty segment; Kafka measures from its first batch.
+#[test]
+fn max_compaction_lag_counts_from_the_first_dirty_batch() {
+    let (_dir, clock, logs) = setup(&[
+        ("min.cleanable.dirty.ratio", "0.99"),
+        ("max.compaction.lag.ms", "5000"),
+    ]);
+    let log = logs.partition("t", 0).unwrap();
+    // One segment: batches 4 s apart (below the lag, so no roll between).
+    for (value, age_ms) in [("old", 4000), ("new", 0)] {
+        let mut b = weir_record::BatchBuilder::new(weir_record::BatchOptions::default());
+        b.append(
+            &weir_record::Record::new(value)
+                .with_key("k")
+                .with_timestamp(clock.now_ms() - age_ms),
+        )
+        .unwrap();
+        log.append(b.build().unwrap()).unwrap();
+    }
+    log.roll().unwrap();
+    assert_eq!(log.segments().len(), 2);
+    assert!(!cleanable(&log, 0, clock.now_ms()).overdue);
+    clock.advance(2000);
+    assert!(
+        cleanable(&log, 0, clock.now_ms()).overdue,
+        "the first batch waited 6 s, the newest 2 s"
+    );
 }

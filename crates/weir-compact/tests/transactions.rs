@@ -232,3 +232,119 @@ fn an_active_producers_last_batch_keeps_its_header_when_emptied() {
         Some("plain")
     );
 }
+
+/// The golden `transactions` partition (a committed transaction, an aborted
+/// one at offsets 5-6 with its ABORT marker at 8 listed in the `.txnindex`)
+/// adopted into a data directory as a compacted topic, its one segment closed.
+fn golden_transactions(
+    dir: &std::path::Path,
+    clock: &std::sync::Arc<weir_log::ManualClock>,
+) -> std::sync::Arc<weir_log::LogDir> {
+    let fixture = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../testdata/kafka-segments/transactions/golden-transactions-0");
+    let to = dir.join("golden-transactions-0");
+    std::fs::create_dir_all(&to).unwrap();
+    for e in std::fs::read_dir(&fixture).unwrap() {
+        let p = e.unwrap().path();
+        std::fs::copy(&p, to.join(p.file_name().unwrap())).unwrap();
+    }
+    std::fs::write(dir.join(weir_log::CLEAN_SHUTDOWN_FILE), "{}").unwrap();
+    let logs = open(dir, clock);
+    logs.alter_topic_config("golden-transactions", &[("cleanup.policy", "compact")], &[])
+        .unwrap();
+    logs
+}
+
+const ABORTED: weir_log::index::AbortedTxn = weir_log::index::AbortedTxn {
+    producer_id: 7001,
+    first_offset: 5,
+    last_offset: 8,
+    last_stable_offset: 7,
+};
+
+/// Review finding: the cleaned segment had no `.txnindex`, so aborted data a
+/// pass keeps (here: the offset map is full before the ABORT marker) turned
+/// visible to `read_committed` readers.
+#[test]
+fn aborted_data_a_clean_keeps_stays_in_the_cleaned_segments_txnindex() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = std::sync::Arc::new(weir_log::ManualClock::new(1_800_000_000_000));
+    let logs = golden_transactions(dir.path(), &clock);
+    let log = logs.partition("golden-transactions", 0).unwrap();
+    assert_eq!(log.aborted_transactions(0, 11), vec![ABORTED]);
+    log.roll().unwrap();
+    put(&log, "later", Some("v"));
+    log.roll().unwrap();
+
+    // One key fits the map: the pass ends before the aborted transaction.
+    let config =
+        weir_compact::CleanerConfig::from_props([("log.cleaner.dedupe.buffer.size", "24")])
+            .unwrap();
+    let cleaner = weir_compact::Cleaner::new(std::sync::Arc::clone(&logs), config).unwrap();
+    let stats = cleaner
+        .clean_partition("golden-transactions", 0)
+        .unwrap()
+        .unwrap();
+    assert!(stats.next_dirty_offset <= 5, "{stats:?}");
+    assert!(stats.segments_cleaned >= 1, "{stats:?}");
+    let offsets: Vec<i64> = rows(&log).iter().map(|r| r.offset).collect();
+    assert!(
+        offsets.contains(&5) && offsets.contains(&6),
+        "the aborted records are still in the log: {offsets:?}"
+    );
+    // Readers of this process see the cleaned segment's index at once.
+    assert_eq!(
+        log.aborted_transactions(0, log.log_end_offset()),
+        vec![ABORTED]
+    );
+    drop(cleaner);
+    drop(log);
+    logs.close().unwrap();
+    drop(logs);
+
+    // After a restart the cleaned segment's index lists the transaction.
+    let logs = open(dir.path(), &clock);
+    let log = logs.partition("golden-transactions", 0).unwrap();
+    assert_eq!(
+        log.aborted_transactions(0, log.log_end_offset()),
+        vec![ABORTED]
+    );
+    let report = weir_log::verify_path(log.dir());
+    assert!(report.is_ok(), "{report:?}");
+}
+
+/// Review finding: a removed marker that was the last batch of its group was
+/// kept as an empty control batch, and the next pass failed on it ("control
+/// batch holds no record"), marking the partition uncleanable for good.
+#[test]
+fn an_emptied_marker_does_not_stop_later_cleans() {
+    // Each segment is its own group: two never fit in one `segment.bytes`.
+    let (_dir, clock, logs) = setup(&[("segment.bytes", "800"), ("delete.retention.ms", "0")]);
+    let log = logs.partition("t", 0).unwrap();
+    let mut txns = Txns::default();
+    txns.data(&log, 8, &[("a", &"x".repeat(560))]);
+    // With its header, about 750 bytes: never in one group with the marker.
+    let big = "y".repeat(340);
+    let abort_at = txns.end(&log, 8, false);
+    log.roll().unwrap();
+    let cleaner = cleaner(&logs);
+    let mut emptied_seen = false;
+    for round in 0..6 {
+        put(&log, &format!("k{round}"), Some(&big));
+        log.roll().unwrap();
+        clock.advance(10);
+        cleaner
+            .clean_partition("t", 0)
+            .unwrap_or_else(|e| panic!("round {round}: {e}"))
+            .unwrap();
+        let data = log.fetch(abort_at, 1 << 20).unwrap();
+        let first = data.batches().next().unwrap().unwrap().batch;
+        emptied_seen |= first.base_offset() == abort_at
+            && first.is_control()
+            && first.records().unwrap().is_empty();
+    }
+    assert!(emptied_seen, "the marker was emptied at some point");
+    assert!(cleaner.partition_state("t", 0).unwrap().error.is_none());
+    let report = weir_log::verify_path(log.dir());
+    assert!(report.is_ok(), "{report:?}");
+}

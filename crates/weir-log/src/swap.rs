@@ -271,6 +271,9 @@ impl PartitionLog {
         }
         new.rename_files("")?;
         sync_dir(&self.dir)?;
+        // The cleaner wrote the segment's `.txnindex` beside it: read_committed
+        // readers of this process need its aborted transactions now.
+        new.load_txn_index()?;
         {
             let mut segs = write_lock(&self.segments);
             let mut next: Vec<Arc<LogSegment>> = segs
