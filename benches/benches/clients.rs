@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use weir::{Acks, Compression, CompressionConfig, Producer, ProducerConfig, ProducerRecord, Weir};
-use weir_record::{BatchBuilder, BatchOptions, Record};
+use weir_record::{BatchBuilder, BatchOptions, BuiltBatch, Record};
 
 const RECORDS: usize = 20_000;
 const PARTITIONS: u32 = 6;
@@ -76,21 +76,21 @@ fn partition_logs(weir: &Weir) -> Vec<Arc<weir_log::PartitionLog>> {
 
 /// The same records split by the partition the producer would choose, built
 /// into batches of about 16 KiB with `codec`.
-fn prebuilt(records: &[Record], codec: Compression) -> Vec<Vec<Bytes>> {
+fn prebuilt(records: &[Record], codec: Compression) -> Vec<Vec<BuiltBatch>> {
     let n = std::num::NonZeroU32::new(PARTITIONS).unwrap();
-    let mut per: Vec<Vec<Bytes>> = vec![Vec::new(); PARTITIONS as usize];
+    let mut per: Vec<Vec<BuiltBatch>> = vec![Vec::new(); PARTITIONS as usize];
     let mut builders: Vec<BatchBuilder> = (0..PARTITIONS).map(|_| new_builder(codec)).collect();
     for r in records {
         let p = weir_partition::murmur2_partition(r.key.as_deref().unwrap(), n) as usize;
         builders[p].append(r).unwrap();
         if builders[p].uncompressed_size() >= 16384 {
             let full = std::mem::replace(&mut builders[p], new_builder(codec));
-            per[p].push(full.build().unwrap());
+            per[p].push(full.build_batch().unwrap());
         }
     }
     for (p, b) in builders.into_iter().enumerate() {
         if !b.is_empty() {
-            per[p].push(b.build().unwrap());
+            per[p].push(b.build_batch().unwrap());
         }
     }
     per
@@ -156,7 +156,6 @@ fn produce(c: &mut Criterion) {
         .sum();
     let sends = producer_records(&records);
     for codec in Compression::ALL {
-        let batches = Arc::new(prebuilt(&records, codec));
         let mut g = c.benchmark_group(format!("producer_{codec}_20000x170B"));
         g.throughput(Throughput::Bytes(bytes as u64));
         g.sample_size(10);
@@ -214,7 +213,7 @@ fn produce(c: &mut Criterion) {
                                             prebuilt(&mine, codec).into_iter().enumerate()
                                         {
                                             for b in bs {
-                                                black_box(logs[p].append(b).unwrap());
+                                                black_box(logs[p].append_built(b).unwrap());
                                             }
                                         }
                                     })
@@ -229,7 +228,6 @@ fn produce(c: &mut Criterion) {
                     })
                 },
             );
-            let batches = Arc::clone(&batches);
             g.bench_function(
                 format!("ceiling_log_append_prebuilt_{threads}_threads"),
                 |b| {
@@ -239,12 +237,9 @@ fn produce(c: &mut Criterion) {
                             let dir = bench_dir();
                             let weir = open(dir.path());
                             let logs = partition_logs(&weir);
-                            // Uniquely owned copies, made before the clock starts.
-                            let copies: Vec<Vec<Bytes>> = batches
-                                .iter()
-                                .map(|bs| bs.iter().map(|b| Bytes::from(b.to_vec())).collect())
-                                .collect();
-                            let mut work: Vec<Vec<(usize, Bytes)>> = vec![Vec::new(); threads];
+                            // Built (uniquely owned) before the clock starts.
+                            let copies = prebuilt(&records, codec);
+                            let mut work: Vec<Vec<(usize, BuiltBatch)>> = vec![Vec::new(); threads];
                             for (p, bs) in copies.into_iter().enumerate() {
                                 for b in bs {
                                     work[p % threads].push((p, b));
@@ -257,7 +252,7 @@ fn produce(c: &mut Criterion) {
                                     let logs = logs.clone();
                                     std::thread::spawn(move || {
                                         for (p, b) in items {
-                                            black_box(logs[p].append(b).unwrap());
+                                            black_box(logs[p].append_built(b).unwrap());
                                         }
                                     })
                                 })

@@ -1,7 +1,8 @@
 //! The partition log against its ceilings, in the same run:
 //!
-//! - append of 1000-record batches (~180 KB) vs a plain buffered file write of
-//!   the same bytes;
+//! - append of 1000-record batches (~180 KB), as any caller's bytes (every
+//!   record walked, as Kafka's broker does) and as the producer's
+//!   `BuiltBatch`es, vs a plain buffered file write of the same bytes;
 //! - sequential fetch of a whole log vs plain sequential 1 MiB file reads;
 //! - acks=all with 1, 4 and 16 concurrent appenders (group commit) vs a
 //!   single-threaded write + fdatasync loop; prints fsyncs per batch.
@@ -66,6 +67,30 @@ fn append(c: &mut Criterion) {
                 let start = Instant::now();
                 for copy in copies {
                     black_box(log.append(copy).unwrap());
+                }
+                total += start.elapsed();
+                done += n;
+            }
+            total
+        })
+    });
+    // The producer's path: a batch this process's BatchBuilder encoded, whose
+    // records the log does not walk again.
+    let orders = common::orders(common::RECORDS);
+    g.bench_function("weir_partition_log_append_built", |b| {
+        b.iter_custom(|iters| {
+            let dir = bench_dir();
+            let log = open(dir.path());
+            let mut total = Duration::ZERO;
+            let mut done = 0;
+            while done < iters {
+                let n = CHUNK.min(iters - done);
+                let copies: Vec<weir_record::BuiltBatch> = (0..n)
+                    .map(|_| common::built_batch(&orders, CompressionConfig::NONE))
+                    .collect();
+                let start = Instant::now();
+                for copy in copies {
+                    black_box(log.append_built(copy).unwrap());
                 }
                 total += start.elapsed();
                 done += n;

@@ -48,6 +48,14 @@ pub(crate) fn orders(n: usize) -> Vec<Record> {
 
 /// One batch of `records`, encoded with `compression`.
 pub(crate) fn batch(records: &[Record], compression: CompressionConfig) -> Bytes {
+    built_batch(records, compression).into_bytes()
+}
+
+/// As [`batch`], as the builder's vouched-for [`weir_record::BuiltBatch`].
+pub(crate) fn built_batch(
+    records: &[Record],
+    compression: CompressionConfig,
+) -> weir_record::BuiltBatch {
     let mut builder = BatchBuilder::new(BatchOptions {
         compression,
         ..BatchOptions::default()
@@ -55,7 +63,7 @@ pub(crate) fn batch(records: &[Record], compression: CompressionConfig) -> Bytes
     for r in records {
         builder.append(r).unwrap();
     }
-    builder.build().unwrap()
+    builder.build_batch().unwrap()
 }
 
 /// The uncompressed records section of the bench batch.

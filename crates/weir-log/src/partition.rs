@@ -429,10 +429,36 @@ impl PartitionLog {
     /// is written); [`LogError::ReadOnly`] once a write or fsync has failed;
     /// [`LogError::Closed`].
     pub fn append_as(&self, batch: Bytes, origin: AppendOrigin) -> Result<AppendInfo, LogError> {
+        self.append_checked(batch, origin, false)
+    }
+
+    /// As [`append`](Self::append), for a batch encoded in this process by
+    /// `weir_record::BatchBuilder` (a producer's): its records decode by
+    /// construction, so they are not walked again (Kafka's broker must walk
+    /// every record it receives; an in-process log can take the builder's
+    /// word). Every other check runs, the CRC too; a compacted topic still
+    /// checks each record for a key, and a control batch is still read.
+    ///
+    /// # Errors
+    /// As [`append`](Self::append).
+    pub fn append_built(&self, batch: weir_record::BuiltBatch) -> Result<AppendInfo, LogError> {
+        // Recovery decompresses within this bound: a batch past it is walked
+        // here too, so that recovery keeps whatever an append accepted.
+        let trusted =
+            batch.uncompressed_records_size() <= weir_record::DEFAULT_MAX_UNCOMPRESSED_BYTES;
+        self.append_checked(batch.into_bytes(), AppendOrigin::Client, trusted)
+    }
+
+    fn append_checked(
+        &self,
+        batch: Bytes,
+        origin: AppendOrigin,
+        records_trusted: bool,
+    ) -> Result<AppendInfo, LogError> {
         self.check_writable()?;
         let config = self.config();
         let now = self.clock.now_ms();
-        let mut buf = self.validate(batch, &config, origin, now)?;
+        let mut buf = self.validate(batch, &config, origin, now, records_trusted)?;
         let log_append_time = if config.message_timestamp_type == TimestampType::LogAppendTime {
             RecordBatchMut::new(&mut buf)
                 .map_err(|e| self.invalid(e))?
@@ -592,6 +618,7 @@ impl PartitionLog {
         config: &LogConfig,
         origin: AppendOrigin,
         now: i64,
+        records_trusted: bool,
     ) -> Result<BytesMut, LogError> {
         let size = batch.len();
         if size > config.max_message_bytes as usize {
@@ -674,7 +701,9 @@ impl PartitionLog {
         // as a torn tail, with everything after it; so a batch is accepted only
         // if recovery would keep it (Kafka's `LogValidator` walks every record
         // and refuses a bad one with CorruptRecordException).
-        validate_records(&view, require_keys).map_err(|p| self.invalid_contents(p))?;
+        if !records_trusted || require_keys || view.is_control() {
+            validate_records(&view, require_keys).map_err(|p| self.invalid_contents(p))?;
+        }
         let bytes = view.into_bytes();
         Ok(bytes
             .try_into_mut()

@@ -850,3 +850,45 @@ fn a_compacted_topic_rolls_by_max_compaction_lag_ms() {
         "segment.ms (7 days) alone would not roll"
     );
 }
+
+#[test]
+fn append_built_takes_the_builders_batches_with_every_other_check() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = small_config(1 << 20);
+    config.set("cleanup.policy", "compact").unwrap();
+    let (log, _) = open(dir.path(), config, true, 0);
+    let built = |key: Option<&str>| {
+        let mut b = BatchBuilder::new(BatchOptions::default());
+        let mut r = weir_record::Record::new("v").with_timestamp(NOW);
+        if let Some(k) = key {
+            r = r.with_key(k.to_string());
+        }
+        b.append(&r).unwrap();
+        b.build_batch().unwrap()
+    };
+    assert_eq!(log.append_built(built(Some("k"))).unwrap().base_offset, 0);
+    // A compacted topic still checks for keys.
+    assert!(log.append_built(built(None)).is_err());
+    // The timestamp checks still run.
+    let mut old = BatchBuilder::new(BatchOptions::default());
+    old.append(
+        &weir_record::Record::new("v")
+            .with_key("k")
+            .with_timestamp(0),
+    )
+    .unwrap();
+    let mut config = small_config(1 << 20);
+    config
+        .set("message.timestamp.before.max.ms", "1000")
+        .unwrap();
+    log.set_config(config);
+    assert!(matches!(
+        log.append_built(old.build_batch().unwrap()),
+        Err(LogError::InvalidTimestamp { .. })
+    ));
+    assert_eq!(log.log_end_offset(), 1);
+    // Whatever it took survives recovery from offset 0.
+    drop(log);
+    let (log, _) = open(dir.path(), small_config(1 << 20), false, 0);
+    assert_eq!(log.log_end_offset(), 1);
+}

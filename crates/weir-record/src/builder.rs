@@ -270,12 +270,27 @@ impl BatchBuilder {
         Ok(())
     }
 
-    /// Finishes the batch: compresses the records if asked, writes the header and
-    /// the CRC-32C.
+    /// Finishes the batch as [`build`](Self::build) does, as a [`BuiltBatch`]:
+    /// bytes this builder encoded, whose records decode by construction, so a
+    /// log may append them without decoding them again
+    /// (`weir_log::PartitionLog::append_built`).
     ///
     /// # Errors
     /// [`RecordError::Codec`] if compression fails; [`RecordError::Encode`] if the
     /// compressed batch would exceed 2 GiB.
+    pub fn build_batch(self) -> Result<BuiltBatch, RecordError> {
+        let records_size = self.buf.len().saturating_sub(RECORD_BATCH_OVERHEAD);
+        Ok(BuiltBatch {
+            bytes: self.build()?,
+            records_size,
+        })
+    }
+
+    /// Encodes the batch (see [`build_batch`](Self::build_batch), which also
+    /// vouches for what it encoded).
+    ///
+    /// # Errors
+    /// As [`build_batch`](Self::build_batch).
     pub fn build(self) -> Result<Bytes, RecordError> {
         let o = self.options;
         let empty = self.count == 0;
@@ -382,4 +397,54 @@ fn header_refs(headers: &[Header]) -> impl Iterator<Item = HeaderRef<'_>> + Clon
     headers
         .iter()
         .map(|h| (h.key.as_bytes(), h.value.as_deref()))
+}
+
+/// A batch encoded by [`BatchBuilder::build_batch`] in this process. Only the
+/// builder makes one, so its records decode and lie within its offsets: a log
+/// may take it without walking its records again. Its bytes are a normal
+/// batch ([`as_bytes`](Self::as_bytes)).
+#[derive(Debug, Clone)]
+pub struct BuiltBatch {
+    bytes: Bytes,
+    records_size: usize,
+}
+
+impl BuiltBatch {
+    /// The encoded batch.
+    pub fn as_bytes(&self) -> &Bytes {
+        &self.bytes
+    }
+
+    /// The encoded batch, given up.
+    pub fn into_bytes(self) -> Bytes {
+        self.bytes
+    }
+
+    /// Its size in bytes.
+    pub fn len(&self) -> usize {
+        self.bytes.len()
+    }
+
+    /// Whether it has no bytes (never: a batch has a header).
+    pub fn is_empty(&self) -> bool {
+        self.bytes.is_empty()
+    }
+
+    /// The size of its records before compression.
+    pub fn uncompressed_records_size(&self) -> usize {
+        self.records_size
+    }
+
+    /// Stamps the base sequence (renumbering an idempotent producer's
+    /// batch), recomputing the CRC; the records are untouched.
+    pub fn set_base_sequence(&mut self, base_sequence: i32) {
+        let bytes = std::mem::take(&mut self.bytes);
+        let mut buf = bytes
+            .try_into_mut()
+            .unwrap_or_else(|shared| bytes::BytesMut::from(&shared[..]));
+        if let Ok(mut stamp) = crate::RecordBatchMut::new(&mut buf) {
+            stamp.set_base_sequence(base_sequence);
+        }
+        self.bytes = buf.freeze();
+    }
 }

@@ -67,7 +67,7 @@ pub mod varint;
 
 pub use attributes::{Attributes, TimestampType};
 pub use batch::{DEFAULT_MAX_UNCOMPRESSED_BYTES, RecordBatch, RecordBatchMut, increment_sequence};
-pub use builder::{BatchBuilder, BatchOptions};
+pub use builder::{BatchBuilder, BatchOptions, BuiltBatch};
 pub use checksum::crc32c;
 pub use control::{ControlRecord, ControlRecordType, EndTransactionMarker};
 pub use error::{ReadError, RecordError, RecordField};

@@ -564,3 +564,26 @@ fn base_sequence_stamping_equals_building_with_it() {
     batch.validate_crc().unwrap();
     assert_eq!(batch.base_sequence(), 3);
 }
+
+#[test]
+fn a_built_batch_renumbered_equals_one_built_with_the_sequence() {
+    let build = |base_sequence| {
+        let mut builder = BatchBuilder::new(BatchOptions {
+            producer_id: 9,
+            producer_epoch: 0,
+            base_sequence,
+            ..BatchOptions::default()
+        });
+        builder
+            .append_parts(1_700_000_000_000, Some(b"k"), Some(b"v"), &[])
+            .unwrap();
+        builder.build_batch().unwrap()
+    };
+    let mut renumbered = build(77);
+    assert_eq!(
+        renumbered.uncompressed_records_size(),
+        renumbered.len() - 61
+    );
+    renumbered.set_base_sequence(5);
+    assert_eq!(renumbered.as_bytes(), build(5).as_bytes());
+}

@@ -24,10 +24,9 @@ use std::thread::JoinHandle;
 use std::time::Instant;
 
 use arc_swap::ArcSwap;
-use bytes::Bytes;
 use weir_log::PartitionLog;
 use weir_partition::{BuiltInPartitioner, Partitioner};
-use weir_record::{BatchBuilder, BatchOptions, RecordBatchMut, increment_sequence};
+use weir_record::{BatchBuilder, BatchOptions, BuiltBatch, increment_sequence};
 
 use crate::delivery::{BatchResult, Delivered, DeliveryFuture, RecordSlot};
 use crate::error::WeirError;
@@ -66,7 +65,7 @@ struct Sealed {
     batch: OpenBatch,
     /// Its bytes (compressed, CRC'd) once built; `None` while a sending
     /// thread builds it, or until the drainer does.
-    built: Option<Result<Bytes, WeirError>>,
+    built: Option<Result<BuiltBatch, WeirError>>,
     /// A sending thread is building it outside the queue lock (its builder
     /// is with that thread).
     building: bool,
@@ -113,7 +112,7 @@ impl Queue {
     }
 
     /// The bytes of a batch sealed with [`seal_to_build`](Self::seal_to_build).
-    fn deposit(&mut self, id: u64, built: Result<Bytes, WeirError>) {
+    fn deposit(&mut self, id: u64, built: Result<BuiltBatch, WeirError>) {
         if let Some(s) = self.sealed.iter_mut().find(|s| s.batch.id == id) {
             s.built = Some(built);
             s.building = false;
@@ -625,7 +624,7 @@ impl Inner {
         );
         let mut drain = appended.as_ref().is_ok_and(|a| a.drain);
         for (id, builder) in to_build {
-            let built = builder.build().map_err(WeirError::from);
+            let built = builder.build_batch().map_err(WeirError::from);
             let mut q = lock(&ps.queue);
             q.deposit(id, built);
             drain |= q.claim_drain();
@@ -961,19 +960,19 @@ impl Inner {
                 &mut batch.builder,
                 BatchBuilder::new(BatchOptions::default()),
             );
-            builder.build().map_err(WeirError::from)
+            builder.build_batch().map_err(WeirError::from)
         });
         let lost = ps.sequences_lost.load(Ordering::Relaxed);
-        let appended = built.and_then(|bytes| {
+        let appended = built.and_then(|mut batch| {
             self.shared
                 .metrics
-                .batch(bytes.len(), uncompressed, records);
-            let bytes = if self.producer_id >= 0 && lost != 0 {
-                renumber(bytes, lost)?
-            } else {
-                bytes
-            };
-            log.append(bytes).map_err(WeirError::from)
+                .batch(batch.len(), uncompressed, records);
+            if self.producer_id >= 0 && lost != 0 {
+                renumber(&mut batch, lost)?;
+            }
+            // Built by this producer's BatchBuilder: the log need not walk
+            // its records again.
+            log.append_built(batch).map_err(WeirError::from)
         });
         match appended {
             Err(e) => {
@@ -1099,16 +1098,12 @@ impl Inner {
 
 /// The batch with its base sequence moved down by `lost` (in Kafka's
 /// sequence space, which wraps from `i32::MAX` to 0), its CRC recomputed.
-fn renumber(bytes: Bytes, lost: i32) -> Result<Bytes, WeirError> {
-    let base = i64::from(weir_record::RecordBatch::new(bytes.clone())?.base_sequence());
-    let mut buf = bytes
-        .try_into_mut()
-        .unwrap_or_else(|shared| bytes::BytesMut::from(&shared[..]));
-    let mut batch = RecordBatchMut::new(&mut buf).map_err(WeirError::from)?;
+fn renumber(batch: &mut BuiltBatch, lost: i32) -> Result<(), WeirError> {
+    let base = i64::from(weir_record::RecordBatch::new(batch.as_bytes().clone())?.base_sequence());
     let space = i64::from(i32::MAX) + 1;
     let renumbered = i32::try_from((base - i64::from(lost)).rem_euclid(space)).unwrap_or(0);
     batch.set_base_sequence(renumbered);
-    Ok(buf.freeze())
+    Ok(())
 }
 
 thread_local! {
