@@ -85,11 +85,11 @@ fn report(
     match (format, stats) {
         (Format::Text, None) => writeln!(
             out,
-            "{topic}-{partition}: nothing to clean (only the active segment is dirty)"
+            "{topic}-{partition}: nothing to clean (no closed segment is dirty, or none is past min.compaction.lag.ms)"
         )?,
         (Format::Text, Some(s)) => writeln!(
             out,
-            "{topic}-{partition}: offsets {}..{} cleaned: {} segment(s) into {}, {} of {} records kept, {} -> {} bytes in {:.1} ms",
+            "{topic}-{partition}: offsets {}..{} cleaned: {} segment(s) into {}, {} records kept in them ({} dirty records read), {} -> {} bytes in {:.1} ms",
             s.first_dirty_offset,
             s.next_dirty_offset,
             s.segments_cleaned,

@@ -50,9 +50,9 @@ pub struct CleanStats {
     pub bytes_read: u64,
     /// Bytes written.
     pub bytes_written: u64,
-    /// Records read.
+    /// Dirty records read (the offset map's pass, from the first dirty offset).
     pub records_read: u64,
-    /// Records kept.
+    /// Records the cleaned segments keep (clean and dirty ones alike).
     pub records_kept: u64,
     /// Keys in the offset map.
     pub keys: usize,
