@@ -42,6 +42,7 @@ pub struct BoundedReadBuilder {
     window: Option<(i64, i64)>,
     fetch_bytes: usize,
     read_committed: bool,
+    fail_on_data_loss: bool,
 }
 
 impl BoundedReadBuilder {
@@ -53,6 +54,10 @@ impl BoundedReadBuilder {
     }
 
     /// Start at these offsets (partition, offset); others at the beginning.
+    /// An offset outside a partition's log (below its start, moved by
+    /// retention, or past its end) fails [`open`](Self::open) with
+    /// [`WeirError::OffsetOutOfRange`], unless
+    /// [`fail_on_data_loss(false)`](Self::fail_on_data_loss).
     #[must_use]
     pub fn from_offsets(mut self, offsets: &[(i32, i64)]) -> Self {
         self.start = Start::Offsets(offsets.to_vec());
@@ -80,6 +85,17 @@ impl BoundedReadBuilder {
         self
     }
 
+    /// Whether a start offset outside the log fails the read (default
+    /// `true`, as Spark's `failOnDataLoss`). With `false` it is moved into the
+    /// log: up to its start (the records before are gone) or down to its end
+    /// (nothing to read); [`PartitionReadSummary::start_offset`] says where
+    /// the read began.
+    #[must_use]
+    pub fn fail_on_data_loss(mut self, fail: bool) -> Self {
+        self.fail_on_data_loss = fail;
+        self
+    }
+
     /// Bytes per fetch (default 8 MiB).
     #[must_use]
     pub fn fetch_bytes(mut self, bytes: usize) -> Self {
@@ -89,35 +105,54 @@ impl BoundedReadBuilder {
 
     /// Resolves the start and end offsets of every partition now: the read
     /// returns exactly the records between them, whatever is appended later.
+    /// Partitions are read in ascending order, each once.
     ///
     /// # Errors
-    /// An unknown topic or partition; log read errors.
+    /// An unknown topic or partition; a start offset outside the log
+    /// ([`WeirError::OffsetOutOfRange`], see
+    /// [`fail_on_data_loss`](Self::fail_on_data_loss)); log read errors.
     pub fn open(self) -> Result<BoundedRead, WeirError> {
         let topic = self.weir.topic(&self.topic)?;
-        let numbers: Vec<i32> = match &self.partitions {
+        let mut numbers: Vec<i32> = match &self.partitions {
             Some(p) => p.clone(),
             None => (0..topic.partition_count())
                 .map(|p| i32::try_from(p).unwrap_or(i32::MAX))
                 .collect(),
         };
+        numbers.sort_unstable();
+        numbers.dedup();
         let mut ranges = Vec::with_capacity(numbers.len());
         for p in numbers {
             let log = topic.partition(p)?;
             let hw = log.high_watermark();
+            let log_start = log.log_start_offset();
             let start = match &self.start {
-                Start::Beginning => log.log_start_offset(),
-                Start::Offsets(list) => list
-                    .iter()
-                    .find(|(q, _)| *q == p)
-                    .map_or(log.log_start_offset(), |&(_, o)| {
-                        o.max(log.log_start_offset())
-                    }),
+                Start::Beginning => log_start,
+                Start::Offsets(list) => match list.iter().find(|(q, _)| *q == p) {
+                    None => log_start,
+                    Some(&(_, o)) if (log_start..=hw).contains(&o) => o,
+                    Some(&(_, o)) if self.fail_on_data_loss => {
+                        return Err(WeirError::OffsetOutOfRange {
+                            topic: self.topic.clone(),
+                            partition: p,
+                            offset: o,
+                            log_start_offset: log_start,
+                            log_end_offset: hw,
+                        });
+                    }
+                    Some(&(_, o)) => o.clamp(log_start, hw),
+                },
                 Start::Timestamp(ts) => log.offset_for_timestamp(*ts)?.map_or(hw, |t| t.offset),
             };
+            // Both ends within the high watermark captured here: records
+            // appended meanwhile are not part of the read.
             let end = match self.end {
                 End::Latest => hw,
-                End::Timestamp(ts) => log.offset_for_timestamp(ts)?.map_or(hw, |t| t.offset),
+                End::Timestamp(ts) => log
+                    .offset_for_timestamp(ts)?
+                    .map_or(hw, |t| t.offset.min(hw)),
             };
+            let start = start.min(hw);
             ranges.push(PartitionRange {
                 log,
                 start,
@@ -185,10 +220,12 @@ pub struct ReadSummary {
     pub batches: u64,
     /// Per partition.
     pub partitions: Vec<PartitionReadSummary>,
-    /// CRC-32C over, partition by partition in order, each record's offset,
-    /// timestamp (big-endian i64), key and value (each as a big-endian i32
-    /// length, -1 for null, then the bytes): equal for equal data, whatever
-    /// the batching or compression.
+    /// CRC-32C over, partition by partition in ascending order, the
+    /// partition number (big-endian i32) and that partition's
+    /// [`checksum`](PartitionReadSummary::checksum), which is a CRC-32C over
+    /// each record's offset and timestamp (big-endian i64s), key and value
+    /// (each as a big-endian i32 length, -1 for null, then the bytes): equal
+    /// for equal data, whatever the batching or compression.
     pub checksum: u32,
     /// Time the read took.
     pub elapsed: Duration,
@@ -265,13 +302,18 @@ impl BoundedRead {
                     position,
                     data.next_offset,
                 );
-                for item in data.batches() {
+                // The CRC is checked once a batch is known to be in range: a
+                // batch past the end, fetched or not, takes no part.
+                for item in data.batches().verify_crc(false) {
                     let batch = item.map_err(|e| corrupt(position, e.to_string()))?.batch;
-                    summary.batches += 1;
                     if batch.base_offset() >= range.end {
                         position = range.end;
                         break;
                     }
+                    batch
+                        .validate_crc()
+                        .map_err(|e| corrupt(batch.base_offset(), e.to_string()))?;
+                    summary.batches += 1;
                     let skip = aborted.as_mut().is_some_and(|a| a.is_aborted(&batch));
                     if !batch.is_control() && !skip {
                         let records = batch
@@ -335,6 +377,7 @@ impl Weir {
             window: None,
             fetch_bytes: 8 << 20,
             read_committed: false,
+            fail_on_data_loss: true,
         }
     }
 }

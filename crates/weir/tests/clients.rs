@@ -735,6 +735,54 @@ fn bounded_reads_stop_exactly_at_their_end() {
         window2.checksum, window.checksum,
         "checksums do not depend on fetch sizes"
     );
+    // Nor on the order partitions are named in; each is read once.
+    let read_of = |partitions: &[i32]| {
+        weir.bounded_read("b")
+            .partitions(partitions)
+            .open()
+            .unwrap()
+            .for_each(|_| Ok(()))
+            .unwrap()
+    };
+    let (forward, backward) = (read_of(&[0, 1, 2]), read_of(&[2, 1, 0, 1]));
+    assert_eq!(forward.checksum, backward.checksum);
+    assert_eq!(backward.records, 400);
+
+    // A start offset the log does not hold fails the read (records would be
+    // skipped without a word) unless data loss is allowed.
+    weir.admin()
+        .delete_records(&TopicPartition::new("b", 0), 10)
+        .unwrap();
+    let err = weir
+        .bounded_read("b")
+        .from_offsets(&[(0, 3)])
+        .open()
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            WeirError::OffsetOutOfRange {
+                partition: 0,
+                offset: 3,
+                log_start_offset: 10,
+                ..
+            }
+        ),
+        "{err}"
+    );
+    assert!(matches!(
+        weir.bounded_read("b")
+            .from_offsets(&[(1, 1_000_000)])
+            .open(),
+        Err(WeirError::OffsetOutOfRange { partition: 1, .. })
+    ));
+    let lenient = weir
+        .bounded_read("b")
+        .from_offsets(&[(0, 3)])
+        .fail_on_data_loss(false)
+        .open()
+        .unwrap();
+    assert_eq!(lenient.ranges()[0].1, 10);
 }
 
 #[test]
