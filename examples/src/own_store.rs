@@ -148,10 +148,17 @@ impl ConsumerRebalanceListener for Listener {
     }
 
     fn on_partitions_assigned(&mut self, consumer: &mut Consumer, partitions: &[TopicPartition]) {
-        // Resume where the store says, not where the group committed.
+        // Resume where the store says, not where the group committed; a
+        // partition the store has never seen starts at the log's beginning
+        // (offset 0 may be gone to retention, and a seek past the log would
+        // reset to auto.offset.reset, `latest` by default, skipping the
+        // backlog).
         for tp in partitions {
-            let offset = self.store.offset(tp.partition).unwrap_or(0);
-            if let Err(e) = consumer.seek(tp, offset) {
+            let resumed = match self.store.offset(tp.partition) {
+                Some(offset) => consumer.seek(tp, offset),
+                None => consumer.seek_to_beginning(std::slice::from_ref(tp)),
+            };
+            if let Err(e) = resumed {
                 eprintln!("could not seek {tp}: {e}");
             }
         }
@@ -196,8 +203,20 @@ pub fn run_member(
         let records = consumer.poll(Duration::from_millis(20))?;
         let mut w = work.lock().unwrap_or_else(PoisonError::into_inner);
         for r in records.iter() {
-            let account = r.key_str().unwrap_or("?").to_string();
-            let cents: i64 = r.value_str().and_then(|v| v.parse().ok()).unwrap_or(0);
+            // A payment that does not parse is not a payment of 0: stop, and
+            // the store keeps the offsets of what was applied before it.
+            let (Some(account), Some(cents)) = (
+                r.key_str(),
+                r.value_str().and_then(|v| v.parse::<i64>().ok()),
+            ) else {
+                return Err(format!(
+                    "payments-{} offset {}: not an account and an amount in cents",
+                    r.partition(),
+                    r.offset()
+                )
+                .into());
+            };
+            let account = account.to_string();
             let pending = w.pending.entry(r.partition()).or_default();
             *pending.deltas.entry(account).or_default() += cents;
             pending.next_offset = Some(r.offset() + 1);
@@ -239,9 +258,17 @@ pub fn run_demo(dir: &Path, payments: u64) -> Result<State, Error> {
         weir.admin().create_topic("payments", 4, &[])?;
     }
     let producer = weir.producer(&[("acks", "all"), ("linger.ms", "2")])?;
+    let mut deliveries = Vec::new();
     for i in 0..payments {
         let (account, cents) = payment(i);
-        producer.send(weir::ProducerRecord::new("payments", cents.to_string()).key(account))?;
+        deliveries.push(
+            producer.send(weir::ProducerRecord::new("payments", cents.to_string()).key(account))?,
+        );
+    }
+    producer.flush();
+    // Every payment written (and fsynced: acks=all) before anyone reads.
+    for d in deliveries {
+        d.wait()?;
     }
     producer.close();
     let store = Arc::new(Store::open(&dir.join("balances.json"))?);
