@@ -187,6 +187,10 @@ fn the_metrics_example_renders_kafka_named_metrics() {
     let weir = Weir::open(dir.path()).unwrap();
     let stats = run_workload(&weir, 500).unwrap();
     assert_eq!((stats.produced, stats.consumed), (500, 500));
+    // A producer that has sent nothing shows its whole buffer available.
+    let idle = weir
+        .producer(&[("client.id", "idle-producer"), ("buffer.memory", "12345")])
+        .unwrap();
     weir::metrics::record_log_metrics(&weir);
     weir.close().unwrap();
 
@@ -197,6 +201,9 @@ fn the_metrics_example_renders_kafka_named_metrics() {
             .unwrap_or_else(|| panic!("no {prefix} in\n{text}"))
             .to_string()
     };
+    drop(idle);
+    let available = line(r#"kafka_producer_buffer_available_bytes{client_id="idle-producer"}"#);
+    assert!(available.ends_with(" 12345"), "{available}");
     let sent =
         line(r#"kafka_producer_record_send_total{client_id="payments-producer",topic="payments"}"#);
     assert!(sent.ends_with(" 500"), "{sent}");
@@ -210,6 +217,7 @@ fn the_metrics_example_renders_kafka_named_metrics() {
         "kafka_consumer_fetch_latency",
         "weir_log_log_end_offset",
         "weir_log_size_bytes",
+        r#"kafka_producer_buffer_available_bytes{client_id="payments-producer"}"#,
     ] {
         line(name);
     }

@@ -10,7 +10,7 @@
 //! | `kafka.producer.batch-size` | histogram (bytes) | client-id | batch-size-avg / -max |
 //! | `kafka.producer.compression-rate` | histogram (compressed / uncompressed) | client-id | compression-rate-avg |
 //! | `kafka.producer.records-per-request` | histogram | client-id | records-per-request-avg |
-//! | `kafka.producer.request-latency` | histogram (ms, seal → delivered) | client-id | request-latency-avg / -max |
+//! | `kafka.producer.request-latency` | histogram (ms, from the batch's append to the log to its delivery per `acks`; the wait for `linger.ms` is not counted) | client-id | request-latency-avg / -max |
 //! | `kafka.producer.buffer-available-bytes` | gauge | client-id | buffer-available-bytes |
 //! | `kafka.consumer.records-consumed-total` | counter | client-id, topic | records-consumed-total / -rate |
 //! | `kafka.consumer.bytes-consumed-total` | counter | client-id, topic | bytes-consumed-total / -rate |

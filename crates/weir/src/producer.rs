@@ -162,6 +162,9 @@ struct Completion {
     end_offset: i64,
     batch: OpenBatch,
     delivered: Delivered,
+    /// When the batch went to the log (`request-latency` counts from it,
+    /// whatever `acks`: time waiting for `linger.ms` is not a request's).
+    sent: Instant,
 }
 
 /// `buffer.memory` accounting: an atomic counter on the fast path; a mutex
@@ -235,6 +238,22 @@ struct Shared {
 }
 
 impl Shared {
+    /// Takes `n` bytes of `buffer.memory` if they are free, keeping
+    /// `buffer-available-bytes` current.
+    fn try_reserve(&self, n: u64) -> bool {
+        let taken = self.memory.try_reserve(n);
+        if taken {
+            self.report_available();
+        }
+        taken
+    }
+
+    fn report_available(&self) {
+        let m = &self.memory;
+        self.metrics
+            .buffer_available(m.limit.saturating_sub(m.used.load(Ordering::Relaxed)));
+    }
+
     fn release(&self, n: u64) {
         let m = &self.memory;
         let before = m.used.fetch_sub(n, Ordering::AcqRel);
@@ -351,6 +370,8 @@ impl Producer {
             .map_err(|e| {
                 WeirError::InvalidArgument(format!("cannot start a producer thread: {e}"))
             })?;
+        // The whole buffer is available from the start.
+        inner.shared.report_available();
         let shared = Arc::clone(&inner.shared);
         let completer = std::thread::Builder::new()
             .name("weir-producer-acks".into())
@@ -700,7 +721,6 @@ impl Inner {
             // Memory is taken a batch at a time: most records fit what their
             // batch holds already, and touch no counter shared by all senders.
             let shortfall = (open.used + size64).saturating_sub(open.reserved);
-            let memory = &self.shared.memory;
             let batch_worth = self.config.batch_size as u64;
             if held > 0 {
                 // held = size64 >= shortfall, as used <= reserved. Taken even
@@ -712,11 +732,11 @@ impl Inner {
             if shortfall == 0 {
                 break q;
             }
-            if shortfall <= batch_worth && memory.try_reserve(batch_worth) {
+            if shortfall <= batch_worth && self.shared.try_reserve(batch_worth) {
                 open.reserved += batch_worth;
                 break q;
             }
-            if memory.try_reserve(shortfall) {
+            if self.shared.try_reserve(shortfall) {
                 open.reserved += shortfall;
                 break q;
             }
@@ -870,14 +890,14 @@ impl Inner {
 
     fn reserve(&self, n: u64) -> Result<(), WeirError> {
         let memory = &self.shared.memory;
-        if memory.try_reserve(n) {
+        if self.shared.try_reserve(n) {
             return Ok(());
         }
         let deadline = weir_log::clock::deadline_in(self.config.max_block);
         memory.waiting.fetch_add(1, Ordering::AcqRel);
         let mut guard = lock(&memory.lock);
         let result = loop {
-            if memory.try_reserve(n) {
+            if self.shared.try_reserve(n) {
                 break Ok(());
             }
             let now = Instant::now();
@@ -997,6 +1017,7 @@ impl Inner {
                         end_offset: info.last_offset + 1,
                         batch,
                         delivered,
+                        sent: started,
                     };
                     match sender {
                         Some(tx) => {
@@ -1174,7 +1195,7 @@ fn finish_durable(completions: Vec<Completion>, shared: &Shared) {
             Some(Err(e)) => Err(e.clone()),
             _ => Ok(c.delivered),
         };
-        shared.metrics.latency(c.batch.created.elapsed());
+        shared.metrics.latency(c.sent.elapsed());
         complete_batch(c.batch, outcome, shared);
     }
 }
