@@ -51,27 +51,41 @@ fn open(dir: &std::path::Path) -> PartitionLog {
 /// owned copies (made outside the timing) as a producer hands over its batches.
 const CHUNK: u64 = 32;
 
+/// Times `iters` appends to a fresh log of batches `make` builds (uniquely
+/// owned, made outside the timing, `CHUNK` at a time).
+fn time_appends<T>(
+    iters: u64,
+    make: impl Fn() -> T,
+    append: impl Fn(&PartitionLog, T) -> weir_log::AppendInfo,
+) -> Duration {
+    let dir = bench_dir();
+    let log = open(dir.path());
+    let mut total = Duration::ZERO;
+    let mut done = 0;
+    while done < iters {
+        let n = CHUNK.min(iters - done);
+        let copies: Vec<T> = (0..n).map(|_| make()).collect();
+        let start = Instant::now();
+        for copy in copies {
+            append(&log, copy);
+        }
+        total += start.elapsed();
+        done += n;
+    }
+    total
+}
+
 fn append(c: &mut Criterion) {
     let batch = common::batch(&common::orders(common::RECORDS), CompressionConfig::NONE);
     let mut g = c.benchmark_group("log_append_1000x170B");
     g.throughput(Throughput::Bytes(batch.len() as u64));
     g.bench_function("weir_partition_log_append", |b| {
         b.iter_custom(|iters| {
-            let dir = bench_dir();
-            let log = open(dir.path());
-            let mut total = Duration::ZERO;
-            let mut done = 0;
-            while done < iters {
-                let n = CHUNK.min(iters - done);
-                let copies: Vec<Bytes> = (0..n).map(|_| Bytes::from(batch.to_vec())).collect();
-                let start = Instant::now();
-                for copy in copies {
-                    black_box(log.append(copy).unwrap());
-                }
-                total += start.elapsed();
-                done += n;
-            }
-            total
+            time_appends(
+                iters,
+                || Bytes::from(batch.to_vec()),
+                |log, copy| black_box(log.append(copy).unwrap()),
+            )
         })
     });
     // The producer's path: a batch this process's BatchBuilder encoded, whose
@@ -79,23 +93,11 @@ fn append(c: &mut Criterion) {
     let orders = common::orders(common::RECORDS);
     g.bench_function("weir_partition_log_append_built", |b| {
         b.iter_custom(|iters| {
-            let dir = bench_dir();
-            let log = open(dir.path());
-            let mut total = Duration::ZERO;
-            let mut done = 0;
-            while done < iters {
-                let n = CHUNK.min(iters - done);
-                let copies: Vec<weir_record::BuiltBatch> = (0..n)
-                    .map(|_| common::built_batch(&orders, CompressionConfig::NONE))
-                    .collect();
-                let start = Instant::now();
-                for copy in copies {
-                    black_box(log.append_built(copy).unwrap());
-                }
-                total += start.elapsed();
-                done += n;
-            }
-            total
+            time_appends(
+                iters,
+                || common::built_batch(&orders, CompressionConfig::NONE),
+                |log, copy| black_box(log.append_built(copy).unwrap()),
+            )
         })
     });
     g.bench_function("ceiling_buffered_file_write", |b| {

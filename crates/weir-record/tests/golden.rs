@@ -539,51 +539,39 @@ fn log_append_time_stamping_matches_the_fixture() {
     assert_eq!(stamp.as_slice(), &file[..117]);
 }
 
-#[test]
-fn base_sequence_stamping_equals_building_with_it() {
-    let build = |base_sequence| {
-        let mut builder = BatchBuilder::new(BatchOptions {
-            producer_id: 7,
-            producer_epoch: 0,
-            base_sequence,
-            ..BatchOptions::default()
-        });
-        builder
-            .append_parts(1_700_000_000_000, Some(b"k"), Some(b"v"), &[])
-            .unwrap();
-        builder
-            .append_parts(1_700_000_000_001, None, Some(b"w"), &[])
-            .unwrap();
-        builder.build().unwrap().to_vec()
-    };
-    let mut restamped = build(40);
-    let mut stamp = RecordBatchMut::new(&mut restamped).unwrap();
-    stamp.set_base_sequence(3);
-    assert_eq!(stamp.as_slice(), &build(3)[..]);
-    let batch = RecordBatch::new(Bytes::from(restamped)).unwrap();
-    batch.validate_crc().unwrap();
-    assert_eq!(batch.base_sequence(), 3);
+/// Two records of an idempotent producer, numbered from `base_sequence`.
+fn sequenced(base_sequence: i32) -> weir_record::BuiltBatch {
+    let mut builder = BatchBuilder::new(BatchOptions {
+        producer_id: 7,
+        producer_epoch: 0,
+        base_sequence,
+        ..BatchOptions::default()
+    });
+    builder
+        .append_parts(1_700_000_000_000, Some(b"k"), Some(b"v"), &[])
+        .unwrap();
+    builder
+        .append_parts(1_700_000_000_001, None, Some(b"w"), &[])
+        .unwrap();
+    builder.build_batch().unwrap()
 }
 
 #[test]
-fn a_built_batch_renumbered_equals_one_built_with_the_sequence() {
-    let build = |base_sequence| {
-        let mut builder = BatchBuilder::new(BatchOptions {
-            producer_id: 9,
-            producer_epoch: 0,
-            base_sequence,
-            ..BatchOptions::default()
-        });
-        builder
-            .append_parts(1_700_000_000_000, Some(b"k"), Some(b"v"), &[])
-            .unwrap();
-        builder.build_batch().unwrap()
-    };
-    let mut renumbered = build(77);
+fn base_sequence_stamping_equals_building_with_it() {
+    let mut restamped = sequenced(40).as_bytes().to_vec();
+    let mut stamp = RecordBatchMut::new(&mut restamped).unwrap();
+    stamp.set_base_sequence(3);
+    assert_eq!(stamp.as_slice(), &sequenced(3).as_bytes()[..]);
+    let batch = RecordBatch::new(Bytes::from(restamped)).unwrap();
+    batch.validate_crc().unwrap();
+    assert_eq!(batch.base_sequence(), 3);
+
+    // The same through a BuiltBatch, which knows its records' size.
+    let mut renumbered = sequenced(77);
     assert_eq!(
         renumbered.uncompressed_records_size(),
         renumbered.len() - 61
     );
     renumbered.set_base_sequence(5);
-    assert_eq!(renumbered.as_bytes(), build(5).as_bytes());
+    assert_eq!(renumbered.as_bytes(), sequenced(5).as_bytes());
 }

@@ -273,15 +273,7 @@ impl OffsetStore {
             .filter(|(g, _, _)| g == group)
             .cloned()
             .collect();
-        let mut records = Vec::with_capacity(keys.len() + 1);
-        for (g, topic, partition) in &keys {
-            let key = OffsetCommitKey {
-                group: g.clone(),
-                topic: topic.clone(),
-                partition: *partition,
-            };
-            records.push((key.encode()?, None));
-        }
+        let mut records = tombstones(&keys)?;
         records.push((
             GroupMetadataKey {
                 group: group.to_string(),
@@ -312,16 +304,7 @@ impl OffsetStore {
         }
         let mut targets = Vec::with_capacity(by_group.len());
         for (group, keys) in by_group {
-            let mut records = Vec::with_capacity(keys.len());
-            for (g, topic, partition) in &keys {
-                let key = OffsetCommitKey {
-                    group: g.clone(),
-                    topic: topic.clone(),
-                    partition: *partition,
-                };
-                records.push((key.encode()?, None));
-            }
-            targets.push(self.append(&group, records, now)?);
+            targets.push(self.append(&group, tombstones(&keys)?, now)?);
             let mut map = lock(&self.offsets);
             for k in keys {
                 map.remove(&k);
@@ -405,4 +388,18 @@ fn apply(
         },
     }
     Ok(())
+}
+
+/// Tombstones for committed offsets (a key with a null value), one per key.
+fn tombstones(keys: &[OffsetKey]) -> Result<Vec<(Bytes, Option<Bytes>)>, GroupError> {
+    let mut records = Vec::with_capacity(keys.len() + 1);
+    for (group, topic, partition) in keys {
+        let key = OffsetCommitKey {
+            group: group.clone(),
+            topic: topic.clone(),
+            partition: *partition,
+        };
+        records.push((key.encode()?, None));
+    }
+    Ok(records)
 }
