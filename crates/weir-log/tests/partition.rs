@@ -36,6 +36,18 @@ fn block_on<F: Future>(fut: F) -> F::Output {
     }
 }
 
+/// A fresh log (clean open, recovery point 0) with [`small_config`] and these
+/// configs set.
+fn small_log(configs: &[(&str, &str)]) -> (tempfile::TempDir, weir_log::PartitionLog) {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = small_config(1 << 20);
+    for (k, v) in configs {
+        config.set(k, v).unwrap();
+    }
+    let (log, _) = open(dir.path(), config, true, 0);
+    (dir, log)
+}
+
 #[test]
 fn append_assigns_offsets_and_fetch_returns_whole_batches() {
     let dir = tempfile::tempdir().unwrap();
@@ -351,10 +363,7 @@ fn bad_batches_are_rejected_with_typed_errors_and_nothing_written() {
 
 #[test]
 fn topic_compression_recompresses_keeping_every_record() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut config = small_config(1 << 20);
-    config.set("compression.type", "zstd").unwrap();
-    let (log, _) = open(dir.path(), config, true, 0);
+    let (_dir, log) = small_log(&[("compression.type", "zstd")]);
     let original = RecordBatch::new(batch(4, 20, 50, NOW)).unwrap();
     log.append(original.as_bytes().clone()).unwrap();
     let stored = log
@@ -372,10 +381,7 @@ fn topic_compression_recompresses_keeping_every_record() {
 
 #[test]
 fn rolls_on_segment_ms_and_on_a_full_index() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut config = small_config(1 << 20);
-    config.set("segment.ms", "60000").unwrap();
-    let (log, _) = open(dir.path(), config, true, 0);
+    let (_dir, log) = small_log(&[("segment.ms", "60000")]);
     log.append(batch(1, 1, 10, NOW)).unwrap();
     log.append(batch(2, 1, 10, NOW + 60_000)).unwrap();
     assert_eq!(
@@ -387,10 +393,7 @@ fn rolls_on_segment_ms_and_on_a_full_index() {
     assert_eq!(log.segments().len(), 2);
     assert_eq!(log.segments()[1].base_offset, 2);
 
-    let dir = tempfile::tempdir().unwrap();
-    let mut config = small_config(1 << 20);
-    config.set("segment.index.bytes", "16").unwrap(); // two offset entries
-    let (log, _) = open(dir.path(), config, true, 0);
+    let (_dir, log) = small_log(&[("segment.index.bytes", "16")]);
     for i in 0..12 {
         log.append(batch(i, 1, 600, NOW)).unwrap();
     }
@@ -787,10 +790,7 @@ fn a_fetch_with_no_byte_limit_past_the_segment_start_returns_the_rest() {
 
 #[test]
 fn a_compacted_topic_refuses_records_without_a_key() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut config = small_config(1 << 20);
-    config.set("cleanup.policy", "compact").unwrap();
-    let (log, _) = open(dir.path(), config, true, 0);
+    let (_dir, log) = small_log(&[("cleanup.policy", "compact")]);
     log.append(batch(1, 3, 10, NOW)).unwrap(); // keyed
     let mut keyless = BatchBuilder::new(BatchOptions::default());
     keyless
@@ -837,11 +837,10 @@ fn an_emptied_control_batch_is_accepted_recovered_and_verified() {
 
 #[test]
 fn a_compacted_topic_rolls_by_max_compaction_lag_ms() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut config = small_config(1 << 20);
-    config.set("cleanup.policy", "compact").unwrap();
-    config.set("max.compaction.lag.ms", "60000").unwrap();
-    let (log, _) = open(dir.path(), config, true, 0);
+    let (_dir, log) = small_log(&[
+        ("cleanup.policy", "compact"),
+        ("max.compaction.lag.ms", "60000"),
+    ]);
     log.append(batch(1, 1, 10, NOW)).unwrap();
     log.append(batch(2, 1, 10, NOW + 60_001)).unwrap();
     assert_eq!(
@@ -853,10 +852,7 @@ fn a_compacted_topic_rolls_by_max_compaction_lag_ms() {
 
 #[test]
 fn append_built_takes_the_builders_batches_with_every_other_check() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut config = small_config(1 << 20);
-    config.set("cleanup.policy", "compact").unwrap();
-    let (log, _) = open(dir.path(), config, true, 0);
+    let (dir, log) = small_log(&[("cleanup.policy", "compact")]);
     let built = |key: Option<&str>| {
         let mut b = BatchBuilder::new(BatchOptions::default());
         let mut r = weir_record::Record::new("v").with_timestamp(NOW);
