@@ -566,8 +566,24 @@ impl Consumer {
                     o.metadata.len()
                 )));
             }
-            self.weir
-                .partition_or_create(&tp.topic, tp.partition, false)?;
+        }
+        // Each topic looked up once (a commit often names every partition of
+        // a few topics).
+        let mut checked: Option<(&str, Arc<weir_log::Topic>)> = None;
+        for (tp, _) in offsets {
+            let topic = match &checked {
+                Some((name, t)) if *name == tp.topic.as_str() => Arc::clone(t),
+                _ => {
+                    let t = self.weir.topic_or_create(&tp.topic, false)?;
+                    checked = Some((tp.topic.as_str(), Arc::clone(&t)));
+                    t
+                }
+            };
+            let count = i64::from(topic.partition_count());
+            if !(0..count).contains(&i64::from(tp.partition)) {
+                // The log's own error, naming the topic's partition count.
+                topic.partition(tp.partition)?;
+            }
         }
         let (coordinator, group, member) = self.commit_target()?;
         let member = member.as_ref().map(|(id, g)| (id.as_str(), *g));
