@@ -6,6 +6,7 @@
 //! property, an unknown topic, a path that cannot be read, a data directory in
 //! use by another process) and failed deliveries.
 
+mod admin;
 mod bench;
 mod client;
 mod compact;
@@ -52,7 +53,8 @@ enum Format {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Create, list, describe and delete topics.
+    /// Create, list, describe, alter and delete topics; look up offsets and
+    /// delete records.
     #[command(subcommand)]
     Topics(TopicsCommand),
     /// Send lines of stdin to a topic, one record per line, through Weir's
@@ -163,6 +165,66 @@ enum TopicsCommand {
         #[arg(long, value_enum, default_value_t = Format::Text)]
         format: Format,
     },
+    /// Change a topic's configs and add partitions (like `kafka-topics
+    /// --alter` and `kafka-configs --alter`).
+    ///
+    /// Configs change all or nothing, checked as at creation; the partition
+    /// count is checked before anything changes. Adding partitions moves where
+    /// keys land, as in Kafka.
+    Alter {
+        /// The topic.
+        name: String,
+        /// The new partition count: more than it has.
+        #[arg(long)]
+        partitions: Option<u32>,
+        /// A config override to set, as KEY=VALUE under its Kafka name
+        /// (repeatable).
+        #[arg(long = "add-config", value_name = "KEY=VALUE")]
+        add_configs: Vec<String>,
+        /// A config override to remove, back to its default (repeatable).
+        #[arg(long = "delete-config", value_name = "KEY")]
+        delete_configs: Vec<String>,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
+    },
+    /// Print partition offsets (like `kafka-get-offsets`): one
+    /// `topic:partition:offset` line per partition.
+    ///
+    /// A partition with no record at or after a --time timestamp is left out
+    /// (json: its offset is null).
+    Offsets {
+        /// The topic.
+        name: String,
+        /// Only this partition.
+        #[arg(long, allow_hyphen_values = true)]
+        partition: Option<i32>,
+        /// Which offset: latest (-1, the high watermark), earliest (-2, the log
+        /// start), max-timestamp (-3, the record with the largest timestamp),
+        /// or a timestamp in ms (the first record at or after it).
+        #[arg(long, default_value = "latest", allow_hyphen_values = true)]
+        time: String,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
+    },
+    /// Delete the records below an offset (like `kafka-delete-records`): the
+    /// log start offset moves up, and whole segments below it are removed.
+    ///
+    /// Prints each partition's new low watermark.
+    DeleteRecords {
+        /// The topic.
+        name: String,
+        /// Only this partition (default: every one).
+        #[arg(long, allow_hyphen_values = true)]
+        partition: Option<i32>,
+        /// The first offset to keep; -1 deletes every record.
+        #[arg(long, allow_hyphen_values = true)]
+        before: i64,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
+    },
 }
 
 /// Why a command failed, and the exit code that says so.
@@ -222,6 +284,36 @@ fn main() -> ExitCode {
         Command::Topics(TopicsCommand::Delete { name, format }) => {
             topics::delete(data_dir, &name, format, &mut out)
         }
+        Command::Topics(TopicsCommand::Alter {
+            name,
+            partitions,
+            add_configs,
+            delete_configs,
+            format,
+        }) => admin::alter(
+            data_dir,
+            &name,
+            &admin::Alteration {
+                partitions,
+                add_configs: &add_configs,
+                delete_configs: &delete_configs,
+            },
+            format,
+            &mut out,
+        ),
+        Command::Topics(TopicsCommand::Offsets {
+            name,
+            partition,
+            time,
+            format,
+        }) => admin::parse_time(&time)
+            .and_then(|spec| admin::offsets(data_dir, &name, partition, spec, format, &mut out)),
+        Command::Topics(TopicsCommand::DeleteRecords {
+            name,
+            partition,
+            before,
+            format,
+        }) => admin::delete_records(data_dir, &name, partition, before, format, &mut out),
         Command::Produce(args) => {
             let mut input = io::BufReader::with_capacity(1 << 20, io::stdin());
             produce::run(data_dir, &args, &mut input, &mut out)

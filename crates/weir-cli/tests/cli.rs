@@ -200,6 +200,9 @@ fn every_command_has_help_and_bad_usage_exits_2() {
         &["topics", "list", "--help"],
         &["topics", "describe", "--help"],
         &["topics", "delete", "--help"],
+        &["topics", "alter", "--help"],
+        &["topics", "offsets", "--help"],
+        &["topics", "delete-records", "--help"],
         &["produce", "--help"],
         &["consume", "--help"],
     ] {
@@ -418,4 +421,233 @@ fn data_directory_errors_name_what_was_wrong_and_exit_2() {
     // Listing groups does not create __consumer_offsets.
     assert!(weir_in(d, &["groups", "list"], "").status.success());
     assert!(!d.join("__consumer_offsets-0").exists());
+}
+
+/// `weir topics` with `args` in `d`, asserting success; its stdout.
+fn topics_ok(d: &Path, args: &[&str], stdin: &str) -> String {
+    let mut all = vec!["topics"];
+    all.extend_from_slice(args);
+    common::ok(&weir_in(d, &all, stdin))
+}
+
+#[test]
+fn topics_alter_changes_configs_and_adds_partitions_or_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    topics_ok(d, &["create", "t", "--partitions", "2"], "");
+    let out = topics_ok(
+        d,
+        &[
+            "alter",
+            "t",
+            "--partitions",
+            "4",
+            "--add-config",
+            "retention.ms=60000",
+            "--add-config",
+            "segment.bytes=1048576",
+        ],
+        "",
+    );
+    assert_eq!(
+        out,
+        "Altered topic t: partitions 2 -> 4; set retention.ms=60000; set segment.bytes=1048576\n"
+    );
+    let desc = &common::json_lines(&weir_in(
+        d,
+        &["topics", "describe", "t", "--format", "json"],
+        "",
+    ))[0];
+    assert_eq!(desc["partitions"].as_array().unwrap().len(), 4);
+    assert_eq!(desc["configs"]["retention.ms"]["value"], "60000");
+    assert_eq!(desc["configs"]["retention.ms"]["source"], "topic");
+
+    // Back to the default.
+    let out = common::json_lines(&weir_in(
+        d,
+        &[
+            "topics",
+            "alter",
+            "t",
+            "--delete-config",
+            "retention.ms",
+            "--format",
+            "json",
+        ],
+        "",
+    ));
+    assert_eq!(out[0]["deleted"][0], "retention.ms");
+    assert_eq!(out[0]["partitions"], 4);
+    let desc = &common::json_lines(&weir_in(
+        d,
+        &["topics", "describe", "t", "--format", "json"],
+        "",
+    ))[0];
+    assert_eq!(desc["configs"]["retention.ms"]["source"], "default");
+    assert_eq!(desc["configs"]["segment.bytes"]["value"], "1048576");
+
+    // Refused changes name what was wrong, exit 2 and change nothing: a
+    // partition count that does not grow leaves the configs alone too.
+    for (args, names) in [
+        (
+            vec![
+                "alter",
+                "t",
+                "--partitions",
+                "3",
+                "--add-config",
+                "retention.ms=1",
+            ],
+            "--partitions 3",
+        ),
+        (
+            vec!["alter", "t", "--add-config", "retention.msec=1"],
+            "retention.msec",
+        ),
+        (
+            vec!["alter", "t", "--add-config", "retention.ms=soon"],
+            "retention.ms",
+        ),
+        (
+            vec!["alter", "t", "--add-config", "retention.ms"],
+            "KEY=VALUE",
+        ),
+        (vec!["alter", "t"], "nothing to alter"),
+        (vec!["alter", "nope", "--partitions", "9"], "nope"),
+    ] {
+        let mut all = vec!["topics"];
+        all.extend_from_slice(&args);
+        let out = weir_in(d, &all, "");
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(names), "{args:?}: {err}");
+    }
+    let desc = &common::json_lines(&weir_in(
+        d,
+        &["topics", "describe", "t", "--format", "json"],
+        "",
+    ))[0];
+    assert_eq!(desc["partitions"].as_array().unwrap().len(), 4);
+    assert_eq!(desc["configs"]["retention.ms"]["source"], "default");
+}
+
+#[test]
+fn topics_offsets_and_delete_records_work_like_kafkas_tools() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    topics_ok(d, &["create", "t", "--partitions", "2"], "");
+    // Ten records in partition 1, stamped now.
+    let input: String = (0..10).map(|i| format!("v{i}\n")).collect();
+    let out = weir_in(
+        d,
+        &["produce", "t", "--partition", "1", "--acks", "all"],
+        &input,
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    assert_eq!(topics_ok(d, &["offsets", "t"], ""), "t:0:0\nt:1:10\n");
+    assert_eq!(
+        topics_ok(d, &["offsets", "t", "--time", "-2"], ""),
+        "t:0:0\nt:1:0\n"
+    );
+    // The first record at or after a time: partition 0 has none, so it is
+    // left out, as kafka-get-offsets leaves it out.
+    assert_eq!(
+        topics_ok(d, &["offsets", "t", "--time", "0"], ""),
+        "t:1:0\n"
+    );
+    assert_eq!(
+        topics_ok(d, &["offsets", "t", "--time", "99999999999999"], ""),
+        ""
+    );
+    let found = common::json_lines(&weir_in(
+        d,
+        &[
+            "topics",
+            "offsets",
+            "t",
+            "--time",
+            "max-timestamp",
+            "--format",
+            "json",
+        ],
+        "",
+    ));
+    assert_eq!(found[0]["offset"], Value::Null);
+    assert!((0..10).contains(&found[1]["offset"].as_i64().unwrap()));
+    assert!(found[1]["timestamp"].as_i64().unwrap() > 1_700_000_000_000);
+
+    let out = topics_ok(
+        d,
+        &["delete-records", "t", "--partition", "1", "--before", "6"],
+        "",
+    );
+    assert_eq!(out, "partition: t-1\tlow_watermark: 6\n");
+    assert_eq!(
+        topics_ok(
+            d,
+            &["offsets", "t", "--time", "earliest", "--partition", "1"],
+            ""
+        ),
+        "t:1:6\n"
+    );
+    // What is left is what a consumer reads.
+    let out = weir_in(
+        d,
+        &["consume", "t", "--partition", "1", "--exit-at-end"],
+        "",
+    );
+    assert_eq!(common::ok(&out), "v6\nv7\nv8\nv9\n");
+
+    // Past the end: an error naming the partition and offset, exit 2, the
+    // log start unchanged; bad arguments likewise.
+    for (args, names) in [
+        (
+            vec!["delete-records", "t", "--partition", "1", "--before", "11"],
+            "11",
+        ),
+        (vec!["delete-records", "t", "--before", "-5"], "-5"),
+        (
+            vec!["delete-records", "t", "--partition", "2", "--before", "1"],
+            "partition 2",
+        ),
+        (vec!["offsets", "t", "--time", "yesterday"], "yesterday"),
+        (vec!["offsets", "t", "--partition", "-1"], "partition -1"),
+    ] {
+        let mut all = vec!["topics"];
+        all.extend_from_slice(&args);
+        let out = weir_in(d, &all, "");
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(names), "{args:?}: {err}");
+    }
+    assert_eq!(
+        topics_ok(
+            d,
+            &["offsets", "t", "--time", "earliest", "--partition", "1"],
+            ""
+        ),
+        "t:1:6\n"
+    );
+
+    // -1 deletes every record of every partition.
+    let out = common::json_lines(&weir_in(
+        d,
+        &[
+            "topics",
+            "delete-records",
+            "t",
+            "--before",
+            "-1",
+            "--format",
+            "json",
+        ],
+        "",
+    ));
+    assert_eq!(out[1]["low_watermark"], 10);
+    assert_eq!(out[0]["low_watermark"], 0);
 }
