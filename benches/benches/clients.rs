@@ -148,6 +148,57 @@ fn time_producer(records: &[Vec<ProducerRecord>], codec: Compression, iters: u64
     total
 }
 
+/// As [`time_producer`], but each sending thread makes its own copies of its
+/// records (allocated by that thread, as an application thread that reads or
+/// builds its data and then sends it) before the clock starts; the clock
+/// starts once every thread holds its records.
+fn time_producer_thread_allocated(
+    records: &Arc<Vec<Vec<ProducerRecord>>>,
+    codec: Compression,
+    iters: u64,
+) -> Duration {
+    let mut total = Duration::ZERO;
+    for _ in 0..iters {
+        let dir = bench_dir();
+        let weir = open(dir.path());
+        let config = ProducerConfig::default()
+            .acks(Acks::Leader)
+            .compression(CompressionConfig::new(codec));
+        let producer = Producer::new(&weir, config).unwrap();
+        let ready = Arc::new(std::sync::Barrier::new(records.len() + 1));
+        let handles: Vec<_> = (0..records.len())
+            .map(|t| {
+                let producer = producer.clone();
+                let records = Arc::clone(records);
+                let ready = Arc::clone(&ready);
+                std::thread::spawn(move || {
+                    let mine: Vec<ProducerRecord> = records[t]
+                        .iter()
+                        .map(|r| ProducerRecord {
+                            key: r.key.as_deref().map(Bytes::copy_from_slice),
+                            value: r.value.as_deref().map(Bytes::copy_from_slice),
+                            ..r.clone()
+                        })
+                        .collect();
+                    ready.wait();
+                    for r in mine {
+                        black_box(producer.send(r).unwrap());
+                    }
+                })
+            })
+            .collect();
+        ready.wait();
+        let start = Instant::now();
+        for h in handles {
+            h.join().unwrap();
+        }
+        producer.flush();
+        total += start.elapsed();
+        producer.close();
+    }
+    total
+}
+
 fn produce(c: &mut Criterion) {
     let records = common::orders(RECORDS);
     let bytes: usize = records
@@ -172,6 +223,15 @@ fn produce(c: &mut Criterion) {
                 b.iter_custom(|iters| time_producer(&own, codec, iters))
             });
             if codec == Compression::None {
+                // The same records, each thread's copies allocated by that
+                // thread, so it frees them into its own allocator cache.
+                let shared = Arc::new(deal(&sends, threads, ProducerRecord::clone));
+                g.bench_function(
+                    format!("weir_producer_{threads}_threads_thread_allocated"),
+                    |b| {
+                        b.iter_custom(|iters| time_producer_thread_allocated(&shared, codec, iters))
+                    },
+                );
                 // A reference: the same producer sending records whose keys and
                 // values are static (nothing to free when a record is dropped).
                 // The records above were allocated by the bench's main thread,
