@@ -58,6 +58,9 @@ struct Deliveries {
     /// goes on, as the console producer logs such a send and goes on.
     refused: u64,
     first_error: Option<WeirError>,
+    /// Reading input stopped at a failed delivery (any input after it was
+    /// not sent).
+    stopped_reading: bool,
 }
 
 impl Deliveries {
@@ -166,7 +169,9 @@ fn send_lines(
             producer.flush();
             // A failed delivery (a read-only partition, say) would fail the
             // rest too: stop reading, and report it.
-            if lock(deliveries).failed > 0 {
+            let mut d = lock(deliveries);
+            if d.failed > 0 {
+                d.stopped_reading = true;
                 return Ok(sent);
             }
         }
@@ -243,11 +248,14 @@ fn report(args: &ProduceArgs, d: &Deliveries, out: &mut impl Write) -> Result<()
     let records = d.delivered();
     match args.format {
         Format::Text => {
-            let failed = if d.failed + d.refused > 0 {
+            let mut failed = if d.failed + d.refused > 0 {
                 format!(", {} failed", d.failed + d.refused)
             } else {
                 String::new()
             };
+            if d.stopped_reading {
+                failed.push_str("; stopped reading input at the first failed delivery");
+            }
             eprintln!(
                 "weir: produced {records} record(s) to {}{failed}",
                 args.topic
@@ -267,7 +275,7 @@ fn report(args: &ProduceArgs, d: &Deliveries, out: &mut impl Write) -> Result<()
             writeln!(
                 out,
                 "{}",
-                json!({"topic": args.topic, "records": records, "failed": d.failed + d.refused, "partitions": per})
+                json!({"topic": args.topic, "records": records, "failed": d.failed + d.refused, "stopped_reading": d.stopped_reading, "partitions": per})
             )?;
         }
     }

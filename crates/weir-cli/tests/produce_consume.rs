@@ -46,7 +46,7 @@ fn producer_flags_and_properties_shape_the_batches() {
     let summary = &json_lines(&out)[0];
     assert_eq!(
         summary,
-        &json!({"topic": "t", "records": 20, "failed": 0,
+        &json!({"topic": "t", "records": 20, "failed": 0, "stopped_reading": false,
                 "partitions": {"0": {"records": 20, "first_offset": 0, "last_offset": 19}}})
     );
     // Piped input that arrived at once is one batch, sent when stdin ran dry
@@ -372,4 +372,35 @@ fn null_markers_make_tombstones_and_an_oversized_line_fails_alone() {
     let out = weir(d, &["produce", "t", "--key-separator", ""], b"a\n");
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("--key-separator"));
+}
+
+/// A partition whose segment file cannot take a byte (`/dev/full`: every
+/// write fails with ENOSPC, as on a full disk): every delivery fails, the
+/// command says it stopped reading its input there, and exits 2.
+#[cfg(target_os = "linux")]
+#[test]
+fn a_full_disk_fails_the_deliveries_and_stops_reading_input() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    create(d, "t", "1");
+    let segment = d.join("t-0/00000000000000000000.log");
+    std::fs::remove_file(&segment).unwrap();
+    std::os::unix::fs::symlink("/dev/full", &segment).unwrap();
+    let input: String = (0..5000).map(|i| format!("line {i}\n")).collect();
+    let out = common::weir(d, &["produce", "t", "--format", "json"], input.as_bytes());
+    assert_eq!(out.status.code(), Some(2));
+    let summary: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(summary["records"], 0);
+    assert!(summary["failed"].as_u64().unwrap() > 0);
+    assert_eq!(summary["stopped_reading"], true);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("No space left on device"), "{err}");
+
+    let out = common::weir(d, &["produce", "t"], input.as_bytes());
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("stopped reading input at the first failed delivery"),
+        "{err}"
+    );
 }
