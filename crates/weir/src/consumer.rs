@@ -41,6 +41,7 @@ use crate::error::WeirError;
 use crate::metrics::{ConsumerMetrics, PartitionMetrics};
 use crate::record::TopicPartition;
 use crate::wait::{Sleep, block_until};
+use crate::wakeup::{ConsumerWakeup, WakeupState};
 use crate::weir::Weir;
 
 /// A fetched batch being returned record by record.
@@ -112,6 +113,7 @@ pub struct Consumer {
     metrics: ConsumerMetrics,
     closed: bool,
     pub(crate) membership: Option<Membership>,
+    wakeup: Arc<WakeupState>,
 }
 
 impl std::fmt::Debug for Consumer {
@@ -179,6 +181,7 @@ impl Consumer {
             buffers: FetchBuffers::default(),
             closed: false,
             membership: None,
+            wakeup: Arc::default(),
         })
     }
 
@@ -420,17 +423,26 @@ impl Consumer {
     /// poll are returned first; the next poll fails; seek past it to go on);
     /// [`WeirError::NoOffsetForPartition`] (no position) and
     /// [`WeirError::OffsetOutOfRange`] (a position outside the log) with
-    /// `auto.offset.reset=none`; log errors.
+    /// `auto.offset.reset=none`; [`WeirError::Wakeup`] once after
+    /// [`ConsumerWakeup::wakeup`] (see [`wakeup_handle`](Self::wakeup_handle));
+    /// log errors.
     pub fn poll(&mut self, timeout: Duration) -> Result<ConsumerRecords, WeirError> {
         let mut st = self.start_poll(timeout);
+        let wakeup = Arc::clone(&self.wakeup);
         loop {
+            self.check_wakeup()?;
             if let GroupStep::Wait(mut listener, until) = self.group_step()? {
                 let deadline = st.deadline();
                 if Instant::now() >= deadline {
                     return Ok(ConsumerRecords::default());
                 }
                 let until = until.map_or(deadline, |u| u.min(deadline));
-                block_until(Some(until), |cx| Pin::new(&mut listener).poll(cx));
+                block_until(Some(until), |cx| {
+                    if wakeup.poll_pending(cx) {
+                        return Poll::Ready(());
+                    }
+                    Pin::new(&mut listener).poll(cx)
+                });
                 continue;
             }
             match self.step(&mut st)? {
@@ -439,6 +451,9 @@ impl Consumer {
                     let mut waits = self.data_futures();
                     let mut group = self.group_listener();
                     block_until(Some(until), |cx| {
+                        if wakeup.poll_pending(cx) {
+                            return Poll::Ready(());
+                        }
                         if let Some(g) = group.as_mut()
                             && Pin::new(g).poll(cx).is_ready()
                         {
@@ -449,6 +464,20 @@ impl Consumer {
                 }
             }
         }
+    }
+
+    /// A handle that interrupts this consumer's poll from another thread
+    /// (Kafka's `wakeup()`): see [`ConsumerWakeup`].
+    pub fn wakeup_handle(&self) -> ConsumerWakeup {
+        ConsumerWakeup::new(Arc::clone(&self.wakeup))
+    }
+
+    /// [`WeirError::Wakeup`] once for each wakeup asked for.
+    fn check_wakeup(&self) -> Result<(), WeirError> {
+        if self.wakeup.take() {
+            return Err(WeirError::Wakeup);
+        }
+        Ok(())
     }
 
     fn group_listener(&self) -> Option<EventListener> {
@@ -465,6 +494,7 @@ impl Consumer {
     pub async fn poll_async(&mut self, timeout: Duration) -> Result<ConsumerRecords, WeirError> {
         let mut st = self.start_poll(timeout);
         loop {
+            self.check_wakeup()?;
             if let GroupStep::Wait(listener, until) = self.group_step()? {
                 let deadline = st.deadline();
                 if Instant::now() >= deadline {
@@ -475,6 +505,7 @@ impl Consumer {
                     waits: Vec::new(),
                     group: Some(listener),
                     sleep: Sleep::until(until),
+                    wakeup: Arc::clone(&self.wakeup),
                 }
                 .await;
                 continue;
@@ -486,6 +517,7 @@ impl Consumer {
                         waits: self.data_futures(),
                         group: self.group_listener(),
                         sleep: Sleep::until(until),
+                        wakeup: Arc::clone(&self.wakeup),
                     }
                     .await;
                 }
@@ -1097,12 +1129,16 @@ struct WaitAny {
     waits: Vec<DataAvailable>,
     group: Option<EventListener>,
     sleep: Sleep,
+    wakeup: Arc<WakeupState>,
 }
 
 impl Future for WaitAny {
     type Output = ();
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        if self.wakeup.poll_pending(cx) {
+            return Poll::Ready(());
+        }
         if poll_any(&mut self.waits, cx).is_ready() {
             return Poll::Ready(());
         }

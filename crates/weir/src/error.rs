@@ -61,6 +61,12 @@ pub enum WeirError {
         what: String,
     },
 
+    /// The consumer was woken by its
+    /// [`ConsumerWakeup`](crate::ConsumerWakeup) (Kafka's `WakeupException`):
+    /// the poll under way, or the next one, returns this instead of records.
+    #[error("the consumer was woken up")]
+    Wakeup,
+
     /// A partition that is not assigned to this consumer.
     #[error("{topic}-{partition} is not assigned to this consumer")]
     NotAssigned {

@@ -62,6 +62,7 @@ mod producer_config;
 mod props;
 mod record;
 mod wait;
+mod wakeup;
 mod weir;
 
 pub use admin::{
@@ -85,6 +86,7 @@ pub use record::{
     ConsumerRecord, Header, ProducerRecord, RecordMetadata, TimestampType, TopicPartition,
 };
 pub use wait::Sleep;
+pub use wakeup::ConsumerWakeup;
 pub use weir::{Weir, WeirBuilder};
 pub use weir_compact::{CleanStats, Cleaner, CleanerConfig, PartitionCleaning, RetentionStats};
 pub use weir_group::{

@@ -602,6 +602,102 @@ fn consumer_positions_pause_max_poll_records_and_resets() {
 }
 
 #[test]
+fn wakeup_interrupts_a_blocking_or_async_poll_once() {
+    let (_dir, weir) = weir();
+    weir.admin().create_topic("quiet", 1, &[]).unwrap();
+    let tp = TopicPartition::new("quiet", 0);
+    let mut c = weir.consumer(&[]).unwrap();
+    c.assign(std::slice::from_ref(&tp)).unwrap();
+
+    // From another thread, while the poll waits for records that never come.
+    let wakeup = c.wakeup_handle();
+    let waker = thread::spawn(move || {
+        thread::sleep(Duration::from_millis(50));
+        wakeup.wakeup();
+    });
+    assert!(matches!(
+        c.poll(Duration::from_secs(120)),
+        Err(WeirError::Wakeup)
+    ));
+    waker.join().unwrap();
+
+    // Raised once: the next poll waits and returns nothing.
+    assert!(c.poll(Duration::from_millis(20)).unwrap().is_empty());
+
+    // Asked for while no poll runs: the next poll returns it at once, even
+    // with records to return, and the one after returns them.
+    let producer = weir.producer(&[("linger.ms", "0")]).unwrap();
+    producer
+        .send(ProducerRecord::new("quiet", "kept"))
+        .unwrap()
+        .wait()
+        .unwrap();
+    c.wakeup_handle().wakeup();
+    assert!(matches!(
+        c.poll(Duration::from_secs(120)),
+        Err(WeirError::Wakeup)
+    ));
+    let got = c.poll(Duration::from_secs(30)).unwrap();
+    assert_eq!(got.iter().next().unwrap().value_str(), Some("kept"));
+
+    // poll_async, on an executor that is not tokio.
+    let wakeup = c.wakeup_handle();
+    let waker = thread::spawn(move || {
+        thread::sleep(Duration::from_millis(50));
+        wakeup.wakeup();
+    });
+    assert!(matches!(
+        block_on(c.poll_async(Duration::from_secs(120))),
+        Err(WeirError::Wakeup)
+    ));
+    waker.join().unwrap();
+}
+
+#[test]
+fn a_group_consumer_woken_for_shutdown_commits_what_it_read_on_close() {
+    let (_dir, weir) = weir();
+    weir.admin().create_topic("jobs", 1, &[]).unwrap();
+    let tp = TopicPartition::new("jobs", 0);
+    let producer = weir.producer(&[("linger.ms", "0")]).unwrap();
+    for i in 0..3 {
+        producer
+            .send(ProducerRecord::new("jobs", format!("job {i}")))
+            .unwrap()
+            .wait()
+            .unwrap();
+    }
+    let mut c = weir
+        .consumer(&[
+            ("group.id", "workers"),
+            ("auto.offset.reset", "earliest"),
+            // Only the commit at close counts.
+            ("auto.commit.interval.ms", "3600000"),
+        ])
+        .unwrap();
+    c.subscribe(&["jobs"]).unwrap();
+    let wakeup = c.wakeup_handle();
+    let mut read = 0;
+    loop {
+        match c.poll(Duration::from_secs(120)) {
+            Ok(records) => {
+                read += records.count();
+                if read == 3 {
+                    // A shutdown asked for while the loop goes on.
+                    wakeup.wakeup();
+                }
+            }
+            Err(WeirError::Wakeup) => break,
+            Err(e) => panic!("{e}"),
+        }
+    }
+    assert_eq!(read, 3);
+    c.close();
+    let mut again = weir.consumer(&[("group.id", "workers")]).unwrap();
+    let committed = again.committed(std::slice::from_ref(&tp)).unwrap();
+    assert_eq!(committed[0].1.as_ref().map(|o| o.offset), Some(3));
+}
+
+#[test]
 fn a_poll_wakes_on_new_records_blocking_async_and_on_tokio() {
     let (_dir, weir) = weir();
     weir.admin().create_topic("wake", 1, &[]).unwrap();
