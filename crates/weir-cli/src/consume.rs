@@ -3,10 +3,11 @@
 use std::io::Write;
 use std::path::Path;
 use std::str::FromStr;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use clap::Args;
-use weir::{Consumer, RecordRef, TopicPartition, Weir};
+use weir::{Consumer, RecordRef, TopicPartition, Weir, WeirError};
 
 use crate::client;
 use crate::json::JsonRecord;
@@ -121,7 +122,10 @@ pub(crate) fn run(
     let result = Consumer::new(&weir, config)
         .map_err(client::failure)
         .and_then(|mut consumer| {
+            stop_on_signals(&consumer);
             let r = consume(&weir, &mut consumer, args, out);
+            // With --group this commits what was read (auto-commit) and
+            // leaves the group, also after Ctrl-C.
             consumer.close();
             r
         });
@@ -177,17 +181,54 @@ fn consume(
         {
             break;
         }
-        let records = consumer.poll(timeout).map_err(client::failure)?;
+        let records = match consumer.poll(timeout) {
+            Ok(records) => records,
+            // Ctrl-C, SIGTERM or SIGHUP: stop cleanly.
+            Err(WeirError::Wakeup) => break,
+            Err(e) => return Err(client::failure(e)),
+        };
+        // Records past --count are not printed: each partition goes back to
+        // its first unprinted record, so that a group commits only what was
+        // printed and its next run starts there.
+        let mut unprinted: Vec<(TopicPartition, i64)> = Vec::new();
         for record in records.iter() {
             if done(printed) {
-                break;
+                let seen = unprinted.iter().any(|(tp, _)| {
+                    tp.partition == record.partition() && tp.topic == record.topic()
+                });
+                if !seen {
+                    unprinted.push((
+                        TopicPartition::new(record.topic(), record.partition()),
+                        record.offset(),
+                    ));
+                }
+                continue;
             }
             print_record(args, &record, out)?;
             printed += 1;
         }
         out.flush()?;
+        for (tp, offset) in &unprinted {
+            consumer.seek(tp, *offset).map_err(client::failure)?;
+        }
     }
     Ok(())
+}
+
+/// Makes SIGINT, SIGTERM and SIGHUP end the poll loop, so that the consumer
+/// is closed (committing its group's offsets) and the data directory shut
+/// down cleanly, as Kafka's console consumer does from its shutdown hook. A
+/// second signal exits at once (130). Without a handler (one was set
+/// already) the signals keep their default action.
+fn stop_on_signals(consumer: &Consumer) {
+    let wakeup = consumer.wakeup_handle();
+    let asked = AtomicBool::new(false);
+    let _ = ctrlc::set_handler(move || {
+        if asked.swap(true, Ordering::SeqCst) {
+            std::process::exit(130);
+        }
+        wakeup.wakeup();
+    });
 }
 
 /// Positions each partition per `--from`.

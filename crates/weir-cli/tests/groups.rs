@@ -180,3 +180,88 @@ fn a_group_resumes_where_it_committed_and_its_offsets_can_be_reset() {
         assert!(ok(&weir(d, args, b"")).contains("Usage:"), "{args:?}");
     }
 }
+
+/// The records `weir consume t --group g --count N --exit-at-end` prints.
+fn consume_count(dir: &Path, n: &str) -> Vec<String> {
+    let out = weir(
+        dir,
+        &[
+            "consume",
+            "t",
+            "--group",
+            "g",
+            "--count",
+            n,
+            "--exit-at-end",
+        ],
+        b"",
+    );
+    ok(&out).lines().map(str::to_string).collect()
+}
+
+#[test]
+fn a_group_commits_only_the_records_count_printed() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    ok(&weir(d, &["topics", "create", "t"], b""));
+    let input: String = (0..10).map(|i| format!("v{i}\n")).collect();
+    ok(&weir(d, &["produce", "t"], input.as_bytes()));
+    // One poll returns all ten; the records past --count are read again by
+    // the next run instead of being committed unseen.
+    assert_eq!(consume_count(d, "3"), ["v0", "v1", "v2"]);
+    assert_eq!(consume_count(d, "4"), ["v3", "v4", "v5", "v6"]);
+    assert_eq!(consume_count(d, "3"), ["v7", "v8", "v9"]);
+}
+
+/// Ctrl-C stops a following `weir consume --group` cleanly: it exits 0 and
+/// the group's offsets cover what it printed, as Kafka's console consumer
+/// commits from its shutdown hook.
+#[cfg(unix)]
+#[test]
+fn sigint_stops_a_group_consumer_cleanly_and_commits_what_it_printed() {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    ok(&weir(d, &["topics", "create", "t"], b""));
+    let input: String = (0..5).map(|i| format!("v{i}\n")).collect();
+    ok(&weir(d, &["produce", "t"], input.as_bytes()));
+
+    let mut child = Command::new(env!("CARGO_BIN_EXE_weir"))
+        .arg("--data-dir")
+        .arg(d)
+        .args([
+            "consume",
+            "t",
+            "--group",
+            "g",
+            // Only the commit at the stop counts.
+            "--property",
+            "auto.commit.interval.ms=3600000",
+        ])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let printed: Vec<String> = (0..5).map(|_| lines.next().unwrap().unwrap()).collect();
+    assert_eq!(printed, ["v0", "v1", "v2", "v3", "v4"]);
+    // It now waits for more records; interrupt it as a terminal would.
+    let kill = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(0), "{status:?}");
+
+    let described = &json_lines(&weir(
+        d,
+        &["groups", "describe", "g", "--format", "json"],
+        b"",
+    ))[0];
+    assert_eq!(described["partitions"][0]["current_offset"], 5);
+    assert_eq!(described["partitions"][0]["lag"], 0);
+}
