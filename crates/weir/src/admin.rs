@@ -300,7 +300,9 @@ impl Admin {
     ///
     /// # Errors
     /// An offset past the high watermark, or negative other than `-1`; an
-    /// unknown topic or partition.
+    /// unknown topic or partition; [`WeirError::PolicyViolation`] for a topic
+    /// whose `cleanup.policy` has no `delete` (a compacted topic), as Kafka
+    /// refuses it.
     pub fn delete_records(
         &self,
         tp: &TopicPartition,
@@ -309,6 +311,12 @@ impl Admin {
         let log = self
             .weir
             .partition_or_create(&tp.topic, tp.partition, false)?;
+        if !log.config().cleanup_policy.delete {
+            return Err(WeirError::PolicyViolation(format!(
+                "records of {}-{} cannot be deleted: its cleanup.policy has no delete",
+                tp.topic, tp.partition
+            )));
+        }
         let before = if before_offset == -1 {
             log.high_watermark()
         } else {

@@ -443,6 +443,7 @@ impl Consumer {
                     }
                     Pin::new(&mut listener).poll(cx)
                 });
+                wakeup.clear_waker();
                 continue;
             }
             match self.step(&mut st)? {
@@ -461,6 +462,7 @@ impl Consumer {
                         }
                         poll_any(&mut waits, cx)
                     });
+                    wakeup.clear_waker();
                 }
             }
         }
@@ -1130,6 +1132,12 @@ struct WaitAny {
     group: Option<EventListener>,
     sleep: Sleep,
     wakeup: Arc<WakeupState>,
+}
+
+impl Drop for WaitAny {
+    fn drop(&mut self) {
+        self.wakeup.clear_waker();
+    }
 }
 
 impl Future for WaitAny {

@@ -129,6 +129,12 @@ pub enum WeirError {
     /// An argument that cannot be used.
     #[error("{0}")]
     InvalidArgument(String),
+
+    /// The topic's configs forbid the operation (Kafka's
+    /// `PolicyViolationException`), e.g. deleting records of a topic whose
+    /// `cleanup.policy` has no `delete`.
+    #[error("{0}")]
+    PolicyViolation(String),
 }
 
 impl From<LogError> for WeirError {

@@ -12,6 +12,10 @@ use std::task::{Context, Waker};
 /// at once. When no poll is under way, the consumer's next poll returns it
 /// instead, as Kafka's `WakeupException`. Each wakeup is raised once.
 ///
+/// Unlike Kafka's, only polls are interrupted: the consumer's other calls (a
+/// `commit_sync` waiting for its fsync, `close`) finish first, and the next
+/// poll raises the wakeup.
+///
 /// The usual shutdown: the polling thread treats `Wakeup` as the end of its
 /// loop and closes the consumer, which commits (with `enable.auto.commit`)
 /// and leaves its group at once.
@@ -81,6 +85,12 @@ impl WakeupState {
     /// Takes a pending wakeup (it is raised once).
     pub(crate) fn take(&self) -> bool {
         self.pending.swap(false, Ordering::SeqCst)
+    }
+
+    /// Forgets the waker of a wait that ended, so that a later wakeup does
+    /// not wake its thread or task for nothing.
+    pub(crate) fn clear_waker(&self) {
+        *self.waker.lock().unwrap_or_else(PoisonError::into_inner) = None;
     }
 
     /// Whether a wakeup is pending, registering `cx`'s waker first so that a

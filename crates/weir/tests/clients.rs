@@ -926,6 +926,18 @@ fn admin_topics_configs_and_offsets() {
         admin.list_offsets(&[(tp.clone(), OffsetSpec::ForTimestamp(-5))]),
         Err(WeirError::InvalidArgument(_))
     ));
+    // As Kafka, a topic whose cleanup.policy has no delete ("a" is compact
+    // only) refuses DeleteRecords; compact,delete allows it.
+    assert!(matches!(
+        admin.delete_records(&tp, 4),
+        Err(WeirError::PolicyViolation(m)) if m.contains("cleanup.policy")
+    ));
+    assert_eq!(
+        admin.describe_topic("a").unwrap().partitions[0].log_start_offset,
+        0
+    );
+    let policy = [("cleanup.policy", "compact,delete")];
+    admin.alter_config("a", &policy, &[]).unwrap();
     assert_eq!(admin.delete_records(&tp, 4).unwrap(), 4);
     assert_eq!(
         admin.describe_topic("a").unwrap().partitions[0].log_start_offset,
