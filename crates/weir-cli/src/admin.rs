@@ -95,12 +95,46 @@ fn alter_open(
 ) -> Result<(u32, u32), Failure> {
     let admin = weir.admin();
     let before = partition_count(weir, name)?;
-    if let Some(n) = change.partitions
-        && n <= before
-    {
+    // Everything is checked before anything changes.
+    if let Some(n) = change.partitions {
+        if n <= before {
+            return Err(Failure::Usage(format!(
+                "topic {name} has {before} partition(s): --partitions {n} must be more (partitions cannot be removed, as in Kafka)"
+            )));
+        }
+        if n > weir_log::MAX_PARTITIONS {
+            return Err(Failure::Usage(format!(
+                "--partitions {n}: a topic has at most {} partitions",
+                weir_log::MAX_PARTITIONS
+            )));
+        }
+    }
+    if let Some((k, _)) = set.iter().find(|(k, _)| change.delete_configs.contains(k)) {
         return Err(Failure::Usage(format!(
-            "topic {name} has {before} partition(s): --partitions {n} must be more (partitions cannot be removed, as in Kafka)"
+            "{k} is both in --add-config and in --delete-config"
         )));
+    }
+    if !change.delete_configs.is_empty() {
+        let overrides: Vec<String> = admin
+            .describe_config(name)
+            .map_err(failure)?
+            .into_iter()
+            .filter(|c| !c.is_default)
+            .map(|c| c.name)
+            .collect();
+        let missing: Vec<&str> = change
+            .delete_configs
+            .iter()
+            .filter(|k| !overrides.contains(k))
+            .map(String::as_str)
+            .collect();
+        if !missing.is_empty() {
+            // As kafka-configs: only an override can be deleted.
+            return Err(Failure::Usage(format!(
+                "invalid --delete-config: {name} has no override for {}",
+                missing.join(", ")
+            )));
+        }
     }
     if !set.is_empty() || !change.delete_configs.is_empty() {
         let set: Vec<(&str, &str)> = set.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
@@ -118,16 +152,20 @@ fn alter_open(
 }
 
 /// Parses `--time` as `kafka-get-offsets` does: `latest`/`-1`,
-/// `earliest`/`-2`, `max-timestamp`/`-3`, or a timestamp in ms.
-pub(crate) fn parse_time(text: &str) -> Result<OffsetSpec, Failure> {
+/// `earliest`/`-2`, `max-timestamp`/`-3`, `earliest-local`/`-4`,
+/// `latest-tiered`/`-5`, or a timestamp in ms. Without tiered storage every
+/// record is local: `earliest-local` is the log start, and `latest-tiered`
+/// has no offset (`None`: nothing is printed, as Kafka prints nothing).
+pub(crate) fn parse_time(text: &str) -> Result<Option<OffsetSpec>, Failure> {
     match text {
-        "latest" | "-1" => Ok(OffsetSpec::Latest),
-        "earliest" | "-2" => Ok(OffsetSpec::Earliest),
-        "max-timestamp" | "-3" => Ok(OffsetSpec::MaxTimestamp),
+        "latest" | "-1" => Ok(Some(OffsetSpec::Latest)),
+        "earliest" | "-2" | "earliest-local" | "-4" => Ok(Some(OffsetSpec::Earliest)),
+        "max-timestamp" | "-3" => Ok(Some(OffsetSpec::MaxTimestamp)),
+        "latest-tiered" | "-5" => Ok(None),
         other => match other.parse::<i64>() {
-            Ok(ts) if ts >= 0 => Ok(OffsetSpec::ForTimestamp(ts)),
+            Ok(ts) if ts >= 0 => Ok(Some(OffsetSpec::ForTimestamp(ts))),
             _ => Err(Failure::Usage(format!(
-                "--time {other:?} is not latest (-1), earliest (-2), max-timestamp (-3) or a timestamp in ms"
+                "--time {other:?} is not latest (-1), earliest (-2), max-timestamp (-3), earliest-local (-4), latest-tiered (-5) or a timestamp in ms"
             ))),
         },
     }
@@ -166,15 +204,29 @@ pub(crate) fn offsets(
     data_dir: &Path,
     name: &str,
     partition: Option<i32>,
-    spec: OffsetSpec,
+    spec: Option<OffsetSpec>,
     format: Format,
     out: &mut impl Write,
 ) -> Result<(), Failure> {
     let weir = open(data_dir)?;
-    let listed = partitions_of(&weir, name, partition).and_then(|tps| {
-        let query: Vec<(TopicPartition, OffsetSpec)> =
-            tps.into_iter().map(|tp| (tp, spec)).collect();
-        weir.admin().list_offsets(&query).map_err(failure)
+    let listed = partitions_of(&weir, name, partition).and_then(|tps| match spec {
+        Some(spec) => {
+            let query: Vec<(TopicPartition, OffsetSpec)> =
+                tps.into_iter().map(|tp| (tp, spec)).collect();
+            weir.admin().list_offsets(&query).map_err(failure)
+        }
+        // latest-tiered: no partition has an offset.
+        None => Ok(tps
+            .into_iter()
+            .map(|tp| {
+                let none = weir::ListedOffset {
+                    offset: -1,
+                    timestamp: -1,
+                    leader_epoch: None,
+                };
+                (tp, none)
+            })
+            .collect()),
     });
     let closed = weir.close().map_err(failure);
     let listed = listed?;
@@ -237,7 +289,9 @@ pub(crate) fn delete_records(
                     )?,
                 },
                 Err(e) => {
-                    // The error names the partition.
+                    // In order with what was printed; the error names the
+                    // partition.
+                    out.flush()?;
                     eprintln!("weir: {e}");
                     failed.push(tp.partition);
                 }

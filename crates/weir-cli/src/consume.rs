@@ -189,30 +189,44 @@ fn consume(
         };
         // Records past --count are not printed: each partition goes back to
         // its first unprinted record, so that a group commits only what was
-        // printed and its next run starts there.
+        // printed and its next run starts there. When the output fails (a
+        // closed pipe), nothing of this poll counts as printed.
+        let mut first: Vec<(TopicPartition, i64)> = Vec::new();
         let mut unprinted: Vec<(TopicPartition, i64)> = Vec::new();
+        let mut written = Ok(());
         for record in records.iter() {
-            if done(printed) {
-                let seen = unprinted.iter().any(|(tp, _)| {
-                    tp.partition == record.partition() && tp.topic == record.topic()
-                });
-                if !seen {
-                    unprinted.push((
-                        TopicPartition::new(record.topic(), record.partition()),
-                        record.offset(),
-                    ));
-                }
-                continue;
+            if written.is_ok() && !done(printed) {
+                note_first(&mut first, &record);
+                written = print_record(args, &record, out);
+                printed += 1;
+            } else {
+                note_first(&mut unprinted, &record);
             }
-            print_record(args, &record, out)?;
-            printed += 1;
         }
-        out.flush()?;
-        for (tp, offset) in &unprinted {
+        if written.is_ok() {
+            written = out.flush().map_err(Failure::from);
+        }
+        let back = if written.is_ok() { &unprinted } else { &first };
+        for (tp, offset) in back {
             consumer.seek(tp, *offset).map_err(client::failure)?;
         }
+        written?;
     }
     Ok(())
+}
+
+/// Adds `record`'s partition and offset to `firsts` unless its partition is
+/// there already (a poll's records are in offset order per partition).
+fn note_first(firsts: &mut Vec<(TopicPartition, i64)>, record: &RecordRef<'_>) {
+    let seen = firsts
+        .iter()
+        .any(|(tp, _)| tp.partition == record.partition() && tp.topic == record.topic());
+    if !seen {
+        firsts.push((
+            TopicPartition::new(record.topic(), record.partition()),
+            record.offset(),
+        ));
+    }
 }
 
 /// Makes SIGINT, SIGTERM and SIGHUP end the poll loop, so that the consumer

@@ -72,8 +72,9 @@ enum Command {
     /// Text prints each value (with --key-separator: key, SEP, value); json
     /// prints `weir dump`'s schema, one object per line. Waits for new records
     /// at the end unless --exit-at-end or --count says when to stop; Ctrl-C
-    /// (SIGINT, SIGTERM, SIGHUP) stops it cleanly. With --group, the offsets of
-    /// what was printed are committed when it stops.
+    /// (SIGINT, SIGTERM, SIGHUP) stops it cleanly. With --group (and
+    /// enable.auto.commit, the default), the offsets of what was printed are
+    /// committed when it stops.
     Consume(consume::ConsumeArgs),
     /// Compact a topic now: one cleaning pass over each partition's closed
     /// segments, whatever its dirty ratio (the background cleaner waits for
@@ -170,9 +171,10 @@ enum TopicsCommand {
     /// Change a topic's configs and add partitions (like `kafka-topics
     /// --alter` and `kafka-configs --alter`).
     ///
-    /// Configs change all or nothing, checked as at creation; the partition
-    /// count is checked before anything changes. Adding partitions moves where
-    /// keys land, as in Kafka.
+    /// Everything is checked before anything changes: config values as at
+    /// creation, that a deleted config is an override, the partition count.
+    /// Adding partitions moves where keys land, as in Kafka. Each
+    /// --add-config takes one KEY=VALUE (no comma lists).
     Alter {
         /// The topic.
         name: String,
@@ -204,6 +206,8 @@ enum TopicsCommand {
         /// Which offset: latest (-1, the high watermark), earliest (-2, the log
         /// start), max-timestamp (-3, the record with the largest timestamp),
         /// or a timestamp in ms (the first record at or after it).
+        /// earliest-local (-4) is earliest and latest-tiered (-5) has no
+        /// offset: there is no tiered storage.
         #[arg(long, default_value = "latest", allow_hyphen_values = true)]
         time: String,
         /// Output format.

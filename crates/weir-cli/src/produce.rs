@@ -58,9 +58,11 @@ struct Deliveries {
     /// goes on, as the console producer logs such a send and goes on.
     refused: u64,
     first_error: Option<WeirError>,
-    /// Reading input stopped at a failed delivery (any input after it was
-    /// not sent).
-    stopped_reading: bool,
+    /// Reading stopped on a failure (a failed delivery or a bad line): input
+    /// past the lines read was not sent.
+    stopped_on_failure: bool,
+    /// Lines read from the input.
+    lines_read: u64,
 }
 
 impl Deliveries {
@@ -171,7 +173,7 @@ fn send_lines(
             // rest too: stop reading, and report it.
             let mut d = lock(deliveries);
             if d.failed > 0 {
-                d.stopped_reading = true;
+                d.stopped_on_failure = true;
                 return Ok(sent);
             }
         }
@@ -181,6 +183,7 @@ fn send_lines(
             Ok(_) => {}
             Err(e) => return Err((sent, Failure::Usage(format!("reading stdin: {e}")))),
         }
+        lock(deliveries).lines_read += 1;
         let text = line.strip_suffix(b"\n").unwrap_or(&line);
         let text = text.strip_suffix(b"\r").unwrap_or(text);
         let null = |part: &[u8]| args.null_marker.as_deref().map(str::as_bytes) == Some(part);
@@ -194,6 +197,7 @@ fn send_lines(
                     ..ProducerRecord::default()
                 },
                 None => {
+                    lock(deliveries).stopped_on_failure = true;
                     let shown: String = String::from_utf8_lossy(text).chars().take(60).collect();
                     return Err((
                         sent,
@@ -223,7 +227,10 @@ fn send_lines(
                 d.refused += 1;
                 d.first_error.get_or_insert(e);
             }
-            Err(e) => return Err((sent, client::failure(e))),
+            Err(e) => {
+                lock(deliveries).stopped_on_failure = true;
+                return Err((sent, client::failure(e)));
+            }
         }
     }
 }
@@ -253,8 +260,11 @@ fn report(args: &ProduceArgs, d: &Deliveries, out: &mut impl Write) -> Result<()
             } else {
                 String::new()
             };
-            if d.stopped_reading {
-                failed.push_str("; stopped reading input at the first failed delivery");
+            if d.stopped_on_failure {
+                failed.push_str(&format!(
+                    "; stopped on the failure: input after line {} was not read",
+                    d.lines_read
+                ));
             }
             eprintln!(
                 "weir: produced {records} record(s) to {}{failed}",
@@ -275,7 +285,7 @@ fn report(args: &ProduceArgs, d: &Deliveries, out: &mut impl Write) -> Result<()
             writeln!(
                 out,
                 "{}",
-                json!({"topic": args.topic, "records": records, "failed": d.failed + d.refused, "stopped_reading": d.stopped_reading, "partitions": per})
+                json!({"topic": args.topic, "records": records, "failed": d.failed + d.refused, "stopped_on_failure": d.stopped_on_failure, "lines_read": d.lines_read, "partitions": per})
             )?;
         }
     }

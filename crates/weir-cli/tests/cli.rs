@@ -513,6 +513,39 @@ fn topics_alter_changes_configs_and_adds_partitions_or_nothing() {
             "KEY=VALUE",
         ),
         (vec!["alter", "t"], "nothing to alter"),
+        (
+            vec![
+                "alter",
+                "t",
+                "--partitions",
+                "200000",
+                "--add-config",
+                "retention.ms=1",
+            ],
+            "at most",
+        ),
+        (
+            vec![
+                "alter",
+                "t",
+                "--delete-config",
+                "cleanup.policy",
+                "--add-config",
+                "retention.ms=1",
+            ],
+            "no override for cleanup.policy",
+        ),
+        (
+            vec![
+                "alter",
+                "t",
+                "--add-config",
+                "retention.ms=1",
+                "--delete-config",
+                "retention.ms",
+            ],
+            "both",
+        ),
         (vec!["alter", "nope", "--partitions", "9"], "nope"),
     ] {
         let mut all = vec!["topics"];
@@ -554,6 +587,12 @@ fn topics_offsets_and_delete_records_work_like_kafkas_tools() {
         topics_ok(d, &["offsets", "t", "--time", "-2"], ""),
         "t:0:0\nt:1:0\n"
     );
+    // No tiered storage: every record is local, none is tiered.
+    assert_eq!(
+        topics_ok(d, &["offsets", "t", "--time", "earliest-local"], ""),
+        "t:0:0\nt:1:0\n"
+    );
+    assert_eq!(topics_ok(d, &["offsets", "t", "--time", "-5"], ""), "");
     // The first record at or after a time: partition 0 has none, so it is
     // left out, as kafka-get-offsets leaves it out.
     assert_eq!(

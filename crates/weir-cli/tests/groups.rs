@@ -265,3 +265,41 @@ fn sigint_stops_a_group_consumer_cleanly_and_commits_what_it_printed() {
     assert_eq!(described["partitions"][0]["current_offset"], 5);
     assert_eq!(described["partitions"][0]["lag"], 0);
 }
+
+/// A reader that goes away (`weir consume ... | head` after head exits)
+/// leaves the records the group did not print uncommitted: the next run
+/// reads them.
+#[cfg(unix)]
+#[test]
+fn a_closed_output_commits_nothing_it_could_not_print() {
+    use std::process::{Command, Stdio};
+
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    ok(&weir(d, &["topics", "create", "t"], b""));
+    let input: String = (0..10).map(|i| format!("v{i}\n")).collect();
+    ok(&weir(d, &["produce", "t"], input.as_bytes()));
+
+    let mut child = Command::new(env!("CARGO_BIN_EXE_weir"))
+        .arg("--data-dir")
+        .arg(d)
+        .args(["consume", "t", "--group", "g", "--exit-at-end"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The reader is gone before anything is written.
+    drop(child.stdout.take());
+    let status = child.wait().unwrap();
+    assert!(status.success(), "{status:?}");
+
+    let described = &json_lines(&weir(
+        d,
+        &["groups", "describe", "g", "--format", "json"],
+        b"",
+    ))[0];
+    assert_eq!(described["partitions"][0]["lag"], 10, "{described}");
+    let again = consume_group(d);
+    assert_eq!(again.len(), 10);
+}

@@ -46,7 +46,7 @@ fn producer_flags_and_properties_shape_the_batches() {
     let summary = &json_lines(&out)[0];
     assert_eq!(
         summary,
-        &json!({"topic": "t", "records": 20, "failed": 0, "stopped_reading": false,
+        &json!({"topic": "t", "records": 20, "failed": 0, "stopped_on_failure": false, "lines_read": 20,
                 "partitions": {"0": {"records": 20, "first_offset": 0, "last_offset": 19}}})
     );
     // Piped input that arrived at once is one batch, sent when stdin ran dry
@@ -376,7 +376,9 @@ fn null_markers_make_tombstones_and_an_oversized_line_fails_alone() {
 
 /// A partition whose segment file cannot take a byte (`/dev/full`: every
 /// write fails with ENOSPC, as on a full disk): every delivery fails, the
-/// command says it stopped reading its input there, and exits 2.
+/// command stops reading its input at the first failure it sees (more input
+/// than the reader's 1 MiB buffer, so some is left unread), says so, and
+/// exits 2.
 #[cfg(target_os = "linux")]
 #[test]
 fn a_full_disk_fails_the_deliveries_and_stops_reading_input() {
@@ -386,13 +388,16 @@ fn a_full_disk_fails_the_deliveries_and_stops_reading_input() {
     let segment = d.join("t-0/00000000000000000000.log");
     std::fs::remove_file(&segment).unwrap();
     std::os::unix::fs::symlink("/dev/full", &segment).unwrap();
-    let input: String = (0..5000).map(|i| format!("line {i}\n")).collect();
+    let lines = 300_000u64;
+    let input: String = (0..lines).map(|i| format!("line {i:06}\n")).collect();
     let out = common::weir(d, &["produce", "t", "--format", "json"], input.as_bytes());
     assert_eq!(out.status.code(), Some(2));
     let summary: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(summary["records"], 0);
     assert!(summary["failed"].as_u64().unwrap() > 0);
-    assert_eq!(summary["stopped_reading"], true);
+    assert_eq!(summary["stopped_on_failure"], true);
+    let read = summary["lines_read"].as_u64().unwrap();
+    assert!(read > 0 && read < lines, "{summary}");
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("No space left on device"), "{err}");
 
@@ -400,7 +405,7 @@ fn a_full_disk_fails_the_deliveries_and_stops_reading_input() {
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
-        err.contains("stopped reading input at the first failed delivery"),
+        err.contains("stopped on the failure: input after line"),
         "{err}"
     );
 }
