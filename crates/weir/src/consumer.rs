@@ -382,6 +382,18 @@ impl Consumer {
         Ok(a.position.unwrap_or(0))
     }
 
+    /// How far the partition's position is behind its high watermark
+    /// (Kafka's `currentLag`, KIP-695), without fetching or resetting:
+    /// `None` while the partition has no position yet (before its first poll
+    /// or seek, when `auto.offset.reset` has not been applied).
+    ///
+    /// # Errors
+    /// [`WeirError::NotAssigned`].
+    pub fn current_lag(&mut self, tp: &TopicPartition) -> Result<Option<i64>, WeirError> {
+        let a = self.part(tp)?;
+        Ok(a.position.map(|p| (a.log.high_watermark() - p).max(0)))
+    }
+
     /// Stops returning records of these partitions until resumed.
     ///
     /// # Errors

@@ -602,6 +602,40 @@ fn consumer_positions_pause_max_poll_records_and_resets() {
 }
 
 #[test]
+fn current_lag_follows_the_position_without_fetching() {
+    let (_dir, weir) = weir();
+    weir.admin().create_topic("lagging", 1, &[]).unwrap();
+    let tp = TopicPartition::new("lagging", 0);
+    let producer = weir.producer(&[("linger.ms", "0")]).unwrap();
+    let send = |n: usize| {
+        for i in 0..n {
+            producer
+                .send(ProducerRecord::new("lagging", format!("r{i}")))
+                .unwrap()
+                .wait()
+                .unwrap();
+        }
+    };
+    send(10);
+    let mut c = weir
+        .consumer(&[("auto.offset.reset", "earliest"), ("max.poll.records", "4")])
+        .unwrap();
+    assert!(matches!(
+        c.current_lag(&tp),
+        Err(WeirError::NotAssigned { .. })
+    ));
+    c.assign(std::slice::from_ref(&tp)).unwrap();
+    // No position yet: unknown, as Kafka's empty OptionalLong.
+    assert_eq!(c.current_lag(&tp).unwrap(), None);
+    assert_eq!(c.poll(Duration::from_secs(10)).unwrap().count(), 4);
+    assert_eq!(c.current_lag(&tp).unwrap(), Some(6));
+    send(3);
+    assert_eq!(c.current_lag(&tp).unwrap(), Some(9));
+    c.seek_to_end(std::slice::from_ref(&tp)).unwrap();
+    assert_eq!(c.current_lag(&tp).unwrap(), Some(0));
+}
+
+#[test]
 fn wakeup_interrupts_a_blocking_or_async_poll_once() {
     let (_dir, weir) = weir();
     weir.admin().create_topic("quiet", 1, &[]).unwrap();
