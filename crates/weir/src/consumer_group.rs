@@ -81,6 +81,9 @@ pub(crate) struct Membership {
     /// Held while this consumer exists: the coordinator keeps its session
     /// alive meanwhile (Kafka's heartbeat thread), see `JoinOptions::liveness`.
     pub(crate) liveness: Arc<()>,
+    /// [`Consumer::enforce_rebalance`] asked for a rebalance: the next poll
+    /// rejoins.
+    pub(crate) rejoin_requested: bool,
 }
 
 /// What the group needs from `poll` before records can be fetched.
@@ -182,6 +185,7 @@ impl Consumer {
                 last_auto_commit: Instant::now(),
                 pending: Vec::new(),
                 liveness: Arc::new(()),
+                rejoin_requested: false,
             });
         }
         self.membership
@@ -292,6 +296,26 @@ impl Consumer {
             .and_then(|m| m.member_id.as_deref())
     }
 
+    /// Asks for a rebalance of the group (Kafka's `enforceRebalance`): the
+    /// next poll rejoins, and every member's next polls take part, with the
+    /// rebalance listener's callbacks as for any rebalance. A member that
+    /// has not joined yet joins at its next poll anyway.
+    ///
+    /// # Errors
+    /// [`WeirError::InvalidArgument`] without a subscription (Kafka's
+    /// `IllegalStateException`: only a subscribed member can rebalance).
+    pub fn enforce_rebalance(&mut self) -> Result<(), WeirError> {
+        match self.membership.as_mut() {
+            Some(m) if m.subscribed.is_some() => {
+                m.rejoin_requested = true;
+                Ok(())
+            }
+            _ => Err(WeirError::InvalidArgument(
+                "enforce_rebalance needs a subscription (subscribe first)".into(),
+            )),
+        }
+    }
+
     /// The group generation of the current assignment (-1 when none).
     pub fn generation(&self) -> i32 {
         self.membership.as_ref().map_or(-1, |m| m.generation)
@@ -384,6 +408,20 @@ impl Consumer {
                     m.coordinator
                         .rejoin(&m.group, &id, m.topics.clone(), owned)?;
                 }
+            }
+        }
+        // enforce_rebalance: rejoin once, with what the member owns.
+        if self
+            .membership
+            .as_ref()
+            .is_some_and(|m| m.rejoin_requested && m.member_id.is_some())
+        {
+            let owned = self.owned();
+            let m = self.membership_mut()?;
+            m.rejoin_requested = false;
+            if let Some(id) = m.member_id.clone() {
+                m.coordinator
+                    .rejoin(&m.group, &id, m.topics.clone(), owned)?;
             }
         }
         let session_timeout = self.config.session_timeout;

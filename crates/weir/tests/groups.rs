@@ -772,3 +772,31 @@ fn deleting_a_topic_deletes_the_groups_offsets_for_it() {
     assert_eq!(committed[0].1, None);
     assert_eq!(committed[1].1.as_ref().map(|o| o.offset), Some(7));
 }
+
+#[test]
+fn enforce_rebalance_starts_a_new_generation_for_every_member() {
+    let (_dir, weir) = weir();
+    weir.admin().create_topic("t", 2, &[]).unwrap();
+    let mut a = consumer(&weir, "g", &[]);
+    let mut b = consumer(&weir, "g", &[]);
+    // Only a subscribed member can ask.
+    assert!(matches!(
+        a.enforce_rebalance(),
+        Err(WeirError::InvalidArgument(_))
+    ));
+    a.subscribe(&["t"]).unwrap();
+    b.subscribe(&["t"]).unwrap();
+    poll_both_until_stable(&mut a, &mut b);
+    let (before, owned_a, owned_b) = (a.generation(), a.assignment(), b.assignment());
+
+    a.enforce_rebalance().unwrap();
+    let deadline = Instant::now() + LONG;
+    while !(a.generation() > before && a.generation() == b.generation()) {
+        assert!(Instant::now() < deadline, "no rebalance");
+        a.poll(Duration::from_millis(10)).unwrap();
+        b.poll(Duration::from_millis(10)).unwrap();
+    }
+    // Same members, same subscriptions: the range assignor gives the same.
+    poll_both_until_stable(&mut a, &mut b);
+    assert_eq!((a.assignment(), b.assignment()), (owned_a, owned_b));
+}
