@@ -34,9 +34,8 @@ pub fn compress(
 ///
 /// Memory grows with the bytes actually produced, never with a size the input
 /// claims: a size field larger than `max_output`, or a stream that inflates past
-/// it, is [`CodecError::OutputLimitExceeded`]. zstd's window buffer is bounded too
-/// (at most 8 MiB, or the limit rounded up to a power of two, up to zstd's own
-/// 128 MiB default).
+/// it, is [`CodecError::OutputLimitExceeded`]. zstd's window is bounded by zstd's
+/// own 128 MiB default, as Kafka's readers bound it.
 ///
 /// Accepted input per codec: gzip with one or more members; snappy in xerial
 /// framing (also several concatenated streams) or as one raw block; an LZ4 frame

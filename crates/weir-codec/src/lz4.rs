@@ -15,7 +15,6 @@
 
 use xxhash_rust::xxh32::xxh32;
 
-use crate::codec::room;
 use crate::compression::LZ4_DEFAULT_LEVEL;
 use crate::{CodecError, Compression};
 
@@ -198,68 +197,14 @@ pub(crate) fn decompress(input: &[u8], limit: usize, out: &mut Vec<u8>) -> Resul
         ));
     }
 
-    loop {
-        let size_at = cur.pos;
-        let word = cur.u32_le("block size")?;
-        if word == 0 {
-            break;
-        }
-        let stored = word & UNCOMPRESSED_BIT != 0;
-        let size = (word & !UNCOMPRESSED_BIT) as usize;
-        if size > max_block {
-            return Err(CodecError::corrupt(
-                CODEC,
-                size_at,
-                format!("block of {size} bytes exceeds the frame's maximum block size {max_block}"),
-            ));
-        }
-        let data = cur.take(size, "block")?;
-        if flg & FLG_BLOCK_CHECKSUM != 0 {
-            let sum_at = cur.pos;
-            let stored_sum = cur.u32_le("block checksum")?;
-            if stored_sum != xxh32(data, 0) {
-                return Err(CodecError::corrupt(
-                    CODEC,
-                    sum_at,
-                    "block checksum mismatch",
-                ));
-            }
-        }
-        let room = room(out, start, limit);
-        if stored {
-            if size > room {
-                return Err(CodecError::OutputLimitExceeded {
-                    codec: CODEC,
-                    limit,
-                });
-            }
-            out.extend_from_slice(data);
-        } else {
-            // A block inflates to at most max_block bytes; give it that much room,
-            // or only what the limit leaves.
-            let window = max_block.min(room);
-            let at = out.len();
-            out.resize(at + window, 0);
-            let result =
-                lz4_flex::block::decompress_into(data, out.get_mut(at..).unwrap_or_default());
-            match result {
-                Ok(written) => out.truncate(at + written),
-                Err(lz4_flex::block::DecompressError::OutputTooSmall { .. })
-                    if window < max_block =>
-                {
-                    out.truncate(at);
-                    return Err(CodecError::OutputLimitExceeded {
-                        codec: CODEC,
-                        limit,
-                    });
-                }
-                Err(e) => {
-                    out.truncate(at);
-                    return Err(CodecError::corrupt(CODEC, size_at + 4, e.to_string()));
-                }
-            }
-        }
-    }
+    // The bytes decoded so far end at `len`; `out` past it is zeroed room
+    // that the next blocks reuse, so each byte of `out` is zeroed at most
+    // once however many blocks the frame has (a block of two bytes in a frame
+    // of 4 MiB blocks must not cost a 4 MiB fill).
+    let mut len = out.len();
+    let result = decode_blocks(&mut cur, flg, max_block, start, limit, out, &mut len);
+    out.truncate(len);
+    result?;
     if flg & FLG_CONTENT_CHECKSUM != 0 {
         let sum_at = cur.pos;
         let stored_sum = cur.u32_le("content checksum")?;
@@ -282,6 +227,82 @@ pub(crate) fn decompress(input: &[u8], limit: usize, out: &mut Vec<u8>) -> Resul
         ));
     }
     Ok(())
+}
+
+/// Decodes the frame's blocks up to its end mark into `out` from `*len` on
+/// (see [`decompress`]); `*len` is where the decoded bytes end, also on
+/// error.
+fn decode_blocks(
+    cur: &mut Cursor<'_>,
+    flg: u8,
+    max_block: usize,
+    start: usize,
+    limit: usize,
+    out: &mut Vec<u8>,
+    len: &mut usize,
+) -> Result<(), CodecError> {
+    loop {
+        let size_at = cur.pos;
+        let word = cur.u32_le("block size")?;
+        let stored = word & UNCOMPRESSED_BIT != 0;
+        let size = (word & !UNCOMPRESSED_BIT) as usize;
+        // As Kafka's reader, the size without its high bit is what ends the
+        // frame.
+        if size == 0 {
+            return Ok(());
+        }
+        if size > max_block {
+            return Err(CodecError::corrupt(
+                CODEC,
+                size_at,
+                format!("block of {size} bytes exceeds the frame's maximum block size {max_block}"),
+            ));
+        }
+        let data = cur.take(size, "block")?;
+        if flg & FLG_BLOCK_CHECKSUM != 0 {
+            let sum_at = cur.pos;
+            let stored_sum = cur.u32_le("block checksum")?;
+            if stored_sum != xxh32(data, 0) {
+                return Err(CodecError::corrupt(
+                    CODEC,
+                    sum_at,
+                    "block checksum mismatch",
+                ));
+            }
+        }
+        let room = limit.saturating_sub(len.saturating_sub(start));
+        // A block inflates to at most max_block bytes; give it that much
+        // room, or only what the limit leaves.
+        let window = if stored { size } else { max_block.min(room) };
+        if stored && size > room {
+            return Err(CodecError::OutputLimitExceeded {
+                codec: CODEC,
+                limit,
+            });
+        }
+        let end = *len + window;
+        if out.len() < end {
+            out.resize(end, 0);
+        }
+        let target = out.get_mut(*len..end).unwrap_or_default();
+        if stored {
+            target.copy_from_slice(data);
+            *len = end;
+            continue;
+        }
+        match lz4_flex::block::decompress_into(data, target) {
+            Ok(written) => *len += written,
+            Err(lz4_flex::block::DecompressError::OutputTooSmall { .. }) if window < max_block => {
+                return Err(CodecError::OutputLimitExceeded {
+                    codec: CODEC,
+                    limit,
+                });
+            }
+            Err(e) => {
+                return Err(CodecError::corrupt(CODEC, size_at + 4, e.to_string()));
+            }
+        }
+    }
 }
 
 #[cfg(test)]
@@ -367,6 +388,44 @@ mod tests {
 
         let no_end = &frame[..frame.len() - 4];
         assert!(decompress(no_end, 100, &mut Vec::new()).is_err());
+    }
+
+    /// A frame of 4 MiB blocks (BD 0x70) holding many tiny blocks, as a
+    /// hostile producer could write: decoded exactly, block after block, each
+    /// byte of the output zeroed at most once. The end mark may carry the
+    /// stored bit, as Kafka's reader masks it off before testing for zero.
+    #[test]
+    fn many_small_blocks_in_a_large_block_frame_decode_in_place() {
+        let mut frame = vec![0x04, 0x22, 0x4D, 0x18, 0x60, 0x70];
+        let hc = header_checksum(&frame[4..]);
+        frame.push(hc);
+        let mut want = Vec::new();
+        for i in 0..5000u32 {
+            // A stored block of one byte and a compressed one (a literal run
+            // of one byte: token 0x10, then the byte).
+            let (a, b) = ((i % 251) as u8, (i % 13) as u8);
+            frame.extend_from_slice(&(1 | UNCOMPRESSED_BIT).to_le_bytes());
+            frame.push(a);
+            frame.extend_from_slice(&2u32.to_le_bytes());
+            frame.extend_from_slice(&[0x10, b]);
+            want.extend_from_slice(&[a, b]);
+        }
+        frame.extend_from_slice(&UNCOMPRESSED_BIT.to_le_bytes());
+        let mut out = vec![7u8; 3];
+        decompress(&frame, want.len(), &mut out).unwrap();
+        assert_eq!(&out[..3], &[7, 7, 7], "what was there before is kept");
+        assert_eq!(&out[3..], &want[..]);
+
+        // One byte short of room: the limit, not corruption, and nothing
+        // past what fitted is left behind.
+        let mut out = Vec::new();
+        let err = decompress(&frame, want.len() - 1, &mut out).unwrap_err();
+        assert!(
+            matches!(err, CodecError::OutputLimitExceeded { .. }),
+            "{err}"
+        );
+        assert!(out.len() < want.len());
+        assert_eq!(out, want[..out.len()]);
     }
 
     #[test]

@@ -88,6 +88,10 @@ pub(crate) fn decompress(input: &[u8], limit: usize, out: &mut Vec<u8>) -> Resul
     Ok(())
 }
 
+/// The most a snappy block can expand: 64 bytes from a 3-byte copy, rounded
+/// up (and room for a block that is only its length varint: empty output).
+const MAX_EXPANSION: usize = 22;
+
 /// Decompresses one raw snappy block, checking its claimed length before
 /// allocating anything.
 fn decompress_raw(
@@ -99,6 +103,19 @@ fn decompress_raw(
 ) -> Result<(), CodecError> {
     let claimed = snap::raw::decompress_len(block)
         .map_err(|e| CodecError::corrupt(CODEC, position, e.to_string()))?;
+    // The densest snappy element, a 3-byte copy, yields 64 bytes: a block
+    // cannot decode to more than ~21.4 times its size, and one that claims
+    // more would fail only after its claim was allocated and zeroed.
+    if claimed > block.len().saturating_mul(MAX_EXPANSION) {
+        return Err(CodecError::corrupt(
+            CODEC,
+            position,
+            format!(
+                "a block of {} bytes claims {claimed} bytes, more than snappy can encode in it",
+                block.len()
+            ),
+        ));
+    }
     if claimed > room(out, start, limit) {
         return Err(CodecError::OutputLimitExceeded {
             codec: CODEC,
@@ -158,13 +175,49 @@ mod tests {
 
     #[test]
     fn a_lying_length_is_refused_before_allocating() {
-        // A raw block whose varint claims 2^31 bytes.
+        // A raw block whose varint claims 2^31 bytes: impossible in 6 bytes.
         let lying = [0x80, 0x80, 0x80, 0x80, 0x08, 0x00];
         let err = decompress(&lying, 1 << 20, &mut Vec::new()).unwrap_err();
+        assert!(matches!(err, CodecError::Corrupt { .. }), "{err}");
+        // A possible claim past the limit is the limit's error.
+        let mut data = Vec::new();
+        compress(&[b'x'; 4096], &mut data).unwrap();
+        let err = decompress(&data, 1000, &mut Vec::new()).unwrap_err();
         assert!(
             matches!(err, CodecError::OutputLimitExceeded { .. }),
             "{err}"
         );
+    }
+
+    /// A 7-byte block claiming 100 MiB: more than snappy can encode in it,
+    /// refused as corrupt before anything is allocated, whatever the limit.
+    #[test]
+    fn a_claim_beyond_snappys_expansion_is_corrupt() {
+        let mut block = Vec::new();
+        let mut n = 100usize << 20;
+        while n >= 0x80 {
+            block.push((n as u8) | 0x80);
+            n >>= 7;
+        }
+        block.push(n as u8);
+        block.extend_from_slice(&[0xfe, 0xff, 0x00]);
+        let err = decompress(&block, usize::MAX, &mut Vec::new()).unwrap_err();
+        assert!(
+            matches!(err, CodecError::Corrupt { .. }) && err.to_string().contains("claims"),
+            "{err}"
+        );
+        // The densest real block (a long run) is still read.
+        let run = vec![b'a'; 1 << 20];
+        let mut data = Vec::new();
+        compress(&run, &mut data).unwrap();
+        let mut out = Vec::new();
+        decompress(&data, run.len(), &mut out).unwrap();
+        assert_eq!(out, run);
+        let raw = snap::raw::Encoder::new().compress_vec(&run).unwrap();
+        assert!(raw.len() * MAX_EXPANSION >= run.len(), "{}", raw.len());
+        let mut out = Vec::new();
+        decompress(&raw, run.len(), &mut out).unwrap();
+        assert_eq!(out, run);
     }
 
     #[test]

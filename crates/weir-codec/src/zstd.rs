@@ -11,11 +11,12 @@ use crate::{CodecError, Compression};
 
 const CODEC: Compression = Compression::Zstd;
 
-/// zstd's own default decoder window limit (128 MiB), which Kafka's readers use.
-const WINDOW_LOG_CEILING: u32 = 27;
-/// The smallest window we always allow: 8 MiB covers every level up to 19 even for
-/// frames written without a content size.
-const WINDOW_LOG_FLOOR: u32 = 23;
+/// zstd's own default decoder window limit (128 MiB), which Kafka's readers
+/// use. It is allowed whatever the output limit: Kafka's zstd-jni stream
+/// writes frames without a content size, whose window at levels 20-22 is
+/// 32-128 MiB however small the batch (the buffer is only as large as the
+/// frame's window, and zstd touches only what it decodes).
+const WINDOW_LOG_MAX: u32 = 27;
 
 thread_local! {
     // Contexts are costly to create (hundreds of KiB); keep one per thread.
@@ -60,14 +61,12 @@ pub(crate) fn decompress(input: &[u8], limit: usize, out: &mut Vec<u8>) -> Resul
         return Err(CodecError::corrupt(CODEC, 0, "empty stream: no zstd frame"));
     }
     let start = out.len();
-    let window_log = usize::BITS - limit.saturating_sub(1).leading_zeros();
-    let window_log = window_log.clamp(WINDOW_LOG_FLOOR, WINDOW_LOG_CEILING);
     DECOMPRESSOR.with(|cell| {
         let mut slot = cell.borrow_mut();
         let dctx = slot.get_or_insert_with(DCtx::create);
         dctx.reset(zstd_safe::ResetDirective::SessionAndParameters)
             .map_err(|c| CodecError::decode(CODEC, error(c)))?;
-        dctx.set_parameter(DParameter::WindowLogMax(window_log))
+        dctx.set_parameter(DParameter::WindowLogMax(WINDOW_LOG_MAX))
             .map_err(|c| CodecError::decode(CODEC, error(c)))?;
         let mut pos = 0;
         while pos < input.len() {
@@ -154,6 +153,24 @@ mod tests {
         let mut out = Vec::new();
         decompress(&data, 100, &mut out).unwrap();
         assert_eq!(out, b"with size, without size");
+    }
+
+    /// Kafka's zstd-jni writes a stream without a content size; at level 22
+    /// its frame asks for a 128 MiB window however small the batch. It is read
+    /// whatever the output limit, as Kafka reads it.
+    #[test]
+    fn a_level_22_stream_is_read_under_a_small_limit() {
+        let text = b"{\"order\":1,\"amount\":12.5}".repeat(40);
+        let mut streamed = Vec::new();
+        {
+            let mut enc = zstd::stream::write::Encoder::new(&mut streamed, 22).unwrap();
+            std::io::Write::write_all(&mut enc, &text).unwrap();
+            enc.finish().unwrap();
+        }
+        assert_eq!(zstd_safe::get_frame_content_size(&streamed).unwrap(), None);
+        let mut out = Vec::new();
+        decompress(&streamed, 1 << 20, &mut out).unwrap();
+        assert_eq!(out, text);
     }
 
     #[test]
