@@ -734,13 +734,13 @@ impl<'a> RecordView<'a> {
     /// The key as a zero-copy slice of the batch buffer.
     #[inline]
     pub fn key_bytes(&self) -> Option<Bytes> {
-        self.key.clone().map(|r| self.data.slice(r))
+        self.key.clone().map(|r| slice_checked(self.data, r))
     }
 
     /// The value as a zero-copy slice of the batch buffer.
     #[inline]
     pub fn value_bytes(&self) -> Option<Bytes> {
-        self.value.clone().map(|r| self.data.slice(r))
+        self.value.clone().map(|r| slice_checked(self.data, r))
     }
 
     /// The number of headers.
@@ -849,7 +849,17 @@ impl<'a> HeaderView<'a> {
 
     /// The value as a zero-copy slice of the batch buffer.
     pub fn value_bytes(&self) -> Option<Bytes> {
-        self.value.clone().map(|r| self.data.slice(r))
+        self.value.clone().map(|r| slice_checked(self.data, r))
+    }
+}
+
+/// `data[r]` as a zero-copy `Bytes`, or empty when `r` is not inside `data`
+/// (a span of another batch, see [`Records::view`]): never a panic.
+fn slice_checked(data: &Bytes, r: Range<usize>) -> Bytes {
+    if r.start <= r.end && r.end <= data.len() {
+        data.slice(r)
+    } else {
+        Bytes::new()
     }
 }
 
@@ -858,6 +868,35 @@ mod tests {
     use proptest::prelude::*;
 
     use crate::{BatchBuilder, BatchOptions, Header, Record, RecordBatch};
+
+    /// A span viewed in another (smaller) batch gives wrong or empty fields,
+    /// as documented, and never a panic, also through the `Bytes` accessors.
+    #[test]
+    fn a_span_of_another_batch_never_panics() {
+        let mut big = BatchBuilder::new(BatchOptions::default());
+        big.append(
+            &Record::new(vec![b'v'; 300])
+                .with_key(vec![b'k'; 100])
+                .with_header(Header::new("h", vec![b'x'; 50])),
+        )
+        .unwrap();
+        let big = RecordBatch::new(big.build().unwrap()).unwrap();
+        let big_records = big.records().unwrap();
+        let span = big_records.iter().next().unwrap().unwrap().span();
+
+        let mut small = BatchBuilder::new(BatchOptions::default());
+        small.append(&Record::new("v")).unwrap();
+        let small = RecordBatch::new(small.build().unwrap()).unwrap();
+        let small_records = small.records().unwrap();
+        let view = small_records.view(&span);
+        assert_eq!(view.key_bytes().map(|b| b.len()), Some(0));
+        assert_eq!(view.value_bytes().map(|b| b.len()), Some(0));
+        let record = view.to_record();
+        assert!(record.value.is_some_and(|v| v.is_empty()));
+        for h in view.headers() {
+            let _ = (h.key(), h.value(), h.value_bytes());
+        }
+    }
 
     /// The fast path must accept exactly what the careful decoder accepts, and
     /// decode it the same way.
