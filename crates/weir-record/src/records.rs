@@ -221,7 +221,8 @@ fn fast_varlong(buf: &[u8], pos: &mut usize) -> Option<i64> {
 #[inline(always)]
 fn fast_nullable(body: &[u8], pos: &mut usize) -> Option<Option<Range<usize>>> {
     let len = fast_varint(body, pos)?;
-    if len == -1 {
+    // As Kafka's `DefaultRecord.readFrom`: any negative length is null.
+    if len < 0 {
         return Some(None);
     }
     let start = *pos;
@@ -576,7 +577,8 @@ impl<'a> RecordIter<'a> {
         })
     }
 
-    /// Reads a varint length and that many bytes; -1 is null.
+    /// Reads a varint length and that many bytes; a negative length is null
+    /// (Kafka writes -1; its reader takes any negative length as null).
     #[inline]
     fn nullable(
         &self,
@@ -584,14 +586,9 @@ impl<'a> RecordIter<'a> {
         field: RecordField,
     ) -> Result<Option<Range<usize>>, RecordError> {
         let len = c.varint().map_err(|f| self.field_error(field, f))?;
-        if len == -1 {
+        let Ok(len) = usize::try_from(len) else {
             return Ok(None);
-        }
-        let len = usize::try_from(len).map_err(|_| RecordError::InvalidRecordField {
-            index: self.index,
-            field,
-            reason: format!("length {len} (only -1, null, may be negative)"),
-        })?;
+        };
         c.skip(len)
             .map(Some)
             .map_err(|f| self.field_error(field, f))
@@ -868,6 +865,44 @@ mod tests {
     use proptest::prelude::*;
 
     use crate::{BatchBuilder, BatchOptions, Header, Record, RecordBatch};
+
+    /// Kafka's reader takes any negative key, value or header-value length
+    /// as null (a negative header key length is an error there and here).
+    #[test]
+    fn negative_lengths_other_than_minus_one_are_null_as_in_kafka() {
+        // One record: length, attributes 0, timestamp delta 0, offset delta 0,
+        // key length -2 (zigzag 3), value length -7 (13), one header with key
+        // "h" and value length -3 (5).
+        let body = [0u8, 0, 0, 3, 13, 2, 2, b'h', 5];
+        let mut record = vec![(body.len() as u8) << 1];
+        record.extend_from_slice(&body);
+        let mut builder = BatchBuilder::new(BatchOptions::default());
+        builder.append(&Record::new("x")).unwrap();
+        let mut bytes = builder.build().unwrap().to_vec();
+        bytes.truncate(crate::layout::RECORDS);
+        bytes.extend_from_slice(&record);
+        let len = (bytes.len() - 12) as i32;
+        bytes[8..12].copy_from_slice(&len.to_be_bytes());
+        let crc = crate::crc32c(&bytes[21..]);
+        bytes[17..21].copy_from_slice(&crc.to_be_bytes());
+        let batch = RecordBatch::new(bytes::Bytes::from(bytes.clone())).unwrap();
+        batch.validate_crc().unwrap();
+        agree(&batch, true);
+        let records = batch.records().unwrap();
+        let r = records.iter().next().unwrap().unwrap();
+        assert_eq!((r.key(), r.value()), (None, None));
+        let h: Vec<_> = r.headers().map(|h| (h.key().to_vec(), h.value())).collect();
+        assert_eq!(h, [(b"h".to_vec(), None)]);
+
+        // A negative header key length stays an error.
+        let last = bytes.len() - 3;
+        bytes[last] = 3; // header key length -2
+        let crc = crate::crc32c(&bytes[21..]);
+        bytes[17..21].copy_from_slice(&crc.to_be_bytes());
+        let batch = RecordBatch::new(bytes::Bytes::from(bytes)).unwrap();
+        agree(&batch, false);
+        assert!(batch.records().unwrap().iter().next().unwrap().is_err());
+    }
 
     /// A span viewed in another (smaller) batch gives wrong or empty fields,
     /// as documented, and never a panic, also through the `Bytes` accessors.
