@@ -109,7 +109,12 @@ fn exercise(batch: &RecordBatch) {
         decoded.push((view.offset_delta(), view.to_record()));
     }
     assert_eq!(decoded.len(), records.len());
-    if batch.timestamp_type() == TimestampType::LogAppendTime || decoded.is_empty() {
+    // Kafka's reader takes negative timestamps below -1, its builder (and
+    // ours) refuses to write them: such records decode but do not re-encode.
+    if batch.timestamp_type() == TimestampType::LogAppendTime
+        || decoded.is_empty()
+        || decoded.iter().any(|(_, r)| r.timestamp < -1)
+    {
         return;
     }
     let mut builder = BatchBuilder::new(BatchOptions {

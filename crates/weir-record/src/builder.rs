@@ -126,7 +126,8 @@ impl BatchBuilder {
     ///
     /// # Errors
     /// [`RecordError::Encode`] when the record or the batch would pass Kafka's
-    /// int32 limits. The builder is unchanged on error.
+    /// int32 limits, or for a negative timestamp other than -1 ("none"), as
+    /// Kafka's builder refuses it. The builder is unchanged on error.
     #[inline]
     pub fn append(&mut self, record: &Record) -> Result<i32, RecordError> {
         let delta = self.next_offset_delta()?;
@@ -245,6 +246,13 @@ impl BatchBuilder {
                 reason: "more than 2^31 - 1 records in one batch".into(),
             });
         }
+        // Kafka's MemoryRecordsBuilder: -1 is "no timestamp", other negative
+        // values are refused.
+        if timestamp < 0 && timestamp != NO_TIMESTAMP {
+            return Err(RecordError::Encode {
+                reason: format!("invalid negative timestamp {timestamp}"),
+            });
+        }
         let base_timestamp = self.base_timestamp.unwrap_or(timestamp);
         let timestamp_delta = timestamp.wrapping_sub(base_timestamp);
         record::put_record(
@@ -277,7 +285,9 @@ impl BatchBuilder {
     ///
     /// # Errors
     /// [`RecordError::Codec`] if compression fails; [`RecordError::Encode`] if the
-    /// compressed batch would exceed 2 GiB.
+    /// compressed batch would exceed 2 GiB, or for producer fields Kafka's
+    /// builder refuses (transactional without a producer id; a producer id
+    /// without an epoch, or without a base sequence outside control batches).
     pub fn build_batch(self) -> Result<BuiltBatch, RecordError> {
         let records_size = self.buf.len().saturating_sub(RECORD_BATCH_OVERHEAD);
         Ok(BuiltBatch {
@@ -293,6 +303,7 @@ impl BatchBuilder {
     /// As [`build_batch`](Self::build_batch).
     pub fn build(self) -> Result<Bytes, RecordError> {
         let o = self.options;
+        check_producer_fields(&o)?;
         let empty = self.count == 0;
         let compression = if empty {
             CompressionConfig::NONE
@@ -391,6 +402,30 @@ impl BatchBuilder {
         )?;
         builder.build()
     }
+}
+
+/// The producer fields Kafka's `MemoryRecordsBuilder` refuses: a
+/// transactional batch without a producer id, or a producer id without an
+/// epoch, or (outside control batches) without a base sequence.
+fn check_producer_fields(o: &BatchOptions) -> Result<(), RecordError> {
+    let refuse = |reason: &str| {
+        Err(RecordError::Encode {
+            reason: reason.to_string(),
+        })
+    };
+    if o.producer_id == layout::NO_PRODUCER_ID {
+        if o.transactional {
+            return refuse("a transactional batch needs a producer id");
+        }
+        return Ok(());
+    }
+    if o.producer_epoch == layout::NO_PRODUCER_EPOCH {
+        return refuse("a batch with a producer id needs a producer epoch");
+    }
+    if o.base_sequence == layout::NO_SEQUENCE && !o.control {
+        return refuse("a batch with a producer id needs a base sequence");
+    }
+    Ok(())
 }
 
 fn header_refs(headers: &[Header]) -> impl Iterator<Item = HeaderRef<'_>> + Clone {

@@ -18,7 +18,8 @@ fn header() -> impl Strategy<Value = Header> {
 
 fn record() -> impl Strategy<Value = Record> {
     (
-        prop_oneof![any::<i64>(), 1_600_000_000_000i64..1_900_000_000_000],
+        // -1 is "no timestamp"; Kafka's builder refuses other negatives.
+        prop_oneof![-1i64..=i64::MAX, 1_600_000_000_000i64..1_900_000_000_000],
         bytes(40),
         bytes(300),
         proptest::collection::vec(header(), 0..4),
@@ -54,6 +55,16 @@ fn options() -> impl Strategy<Value = BatchOptions> {
     )
         .prop_map(
             |(compression, log_append, transactional, control, (pid, epoch, seq), horizon)| {
+                // The producer fields Kafka's builder accepts: a producer id
+                // for a transactional batch, and with a producer id an epoch
+                // and (outside control batches) a sequence.
+                let pid = if pid == -1 && transactional { 7 } else { pid };
+                let epoch = if pid != -1 && epoch == -1 { 0 } else { epoch };
+                let seq = if pid != -1 && seq == -1 && !control {
+                    0
+                } else {
+                    seq
+                };
                 BatchOptions {
                     compression,
                     timestamp_type: if log_append {
@@ -164,4 +175,53 @@ proptest! {
         let offsets: Vec<i64> = batch.records().unwrap().iter().map(|r| r.unwrap().offset()).collect();
         prop_assert_eq!(offsets, (0..records.len() as i64).collect::<Vec<_>>());
     }
+}
+
+/// What Kafka's `MemoryRecordsBuilder` refuses, the builder refuses: negative
+/// timestamps other than -1, a transactional batch without a producer id, a
+/// producer id without an epoch or (outside control batches) a sequence.
+#[test]
+fn the_builder_refuses_what_kafkas_refuses() {
+    let mut b = BatchBuilder::new(BatchOptions::default());
+    assert!(b.append(&Record::new("v").with_timestamp(-5)).is_err());
+    assert!(b.is_empty(), "unchanged on error");
+    b.append(&Record::new("v").with_timestamp(-1)).unwrap();
+    b.build().unwrap();
+
+    let build = |o: BatchOptions| {
+        let mut b = BatchBuilder::new(o);
+        b.append(&Record::new("v")).unwrap();
+        b.build()
+    };
+    let idempotent = BatchOptions {
+        producer_id: 42,
+        producer_epoch: 3,
+        base_sequence: 0,
+        ..BatchOptions::default()
+    };
+    build(idempotent).unwrap();
+    for bad in [
+        BatchOptions {
+            transactional: true,
+            ..BatchOptions::default()
+        },
+        BatchOptions {
+            producer_epoch: -1,
+            ..idempotent
+        },
+        BatchOptions {
+            base_sequence: -1,
+            ..idempotent
+        },
+    ] {
+        let err = build(bad).unwrap_err();
+        assert!(err.to_string().contains("producer"), "{err}");
+    }
+    // A control batch (a transaction marker) has no sequence.
+    BatchBuilder::end_transaction_marker(
+        idempotent,
+        weir_record::EndTransactionMarker::commit(0),
+        1,
+    )
+    .unwrap();
 }
