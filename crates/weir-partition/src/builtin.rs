@@ -215,7 +215,7 @@ impl Partitioner for BuiltInPartitioner {
         t.produced_bytes = t.produced_bytes.saturating_add(appended_bytes);
         // BuiltInPartitioner.updatePartitionInfo.
         if (t.produced_bytes >= self.batch_size && batch_boundary)
-            || t.produced_bytes >= self.batch_size * 2
+            || t.produced_bytes >= self.batch_size.saturating_mul(2)
         {
             t.produced_bytes = 0;
             t.sticky = next_partition(rng, t);

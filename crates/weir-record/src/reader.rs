@@ -16,6 +16,8 @@ use crate::{ReadError, RecordBatch, RecordError};
 /// Kafka's smallest legal `batchLength` for any magic (`LegacyRecord.RECORD_OVERHEAD_V0`);
 /// below it the length itself is corrupt.
 const MIN_ANY_MAGIC_LENGTH: i32 = 14;
+/// The most a read reserves before the bytes arrive.
+const READ_CHUNK: usize = 1 << 20;
 
 /// A batch and the byte position where it starts.
 #[derive(Debug, Clone)]
@@ -228,17 +230,19 @@ impl<R: Read> ReaderBatches<R> {
         if size as u64 > rest {
             return Err(torn(size as u64));
         }
-        let mut bytes = vec![0u8; size];
-        if let Some(head) = bytes.get_mut(..LOG_OVERHEAD) {
-            head.copy_from_slice(&header);
+        // Memory grows with the bytes read, not with the length field: a
+        // wrong file length from the caller cannot make it allocate 2 GiB.
+        let mut bytes = Vec::with_capacity(size.min(READ_CHUNK));
+        bytes.extend_from_slice(&header);
+        let body = (size - LOG_OVERHEAD) as u64;
+        (&mut self.reader)
+            .take(body)
+            .read_to_end(&mut bytes)
+            .map_err(io)?;
+        if bytes.len() != size {
+            // The file shrank under us: what is there is a torn batch.
+            return Err(torn(size as u64));
         }
-        self.reader
-            .read_exact(bytes.get_mut(LOG_OVERHEAD..).unwrap_or_default())
-            .map_err(|e| match e.kind() {
-                // The file shrank under us: what is there is a torn batch.
-                io::ErrorKind::UnexpectedEof => torn(size as u64),
-                _ => io(e),
-            })?;
         let batch = check(Bytes::from(bytes), length, position, self.verify_crc)?;
         self.pos += size as u64;
         Ok(batch)

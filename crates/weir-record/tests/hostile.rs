@@ -512,3 +512,20 @@ fn last_sequence_wraps_as_kafka() {
     // MAX-1, MAX, 0, 1
     assert_eq!(batch.last_sequence(), 1);
 }
+
+/// A reader told the file is longer than it is (it shrank, or the caller is
+/// wrong) and a header claiming almost 2 GiB: a torn batch at its position,
+/// read with memory for the bytes that are there, not for the claim.
+#[test]
+fn a_reader_past_the_real_end_reports_a_torn_batch() {
+    let mut bytes = vec![0u8; 12];
+    bytes[8..12].copy_from_slice(&(i32::MAX - 12).to_be_bytes());
+    bytes.extend_from_slice(&[0u8; 100]);
+    let len = u64::from(i32::MAX as u32);
+    let mut reader = weir_record::ReaderBatches::new(std::io::Cursor::new(bytes), len);
+    assert!(matches!(
+        reader.next(),
+        Some(Err(weir_record::ReadError::TornBatch { position: 0, .. }))
+    ));
+    assert!(reader.next().is_none());
+}
