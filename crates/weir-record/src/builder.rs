@@ -77,6 +77,9 @@ pub struct BatchBuilder {
     max_timestamp_override: Option<i64>,
     last_appended_offset_delta: i64,
     last_offset_delta_override: Option<i32>,
+    /// Records were copied from a batch ([`append_view`](Self::append_view)):
+    /// the producer fields are the copied batch's, not checked as new.
+    copied: bool,
 }
 
 impl BatchBuilder {
@@ -98,6 +101,7 @@ impl BatchBuilder {
             max_timestamp_override: None,
             last_appended_offset_delta: -1,
             last_offset_delta_override: None,
+            copied: false,
         }
     }
 
@@ -146,6 +150,7 @@ impl BatchBuilder {
         value: Option<&[u8]>,
         headers: &[Header],
     ) -> Result<i32, RecordError> {
+        Self::check_new_timestamp(timestamp)?;
         let delta = self.next_offset_delta()?;
         self.append_inner(delta, timestamp, key, value, header_refs(headers))?;
         Ok(delta)
@@ -163,6 +168,7 @@ impl BatchBuilder {
         offset_delta: i32,
         record: &Record,
     ) -> Result<(), RecordError> {
+        Self::check_new_timestamp(record.timestamp)?;
         self.append_inner(
             offset_delta,
             record.timestamp,
@@ -178,6 +184,9 @@ impl BatchBuilder {
     /// # Errors
     /// As [`append_with_offset_delta`](Self::append_with_offset_delta).
     pub fn append_view(&mut self, record: &RecordView<'_>) -> Result<(), RecordError> {
+        // A copy of data already in a log (a cleaner's or a re-compression's):
+        // it is kept as it is, not judged as new data.
+        self.copied = true;
         let headers = record.headers();
         self.append_inner(
             record.offset_delta(),
@@ -224,6 +233,19 @@ impl BatchBuilder {
         Ok(next as i32)
     }
 
+    /// Kafka's MemoryRecordsBuilder refuses new records with a negative
+    /// timestamp other than -1 ("none"). Records copied from a batch
+    /// ([`append_view`](Self::append_view)) keep theirs.
+    #[inline(always)]
+    fn check_new_timestamp(timestamp: i64) -> Result<(), RecordError> {
+        if timestamp < 0 && timestamp != NO_TIMESTAMP {
+            return Err(RecordError::Encode {
+                reason: format!("invalid negative timestamp {timestamp}"),
+            });
+        }
+        Ok(())
+    }
+
     #[inline(always)]
     fn append_inner<'h>(
         &mut self,
@@ -244,13 +266,6 @@ impl BatchBuilder {
         if self.count == i32::MAX as u32 {
             return Err(RecordError::Encode {
                 reason: "more than 2^31 - 1 records in one batch".into(),
-            });
-        }
-        // Kafka's MemoryRecordsBuilder: -1 is "no timestamp", other negative
-        // values are refused.
-        if timestamp < 0 && timestamp != NO_TIMESTAMP {
-            return Err(RecordError::Encode {
-                reason: format!("invalid negative timestamp {timestamp}"),
             });
         }
         let base_timestamp = self.base_timestamp.unwrap_or(timestamp);
@@ -287,7 +302,10 @@ impl BatchBuilder {
     /// [`RecordError::Codec`] if compression fails; [`RecordError::Encode`] if the
     /// compressed batch would exceed 2 GiB, or for producer fields Kafka's
     /// builder refuses (transactional without a producer id; a producer id
-    /// without an epoch, or without a base sequence outside control batches).
+    /// without an epoch, or without a base sequence outside control batches)
+    /// on a batch of new records. An empty header, and a batch of records
+    /// copied with [`append_view`](Self::append_view) (a cleaner's), keep
+    /// their fields unchecked, as Kafka's `writeEmptyHeader` does.
     pub fn build_batch(self) -> Result<BuiltBatch, RecordError> {
         let records_size = self.buf.len().saturating_sub(RECORD_BATCH_OVERHEAD);
         Ok(BuiltBatch {
@@ -303,7 +321,11 @@ impl BatchBuilder {
     /// As [`build_batch`](Self::build_batch).
     pub fn build(self) -> Result<Bytes, RecordError> {
         let o = self.options;
-        check_producer_fields(&o)?;
+        // New data only: an empty header (Kafka's writeEmptyHeader) and
+        // copies of logged batches keep their fields as they are.
+        if self.count > 0 && !self.copied {
+            check_producer_fields(&o)?;
+        }
         let empty = self.count == 0;
         let compression = if empty {
             CompressionConfig::NONE
@@ -422,7 +444,7 @@ fn check_producer_fields(o: &BatchOptions) -> Result<(), RecordError> {
     if o.producer_epoch == layout::NO_PRODUCER_EPOCH {
         return refuse("a batch with a producer id needs a producer epoch");
     }
-    if o.base_sequence == layout::NO_SEQUENCE && !o.control {
+    if o.base_sequence < 0 && !o.control {
         return refuse("a batch with a producer id needs a base sequence");
     }
     Ok(())

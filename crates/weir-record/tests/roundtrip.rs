@@ -60,7 +60,7 @@ fn options() -> impl Strategy<Value = BatchOptions> {
                 // and (outside control batches) a sequence.
                 let pid = if pid == -1 && transactional { 7 } else { pid };
                 let epoch = if pid != -1 && epoch == -1 { 0 } else { epoch };
-                let seq = if pid != -1 && seq == -1 && !control {
+                let seq = if pid != -1 && seq < 0 && !control {
                     0
                 } else {
                     seq
@@ -217,6 +217,29 @@ fn the_builder_refuses_what_kafkas_refuses() {
         let err = build(bad).unwrap_err();
         assert!(err.to_string().contains("producer"), "{err}");
     }
+    // What a log already holds is copied as it is (a cleaner rebuilding a
+    // batch, an emptied batch kept as a header): not judged as new data.
+    let odd = BatchOptions {
+        producer_id: 42,
+        producer_epoch: 3,
+        base_sequence: -1,
+        ..BatchOptions::default()
+    };
+    let mut plain = BatchBuilder::new(BatchOptions::default());
+    plain.append_parts(-1, None, Some(b"v"), &[]).unwrap();
+    let mut raw = plain.build().unwrap().to_vec();
+    raw[27..35].copy_from_slice(&(-5i64).to_be_bytes()); // base timestamp -5
+    let crc = weir_record::crc32c(&raw[21..]);
+    raw[17..21].copy_from_slice(&crc.to_be_bytes());
+    let logged = weir_record::RecordBatch::new(Bytes::from(raw)).unwrap();
+    let records = logged.records().unwrap();
+    let view = records.iter().next().unwrap().unwrap();
+    assert_eq!(view.timestamp(), -5);
+    let mut copy = BatchBuilder::new(odd);
+    copy.append_view(&view).unwrap();
+    copy.build().unwrap();
+    BatchBuilder::new(odd).build().unwrap();
+
     // A control batch (a transaction marker) has no sequence.
     BatchBuilder::end_transaction_marker(
         idempotent,
