@@ -250,10 +250,10 @@ impl Consumer {
         let changed = m.topics != topics;
         m.topics = topics;
         if changed && let Some(id) = m.member_id.clone() {
-            let owned = self.owned();
-            let m = self.membership_mut()?;
+            // The next poll revokes (eager) and rejoins, as for any
+            // rebalance.
             m.coordinator
-                .rejoin(&m.group, &id, m.topics.clone(), owned)?;
+                .request_rebalance(&m.group, &id, m.topics.clone())?;
         }
         Ok(())
     }
@@ -284,6 +284,7 @@ impl Consumer {
             m.subscribed = None;
             m.topics.clear();
             m.generation = -1;
+            m.rejoin_requested = false;
         }
         self.parts.clear();
         Ok(())
@@ -400,29 +401,22 @@ impl Consumer {
         // A pattern subscription picks up new topics.
         if is_pattern {
             let topics = resolve(&self.weir, self.membership.as_ref())?;
-            let owned = self.owned();
             let m = self.membership_mut()?;
             if topics != m.topics {
                 m.topics = topics;
                 if let Some(id) = m.member_id.clone() {
                     m.coordinator
-                        .rejoin(&m.group, &id, m.topics.clone(), owned)?;
+                        .request_rebalance(&m.group, &id, m.topics.clone())?;
                 }
             }
         }
-        // enforce_rebalance: rejoin once, with what the member owns.
-        if self
-            .membership
-            .as_ref()
-            .is_some_and(|m| m.rejoin_requested && m.member_id.is_some())
+        // enforce_rebalance, once. A member not joined yet joins anyway.
+        if let Some(m) = self.membership.as_mut()
+            && std::mem::take(&mut m.rejoin_requested)
+            && let Some(id) = m.member_id.clone()
         {
-            let owned = self.owned();
-            let m = self.membership_mut()?;
-            m.rejoin_requested = false;
-            if let Some(id) = m.member_id.clone() {
-                m.coordinator
-                    .rejoin(&m.group, &id, m.topics.clone(), owned)?;
-            }
+            m.coordinator
+                .request_rebalance(&m.group, &id, m.topics.clone())?;
         }
         let session_timeout = self.config.session_timeout;
         let rebalance_timeout = self.config.max_poll_interval;

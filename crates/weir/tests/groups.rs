@@ -784,10 +784,17 @@ fn enforce_rebalance_starts_a_new_generation_for_every_member() {
         a.enforce_rebalance(),
         Err(WeirError::InvalidArgument(_))
     ));
+    let registry = Registry::default();
+    let (listener_a, listener_b) = (registry.listener("a"), registry.listener("b"));
+    let revoked_a = Arc::clone(&listener_a.revoked);
+    a.set_rebalance_listener(listener_a).unwrap();
+    b.set_rebalance_listener(listener_b).unwrap();
     a.subscribe(&["t"]).unwrap();
     b.subscribe(&["t"]).unwrap();
     poll_both_until_stable(&mut a, &mut b);
     let (before, owned_a, owned_b) = (a.generation(), a.assignment(), b.assignment());
+    // (b's join revoked a's partitions once already.)
+    revoked_a.lock().unwrap().clear();
 
     a.enforce_rebalance().unwrap();
     let deadline = Instant::now() + LONG;
@@ -796,7 +803,11 @@ fn enforce_rebalance_starts_a_new_generation_for_every_member() {
         a.poll(Duration::from_millis(10)).unwrap();
         b.poll(Duration::from_millis(10)).unwrap();
     }
-    // Same members, same subscriptions: the range assignor gives the same.
+    // Same members, same subscriptions: the range assignor gives the same,
+    // after the eager protocol revoked everything from both first (as
+    // Kafka's onJoinPrepare does; the registry checks one owner at a time).
     poll_both_until_stable(&mut a, &mut b);
-    assert_eq!((a.assignment(), b.assignment()), (owned_a, owned_b));
+    assert_eq!((a.assignment(), b.assignment()), (owned_a.clone(), owned_b));
+    assert_eq!(*revoked_a.lock().unwrap(), owned_a);
+    assert_eq!(registry.owners().values().sum::<usize>(), 2);
 }

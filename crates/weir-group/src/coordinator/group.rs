@@ -352,6 +352,27 @@ impl Group {
         Ok(())
     }
 
+    /// Starts a rebalance for a member without rejoining it (a changed
+    /// subscription, Kafka's `enforceRebalance`): its next status is
+    /// `Rebalancing`, so it revokes what it must and rejoins with what it
+    /// then owns, as for any rebalance. During a rebalance only its topics
+    /// change.
+    pub(crate) fn request_rebalance(
+        &mut self,
+        member_id: &str,
+        topics: Vec<String>,
+        now: Instant,
+    ) -> Result<(), GroupError> {
+        let Some(m) = self.members.get_mut(member_id) else {
+            return Err(self.unknown(member_id));
+        };
+        m.topics = topics;
+        m.last_heartbeat = now;
+        m.last_poll = now;
+        self.start_rebalance(now);
+        Ok(())
+    }
+
     /// The error for a member id not in the group: fenced if a newer
     /// incarnation of its static member replaced it, else unknown.
     pub(crate) fn unknown(&self, member_id: &str) -> GroupError {

@@ -184,6 +184,22 @@ impl GroupCoordinator {
         self.with_group(group, |g, now| g.rejoin(member_id, topics, owned, now))
     }
 
+    /// Starts a rebalance for a member without rejoining it: a changed
+    /// subscription (`topics`), or a member asking for one (Kafka's
+    /// `enforceRebalance`). The member's next [`status`](Self::status) is
+    /// `Rebalancing`: it revokes what it must, then [`rejoin`](Self::rejoin)s.
+    ///
+    /// # Errors
+    /// As [`rejoin`](Self::rejoin).
+    pub fn request_rebalance(
+        &self,
+        group: &str,
+        member_id: &str,
+        topics: Vec<String>,
+    ) -> Result<(), GroupError> {
+        self.with_group(group, |g, now| g.request_rebalance(member_id, topics, now))
+    }
+
     /// A heartbeat (a poll when `polled`): what the member should do now.
     ///
     /// # Errors
