@@ -232,16 +232,21 @@ impl<R: Read> ReaderBatches<R> {
         }
         // Memory grows with the bytes read, not with the length field: a
         // wrong file length from the caller cannot make it allocate 2 GiB.
+        // Chunks reserved exactly: the buffer (kept by the batch) ends at the
+        // batch's size.
         let mut bytes = Vec::with_capacity(size.min(READ_CHUNK));
         bytes.extend_from_slice(&header);
-        let body = (size - LOG_OVERHEAD) as u64;
-        (&mut self.reader)
-            .take(body)
-            .read_to_end(&mut bytes)
-            .map_err(io)?;
-        if bytes.len() != size {
-            // The file shrank under us: what is there is a torn batch.
-            return Err(torn(size as u64));
+        while bytes.len() < size {
+            let chunk = (size - bytes.len()).min(READ_CHUNK);
+            bytes.reserve_exact(chunk);
+            let read = (&mut self.reader)
+                .take(chunk as u64)
+                .read_to_end(&mut bytes)
+                .map_err(io)?;
+            if read < chunk {
+                // The file shrank under us: what is there is a torn batch.
+                return Err(torn(size as u64));
+            }
         }
         let batch = check(Bytes::from(bytes), length, position, self.verify_crc)?;
         self.pos += size as u64;
