@@ -113,18 +113,35 @@ fn leak(bytes: &[u8]) -> Bytes {
     Bytes::from_static(Box::leak(bytes.to_vec().into_boxed_slice()))
 }
 
+/// A producer (acks=1, `codec`) on a fresh data directory with the bench
+/// topic; the directory and the `Weir` live as long as the returned values.
+fn fresh_producer(codec: Compression) -> (tempfile::TempDir, Weir, Producer) {
+    let dir = bench_dir();
+    let weir = open(dir.path());
+    let config = ProducerConfig::default()
+        .acks(Acks::Leader)
+        .compression(CompressionConfig::new(codec));
+    let producer = Producer::new(&weir, config).unwrap();
+    (dir, weir, producer)
+}
+
+/// `r` with its key and value in allocations of their own (made by the
+/// calling thread).
+fn own_copy(r: &ProducerRecord) -> ProducerRecord {
+    ProducerRecord {
+        key: r.key.as_deref().map(Bytes::copy_from_slice),
+        value: r.value.as_deref().map(Bytes::copy_from_slice),
+        ..r.clone()
+    }
+}
+
 /// `iters` runs of one producer sending each thread's records (cloned before
 /// the clock starts, as the ceiling's batches are made) from threads of their
 /// own, then flushing: the time from the first send to the flush's return.
 fn time_producer(records: &[Vec<ProducerRecord>], codec: Compression, iters: u64) -> Duration {
     let mut total = Duration::ZERO;
     for _ in 0..iters {
-        let dir = bench_dir();
-        let weir = open(dir.path());
-        let config = ProducerConfig::default()
-            .acks(Acks::Leader)
-            .compression(CompressionConfig::new(codec));
-        let producer = Producer::new(&weir, config).unwrap();
+        let (_dir, _weir, producer) = fresh_producer(codec);
         let work = records.to_vec();
         let start = Instant::now();
         let handles: Vec<_> = work
@@ -159,12 +176,7 @@ fn time_producer_thread_allocated(
 ) -> Duration {
     let mut total = Duration::ZERO;
     for _ in 0..iters {
-        let dir = bench_dir();
-        let weir = open(dir.path());
-        let config = ProducerConfig::default()
-            .acks(Acks::Leader)
-            .compression(CompressionConfig::new(codec));
-        let producer = Producer::new(&weir, config).unwrap();
+        let (_dir, _weir, producer) = fresh_producer(codec);
         let ready = Arc::new(std::sync::Barrier::new(records.len() + 1));
         let handles: Vec<_> = (0..records.len())
             .map(|t| {
@@ -172,14 +184,7 @@ fn time_producer_thread_allocated(
                 let records = Arc::clone(records);
                 let ready = Arc::clone(&ready);
                 std::thread::spawn(move || {
-                    let mine: Vec<ProducerRecord> = records[t]
-                        .iter()
-                        .map(|r| ProducerRecord {
-                            key: r.key.as_deref().map(Bytes::copy_from_slice),
-                            value: r.value.as_deref().map(Bytes::copy_from_slice),
-                            ..r.clone()
-                        })
-                        .collect();
+                    let mine: Vec<ProducerRecord> = records[t].iter().map(own_copy).collect();
                     ready.wait();
                     for r in mine {
                         black_box(producer.send(r).unwrap());
@@ -214,11 +219,7 @@ fn produce(c: &mut Criterion) {
         for threads in [1usize, 4] {
             // Each thread's records in allocations of its own, as each thread
             // of an application has its own data; handed to `send` by value.
-            let own = deal(&sends, threads, |r| ProducerRecord {
-                key: r.key.as_deref().map(Bytes::copy_from_slice),
-                value: r.value.as_deref().map(Bytes::copy_from_slice),
-                ..r.clone()
-            });
+            let own = deal(&sends, threads, own_copy);
             g.bench_function(format!("weir_producer_{threads}_threads"), |b| {
                 b.iter_custom(|iters| time_producer(&own, codec, iters))
             });

@@ -216,12 +216,16 @@ fn consume(
 }
 
 /// Adds `record`'s partition and offset to `firsts` unless its partition is
-/// there already (a poll's records are in offset order per partition).
+/// there already (a poll's records are in offset order per partition). A
+/// poll returns each partition's records together, so most records are of
+/// the partition noted last: checked first, without a scan.
 fn note_first(firsts: &mut Vec<(TopicPartition, i64)>, record: &RecordRef<'_>) {
-    let seen = firsts
-        .iter()
-        .any(|(tp, _)| tp.partition == record.partition() && tp.topic == record.topic());
-    if !seen {
+    let same =
+        |tp: &TopicPartition| tp.partition == record.partition() && tp.topic == record.topic();
+    if firsts.last().is_some_and(|(tp, _)| same(tp)) {
+        return;
+    }
+    if !firsts.iter().any(|(tp, _)| same(tp)) {
         firsts.push((
             TopicPartition::new(record.topic(), record.partition()),
             record.offset(),

@@ -153,13 +153,34 @@ fn produce(
 }
 
 /// Sends each line; returns how many were sent, with the error that stopped
-/// the input early.
+/// the input early. The lines read are counted here and recorded once.
 fn send_lines(
     producer: &Producer,
     args: &ProduceArgs,
     input: &mut BufReader<impl Read>,
     deliveries: &Arc<Mutex<Deliveries>>,
     completions: &Arc<Completions>,
+) -> Result<u64, (u64, Failure)> {
+    let mut lines_read = 0u64;
+    let result = send_each_line(
+        producer,
+        args,
+        input,
+        deliveries,
+        completions,
+        &mut lines_read,
+    );
+    lock(deliveries).lines_read = lines_read;
+    result
+}
+
+fn send_each_line(
+    producer: &Producer,
+    args: &ProduceArgs,
+    input: &mut BufReader<impl Read>,
+    deliveries: &Arc<Mutex<Deliveries>>,
+    completions: &Arc<Completions>,
+    lines_read: &mut u64,
 ) -> Result<u64, (u64, Failure)> {
     let mut sent = 0u64;
     let mut line = Vec::new();
@@ -183,7 +204,7 @@ fn send_lines(
             Ok(_) => {}
             Err(e) => return Err((sent, Failure::Usage(format!("reading stdin: {e}")))),
         }
-        lock(deliveries).lines_read += 1;
+        *lines_read += 1;
         let text = line.strip_suffix(b"\n").unwrap_or(&line);
         let text = text.strip_suffix(b"\r").unwrap_or(text);
         let null = |part: &[u8]| args.null_marker.as_deref().map(str::as_bytes) == Some(part);

@@ -423,11 +423,25 @@ fn data_directory_errors_name_what_was_wrong_and_exit_2() {
     assert!(!d.join("__consumer_offsets-0").exists());
 }
 
-/// `weir topics` with `args` in `d`, asserting success; its stdout.
-fn topics_ok(d: &Path, args: &[&str], stdin: &str) -> String {
+/// `weir topics` with `args` in `d`.
+fn topics(d: &Path, args: &[&str], stdin: &str) -> Output {
     let mut all = vec!["topics"];
     all.extend_from_slice(args);
-    common::ok(&weir_in(d, &all, stdin))
+    weir_in(d, &all, stdin)
+}
+
+/// `weir topics` with `args` in `d`, asserting success; its stdout.
+fn topics_ok(d: &Path, args: &[&str], stdin: &str) -> String {
+    common::ok(&topics(d, args, stdin))
+}
+
+/// `weir topics` with `args` in `d`, asserting it exits 2 with `names` in
+/// its error.
+fn topics_fails(d: &Path, args: &[&str], names: &str) {
+    let out = topics(d, args, "");
+    assert_eq!(out.status.code(), Some(2), "{args:?}");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains(names), "{args:?}: {err}");
 }
 
 #[test]
@@ -548,12 +562,7 @@ fn topics_alter_changes_configs_and_adds_partitions_or_nothing() {
         ),
         (vec!["alter", "nope", "--partitions", "9"], "nope"),
     ] {
-        let mut all = vec!["topics"];
-        all.extend_from_slice(&args);
-        let out = weir_in(d, &all, "");
-        assert_eq!(out.status.code(), Some(2), "{args:?}");
-        let err = String::from_utf8_lossy(&out.stderr);
-        assert!(err.contains(names), "{args:?}: {err}");
+        topics_fails(d, &args, names);
     }
     let desc = &common::json_lines(&weir_in(
         d,
@@ -657,12 +666,7 @@ fn topics_offsets_and_delete_records_work_like_kafkas_tools() {
         (vec!["offsets", "t", "--time", "yesterday"], "yesterday"),
         (vec!["offsets", "t", "--partition", "-1"], "partition -1"),
     ] {
-        let mut all = vec!["topics"];
-        all.extend_from_slice(&args);
-        let out = weir_in(d, &all, "");
-        assert_eq!(out.status.code(), Some(2), "{args:?}");
-        let err = String::from_utf8_lossy(&out.stderr);
-        assert!(err.contains(names), "{args:?}: {err}");
+        topics_fails(d, &args, names);
     }
     assert_eq!(
         topics_ok(

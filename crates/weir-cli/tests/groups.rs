@@ -181,6 +181,31 @@ fn a_group_resumes_where_it_committed_and_its_offsets_can_be_reset() {
     }
 }
 
+/// A data directory with topic `t` (one partition) holding `v0`..`v{n-1}`.
+fn topic_of_lines(n: usize) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    ok(&weir(d, &["topics", "create", "t"], b""));
+    let input: String = (0..n).map(|i| format!("v{i}\n")).collect();
+    ok(&weir(d, &["produce", "t"], input.as_bytes()));
+    dir
+}
+
+/// `weir --data-dir DIR args...` started in the background, its stdout and
+/// stderr piped.
+fn spawn_weir(dir: &Path, args: &[&str]) -> std::process::Child {
+    use std::process::{Command, Stdio};
+    Command::new(env!("CARGO_BIN_EXE_weir"))
+        .arg("--data-dir")
+        .arg(dir)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
 /// The records `weir consume t --group g --count N --exit-at-end` prints.
 fn consume_count(dir: &Path, n: &str) -> Vec<String> {
     let out = weir(
@@ -201,11 +226,8 @@ fn consume_count(dir: &Path, n: &str) -> Vec<String> {
 
 #[test]
 fn a_group_commits_only_the_records_count_printed() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = topic_of_lines(10);
     let d = dir.path();
-    ok(&weir(d, &["topics", "create", "t"], b""));
-    let input: String = (0..10).map(|i| format!("v{i}\n")).collect();
-    ok(&weir(d, &["produce", "t"], input.as_bytes()));
     // One poll returns all ten; the records past --count are read again by
     // the next run instead of being committed unseen.
     assert_eq!(consume_count(d, "3"), ["v0", "v1", "v2"]);
@@ -220,18 +242,14 @@ fn a_group_commits_only_the_records_count_printed() {
 #[test]
 fn sigint_stops_a_group_consumer_cleanly_and_commits_what_it_printed() {
     use std::io::{BufRead, BufReader};
-    use std::process::{Command, Stdio};
+    use std::process::Command;
 
-    let dir = tempfile::tempdir().unwrap();
+    let dir = topic_of_lines(5);
     let d = dir.path();
-    ok(&weir(d, &["topics", "create", "t"], b""));
-    let input: String = (0..5).map(|i| format!("v{i}\n")).collect();
-    ok(&weir(d, &["produce", "t"], input.as_bytes()));
 
-    let mut child = Command::new(env!("CARGO_BIN_EXE_weir"))
-        .arg("--data-dir")
-        .arg(d)
-        .args([
+    let mut child = spawn_weir(
+        d,
+        &[
             "consume",
             "t",
             "--group",
@@ -239,12 +257,8 @@ fn sigint_stops_a_group_consumer_cleanly_and_commits_what_it_printed() {
             // Only the commit at the stop counts.
             "--property",
             "auto.commit.interval.ms=3600000",
-        ])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+        ],
+    );
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
     let printed: Vec<String> = (0..5).map(|_| lines.next().unwrap().unwrap()).collect();
     assert_eq!(printed, ["v0", "v1", "v2", "v3", "v4"]);
@@ -272,23 +286,10 @@ fn sigint_stops_a_group_consumer_cleanly_and_commits_what_it_printed() {
 #[cfg(unix)]
 #[test]
 fn a_closed_output_commits_nothing_it_could_not_print() {
-    use std::process::{Command, Stdio};
-
-    let dir = tempfile::tempdir().unwrap();
+    let dir = topic_of_lines(10);
     let d = dir.path();
-    ok(&weir(d, &["topics", "create", "t"], b""));
-    let input: String = (0..10).map(|i| format!("v{i}\n")).collect();
-    ok(&weir(d, &["produce", "t"], input.as_bytes()));
 
-    let mut child = Command::new(env!("CARGO_BIN_EXE_weir"))
-        .arg("--data-dir")
-        .arg(d)
-        .args(["consume", "t", "--group", "g", "--exit-at-end"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = spawn_weir(d, &["consume", "t", "--group", "g", "--exit-at-end"]);
     // The reader is gone before anything is written.
     drop(child.stdout.take());
     let status = child.wait().unwrap();

@@ -31,10 +31,8 @@ use std::task::{Context, Waker};
 /// let mut consumer = weir.consumer(&[("group.id", "billing")])?;
 /// consumer.subscribe(&["orders"])?;
 /// let wakeup = consumer.wakeup_handle();
-/// std::thread::spawn(move || {
-///     std::thread::sleep(Duration::from_millis(50));
-///     wakeup.wakeup(); // e.g. on SIGTERM
-/// });
+/// // e.g. from a SIGTERM handler
+/// std::thread::spawn(move || wakeup.wakeup());
 /// loop {
 ///     match consumer.poll(Duration::from_secs(60)) {
 ///         Ok(records) => { /* process */ }

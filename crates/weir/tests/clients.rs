@@ -601,21 +601,24 @@ fn consumer_positions_pause_max_poll_records_and_resets() {
     assert_eq!(times[0].1.unwrap().offset, 0);
 }
 
+/// Sends `n` records to `topic`, waiting for each to be acknowledged.
+fn send_acked(producer: &Producer, topic: &str, n: usize) {
+    for i in 0..n {
+        producer
+            .send(ProducerRecord::new(topic, format!("r{i}")))
+            .unwrap()
+            .wait()
+            .unwrap();
+    }
+}
+
 #[test]
 fn current_lag_follows_the_position_without_fetching() {
     let (_dir, weir) = weir();
     weir.admin().create_topic("lagging", 1, &[]).unwrap();
     let tp = TopicPartition::new("lagging", 0);
     let producer = weir.producer(&[("linger.ms", "0")]).unwrap();
-    let send = |n: usize| {
-        for i in 0..n {
-            producer
-                .send(ProducerRecord::new("lagging", format!("r{i}")))
-                .unwrap()
-                .wait()
-                .unwrap();
-        }
-    };
+    let send = |n: usize| send_acked(&producer, "lagging", n);
     send(10);
     let mut c = weir
         .consumer(&[("auto.offset.reset", "earliest"), ("max.poll.records", "4")])
@@ -635,6 +638,18 @@ fn current_lag_follows_the_position_without_fetching() {
     assert_eq!(c.current_lag(&tp).unwrap(), Some(0));
 }
 
+/// Wakes the consumer from another thread, a moment after the caller starts
+/// its poll, so that the wakeup usually finds the poll parked. Nothing says
+/// when a poll has parked, so this is a delay, not a wait: a wakeup that
+/// comes first is raised by the poll at its start, and the test holds
+/// either way.
+fn wake_from_another_thread(wakeup: weir::ConsumerWakeup) -> thread::JoinHandle<()> {
+    thread::spawn(move || {
+        thread::sleep(Duration::from_millis(50));
+        wakeup.wakeup();
+    })
+}
+
 #[test]
 fn wakeup_interrupts_a_blocking_or_async_poll_once() {
     let (_dir, weir) = weir();
@@ -644,11 +659,7 @@ fn wakeup_interrupts_a_blocking_or_async_poll_once() {
     c.assign(std::slice::from_ref(&tp)).unwrap();
 
     // From another thread, while the poll waits for records that never come.
-    let wakeup = c.wakeup_handle();
-    let waker = thread::spawn(move || {
-        thread::sleep(Duration::from_millis(50));
-        wakeup.wakeup();
-    });
+    let waker = wake_from_another_thread(c.wakeup_handle());
     assert!(matches!(
         c.poll(Duration::from_secs(120)),
         Err(WeirError::Wakeup)
@@ -675,11 +686,7 @@ fn wakeup_interrupts_a_blocking_or_async_poll_once() {
     assert_eq!(got.iter().next().unwrap().value_str(), Some("kept"));
 
     // poll_async, on an executor that is not tokio.
-    let wakeup = c.wakeup_handle();
-    let waker = thread::spawn(move || {
-        thread::sleep(Duration::from_millis(50));
-        wakeup.wakeup();
-    });
+    let waker = wake_from_another_thread(c.wakeup_handle());
     assert!(matches!(
         block_on(c.poll_async(Duration::from_secs(120))),
         Err(WeirError::Wakeup)
@@ -693,13 +700,7 @@ fn a_group_consumer_woken_for_shutdown_commits_what_it_read_on_close() {
     weir.admin().create_topic("jobs", 1, &[]).unwrap();
     let tp = TopicPartition::new("jobs", 0);
     let producer = weir.producer(&[("linger.ms", "0")]).unwrap();
-    for i in 0..3 {
-        producer
-            .send(ProducerRecord::new("jobs", format!("job {i}")))
-            .unwrap()
-            .wait()
-            .unwrap();
-    }
+    send_acked(&producer, "jobs", 3);
     let mut c = weir
         .consumer(&[
             ("group.id", "workers"),
