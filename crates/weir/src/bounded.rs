@@ -85,11 +85,19 @@ impl BoundedReadBuilder {
         self
     }
 
-    /// Whether a start offset outside the log fails the read (default
-    /// `true`, as Spark's `failOnDataLoss`). With `false` it is moved into the
-    /// log: up to its start (the records before are gone) or down to its end
-    /// (nothing to read); [`PartitionReadSummary::start_offset`] says where
-    /// the read began.
+    /// Whether the read fails when records it should read are not there
+    /// (default `true`, as Spark's `failOnDataLoss`):
+    ///
+    /// - a start offset outside the log fails [`open`](BoundedReadBuilder::open)
+    ///   with [`WeirError::OffsetOutOfRange`]; with `false` it is moved into
+    ///   the log: up to its start (the records before are gone) or down to its
+    ///   end (nothing to read), and [`PartitionReadSummary::start_offset`] says
+    ///   where the read began;
+    /// - offsets missing between the batches of a topic that is not compacted
+    ///   fail [`for_each`](BoundedRead::for_each) with
+    ///   [`WeirError::OffsetsMissing`]; with `false` the read goes on past
+    ///   them. Either way [`ReadSummary::missing_offsets`] counts them (a
+    ///   compacted topic's gaps are counted too, and are no error).
     #[must_use]
     pub fn fail_on_data_loss(mut self, fail: bool) -> Self {
         self.fail_on_data_loss = fail;
@@ -165,6 +173,8 @@ impl BoundedReadBuilder {
             window: self.window,
             fetch_bytes: self.fetch_bytes,
             read_committed: self.read_committed,
+            fail_on_data_loss: self.fail_on_data_loss,
+            compacted: topic.config().log_config().cleanup_policy.compact,
         })
     }
 }
@@ -204,6 +214,9 @@ pub struct PartitionReadSummary {
     pub last_offset: Option<i64>,
     /// CRC-32C over the records handed over (see [`ReadSummary::checksum`]).
     pub checksum: u32,
+    /// Offsets in `start_offset..end_offset` that no batch holds (see
+    /// [`ReadSummary::missing_offsets`]).
+    pub missing_offsets: u64,
 }
 
 /// What a bounded read read: counts, offsets and a checksum to compare runs.
@@ -218,6 +231,13 @@ pub struct ReadSummary {
     pub skipped_outside_window: u64,
     /// Batches read (every one CRC-checked).
     pub batches: u64,
+    /// Offsets in range that no batch holds. A compacted topic has them where
+    /// the cleaner removed records; a topic that is not compacted should have
+    /// none (each would be a lost record, and fails the read unless
+    /// [`fail_on_data_loss(false)`](BoundedReadBuilder::fail_on_data_loss)).
+    /// Offsets taken by transaction markers and aborted transactions are
+    /// held by their batches and are not missing.
+    pub missing_offsets: u64,
     /// Per partition.
     pub partitions: Vec<PartitionReadSummary>,
     /// CRC-32C over, partition by partition in ascending order, the
@@ -239,6 +259,9 @@ pub struct BoundedRead {
     window: Option<(i64, i64)>,
     fetch_bytes: usize,
     read_committed: bool,
+    fail_on_data_loss: bool,
+    /// `cleanup.policy` includes `compact` at open: offset gaps are expected.
+    compacted: bool,
 }
 
 fn crc_field(crc: u32, bytes: Option<&[u8]>) -> u32 {
@@ -265,7 +288,9 @@ impl BoundedRead {
     ///
     /// # Errors
     /// [`WeirError::Corrupt`] for a batch failing its CRC or decoding (named by
-    /// partition and offset); the log's errors (records deleted by retention
+    /// partition and offset); [`WeirError::OffsetsMissing`] for a gap in a
+    /// topic that is not compacted (see
+    /// [`fail_on_data_loss`](BoundedReadBuilder::fail_on_data_loss)); the log's errors (records deleted by retention
     /// under the read are [`WeirError::Log`] with the valid range); `f`'s.
     pub fn for_each(
         self,
@@ -283,6 +308,7 @@ impl BoundedRead {
                 first_offset: None,
                 last_offset: None,
                 checksum: 0,
+                missing_offsets: 0,
             };
             let corrupt = |offset: i64, reason: String| WeirError::Corrupt {
                 topic: self.topic.to_string(),
@@ -291,6 +317,25 @@ impl BoundedRead {
                 reason,
             };
             let mut position = range.start;
+            // The next offset a batch should hold: a batch starting past it
+            // leaves a gap.
+            let mut expected = range.start;
+            let gap = |from: i64, to: i64, part: &mut PartitionReadSummary| {
+                let to = to.min(range.end);
+                if to <= from {
+                    return Ok(());
+                }
+                part.missing_offsets += (to - from) as u64;
+                if self.fail_on_data_loss && !self.compacted {
+                    return Err(WeirError::OffsetsMissing {
+                        topic: self.topic.to_string(),
+                        partition,
+                        from,
+                        to,
+                    });
+                }
+                Ok(())
+            };
             while position < range.end {
                 let data = range.log.fetch(position, self.fetch_bytes)?;
                 if data.is_empty() {
@@ -306,10 +351,13 @@ impl BoundedRead {
                 // batch past the end, fetched or not, takes no part.
                 for item in data.batches().verify_crc(false) {
                     let batch = item.map_err(|e| corrupt(position, e.to_string()))?.batch;
+                    gap(expected, batch.base_offset(), &mut part)?;
                     if batch.base_offset() >= range.end {
                         position = range.end;
+                        expected = range.end;
                         break;
                     }
+                    expected = expected.max(batch.last_offset() + 1);
                     batch
                         .validate_crc()
                         .map_err(|e| corrupt(batch.base_offset(), e.to_string()))?;
@@ -352,7 +400,11 @@ impl BoundedRead {
                 }
                 position = position.max(data.next_offset).min(range.end.max(position));
             }
+            // The log ended (or its fetches did) before the end captured at
+            // open.
+            gap(expected, range.end, &mut part)?;
             summary.records += part.records;
+            summary.missing_offsets += part.missing_offsets;
             summary.checksum = crc32c::crc32c_append(
                 crc32c::crc32c_append(summary.checksum, &partition.to_be_bytes()),
                 &part.checksum.to_be_bytes(),

@@ -104,6 +104,26 @@ pub enum WeirError {
         log_end_offset: i64,
     },
 
+    /// A bounded read of a topic that is not compacted found offsets missing
+    /// between its batches: records that were appended are gone, or were
+    /// never there (a topic compacted before its `cleanup.policy` became
+    /// `delete`). Reported with
+    /// [`fail_on_data_loss(true)`](crate::BoundedReadBuilder::fail_on_data_loss),
+    /// the default, as Spark's `failOnDataLoss` reports it.
+    #[error(
+        "{topic}-{partition}: offsets {from}..{to} are missing from a topic that is not compacted (records lost?); fail_on_data_loss(false) reads past them"
+    )]
+    OffsetsMissing {
+        /// The topic.
+        topic: String,
+        /// The partition.
+        partition: i32,
+        /// The first missing offset.
+        from: i64,
+        /// The offset after the last missing one.
+        to: i64,
+    },
+
     /// A fetched batch failed its CRC or did not decode.
     #[error("{topic}-{partition}: corrupt batch at offset {offset}: {reason}")]
     Corrupt {

@@ -916,6 +916,92 @@ fn bounded_reads_stop_exactly_at_their_end() {
     assert_eq!(lenient.ranges()[0].1, 10);
 }
 
+/// A topic that is not compacted holds every offset below its end: offsets
+/// missing between its batches are records lost, and a bounded read reports
+/// them (failing, unless data loss is allowed), where a compacted topic's gaps
+/// are only counted.
+#[test]
+fn bounded_reads_report_offsets_missing_from_a_topic_that_is_not_compacted() {
+    let case = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../testdata/kafka-segments/compacted-gaps");
+    let manifest: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(case.join("manifest.json")).unwrap())
+            .unwrap();
+    let name = manifest["dir"].as_str().unwrap();
+    let batches = manifest["batches"].as_array().unwrap();
+    let mut gaps = Vec::new();
+    let mut next = 0;
+    for b in batches {
+        let base = b["base_offset"].as_i64().unwrap();
+        if base > next {
+            gaps.push((next, base));
+        }
+        next = b["last_offset"].as_i64().unwrap() + 1;
+    }
+    let missing: i64 = gaps.iter().map(|(from, to)| to - from).sum();
+    assert!(!gaps.is_empty(), "the fixture has gaps between its batches");
+    let records: usize = manifest["records"].as_array().unwrap().len();
+
+    // The partition copied into a data directory: a topic with default
+    // configs (cleanup.policy=delete).
+    let dir = tempfile::tempdir().unwrap();
+    let part = dir.path().join(name);
+    std::fs::create_dir_all(&part).unwrap();
+    for e in std::fs::read_dir(case.join(name)).unwrap() {
+        let p = e.unwrap().path();
+        std::fs::copy(&p, part.join(p.file_name().unwrap())).unwrap();
+    }
+    let weir = Weir::open(dir.path()).unwrap();
+    let topic = name.rsplit_once('-').unwrap().0;
+
+    let err = weir
+        .bounded_read(topic)
+        .open()
+        .unwrap()
+        .for_each(|_| Ok(()))
+        .unwrap_err();
+    let (from, to) = gaps[0];
+    assert!(
+        matches!(err, WeirError::OffsetsMissing { partition: 0, from: f, to: t, .. } if f == from && t == to),
+        "{err}"
+    );
+    // Records before the gap were handed over; none after it.
+    let mut seen = Vec::new();
+    let _ = weir.bounded_read(topic).open().unwrap().for_each(|r| {
+        seen.push(r.record.offset());
+        Ok(())
+    });
+    assert!(
+        !seen.is_empty() && seen.iter().all(|o| *o < from),
+        "{seen:?}"
+    );
+
+    let lenient = weir
+        .bounded_read(topic)
+        .fail_on_data_loss(false)
+        .fetch_bytes(100)
+        .open()
+        .unwrap()
+        .for_each(|_| Ok(()))
+        .unwrap();
+    assert_eq!(lenient.missing_offsets as i64, missing);
+    assert_eq!(lenient.partitions[0].missing_offsets as i64, missing);
+    assert_eq!(lenient.records as usize, records);
+
+    // Compacted, the same gaps are the cleaner's: counted, no error.
+    weir.admin()
+        .alter_config(topic, &[("cleanup.policy", "compact")], &[])
+        .unwrap();
+    let compacted = weir
+        .bounded_read(topic)
+        .open()
+        .unwrap()
+        .for_each(|_| Ok(()))
+        .unwrap();
+    assert_eq!(compacted.missing_offsets as i64, missing);
+    assert_eq!(compacted.checksum, lenient.checksum);
+}
+
 #[test]
 fn admin_topics_configs_and_offsets() {
     let (_dir, weir) = weir();

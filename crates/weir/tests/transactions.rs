@@ -166,6 +166,10 @@ fn a_bounded_read_committed_skips_the_aborted_transaction_too() {
             .unwrap();
         assert_eq!(summary.records as usize, got.len());
         assert_eq!(
+            summary.missing_offsets, 0,
+            "markers and aborted batches hold their offsets"
+        );
+        assert_eq!(
             got.iter().any(|o| aborted.contains(o)),
             !skips,
             "{level:?}: {got:?}"

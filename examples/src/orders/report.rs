@@ -167,7 +167,7 @@ impl fmt::Display for RevenueReport {
         writeln!(
             f,
             "  integrity: {} records, {:.1} MB of keys and values, {} batches (every CRC checked), \
-             {} outside the window, checksum {:#010x}",
+             no offset missing, {} outside the window, checksum {:#010x}",
             thousands(s.records),
             s.bytes as f64 / 1e6,
             thousands(s.batches),
