@@ -811,3 +811,48 @@ fn enforce_rebalance_starts_a_new_generation_for_every_member() {
     assert_eq!(*revoked_a.lock().unwrap(), owned_a);
     assert_eq!(registry.owners().values().sum::<usize>(), 2);
 }
+
+/// Two members polled with `poll_async` on one thread: a member waiting for
+/// the others to rejoin yields to them. Were its heartbeats waking it at once,
+/// its poll would never return `Pending`, the other member would never run,
+/// and the group would never complete its rebalance.
+#[test]
+fn members_polled_async_on_one_thread_complete_their_rebalance() {
+    let (_dir, weir) = weir();
+    weir.admin().create_topic("t", 2, &[]).unwrap();
+    let mut a = consumer(&weir, "g", &[]);
+    let mut b = consumer(&weir, "g", &[]);
+    a.subscribe(&["t"]).unwrap();
+    b.subscribe(&["t"]).unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .unwrap();
+        let (a, b) = rt.block_on(async move {
+            let fa = async move {
+                for _ in 0..50 {
+                    a.poll_async(Duration::from_millis(50)).await.unwrap();
+                    if a.assignment().len() == 1 {
+                        break;
+                    }
+                }
+                a
+            };
+            let fb = async move {
+                for _ in 0..50 {
+                    b.poll_async(Duration::from_millis(50)).await.unwrap();
+                    if b.assignment().len() == 1 {
+                        break;
+                    }
+                }
+                b
+            };
+            tokio::join!(fa, fb)
+        });
+        let _ = tx.send((a.assignment().len(), b.assignment().len()));
+    });
+    let (na, nb) = rx.recv_timeout(LONG).expect("the polls returned");
+    assert_eq!((na, nb), (1, 1), "each member owns one partition");
+}

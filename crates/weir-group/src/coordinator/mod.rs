@@ -128,6 +128,20 @@ impl GroupCoordinator {
         group: &str,
         f: impl FnOnce(&mut Group, Instant) -> Result<T, GroupError>,
     ) -> Result<T, GroupError> {
+        self.with_group_notifying(group, true, f)
+    }
+
+    /// As [`with_group`](Self::with_group); with `always` false (a
+    /// heartbeat) the waiters are woken only when the group's generation,
+    /// state or members changed. A member waiting for a rebalance heartbeats
+    /// each time it wakes: were every heartbeat a change, waiting members
+    /// would wake each other (and themselves) without end.
+    fn with_group_notifying<T>(
+        &self,
+        group: &str,
+        always: bool,
+        f: impl FnOnce(&mut Group, Instant) -> Result<T, GroupError>,
+    ) -> Result<T, GroupError> {
         if group.is_empty() {
             return Err(GroupError::InvalidGroupId {
                 group: group.to_string(),
@@ -136,6 +150,7 @@ impl GroupCoordinator {
         let slot = self.slot(group);
         let now = Instant::now();
         let mut g = lock(&slot.state);
+        let before = (g.generation, g.state, g.members.len());
         g.expire(now);
         let out = f(&mut g, now);
         g.check_partitions(&self.counts(), now);
@@ -148,8 +163,11 @@ impl GroupCoordinator {
             self.store
                 .store_group(group, &value, self.logs.clock().now_ms())?;
         }
+        let changed = always || before != (g.generation, g.state, g.members.len());
         drop(g);
-        slot.event.notify(usize::MAX);
+        if changed {
+            slot.event.notify(usize::MAX);
+        }
         out
     }
 
@@ -215,7 +233,7 @@ impl GroupCoordinator {
         member_id: &str,
         polled: bool,
     ) -> Result<MemberStatus, GroupError> {
-        self.with_group(group, |g, now| g.heartbeat(member_id, polled, now))?;
+        self.with_group_notifying(group, false, |g, now| g.heartbeat(member_id, polled, now))?;
         let slot = self.slot(group);
         let g = lock(&slot.state);
         g.status(member_id)
