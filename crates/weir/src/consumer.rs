@@ -437,8 +437,12 @@ impl Consumer {
     /// [`WeirError::OffsetOutOfRange`] (a position outside the log) with
     /// `auto.offset.reset=none`; [`WeirError::Wakeup`] once after
     /// [`ConsumerWakeup::wakeup`] (see [`wakeup_handle`](Self::wakeup_handle));
-    /// log errors.
+    /// [`WeirError::Closed`] after [`close`](Self::close) (nothing else
+    /// happens: a closed consumer does not join its group again);
+    /// [`WeirError::NotSubscribed`] with no subscription and no partitions
+    /// assigned; log errors.
     pub fn poll(&mut self, timeout: Duration) -> Result<ConsumerRecords, WeirError> {
+        self.check_pollable()?;
         let mut st = self.start_poll(timeout);
         let wakeup = Arc::clone(&self.wakeup);
         loop {
@@ -486,6 +490,19 @@ impl Consumer {
         ConsumerWakeup::new(Arc::clone(&self.wakeup))
     }
 
+    /// Before a poll does anything: open, and subscribed or assigned.
+    fn check_pollable(&self) -> Result<(), WeirError> {
+        self.check_open()?;
+        let subscribed = self
+            .membership
+            .as_ref()
+            .is_some_and(|m| m.subscribed.is_some());
+        if !subscribed && self.parts.is_empty() {
+            return Err(WeirError::NotSubscribed);
+        }
+        Ok(())
+    }
+
     /// [`WeirError::Wakeup`] once for each wakeup asked for.
     fn check_wakeup(&self) -> Result<(), WeirError> {
         if self.wakeup.take() {
@@ -506,6 +523,7 @@ impl Consumer {
     /// # Errors
     /// As [`poll`](Self::poll).
     pub async fn poll_async(&mut self, timeout: Duration) -> Result<ConsumerRecords, WeirError> {
+        self.check_pollable()?;
         let mut st = self.start_poll(timeout);
         loop {
             self.check_wakeup()?;

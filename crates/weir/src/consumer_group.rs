@@ -196,12 +196,18 @@ impl Consumer {
     /// Subscribes to topics with the group's management (Kafka's `subscribe`):
     /// partitions are assigned by the group's assignor and move between the
     /// members as they join and leave. Needs `group.id`. Replaces any earlier
-    /// subscription or manual assignment.
+    /// subscription or manual assignment. An empty list unsubscribes, as in
+    /// Kafka.
     ///
     /// # Errors
     /// No `group.id`; an unknown `partition.assignment.strategy`; an unknown
     /// topic.
     pub fn subscribe(&mut self, topics: &[&str]) -> Result<(), WeirError> {
+        if topics.is_empty() {
+            // As Kafka: subscribing to no topic is unsubscribing.
+            self.check_open()?;
+            return self.unsubscribe();
+        }
         for t in topics {
             self.weir
                 .topic_or_create(t, self.config.allow_auto_create_topics)?;
@@ -343,6 +349,16 @@ impl Consumer {
 
     /// Gives partitions up: auto-commit, the listener, then they are dropped.
     fn revoke(&mut self, partitions: &[TopicPartition]) -> Result<(), WeirError> {
+        self.auto_commit_positions(partitions);
+        self.call_listener(partitions, |l, c, p| l.on_partitions_revoked(c, p));
+        self.parts.retain(|a| !partitions.contains(&a.tp));
+        Ok(())
+    }
+
+    /// With auto-commit on and a member id, commits the positions of
+    /// `partitions`. A rebalance may have fenced us already; the records are
+    /// then re-delivered to the next owner, as in Kafka.
+    fn auto_commit_positions(&mut self, partitions: &[TopicPartition]) {
         if self.config.enable_auto_commit
             && self
                 .membership
@@ -350,13 +366,8 @@ impl Consumer {
                 .is_some_and(|m| m.member_id.is_some())
         {
             let offsets = self.positions_of(partitions);
-            // A rebalance may have fenced us already; the records are then
-            // re-delivered to the next owner, as in Kafka.
             let _ = self.commit_offsets_sync(&offsets);
         }
-        self.call_listener(partitions, |l, c, p| l.on_partitions_revoked(c, p));
-        self.parts.retain(|a| !partitions.contains(&a.tp));
-        Ok(())
     }
 
     fn lose(&mut self, partitions: &[TopicPartition]) {
@@ -776,20 +787,32 @@ impl Consumer {
         {
             let owned = self.owned();
             if !owned.is_empty() {
-                // Revoke (commit, listener) only while our generation is still
-                // the group's; otherwise the partitions may be another member's
-                // already and are lost, as in Kafka's `onLeavePrepare`.
-                let current = self.membership.as_ref().and_then(|m| {
+                // As Kafka's `close` and `onLeavePrepare`: revoke (commit,
+                // listener) while our generation is still the group's, which
+                // it stays while a rebalance is only being prepared; a member
+                // that has already rejoined (or was removed) loses them, its
+                // positions committed first where the group still takes them.
+                let status = self.membership.as_ref().and_then(|m| {
                     let id = m.member_id.as_deref()?;
-                    match m.coordinator.status(&m.group, id, false) {
-                        Ok(MemberStatus::Stable { generation, .. }) => Some(generation),
-                        _ => None,
-                    }
+                    let status = m.coordinator.status(&m.group, id, false).ok()?;
+                    let generation = match status {
+                        MemberStatus::Stable { generation, .. } => generation,
+                        _ => m.coordinator.describe_group(&m.group).ok()?.generation,
+                    };
+                    Some((status, generation))
                 });
-                if current.is_some() && current == Some(self.generation()) {
-                    let _ = self.revoke(&owned);
-                } else {
-                    self.lose(&owned);
+                let ours = self.generation();
+                match status {
+                    Some((MemberStatus::Stable { .. } | MemberStatus::Rebalancing, generation))
+                        if generation == ours =>
+                    {
+                        let _ = self.revoke(&owned);
+                    }
+                    Some((MemberStatus::Waiting, _)) => {
+                        self.auto_commit_positions(&owned);
+                        self.lose(&owned);
+                    }
+                    _ => self.lose(&owned),
                 }
             }
         } else if self.config.group_id.is_some()

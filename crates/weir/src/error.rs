@@ -61,6 +61,11 @@ pub enum WeirError {
         what: String,
     },
 
+    /// `poll` on a consumer that is neither subscribed to topics nor assigned
+    /// partitions (Kafka's `IllegalStateException`).
+    #[error("the consumer is not subscribed to any topics or assigned any partitions")]
+    NotSubscribed,
+
     /// The consumer was woken by its
     /// [`ConsumerWakeup`](crate::ConsumerWakeup) (Kafka's `WakeupException`):
     /// the poll under way, or the next one, returns this instead of records.

@@ -856,3 +856,103 @@ fn members_polled_async_on_one_thread_complete_their_rebalance() {
     let (na, nb) = rx.recv_timeout(LONG).expect("the polls returned");
     assert_eq!((na, nb), (1, 1), "each member owns one partition");
 }
+
+/// Members closed one after another: the first's leave starts a rebalance, and
+/// each later member still commits its positions on close (its generation is
+/// the group's until the rebalance completes) and has its partitions revoked,
+/// not lost, as Kafka's `close`.
+#[test]
+fn members_closed_one_after_another_all_commit_on_close() {
+    let (_dir, weir) = weir();
+    weir.admin().create_topic("t", 2, &[]).unwrap();
+    let auto = [
+        ("enable.auto.commit", "true"),
+        ("auto.commit.interval.ms", "600000"),
+    ];
+    let mut a = consumer(&weir, "g", &auto);
+    let mut b = consumer(&weir, "g", &auto);
+    let revoked = Arc::new(Mutex::new(Vec::new()));
+    struct Revoked(Arc<Mutex<Vec<&'static str>>>);
+    impl ConsumerRebalanceListener for Revoked {
+        fn on_partitions_revoked(&mut self, _: &mut Consumer, p: &[TopicPartition]) {
+            if !p.is_empty() {
+                self.0.lock().unwrap().push("revoked");
+            }
+        }
+        fn on_partitions_lost(&mut self, _: &mut Consumer, p: &[TopicPartition]) {
+            if !p.is_empty() {
+                self.0.lock().unwrap().push("lost");
+            }
+        }
+    }
+    a.subscribe(&["t"]).unwrap();
+    b.set_rebalance_listener(Revoked(Arc::clone(&revoked)))
+        .unwrap();
+    b.subscribe(&["t"]).unwrap();
+    poll_both_until_stable(&mut a, &mut b);
+    revoked.lock().unwrap().clear();
+    // Ten records in each partition, read by their owners.
+    let producer = weir.producer(&[("linger.ms", "1")]).unwrap();
+    for p in 0..2 {
+        for i in 0..10 {
+            producer
+                .send(ProducerRecord::new("t", format!("{i}")).partition(p))
+                .unwrap();
+        }
+    }
+    producer.close();
+    let deadline = Instant::now() + LONG;
+    let (mut na, mut nb) = (0, 0);
+    while na < 10 || nb < 10 {
+        assert!(Instant::now() < deadline);
+        na += a.poll(Duration::from_millis(10)).unwrap().count();
+        nb += b.poll(Duration::from_millis(10)).unwrap().count();
+    }
+    a.close();
+    b.close();
+    let coordinator = weir.group_coordinator().unwrap();
+    for p in 0..2 {
+        let committed = coordinator.committed("g", &TopicPartition::new("t", p));
+        assert_eq!(committed.map(|c| c.offset), Some(10), "partition {p}");
+    }
+    assert_eq!(*revoked.lock().unwrap(), ["revoked"]);
+}
+
+/// As Kafka's consumer: a closed consumer's poll fails and does nothing (it
+/// does not join its group again); subscribing to no topic unsubscribes; a
+/// poll with neither a subscription nor an assignment is an error.
+#[test]
+fn a_closed_or_unsubscribed_consumer_is_no_member_and_cannot_poll() {
+    let (_dir, weir) = weir();
+    weir.admin().create_topic("t", 2, &[]).unwrap();
+    let coordinator = weir.group_coordinator().unwrap();
+    let members = |g: &str| coordinator.describe_group(g).unwrap().members.len();
+
+    let mut c = consumer(&weir, "g", &[]);
+    c.subscribe(&["t"]).unwrap();
+    poll_until(&mut c, |c| c.assignment().len() == 2);
+    assert_eq!(members("g"), 1);
+    c.subscribe(&[]).unwrap();
+    assert_eq!(members("g"), 0, "subscribe(&[]) left the group");
+    assert!(c.assignment().is_empty());
+    assert!(matches!(
+        c.poll(Duration::from_millis(10)),
+        Err(WeirError::NotSubscribed)
+    ));
+
+    c.subscribe(&["t"]).unwrap();
+    poll_until(&mut c, |c| c.assignment().len() == 2);
+    c.close();
+    assert_eq!(members("g"), 0);
+    assert!(matches!(
+        c.poll(Duration::from_millis(10)),
+        Err(WeirError::Closed { .. })
+    ));
+    assert_eq!(members("g"), 0, "the closed consumer did not join again");
+
+    let mut fresh = consumer(&weir, "h", &[]);
+    assert!(matches!(
+        fresh.poll(Duration::from_millis(10)),
+        Err(WeirError::NotSubscribed)
+    ));
+}
