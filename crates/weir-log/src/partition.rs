@@ -873,6 +873,13 @@ impl PartitionLog {
         self.closed.load(Ordering::Acquire)
     }
 
+    /// Whether a write failure latched the partition read-only: reads go on,
+    /// appends fail, and no new data comes until the data directory is
+    /// opened again.
+    pub fn is_read_only(&self) -> bool {
+        self.failed.get().is_some()
+    }
+
     /// Segment facts, oldest first.
     pub fn segments(&self) -> Vec<SegmentInfo> {
         let list = self.segment_list();

@@ -137,6 +137,11 @@ struct PollState {
     timeout: Duration,
     fetch_max_wait: Duration,
     start: Option<Instant>,
+    /// Whether records fetched by an earlier poll were waiting when this
+    /// poll began (set at its first step): they are returned at once, as
+    /// Kafka's consumer returns what it already holds; `fetch.min.bytes`
+    /// only holds back a poll that has to fetch.
+    leftover: Option<bool>,
 }
 
 impl PollState {
@@ -562,16 +567,23 @@ impl Consumer {
             timeout,
             fetch_max_wait: self.config.fetch_max_wait,
             start: None,
+            leftover: None,
         }
     }
 
     fn step(&mut self, st: &mut PollState) -> Result<Step, WeirError> {
         self.check_open()?;
+        self.follow_replaced_logs();
         let reset = self.config.auto_offset_reset;
         let clock = self.weir.clock();
         for a in &mut self.parts {
             reset_if_needed(a, reset, &**clock)?;
         }
+        let leftover = *st.leftover.get_or_insert_with(|| {
+            self.parts
+                .iter()
+                .any(|a| !a.paused && !a.damaged && a.buffered_records > 0)
+        });
         self.fetch_round(st)?;
         let buffered: usize = self
             .parts
@@ -579,7 +591,7 @@ impl Consumer {
             .filter(|a| !a.paused)
             .map(|a| a.buffered_bytes)
             .sum();
-        let enough = buffered > 0 && buffered >= self.config.fetch_min_bytes;
+        let enough = buffered > 0 && (leftover || buffered >= self.config.fetch_min_bytes);
         if enough {
             let records = self.collect()?;
             self.report_lag();
@@ -605,12 +617,46 @@ impl Consumer {
         Ok(Step::Wait(until))
     }
 
+    /// What a waiting poll waits on: new data in an unpaused partition. A
+    /// log that is closed (its topic deleted) or latched read-only and read
+    /// to its end gets no new data; its future would be ready at once, and
+    /// the poll would spin on it until its timeout.
     fn data_futures(&self) -> Vec<DataAvailable> {
         self.parts
             .iter()
             .filter(|a| !a.paused)
+            .filter(|a| {
+                !(a.log.is_closed() || a.log.is_read_only())
+                    || a.fetch_position < a.log.high_watermark()
+            })
             .map(|a| a.log.data_available(a.fetch_position))
             .collect()
+    }
+
+    /// A partition whose log was closed because its topic was deleted is
+    /// looked up again (never created): once a topic of that name exists
+    /// again, the partition is read from its new log, from where
+    /// `auto.offset.reset` puts a partition with no position (the old
+    /// position counted another log's offsets).
+    fn follow_replaced_logs(&mut self) {
+        for a in &mut self.parts {
+            if !a.log.is_closed() {
+                continue;
+            }
+            let Ok(log) = self
+                .weir
+                .topic(&a.tp.topic)
+                .and_then(|t| Ok(t.partition(a.tp.partition)?))
+            else {
+                continue;
+            };
+            if Arc::ptr_eq(&log, &a.log) || log.is_closed() {
+                continue;
+            }
+            a.log = log;
+            set_position(a, 0);
+            a.position = None;
+        }
     }
 
     /// Fetches into the buffers of unpaused partitions holding less than
@@ -681,7 +727,13 @@ impl Consumer {
                     log_end_offset,
                     ..
                 }) => {
-                    // Retention or DeleteRecords moved past us.
+                    // Retention or DeleteRecords moved past us. Records
+                    // already buffered are returned first, as Kafka fetches
+                    // no partition that holds some; the position then meets
+                    // the log's start, and the reset names it.
+                    if !a.buffered.is_empty() {
+                        continue;
+                    }
                     match reset_offset(&a.log, reset, &**self.weir.clock())? {
                         Some(to) => set_position(a, to),
                         None => {

@@ -1686,3 +1686,114 @@ fn auto_offset_reset_by_duration_starts_that_long_ago() {
         .unwrap_err();
     assert!(err.to_string().contains("auto.offset.reset"), "{err}");
 }
+
+/// Polls `fut` once with a waker that does nothing.
+fn poll_once<F: Future>(fut: F) -> Poll<F::Output> {
+    let mut cx = Context::from_waker(Waker::noop());
+    pin!(fut).as_mut().poll(&mut cx)
+}
+
+fn send_values(weir: &Weir, topic: &str, values: impl IntoIterator<Item = String>) {
+    let producer = weir.producer(&[("linger.ms", "1")]).unwrap();
+    for v in values {
+        producer.send(ProducerRecord::new(topic, v)).unwrap();
+    }
+    producer.close();
+}
+
+/// A manually assigned consumer whose topic is deleted waits (its poll
+/// yields; it does not spin on the closed log until its timeout), and reads
+/// the topic created again under the same name from its new log.
+#[test]
+fn a_consumer_waits_on_a_deleted_topic_and_reads_it_once_created_again() {
+    let (_dir, weir) = weir();
+    let admin = weir.admin();
+    admin.create_topic("t", 1, &[]).unwrap();
+    send_values(&weir, "t", ["old".to_string()]);
+    let mut c = weir
+        .consumer(&[
+            ("auto.offset.reset", "earliest"),
+            ("fetch.max.wait.ms", "1"),
+        ])
+        .unwrap();
+    c.assign(&[TopicPartition::new("t", 0)]).unwrap();
+    let mut got = 0;
+    while got == 0 {
+        got += c.poll(Duration::from_secs(10)).unwrap().count();
+    }
+    admin.delete_topic("t").unwrap();
+    assert!(
+        poll_once(c.poll_async(Duration::from_secs(2))).is_pending(),
+        "a poll on a deleted topic waits"
+    );
+    admin.create_topic("t", 1, &[]).unwrap();
+    send_values(&weir, "t", (0..3).map(|i| format!("new{i}")));
+    let mut values = Vec::new();
+    for _ in 0..100 {
+        let polled = c.poll(Duration::from_millis(100)).unwrap();
+        values.extend(polled.iter().map(|r| r.value_str().unwrap().to_string()));
+        if values.len() >= 3 {
+            break;
+        }
+    }
+    assert_eq!(values, ["new0", "new1", "new2"]);
+}
+
+/// Records a poll fetched and did not return come back at the next poll at
+/// once: `fetch.min.bytes` holds back only a poll that has to fetch, as in
+/// Kafka, whose consumer returns what it already holds.
+#[test]
+fn records_already_fetched_are_returned_without_waiting_for_fetch_min_bytes() {
+    let (_dir, weir) = weir();
+    weir.admin().create_topic("t", 1, &[]).unwrap();
+    send_values(&weir, "t", (0..10).map(|i| format!("v{i}")));
+    let mut c = weir
+        .consumer(&[
+            ("auto.offset.reset", "earliest"),
+            ("fetch.min.bytes", "1000000"),
+            ("fetch.max.wait.ms", "600000"),
+            ("max.poll.records", "5"),
+        ])
+        .unwrap();
+    c.assign(&[TopicPartition::new("t", 0)]).unwrap();
+    // Fewer bytes than fetch.min.bytes: the first poll waits its timeout.
+    assert_eq!(c.poll(Duration::from_millis(100)).unwrap().count(), 5);
+    match poll_once(c.poll_async(Duration::from_secs(600))) {
+        Poll::Ready(Ok(records)) => assert_eq!(records.count(), 5),
+        Poll::Ready(Err(e)) => panic!("{e}"),
+        Poll::Pending => panic!("the second poll waited for fetch.min.bytes"),
+    }
+}
+
+/// A top-up fetch behind records still buffered finds the log's start moved
+/// past it: the buffered records are returned first, and the reset happens
+/// when the position itself is out of range.
+#[test]
+fn an_out_of_range_top_up_keeps_the_records_already_buffered() {
+    let (_dir, weir) = weir();
+    weir.admin().create_topic("t", 1, &[]).unwrap();
+    send_values(&weir, "t", (0..10).map(|i| format!("{i}")));
+    let mut c = weir
+        .consumer(&[
+            ("auto.offset.reset", "earliest"),
+            ("fetch.min.bytes", "1000"),
+            ("fetch.max.wait.ms", "50"),
+            ("max.poll.records", "5"),
+        ])
+        .unwrap();
+    c.assign(&[TopicPartition::new("t", 0)]).unwrap();
+    let offsets = |c: &mut weir::Consumer| -> Vec<i64> {
+        c.poll(Duration::from_secs(5))
+            .unwrap()
+            .iter()
+            .map(|r| r.offset())
+            .collect()
+    };
+    assert_eq!(offsets(&mut c), (0..5).collect::<Vec<_>>());
+    send_values(&weir, "t", (10..110).map(|i| format!("{i}")));
+    weir.admin()
+        .delete_records(&TopicPartition::new("t", 0), 50)
+        .unwrap();
+    assert_eq!(offsets(&mut c), (5..10).collect::<Vec<_>>());
+    assert_eq!(offsets(&mut c).first(), Some(&50));
+}
