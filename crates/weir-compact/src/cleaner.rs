@@ -87,6 +87,8 @@ struct Inner {
     /// One lock per partition: compaction and retention of a partition never
     /// run at once.
     partition_locks: Mutex<HashMap<Key, Arc<Mutex<()>>>>,
+    /// Serializes [`Inner::write_checkpoint`].
+    checkpoint_writes: Mutex<()>,
 }
 
 /// Retention and compaction of a [`LogDir`] (see the module docs).
@@ -127,6 +129,7 @@ impl Cleaner {
                 wake: Condvar::new(),
                 cleaned: Condvar::new(),
                 partition_locks: Mutex::new(HashMap::new()),
+                checkpoint_writes: Mutex::new(()),
             }),
             threads: Mutex::new(Vec::new()),
         })
@@ -365,6 +368,9 @@ impl Inner {
     }
 
     fn write_checkpoint(&self) -> Result<(), LogError> {
+        // From the snapshot to the write, so that a thread's older snapshot
+        // never replaces another's newer one.
+        let _serial = lock(&self.checkpoint_writes);
         let (text, last) = {
             let st = lock(&self.state);
             let text = format_offset_checkpoint(

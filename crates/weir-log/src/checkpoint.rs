@@ -170,12 +170,19 @@ pub fn format_leader_epoch_checkpoint(entries: &[EpochEntry]) -> String {
 
 /// Writes `contents` to `path` as Kafka writes checkpoints: to `<path>.tmp`,
 /// fsynced, renamed over `path`, and the directory fsynced, so a crash leaves
-/// either the old file or the new one.
+/// either the old file or the new one. Writes in this process are
+/// serialized (as Kafka's `CheckpointFile.write` is): two writers of one
+/// file would otherwise share its `.tmp`, and one could publish the other's
+/// half-written bytes or fail its rename.
 ///
 /// # Errors
 /// The I/O error of the step that failed.
 pub fn write_atomically(path: &std::path::Path, contents: &[u8]) -> std::io::Result<()> {
     use std::io::Write;
+    static WRITES: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _serial = WRITES
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     let mut tmp = path.as_os_str().to_owned();
     tmp.push(".tmp");
     let tmp = std::path::PathBuf::from(tmp);

@@ -169,6 +169,9 @@ struct Inner {
     topics: RwLock<BTreeMap<String, Arc<Topic>>>,
     /// Serializes topic creation, deletion and config changes.
     meta: Mutex<()>,
+    /// Held from reading the offsets to writing the checkpoint files, so a
+    /// writer's older snapshot never replaces a newer one.
+    checkpoints: Mutex<()>,
     closed: AtomicBool,
     stop: (Mutex<bool>, Condvar),
     recovery: Vec<(String, RecoveryReport)>,
@@ -281,6 +284,7 @@ impl LogDir {
         let mut entries = read_topics_file(&path)?;
         drop_deleted_topics(&path, &mut entries)?;
         remove_deleted_dirs(&path)?;
+        let known: std::collections::BTreeSet<String> = entries.keys().cloned().collect();
         adopt_partition_dirs(&path, &mut entries)?;
 
         let mut topics = BTreeMap::new();
@@ -299,7 +303,11 @@ impl LogDir {
                 let key = (name.clone(), i32::try_from(p).unwrap_or(i32::MAX));
                 // Without a checkpoint entry nothing says Weir wrote the
                 // partition (it may be a Kafka directory with compacted gaps).
-                let checkpointed = recovery_points.contains_key(&key);
+                // Nor does one in a Kafka broker's own checkpoint file, read
+                // for a partition directory adopted now: Kafka's cleaner
+                // leaves gaps above its recovery point.
+                let checkpointed =
+                    recovery_points.contains_key(&key) && known.contains(name.as_str());
                 let (log, report) = PartitionLog::open_inner(
                     &partition_dir(&path, name, p),
                     name,
@@ -336,6 +344,7 @@ impl LogDir {
             _lock_file: lock_file,
             topics: RwLock::new(topics),
             meta: Mutex::new(()),
+            checkpoints: Mutex::new(()),
             closed: AtomicBool::new(false),
             stop: (Mutex::new(false), Condvar::new()),
             recovery,
@@ -813,6 +822,7 @@ impl Inner {
     }
 
     fn write_checkpoints(&self) -> Result<(), LogError> {
+        let _serial = lock(&self.checkpoints);
         let topics: Vec<Arc<Topic>> = read_lock(&self.topics).values().cloned().collect();
         let mut recovery = Vec::new();
         let mut starts = Vec::new();

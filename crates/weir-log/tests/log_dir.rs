@@ -375,3 +375,63 @@ fn a_topic_whose_creation_fails_leaves_no_partition_behind() {
     let logs = LogDir::open(dir.path()).unwrap();
     assert!(logs.topics().is_empty());
 }
+
+/// Checkpoint writers in several threads (the maintenance thread, the
+/// cleaner, topic creation) share each file's `.tmp`: their writes are
+/// serialized, so none fails and none publishes another's half-written file.
+#[test]
+fn checkpoints_written_from_many_threads_at_once_stay_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = ManualClock::new(NOW);
+    let logs = Arc::new(LogDir::open_with(dir.path(), options(&clock)).unwrap());
+    for t in 0..8 {
+        logs.create_topic(&format!("topic-with-a-long-name-{t}"), 4, &[])
+            .unwrap();
+    }
+    let writers: Vec<_> = (0..3)
+        .map(|_| {
+            let logs = Arc::clone(&logs);
+            std::thread::spawn(move || {
+                for _ in 0..300 {
+                    logs.write_checkpoints().unwrap();
+                }
+            })
+        })
+        .collect();
+    for w in writers {
+        w.join().unwrap();
+    }
+    let entries =
+        weir_log::checkpoint::read_offset_checkpoint(&dir.path().join(RECOVERY_POINT_CHECKPOINT))
+            .unwrap();
+    assert_eq!(entries.len(), 32);
+}
+
+/// A Kafka broker's data directory after an unclean stop: its own
+/// `recovery-point-offset-checkpoint` names a partition whose compacted
+/// segment has offset gaps above that point. Kafka's cleaner leaves such gaps,
+/// so recovery of a directory adopted now checks framing and CRCs, not
+/// contiguity, and keeps every batch.
+#[test]
+fn a_kafka_directory_with_its_own_recovery_point_keeps_compacted_gaps_above_it() {
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../testdata/kafka-segments");
+    let case = fixtures.join("compacted-gaps");
+    let manifest: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(case.join("manifest.json")).unwrap()).unwrap();
+    let name = manifest["dir"].as_str().unwrap();
+    let next = manifest["next_offset"].as_i64().unwrap();
+    let batches = manifest["batches"].as_array().unwrap().len();
+    let dir = tempfile::tempdir().unwrap();
+    copy_dir(&case.join(name), &dir.path().join(name));
+    let (topic, partition) = name.rsplit_once('-').unwrap();
+    // The broker checkpointed offset 1; no clean-shutdown marker.
+    fs::write(
+        dir.path().join(RECOVERY_POINT_CHECKPOINT),
+        format!("0\n1\n{topic} {partition} 1\n"),
+    )
+    .unwrap();
+    let logs = LogDir::open(dir.path()).unwrap();
+    let log = logs.partition(topic, partition.parse().unwrap()).unwrap();
+    assert_eq!(log.log_end_offset(), next);
+    assert_eq!(read_all(&log).len(), batches);
+}
