@@ -185,6 +185,15 @@ impl PartitionLog {
     /// [`LogError::Io`].
     pub fn create_cleaned(&self, base_offset: i64) -> Result<CleanedSegment, LogError> {
         let config = self.config();
+        // Under the writer's lock, which `close` takes: the files are made
+        // before a topic delete renames the directory (and go with it), or
+        // not at all; never in a directory of the same name made since.
+        let w = lock(&self.writer);
+        if w.closed {
+            return Err(LogError::Closed {
+                what: self.name.clone(),
+            });
+        }
         let segment = LogSegment::create_with_suffix(
             &self.dir,
             base_offset,
@@ -232,6 +241,14 @@ impl PartitionLog {
         let new = cleaned.segment;
         // Appends and rolls wait: the segment list changes under this lock.
         let w = lock(&self.writer);
+        if w.closed {
+            // The topic was deleted during the clean: its directory's name
+            // may belong to a topic created since, whose files must not be
+            // touched. The cleaned files went with the old directory.
+            return Err(LogError::Closed {
+                what: self.name.clone(),
+            });
+        }
         let list = self.segment_list();
         let first = list
             .iter()

@@ -435,3 +435,59 @@ fn a_kafka_directory_with_its_own_recovery_point_keeps_compacted_gaps_above_it()
     assert_eq!(log.log_end_offset(), next);
     assert_eq!(read_all(&log).len(), batches);
 }
+
+/// A clean in progress when its topic is deleted and created again: the
+/// swap of the old log is refused, and the new topic's files (same directory
+/// name) are left alone.
+#[test]
+fn a_clean_of_a_deleted_topic_never_touches_the_topic_created_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = ManualClock::new(NOW);
+    let logs = LogDir::open_with(dir.path(), options(&clock)).unwrap();
+    let compact = [("cleanup.policy", "compact")];
+    logs.create_topic("t", 1, &compact).unwrap();
+    let old = logs.partition("t", 0).unwrap();
+    old.append(batch(1, 5, 10, NOW)).unwrap();
+    old.append(batch(2, 5, 10, NOW)).unwrap();
+    old.roll().unwrap();
+    old.append(batch(3, 5, 10, NOW)).unwrap();
+    let mut cleaned = old.create_cleaned(0).unwrap();
+    for b in read_all(&old).iter().take(2) {
+        cleaned.append(b.as_bytes()).unwrap();
+    }
+
+    logs.delete_topic("t").unwrap();
+    logs.create_topic("t", 1, &compact).unwrap();
+    let new = logs.partition("t", 0).unwrap();
+    new.append(batch(4, 5, 10, NOW)).unwrap();
+    new.flush().unwrap();
+
+    assert!(matches!(
+        old.swap_cleaned(cleaned, &[0]),
+        Err(LogError::Closed { .. })
+    ));
+    assert!(matches!(
+        old.create_cleaned(0),
+        Err(LogError::Closed { .. })
+    ));
+    let names: Vec<String> = fs::read_dir(dir.path().join("t-0"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(
+        names.contains(&"00000000000000000000.log".to_string()),
+        "{names:?}"
+    );
+    assert!(
+        names
+            .iter()
+            .all(|n| !n.contains(".deleted") && !n.contains(".swap") && !n.contains(".cleaned")),
+        "{names:?}"
+    );
+    drop((old, new));
+    drop(logs);
+    let logs = LogDir::open_with(dir.path(), options(&clock)).unwrap();
+    let log = logs.partition("t", 0).unwrap();
+    assert_eq!(log.log_end_offset(), 5);
+    assert_eq!(read_all(&log).len(), 1);
+}
