@@ -90,9 +90,9 @@ impl LogSegment {
         let handle = lock(&self.read_handles).pop();
         let mut file = match handle {
             Some(f) => f,
-            None => match File::open(self.path(LOG_SUFFIX)) {
-                Ok(f) => f,
-                Err(_) => return Err(buf),
+            None => match self.open_same_file() {
+                Some(f) => f,
+                None => return Err(buf),
             },
         };
         buf.reserve(len);
@@ -107,6 +107,16 @@ impl LogSegment {
             pool.push(file);
         }
         Ok(buf)
+    }
+
+    /// A new handle on this segment's file, opened by its name; `None` when
+    /// the name now belongs to another file (a cleaned segment swapped in, a
+    /// topic deleted and created again) or no longer exists.
+    fn open_same_file(&self) -> Option<File> {
+        use std::os::unix::fs::MetadataExt;
+        let file = File::open(self.path(LOG_SUFFIX)).ok()?;
+        let (ours, theirs) = (self.file.metadata().ok()?, file.metadata().ok()?);
+        (ours.dev() == theirs.dev() && ours.ino() == theirs.ino()).then_some(file)
     }
 
     /// Calls `f` on each whole batch header in `[start, end)` until it returns

@@ -491,3 +491,41 @@ fn a_clean_of_a_deleted_topic_never_touches_the_topic_created_again() {
     assert_eq!(log.log_end_offset(), 5);
     assert_eq!(read_all(&log).len(), 1);
 }
+
+/// A reader holding the log of a deleted topic reads that log's bytes, also
+/// in large reads, never those of the topic created since under the same
+/// name.
+#[test]
+fn a_large_read_of_a_deleted_topics_log_never_returns_the_new_topics_bytes() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = ManualClock::new(NOW);
+    let logs = LogDir::open_with(dir.path(), options(&clock)).unwrap();
+    logs.create_topic("t", 1, &[]).unwrap();
+    let old = logs.partition("t", 0).unwrap();
+    for i in 0..20 {
+        old.append(batch(i, 10, 1000, NOW)).unwrap();
+    }
+    logs.delete_topic("t").unwrap();
+    logs.create_topic("t", 1, &[]).unwrap();
+    let new = logs.partition("t", 0).unwrap();
+    for i in 100..120 {
+        new.append(batch(i, 10, 1000, NOW)).unwrap();
+    }
+    new.flush().unwrap();
+    match old.fetch(0, 1 << 20) {
+        Ok(data) => {
+            let batches: Vec<_> = data.batches().map(|b| b.unwrap().batch).collect();
+            assert!(!batches.is_empty());
+            let values = common::values(&batches);
+            assert!(
+                values
+                    .iter()
+                    .all(|v| v.starts_with(|c: char| c.is_ascii_digit())
+                        && v.split('-').next().unwrap().parse::<u64>().unwrap() < 100),
+                "{:?}",
+                values.iter().take(3).map(|v| &v[..8]).collect::<Vec<_>>()
+            );
+        }
+        Err(e) => panic!("{e}"),
+    }
+}
