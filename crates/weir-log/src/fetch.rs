@@ -116,6 +116,17 @@ impl PartitionLog {
             return Ok(empty);
         }
         let list = self.segment_list();
+        if list.first().is_some_and(|s| s.base_offset() > offset) {
+            // Retention deleted the segment holding `offset` since the check
+            // above (it removes segments, then moves the log start): reading
+            // on from the next segment would skip records without a word.
+            return Err(LogError::OffsetOutOfRange {
+                partition: self.name.clone(),
+                offset,
+                log_start_offset: self.log_start_offset(),
+                log_end_offset: self.log_end_offset(),
+            });
+        }
         let first = list
             .partition_point(|s| s.base_offset() <= offset)
             .saturating_sub(1);
