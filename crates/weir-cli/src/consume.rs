@@ -206,7 +206,21 @@ fn consume(
         if written.is_ok() {
             written = out.flush().map_err(Failure::from);
         }
-        let back = if written.is_ok() { &unprinted } else { &first };
+        let back: Vec<&(TopicPartition, i64)> = if written.is_ok() {
+            unprinted.iter().collect()
+        } else {
+            // Every partition of the poll goes back to its first record: the
+            // ones printed into a buffer that never reached the reader, and
+            // the ones after the failure.
+            first
+                .iter()
+                .chain(
+                    unprinted
+                        .iter()
+                        .filter(|(tp, _)| !first.iter().any(|(f, _)| f == tp)),
+                )
+                .collect()
+        };
         for (tp, offset) in back {
             consumer.seek(tp, *offset).map_err(client::failure)?;
         }

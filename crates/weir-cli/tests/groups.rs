@@ -304,3 +304,51 @@ fn a_closed_output_commits_nothing_it_could_not_print() {
     let again = consume_group(d);
     assert_eq!(again.len(), 10);
 }
+
+/// The reader goes away while a poll of several partitions is printed (the
+/// write fails in the middle of the poll, not at its final flush): no
+/// partition of that poll is committed past what was printed.
+#[cfg(unix)]
+#[test]
+fn a_closed_output_mid_poll_commits_no_partition_it_did_not_print() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    ok(&weir(
+        d,
+        &["topics", "create", "t", "--partitions", "3"],
+        b"",
+    ));
+    let line = format!("{}\n", "x".repeat(1000));
+    for p in ["0", "1", "2"] {
+        ok(&weir(
+            d,
+            &["produce", "t", "--partition", p],
+            line.repeat(100).as_bytes(),
+        ));
+    }
+    let mut child = spawn_weir(
+        d,
+        &[
+            "consume",
+            "t",
+            "--group",
+            "g",
+            "--exit-at-end",
+            "--format",
+            "json",
+        ],
+    );
+    drop(child.stdout.take());
+    let status = child.wait().unwrap();
+    assert!(status.success(), "{status:?}");
+    let described = &json_lines(&weir(
+        d,
+        &["groups", "describe", "g", "--format", "json"],
+        b"",
+    ))[0];
+    let partitions = described["partitions"].as_array().unwrap();
+    assert_eq!(partitions.len(), 3, "{described}");
+    for p in partitions {
+        assert_eq!(p["lag"], 100, "{described}");
+    }
+}
