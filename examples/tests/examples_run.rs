@@ -287,8 +287,13 @@ fn after_a_lost_checkpoint_orders_repeat_but_none_is_lost() {
             Ok(())
         })
         .unwrap();
+    // The report counts each order once and says how many repeats it dropped.
+    let report = revenue_report(&weir, TOPICS.enriched, None).unwrap();
     weir.close().unwrap();
     let (_, valid, _) = expected(2_000);
+    assert_eq!(report.orders, valid, "{report}");
+    assert_eq!(report.repeats, replayed.len() as u64, "{report}");
+    assert!(report.repeats > 0);
     assert_eq!(seen.len() as u64, valid, "an order was lost");
     let twice: Vec<u64> = seen
         .iter()

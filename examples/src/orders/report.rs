@@ -2,7 +2,7 @@
 //! read with [`Weir::bounded_read`] while the enricher keeps appending to the
 //! same topic.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt;
 
 use weir::{ReadSummary, Weir};
@@ -20,8 +20,12 @@ pub struct RevenueReport {
     pub topic: String,
     /// The order-time window `[start, end)` in ms, if one was asked for.
     pub window_ms: Option<(i64, i64)>,
-    /// Orders in the report.
+    /// Orders in the report, each counted once.
     pub orders: u64,
+    /// Records of an order already counted, dropped: the enricher delivers
+    /// at least once, so a run that stopped between its outputs and its
+    /// checkpoint has its last orders enriched again by the next run.
+    pub repeats: u64,
     /// Records that were not enriched orders (none, unless something else
     /// writes to the topic).
     pub unreadable: u64,
@@ -61,6 +65,7 @@ pub fn revenue_report(
         topic: topic.to_string(),
         window_ms,
         orders: 0,
+        repeats: 0,
         unreadable: 0,
         revenue_cents: BTreeMap::new(),
         revenue_eur_cents: 0,
@@ -69,6 +74,8 @@ pub fn revenue_report(
         summary: ReadSummary::default(),
     };
     let mut by_customer: HashMap<String, i64> = HashMap::new();
+    // Order ids grow from run to run, so an id seen twice is a repeat.
+    let mut seen: HashSet<u64> = HashSet::new();
     report.summary = read.for_each(|r| {
         let order = r
             .record
@@ -78,6 +85,7 @@ pub fn revenue_report(
             .as_ref()
             .and_then(|o| Some((o.total_cents()?, o.total_eur_cents()?)));
         match (order, totals) {
+            (Some(order), Some(_)) if !seen.insert(order.order_id) => report.repeats += 1,
             (Some(order), Some((total, total_eur))) => {
                 report.orders += 1;
                 *report.revenue_cents.entry(order.currency).or_default() += total;
@@ -163,6 +171,13 @@ impl fmt::Display for RevenueReport {
         writeln!(f, "  orders per tier: {}", tiers.join(", "))?;
         if self.unreadable > 0 {
             writeln!(f, "  unreadable records: {}", self.unreadable)?;
+        }
+        if self.repeats > 0 {
+            writeln!(
+                f,
+                "  repeats dropped: {} (orders enriched again after an interrupted run)",
+                thousands(self.repeats)
+            )?;
         }
         writeln!(
             f,
