@@ -348,3 +348,53 @@ fn an_emptied_marker_does_not_stop_later_cleans() {
     let report = weir_log::verify_path(log.dir());
     assert!(report.is_ok(), "{report:?}");
 }
+
+/// Review finding: a crash while a cleaned segment's files were renamed from
+/// `.swap` into place (its `.txnindex` first, its `.log` last) left the
+/// cleaned `.txnindex` in place and the `.log` still `.swap`; finishing the
+/// swap at open deleted that `.txnindex`, and the aborted transaction turned
+/// visible to `read_committed` readers for good.
+#[test]
+fn a_swap_finished_at_open_keeps_the_cleaned_segments_txnindex() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = std::sync::Arc::new(weir_log::ManualClock::new(1_800_000_000_000));
+    let logs = golden_transactions(dir.path(), &clock);
+    let log = logs.partition("golden-transactions", 0).unwrap();
+    log.roll().unwrap();
+    put(&log, "later", Some("v"));
+    log.roll().unwrap();
+    let config =
+        weir_compact::CleanerConfig::from_props([("log.cleaner.dedupe.buffer.size", "24")])
+            .unwrap();
+    let cleaner = weir_compact::Cleaner::new(std::sync::Arc::clone(&logs), config).unwrap();
+    cleaner
+        .clean_partition("golden-transactions", 0)
+        .unwrap()
+        .unwrap();
+    let part = log.dir().to_path_buf();
+    drop(cleaner);
+    drop(log);
+    logs.close().unwrap();
+    drop(logs);
+
+    // The state a crash inside the final renames leaves: the cleaned
+    // segment's .txnindex in place, its other files still .swap; no
+    // clean-shutdown marker.
+    let base = "00000000000000000000";
+    assert!(part.join(format!("{base}.txnindex")).exists());
+    for kind in ["log", "index", "timeindex"] {
+        let from = part.join(format!("{base}.{kind}"));
+        if from.exists() {
+            std::fs::rename(&from, part.join(format!("{base}.{kind}.swap"))).unwrap();
+        }
+    }
+    std::fs::remove_file(dir.path().join(weir_log::CLEAN_SHUTDOWN_FILE)).unwrap();
+
+    let logs = open(dir.path(), &clock);
+    let log = logs.partition("golden-transactions", 0).unwrap();
+    assert_eq!(
+        log.aborted_transactions(0, log.log_end_offset()),
+        vec![ABORTED]
+    );
+    assert!(part.join(format!("{base}.txnindex")).exists());
+}

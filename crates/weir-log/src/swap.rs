@@ -82,20 +82,25 @@ pub(crate) fn complete_swap(dir: &Path, base: i64, swap_log: &Path) -> Result<()
             }
         }
     }
+    // The `.log` last, as `swap_cleaned` renames: while `.log.swap` exists a
+    // crash here is finished at the next open, whichever files were renamed.
     for kind in [
-        LOG_SUFFIX,
-        INDEX_SUFFIX,
-        TIME_INDEX_SUFFIX,
         TXN_INDEX_SUFFIX,
+        TIME_INDEX_SUFFIX,
+        INDEX_SUFFIX,
+        LOG_SUFFIX,
     ] {
         let name = segment_file_name(base, kind);
         let from: PathBuf = dir.join(format!("{name}{SWAP_SUFFIX}"));
         let to = dir.join(&name);
         match fs::rename(&from, &to) {
             Ok(()) => {}
+            // The old segments' files are gone (above, or renamed `.deleted`
+            // with their `.log` last), so a `.txnindex` here is the cleaned
+            // segment's, renamed before a crash: kept, as nothing rebuilds
+            // it. An offset or time index is dropped and rebuilt.
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                // No replacement index: drop any stale one so it is rebuilt.
-                if kind != LOG_SUFFIX {
+                if kind == INDEX_SUFFIX || kind == TIME_INDEX_SUFFIX {
                     remove_if_present(&to)?;
                 }
             }
