@@ -429,7 +429,7 @@ impl PartitionLog {
     /// is written); [`LogError::ReadOnly`] once a write or fsync has failed;
     /// [`LogError::Closed`].
     pub fn append_as(&self, batch: Bytes, origin: AppendOrigin) -> Result<AppendInfo, LogError> {
-        self.append_checked(batch, origin, false)
+        self.append_checked(batch, origin, None)
     }
 
     /// As [`append`](Self::append), for a batch encoded in this process by
@@ -444,21 +444,25 @@ impl PartitionLog {
     pub fn append_built(&self, batch: weir_record::BuiltBatch) -> Result<AppendInfo, LogError> {
         // Recovery decompresses within this bound: a batch past it is walked
         // here too, so that recovery keeps whatever an append accepted.
-        let trusted =
-            batch.uncompressed_records_size() <= weir_record::DEFAULT_MAX_UNCOMPRESSED_BYTES;
+        let trusted = (batch.uncompressed_records_size()
+            <= weir_record::DEFAULT_MAX_UNCOMPRESSED_BYTES)
+            .then(|| batch.min_timestamp().unwrap_or(i64::MAX));
         self.append_checked(batch.into_bytes(), AppendOrigin::Client, trusted)
     }
 
+    /// `trusted`: the records were encoded by this process's `BatchBuilder`
+    /// (they need no walk), with this smallest record timestamp (`i64::MAX`
+    /// when no record has one).
     fn append_checked(
         &self,
         batch: Bytes,
         origin: AppendOrigin,
-        records_trusted: bool,
+        trusted: Option<i64>,
     ) -> Result<AppendInfo, LogError> {
         self.check_writable()?;
         let config = self.config();
         let now = self.clock.now_ms();
-        let mut buf = self.validate(batch, &config, origin, now, records_trusted)?;
+        let mut buf = self.validate(batch, &config, origin, now, trusted)?;
         let log_append_time = if config.message_timestamp_type == TimestampType::LogAppendTime {
             RecordBatchMut::new(&mut buf)
                 .map_err(|e| self.invalid(e))?
@@ -491,11 +495,14 @@ impl PartitionLog {
                 SequenceCheck::Duplicate {
                     first_offset,
                     last_offset,
+                    timestamp,
                 } => {
+                    // The time the batch was first appended, as Kafka
+                    // answers a retry.
                     return Ok(AppendInfo {
                         base_offset: first_offset,
                         last_offset,
-                        log_append_time,
+                        log_append_time: log_append_time.map(|_| timestamp),
                         log_start_offset: self.log_start_offset(),
                         size: 0,
                         duplicate: true,
@@ -566,6 +573,7 @@ impl PartitionLog {
                 seq.last,
                 base_offset,
                 stamped.last_offset,
+                stamped.max_timestamp,
             );
         }
         w.active.publish(position + size as u64);
@@ -618,7 +626,7 @@ impl PartitionLog {
         config: &LogConfig,
         origin: AppendOrigin,
         now: i64,
-        records_trusted: bool,
+        trusted: Option<i64>,
     ) -> Result<BytesMut, LogError> {
         let size = batch.len();
         if size > config.max_message_bytes as usize {
@@ -663,51 +671,81 @@ impl PartitionLog {
                 "negative count or offset delta",
             ));
         }
-        if view.timestamp_type() == TimestampType::CreateTime && !view.is_control() {
-            let late = view.base_timestamp().min(view.max_timestamp());
-            if now.saturating_sub(late) > config.message_timestamp_before_max_ms {
-                return Err(LogError::InvalidTimestamp {
-                    partition: self.name.clone(),
-                    timestamp: late,
-                    now,
-                    config: "message.timestamp.before.max.ms",
-                    max_ms: config.message_timestamp_before_max_ms,
-                });
-            }
-            if view.max_timestamp().saturating_sub(now) > config.message_timestamp_after_max_ms {
-                return Err(LogError::InvalidTimestamp {
-                    partition: self.name.clone(),
-                    timestamp: view.max_timestamp(),
-                    now,
-                    config: "message.timestamp.after.max.ms",
-                    max_ms: config.message_timestamp_after_max_ms,
-                });
-            }
-        }
         // A compacted topic refuses records without a key, as Kafka's
         // `LogValidator` does (the cleaner could only drop them).
         let require_keys = config.cleanup_policy.compact && origin == AppendOrigin::Client;
-        if let Some(target) = config.recompression()
-            && target.compression() != compression
+        // As Kafka's `LogValidator`: on a CreateTime topic every record's
+        // timestamp is held against message.timestamp.{before,after}.max.ms
+        // (a LogAppendTime topic stamps its own time instead).
+        let check_times = config.message_timestamp_type == TimestampType::CreateTime
             && !view.is_control()
-        {
-            if require_keys {
-                validate_records(&view, true).map_err(|p| self.invalid_contents(p))?;
-            }
-            // Re-compression decodes every record: it checks them on the way.
-            return self.recompress(&view, target);
-        }
+            && count > 0;
+        let recompress = config
+            .recompression()
+            .filter(|t| t.compression() != compression && !view.is_control());
         // Recovery decodes every record and drops a batch that does not decode
         // as a torn tail, with everything after it; so a batch is accepted only
         // if recovery would keep it (Kafka's `LogValidator` walks every record
-        // and refuses a bad one with CorruptRecordException).
-        if !records_trusted || require_keys || view.is_control() {
-            validate_records(&view, require_keys).map_err(|p| self.invalid_contents(p))?;
+        // and refuses a bad one with CorruptRecordException). Re-compression
+        // decodes every record too, checking them on the way.
+        let walk = require_keys
+            || view.is_control()
+            || (trusted.is_none() && recompress.is_none())
+            || (check_times && trusted.is_none());
+        let walked = if walk {
+            validate_records(&view, require_keys).map_err(|p| self.invalid_contents(p))?
+        } else {
+            None
+        };
+        if check_times {
+            // A LogAppendTime batch's records all carry its max timestamp.
+            let (earliest, latest) = if view.timestamp_type() == TimestampType::LogAppendTime {
+                (view.max_timestamp(), view.max_timestamp())
+            } else if walk {
+                // No record has a timestamp: nothing to hold against the bounds.
+                walked.unwrap_or((i64::MAX, weir_record::layout::NO_TIMESTAMP))
+            } else {
+                (trusted.unwrap_or(i64::MAX), view.max_timestamp())
+            };
+            self.check_timestamps(config, now, earliest, latest)?;
+        }
+        if let Some(target) = recompress {
+            return self.recompress(&view, target);
         }
         let bytes = view.into_bytes();
         Ok(bytes
             .try_into_mut()
             .unwrap_or_else(|shared| BytesMut::from(&shared[..])))
+    }
+
+    /// Holds the batch's earliest and latest record timestamps against
+    /// `message.timestamp.before.max.ms` and `message.timestamp.after.max.ms`.
+    fn check_timestamps(
+        &self,
+        config: &LogConfig,
+        now: i64,
+        earliest: i64,
+        latest: i64,
+    ) -> Result<(), LogError> {
+        if now.saturating_sub(earliest) > config.message_timestamp_before_max_ms {
+            return Err(LogError::InvalidTimestamp {
+                partition: self.name.clone(),
+                timestamp: earliest,
+                now,
+                config: "message.timestamp.before.max.ms",
+                max_ms: config.message_timestamp_before_max_ms,
+            });
+        }
+        if latest.saturating_sub(now) > config.message_timestamp_after_max_ms {
+            return Err(LogError::InvalidTimestamp {
+                partition: self.name.clone(),
+                timestamp: latest,
+                now,
+                config: "message.timestamp.after.max.ms",
+                max_ms: config.message_timestamp_after_max_ms,
+            });
+        }
+        Ok(())
     }
 
     /// Rebuilds a batch in the topic's codec, keeping every header field and

@@ -20,6 +20,9 @@ struct BatchMetadata {
     last_sequence: i32,
     first_offset: i64,
     last_offset: i64,
+    /// The batch's max timestamp as stored (its append time on a
+    /// LogAppendTime topic).
+    timestamp: i64,
 }
 
 #[derive(Debug)]
@@ -33,8 +36,13 @@ struct ProducerEntry {
 pub(crate) enum SequenceCheck {
     /// Append it.
     Append,
-    /// A retry of a batch already written at these offsets.
-    Duplicate { first_offset: i64, last_offset: i64 },
+    /// A retry of a batch already written at these offsets, with this max
+    /// timestamp.
+    Duplicate {
+        first_offset: i64,
+        last_offset: i64,
+        timestamp: i64,
+    },
     /// Its epoch is older than the producer's current one.
     Fenced { current_epoch: i16 },
     /// Its first sequence is not the one expected.
@@ -80,6 +88,7 @@ impl ProducerStates {
             return SequenceCheck::Duplicate {
                 first_offset: b.first_offset,
                 last_offset: b.last_offset,
+                timestamp: b.timestamp,
             };
         }
         match entry.batches.back() {
@@ -104,6 +113,7 @@ impl ProducerStates {
     }
 
     /// Records an appended batch.
+    #[expect(clippy::too_many_arguments, reason = "one batch's producer fields")]
     pub(crate) fn update(
         &mut self,
         producer_id: i64,
@@ -112,6 +122,7 @@ impl ProducerStates {
         last_sequence: i32,
         first_offset: i64,
         last_offset: i64,
+        timestamp: i64,
     ) {
         let entry = self
             .producers
@@ -132,6 +143,7 @@ impl ProducerStates {
             last_sequence,
             first_offset,
             last_offset,
+            timestamp,
         });
     }
 }
@@ -148,7 +160,7 @@ mod tests {
             SequenceCheck::Append,
             "unknown producers start anywhere"
         );
-        s.update(7, 0, 5, 9, 100, 104);
+        s.update(7, 0, 5, 9, 100, 104, 1000);
         assert_eq!(s.check(7, 0, 10, 12), SequenceCheck::Append);
         assert_eq!(
             s.check(7, 0, 11, 12),
@@ -158,23 +170,24 @@ mod tests {
             s.check(7, 0, 5, 9),
             SequenceCheck::Duplicate {
                 first_offset: 100,
-                last_offset: 104
+                last_offset: 104,
+                timestamp: 1000,
             }
         );
-        s.update(7, 0, 10, 12, 105, 107);
+        s.update(7, 0, 10, 12, 105, 107, 1000);
         assert_eq!(
             s.check(7, 1, 3, 4),
             SequenceCheck::OutOfOrder { expected: 0 }
         );
         assert_eq!(s.check(7, 1, 0, 4), SequenceCheck::Append);
-        s.update(7, 1, 0, 4, 108, 112);
+        s.update(7, 1, 0, 4, 108, 112, 1000);
         assert_eq!(
             s.check(7, 0, 13, 13),
             SequenceCheck::Fenced { current_epoch: 1 }
         );
         // Only the last five batches are remembered.
         for i in 0..6 {
-            s.update(8, 0, i, i, 200 + i64::from(i), 200 + i64::from(i));
+            s.update(8, 0, i, i, 200 + i64::from(i), 200 + i64::from(i), 1000);
         }
         assert_eq!(
             s.check(8, 0, 0, 0),
@@ -185,7 +198,7 @@ mod tests {
             SequenceCheck::Duplicate { .. }
         ));
         // Sequences wrap past i32::MAX to 0.
-        s.update(9, 0, i32::MAX - 1, i32::MAX, 300, 301);
+        s.update(9, 0, i32::MAX - 1, i32::MAX, 300, 301, 1000);
         assert_eq!(s.check(9, 0, 0, 3), SequenceCheck::Append);
     }
 }

@@ -94,15 +94,17 @@ pub(crate) fn check_record_offset(
 /// checks, so whatever an append accepts, recovery keeps (Kafka's
 /// `LogValidator` walks every record on append for the same reason).
 pub(crate) fn validate_contents(batch: &RecordBatch) -> Result<(), ContentProblem> {
-    validate_records(batch, false)
+    validate_records(batch, false).map(|_| ())
 }
 
 /// [`validate_contents`], and with `require_keys` every data record must have
-/// a key (a compacted topic's rule on append).
+/// a key (a compacted topic's rule on append). Returns the smallest and the
+/// largest record timestamp of a data batch, records without one (-1) aside,
+/// when it has any.
 pub(crate) fn validate_records(
     batch: &RecordBatch,
     require_keys: bool,
-) -> Result<(), ContentProblem> {
+) -> Result<Option<(i64, i64)>, ContentProblem> {
     if batch.last_offset_delta() < 0 {
         return Err(ContentProblem {
             reason: format!("negative last offset delta {}", batch.last_offset_delta()),
@@ -115,12 +117,17 @@ pub(crate) fn validate_records(
         if batch.records_count() != 0 {
             batch.control_record()?;
         }
-        return Ok(());
+        return Ok(None);
     }
     let records = batch.records()?;
+    let mut bounds: Option<(i64, i64)> = None;
     for record in &records {
         let record = record?;
         check_record_offset(batch, record.offset())?;
+        let t = record.timestamp();
+        if t != weir_record::layout::NO_TIMESTAMP {
+            bounds = Some(bounds.map_or((t, t), |(lo, hi)| (lo.min(t), hi.max(t))));
+        }
         if require_keys && record.key().is_none() {
             return Err(ContentProblem {
                 reason: format!(
@@ -131,7 +138,7 @@ pub(crate) fn validate_records(
             });
         }
     }
-    Ok(())
+    Ok(bounds)
 }
 
 /// Recovers one segment: validates its batches, rebuilds its indexes and

@@ -138,3 +138,96 @@ fn batches_as_stored(log: &weir_log::PartitionLog) -> Vec<RecordBatch> {
         offset = data.next_offset;
     }
 }
+
+/// A batch of records at these timestamps (milliseconds), CreateTime.
+fn timed(timestamps: &[i64]) -> weir_record::BatchBuilder {
+    let mut b = weir_record::BatchBuilder::new(weir_record::BatchOptions::default());
+    for (i, t) in timestamps.iter().enumerate() {
+        b.append(&weir_record::Record::new(format!("v{i}")).with_timestamp(*t))
+            .unwrap();
+    }
+    b
+}
+
+/// As Kafka's `LogValidator`: every record's timestamp is held against
+/// `message.timestamp.before.max.ms` / `after.max.ms` on a CreateTime topic,
+/// not only the first and the largest; records without one (-1) are not.
+#[test]
+fn every_records_timestamp_is_checked_on_a_create_time_topic() {
+    const DAY: i64 = 86_400_000;
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = small_config(1 << 20);
+    config
+        .set("message.timestamp.before.max.ms", &DAY.to_string())
+        .unwrap();
+    let (log, _) = open(dir.path(), config, false, 0);
+    // The second record is ten days older than the first.
+    for built in [
+        || {
+            timed(&[NOW, NOW - 10 * DAY])
+                .build_batch()
+                .unwrap()
+                .into_bytes()
+        },
+        || timed(&[NOW, NOW - 10 * DAY]).build().unwrap(),
+    ] {
+        let err = log.append(built()).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                LogError::InvalidTimestamp {
+                    config: "message.timestamp.before.max.ms",
+                    timestamp,
+                    ..
+                } if timestamp == NOW - 10 * DAY
+            ),
+            "{err}"
+        );
+    }
+    let err = log
+        .append_built(timed(&[NOW, NOW - 10 * DAY]).build_batch().unwrap())
+        .unwrap_err();
+    assert!(matches!(err, LogError::InvalidTimestamp { .. }), "{err}");
+    // Records without a timestamp pass.
+    log.append(timed(&[NOW, -1]).build().unwrap()).unwrap();
+    log.append_built(timed(&[-1, NOW]).build_batch().unwrap())
+        .unwrap();
+}
+
+/// A LogAppendTime topic stamps its own time: the producer's timestamps,
+/// however far off, are not checked (Kafka checks them on CreateTime topics
+/// only), and a retried idempotent batch is answered with the time it was
+/// first appended.
+#[test]
+fn a_log_append_time_topic_takes_any_producer_time_and_answers_retries_with_the_first_append_time()
+{
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = small_config(1 << 20);
+    config
+        .set("message.timestamp.type", "LogAppendTime")
+        .unwrap();
+    let clock = std::sync::Arc::new(weir_log::ManualClock::new(NOW));
+    let (log, _) = common::open_with_clock(dir.path(), config, false, 0, clock.clone());
+    let info = log
+        .append(timed(&[NOW + 2 * 3_600_000]).build().unwrap())
+        .unwrap();
+    assert_eq!(info.log_append_time, Some(NOW));
+
+    let idempotent = || {
+        let mut b = weir_record::BatchBuilder::new(weir_record::BatchOptions {
+            producer_id: 1,
+            producer_epoch: 0,
+            base_sequence: 0,
+            ..weir_record::BatchOptions::default()
+        });
+        b.append(&weir_record::Record::new("x").with_timestamp(NOW))
+            .unwrap();
+        b.build().unwrap()
+    };
+    let first = log.append(idempotent()).unwrap();
+    clock.advance(5_000);
+    let retry = log.append(idempotent()).unwrap();
+    assert!(retry.duplicate);
+    assert_eq!(retry.base_offset, first.base_offset);
+    assert_eq!(retry.log_append_time, Some(NOW));
+}

@@ -74,6 +74,9 @@ pub struct BatchBuilder {
     count: u32,
     base_timestamp: Option<i64>,
     max_timestamp: i64,
+    /// The smallest record timestamp other than -1 ("none"; records may go
+    /// back in time); `i64::MAX` while there is none.
+    min_timestamp: i64,
     max_timestamp_override: Option<i64>,
     last_appended_offset_delta: i64,
     last_offset_delta_override: Option<i32>,
@@ -98,6 +101,7 @@ impl BatchBuilder {
             buf,
             count: 0,
             max_timestamp: NO_TIMESTAMP,
+            min_timestamp: i64::MAX,
             max_timestamp_override: None,
             last_appended_offset_delta: -1,
             last_offset_delta_override: None,
@@ -288,6 +292,9 @@ impl BatchBuilder {
         } else {
             self.max_timestamp.max(timestamp)
         };
+        if timestamp != NO_TIMESTAMP {
+            self.min_timestamp = self.min_timestamp.min(timestamp);
+        }
         self.count += 1;
         self.last_appended_offset_delta = i64::from(offset_delta);
         Ok(())
@@ -308,9 +315,11 @@ impl BatchBuilder {
     /// their fields unchecked, as Kafka's `writeEmptyHeader` does.
     pub fn build_batch(self) -> Result<BuiltBatch, RecordError> {
         let records_size = self.buf.len().saturating_sub(RECORD_BATCH_OVERHEAD);
+        let min_timestamp = self.min_timestamp;
         Ok(BuiltBatch {
             bytes: self.build()?,
             records_size,
+            min_timestamp,
         })
     }
 
@@ -464,6 +473,7 @@ fn header_refs(headers: &[Header]) -> impl Iterator<Item = HeaderRef<'_>> + Clon
 pub struct BuiltBatch {
     bytes: Bytes,
     records_size: usize,
+    min_timestamp: i64,
 }
 
 impl BuiltBatch {
@@ -490,6 +500,13 @@ impl BuiltBatch {
     /// The size of its records before compression.
     pub fn uncompressed_records_size(&self) -> usize {
         self.records_size
+    }
+
+    /// The smallest record timestamp, records without one (-1) aside; `None`
+    /// when no record has one. The header keeps only the first record's and
+    /// the largest, and a later record may be older than the first.
+    pub fn min_timestamp(&self) -> Option<i64> {
+        (self.min_timestamp != i64::MAX).then_some(self.min_timestamp)
     }
 
     /// Stamps the base sequence (renumbering an idempotent producer's
