@@ -628,23 +628,7 @@ impl PartitionLog {
         now: i64,
         trusted: Option<i64>,
     ) -> Result<BytesMut, LogError> {
-        let size = batch.len();
-        if size > config.max_message_bytes as usize {
-            return Err(LogError::BatchTooLarge {
-                partition: self.name.clone(),
-                size,
-                max: u64::from(config.max_message_bytes),
-                config: "max.message.bytes",
-            });
-        }
-        if size > config.segment_bytes as usize {
-            return Err(LogError::BatchTooLarge {
-                partition: self.name.clone(),
-                size,
-                max: u64::from(config.segment_bytes),
-                config: "segment.bytes",
-            });
-        }
+        self.check_size(config, batch.len())?;
         let view = RecordBatch::new(batch).map_err(|e| self.invalid(e))?;
         view.validate_crc().map_err(|e| self.invalid(e))?;
         let compression = view.compression().map_err(|e| self.invalid(e))?;
@@ -710,12 +694,37 @@ impl PartitionLog {
             self.check_timestamps(config, now, earliest, latest)?;
         }
         if let Some(target) = recompress {
-            return self.recompress(&view, target);
+            // Re-compression may grow the batch (zstd to none, say): it is
+            // held to the limits again, as Kafka's `UnifiedLog.append` does.
+            let rebuilt = self.recompress(&view, target)?;
+            self.check_size(config, rebuilt.len())?;
+            return Ok(rebuilt);
         }
         let bytes = view.into_bytes();
         Ok(bytes
             .try_into_mut()
             .unwrap_or_else(|shared| BytesMut::from(&shared[..])))
+    }
+
+    /// A batch of `size` bytes within `max.message.bytes` and `segment.bytes`.
+    fn check_size(&self, config: &LogConfig, size: usize) -> Result<(), LogError> {
+        if size > config.max_message_bytes as usize {
+            return Err(LogError::BatchTooLarge {
+                partition: self.name.clone(),
+                size,
+                max: u64::from(config.max_message_bytes),
+                config: "max.message.bytes",
+            });
+        }
+        if size > config.segment_bytes as usize {
+            return Err(LogError::BatchTooLarge {
+                partition: self.name.clone(),
+                size,
+                max: u64::from(config.segment_bytes),
+                config: "segment.bytes",
+            });
+        }
+        Ok(())
     }
 
     /// Holds the batch's earliest and latest record timestamps against

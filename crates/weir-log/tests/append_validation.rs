@@ -231,3 +231,38 @@ fn a_log_append_time_topic_takes_any_producer_time_and_answers_retries_with_the_
     assert_eq!(retry.base_offset, first.base_offset);
     assert_eq!(retry.log_append_time, Some(NOW));
 }
+
+/// A batch the topic re-compresses is held to `max.message.bytes` again: a
+/// small zstd batch of repetitive records grows past the limit once stored
+/// uncompressed, and is refused, as Kafka refuses it.
+#[test]
+fn a_batch_that_grows_when_recompressed_is_held_to_max_message_bytes() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = small_config(1 << 20);
+    config.set("compression.type", "uncompressed").unwrap();
+    config.set("max.message.bytes", "2000").unwrap();
+    let (log, _) = open(dir.path(), config, false, 0);
+    let mut b = weir_record::BatchBuilder::new(weir_record::BatchOptions {
+        compression: weir_record::CompressionConfig::new(Compression::Zstd),
+        ..weir_record::BatchOptions::default()
+    });
+    for _ in 0..100 {
+        b.append(&weir_record::Record::new(vec![0u8; 1000]).with_timestamp(NOW))
+            .unwrap();
+    }
+    let small = b.build().unwrap();
+    assert!(small.len() < 2000, "{}", small.len());
+    let err = log.append(small).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            LogError::BatchTooLarge {
+                config: "max.message.bytes",
+                size,
+                ..
+            } if size > 100_000
+        ),
+        "{err}"
+    );
+    assert_eq!(log.log_end_offset(), 0);
+}
