@@ -163,6 +163,29 @@ pub struct LogConfig {
     pub compression_zstd_level: i32,
     /// `min.insync.replicas`: a single node has one replica, so only 1 is accepted.
     pub min_insync_replicas: i32,
+    /// `preallocate` (no effect here: segment files grow as they are written).
+    pub preallocate: bool,
+    /// `unclean.leader.election.enable` (no effect: one node, one replica).
+    pub unclean_leader_election_enable: bool,
+    /// `message.downconversion.enable` (no effect: no old-format fetchers).
+    pub message_downconversion_enable: bool,
+    /// `leader.replication.throttled.replicas` (no effect: no replication).
+    pub leader_replication_throttled_replicas: String,
+    /// `follower.replication.throttled.replicas` (no effect: no replication).
+    pub follower_replication_throttled_replicas: String,
+    /// `remote.storage.enable`: tiered storage is not available in process,
+    /// so only `false` is accepted.
+    pub remote_storage_enable: bool,
+    /// `local.retention.ms` (no effect without tiered storage; -2: as
+    /// `retention.ms`).
+    pub local_retention_ms: i64,
+    /// `local.retention.bytes` (no effect without tiered storage; -2: as
+    /// `retention.bytes`).
+    pub local_retention_bytes: i64,
+    /// `remote.log.copy.disable` (no effect without tiered storage).
+    pub remote_log_copy_disable: bool,
+    /// `remote.log.delete.on.disable` (no effect without tiered storage).
+    pub remote_log_delete_on_disable: bool,
 }
 
 impl Default for LogConfig {
@@ -192,6 +215,16 @@ impl Default for LogConfig {
             compression_lz4_level: 9,
             compression_zstd_level: 3,
             min_insync_replicas: 1,
+            preallocate: false,
+            unclean_leader_election_enable: false,
+            message_downconversion_enable: true,
+            leader_replication_throttled_replicas: String::new(),
+            follower_replication_throttled_replicas: String::new(),
+            remote_storage_enable: false,
+            local_retention_ms: -2,
+            local_retention_bytes: -2,
+            remote_log_copy_disable: false,
+            remote_log_delete_on_disable: false,
         }
     }
 }
@@ -253,6 +286,34 @@ fn parse_level(key: &str, value: &str, codec: Compression) -> Result<i32, Config
     CompressionConfig::with_level(codec, v)
         .map_err(|e| ConfigError::invalid(key, value, e.to_string()))?;
     Ok(v)
+}
+
+/// A Kafka boolean (`true` or `false`, any case).
+fn parse_bool(key: &str, value: &str) -> Result<bool, ConfigError> {
+    match value.trim().to_ascii_lowercase().as_str() {
+        "true" => Ok(true),
+        "false" => Ok(false),
+        _ => Err(ConfigError::invalid(key, value, "must be true or false")),
+    }
+}
+
+/// Kafka's throttled-replica list: empty, `*`, or `partition:broker` pairs
+/// separated by commas.
+fn parse_replica_list(key: &str, value: &str) -> Result<String, ConfigError> {
+    let v = value.trim();
+    let pair = |p: &str| {
+        p.split_once(':').is_some_and(|(a, b)| {
+            a.trim().parse::<u32>().is_ok() && b.trim().parse::<u32>().is_ok()
+        })
+    };
+    if v.is_empty() || v == "*" || v.split(',').all(pair) {
+        return Ok(v.to_string());
+    }
+    Err(ConfigError::invalid(
+        key,
+        value,
+        "must be *, or partition:broker pairs separated by commas",
+    ))
 }
 
 macro_rules! key {
@@ -325,10 +386,34 @@ const KEYS: &[Key] = &[
         |k, v| { parse_i64(k, v, 0) }
     ),
     key!(
+        "follower.replication.throttled.replicas",
+        "no effect on one node (accepted as Kafka's)",
+        follower_replication_throttled_replicas,
+        |k, v| { parse_replica_list(k, v) }
+    ),
+    key!(
         "index.interval.bytes",
         "bytes between offset index entries",
         index_interval_bytes,
         |k, v| { parse_u32(k, v, 0) }
+    ),
+    key!(
+        "leader.replication.throttled.replicas",
+        "no effect on one node (accepted as Kafka's)",
+        leader_replication_throttled_replicas,
+        |k, v| { parse_replica_list(k, v) }
+    ),
+    key!(
+        "local.retention.bytes",
+        "no effect without tiered storage (accepted as Kafka's)",
+        local_retention_bytes,
+        |k, v| { parse_i64(k, v, -2) }
+    ),
+    key!(
+        "local.retention.ms",
+        "no effect without tiered storage (accepted as Kafka's)",
+        local_retention_ms,
+        |k, v| { parse_i64(k, v, -2) }
     ),
     key!(
         "max.compaction.lag.ms",
@@ -341,6 +426,12 @@ const KEYS: &[Key] = &[
         "largest batch accepted, after compression",
         max_message_bytes,
         |k, v| { parse_u32(k, v, 0) }
+    ),
+    key!(
+        "message.downconversion.enable",
+        "no effect: no old-format fetchers (accepted as Kafka's)",
+        message_downconversion_enable,
+        |k, v| { parse_bool(k, v) }
     ),
     key!(
         "message.timestamp.after.max.ms",
@@ -379,6 +470,39 @@ const KEYS: &[Key] = &[
         |k, v| { parse_i32(k, v, 1, 1) }
     ),
     key!(
+        "preallocate",
+        "no effect: segment files grow as written (accepted as Kafka's)",
+        preallocate,
+        |k, v| { parse_bool(k, v) }
+    ),
+    key!(
+        "remote.log.copy.disable",
+        "no effect without tiered storage (accepted as Kafka's)",
+        remote_log_copy_disable,
+        |k, v| { parse_bool(k, v) }
+    ),
+    key!(
+        "remote.log.delete.on.disable",
+        "no effect without tiered storage (accepted as Kafka's)",
+        remote_log_delete_on_disable,
+        |k, v| { parse_bool(k, v) }
+    ),
+    key!(
+        "remote.storage.enable",
+        "tiered storage: not available in process, only false",
+        remote_storage_enable,
+        |k, v| {
+            match parse_bool(k, v) {
+                Ok(true) => Err(ConfigError::invalid(
+                    k,
+                    v,
+                    "tiered storage is not available in process",
+                )),
+                other => other,
+            }
+        }
+    ),
+    key!(
         "retention.bytes",
         "per-partition size bound (-1: none)",
         retention_bytes,
@@ -413,6 +537,12 @@ const KEYS: &[Key] = &[
         "roll the segment when its first batch is this old",
         segment_ms,
         |k, v| { parse_i64(k, v, 1) }
+    ),
+    key!(
+        "unclean.leader.election.enable",
+        "no effect: one node, one replica (accepted as Kafka's)",
+        unclean_leader_election_enable,
+        |k, v| { parse_bool(k, v) }
     ),
 ];
 
@@ -495,17 +625,23 @@ impl LogConfig {
     /// [`ConfigError::UnknownKey`] or [`ConfigError::InvalidValue`]; the config
     /// is unchanged on error.
     pub fn set(&mut self, key: &str, value: &str) -> Result<(), ConfigError> {
+        let mut next = self.clone();
+        next.set_unchecked(key, value)?;
+        next.check()?;
+        *self = next;
+        Ok(())
+    }
+
+    /// Sets one key without the cross-key rules, for changes of several keys
+    /// that are checked once, together (as Kafka validates a whole config).
+    fn set_unchecked(&mut self, key: &str, value: &str) -> Result<(), ConfigError> {
         let entry = KEYS
             .iter()
             .find(|k| k.name == key)
             .ok_or_else(|| ConfigError::UnknownKey {
                 key: key.to_string(),
             })?;
-        let mut next = self.clone();
-        (entry.set)(&mut next, key, value)?;
-        next.check()?;
-        *self = next;
-        Ok(())
+        (entry.set)(self, key, value)
     }
 
     /// The value of a key in Kafka's string form, or `None` for an unknown key.
@@ -513,17 +649,19 @@ impl LogConfig {
         KEYS.iter().find(|k| k.name == key).map(|k| (k.get)(self))
     }
 
-    /// A config from defaults overridden by `props`.
+    /// A config from defaults overridden by `props`; the cross-key rules
+    /// hold for the result, whatever the order of the keys.
     ///
     /// # Errors
-    /// The first unknown key or invalid value.
+    /// The first unknown key or invalid value; a broken cross-key rule.
     pub fn from_props<'a>(
         props: impl IntoIterator<Item = (&'a str, &'a str)>,
     ) -> Result<Self, ConfigError> {
         let mut config = LogConfig::default();
         for (k, v) in props {
-            config.set(k, v)?;
+            config.set_unchecked(k, v)?;
         }
+        config.check()?;
         Ok(config)
     }
 
@@ -593,16 +731,48 @@ impl TopicConfig {
     /// `defaults` overridden by `props`.
     ///
     /// # Errors
-    /// The first unknown key or invalid value.
+    /// The first unknown key or invalid value; a broken cross-key rule (of
+    /// the result, whatever the order of the keys).
     pub fn with_overrides<'a>(
         defaults: LogConfig,
         props: impl IntoIterator<Item = (&'a str, &'a str)>,
     ) -> Result<Self, ConfigError> {
-        let mut config = TopicConfig::new(defaults);
-        for (k, v) in props {
-            config.set(k, v)?;
-        }
+        let mut config = TopicConfig::new(defaults.clone());
+        let set: Vec<(&str, &str)> = props.into_iter().collect();
+        config.alter(&set, &[], &defaults)?;
         Ok(config)
+    }
+
+    /// Sets the keys of `set` and removes the overrides of `delete` (back to
+    /// `defaults`' values), all or nothing; the cross-key rules are checked
+    /// once, on the result, so the order of the keys does not matter (Kafka's
+    /// IncrementalAlterConfigs).
+    ///
+    /// # Errors
+    /// The first unknown key or invalid value; a broken cross-key rule.
+    /// Unchanged on error.
+    pub fn alter(
+        &mut self,
+        set: &[(&str, &str)],
+        delete: &[&str],
+        defaults: &LogConfig,
+    ) -> Result<(), ConfigError> {
+        let mut next = self.clone();
+        for (k, v) in set {
+            next.resolved.set_unchecked(k, v)?;
+            next.overrides
+                .insert((*k).to_string(), v.trim().to_string());
+        }
+        for k in delete {
+            let default = defaults.get(k).ok_or_else(|| ConfigError::UnknownKey {
+                key: (*k).to_string(),
+            })?;
+            next.overrides.remove(*k);
+            next.resolved.set_unchecked(k, &default)?;
+        }
+        next.resolved.check()?;
+        *self = next;
+        Ok(())
     }
 
     /// Sets (overrides) a key.
@@ -750,5 +920,101 @@ mod tests {
         let r = c.recompression().unwrap();
         assert_eq!((r.compression(), r.level()), (Compression::Zstd, 7));
         assert_eq!(LogConfig::default().recompression(), None);
+    }
+}
+
+#[cfg(test)]
+mod kafka_keys_and_order {
+    use super::*;
+
+    /// Kafka validates a change as a whole: the order of the keys in one
+    /// change, and sets mixed with deletes, do not matter.
+    #[test]
+    fn a_change_is_checked_as_a_whole() {
+        let defaults = LogConfig::default();
+        let base = || {
+            TopicConfig::with_overrides(
+                defaults.clone(),
+                [
+                    ("min.compaction.lag.ms", "500"),
+                    ("max.compaction.lag.ms", "1000"),
+                ],
+            )
+            .unwrap()
+        };
+        let mut c = base();
+        c.alter(
+            &[
+                ("max.compaction.lag.ms", "200"),
+                ("min.compaction.lag.ms", "100"),
+            ],
+            &[],
+            &defaults,
+        )
+        .unwrap();
+        assert_eq!(c.log_config().min_compaction_lag_ms, 100);
+        assert_eq!(c.log_config().max_compaction_lag_ms, 200);
+        let mut c = base();
+        c.alter(
+            &[("max.compaction.lag.ms", "200")],
+            &["min.compaction.lag.ms"],
+            &defaults,
+        )
+        .unwrap();
+        assert_eq!(c.log_config().min_compaction_lag_ms, 0);
+        assert!(!c.overrides().contains_key("min.compaction.lag.ms"));
+        // A result that breaks the rule is refused, and nothing changes.
+        let mut c = base();
+        let before = c.clone();
+        assert!(
+            c.alter(&[("max.compaction.lag.ms", "200")], &[], &defaults)
+                .is_err()
+        );
+        assert_eq!(c, before);
+        assert!(
+            LogConfig::from_props([
+                ("max.compaction.lag.ms", "200"),
+                ("min.compaction.lag.ms", "100"),
+            ])
+            .is_ok()
+        );
+    }
+
+    /// Topic keys Kafka accepts that mean nothing on one node are accepted,
+    /// so that a Kafka topic's configs apply as they are.
+    #[test]
+    fn kafkas_replication_and_tiered_storage_keys_are_accepted() {
+        let c = LogConfig::from_props([
+            ("preallocate", "false"),
+            ("unclean.leader.election.enable", "TRUE"),
+            ("message.downconversion.enable", "false"),
+            ("leader.replication.throttled.replicas", "0:1,1:2"),
+            ("follower.replication.throttled.replicas", "*"),
+            ("remote.storage.enable", "false"),
+            ("local.retention.ms", "-2"),
+            ("local.retention.bytes", "1000"),
+            ("remote.log.copy.disable", "false"),
+            ("remote.log.delete.on.disable", "false"),
+        ])
+        .unwrap();
+        assert!(c.unclean_leader_election_enable);
+        assert_eq!(
+            c.get("follower.replication.throttled.replicas").unwrap(),
+            "*"
+        );
+        for (k, v) in [
+            ("remote.storage.enable", "true"),
+            ("preallocate", "yes"),
+            ("leader.replication.throttled.replicas", "0-1"),
+            ("local.retention.ms", "-3"),
+        ] {
+            assert!(
+                matches!(
+                    LogConfig::from_props([(k, v)]),
+                    Err(ConfigError::InvalidValue { .. })
+                ),
+                "{k}={v}"
+            );
+        }
     }
 }

@@ -561,14 +561,9 @@ impl LogDir {
             topic: name.to_string(),
             source,
         };
-        for (k, v) in set {
-            config.set(k, v).map_err(err)?;
-        }
-        for k in delete {
-            config
-                .unset(k, &self.inner.options.default_config)
-                .map_err(err)?;
-        }
+        config
+            .alter(set, delete, &self.inner.options.default_config)
+            .map_err(err)?;
         *write_lock(&topic.config) = config.clone();
         for log in topic.partitions() {
             log.set_config(config.log_config().clone());
