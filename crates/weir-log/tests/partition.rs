@@ -907,17 +907,17 @@ fn a_fetch_racing_retention_never_skips_to_a_later_offset() {
             let mut checked = 0u64;
             while !done.load(std::sync::atomic::Ordering::Acquire) {
                 let offset = log.log_start_offset();
-                if let Ok(data) = log.fetch(offset, 1024) {
-                    if let Some(first) = data.batches().next() {
-                        let first = first.unwrap().batch;
-                        assert!(
-                            first.base_offset() <= offset && offset <= first.last_offset(),
-                            "fetch of {offset} returned {}..={}",
-                            first.base_offset(),
-                            first.last_offset()
-                        );
-                        checked += 1;
-                    }
+                if let Ok(data) = log.fetch(offset, 1024)
+                    && let Some(first) = data.batches().next()
+                {
+                    let first = first.unwrap().batch;
+                    assert!(
+                        first.base_offset() <= offset && offset <= first.last_offset(),
+                        "fetch of {offset} returned {}..={}",
+                        first.base_offset(),
+                        first.last_offset()
+                    );
+                    checked += 1;
                 }
             }
             checked
