@@ -1,5 +1,6 @@
 //! Kafka's built-in partitioner (KIP-794, Kafka 3.3+): murmur2 for keys, uniform
-//! sticky for null keys, weighted against partitions with long queues.
+//! sticky for null keys, weighted against partitions with long queues when the
+//! caller reports queue lengths.
 
 use std::collections::HashMap;
 use std::num::NonZeroU32;
@@ -16,9 +17,17 @@ use crate::{Partitioner, murmur2_partition};
 ///   there the partitioner moves on, at a batch boundary; past twice `batch.size`
 ///   it moves on regardless;
 /// - the next sticky partition is random, weighted against partitions whose
-///   queues are long when the producer reports queue sizes and
+///   queues are long when queue sizes are reported with
+///   [`update_load_stats`](Self::update_load_stats) and
 ///   `partitioner.adaptive.partitioning.enable` is on (the default), uniform
 ///   otherwise.
+///
+/// Weir's `Producer` reports no queue sizes: it appends a partition's
+/// batches in process rather than queueing them behind a broker, so with it
+/// null-key records are always spread uniformly (as Kafka's partitioner does
+/// while all queues are equal), whatever `adaptive` says. Only a caller that
+/// drives the partitioner itself and calls `update_load_stats` gets the
+/// weighting.
 ///
 /// Keyed records take no lock; null-key records take a short per-partitioner
 /// mutex. Nothing blocks beyond that.
@@ -87,7 +96,8 @@ impl BuiltInPartitioner {
 
     /// Reports the number of batches queued per partition of `topic` (index =
     /// partition), so that the next sticky partition avoids long queues. Ignored
-    /// when adaptive partitioning is off.
+    /// when adaptive partitioning is off. Weir's `Producer` never calls it
+    /// (see the type's docs).
     pub fn update_load_stats(&self, topic: &str, queue_sizes: &[u32]) {
         if !self.adaptive {
             return;

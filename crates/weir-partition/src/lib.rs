@@ -3,7 +3,8 @@
 //! - [`murmur2`], [`to_positive`] and [`murmur2_partition`]: the Java client's hash,
 //!   so a key lands on the same partition as with the Java client.
 //! - [`BuiltInPartitioner`]: the Java producer's default since Kafka 3.3 —
-//!   murmur2 for keys, sticky for null keys (KIP-794), adaptive to queue lengths.
+//!   murmur2 for keys, sticky for null keys (KIP-794), adaptive to queue lengths
+//!   that its caller reports (Weir's producer reports none).
 //! - [`RoundRobinPartitioner`]: Kafka's round-robin, ignoring keys.
 //! - [`LibrdkafkaPartitioner`]: librdkafka's `consistent`, `consistent_random`,
 //!   `murmur2`, `murmur2_random`, `fnv1a`, `fnv1a_random` and `random`.

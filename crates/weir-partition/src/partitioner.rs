@@ -22,10 +22,12 @@ pub trait Partitioner: Send + Sync + std::fmt::Debug {
         partitions: NonZeroU32,
     ) -> u32;
 
-    /// Called after a record was appended to `partition`: `appended_bytes` is its
-    /// encoded size in the batch, and `batch_boundary` is true when the
-    /// partition's open batch is full after it (so moving on would not split a
-    /// batch). The default does nothing.
+    /// Called after a record that [`partition`](Self::partition) placed was
+    /// appended to `partition` (never for a record sent with an explicit
+    /// partition, as Kafka's accumulator): `appended_bytes` is its encoded
+    /// size in the batch, and `batch_boundary` is true when the partition's
+    /// open batch is full after it (so moving on would not split a batch).
+    /// The default does nothing.
     fn on_append(
         &self,
         topic: &str,

@@ -171,7 +171,11 @@ impl Admin {
         }
         let mut out = Vec::with_capacity(rows.len());
         for (tp, mut row) in rows {
-            if let Ok(log) = self.weir().partition(&tp.topic, tp.partition) {
+            // Never created here (an admin call creates no topic).
+            if let Ok(log) = self
+                .weir()
+                .partition_or_create(&tp.topic, tp.partition, false)
+            {
                 row.log_end_offset = log.high_watermark();
                 row.lag = row.current_offset.map(|o| (row.log_end_offset - o).max(0));
             }
@@ -181,17 +185,20 @@ impl Admin {
     }
 
     /// Sets a group's committed offsets. The group must have no members, as
-    /// Kafka requires.
+    /// Kafka requires. Every partition must exist: as Kafka's admin client,
+    /// this never creates a topic, even with auto-creation on.
     ///
     /// # Errors
-    /// [`WeirError::Group`] with `GroupNotEmpty`; an unknown topic.
+    /// [`WeirError::Group`] with `GroupNotEmpty`; an unknown topic or
+    /// partition.
     pub fn alter_group_offsets(
         &self,
         group: &str,
         offsets: &[(TopicPartition, i64)],
     ) -> Result<(), WeirError> {
         for (tp, _) in offsets {
-            self.weir().partition(&tp.topic, tp.partition)?;
+            self.weir()
+                .partition_or_create(&tp.topic, tp.partition, false)?;
         }
         let c = self.weir().group_coordinator()?;
         let offsets: Vec<(TopicPartition, OffsetAndMetadata)> = offsets
@@ -205,7 +212,8 @@ impl Admin {
 
     /// Plans (and with `execute`, applies) a reset of a group's offsets for
     /// every partition of `topic`, as `kafka-consumer-groups --reset-offsets`
-    /// does (a dry run by default there too).
+    /// does (a dry run by default there too). The topic must exist: this
+    /// never creates one, even with auto-creation on.
     ///
     /// # Errors
     /// An unknown topic; when executing, a group with members.
@@ -216,7 +224,7 @@ impl Admin {
         spec: ResetSpec,
         execute: bool,
     ) -> Result<Vec<OffsetReset>, WeirError> {
-        let t = self.weir().topic(topic)?;
+        let t = self.weir().topic_or_create(topic, false)?;
         let c = self.weir().group_coordinator()?;
         let mut plan = Vec::new();
         for log in t.partitions() {

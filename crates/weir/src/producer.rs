@@ -11,7 +11,14 @@
 //! the timer or a flush), never under the log's lock.
 //! Deliveries complete per `acks`: at once (`0`), once written to the OS
 //! (`1`), or once fsynced (`all`, by a completion thread that groups the
-//! fsyncs of many batches).
+//! fsyncs of many batches). Delivery callbacks run on that completion thread
+//! only, in the order their batches were sent, as Kafka runs them on its I/O
+//! thread: never inside a caller's `send` or `flush`.
+//!
+//! A sender that has to wait for `buffer.memory` first sends every batch,
+//! lingering ones included (Kafka's accumulator treats every batch as ready
+//! while memory is exhausted), so waiting for memory never waits for a
+//! `linger.ms`.
 
 use std::cell::Cell;
 use std::cmp::Reverse;
@@ -25,7 +32,7 @@ use std::time::Instant;
 
 use arc_swap::ArcSwap;
 use weir_log::PartitionLog;
-use weir_partition::{BuiltInPartitioner, Partitioner};
+use weir_partition::{BuiltInPartitioner, Partitioner, RoundRobinPartitioner};
 use weir_record::{BatchBuilder, BatchOptions, BuiltBatch, increment_sequence};
 
 use crate::delivery::{BatchResult, Delivered, DeliveryFuture, RecordSlot};
@@ -156,15 +163,28 @@ struct TopicState {
     partitions: Vec<Arc<PartitionState>>,
 }
 
-/// A sealed batch's fsync wait, for the completion thread.
-struct Completion {
-    log: Arc<PartitionLog>,
-    end_offset: i64,
-    batch: OpenBatch,
-    delivered: Delivered,
-    /// When the batch went to the log (`request-latency` counts from it,
-    /// whatever `acks`: time waiting for `linger.ms` is not a request's).
-    sent: Instant,
+/// A batch for the completion thread, which completes batches in the order
+/// they were handed to it (so a partition's in the order they were sent).
+enum Completion {
+    /// Appended with `acks=all`: complete once fsynced.
+    Durable {
+        log: Arc<PartitionLog>,
+        end_offset: i64,
+        batch: OpenBatch,
+        delivered: Delivered,
+        /// When the batch went to the log (`request-latency` counts from
+        /// it, whatever `acks`: time waiting for `linger.ms` is not a
+        /// request's).
+        sent: Instant,
+    },
+    /// Its outcome is known already: a batch with delivery callbacks (they
+    /// run on this thread, never in a caller's `send` or `flush`), or one
+    /// the log refused under `acks=all` (it must not overtake the earlier
+    /// batches of its partition still waiting for their fsync).
+    Known {
+        batch: OpenBatch,
+        outcome: Result<Delivered, WeirError>,
+    },
 }
 
 /// `buffer.memory` accounting: an atomic counter on the fast path; a mutex
@@ -304,6 +324,13 @@ impl std::fmt::Debug for Producer {
 impl Producer {
     /// A producer on `weir` with `config` and the configured partitioner.
     ///
+    /// The built-in partitioner is given
+    /// `partitioner.adaptive.partitioning.enable`, but the producer reports
+    /// no queue statistics for it to weigh (a partition's batches are
+    /// appended in process, not queued behind a broker): null keys are
+    /// spread uniformly, as Kafka's partitioner does while all queues are
+    /// equal.
+    ///
     /// # Errors
     /// [`WeirError::Config`] for a config Kafka refuses.
     pub fn new(weir: &Weir, config: ProducerConfig) -> Result<Self, WeirError> {
@@ -313,6 +340,7 @@ impl Producer {
                     .ignore_keys(config.partitioner_ignore_keys)
                     .adaptive(config.partitioner_adaptive),
             ),
+            PartitionerChoice::RoundRobin => Arc::new(RoundRobinPartitioner::new()),
             PartitionerChoice::Librdkafka(p) => Arc::new(p),
         };
         Self::with_partitioner(weir, config, partitioner)
@@ -406,8 +434,28 @@ impl Producer {
         self.inner.send(record, None)
     }
 
-    /// Sends a record and calls `callback` with its outcome once known (on the
-    /// thread that completes the batch; keep it short).
+    /// Sends a record and calls `callback` with its outcome once known.
+    ///
+    /// As in Kafka, callbacks run on one producer thread (the
+    /// `weir-producer-acks` thread), never inside this `send` or a `flush`,
+    /// so a callback may take a lock the sending thread holds while it
+    /// sends. The callbacks of one partition run in the order its records
+    /// were sent. Keep them short: while one runs, the callbacks and (with
+    /// `acks=all`) the deliveries of every partition wait, and so does the
+    /// `buffer.memory` their batches hold. A callback must not wait for
+    /// what only the completion thread brings, as one must not block
+    /// Kafka's I/O thread: the `DeliveryFuture` of another record sent with
+    /// `acks=all` or with a callback never completes while it waits, and a
+    /// `send` that needs the memory such batches hold fails after
+    /// `max.block.ms`. A callback that panics is
+    /// caught (the panic hook reports it) and the producer goes on, as Kafka
+    /// catches a callback's exception.
+    ///
+    /// `flush`, `close` and dropping the producer from a callback do not
+    /// wait (see [`flush`](Self::flush) and [`close`](Self::close)). After
+    /// a successful [`close`](Self::close) (or once the last handle is
+    /// dropped) there is no completion thread left: a callback then runs on
+    /// the thread that completes its batch.
     ///
     /// # Errors
     /// As [`send`](Self::send); the callback is not called then.
@@ -422,7 +470,8 @@ impl Producer {
     }
 
     /// Sends every batch now and blocks until all records sent before the call
-    /// are delivered or failed.
+    /// are delivered or failed, and their callbacks ran (on the producer's
+    /// thread: a flush runs no callback itself).
     ///
     /// Called from a delivery callback it sends every batch but does not
     /// wait: the batch whose callback is running completes only after the
@@ -441,16 +490,19 @@ impl Producer {
     ///
     /// Called from a delivery callback it refuses new sends and sends every
     /// batch, but waits for none of them (as Kafka's `close` from a callback
-    /// does with a zero timeout); the producer's threads stop once what was
-    /// sent is delivered.
+    /// does with a zero timeout); what was sent is delivered, and its
+    /// callbacks run, after the callback returns. The producer's threads
+    /// stop once its last handle is dropped.
     pub fn close(&self) {
         let _ = self.close_until(None);
     }
 
     /// As [`close`](Self::close), waiting at most `timeout` for the records
     /// accepted before to be delivered (Kafka's `close(Duration)`). Records
-    /// still being delivered then are delivered afterwards, by the producer's
-    /// threads, which stop when they are done; their futures complete as usual.
+    /// still being delivered then are delivered afterwards; their futures
+    /// complete and their callbacks run as usual (on the producer's
+    /// completion thread, which stops once the last handle is dropped, or
+    /// at a later `close` that does not time out).
     ///
     /// # Errors
     /// [`WeirError::Timeout`] when `timeout` passed first.
@@ -466,9 +518,11 @@ impl Producer {
         // Refuse new sends first, then deliver everything accepted.
         self.inner.closed.store(true, Ordering::Release);
         if in_callback() {
+            // The completion thread stays until the last handle is dropped:
+            // it completes what was sent in order, this callback's batch
+            // (and maybe this very thread) included.
             self.inner.send_all();
             self.inner.linger.close();
-            lock(&self.inner.completions).take();
             return Ok(());
         }
         // Every queue's lock is taken once after the flag is set (see
@@ -476,11 +530,15 @@ impl Producer {
         self.inner.send_all();
         let delivered = self.inner.flush_everything_until(deadline);
         self.inner.linger.close();
-        lock(&self.inner.completions).take();
         if !delivered {
+            // The completion thread goes on completing what is still being
+            // delivered, in order; it stops with the last handle.
             return Err(());
         }
-        // Waits for pending fsyncs; the threads hold only weak references.
+        // Nothing is outstanding and no send is accepted: the completion
+        // thread has nothing left and ends once its channel closes.
+        lock(&self.inner.completions).take();
+        // The threads hold only weak references.
         let threads: Vec<_> = lock(&self.inner.threads).drain(..).collect();
         for t in threads {
             let _ = t.join();
@@ -643,8 +701,31 @@ impl Inner {
             callback,
             &mut to_build,
         );
-        let mut drain = appended.as_ref().is_ok_and(|a| a.drain);
-        for (id, builder) in to_build {
+        let drain = appended.as_ref().is_ok_and(|a| a.drain);
+        self.build_and_drain(ps, &mut to_build, drain);
+        let appended = appended?;
+        if record.partition.is_none() {
+            // Only for records the partitioner placed (as Kafka's
+            // accumulator, which ignores records with an explicit partition).
+            self.partitioner
+                .on_append(&record.topic, key, partition as u32, size, appended.full);
+        }
+        Ok(DeliveryFuture::new(
+            appended.result,
+            self.config.acks == Acks::None,
+            appended.slot,
+        ))
+    }
+
+    /// Builds the batches this thread sealed by size (outside the queue's
+    /// lock), then drains the partition if it is (or became) the drainer.
+    fn build_and_drain(
+        &self,
+        ps: &PartitionState,
+        to_build: &mut Vec<(u64, BatchBuilder)>,
+        mut drain: bool,
+    ) {
+        for (id, builder) in to_build.drain(..) {
             let built = builder.build_batch().map_err(WeirError::from);
             let mut q = lock(&ps.queue);
             q.deposit(id, built);
@@ -653,14 +734,6 @@ impl Inner {
         if drain {
             self.drain(ps);
         }
-        let appended = appended?;
-        self.partitioner
-            .on_append(&record.topic, key, partition as u32, size, appended.full);
-        Ok(DeliveryFuture::new(
-            appended.result,
-            self.config.acks == Acks::None,
-            appended.slot,
-        ))
     }
 
     /// Appends the record to the partition's open batch (opening one, and
@@ -684,6 +757,8 @@ impl Inner {
         // Memory this record reserved while the queue was unlocked (when it
         // had to wait for memory), for the batch that takes it.
         let mut held = 0u64;
+        // Senders wait for memory: this batch is sent at once (see `reserve`).
+        let mut exhausted = false;
         let mut q = loop {
             let mut q = lock(&ps.queue);
             // Checked again under the queue's lock: `close` sets the flag and
@@ -703,6 +778,41 @@ impl Inner {
             {
                 to_build.push(q.seal_to_build(full));
             }
+            // Memory is taken before a batch opens (as Kafka's accumulator
+            // allocates a batch's buffer before it creates the batch): a
+            // sender waiting for memory leaves no empty batch behind that
+            // `flush` or `close` would wait for. It is taken a batch at a
+            // time: most records fit what their batch holds already, and
+            // touch no counter shared by all senders.
+            let (used, reserved) = q.open.as_ref().map_or((0, 0), |o| (o.used, o.reserved));
+            let shortfall = (used + size64).saturating_sub(reserved);
+            let batch_worth = self.config.batch_size as u64;
+            let taken = if held > 0 {
+                // held = size64 >= shortfall, as used <= reserved. Taken even
+                // when another sender's reservation left room meanwhile: the
+                // batch gives it back with the rest when it completes.
+                std::mem::take(&mut held)
+            } else if shortfall == 0 {
+                0
+            } else if shortfall <= batch_worth && self.shared.try_reserve(batch_worth) {
+                batch_worth
+            } else if self.shared.try_reserve(shortfall) {
+                shortfall
+            } else {
+                // Wait for memory (up to max.block.ms) without holding the
+                // queue; nothing was opened for this record. A batch this
+                // record sealed is built and sent first: until then it
+                // holds its memory and its partition's later batches.
+                drop(q);
+                self.build_and_drain(ps, to_build, false);
+                self.reserve(size64)?;
+                held = size64;
+                continue;
+            };
+            if taken > 0 {
+                // Checked once per reservation, not per record.
+                exhausted = self.shared.memory.waiting.load(Ordering::Acquire) > 0;
+            }
             if q.open.is_none() {
                 let batch = self.new_batch(q.next_sequence, &topic.name, partition, &ps.log);
                 if !linger_zero {
@@ -716,43 +826,11 @@ impl Inner {
                 q.open = Some(batch);
             }
             let Some(open) = q.open.as_mut() else {
+                self.release(taken);
                 return Err(WeirError::InvalidArgument("no open batch".into()));
             };
-            // Memory is taken a batch at a time: most records fit what their
-            // batch holds already, and touch no counter shared by all senders.
-            let shortfall = (open.used + size64).saturating_sub(open.reserved);
-            let batch_worth = self.config.batch_size as u64;
-            if held > 0 {
-                // held = size64 >= shortfall, as used <= reserved. Taken even
-                // when another sender's reservation left room meanwhile: the
-                // batch gives it back with the rest when it completes.
-                open.reserved += std::mem::take(&mut held);
-                break q;
-            }
-            if shortfall == 0 {
-                break q;
-            }
-            if shortfall <= batch_worth && self.shared.try_reserve(batch_worth) {
-                open.reserved += batch_worth;
-                break q;
-            }
-            if self.shared.try_reserve(shortfall) {
-                open.reserved += shortfall;
-                break q;
-            }
-            // Wait for memory (up to max.block.ms) without holding the queue.
-            drop(q);
-            if let Err(e) = self.reserve(size64) {
-                // The batch this record would have opened must not stay open
-                // empty: no linger timer or flush would ever send it, and
-                // flush() would wait for it for good.
-                let mut q = lock(&ps.queue);
-                let freed = self.discard_empty_open(&mut q);
-                drop(q);
-                self.release(freed);
-                return Err(e);
-            }
-            held = size64;
+            open.reserved += taken;
+            break q;
         };
         let Some(open) = q.open.as_mut() else {
             return Err(WeirError::InvalidArgument("no open batch".into()));
@@ -765,7 +843,7 @@ impl Inner {
         ) {
             Ok(d) => d,
             Err(e) => {
-                let freed = held + self.discard_empty_open(&mut q);
+                let freed = self.discard_empty_open(&mut q);
                 drop(q);
                 self.release(freed);
                 return Err(e.into());
@@ -773,6 +851,11 @@ impl Inner {
         };
         open.used += size64;
         open.records += 1;
+        if open.records == 1 {
+            // Waited for by `flush` and `close` from its first record on:
+            // an empty batch is never waited for.
+            lock(&self.shared.outstanding).insert(open.id, Arc::clone(&open.result));
+        }
         let slot = RecordSlot {
             offset_delta: delta,
             timestamp,
@@ -795,11 +878,11 @@ impl Inner {
             .is_some_and(|o| o.builder.uncompressed_size() >= o.limit);
         if full && let Some(sealed) = q.open.take() {
             to_build.push(q.seal_to_build(sealed));
-        } else if linger_zero
-            && !q.draining
+        } else if ((linger_zero && !q.draining) || exhausted)
             && let Some(sealed) = q.open.take()
         {
-            // linger.ms=0: sent now, built by this thread as it drains.
+            // linger.ms=0, or memory is short: sent now, built by this
+            // thread as it drains (or by the partition's drainer).
             q.seal(sealed);
         }
         let drain = q.claim_drain();
@@ -812,11 +895,14 @@ impl Inner {
     }
 
     /// Drops the partition's open batch if it holds no record (one a failed
-    /// send opened), returning the memory it had reserved.
+    /// send opened), returning the memory it had reserved. Nothing waits for
+    /// it: a batch is outstanding from its first record on.
     fn discard_empty_open(&self, q: &mut Queue) -> u64 {
         match q.open.take() {
             Some(open) if open.builder.is_empty() => {
-                lock(&self.shared.outstanding).remove(&open.id);
+                if !self.config.linger.is_zero() {
+                    lock(&self.linger.due).1.remove(&open.id);
+                }
                 open.reserved
             }
             other => {
@@ -848,7 +934,6 @@ impl Inner {
             Arc::clone(topic),
             i32::try_from(partition).unwrap_or(i32::MAX),
         ));
-        lock(&self.shared.outstanding).insert(id, Arc::clone(&result));
         OpenBatch {
             id,
             builder: BatchBuilder::with_capacity(
@@ -895,6 +980,11 @@ impl Inner {
         }
         let deadline = weir_log::clock::deadline_in(self.config.max_block);
         memory.waiting.fetch_add(1, Ordering::AcqRel);
+        // As Kafka's accumulator when a sender waits for memory (it is
+        // "exhausted"): every batch is sent now, lingering ones included, so
+        // the memory they hold comes back. Batches opened while this sender
+        // waits are sealed at their first record (see `append_to_queue`).
+        self.send_all();
         let mut guard = lock(&memory.lock);
         let result = loop {
             if self.shared.try_reserve(n) {
@@ -974,6 +1064,10 @@ impl Inner {
             lock(&self.linger.due).1.remove(&batch.id);
         }
         let records = batch.records;
+        // Counted as sent when its request would be built, as Kafka's
+        // `record-send-total`: a batch that fails counts here and in
+        // `record-error-total`.
+        self.shared.metrics.sent(batch.result.topic(), records);
         let started = Instant::now();
         let built = built.unwrap_or_else(|| {
             let builder = std::mem::replace(
@@ -994,6 +1088,7 @@ impl Inner {
             // its records again.
             log.append_built(batch).map_err(WeirError::from)
         });
+        let durable = self.config.acks == Acks::All;
         match appended {
             Err(e) => {
                 if self.producer_id >= 0 {
@@ -1003,41 +1098,57 @@ impl Inner {
                     ps.sequences_lost
                         .store(increment_sequence(lost, n), Ordering::Relaxed);
                 }
-                self.complete(batch, Err(e));
+                if durable || !batch.callbacks.is_empty() {
+                    // After the partition's batches still waiting for their
+                    // fsync, and with its callbacks off the caller's thread.
+                    self.hand_off(Completion::Known {
+                        batch,
+                        outcome: Err(e),
+                    });
+                } else {
+                    self.complete(batch, Err(e));
+                }
             }
             Ok(info) => {
                 let delivered = Delivered {
                     base_offset: info.base_offset,
                     log_append_time: info.log_append_time,
                 };
-                if self.config.acks == Acks::All {
-                    let sender = lock(&self.completions).clone();
-                    let completion = Completion {
+                if durable {
+                    self.hand_off(Completion::Durable {
                         log: Arc::clone(log),
                         end_offset: info.last_offset + 1,
                         batch,
                         delivered,
                         sent: started,
-                    };
-                    match sender {
-                        Some(tx) => {
-                            if let Err(mpsc::SendError(c)) = tx.send(completion) {
-                                self.finish_durable(vec![c]);
-                            }
-                        }
-                        None => self.finish_durable(vec![completion]),
-                    }
+                    });
                 } else {
                     self.shared.metrics.latency(started.elapsed());
-                    self.complete(batch, Ok(delivered));
+                    if batch.callbacks.is_empty() {
+                        // Futures only: complete here, at no extra cost.
+                        self.complete(batch, Ok(delivered));
+                    } else {
+                        self.hand_off(Completion::Known {
+                            batch,
+                            outcome: Ok(delivered),
+                        });
+                    }
                 }
             }
         }
     }
 
-    /// fsyncs (one group-committed flush per partition) and completes.
-    fn finish_durable(&self, completions: Vec<Completion>) {
-        finish_durable(completions, &self.shared);
+    /// Gives a batch to the completion thread, which completes it after
+    /// those handed over before it; completes it here once that thread is
+    /// gone (the producer closed).
+    fn hand_off(&self, completion: Completion) {
+        let refused = match lock(&self.completions).as_ref() {
+            Some(tx) => tx.send(completion).err().map(|mpsc::SendError(c)| c),
+            None => Some(completion),
+        };
+        if let Some(c) = refused {
+            finish(vec![c], &self.shared);
+        }
     }
 
     fn complete(&self, batch: OpenBatch, outcome: Result<Delivered, WeirError>) {
@@ -1153,50 +1264,69 @@ impl Drop for CallbackScope {
 }
 
 fn complete_batch(batch: OpenBatch, outcome: Result<Delivered, WeirError>, shared: &Shared) {
-    let ok = outcome.is_ok();
     let records = batch.records;
     let scope = (!batch.callbacks.is_empty()).then(CallbackScope::enter);
     // Callbacks run before the batch counts as complete, so `flush` (which
     // waits for completion) returns only after they ran, as in Kafka.
     for (slot, callback) in batch.callbacks {
-        callback(match &outcome {
+        let result = match &outcome {
             Ok(d) => Ok(slot.metadata(&batch.result, Some(d))),
             Err(e) => Err(e.clone()),
-        });
+        };
+        // A callback that panics neither stops the other callbacks nor
+        // leaves its batch incomplete (as Kafka's producer catches and logs
+        // a callback's exception); the panic hook has reported it.
+        let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || callback(result)));
     }
     drop(scope);
+    let failed = outcome.is_err();
     batch.result.complete(outcome);
     shared.release(batch.reserved);
     lock(&shared.outstanding).remove(&batch.id);
-    if records > 0 {
-        let topic = batch.result.topic();
-        if ok {
-            shared.metrics.sent(topic, records);
-        } else {
-            shared.metrics.error(Arc::clone(topic), records);
-        }
+    if records > 0 && failed {
+        shared
+            .metrics
+            .error(Arc::clone(batch.result.topic()), records);
     }
 }
 
-fn finish_durable(completions: Vec<Completion>, shared: &Shared) {
+/// Completes `completions` in order, after one group-committed fsync per
+/// partition of those that wait for it.
+fn finish(completions: Vec<Completion>, shared: &Shared) {
     let mut targets: HashMap<*const PartitionLog, (Arc<PartitionLog>, i64)> = HashMap::new();
     for c in &completions {
-        let e = targets
-            .entry(Arc::as_ptr(&c.log))
-            .or_insert_with(|| (Arc::clone(&c.log), c.end_offset));
-        e.1 = e.1.max(c.end_offset);
+        if let Completion::Durable {
+            log, end_offset, ..
+        } = c
+        {
+            let e = targets
+                .entry(Arc::as_ptr(log))
+                .or_insert_with(|| (Arc::clone(log), *end_offset));
+            e.1 = e.1.max(*end_offset);
+        }
     }
     let mut results: HashMap<*const PartitionLog, Result<(), WeirError>> = HashMap::new();
     for (key, (log, end)) in targets {
         results.insert(key, log.flush_until(end).map_err(WeirError::from));
     }
     for c in completions {
-        let outcome = match results.get(&Arc::as_ptr(&c.log)) {
-            Some(Err(e)) => Err(e.clone()),
-            _ => Ok(c.delivered),
-        };
-        shared.metrics.latency(c.sent.elapsed());
-        complete_batch(c.batch, outcome, shared);
+        match c {
+            Completion::Durable {
+                log,
+                batch,
+                delivered,
+                sent,
+                ..
+            } => {
+                let outcome = match results.get(&Arc::as_ptr(&log)) {
+                    Some(Err(e)) => Err(e.clone()),
+                    _ => Ok(delivered),
+                };
+                shared.metrics.latency(sent.elapsed());
+                complete_batch(batch, outcome, shared);
+            }
+            Completion::Known { batch, outcome } => complete_batch(batch, outcome, shared),
+        }
     }
 }
 
@@ -1206,7 +1336,7 @@ fn completion_loop(rx: &Receiver<Completion>, shared: &Shared) {
         while let Ok(more) = rx.try_recv() {
             batch.push(more);
         }
-        finish_durable(batch, shared);
+        finish(batch, shared);
     }
 }
 
@@ -1276,20 +1406,21 @@ fn linger_loop(linger: &Linger, weak: &Weak<Inner>) {
 impl Drop for Inner {
     fn drop(&mut self) {
         // The last handle is gone: deliver what is still buffered. This may
-        // run on the linger thread; fsync waits run here, not on the
-        // completion thread, which is told to stop.
-        self.completions
-            .get_mut()
-            .unwrap_or_else(PoisonError::into_inner)
-            .take();
+        // run on the linger thread, or in a callback on the completion
+        // thread. The completion thread completes what is sent, in order,
+        // and stops once its channel closes (when this drop ends).
         if in_callback() {
             // Dropped by a delivery callback: waiting would wait for the
-            // batch whose callback this is. Everything is sent (and, with no
-            // completion thread left, fsynced here), not waited for.
+            // batch whose callback this is. Everything is sent, not waited
+            // for.
             self.send_all();
         } else {
             self.flush_everything();
         }
+        self.completions
+            .get_mut()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
         self.linger.close();
     }
 }

@@ -41,12 +41,22 @@ impl Acks {
 }
 
 /// How a producer picks the partition of a record without an explicit one.
+/// Any other partitioner (a [`Partitioner`](weir_partition::Partitioner) of
+/// your own) goes to `Producer::with_partitioner`.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub enum PartitionerChoice {
     /// Kafka's built-in partitioner: murmur2 for keys, sticky for null keys
-    /// (KIP-794), adaptive to queue lengths.
+    /// (KIP-794). Its adaptive part (weighing partitions against the length
+    /// of their queues) has no queue statistics to weigh here: a partition's
+    /// batches are appended in process, not queued behind a broker, so the
+    /// producer reports none and null keys are spread uniformly, as Kafka's
+    /// partitioner does while all queues are equal.
     #[default]
     BuiltIn,
+    /// `partitioner.class=org.apache.kafka.clients.producer.RoundRobinPartitioner`:
+    /// [`weir_partition::RoundRobinPartitioner`], which deals records to the
+    /// partitions in turn, ignoring keys.
+    RoundRobin,
     /// One of librdkafka's `partitioner` values (`consistent`,
     /// `consistent_random`, `murmur2`, `murmur2_random`, `fnv1a`,
     /// `fnv1a_random`, `random`), for data that librdkafka clients partitioned.
@@ -88,9 +98,14 @@ pub struct ProducerConfig {
     pub max_in_flight: usize,
     /// `partitioner.ignore.keys`: sticky partitioning even for keyed records.
     pub partitioner_ignore_keys: bool,
-    /// `partitioner.adaptive.partitioning.enable`.
+    /// `partitioner.adaptive.partitioning.enable`: accepted and passed to the
+    /// built-in partitioner, but without effect in process: the producer
+    /// reports no queue statistics for it to weigh (see
+    /// [`PartitionerChoice::BuiltIn`]), so null keys are spread uniformly
+    /// either way.
     pub partitioner_adaptive: bool,
-    /// The partitioner (`partitioner`, librdkafka's key, picks a librdkafka one).
+    /// The partitioner: `partitioner` (librdkafka's key) picks a librdkafka
+    /// one, `partitioner.class` Kafka's `RoundRobinPartitioner`.
     pub partitioner: PartitionerChoice,
     idempotence_set: bool,
     /// `retries=0` was set (only its conflict with idempotence matters here).
@@ -195,15 +210,22 @@ impl ProducerConfig {
             "retries" => {
                 self.retries_zero = int(key, value, 0, i64::from(i32::MAX))? == 0;
             }
-            "partitioner.class" => {
-                if !value.trim().is_empty() {
+            "partitioner.class" => match value.trim() {
+                // Unset, as Kafka's default.
+                "" => {}
+                ROUND_ROBIN_CLASS => self.partitioner = PartitionerChoice::RoundRobin,
+                _ => {
                     return Err(ConfigError::invalid(
                         key,
                         value,
-                        "Java partitioner classes cannot run here; use the partitioner key or ProducerBuilder::partitioner",
+                        format!(
+                            "Java partitioner classes cannot run here: use {ROUND_ROBIN_CLASS}, \
+                             librdkafka's partitioner key, or a weir_partition::Partitioner \
+                             of your own with Producer::with_partitioner"
+                        ),
                     ));
                 }
-            }
+            },
             "partitioner.ignore.keys" => self.partitioner_ignore_keys = boolean(key, value)?,
             "partitioner.adaptive.partitioning.enable" => {
                 self.partitioner_adaptive = boolean(key, value)?;
@@ -352,6 +374,9 @@ impl ProducerConfig {
         self
     }
 }
+
+/// Kafka's round-robin partitioner class, which Weir implements.
+const ROUND_ROBIN_CLASS: &str = "org.apache.kafka.clients.producer.RoundRobinPartitioner";
 
 fn level(key: &str, value: &str, codec: Compression) -> Result<i32, ConfigError> {
     let v = int(key, value, i64::from(i32::MIN), i64::from(i32::MAX))?;

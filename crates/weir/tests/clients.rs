@@ -213,23 +213,24 @@ fn linger_and_batch_size_really_batch_and_idempotence_stamps_sequences() {
 #[test]
 fn buffer_memory_blocks_then_errors() {
     let (_dir, weir) = weir();
-    weir.admin().create_topic("full", 1, &[]).unwrap();
-    let producer = weir
-        .producer(&[
+    weir.admin().create_topic("full", 2, &[]).unwrap();
+    let config = |max_block: &'static str| {
+        [
+            ("acks", "1"),
             ("linger.ms", "600000"),
             ("batch.size", "1000000"),
             ("buffer.memory", "20000"),
-            ("max.block.ms", "50"),
-        ])
-        .unwrap();
-    let mut sent = 0;
-    let err = loop {
-        match producer.send(ProducerRecord::new("full", vec![b'x'; 900])) {
-            Ok(_) => sent += 1,
-            Err(e) => break e,
-        }
-        assert!(sent < 100, "buffer.memory did not bound the producer");
+            ("max.block.ms", max_block),
+        ]
     };
+    // A batch in delivery holds the memory: its callback blocks until told
+    // to go. (A lingering batch would not: a sender short of memory sends
+    // every batch first, as Kafka's accumulator does.)
+    let producer = weir.producer(&config("50")).unwrap();
+    let go = hold_in_delivery(&producer, "full", 0, 19_500);
+    let err = producer
+        .send(ProducerRecord::new("full", vec![b'x'; 900]).partition(1))
+        .unwrap_err();
     assert!(
         matches!(
             err,
@@ -241,32 +242,23 @@ fn buffer_memory_blocks_then_errors() {
         ),
         "{err}"
     );
+    drop(go);
+    producer.close();
 
     // With a long max.block.ms the send waits until memory frees up.
-    let producer = weir
-        .producer(&[
-            ("linger.ms", "600000"),
-            ("batch.size", "1000000"),
-            ("buffer.memory", "20000"),
-            ("max.block.ms", "60000"),
-        ])
-        .unwrap();
-    for _ in 0..sent {
-        producer
-            .send(ProducerRecord::new("full", vec![b'x'; 900]))
-            .unwrap();
-    }
+    let producer = weir.producer(&config("60000")).unwrap();
+    let go = hold_in_delivery(&producer, "full", 0, 19_500);
     let (tx, rx) = mpsc::channel();
     let blocked = producer.clone();
     thread::spawn(move || {
-        let f = blocked.send(ProducerRecord::new("full", vec![b'y'; 900]));
+        let f = blocked.send(ProducerRecord::new("full", vec![b'y'; 900]).partition(1));
         tx.send(f.map(|_| ())).unwrap();
     });
     assert!(
         rx.recv_timeout(Duration::from_millis(100)).is_err(),
         "send did not block"
     );
-    producer.flush(); // delivers the buffered batch, freeing memory
+    drop(go); // the held batch completes, freeing its memory
     rx.recv_timeout(Duration::from_secs(30)).unwrap().unwrap();
     let err = producer
         .send(ProducerRecord::new("full", vec![b'z'; 30_000]))
@@ -281,6 +273,37 @@ fn buffer_memory_blocks_then_errors() {
         ),
         "{err}"
     );
+    producer.close();
+}
+
+/// Sends a record to `partition` whose callback blocks until the returned
+/// sender is used or dropped: its batch, and the `buffer.memory` it holds,
+/// stay in delivery until then. Returns once the callback runs (a flush on
+/// another thread sends a lingering batch).
+fn hold_in_delivery(
+    producer: &Producer,
+    topic: &str,
+    partition: i32,
+    size: usize,
+) -> mpsc::Sender<()> {
+    let (go, wait) = mpsc::channel::<()>();
+    let (entered, inside) = mpsc::channel::<()>();
+    producer
+        .send_with_callback(
+            ProducerRecord::new(topic.to_string(), vec![b'h'; size]).partition(partition),
+            move |r| {
+                r.unwrap();
+                entered.send(()).unwrap();
+                let _ = wait.recv_timeout(Duration::from_secs(60));
+            },
+        )
+        .unwrap();
+    let flusher = producer.clone();
+    thread::spawn(move || flusher.flush());
+    inside
+        .recv_timeout(Duration::from_secs(30))
+        .expect("the holding callback never ran");
+    go
 }
 
 #[test]
@@ -297,33 +320,14 @@ fn a_send_refused_for_memory_leaves_nothing_for_flush_to_wait_on() {
                 ("acks", "1"),
             ])
             .unwrap();
-        // Partition 0 holds the memory: with linger.ms=0 in a batch being
-        // delivered (its callback blocks until the refused send is done).
-        let (go, wait) = mpsc::channel::<()>();
-        let (entered, inside) = mpsc::channel::<()>();
-        let wait = Mutex::new(wait);
-        let record = ProducerRecord::new("full", vec![b'x'; 19_000]).partition(0);
-        let held = if linger == "0" {
-            let (p, r) = (producer.clone(), record);
-            Some(thread::spawn(move || {
-                p.send_with_callback(r, move |_| {
-                    entered.send(()).unwrap();
-                    let _ = wait.lock().unwrap().recv_timeout(Duration::from_secs(30));
-                })
-                .unwrap();
-            }))
-        } else {
-            producer.send(record).unwrap();
-            entered.send(()).unwrap();
-            None
-        };
-        inside.recv_timeout(Duration::from_secs(30)).unwrap();
-        // A send to partition 1 opens a batch there, finds no memory, fails.
+        // Partition 0 holds the memory in a batch being delivered.
+        let go = hold_in_delivery(&producer, "full", 0, 19_000);
+        // A send to partition 1 finds no memory and fails.
         let err = producer
             .send(ProducerRecord::new("full", vec![b'y'; 5000]).partition(1))
             .unwrap_err();
         assert!(matches!(err, WeirError::BufferExhausted { .. }), "{err}");
-        go.send(()).unwrap();
+        drop(go);
         // flush() returns: the refused record left no empty batch behind.
         let (tx, rx) = mpsc::channel();
         let flushing = producer.clone();
@@ -333,9 +337,6 @@ fn a_send_refused_for_memory_leaves_nothing_for_flush_to_wait_on() {
         });
         rx.recv_timeout(Duration::from_secs(30))
             .unwrap_or_else(|_| panic!("flush hangs (linger.ms={linger})"));
-        if let Some(h) = held {
-            h.join().unwrap();
-        }
         producer.close();
     }
 }

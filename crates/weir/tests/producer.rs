@@ -1,0 +1,707 @@
+//! The producer against review 12: sends waiting for `buffer.memory` never
+//! hold up `flush` or `close` and never wait for a `linger.ms`; delivery
+//! callbacks run on the producer's own thread, in order per partition, and a
+//! panicking one harms nothing; records with an explicit partition leave the
+//! partitioner alone; failed records count as sent; admin group calls create
+//! no topic; `partitioner.class` takes Kafka's round-robin.
+
+use std::collections::HashMap;
+use std::num::NonZeroU32;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock, mpsc};
+use std::thread;
+use std::time::Duration;
+
+use weir::{
+    Partitioner, PartitionerChoice, Producer, ProducerConfig, ProducerRecord, ResetSpec,
+    TopicPartition, Weir, WeirError,
+};
+use weir_partition::BuiltInPartitioner;
+
+fn weir() -> (tempfile::TempDir, Weir) {
+    let dir = tempfile::tempdir().unwrap();
+    let weir = Weir::open(dir.path()).unwrap();
+    (dir, weir)
+}
+
+/// Runs `f` on a thread and returns its result; fails the test if it does
+/// not finish in 30 s (a hang, not a timing).
+fn within_30s<T: Send + 'static>(what: &str, f: impl FnOnce() -> T + Send + 'static) -> T {
+    let (tx, rx) = mpsc::channel();
+    thread::spawn(move || {
+        let _ = tx.send(f());
+    });
+    rx.recv_timeout(Duration::from_secs(30))
+        .unwrap_or_else(|_| panic!("{what} hangs"))
+}
+
+/// A producer never dropped: a test failing because something hangs must
+/// not hang again in the producer's drop (which delivers what is buffered)
+/// as it unwinds.
+fn leaked(producer: Producer) -> &'static Producer {
+    Box::leak(Box::new(producer))
+}
+
+fn close_within_30s(producer: &Producer) {
+    let p = producer.clone();
+    within_30s("close", move || p.close());
+}
+
+/// Sends a record to `partition` whose callback blocks until the returned
+/// sender is used (or dropped): its batch, and the `buffer.memory` it holds,
+/// stay in delivery until then. Returns once the callback runs (a flush on
+/// another thread sends a lingering batch, and waits for it).
+fn hold_in_delivery(
+    producer: &Producer,
+    topic: &str,
+    partition: i32,
+    size: usize,
+) -> mpsc::Sender<()> {
+    let (go, wait) = mpsc::channel::<()>();
+    let (entered, inside) = mpsc::channel::<()>();
+    producer
+        .send_with_callback(
+            ProducerRecord::new(topic.to_string(), vec![b'h'; size]).partition(partition),
+            move |r| {
+                r.unwrap();
+                entered.send(()).unwrap();
+                let _ = wait.recv_timeout(Duration::from_secs(60));
+            },
+        )
+        .unwrap();
+    let flusher = producer.clone();
+    thread::spawn(move || flusher.flush());
+    inside
+        .recv_timeout(Duration::from_secs(30))
+        .expect("the holding callback never ran");
+    go
+}
+
+/// Finding 1: a sender blocked on `buffer.memory` used to leave an empty
+/// batch that `close` and `flush` waited for without end.
+#[test]
+fn close_and_flush_never_wait_for_a_sender_blocked_on_memory() {
+    let (_dir, weir) = weir();
+    weir.admin().create_topic("t", 2, &[]).unwrap();
+    for linger in ["0", "600000"] {
+        // (a) close while the sender waits: it is refused, close returns.
+        let producer = leaked(
+            weir.producer(&[
+                ("acks", "1"),
+                ("batch.size", "16384"),
+                ("buffer.memory", "16384"),
+                ("linger.ms", linger),
+                ("max.block.ms", "30000"),
+            ])
+            .unwrap(),
+        );
+        let go = hold_in_delivery(producer, "t", 0, 15_000);
+        let (tx, blocked) = mpsc::channel();
+        let sender = producer.clone();
+        thread::spawn(move || {
+            tx.send(
+                sender
+                    .send(ProducerRecord::new("t", vec![1; 100]).partition(1))
+                    .map(|_| ()),
+            )
+            .unwrap();
+        });
+        // The send waits for memory (the held batch has it all).
+        assert!(blocked.recv_timeout(Duration::from_millis(200)).is_err());
+        let closer = producer.clone();
+        let (closed_tx, closed) = mpsc::channel();
+        thread::spawn(move || {
+            closed_tx
+                .send(closer.close_timeout(Duration::from_secs(20)))
+                .unwrap();
+        });
+        // The close waits for the held batch only; once it is delivered the
+        // blocked send gets memory, sees the close and is refused.
+        thread::sleep(Duration::from_millis(100));
+        drop(go);
+        let r = closed
+            .recv_timeout(Duration::from_secs(30))
+            .expect("close hangs");
+        assert!(r.is_ok(), "linger.ms={linger}: {r:?}");
+        let sent = blocked.recv_timeout(Duration::from_secs(30)).unwrap();
+        assert!(
+            matches!(sent, Err(WeirError::Closed { .. }) | Ok(())),
+            "{sent:?}"
+        );
+
+        // (b) flush while the sender waits and then gives up.
+        let producer = leaked(
+            weir.producer(&[
+                ("acks", "1"),
+                ("batch.size", "16384"),
+                ("buffer.memory", "16384"),
+                ("linger.ms", linger),
+                ("max.block.ms", "300"),
+            ])
+            .unwrap(),
+        );
+        let go = hold_in_delivery(producer, "t", 0, 15_000);
+        let (tx, blocked) = mpsc::channel();
+        let sender = producer.clone();
+        thread::spawn(move || {
+            tx.send(
+                sender
+                    .send(ProducerRecord::new("t", vec![1; 100]).partition(1))
+                    .map(|_| ()),
+            )
+            .unwrap();
+        });
+        assert!(blocked.recv_timeout(Duration::from_millis(100)).is_err());
+        let flusher = producer.clone();
+        let (flushed_tx, flushed) = mpsc::channel();
+        thread::spawn(move || {
+            flusher.flush();
+            flushed_tx.send(()).unwrap();
+        });
+        let sent = blocked.recv_timeout(Duration::from_secs(30)).unwrap();
+        assert!(
+            matches!(sent, Err(WeirError::BufferExhausted { .. })),
+            "{sent:?}"
+        );
+        drop(go);
+        flushed
+            .recv_timeout(Duration::from_secs(30))
+            .unwrap_or_else(|_| panic!("flush hangs (linger.ms={linger})"));
+        close_within_30s(producer);
+    }
+}
+
+/// Finding 2: a panicking callback used to leave its batch incomplete and
+/// its partition wedged, and the panic came out of another caller.
+#[test]
+fn a_panicking_callback_harms_nothing() {
+    let (_dir, weir) = weir();
+    weir.admin().create_topic("t", 1, &[]).unwrap();
+    for acks in ["1", "all"] {
+        let producer = leaked(
+            weir.producer(&[("acks", acks), ("linger.ms", "0")])
+                .unwrap(),
+        );
+        let sent = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            producer.send_with_callback(ProducerRecord::new("t", "a"), |_| panic!("boom"))
+        }));
+        assert!(matches!(sent, Ok(Ok(()))), "acks={acks}");
+        let f = producer.send(ProducerRecord::new("t", "b")).unwrap();
+        f.wait_timeout(Duration::from_secs(30)).unwrap();
+        let (tx, rx) = mpsc::channel();
+        producer
+            .send_with_callback(ProducerRecord::new("t", "c"), move |r| {
+                tx.send(r.map(|m| m.offset)).unwrap();
+            })
+            .unwrap();
+        rx.recv_timeout(Duration::from_secs(30))
+            .expect("callbacks stopped after a panic")
+            .unwrap();
+        let p = producer.clone();
+        within_30s("flush after a panicking callback", move || p.flush());
+        close_within_30s(producer);
+    }
+}
+
+/// Finding 3: callbacks ran inside the caller's own `send`, so a lock the
+/// caller held while sending deadlocked it.
+#[test]
+fn callbacks_run_on_the_producers_thread_not_in_send() {
+    let (_dir, weir) = weir();
+    weir.admin().create_topic("t", 1, &[]).unwrap();
+    for acks in ["0", "1", "all"] {
+        let producer = leaked(
+            weir.producer(&[("acks", acks), ("linger.ms", "0")])
+                .unwrap(),
+        );
+        let state = Arc::new(Mutex::new(0));
+        let (tx, rx) = mpsc::channel();
+        let (p, m) = (producer.clone(), Arc::clone(&state));
+        within_30s("a send holding the lock its callback takes", move || {
+            let guard = m.lock().unwrap();
+            let caller = thread::current().id();
+            let m2 = Arc::clone(&m);
+            p.send_with_callback(ProducerRecord::new("t", "v"), move |r| {
+                r.unwrap();
+                *m2.lock().unwrap() += 1;
+                tx.send(thread::current().id() != caller).unwrap();
+            })
+            .unwrap();
+            drop(guard);
+        });
+        let other_thread = rx.recv_timeout(Duration::from_secs(30)).unwrap();
+        assert!(other_thread, "acks={acks}");
+        assert_eq!(*state.lock().unwrap(), 1);
+        close_within_30s(producer);
+    }
+}
+
+/// Finding 4: under `acks=all` a batch the log refused was reported at once,
+/// before an earlier batch of its partition still waiting for its fsync.
+#[test]
+fn a_partitions_callbacks_run_in_order_when_the_log_refuses_a_batch() {
+    let (_dir, weir) = weir();
+    weir.admin()
+        .create_topic("cb", 2, &[("max.message.bytes", "1000")])
+        .unwrap();
+    for acks in ["1", "all"] {
+        let producer = leaked(
+            weir.producer(&[("acks", acks), ("linger.ms", "0")])
+                .unwrap(),
+        );
+        // Occupies the completion thread until released.
+        let go = hold_in_delivery(producer, "cb", 1, 10);
+        let order = Arc::new(Mutex::new(Vec::new()));
+        let push = |i: i32| {
+            let order = Arc::clone(&order);
+            move |r: Result<weir::RecordMetadata, WeirError>| {
+                order.lock().unwrap().push((i, r.is_ok()));
+            }
+        };
+        producer
+            .send_with_callback(ProducerRecord::new("cb", "a").partition(0), push(0))
+            .unwrap();
+        let f = producer
+            .send(ProducerRecord::new("cb", vec![0; 3000]).partition(0))
+            .unwrap();
+        producer
+            .send_with_callback(
+                ProducerRecord::new("cb", vec![0; 3000]).partition(0),
+                push(1),
+            )
+            .unwrap();
+        drop(go);
+        let p = producer.clone();
+        within_30s("flush", move || p.flush());
+        assert_eq!(
+            *order.lock().unwrap(),
+            [(0, true), (1, false)],
+            "acks={acks}"
+        );
+        assert!(f.wait_timeout(Duration::from_secs(30)).is_err());
+        close_within_30s(producer);
+    }
+}
+
+/// Finding 5: memory held by lingering batches is given back when a sender
+/// waits for it (Kafka's accumulator sends every batch while a sender waits
+/// for memory), instead of the sender waiting out `linger.ms` or failing.
+#[test]
+fn a_sender_waiting_for_memory_sends_the_lingering_batches() {
+    let (_dir, weir) = weir();
+    weir.admin().create_topic("t", 3, &[]).unwrap();
+    for acks in ["1", "all"] {
+        let producer = leaked(
+            weir.producer(&[
+                ("acks", acks),
+                ("batch.size", "16384"),
+                ("buffer.memory", "32768"),
+                ("linger.ms", "600000"),
+                ("max.block.ms", "5000"),
+            ])
+            .unwrap(),
+        );
+        // Each opens a lingering batch holding a batch's worth of memory.
+        let first = producer
+            .send(ProducerRecord::new("t", vec![0; 10]).partition(0))
+            .unwrap();
+        producer
+            .send(ProducerRecord::new("t", vec![0; 10]).partition(1))
+            .unwrap();
+        let third = producer.send(ProducerRecord::new("t", "x").partition(2));
+        assert!(third.is_ok(), "acks={acks}: {:?}", third.err());
+        // The lingering batch was sent to make room.
+        first.wait_timeout(Duration::from_secs(30)).unwrap();
+        close_within_30s(producer);
+    }
+
+    // One partition: the record that does not fit its batch seals it, and
+    // needs the memory that batch holds. The sealed batch is sent first.
+    weir.admin().create_topic("one", 1, &[]).unwrap();
+    let producer = leaked(
+        weir.producer(&[
+            ("acks", "1"),
+            ("batch.size", "16384"),
+            ("buffer.memory", "16384"),
+            ("linger.ms", "600000"),
+            ("max.block.ms", "5000"),
+        ])
+        .unwrap(),
+    );
+    producer
+        .send(ProducerRecord::new("one", vec![0; 10_000]))
+        .unwrap();
+    let r = producer.send(ProducerRecord::new("one", vec![0; 10_000]));
+    assert!(r.is_ok(), "{:?}", r.err());
+    close_within_30s(producer);
+}
+
+/// While a sender waits for memory, a batch that opens is sent at once
+/// rather than holding its memory for `linger.ms`.
+#[test]
+fn batches_opened_while_a_sender_waits_for_memory_are_sent_at_once() {
+    let (_dir, weir) = weir();
+    weir.admin().create_topic("t", 3, &[]).unwrap();
+    let producer = leaked(
+        weir.producer(&[
+            ("acks", "1"),
+            ("batch.size", "16384"),
+            ("buffer.memory", "32768"),
+            ("linger.ms", "600000"),
+            ("max.block.ms", "30000"),
+        ])
+        .unwrap(),
+    );
+    // Half the memory stays in delivery; the waiting send needs more than
+    // the other half.
+    let go = hold_in_delivery(producer, "t", 0, 15_000);
+    let (tx, waiting) = mpsc::channel();
+    let sender = producer.clone();
+    thread::spawn(move || {
+        tx.send(
+            sender
+                .send(ProducerRecord::new("t", vec![1; 20_000]).partition(1))
+                .map(|_| ()),
+        )
+        .unwrap();
+    });
+    assert!(waiting.recv_timeout(Duration::from_millis(300)).is_err());
+    // This batch fits the free half: it is sent at once, not in 10 minutes.
+    producer
+        .send(ProducerRecord::new("t", "small").partition(2))
+        .unwrap()
+        .wait_timeout(Duration::from_secs(30))
+        .unwrap();
+    drop(go);
+    waiting
+        .recv_timeout(Duration::from_secs(30))
+        .unwrap()
+        .unwrap();
+    close_within_30s(producer);
+}
+
+/// Memory held by batches being delivered is really short: a sender waits
+/// for it, and fails after `max.block.ms`.
+#[test]
+fn memory_held_in_delivery_still_blocks_and_errors() {
+    let (_dir, weir) = weir();
+    weir.admin().create_topic("t", 2, &[]).unwrap();
+    let producer = leaked(
+        weir.producer(&[
+            ("acks", "1"),
+            ("batch.size", "16384"),
+            ("buffer.memory", "16384"),
+            ("linger.ms", "600000"),
+            ("max.block.ms", "50"),
+        ])
+        .unwrap(),
+    );
+    let go = hold_in_delivery(producer, "t", 0, 15_000);
+    let err = producer
+        .send(ProducerRecord::new("t", vec![1; 5000]).partition(1))
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            WeirError::BufferExhausted {
+                buffer_memory: 16384,
+                max_block_ms: 50,
+                ..
+            }
+        ),
+        "{err}"
+    );
+    drop(go);
+    let p = producer.clone();
+    within_30s("flush", move || p.flush());
+    // Delivered, so the memory is back.
+    producer
+        .send(ProducerRecord::new("t", vec![1; 5000]).partition(1))
+        .unwrap();
+    close_within_30s(producer);
+}
+
+/// Finding 6: admin group calls used to create a mistyped topic when
+/// auto-creation was on.
+#[test]
+fn admin_group_calls_never_create_topics() {
+    let dir = tempfile::tempdir().unwrap();
+    let weir = Weir::builder(dir.path())
+        .auto_create_topics(3, &[])
+        .open()
+        .unwrap();
+    let admin = weir.admin();
+    assert!(
+        admin
+            .alter_group_offsets("g", &[(TopicPartition::new("typo", 0), 5)])
+            .is_err()
+    );
+    assert!(
+        admin
+            .reset_group_offsets("g", "typo2", ResetSpec::Earliest, false)
+            .is_err()
+    );
+    assert!(
+        admin
+            .reset_group_offsets("g", "typo3", ResetSpec::Latest, true)
+            .is_err()
+    );
+    let user_topics = |w: &Weir| -> Vec<String> {
+        w.admin()
+            .list_topics()
+            .into_iter()
+            .filter(|t| !t.starts_with("__"))
+            .collect()
+    };
+    assert!(user_topics(&weir).is_empty(), "{:?}", user_topics(&weir));
+
+    // A group's lag for a topic whose delete a crash interrupted (its
+    // directory renamed for deletion, its offsets still committed) does not
+    // bring the topic back.
+    admin.create_topic("gone", 1, &[]).unwrap();
+    admin
+        .alter_group_offsets("g", &[(TopicPartition::new("gone", 0), 0)])
+        .unwrap();
+    drop(admin);
+    drop(weir);
+    std::fs::rename(
+        dir.path().join("gone-0"),
+        dir.path().join("gone-0.0123456789abcdef-delete"),
+    )
+    .unwrap();
+    let weir = Weir::builder(dir.path())
+        .auto_create_topics(3, &[])
+        .open()
+        .unwrap();
+    let lag = weir.admin().group_lag("g").unwrap();
+    assert_eq!(lag.len(), 1, "{lag:?}");
+    assert!(user_topics(&weir).is_empty(), "{:?}", user_topics(&weir));
+}
+
+/// Records every `on_append`, delegating the choice to the built-in
+/// partitioner.
+#[derive(Debug)]
+struct Recording {
+    inner: BuiltInPartitioner,
+    appends: Mutex<Vec<u32>>,
+}
+
+impl Partitioner for Recording {
+    fn partition(
+        &self,
+        topic: &str,
+        key: Option<&[u8]>,
+        value: Option<&[u8]>,
+        partitions: NonZeroU32,
+    ) -> u32 {
+        self.inner.partition(topic, key, value, partitions)
+    }
+
+    fn on_append(
+        &self,
+        topic: &str,
+        key: Option<&[u8]>,
+        partition: u32,
+        appended_bytes: usize,
+        batch_boundary: bool,
+    ) {
+        self.appends.lock().unwrap().push(partition);
+        self.inner
+            .on_append(topic, key, partition, appended_bytes, batch_boundary);
+    }
+}
+
+/// Finding 7: records sent with an explicit partition moved the sticky
+/// partition, and custom partitioners heard of records they never placed.
+#[test]
+fn records_with_an_explicit_partition_leave_the_partitioner_alone() {
+    let (_dir, weir) = weir();
+    weir.admin().create_topic("t", 6, &[]).unwrap();
+    let six = NonZeroU32::new(6).unwrap();
+    let config = ProducerConfig::from_props([("linger.ms", "600000")]).unwrap();
+    // Find a seed whose first pick is followed by a different one, so a
+    // move would show.
+    let seed = (1..100)
+        .find(|&seed| {
+            let p = BuiltInPartitioner::with_seed(1000, seed).adaptive(false);
+            let first = p.sticky_partition("probe", six);
+            p.on_append("probe", None, first, 3000, true);
+            p.sticky_partition("probe", six) != first
+        })
+        .unwrap();
+    let bp = Arc::new(BuiltInPartitioner::with_seed(1000, seed).adaptive(false));
+    let producer = leaked(Producer::with_partitioner(&weir, config.clone(), bp.clone()).unwrap());
+    let s = bp.sticky_partition("t", six);
+    for _ in 0..3 {
+        producer
+            .send(ProducerRecord::new("t", vec![0; 1000]).partition(s as i32))
+            .unwrap();
+    }
+    assert_eq!(bp.sticky_partition("t", six), s);
+
+    let recording = Arc::new(Recording {
+        inner: BuiltInPartitioner::with_seed(1000, seed),
+        appends: Mutex::new(Vec::new()),
+    });
+    let producer2 = leaked(Producer::with_partitioner(&weir, config, recording.clone()).unwrap());
+    producer2
+        .send(ProducerRecord::new("t", "explicit").partition(5))
+        .unwrap();
+    producer2.send(ProducerRecord::new("t", "placed")).unwrap();
+    assert_eq!(recording.appends.lock().unwrap().len(), 1);
+    close_within_30s(producer);
+    close_within_30s(producer2);
+}
+
+/// Counters by (name, client-id), from every thread.
+#[derive(Default)]
+struct Counters(Mutex<HashMap<(String, String), Arc<AtomicU64>>>);
+
+impl metrics::Recorder for &'static Counters {
+    fn describe_counter(
+        &self,
+        _: metrics::KeyName,
+        _: Option<metrics::Unit>,
+        _: metrics::SharedString,
+    ) {
+    }
+    fn describe_gauge(
+        &self,
+        _: metrics::KeyName,
+        _: Option<metrics::Unit>,
+        _: metrics::SharedString,
+    ) {
+    }
+    fn describe_histogram(
+        &self,
+        _: metrics::KeyName,
+        _: Option<metrics::Unit>,
+        _: metrics::SharedString,
+    ) {
+    }
+    fn register_counter(&self, key: &metrics::Key, _: &metrics::Metadata<'_>) -> metrics::Counter {
+        let client = key
+            .labels()
+            .find(|l| l.key() == "client-id")
+            .map(|l| l.value().to_string())
+            .unwrap_or_default();
+        let counter = Arc::clone(
+            self.0
+                .lock()
+                .unwrap()
+                .entry((key.name().to_string(), client))
+                .or_default(),
+        );
+        metrics::Counter::from_arc(counter)
+    }
+    fn register_gauge(&self, _: &metrics::Key, _: &metrics::Metadata<'_>) -> metrics::Gauge {
+        metrics::Gauge::noop()
+    }
+    fn register_histogram(
+        &self,
+        _: &metrics::Key,
+        _: &metrics::Metadata<'_>,
+    ) -> metrics::Histogram {
+        metrics::Histogram::noop()
+    }
+}
+
+fn counters() -> &'static Counters {
+    static COUNTERS: OnceLock<&'static Counters> = OnceLock::new();
+    COUNTERS.get_or_init(|| {
+        let c: &'static Counters = Box::leak(Box::default());
+        metrics::set_global_recorder(c).unwrap();
+        c
+    })
+}
+
+/// Finding 9: records of a batch that failed were left out of
+/// `record-send-total` (Kafka counts them there and in `record-error-total`).
+#[test]
+fn failed_records_count_as_sent_and_as_errors() {
+    let counters = counters();
+    let (_dir, weir) = weir();
+    weir.admin()
+        .create_topic("small", 1, &[("max.message.bytes", "1000")])
+        .unwrap();
+    for acks in ["1", "all"] {
+        let client = format!("metrics-{acks}");
+        let producer = leaked(
+            weir.producer(&[
+                ("acks", acks),
+                ("linger.ms", "0"),
+                ("client.id", client.as_str()),
+            ])
+            .unwrap(),
+        );
+        let err = producer
+            .send(ProducerRecord::new("small", vec![0; 3000]))
+            .unwrap()
+            .wait_timeout(Duration::from_secs(30))
+            .unwrap_err();
+        assert!(err.to_string().contains("max.message.bytes"), "{err}");
+        producer
+            .send(ProducerRecord::new("small", "ok"))
+            .unwrap()
+            .wait_timeout(Duration::from_secs(30))
+            .unwrap();
+        let p = producer.clone();
+        within_30s("close", move || p.close());
+        let get = |name: &str| {
+            counters
+                .0
+                .lock()
+                .unwrap()
+                .get(&(name.to_string(), client.clone()))
+                .map_or(0, |c| c.load(Ordering::SeqCst))
+        };
+        assert_eq!(get("kafka.producer.record-send-total"), 2, "acks={acks}");
+        assert_eq!(get("kafka.producer.record-error-total"), 1, "acks={acks}");
+    }
+}
+
+/// Finding 11: the `partitioner.class` error named an API that does not
+/// exist, and Kafka's own round-robin class was refused.
+#[test]
+fn partitioner_class_takes_kafkas_round_robin() {
+    let err = ProducerConfig::from_props([("partitioner.class", "com.example.Mine")]).unwrap_err();
+    assert_eq!(err.key(), "partitioner.class");
+    let msg = err.to_string();
+    assert!(msg.contains("Producer::with_partitioner"), "{msg}");
+    assert!(!msg.contains("ProducerBuilder"), "{msg}");
+    assert!(
+        msg.contains("org.apache.kafka.clients.producer.RoundRobinPartitioner"),
+        "{msg}"
+    );
+
+    let config = ProducerConfig::from_props([(
+        "partitioner.class",
+        "org.apache.kafka.clients.producer.RoundRobinPartitioner",
+    )])
+    .unwrap();
+    assert_eq!(config.partitioner, PartitionerChoice::RoundRobin);
+    let (_dir, weir) = weir();
+    weir.admin().create_topic("rr", 3, &[]).unwrap();
+    let producer = leaked(
+        weir.producer(&[
+            (
+                "partitioner.class",
+                "org.apache.kafka.clients.producer.RoundRobinPartitioner",
+            ),
+            ("linger.ms", "0"),
+        ])
+        .unwrap(),
+    );
+    let partitions: Vec<i32> = (0..6)
+        .map(|_| {
+            producer
+                .send(ProducerRecord::new("rr", "v").key("same"))
+                .unwrap()
+                .wait_timeout(Duration::from_secs(30))
+                .unwrap()
+                .partition
+        })
+        .collect();
+    assert_eq!(partitions, [0, 1, 2, 0, 1, 2]);
+    close_within_30s(producer);
+}
