@@ -109,6 +109,15 @@ pub struct IterPosition {
     previous_offset_delta: i64,
 }
 
+impl IterPosition {
+    /// The byte position in the (decompressed) records: the bytes between
+    /// two positions are the records between them, length prefixes
+    /// included (Kafka's `Record.sizeInBytes` summed).
+    pub fn byte_position(&self) -> usize {
+        self.pos
+    }
+}
+
 impl Records {
     /// The view of a record decoded earlier, from its [`RecordSpan`]: no
     /// decoding. The span must come from this `Records` (a span of another

@@ -1112,9 +1112,10 @@ fn take_buffered(
                 resume = Some(at);
                 break;
             }
-            chunk_bytes += r.key().map_or(0, <[u8]>::len) + r.value().map_or(0, <[u8]>::len);
             spans.push(r.span());
             next = r.offset() + 1;
+            // The records' encoded sizes, as Kafka's bytes-consumed counts.
+            chunk_bytes += iter.position().byte_position() - at.byte_position();
         }
         // A batch read to its end moves the position past its last offset
         // (records compacted away at its end included).

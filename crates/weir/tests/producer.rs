@@ -705,3 +705,51 @@ fn partitioner_class_takes_kafkas_round_robin() {
     assert_eq!(partitions, [0, 1, 2, 0, 1, 2]);
     close_within_30s(producer);
 }
+
+/// The consumer's `bytes-consumed-total` counts each record's encoded size,
+/// as Kafka's does (`Record.sizeInBytes`): headers and framing included, not
+/// only keys and values. (Here with the producer tests' metrics recorder,
+/// which a test process can install only once.)
+#[test]
+fn bytes_consumed_counts_whole_records() {
+    let counters = counters();
+    let (_dir, weir) = weir();
+    weir.admin().create_topic("bytes", 1, &[]).unwrap();
+    let producer = leaked(weir.producer(&[("linger.ms", "0")]).unwrap());
+    producer
+        .send(
+            ProducerRecord::new("bytes", "v")
+                .key("k")
+                .header("h", vec![0u8; 100]),
+        )
+        .unwrap()
+        .wait_timeout(Duration::from_secs(30))
+        .unwrap();
+    let mut consumer = weir
+        .consumer(&[
+            ("auto.offset.reset", "earliest"),
+            ("client.id", "bytes-consumer"),
+        ])
+        .unwrap();
+    consumer.assign_topic("bytes").unwrap();
+    let mut got = 0;
+    for _ in 0..100 {
+        got += consumer.poll(Duration::from_millis(100)).unwrap().count();
+        if got > 0 {
+            break;
+        }
+    }
+    assert_eq!(got, 1);
+    let bytes = counters
+        .0
+        .lock()
+        .unwrap()
+        .get(&(
+            "kafka.consumer.bytes-consumed-total".to_string(),
+            "bytes-consumer".to_string(),
+        ))
+        .map_or(0, |c| c.load(Ordering::SeqCst));
+    // length, attributes, deltas, key, value, one header of 100 bytes.
+    assert!((105..130).contains(&bytes), "{bytes}");
+    close_within_30s(producer);
+}
