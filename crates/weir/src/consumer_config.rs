@@ -83,6 +83,9 @@ pub struct ConsumerConfig {
     pub check_crcs: bool,
     /// `allow.auto.create.topics`.
     pub allow_auto_create_topics: bool,
+    /// `exclude.internal.topics`: a pattern subscription leaves out internal
+    /// topics (`__consumer_offsets`); `false` lets a pattern match them.
+    pub exclude_internal_topics: bool,
 }
 
 impl Default for ConsumerConfig {
@@ -106,6 +109,7 @@ impl Default for ConsumerConfig {
             partition_assignment_strategy: vec!["range".into(), "cooperative-sticky".into()],
             check_crcs: true,
             allow_auto_create_topics: true,
+            exclude_internal_topics: true,
         }
     }
 }
@@ -208,7 +212,30 @@ impl ConsumerConfig {
             }
             "check.crcs" => self.check_crcs = boolean(key, value)?,
             "allow.auto.create.topics" => self.allow_auto_create_topics = boolean(key, value)?,
-            "exclude.internal.topics" | "group.protocol" | "client.rack" => {}
+            "exclude.internal.topics" => self.exclude_internal_topics = boolean(key, value)?,
+            "group.protocol" => {
+                // Kafka's classic protocol is what the in-process coordinator
+                // runs (client-side assignors); KIP-848's server-side
+                // assignment is not available.
+                match value.trim().to_ascii_lowercase().as_str() {
+                    "classic" => {}
+                    "consumer" => {
+                        return Err(ConfigError::invalid(
+                            key,
+                            value,
+                            "the consumer protocol (KIP-848) is not available in process; use classic",
+                        ));
+                    }
+                    _ => {
+                        return Err(ConfigError::invalid(
+                            key,
+                            value,
+                            "must be classic or consumer",
+                        ));
+                    }
+                }
+            }
+            "client.rack" => {}
             k if is_network_only(k) => {}
             _ => return Err(unknown(key)),
         }

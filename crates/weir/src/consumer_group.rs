@@ -251,7 +251,11 @@ impl Consumer {
         }
         let m = self.membership_mut()?;
         m.subscribed = Some(subscribed);
-        let topics = resolve(&self.weir, self.membership.as_ref())?;
+        let topics = resolve(
+            &self.weir,
+            self.membership.as_ref(),
+            self.config.exclude_internal_topics,
+        )?;
         let m = self.membership_mut()?;
         let changed = m.topics != topics;
         m.topics = topics;
@@ -411,7 +415,11 @@ impl Consumer {
         self.complete_async_commits();
         // A pattern subscription picks up new topics.
         if is_pattern {
-            let topics = resolve(&self.weir, self.membership.as_ref())?;
+            let topics = resolve(
+                &self.weir,
+                self.membership.as_ref(),
+                self.config.exclude_internal_topics,
+            )?;
             let m = self.membership_mut()?;
             if topics != m.topics {
                 m.topics = topics;
@@ -835,7 +843,11 @@ impl Consumer {
 }
 
 /// The topics a subscription covers now.
-fn resolve(weir: &crate::Weir, membership: Option<&Membership>) -> Result<Vec<String>, WeirError> {
+fn resolve(
+    weir: &crate::Weir,
+    membership: Option<&Membership>,
+    exclude_internal: bool,
+) -> Result<Vec<String>, WeirError> {
     let Some(sub) = membership.and_then(|m| m.subscribed.as_ref()) else {
         return Ok(Vec::new());
     };
@@ -845,7 +857,7 @@ fn resolve(weir: &crate::Weir, membership: Option<&Membership>) -> Result<Vec<St
             .log_dir()
             .topics()
             .iter()
-            .filter(|t| !t.is_internal() && re.is_match(t.name()))
+            .filter(|t| !(t.is_internal() && exclude_internal) && re.is_match(t.name()))
             .map(|t| t.name().to_string())
             .collect(),
     };

@@ -956,3 +956,34 @@ fn a_closed_or_unsubscribed_consumer_is_no_member_and_cannot_poll() {
         Err(WeirError::NotSubscribed)
     ));
 }
+
+/// `group.protocol` and `exclude.internal.topics` are checked as Kafka checks
+/// them, and `exclude.internal.topics=false` lets a pattern subscription
+/// match the offsets topic (Kafka's way to read it).
+#[test]
+fn group_protocol_and_exclude_internal_topics_are_kafkas() {
+    for (k, v) in [
+        ("group.protocol", "bogus"),
+        ("group.protocol", "consumer"),
+        ("exclude.internal.topics", "maybe"),
+    ] {
+        let err = weir::ConsumerConfig::from_props([(k, v)]).unwrap_err();
+        assert!(err.to_string().contains(k), "{err}");
+    }
+    assert!(weir::ConsumerConfig::from_props([("group.protocol", "CLASSIC")]).is_ok());
+
+    let (_dir, weir) = weir();
+    weir.admin().create_topic("t", 1, &[]).unwrap();
+    // A commit creates the offsets topic.
+    let mut writer = consumer(&weir, "w", &[]);
+    writer.assign(&[TopicPartition::new("t", 0)]).unwrap();
+    writer
+        .commit_offsets_sync(&[(TopicPartition::new("t", 0), OffsetAndMetadata::new(0))])
+        .unwrap();
+    let mut hidden = consumer(&weir, "g1", &[]);
+    hidden.subscribe_pattern("__consumer_offsets|t").unwrap();
+    assert_eq!(hidden.subscription(), ["t"]);
+    let mut shown = consumer(&weir, "g2", &[("exclude.internal.topics", "false")]);
+    shown.subscribe_pattern("__consumer_offsets|t").unwrap();
+    assert_eq!(shown.subscription(), ["__consumer_offsets", "t"]);
+}
