@@ -391,3 +391,180 @@ fn replay_fails_on_a_corrupt_key_or_value_naming_its_offset() {
         }
     }
 }
+
+fn coop(instance: Option<&str>) -> JoinOptions {
+    JoinOptions {
+        group_instance_id: instance.map(str::to_string),
+        ..options(&[AssignorKind::CooperativeSticky])
+    }
+}
+
+fn assignment_of(status: MemberStatus) -> Vec<TopicPartition> {
+    match status {
+        MemberStatus::Stable { assignment, .. } => assignment,
+        other => panic!("not stable: {other:?}"),
+    }
+}
+
+/// A static member restarting during a rebalance starts with nothing owned,
+/// as Kafka takes the new consumer's join metadata: the old incarnation's
+/// partitions are not held back for a hand-over nobody makes.
+#[test]
+fn a_static_member_replaced_in_a_rebalance_owns_nothing_of_the_old_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_logs, c) = open(&dir, 4);
+    let s1 = c.join("g", coop(Some("s"))).unwrap();
+    let all = assignment_of(c.status("g", &s1, true).unwrap());
+    assert_eq!(all.len(), 4);
+    c.request_rebalance("g", &s1, vec![TOPIC.into()]).unwrap();
+    assert_eq!(c.status("g", &s1, true).unwrap(), MemberStatus::Rebalancing);
+    c.rejoin("g", &s1, vec![TOPIC.into()], all).unwrap();
+    assert_eq!(assignment_of(c.status("g", &s1, true).unwrap()).len(), 4);
+    // b joins: a rebalance starts; s restarts before its old member rejoins.
+    let b = c.join("g", coop(None)).unwrap();
+    let s2 = c.join("g", coop(Some("s"))).unwrap();
+    let a_s2 = assignment_of(c.status("g", &s2, true).unwrap());
+    let a_b = assignment_of(c.status("g", &b, true).unwrap());
+    assert_eq!(a_s2.len() + a_b.len(), 4, "s2 {a_s2:?}, b {a_b:?}");
+}
+
+/// A timeout of `Duration::MAX` means "none": the group's deadlines do not
+/// overflow (a panic here would hit every waiting member).
+#[test]
+fn timeouts_of_duration_max_are_no_deadline() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_logs, c) = open(&dir, 2);
+    let a = c
+        .join(
+            "g",
+            JoinOptions {
+                rebalance_timeout: Duration::MAX,
+                session_timeout: Duration::MAX,
+                ..options(&[AssignorKind::Range])
+            },
+        )
+        .unwrap();
+    settle(&c, "g", std::slice::from_ref(&a));
+    c.join("g", options(&[AssignorKind::Range])).unwrap();
+    let _ = c.next_expiry("g");
+    let _ = c.status("g", &a, true).unwrap();
+}
+
+/// A static member that goes past `max.poll.interval.ms` without a poll is
+/// not removed at once (it sends no leave, as Kafka's static members): only
+/// a session later. Polling again before that, it keeps its place and the
+/// group does not rebalance.
+#[test]
+fn a_slow_static_member_keeps_its_place_for_a_session() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_logs, c) = open(&dir, 2);
+    let liveness = Arc::new(());
+    let s = c
+        .join(
+            "g",
+            JoinOptions {
+                rebalance_timeout: Duration::from_millis(20),
+                liveness: Some(Arc::downgrade(&liveness)),
+                ..static_options("s", Duration::from_secs(600))
+            },
+        )
+        .unwrap();
+    let b = c.join("g", options(&[AssignorKind::Range])).unwrap();
+    let settled = settle(&c, "g", &[s.clone(), b.clone()]);
+    let generation = match c.status("g", &b, true).unwrap() {
+        MemberStatus::Stable { generation, .. } => generation,
+        other => panic!("{other:?}"),
+    };
+    // Past s's max.poll.interval.ms, without a call from s.
+    let past = Instant::now() + Duration::from_millis(60);
+    while Instant::now() < past {
+        c.listen("g").wait_deadline(past);
+    }
+    assert_eq!(
+        c.status("g", &b, true).unwrap(),
+        MemberStatus::Stable {
+            generation,
+            assignment: settled[&b].clone()
+        }
+    );
+    assert!(
+        c.describe_group("g")
+            .unwrap()
+            .members
+            .iter()
+            .any(|m| m.member_id == s)
+    );
+    assert!(matches!(
+        c.status("g", &s, true).unwrap(),
+        MemberStatus::Stable { generation: g, .. } if g == generation
+    ));
+}
+
+/// A static member that left is still a member until its session ends: the
+/// group is not Empty, so standalone commits and deletion are refused, as
+/// Kafka refuses them (deleting the offsets would send the restarting
+/// member to auto.offset.reset).
+#[test]
+fn a_group_of_a_departed_static_member_refuses_standalone_commits_and_deletion() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_logs, c) = open(&dir, 2);
+    let s = c
+        .join("g", static_options("s", Duration::from_secs(600)))
+        .unwrap();
+    settle(&c, "g", std::slice::from_ref(&s));
+    let generation = match c.status("g", &s, true).unwrap() {
+        MemberStatus::Stable { generation, .. } => generation,
+        other => panic!("{other:?}"),
+    };
+    let tp = TopicPartition::new(TOPIC, 0);
+    c.commit(
+        "g",
+        Some((&s, generation)),
+        &[(tp.clone(), OffsetAndMetadata::new(7))],
+    )
+    .unwrap();
+    c.leave("g", &s);
+    assert!(matches!(
+        c.commit("g", None, &[(tp.clone(), OffsetAndMetadata::new(0))]),
+        Err(GroupError::GroupNotEmpty { .. })
+    ));
+    assert!(matches!(
+        c.delete_group("g"),
+        Err(GroupError::GroupNotEmpty { .. })
+    ));
+    assert_eq!(c.committed("g", &tp).unwrap().offset, 7);
+}
+
+/// A generation read back from `__consumer_offsets` is not trusted blindly:
+/// the next generation is never negative (-1 is "none" to a member) and
+/// never overflows.
+#[test]
+fn a_stored_generation_out_of_range_neither_panics_nor_hands_out_minus_one() {
+    for stored in [i32::MAX, -2] {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let (logs, _c) = open(&dir, 2);
+            let value = weir_group::GroupMetadataValue {
+                protocol_type: "consumer".into(),
+                generation: stored,
+                protocol: None,
+                leader: None,
+                current_state_timestamp: 0,
+                members: Vec::new(),
+            };
+            let key = weir_group::GroupMetadataKey { group: "g".into() };
+            append_raw(
+                &logs,
+                &[(key.encode().unwrap(), Some(value.encode().unwrap()))],
+            );
+        }
+        let (_logs, c) = open(&dir, 2);
+        let a = c.join("g", options(&[AssignorKind::Range])).unwrap();
+        match c.status("g", &a, true).unwrap() {
+            MemberStatus::Stable { generation, .. } => {
+                assert!(generation >= 0, "stored {stored}: {generation}");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+}

@@ -116,6 +116,18 @@ impl Member {
     fn session_kept_alive(&self) -> bool {
         !self.departed && self.liveness.as_ref().is_some_and(|w| w.strong_count() > 0)
     }
+
+    /// How long the member may go without a poll. A dynamic member leaves
+    /// at `max.poll.interval.ms`; a static member sends no leave, its
+    /// heartbeats stop, and it is removed a session later (Kafka's
+    /// `maybeLeaveGroup`): polling again before that, it keeps its place.
+    fn poll_deadline(&self) -> std::time::Duration {
+        if self.instance_id.is_some() {
+            self.rebalance_timeout.saturating_add(self.session_timeout)
+        } else {
+            self.rebalance_timeout
+        }
+    }
 }
 
 /// What a member should do now.
@@ -174,9 +186,10 @@ impl Group {
         }
     }
 
-    /// Members that have not departed.
-    pub(crate) fn active_members(&self) -> usize {
-        self.members.values().filter(|m| !m.departed).count()
+    /// Members, departed static members included: a group with any is not
+    /// Empty, as Kafka counts them until their session ends.
+    pub(crate) fn members_not_expired(&self) -> usize {
+        self.members.len()
     }
 
     fn new_member_id(&mut self, client_id: &str) -> String {
@@ -209,7 +222,7 @@ impl Group {
     fn become_empty(&mut self) {
         if self.state != GroupState::Empty {
             self.state = GroupState::Empty;
-            self.generation += 1;
+            self.generation = next_generation(self.generation);
             self.leader = None;
             self.dirty = true;
         }
@@ -290,6 +303,11 @@ impl Group {
             old.liveness = liveness;
             old.topics = topics;
             old.joined = true;
+            // The partitions the old incarnation owned are not the new one's
+            // (it starts with none, as Kafka takes the new consumer's join
+            // metadata): left here, the cooperative assignor would hold them
+            // back for a hand-over nobody makes.
+            old.owned.clear();
             if self.leader.as_deref() == Some(old_id.as_str()) {
                 self.leader = Some(id.clone());
             }
@@ -423,7 +441,7 @@ impl Group {
                 (!m.session_kept_alive()
                     && now.saturating_duration_since(m.last_heartbeat) > m.session_timeout)
                     || (!m.departed
-                        && now.saturating_duration_since(m.last_poll) > m.rebalance_timeout)
+                        && now.saturating_duration_since(m.last_poll) > m.poll_deadline())
                     || (preparing
                         && !m.joined
                         && now.saturating_duration_since(started) > m.rebalance_timeout)
@@ -448,14 +466,16 @@ impl Group {
             .values()
             .flat_map(|m| {
                 let mut t = Vec::new();
+                // A deadline past what an `Instant` holds is no deadline
+                // (a timeout of `Duration::MAX` means "none").
                 if !m.session_kept_alive() {
-                    t.push(m.last_heartbeat + m.session_timeout);
+                    t.extend(m.last_heartbeat.checked_add(m.session_timeout));
                 }
                 if !m.departed {
-                    t.push(m.last_poll + m.rebalance_timeout);
+                    t.extend(m.last_poll.checked_add(m.poll_deadline()));
                 }
                 if self.state == GroupState::PreparingRebalance && !m.joined {
-                    t.push(self.rebalance_started + m.rebalance_timeout);
+                    t.extend(self.rebalance_started.checked_add(m.rebalance_timeout));
                 }
                 t
             })
@@ -571,7 +591,7 @@ impl Group {
         } else {
             kind.assign(&partition_counts, &subs)?
         };
-        self.generation += 1;
+        self.generation = next_generation(self.generation);
         self.state = GroupState::Stable;
         self.protocol = Some(kind);
         self.partition_counts = partition_counts;
@@ -638,4 +658,10 @@ impl Group {
             members,
         })
     }
+}
+
+/// The generation after `g`: never negative (-1 means "none" to a member),
+/// whatever a stored generation said.
+fn next_generation(g: i32) -> i32 {
+    g.checked_add(1).filter(|n| *n > 0).unwrap_or(1)
 }

@@ -99,7 +99,9 @@ impl GroupCoordinator {
         let stored = lock(&self.store.groups).get(group).cloned();
         let (generation, protocol) = stored.map_or((0, None), |s| {
             (
-                s.generation,
+                // From disk: a negative generation would hand out -1 ("none")
+                // after the next rebalance.
+                s.generation.max(0),
                 s.protocol.and_then(|p| AssignorKind::from_name(&p).ok()),
             )
         });
@@ -288,7 +290,10 @@ impl GroupCoordinator {
                     }
                 }
                 None => {
-                    let members = g.active_members();
+                    // A standalone commit needs an Empty group; departed
+                    // static members keep it from being one until their
+                    // session ends (Kafka's `validateOffsetCommit`).
+                    let members = g.members_not_expired();
                     if members > 0 {
                         return Err(GroupError::GroupNotEmpty {
                             group: group.to_string(),
@@ -380,7 +385,9 @@ impl GroupCoordinator {
             });
         }
         let target = self.with_group(group, |g, _| {
-            let members = g.active_members();
+            // Departed static members count until their session ends: the
+            // group is not Empty (Kafka refuses then too).
+            let members = g.members_not_expired();
             if members > 0 {
                 return Err(GroupError::GroupNotEmpty {
                     group: group.to_string(),
