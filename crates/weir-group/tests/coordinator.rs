@@ -568,3 +568,82 @@ fn a_stored_generation_out_of_range_neither_panics_nor_hands_out_minus_one() {
         }
     }
 }
+
+/// Appends a transactional batch of offset commits for producer 7.
+fn append_txn(logs: &LogDir, records: &[(Bytes, Option<Bytes>)], sequence: i32) {
+    let log = logs.partition(CONSUMER_OFFSETS, 0).unwrap();
+    let mut builder = BatchBuilder::new(BatchOptions {
+        transactional: true,
+        producer_id: 7,
+        producer_epoch: 0,
+        base_sequence: sequence,
+        ..BatchOptions::default()
+    });
+    for (key, value) in records {
+        builder
+            .append(&Record {
+                timestamp: 0,
+                key: Some(key.clone()),
+                value: value.clone(),
+                headers: Vec::new(),
+            })
+            .unwrap();
+    }
+    log.append_as(builder.build().unwrap(), AppendOrigin::Coordinator)
+        .unwrap();
+}
+
+fn end_txn(logs: &LogDir, commit: bool) {
+    let log = logs.partition(CONSUMER_OFFSETS, 0).unwrap();
+    let marker = if commit {
+        weir_record::EndTransactionMarker::commit(0)
+    } else {
+        weir_record::EndTransactionMarker::abort(0)
+    };
+    let batch = BatchBuilder::end_transaction_marker(
+        BatchOptions {
+            producer_id: 7,
+            producer_epoch: 0,
+            ..BatchOptions::default()
+        },
+        marker,
+        0,
+    )
+    .unwrap();
+    log.append_as(batch, AppendOrigin::Coordinator).unwrap();
+}
+
+/// Offsets committed in a transaction (Kafka's `sendOffsetsToTransaction`)
+/// count once its COMMIT marker is replayed, and not if it aborted or has no
+/// marker yet; a plain commit written after them wins, as in Kafka's
+/// `OffsetMetadataManager`.
+#[test]
+fn replay_applies_transactional_offset_commits_only_when_committed() {
+    let tp = TopicPartition::new(TOPIC, 0);
+    // (marker after the transaction, a plain commit between, expected)
+    for (marker, plain_between, expected) in [
+        (Some(false), None, 50),
+        (None, None, 50),
+        (Some(true), None, 100),
+        (Some(true), Some(60), 60),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let (logs, _c) = open(&dir, 2);
+            append_raw(&logs, &[commit_record("g", 50)]);
+            append_txn(&logs, &[commit_record("g", 100)], 0);
+            if let Some(o) = plain_between {
+                append_raw(&logs, &[commit_record("g", o)]);
+            }
+            if let Some(commit) = marker {
+                end_txn(&logs, commit);
+            }
+        }
+        let (_logs, c) = open(&dir, 2);
+        assert_eq!(
+            c.committed("g", &tp).map(|o| o.offset),
+            Some(expected),
+            "marker {marker:?}, plain commit between {plain_between:?}"
+        );
+    }
+}

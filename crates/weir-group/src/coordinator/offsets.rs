@@ -107,6 +107,14 @@ impl OffsetStore {
         let mut offsets = lock(&self.offsets);
         let mut groups = lock(&self.groups);
         for log in &self.partitions {
+            // Offsets committed in a transaction (Kafka's TxnOffsetCommit,
+            // from `sendOffsetsToTransaction`) wait for its marker, as in
+            // Kafka's `OffsetMetadataManager`: a COMMIT applies them unless
+            // a plain commit of the same partition came later, an ABORT
+            // drops them, and an open transaction's stay invisible.
+            let mut pending: HashMap<i64, Vec<PendingCommit>> = HashMap::new();
+            // The record offset of each partition's latest plain commit.
+            let mut plain_at: HashMap<OffsetKey, i64> = HashMap::new();
             let mut position = log.log_start_offset();
             loop {
                 let data = log.fetch(position, 4 << 20).map_err(log_error)?;
@@ -120,8 +128,40 @@ impl OffsetStore {
                         })?
                         .batch;
                     if batch.is_control() {
+                        let committed =
+                            batch
+                                .control_record()
+                                .ok()
+                                .and_then(|c| match c.record_type {
+                                    weir_record::ControlRecordType::Commit => Some(true),
+                                    weir_record::ControlRecordType::Abort => Some(false),
+                                    _ => None,
+                                });
+                        if let Some(committed) = committed
+                            && let Some(done) = pending.remove(&batch.producer_id())
+                            && committed
+                        {
+                            for p in done {
+                                let newer_plain = matches!(
+                                    &p.key,
+                                    OffsetsRecordKey::OffsetCommit { key, .. }
+                                        if plain_at
+                                            .get(&(key.group.clone(), key.topic.clone(), key.partition))
+                                            .is_some_and(|at| *at > p.offset)
+                                );
+                                if !newer_plain {
+                                    apply(&mut offsets, &mut groups, p.key, p.value.as_deref())
+                                        .map_err(|source| GroupError::CorruptOffsetsRecord {
+                                            partition: log.partition(),
+                                            offset: p.offset,
+                                            source: Box::new(source),
+                                        })?;
+                                }
+                            }
+                        }
                         continue;
                     }
+                    let transactional = batch.is_transactional() && batch.producer_id() >= 0;
                     let records = batch.records().map_err(|e| GroupError::Storage {
                         reason: e.to_string(),
                     })?;
@@ -149,6 +189,27 @@ impl OffsetStore {
                             Err(GroupError::UnknownRecordType { .. }) => continue,
                             Err(e) => return Err(corrupt(e)),
                         };
+                        if transactional {
+                            if let Some(v) = r.value() {
+                                // Checked now, applied at the marker.
+                                OffsetCommitValue::decode(v).map_err(corrupt)?;
+                            }
+                            pending
+                                .entry(batch.producer_id())
+                                .or_default()
+                                .push(PendingCommit {
+                                    key,
+                                    value: r.value().map(<[u8]>::to_vec),
+                                    offset: r.offset(),
+                                });
+                            continue;
+                        }
+                        if let OffsetsRecordKey::OffsetCommit { key: k, .. } = &key {
+                            plain_at.insert(
+                                (k.group.clone(), k.topic.clone(), k.partition),
+                                r.offset(),
+                            );
+                        }
                         apply(&mut offsets, &mut groups, key, r.value()).map_err(corrupt)?;
                     }
                 }
@@ -342,6 +403,14 @@ impl OffsetStore {
         names.dedup();
         names
     }
+}
+
+/// A record of a transaction whose marker replay has not met yet.
+struct PendingCommit {
+    key: OffsetsRecordKey,
+    value: Option<Vec<u8>>,
+    /// Its offset in `__consumer_offsets`.
+    offset: i64,
 }
 
 fn apply(
