@@ -181,7 +181,9 @@ impl Throttle {
             return None;
         }
         self.bytes += bytes as f64;
-        let due = Duration::from_secs_f64(self.bytes / self.rate);
+        // A wait too long for a `Duration` (a rate of 1e-300, say) is as
+        // long as one can be, not a panic.
+        let due = Duration::try_from_secs_f64(self.bytes / self.rate).unwrap_or(Duration::MAX);
         (due > elapsed).then(|| due - elapsed)
     }
 }
@@ -239,8 +241,11 @@ pub(crate) fn clean_log(
                             marker_offset: batch.base_offset(),
                         });
                     } else if !txn.keys.iter().all(|(h, o)| map.put_hash(*h, *o)) {
-                        // Full: this pass ends before the transaction.
-                        end = end.max(txn.first_offset);
+                        // Full: this pass ends before the transaction, which
+                        // the next pass reads whole (its records are past
+                        // the end, so all are kept now). `end` had moved past
+                        // its batches already.
+                        end = end.min(txn.first_offset);
                         break 'segments;
                     }
                 }
@@ -607,7 +612,9 @@ fn filter_batch(
     let mut all = true;
     let mut needs_horizon = false;
     if batch.is_control() {
-        if !fate.marker_removable {
+        // A marker past the map's reach stays: this pass did not see its
+        // transaction's data (a later one, whose map covers it, decides).
+        if !fate.marker_removable || batch.base_offset() >= filter.end {
             return Ok(Kept::Unchanged(0));
         }
         if horizon_passed || is_emptied_control(batch) {
@@ -625,16 +632,20 @@ fn filter_batch(
     } else {
         for r in &records {
             let r = r?;
-            let retained = match r.key() {
-                _ if fate.aborted && r.offset() < filter.end => false,
-                None => false,
-                Some(key) => {
-                    let latest = r.offset() >= filter.end
-                        || filter.map.get(key).is_none_or(|o| r.offset() >= o);
-                    let expired = r.value().is_none() && horizon_passed;
-                    latest && !expired
-                }
-            };
+            // A record past the map's reach is kept whatever it is, as in
+            // Kafka's `shouldRetainRecord`: a tombstone there may not go
+            // while an older value of its key, which no map of this pass
+            // holds, stays.
+            let retained = r.offset() >= filter.end
+                || match r.key() {
+                    _ if fate.aborted => false,
+                    None => false,
+                    Some(key) => {
+                        let latest = filter.map.get(key).is_none_or(|o| r.offset() >= o);
+                        let expired = r.value().is_none() && horizon_passed;
+                        latest && !expired
+                    }
+                };
             if retained {
                 needs_horizon |= r.value().is_none() && batch.delete_horizon_ms().is_none();
                 keep.push(r);

@@ -73,6 +73,9 @@ struct State {
     /// cleanable range they had then: not picked again until it changes.
     stalled: BTreeMap<Key, (i64, i64)>,
     pending_deletes: Vec<(i64, DeletedSegment)>,
+    /// Partitions a thread is cleaning now: another thread picks another
+    /// (Kafka's `inProgress`).
+    in_progress: std::collections::BTreeSet<Key>,
     stopped: bool,
 }
 
@@ -252,6 +255,32 @@ impl Cleaner {
         self.inner.delete_expired_files()
     }
 
+    /// Forgets a deleted topic's cleaning state (its `cleaner-offset-checkpoint`
+    /// entries, last cleans, errors) and rewrites the checkpoint, as Kafka's
+    /// `asyncDelete` does: a topic created again under the name starts with
+    /// nothing counted as clean. Waits for a clean of the topic under way.
+    ///
+    /// # Errors
+    /// The checkpoint's I/O error.
+    pub fn forget_topic(&self, topic: &str) -> Result<(), LogError> {
+        let locks: Vec<Arc<Mutex<()>>> = lock(&self.inner.partition_locks)
+            .iter()
+            .filter(|((t, _), _)| t == topic)
+            .map(|(_, l)| Arc::clone(l))
+            .collect();
+        // A pass that finished its swap before the delete records its
+        // checkpoint before this forgets it.
+        let _held: Vec<_> = locks.iter().map(|l| lock(l)).collect();
+        {
+            let mut st = lock(&self.inner.state);
+            st.checkpoints.retain(|(t, _), _| t != topic);
+            st.last.retain(|(t, _), _| t != topic);
+            st.uncleanable.retain(|(t, _), _| t != topic);
+            st.stalled.retain(|(t, _), _| t != topic);
+        }
+        self.inner.write_checkpoint()
+    }
+
     /// Segments waiting for their `file.delete.delay.ms`.
     pub fn pending_deletes(&self) -> usize {
         lock(&self.inner.state).pending_deletes.len()
@@ -323,6 +352,20 @@ impl Inner {
         let key = (log.topic().to_string(), log.partition());
         let partition_lock = self.partition_lock(&key);
         let _held = lock(&partition_lock);
+        lock(&self.state).in_progress.insert(key.clone());
+        let result = self.clean_locked(log, &key, force, stop);
+        lock(&self.state).in_progress.remove(&key);
+        result
+    }
+
+    fn clean_locked(
+        &self,
+        log: &PartitionLog,
+        key: &Key,
+        force: bool,
+        stop: SwapStep,
+    ) -> Result<Option<CleanStats>, LogError> {
+        let key = key.clone();
         let checkpoint = lock(&self.state)
             .checkpoints
             .get(&key)
@@ -356,6 +399,10 @@ impl Inner {
                     .record(stats.elapsed.as_secs_f64() * 1e3);
                 Ok(Some(stats))
             }
+            // The topic was deleted under the pass (Kafka aborts the clean
+            // and lets it go): nothing is wrong with the partition, nor with
+            // one created again under its name.
+            Err(e) if log.is_closed() => Err(e),
             Err(e) => {
                 let mut st = lock(&self.state);
                 st.uncleanable.insert(key, e.to_string());
@@ -460,7 +507,7 @@ impl Inner {
                 if !config.cleanup_policy.compact || log.is_closed() {
                     continue;
                 }
-                if st.uncleanable.contains_key(&key) {
+                if st.uncleanable.contains_key(&key) || st.in_progress.contains(&key) {
                     continue;
                 }
                 let checkpoint = st.checkpoints.get(&key).copied().unwrap_or(0);
@@ -482,7 +529,14 @@ impl Inner {
         st.stalled.retain(|k, _| present.contains(k));
         st.last.retain(|k, _| present.contains(k));
         metrics::gauge!("kafka.log.cleaner.max-dirty-percent").set(max_dirty * 100.0);
-        best.map(|(_, log)| log)
+        let picked = best.map(|(_, log)| log);
+        if let Some(log) = &picked {
+            // Taken under the state lock: no other thread picks it too. The
+            // clean that follows lets it go.
+            st.in_progress
+                .insert((log.topic().to_string(), log.partition()));
+        }
+        picked
     }
 
     fn wait(&self, timeout: Duration) -> bool {
@@ -660,5 +714,58 @@ mod tests {
         assert!(st.checkpoints.is_empty(), "{:?}", st.checkpoints);
         assert!(st.uncleanable.is_empty());
         assert!(st.last.is_empty());
+    }
+
+    /// Review finding: a clean cut short by its topic's delete marked the
+    /// name uncleanable, and the topic created again was never compacted in
+    /// the background. Kafka lets an aborted clean go.
+    #[test]
+    fn a_clean_cut_short_by_a_delete_leaves_the_name_cleanable() {
+        let (_dir, cleaner, old) = setup(&[]);
+        put(&old, "a", None);
+        put(&old, "a", None);
+        old.roll().unwrap();
+        let logs = Arc::clone(&cleaner.inner.logs);
+        logs.delete_topic("t").unwrap();
+        logs.create_topic("t", 1, &[("cleanup.policy", "compact")])
+            .unwrap();
+        let new = logs.partition("t", 0).unwrap();
+        put(&new, "b", None);
+        put(&new, "b", None);
+        new.roll().unwrap();
+        assert!(cleaner.inner.clean(&old, false, SwapStep::Done).is_err());
+        assert!(cleaner.partition_state("t", 0).unwrap().error.is_none());
+        let picked = cleaner.inner.pick().expect("the new partition is picked");
+        assert!(Arc::ptr_eq(&picked, &new));
+    }
+
+    /// Review finding: threads piled up on the partition another was
+    /// cleaning; a partition in progress is not picked again (Kafka's
+    /// `inProgress`).
+    #[test]
+    fn a_partition_being_cleaned_is_not_picked_by_another_thread() {
+        let (_dir, cleaner, a) = setup(&[]);
+        let logs = Arc::clone(&cleaner.inner.logs);
+        logs.create_topic("u", 1, &[("cleanup.policy", "compact")])
+            .unwrap();
+        let b = logs.partition("u", 0).unwrap();
+        for _ in 0..4 {
+            put(&a, "k", None);
+        }
+        put(&b, "k", None);
+        put(&b, "k", None);
+        a.roll().unwrap();
+        b.roll().unwrap();
+        let first = cleaner.inner.pick().expect("a dirty partition");
+        let second = cleaner.inner.pick().expect("the other dirty partition");
+        assert!(!Arc::ptr_eq(&first, &second));
+        assert!(cleaner.inner.pick().is_none());
+        // A clean lets its partition go.
+        let _ = cleaner.inner.clean(&first, true, SwapStep::Done);
+        assert!(
+            !lock(&cleaner.inner.state)
+                .in_progress
+                .contains(&(first.topic().to_string(), first.partition()))
+        );
     }
 }

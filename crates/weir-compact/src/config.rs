@@ -81,8 +81,14 @@ impl CleanerConfig {
                     .trim()
                     .parse()
                     .map_err(|_| ConfigError::invalid(key, value, "not a number"))?;
-                if v.is_nan() || v <= 0.0 {
-                    return Err(ConfigError::invalid(key, value, "must be positive"));
+                // Below one byte a second a pass would sleep for ages, with
+                // the partition locked (Kafka takes any double).
+                if v.is_nan() || v < 1.0 {
+                    return Err(ConfigError::invalid(
+                        key,
+                        value,
+                        "must be at least 1 (byte per second)",
+                    ));
                 }
                 self.io_max_bytes_per_second = v;
             }
@@ -127,6 +133,7 @@ mod tests {
         for (k, v) in [
             ("log.cleaner.threads", "-1"),
             ("log.cleaner.io.max.bytes.per.second", "0"),
+            ("log.cleaner.io.max.bytes.per.second", "1e-300"),
             ("log.cleaner.enable", "yes"),
             ("log.cleaner.thread", "1"),
         ] {

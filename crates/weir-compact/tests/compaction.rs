@@ -556,3 +556,44 @@ fn max_compaction_lag_counts_from_the_first_dirty_batch() {
         "the first batch waited 6 s, the newest 2 s"
     );
 }
+
+/// A cleaner whose offset map holds one key: each pass ends after one key.
+fn one_key_cleaner(logs: &std::sync::Arc<weir_log::LogDir>) -> weir_compact::Cleaner {
+    let config =
+        weir_compact::CleanerConfig::from_props([("log.cleaner.dedupe.buffer.size", "24")])
+            .unwrap();
+    weir_compact::Cleaner::new(std::sync::Arc::clone(logs), config).unwrap()
+}
+
+/// Review finding: a pass whose map ends inside a segment rewrites that
+/// segment whole; a tombstone past the map's end was dropped once its delete
+/// horizon passed, while the older value of its key (which no map of those
+/// passes held) stayed: the key came back. Records past the map's reach are
+/// kept whatever they are, as Kafka's `shouldRetainRecord` keeps them.
+#[test]
+fn a_tombstone_past_the_maps_end_stays_until_a_map_covers_it() {
+    let (_dir, _clock, logs) = setup(&[("delete.retention.ms", "0")]);
+    let log = logs.partition("t", 0).unwrap();
+    put(&log, "k", Some("v1"));
+    put(&log, "x", Some("x"));
+    put(&log, "y", Some("y"));
+    put(&log, "k", None);
+    log.roll().unwrap();
+    let cleaner = one_key_cleaner(&logs);
+    for _ in 0..2 {
+        cleaner.clean_partition("t", 0).unwrap();
+    }
+    assert_eq!(fold(&rows(&log)).get("k"), None, "{:?}", rows(&log));
+    // Passes until the map reaches the tombstone: the old value goes too.
+    for _ in 0..4 {
+        let _ = cleaner.clean_partition("t", 0).unwrap();
+    }
+    assert_eq!(fold(&rows(&log)).get("k"), None, "{:?}", rows(&log));
+    assert!(
+        rows(&log)
+            .iter()
+            .all(|r| r.key.as_deref() != Some("k") || r.value.is_none()),
+        "{:?}",
+        rows(&log)
+    );
+}

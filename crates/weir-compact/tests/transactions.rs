@@ -398,3 +398,92 @@ fn a_swap_finished_at_open_keeps_the_cleaned_segments_txnindex() {
     );
     assert!(part.join(format!("{base}.txnindex")).exists());
 }
+
+fn one_key_cleaner(logs: &std::sync::Arc<weir_log::LogDir>) -> weir_compact::Cleaner {
+    let config =
+        weir_compact::CleanerConfig::from_props([("log.cleaner.dedupe.buffer.size", "24")])
+            .unwrap();
+    weir_compact::Cleaner::new(std::sync::Arc::clone(logs), config).unwrap()
+}
+
+/// Review finding: an ABORT marker past the map's end was taken as removable
+/// (the pass never saw its transaction's data) and went, while the aborted
+/// data stayed; later passes then stalled on it for good.
+#[test]
+fn an_abort_marker_past_the_maps_end_stays_with_its_data() {
+    let (_dir, _clock, logs) = setup(&[("delete.retention.ms", "0")]);
+    let log = logs.partition("t", 0).unwrap();
+    let mut txns = Txns::default();
+    put(&log, "a", Some("a"));
+    put(&log, "b", Some("b"));
+    put(&log, "d", Some("d"));
+    txns.data(&log, 9, &[("c", "x")]);
+    let marker = txns.end(&log, 9, false);
+    log.roll().unwrap();
+    let cleaner = one_key_cleaner(&logs);
+    for _ in 0..2 {
+        cleaner.clean_partition("t", 0).unwrap();
+    }
+    let offsets: Vec<i64> = rows(&log).iter().map(|r| r.offset).collect();
+    if offsets.contains(&3) {
+        assert!(
+            markers(&log).iter().any(|(o, _)| *o == marker),
+            "the aborted data stays without its marker: {offsets:?}"
+        );
+    }
+    // Cleaning goes on past the transaction.
+    for _ in 0..8 {
+        put(&log, "e", Some("e"));
+        log.roll().unwrap();
+        let _ = cleaner.clean_partition("t", 0).unwrap();
+    }
+    let state = cleaner.partition_state("t", 0).unwrap();
+    assert!(state.first_dirty_offset > marker, "{state:?}");
+    assert!(state.error.is_none(), "{state:?}");
+    // Aborted data never counts.
+    assert_eq!(fold(&rows(&log)).get("c"), None);
+}
+
+/// Review finding: a COMMIT whose keys did not fit the map left the pass's
+/// end past the transaction: its keys were never compared with older records,
+/// and a tombstone in it let the older value come back.
+#[test]
+fn a_transaction_that_does_not_fit_the_map_is_cleaned_by_a_later_pass() {
+    let (_dir, _clock, logs) = setup(&[("delete.retention.ms", "0")]);
+    let log = logs.partition("t", 0).unwrap();
+    let mut txns = Txns::default();
+    put(&log, "a", Some("old"));
+    // One transactional batch: b=x and a tombstone for a.
+    {
+        let mut b = BatchBuilder::new(BatchOptions {
+            transactional: true,
+            producer_id: 9,
+            producer_epoch: 0,
+            base_sequence: 0,
+            ..BatchOptions::default()
+        });
+        let now = log.clock().now_ms();
+        b.append(&Record::new("x").with_key("b").with_timestamp(now))
+            .unwrap();
+        b.append(&Record {
+            timestamp: now,
+            key: Some(bytes::Bytes::from_static(b"a")),
+            value: None,
+            headers: Vec::new(),
+        })
+        .unwrap();
+        log.append(b.build().unwrap()).unwrap();
+        txns.sequences.insert(9, 2);
+    }
+    txns.end(&log, 9, true);
+    log.roll().unwrap();
+    let cleaner = one_key_cleaner(&logs);
+    let first = cleaner.clean_partition("t", 0).unwrap().unwrap();
+    assert!(first.next_dirty_offset <= 1, "{first:?}");
+    for _ in 0..6 {
+        put(&log, "f", Some("f"));
+        log.roll().unwrap();
+        let _ = cleaner.clean_partition("t", 0).unwrap();
+    }
+    assert_eq!(fold(&rows(&log)).get("a"), None, "{:?}", rows(&log));
+}

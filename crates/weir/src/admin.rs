@@ -147,15 +147,18 @@ impl Admin {
             .collect()
     }
 
-    /// Deletes a topic and its data, and every group's committed offsets for
-    /// it (as Kafka's coordinator does), so that a topic created again under
-    /// the name is not read from the old topic's offsets.
+    /// Deletes a topic and its data, every group's committed offsets for it
+    /// (as Kafka's coordinator does) and the cleaner's checkpoint of it, so
+    /// that a topic created again under the name is neither read from the
+    /// old topic's offsets nor taken as cleaned up to the old checkpoint.
     ///
     /// # Errors
     /// An unknown topic; I/O; [`WeirError::Group`] when the offsets cannot be
     /// deleted (the topic is gone by then).
     pub fn delete_topic(&self, name: &str) -> Result<(), WeirError> {
         self.weir.log_dir().delete_topic(name)?;
+        // Nor is it counted as cleaned up to the old topic's checkpoint.
+        self.weir.cleaner().forget_topic(name)?;
         // Offsets can exist only if __consumer_offsets does; it is not created
         // for this.
         if name != weir_group::CONSUMER_OFFSETS

@@ -190,3 +190,72 @@ fn committed_offsets_survive_compaction_of_consumer_offsets() {
         }
     }
 }
+
+/// Deleting a topic forgets its cleaner checkpoint (Kafka's `asyncDelete`):
+/// a topic created again under the name, also after a restart, is not taken
+/// as cleaned up to the old topic's checkpoint.
+#[test]
+fn a_topic_created_again_is_not_taken_as_cleaned_up_to_the_old_checkpoint() {
+    let dir = tempfile::tempdir().unwrap();
+    let open = || {
+        Weir::builder(dir.path())
+            .cleaner_property("log.cleaner.enable", "false")
+            .unwrap()
+            .open()
+            .unwrap()
+    };
+    let compact = [("cleanup.policy", "compact"), ("delete.retention.ms", "0")];
+    let send = |weir: &Weir, records: &[(&str, Option<&str>)]| {
+        let producer = weir.producer(&[("linger.ms", "0")]).unwrap();
+        for (k, v) in records {
+            let r = match v {
+                Some(v) => ProducerRecord::new("t", v.to_string()).key(k.to_string()),
+                None => ProducerRecord::tombstone("t", k.to_string()),
+            };
+            producer.send(r).unwrap().wait().unwrap();
+        }
+        producer.close();
+    };
+    {
+        let weir = open();
+        weir.admin().create_topic("t", 1, &compact).unwrap();
+        send(
+            &weir,
+            &[
+                ("a", Some("1")),
+                ("b", Some("1")),
+                ("c", Some("1")),
+                ("d", Some("1")),
+                ("e", Some("1")),
+            ],
+        );
+        weir.partition("t", 0).unwrap().roll().unwrap();
+        let stats = weir.cleaner().clean_partition("t", 0).unwrap().unwrap();
+        assert_eq!(stats.next_dirty_offset, 5);
+        weir.admin().delete_topic("t").unwrap();
+        weir.admin().create_topic("t", 1, &compact).unwrap();
+        weir.close().unwrap();
+    }
+    let weir = open();
+    send(
+        &weir,
+        &[
+            ("k", Some("v")),
+            ("k", None),
+            ("x", Some("1")),
+            ("y", Some("1")),
+            ("z", Some("1")),
+            ("w", Some("1")),
+        ],
+    );
+    weir.partition("t", 0).unwrap().roll().unwrap();
+    let stats = weir.cleaner().clean_partition("t", 0).unwrap().unwrap();
+    assert_eq!(stats.first_dirty_offset, 0, "{stats:?}");
+    assert_eq!(fold(&read_all(&weir, "t")).get("k"), None);
+    assert!(
+        read_all(&weir, "t")
+            .iter()
+            .all(|(_, k, v)| k != "k" || v.is_none()),
+        "the old value of k is gone"
+    );
+}
