@@ -22,7 +22,16 @@
 //! never panics: lengths are checked before allocating and errors are
 //! [`GroupError`]s naming the field.
 //!
-//! Everything here is pure computation: no I/O, no threads, nothing blocks.
+//! The assignors and the record codecs are pure computation: no I/O, no
+//! threads, nothing blocks.
+//!
+//! **Coordinator.** [`GroupCoordinator`] is the in-process group coordinator
+//! (Kafka's classic protocol): members join, rebalance and commit through it,
+//! and it keeps its state in `__consumer_offsets`, which it creates, replays at
+//! open and appends to. Commits wait for their fsync, and members waiting for
+//! a rebalance block on its events: call it from threads that may block. Committed
+//! offsets do not expire (Kafka's `offsets.retention.minutes` is not applied):
+//! a group's offsets stay until the group or the topic is deleted.
 //!
 //! ```
 //! use std::collections::BTreeMap;

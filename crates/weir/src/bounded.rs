@@ -64,10 +64,16 @@ impl BoundedReadBuilder {
         self
     }
 
-    /// Read the records with timestamps in `[start_ms, end_ms)`: the offsets
-    /// are resolved through the time index (Kafka's `offsetsForTimes`), and
-    /// records in that range whose timestamps fall outside the window (a
-    /// late record, say) are skipped and counted.
+    /// Read a time window `[start_ms, end_ms)`, resolved to offsets through
+    /// the time index as Kafka's `offsetsForTimes` resolves it: from the first
+    /// record with a timestamp at or after `start_ms` to the first at or
+    /// after `end_ms` (exclusive). Records in that offset range whose
+    /// timestamps fall outside the window (a record written late with an
+    /// older time, say) are skipped and counted in
+    /// [`ReadSummary::skipped_outside_window`]; a record with a time inside
+    /// the window written after the first one at or after `end_ms` lies past
+    /// the range and is not read, as a Kafka job bounded by those offsets
+    /// would not read it.
     #[must_use]
     pub fn time_window(mut self, start_ms: i64, end_ms: i64) -> Self {
         self.start = Start::Timestamp(start_ms);

@@ -90,11 +90,13 @@ pub enum WeirError {
         partition: i32,
     },
 
-    /// The position is outside the log (retention or DeleteRecords moved its
-    /// start past it, or it is beyond the end) and `auto.offset.reset=none`
-    /// (Kafka's `OffsetOutOfRangeException`).
+    /// An offset outside the log (retention or DeleteRecords moved its start
+    /// past it, or it is beyond the end): a consumer's position with
+    /// `auto.offset.reset=none` (Kafka's `OffsetOutOfRangeException`), or a
+    /// bounded read's start with
+    /// [`fail_on_data_loss(true)`](crate::BoundedReadBuilder::fail_on_data_loss).
     #[error(
-        "{topic}-{partition}: offset {offset} is out of range (the log holds {log_start_offset}..{log_end_offset}) and auto.offset.reset is none"
+        "{topic}-{partition}: offset {offset} is out of range (the log holds {log_start_offset}..{log_end_offset})"
     )]
     OffsetOutOfRange {
         /// The topic.
