@@ -19,6 +19,7 @@
 //!    (`PartitionLog::swap_cleaned`), after the log is flushed and the
 //!    recovery point checkpointed past it.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use weir_log::{DeletedSegment, LogDir, LogError, PartitionLog, SegmentInfo, SwapStep};
@@ -151,27 +152,60 @@ pub(crate) fn needs_cleaning(range: &Cleanable, min_cleanable_dirty_ratio: f64) 
         && (range.overdue || range.dirty_ratio > min_cleanable_dirty_ratio)
 }
 
-/// Spreads reads and writes to `log.cleaner.io.max.bytes.per.second`.
+/// The longest a throttled pass sleeps before it looks at the stop flag
+/// again.
+const STOP_CHECK: Duration = Duration::from_millis(100);
+
+/// Spreads reads and writes to `log.cleaner.io.max.bytes.per.second`, and
+/// ends the pass when the cleaner stops (Kafka's `checkDone`).
 #[derive(Debug)]
-pub(crate) struct Throttle {
+pub(crate) struct Throttle<'a> {
     rate: f64,
     start: Instant,
     bytes: f64,
+    stopping: Option<&'a AtomicBool>,
 }
 
-impl Throttle {
-    pub(crate) fn new(rate: f64) -> Self {
+impl<'a> Throttle<'a> {
+    pub(crate) fn new(rate: f64, stopping: Option<&'a AtomicBool>) -> Self {
         Throttle {
             rate,
             start: Instant::now(),
             bytes: 0.0,
+            stopping,
         }
     }
 
-    fn add(&mut self, bytes: u64) {
+    fn stopped(&self) -> bool {
+        self.stopping.is_some_and(|s| s.load(Ordering::Acquire))
+    }
+
+    /// Counts `bytes` read or written, sleeping as the rate asks (in slices,
+    /// so that a stop is seen within [`STOP_CHECK`]).
+    ///
+    /// # Errors
+    /// [`LogError::Closed`] once the cleaner is stopping: the pass ends,
+    /// and what it wrote is discarded.
+    fn add(&mut self, bytes: u64) -> Result<(), LogError> {
         if let Some(wait) = self.wait_after(bytes, self.start.elapsed()) {
-            std::thread::sleep(wait);
+            let until = weir_log::clock::instant_after(Instant::now(), wait);
+            loop {
+                if self.stopped() {
+                    break;
+                }
+                let now = Instant::now();
+                if now >= until {
+                    break;
+                }
+                std::thread::sleep((until - now).min(STOP_CHECK));
+            }
         }
+        if self.stopped() {
+            return Err(LogError::Closed {
+                what: "the log cleaner (stopping)".into(),
+            });
+        }
+        Ok(())
     }
 
     /// How long to wait after `bytes` more, `elapsed` into the pass, to stay
@@ -198,6 +232,7 @@ pub(crate) fn clean_log(
     config: &CleanerConfig,
     force: bool,
     stop: SwapStep,
+    stopping: Option<&AtomicBool>,
 ) -> Result<Option<(CleanStats, Vec<DeletedSegment>)>, LogError> {
     let started = Instant::now();
     let now = log.clock().now_ms();
@@ -209,7 +244,7 @@ pub(crate) fn clean_log(
     if !force && !needs_cleaning(&range, topic_config.min_cleanable_dirty_ratio) {
         return Ok(None);
     }
-    let mut throttle = Throttle::new(config.io_max_bytes_per_second);
+    let mut throttle = Throttle::new(config.io_max_bytes_per_second, stopping);
     let segments: Vec<SegmentInfo> = log
         .segments()
         .into_iter()
@@ -227,7 +262,7 @@ pub(crate) fn clean_log(
     }) {
         for batch in checked_batches(log, s)? {
             let batch = batch?;
-            throttle.add(batch.size() as u64);
+            throttle.add(batch.size() as u64)?;
             if batch.last_offset() < range.first_dirty {
                 continue;
             }
@@ -380,7 +415,7 @@ fn rewrite_group(
     cleaned: &mut weir_log::CleanedSegment,
     filter: &Filter<'_>,
     txns: &mut GroupTxns<'_>,
-    throttle: &mut Throttle,
+    throttle: &mut Throttle<'_>,
     stats: &mut CleanStats,
 ) -> Result<(), LogError> {
     let Some(first) = group.first() else {
@@ -392,7 +427,7 @@ fn rewrite_group(
         for batch in checked_batches(log, s)? {
             let batch = batch?;
             stats.bytes_read += batch.size() as u64;
-            throttle.add(batch.size() as u64);
+            throttle.add(batch.size() as u64)?;
             let fate = txns
                 .rewrite
                 .on_batch(&batch)
@@ -401,7 +436,7 @@ fn rewrite_group(
                 let n = write_filtered(cleaned, &prev, prev_fate, filter, false)
                     .map_err(|e| into_log_error(first, e))?;
                 n.record(&prev, txns.index, stats);
-                throttle.add(n.bytes);
+                throttle.add(n.bytes)?;
             }
         }
     }
@@ -707,7 +742,7 @@ mod tests {
 
     #[test]
     fn the_throttle_spreads_bytes_to_the_rate() {
-        let mut t = Throttle::new(1000.0);
+        let mut t = Throttle::new(1000.0, None);
         assert_eq!(
             t.wait_after(500, Duration::ZERO),
             Some(Duration::from_millis(500))
@@ -721,7 +756,7 @@ mod tests {
             None,
             "behind the rate"
         );
-        let mut unlimited = Throttle::new(f64::MAX);
+        let mut unlimited = Throttle::new(f64::MAX, None);
         assert_eq!(unlimited.wait_after(u64::MAX, Duration::ZERO), None);
     }
 }

@@ -92,6 +92,9 @@ struct Inner {
     partition_locks: Mutex<HashMap<Key, Arc<Mutex<()>>>>,
     /// Serializes [`Inner::write_checkpoint`].
     checkpoint_writes: Mutex<()>,
+    /// Set by [`Cleaner::shutdown`]: a pass under way ends at its next batch
+    /// (or within a throttle's sleep slice).
+    stopping: std::sync::atomic::AtomicBool,
 }
 
 /// Retention and compaction of a [`LogDir`] (see the module docs).
@@ -133,6 +136,7 @@ impl Cleaner {
                 cleaned: Condvar::new(),
                 partition_locks: Mutex::new(HashMap::new()),
                 checkpoint_writes: Mutex::new(()),
+                stopping: std::sync::atomic::AtomicBool::new(false),
             }),
             threads: Mutex::new(Vec::new()),
         })
@@ -172,8 +176,13 @@ impl Cleaner {
         Ok(())
     }
 
-    /// Stops the threads (after the partition they are on).
+    /// Stops the threads. A pass under way ends at its next batch (within
+    /// 100 ms of a throttle's sleep), its cleaned files discarded, as Kafka's
+    /// cleaner checks `checkDone` at each read.
     pub fn shutdown(&self) {
+        self.inner
+            .stopping
+            .store(true, std::sync::atomic::Ordering::Release);
         lock(&self.inner.state).stopped = true;
         self.inner.wake.notify_all();
         let threads: Vec<JoinHandle<()>> = lock(&self.threads).drain(..).collect();
@@ -343,17 +352,30 @@ impl Inner {
         Arc::clone(lock(&self.partition_locks).entry(key.clone()).or_default())
     }
 
+    /// A clean asked for by a caller: it runs to its end, whatever the
+    /// cleaner's threads do.
     fn clean(
         &self,
         log: &PartitionLog,
         force: bool,
         stop: SwapStep,
     ) -> Result<Option<CleanStats>, LogError> {
+        self.clean_with(log, force, stop, None)
+    }
+
+    /// `stopping`: the flag that ends the pass (the cleaner's own threads).
+    fn clean_with(
+        &self,
+        log: &PartitionLog,
+        force: bool,
+        stop: SwapStep,
+        stopping: Option<&std::sync::atomic::AtomicBool>,
+    ) -> Result<Option<CleanStats>, LogError> {
         let key = (log.topic().to_string(), log.partition());
         let partition_lock = self.partition_lock(&key);
         let _held = lock(&partition_lock);
         lock(&self.state).in_progress.insert(key.clone());
-        let result = self.clean_locked(log, &key, force, stop);
+        let result = self.clean_locked(log, &key, force, stop, stopping);
         lock(&self.state).in_progress.remove(&key);
         result
     }
@@ -364,6 +386,7 @@ impl Inner {
         key: &Key,
         force: bool,
         stop: SwapStep,
+        stopping: Option<&std::sync::atomic::AtomicBool>,
     ) -> Result<Option<CleanStats>, LogError> {
         let key = key.clone();
         let checkpoint = lock(&self.state)
@@ -371,7 +394,15 @@ impl Inner {
             .get(&key)
             .copied()
             .unwrap_or(0);
-        match clean_log(&self.logs, log, checkpoint, &self.config, force, stop) {
+        match clean_log(
+            &self.logs,
+            log,
+            checkpoint,
+            &self.config,
+            force,
+            stop,
+            stopping,
+        ) {
             Ok(None) => {
                 let range = cleanable(log, checkpoint, log.clock().now_ms());
                 lock(&self.state)
@@ -402,7 +433,12 @@ impl Inner {
             // The topic was deleted under the pass (Kafka aborts the clean
             // and lets it go): nothing is wrong with the partition, nor with
             // one created again under its name.
-            Err(e) if log.is_closed() => Err(e),
+            Err(e)
+                if log.is_closed()
+                    || stopping.is_some_and(|s| s.load(std::sync::atomic::Ordering::Acquire)) =>
+            {
+                Err(e)
+            }
             Err(e) => {
                 let mut st = lock(&self.state);
                 st.uncleanable.insert(key, e.to_string());
@@ -560,7 +596,7 @@ impl Inner {
             match self.pick() {
                 // Errors mark the partition uncleanable; go on with others.
                 Some(log) => {
-                    let _ = self.clean(&log, false, SwapStep::Done);
+                    let _ = self.clean_with(&log, false, SwapStep::Done, Some(&self.stopping));
                 }
                 None => {
                     if !self.wait(self.config.backoff) {
@@ -767,5 +803,66 @@ mod tests {
                 .in_progress
                 .contains(&(first.topic().to_string(), first.partition()))
         );
+    }
+
+    /// Review finding: shutting the cleaner down waited for the whole pass
+    /// under way, throttle sleeps included (hours on a big throttled
+    /// partition). A pass now ends at its next batch, or within a slice of
+    /// its throttle's sleep.
+    #[test]
+    fn shutdown_ends_a_throttled_pass() {
+        let dir = tempfile::tempdir().unwrap();
+        let logs = Arc::new(
+            LogDir::open_with(
+                dir.path(),
+                LogDirOptions {
+                    background_thread: false,
+                    ..LogDirOptions::default()
+                },
+            )
+            .unwrap(),
+        );
+        logs.create_topic("t", 1, &[("cleanup.policy", "compact")])
+            .unwrap();
+        let log = logs.partition("t", 0).unwrap();
+        for _ in 0..200 {
+            let mut b = BatchBuilder::new(BatchOptions::default());
+            b.append(
+                &Record::new(vec![b'v'; 5000])
+                    .with_key("k")
+                    .with_timestamp(log.clock().now_ms()),
+            )
+            .unwrap();
+            log.append(b.build().unwrap()).unwrap();
+        }
+        log.roll().unwrap();
+        let config = CleanerConfig::from_props([
+            ("log.cleaner.io.max.bytes.per.second", "10000"),
+            ("log.cleaner.backoff.ms", "10"),
+        ])
+        .unwrap();
+        let cleaner = Arc::new(Cleaner::new(Arc::clone(&logs), config).unwrap());
+        cleaner.start().unwrap();
+        // Wait for the pass to be under way.
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while lock(&cleaner.inner.state).in_progress.is_empty() {
+            assert!(Instant::now() < deadline, "no pass started");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        let (tx, rx) = std::sync::mpsc::channel();
+        let c = Arc::clone(&cleaner);
+        std::thread::spawn(move || {
+            c.shutdown();
+            let _ = tx.send(());
+        });
+        rx.recv_timeout(Duration::from_secs(30))
+            .expect("shutdown waits for the whole throttled pass");
+        // The pass left nothing half-written, and nothing marked uncleanable.
+        assert!(lock(&cleaner.inner.state).uncleanable.is_empty());
+        let names: Vec<String> = std::fs::read_dir(log.dir())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        assert!(names.iter().all(|n| !n.ends_with(".cleaned")), "{names:?}");
     }
 }
