@@ -435,7 +435,8 @@ fn consume(c: &mut Criterion) {
 }
 
 /// One record per poll (`max.poll.records=1`, as slow processors set it) from
-/// 1 MB batches of 20,000 records, next to the same records read 5,000 per poll:
+/// batches of about 5,000 records (a batch stops near 1 MiB: `batch.size` and
+/// `max.message.bytes`), next to the same records read 5,000 per poll:
 /// the cost of a poll, and a check that a batch taken over many polls is not
 /// decoded again from its start each time.
 fn consume_one_per_poll(c: &mut Criterion) {

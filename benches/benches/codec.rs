@@ -1,4 +1,4 @@
-//! Each codec on the records section of a 1000-record batch (~190 KB), through
+//! Each codec on the records section of a 1000-record batch (~180 KB), through
 //! weir-codec (Kafka's framing, bounded decompression) and through the codec
 //! crate called directly on the same bytes, in the same run.
 //!

@@ -4,7 +4,9 @@
 //! - `commit_sync` of 64 partitions' offsets, one member, against the same
 //!   bytes appended and fsynced straight to a partition log (the least a
 //!   durable commit costs);
-//! - `commit_sync` from 8 members at once (group commit shares fsyncs);
+//! - `commit_sync` from 8 committers at once, each in a group of its own
+//!   (the groups hash to 8 different `__consumer_offsets` partitions, so the
+//!   fsyncs run in parallel rather than being shared);
 //! - the time from the 8th member's subscribe until every member holds its
 //!   final assignment, for eager (range) and cooperative-sticky, and after one
 //!   member leaves.
