@@ -83,7 +83,8 @@ pub struct ProducerConfig {
     pub buffer_memory: u64,
     /// `max.block.ms`: how long `send` blocks for buffer memory.
     pub max_block: Duration,
-    /// `delivery.timeout.ms`, accepted for compatibility and not enforced: in
+    /// `delivery.timeout.ms`, checked as Kafka checks it (at least `linger.ms +
+    /// request.timeout.ms`) but not enforced: in
     /// process a batch waits at most `linger.ms` before it is appended and
     /// nothing is retried, so an outcome waits only on the append and (with
     /// `acks=all`) the fsync. Bound a wait with `DeliveryFuture::wait_timeout`
@@ -108,6 +109,12 @@ pub struct ProducerConfig {
     /// one, `partitioner.class` Kafka's `RoundRobinPartitioner`.
     pub partitioner: PartitionerChoice,
     idempotence_set: bool,
+    /// `delivery.timeout.ms` was set (only then is a value below
+    /// `linger.ms + request.timeout.ms` an error, as in Kafka).
+    delivery_timeout_set: bool,
+    /// `request.timeout.ms` (no request goes over a network here; it only
+    /// takes part in Kafka's check of `delivery.timeout.ms`).
+    request_timeout_ms: u64,
     /// `retries=0` was set (only its conflict with idempotence matters here).
     retries_zero: bool,
     gzip_level: i32,
@@ -134,6 +141,8 @@ impl Default for ProducerConfig {
             partitioner_adaptive: true,
             partitioner: PartitionerChoice::BuiltIn,
             idempotence_set: false,
+            delivery_timeout_set: false,
+            request_timeout_ms: 30_000,
             retries_zero: false,
             gzip_level: -1,
             lz4_level: 9,
@@ -197,7 +206,12 @@ impl ProducerConfig {
             "buffer.memory" => self.buffer_memory = u64_of(key, value, 0)?,
             "max.block.ms" => self.max_block = Duration::from_millis(u64_of(key, value, 0)?),
             "delivery.timeout.ms" => {
-                self.delivery_timeout = Duration::from_millis(u64_of(key, value, 0)?);
+                self.delivery_timeout =
+                    Duration::from_millis(int(key, value, 0, i64::from(i32::MAX))? as u64);
+                self.delivery_timeout_set = true;
+            }
+            "request.timeout.ms" => {
+                self.request_timeout_ms = int(key, value, 0, i64::from(i32::MAX))? as u64;
             }
             "max.request.size" => self.max_request_size = usize_of(key, value, 0)?,
             "enable.idempotence" => {
@@ -271,10 +285,28 @@ impl ProducerConfig {
     /// when `acks` is not `all`, `retries` is 0 or
     /// `max.in.flight.requests.per.connection` is over 5, as in the Java client;
     /// set to `true` explicitly, it makes those values errors.
+    /// `delivery.timeout.ms` must be at least `linger.ms + request.timeout.ms`
+    /// when set (the default is raised to it), as in the Java client.
     ///
     /// # Errors
     /// The conflicting key.
     pub fn validate(&mut self) -> Result<(), ConfigError> {
+        // Kafka's `configureDeliveryTimeout`: at least linger.ms +
+        // request.timeout.ms; an explicit smaller value is an error, the
+        // default is raised to it.
+        let floor_ms = (self.linger.as_millis().min(i32::MAX as u128) as u64)
+            .saturating_add(self.request_timeout_ms)
+            .min(i32::MAX as u64);
+        if (self.delivery_timeout.as_millis() as u64) < floor_ms {
+            if self.delivery_timeout_set {
+                return Err(ConfigError::invalid(
+                    "delivery.timeout.ms",
+                    &self.delivery_timeout.as_millis().to_string(),
+                    format!("must be at least linger.ms + request.timeout.ms ({floor_ms})"),
+                ));
+            }
+            self.delivery_timeout = Duration::from_millis(floor_ms);
+        }
         if self.enable_idempotence
             && !self.idempotence_set
             && (self.retries_zero || self.max_in_flight > 5)

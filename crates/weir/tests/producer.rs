@@ -753,3 +753,30 @@ fn bytes_consumed_counts_whole_records() {
     assert!((105..130).contains(&bytes), "{bytes}");
     close_within_30s(producer);
 }
+
+/// `delivery.timeout.ms` is checked as Kafka's `configureDeliveryTimeout`
+/// checks it: set below `linger.ms + request.timeout.ms` it is an error
+/// naming the key; left at its default it is raised to that sum.
+#[test]
+fn delivery_timeout_is_at_least_linger_plus_request_timeout() {
+    let (_dir, weir) = weir();
+    let err = weir
+        .producer(&[("delivery.timeout.ms", "1000")])
+        .unwrap_err();
+    assert!(err.to_string().contains("delivery.timeout.ms"), "{err}");
+    assert!(
+        weir.producer(&[
+            ("delivery.timeout.ms", "1000"),
+            ("request.timeout.ms", "500"),
+            ("linger.ms", "5"),
+        ])
+        .is_ok()
+    );
+    let mut config = weir::ProducerConfig::from_props([
+        ("linger.ms", "200000"),
+        ("request.timeout.ms", "30000"),
+    ])
+    .unwrap();
+    config.validate().unwrap();
+    assert_eq!(config.delivery_timeout, Duration::from_millis(230_000));
+}
