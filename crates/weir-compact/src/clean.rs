@@ -19,6 +19,7 @@
 //!    (`PartitionLog::swap_cleaned`), after the log is flushed and the
 //!    recovery point checkpointed past it.
 
+use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
@@ -164,20 +165,29 @@ pub(crate) struct Throttle<'a> {
     start: Instant,
     bytes: f64,
     stopping: Option<&'a AtomicBool>,
+    /// The log being cleaned: its close (a topic delete) ends the pass too,
+    /// as Kafka's `abortCleaning`.
+    log: Option<&'a PartitionLog>,
 }
 
 impl<'a> Throttle<'a> {
-    pub(crate) fn new(rate: f64, stopping: Option<&'a AtomicBool>) -> Self {
+    pub(crate) fn new(
+        rate: f64,
+        stopping: Option<&'a AtomicBool>,
+        log: Option<&'a PartitionLog>,
+    ) -> Self {
         Throttle {
             rate,
             start: Instant::now(),
             bytes: 0.0,
             stopping,
+            log,
         }
     }
 
     fn stopped(&self) -> bool {
         self.stopping.is_some_and(|s| s.load(Ordering::Acquire))
+            || self.log.is_some_and(PartitionLog::is_closed)
     }
 
     /// Counts `bytes` read or written, sleeping as the rate asks (in slices,
@@ -202,7 +212,10 @@ impl<'a> Throttle<'a> {
         }
         if self.stopped() {
             return Err(LogError::Closed {
-                what: "the log cleaner (stopping)".into(),
+                what: match self.log {
+                    Some(log) if log.is_closed() => format!("{}-{}", log.topic(), log.partition()),
+                    _ => "the log cleaner (stopping)".into(),
+                },
             });
         }
         Ok(())
@@ -244,7 +257,7 @@ pub(crate) fn clean_log(
     if !force && !needs_cleaning(&range, topic_config.min_cleanable_dirty_ratio) {
         return Ok(None);
     }
-    let mut throttle = Throttle::new(config.io_max_bytes_per_second, stopping);
+    let mut throttle = Throttle::new(config.io_max_bytes_per_second, stopping, Some(log));
     let segments: Vec<SegmentInfo> = log
         .segments()
         .into_iter()
@@ -256,6 +269,12 @@ pub(crate) fn clean_log(
     let mut end = range.first_dirty;
     let mut records_read = 0u64;
     let mut txns = MapTxns::default();
+    // From the first record of a transaction still pending on, keys wait
+    // here and go into the map in offset order once the transactions before
+    // them are resolved: as Kafka's map pass puts committed records as it
+    // reads them. So a map that fills up ends the pass at the first record
+    // that did not fit, and every key below it is in the map.
+    let mut queue: VecDeque<Queued> = VecDeque::new();
     'segments: for s in segments.iter().filter(|s| {
         s.next_segment_base_offset
             .is_none_or(|n| n > range.first_dirty)
@@ -269,19 +288,37 @@ pub(crate) fn clean_log(
             let pid = batch.producer_id();
             if let Some(kind) = marker_type(&batch).map_err(|e| corrupt(s, 0, e.to_string()))? {
                 if let Some(txn) = txns.pending.remove(&pid) {
-                    if kind == ControlRecordType::Abort {
+                    let committed = kind != ControlRecordType::Abort;
+                    if !committed {
                         txns.aborted.push(AbortedTxn {
                             producer_id: pid,
                             first_offset: txn.first_offset,
                             marker_offset: batch.base_offset(),
                         });
-                    } else if !txn.keys.iter().all(|(h, o)| map.put_hash(*h, *o)) {
-                        // Full: this pass ends before the transaction, which
-                        // the next pass reads whole (its records are past
-                        // the end, so all are kept now). `end` had moved past
-                        // its batches already.
-                        end = end.min(txn.first_offset);
-                        break 'segments;
+                    }
+                    for q in queue.iter_mut().filter(|q| q.state == QState::Pending(pid)) {
+                        q.state = if committed {
+                            QState::Ready
+                        } else {
+                            QState::Dropped
+                        };
+                    }
+                    // Puts what is resolved at the queue's front.
+                    while let Some(front) = queue.front() {
+                        match front.state {
+                            QState::Pending(_) => break,
+                            QState::Dropped => {}
+                            QState::Ready => {
+                                if !map.put_hash(front.hash, front.offset) {
+                                    // Full: the pass ends before this record
+                                    // (those from it on are past the end, so
+                                    // all are kept now).
+                                    end = end.min(front.offset);
+                                    break 'segments;
+                                }
+                            }
+                        }
+                        queue.pop_front();
                     }
                 }
             } else if !batch.is_control() {
@@ -295,13 +332,25 @@ pub(crate) fn clean_log(
                     records_read += 1;
                     if transactional {
                         // Its keys count once its COMMIT is seen.
-                        let txn = txns.pending.entry(pid).or_insert_with(|| PendingTxn {
+                        txns.pending.entry(pid).or_insert_with(|| PendingTxn {
                             first_offset: r.offset(),
-                            keys: Vec::new(),
                         });
                         if let Some(key) = r.key() {
-                            txn.keys.push((OffsetMap::hash(key), r.offset()));
+                            queue.push_back(Queued {
+                                offset: r.offset(),
+                                hash: OffsetMap::hash(key),
+                                state: QState::Pending(pid),
+                            });
                         }
+                    } else if let Some(key) = r.key()
+                        && !queue.is_empty()
+                    {
+                        // Behind a transaction still pending: in order.
+                        queue.push_back(Queued {
+                            offset: r.offset(),
+                            hash: OffsetMap::hash(key),
+                            state: QState::Ready,
+                        });
                     } else if let Some(key) = r.key()
                         && !map.put(key, r.offset())
                     {
@@ -397,6 +446,23 @@ pub(crate) fn clean_log(
     }
     stats.elapsed = started.elapsed();
     Ok(Some((stats, deleted)))
+}
+
+/// A key of the map pass waiting for the transactions before it.
+struct Queued {
+    offset: i64,
+    hash: u128,
+    state: QState,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum QState {
+    /// Of this producer's transaction, whose marker is not read yet.
+    Pending(i64),
+    /// To put in the map (committed, or not transactional).
+    Ready,
+    /// Of an aborted transaction: never in the map.
+    Dropped,
 }
 
 /// The transaction state a group's rewrite reads and adds to.
@@ -742,7 +808,7 @@ mod tests {
 
     #[test]
     fn the_throttle_spreads_bytes_to_the_rate() {
-        let mut t = Throttle::new(1000.0, None);
+        let mut t = Throttle::new(1000.0, None, None);
         assert_eq!(
             t.wait_after(500, Duration::ZERO),
             Some(Duration::from_millis(500))
@@ -756,7 +822,7 @@ mod tests {
             None,
             "behind the rate"
         );
-        let mut unlimited = Throttle::new(f64::MAX, None);
+        let mut unlimited = Throttle::new(f64::MAX, None, None);
         assert_eq!(unlimited.wait_after(u64::MAX, Duration::ZERO), None);
     }
 }

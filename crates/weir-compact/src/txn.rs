@@ -40,8 +40,6 @@ pub(crate) struct AbortedTxn {
 #[derive(Debug, Default)]
 pub(crate) struct PendingTxn {
     pub(crate) first_offset: i64,
-    /// Key hashes and offsets of its records.
-    pub(crate) keys: Vec<(u128, i64)>,
 }
 
 /// What the map pass learns of transactions.

@@ -571,10 +571,14 @@ fn a_stored_generation_out_of_range_neither_panics_nor_hands_out_minus_one() {
 
 /// Appends a transactional batch of offset commits for producer 7.
 fn append_txn(logs: &LogDir, records: &[(Bytes, Option<Bytes>)], sequence: i32) {
+    append_txn_of(logs, 7, records, sequence);
+}
+
+fn append_txn_of(logs: &LogDir, pid: i64, records: &[(Bytes, Option<Bytes>)], sequence: i32) {
     let log = logs.partition(CONSUMER_OFFSETS, 0).unwrap();
     let mut builder = BatchBuilder::new(BatchOptions {
         transactional: true,
-        producer_id: 7,
+        producer_id: pid,
         producer_epoch: 0,
         base_sequence: sequence,
         ..BatchOptions::default()
@@ -594,6 +598,10 @@ fn append_txn(logs: &LogDir, records: &[(Bytes, Option<Bytes>)], sequence: i32) 
 }
 
 fn end_txn(logs: &LogDir, commit: bool) {
+    end_txn_of(logs, 7, commit);
+}
+
+fn end_txn_of(logs: &LogDir, pid: i64, commit: bool) {
     let log = logs.partition(CONSUMER_OFFSETS, 0).unwrap();
     let marker = if commit {
         weir_record::EndTransactionMarker::commit(0)
@@ -602,7 +610,7 @@ fn end_txn(logs: &LogDir, commit: bool) {
     };
     let batch = BatchBuilder::end_transaction_marker(
         BatchOptions {
-            producer_id: 7,
+            producer_id: pid,
             producer_epoch: 0,
             ..BatchOptions::default()
         },
@@ -646,4 +654,22 @@ fn replay_applies_transactional_offset_commits_only_when_committed() {
             "marker {marker:?}, plain commit between {plain_between:?}"
         );
     }
+}
+
+/// Two transactions commit offsets of one partition, the later one's marker
+/// first: the commit written later (by record offset) wins, as in Kafka, so
+/// compaction of `__consumer_offsets` never changes the outcome.
+#[test]
+fn replay_keeps_the_later_of_two_transactional_commits() {
+    let tp = TopicPartition::new(TOPIC, 0);
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let (logs, _c) = open(&dir, 2);
+        append_txn_of(&logs, 1, &[commit_record("g", 100)], 0);
+        append_txn_of(&logs, 2, &[commit_record("g", 200)], 0);
+        end_txn_of(&logs, 2, true);
+        end_txn_of(&logs, 1, true);
+    }
+    let (_logs, c) = open(&dir, 2);
+    assert_eq!(c.committed("g", &tp).map(|o| o.offset), Some(200));
 }

@@ -350,8 +350,13 @@ impl LogDir {
             recovery,
             metadata_version: std::sync::atomic::AtomicU64::new(0),
         });
-        inner.write_topics_file()?;
+        // The recovery points first: a partition adopted from a Kafka
+        // directory is listed in `weir-topics.json` only once Weir's recovery
+        // point replaced Kafka's, so a crash between the two writes never
+        // leaves Kafka's recovery point looking like Weir's (whose contiguity
+        // check would cut Kafka's compacted gaps).
         inner.write_checkpoints()?;
+        inner.write_topics_file()?;
         let background = if inner.options.background_thread {
             let bg = Arc::clone(&inner);
             Some(

@@ -529,3 +529,36 @@ fn a_large_read_of_a_deleted_topics_log_never_returns_the_new_topics_bytes() {
         Err(e) => panic!("{e}"),
     }
 }
+
+/// The first open of a Kafka directory replaces Kafka's recovery points with
+/// Weir's (written before the topics file names the adopted partition, so a
+/// crash between the two writes leaves the partition unadopted rather than
+/// Kafka's recovery point looking like Weir's), and a second open keeps the
+/// compacted gaps.
+#[test]
+fn a_crash_in_the_first_open_of_a_kafka_directory_keeps_its_compacted_gaps() {
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../testdata/kafka-segments");
+    let case = fixtures.join("compacted-gaps");
+    let manifest: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(case.join("manifest.json")).unwrap()).unwrap();
+    let name = manifest["dir"].as_str().unwrap();
+    let next = manifest["next_offset"].as_i64().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    copy_dir(&case.join(name), &dir.path().join(name));
+    let (topic, partition) = name.rsplit_once('-').unwrap();
+    let kafka_checkpoint = format!("0\n1\n{topic} {partition} 1\n");
+    let checkpoint = dir.path().join(RECOVERY_POINT_CHECKPOINT);
+    fs::write(&checkpoint, &kafka_checkpoint).unwrap();
+    let logs = LogDir::open(dir.path()).unwrap();
+    // Weir's recovery point replaced Kafka's before the topic was listed.
+    let weirs = fs::read_to_string(&checkpoint).unwrap();
+    assert_ne!(weirs, kafka_checkpoint);
+    assert!(
+        weirs.contains(&format!("{topic} {partition} {next}")),
+        "{weirs}"
+    );
+    drop(logs);
+    let logs = LogDir::open(dir.path()).unwrap();
+    let log = logs.partition(topic, partition.parse().unwrap()).unwrap();
+    assert_eq!(log.log_end_offset(), next);
+}

@@ -157,19 +157,27 @@ impl Admin {
     /// deleted (the topic is gone by then).
     pub fn delete_topic(&self, name: &str) -> Result<(), WeirError> {
         self.weir.log_dir().delete_topic(name)?;
-        // Nor is it counted as cleaned up to the old topic's checkpoint.
-        self.weir.cleaner().forget_topic(name)?;
+        // The offsets first: a topic created again must never be read from
+        // the old topic's. Both steps run; the first error is reported.
         // Offsets can exist only if __consumer_offsets does; it is not created
         // for this.
-        if name != weir_group::CONSUMER_OFFSETS
+        let offsets = if name != weir_group::CONSUMER_OFFSETS
             && self
                 .weir
                 .log_dir()
                 .topic(weir_group::CONSUMER_OFFSETS)
                 .is_ok()
         {
-            self.weir.group_coordinator()?.delete_topic_offsets(name)?;
-        }
+            self.weir
+                .group_coordinator()
+                .and_then(|c| Ok(c.delete_topic_offsets(name)?))
+        } else {
+            Ok(())
+        };
+        // Nor is it counted as cleaned up to the old topic's checkpoint.
+        let checkpoint = self.weir.cleaner().forget_topic(name);
+        offsets?;
+        checkpoint?;
         Ok(())
     }
 

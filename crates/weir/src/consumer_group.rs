@@ -204,8 +204,11 @@ impl Consumer {
     /// topic.
     pub fn subscribe(&mut self, topics: &[&str]) -> Result<(), WeirError> {
         if topics.is_empty() {
-            // As Kafka: subscribing to no topic is unsubscribing.
+            // As Kafka: subscribing to no topic is unsubscribing, once the
+            // group id is checked (without one it is an error, and a manual
+            // assignment stays).
             self.check_open()?;
+            self.group_id()?;
             return self.unsubscribe();
         }
         for t in topics {

@@ -259,3 +259,69 @@ fn a_topic_created_again_is_not_taken_as_cleaned_up_to_the_old_checkpoint() {
         "the old value of k is gone"
     );
 }
+
+/// Deleting a topic a throttled clean is reading ends that clean (Kafka's
+/// `abortCleaning`): the delete does not wait out the pass.
+#[test]
+fn deleting_a_topic_ends_a_throttled_clean_of_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let weir = Weir::builder(dir.path())
+        .cleaner_property("log.cleaner.io.max.bytes.per.second", "10000")
+        .unwrap()
+        .cleaner_property("log.cleaner.backoff.ms", "10")
+        .unwrap()
+        .open()
+        .unwrap();
+    weir.admin()
+        .create_topic("t", 1, &[("cleanup.policy", "compact")])
+        .unwrap();
+    let producer = weir.producer(&[("linger.ms", "0")]).unwrap();
+    for _ in 0..200 {
+        producer
+            .send(ProducerRecord::new("t", vec![b'v'; 5000]).key("k"))
+            .unwrap()
+            .wait()
+            .unwrap();
+    }
+    producer.close();
+    weir.partition("t", 0).unwrap().roll().unwrap();
+    // The cleaner thread picks the partition at once; at 10 kB/s its pass
+    // over 1 MB takes 100 s.
+    std::thread::sleep(Duration::from_millis(300));
+    let (tx, rx) = std::sync::mpsc::channel();
+    let w = weir.clone();
+    std::thread::spawn(move || {
+        let _ = tx.send(w.admin().delete_topic("t"));
+    });
+    rx.recv_timeout(Duration::from_secs(30))
+        .expect("delete_topic waited for the clean")
+        .unwrap();
+    assert!(weir.admin().list_topics().is_empty());
+}
+
+/// A failure to rewrite the cleaner checkpoint does not keep the groups'
+/// offsets of a deleted topic: they go first, so a topic created again is
+/// never read from the old topic's offsets.
+#[test]
+fn a_failed_cleaner_checkpoint_still_deletes_the_groups_offsets() {
+    let dir = tempfile::tempdir().unwrap();
+    let weir = Weir::builder(dir.path())
+        .cleaner_property("log.cleaner.enable", "false")
+        .unwrap()
+        .open()
+        .unwrap();
+    let admin = weir.admin();
+    admin.create_topic("t", 1, &[]).unwrap();
+    let tp = TopicPartition::new("t", 0);
+    admin.alter_group_offsets("g", &[(tp.clone(), 5)]).unwrap();
+    // The checkpoint's temporary file cannot be created.
+    std::fs::create_dir(dir.path().join("cleaner-offset-checkpoint.tmp")).unwrap();
+    assert!(admin.delete_topic("t").is_err());
+    std::fs::remove_dir(dir.path().join("cleaner-offset-checkpoint.tmp")).unwrap();
+    assert!(
+        weir.group_coordinator()
+            .unwrap()
+            .committed("g", &tp)
+            .is_none()
+    );
+}

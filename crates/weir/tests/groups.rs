@@ -987,3 +987,16 @@ fn group_protocol_and_exclude_internal_topics_are_kafkas() {
     shown.subscribe_pattern("__consumer_offsets|t").unwrap();
     assert_eq!(shown.subscription(), ["__consumer_offsets", "t"]);
 }
+
+/// As Kafka: `subscribe(&[])` without a `group.id` is an error (Kafka's
+/// `InvalidGroupIdException`), and the manual assignment stays.
+#[test]
+fn subscribing_to_nothing_without_a_group_id_is_an_error() {
+    let (_dir, weir) = weir();
+    weir.admin().create_topic("t", 1, &[]).unwrap();
+    let mut c = weir.consumer(&[("auto.offset.reset", "earliest")]).unwrap();
+    let tp = TopicPartition::new("t", 0);
+    c.assign(std::slice::from_ref(&tp)).unwrap();
+    assert!(c.subscribe(&[]).is_err());
+    assert_eq!(c.assignment(), vec![tp]);
+}

@@ -113,8 +113,9 @@ impl OffsetStore {
             // a plain commit of the same partition came later, an ABORT
             // drops them, and an open transaction's stay invisible.
             let mut pending: HashMap<i64, Vec<PendingCommit>> = HashMap::new();
-            // The record offset of each partition's latest plain commit.
-            let mut plain_at: HashMap<OffsetKey, i64> = HashMap::new();
+            // The record offset of the commit each partition's offset was
+            // last taken from (plain or transactional).
+            let mut applied_at: HashMap<OffsetKey, i64> = HashMap::new();
             let mut position = log.log_start_offset();
             loop {
                 let data = log.fetch(position, 4 << 20).map_err(log_error)?;
@@ -142,14 +143,24 @@ impl OffsetStore {
                             && committed
                         {
                             for p in done {
-                                let newer_plain = matches!(
-                                    &p.key,
-                                    OffsetsRecordKey::OffsetCommit { key, .. }
-                                        if plain_at
-                                            .get(&(key.group.clone(), key.topic.clone(), key.partition))
-                                            .is_some_and(|at| *at > p.offset)
-                                );
-                                if !newer_plain {
+                                // Only over an older commit (by record
+                                // offset), as Kafka's
+                                // `replayEndTransactionMarker`: so compaction
+                                // of the topic never changes the outcome.
+                                let older = match &p.key {
+                                    OffsetsRecordKey::OffsetCommit { key, .. } => {
+                                        let k =
+                                            (key.group.clone(), key.topic.clone(), key.partition);
+                                        if applied_at.get(&k).is_some_and(|at| *at > p.offset) {
+                                            true
+                                        } else {
+                                            applied_at.insert(k, p.offset);
+                                            false
+                                        }
+                                    }
+                                    _ => false,
+                                };
+                                if !older {
                                     apply(&mut offsets, &mut groups, p.key, p.value.as_deref())
                                         .map_err(|source| GroupError::CorruptOffsetsRecord {
                                             partition: log.partition(),
@@ -205,7 +216,7 @@ impl OffsetStore {
                             continue;
                         }
                         if let OffsetsRecordKey::OffsetCommit { key: k, .. } = &key {
-                            plain_at.insert(
+                            applied_at.insert(
                                 (k.group.clone(), k.topic.clone(), k.partition),
                                 r.offset(),
                             );
