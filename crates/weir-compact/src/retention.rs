@@ -46,10 +46,14 @@ pub fn apply_retention(
     let deleted = log.delete_oldest_segments(|s| {
         let below_start = s.next_segment_base_offset.is_some_and(|n| n <= log_start);
         let too_big = over >= i128::from(s.size_bytes);
-        if too_big {
-            over -= i128::from(s.size_bytes);
+        let delete = below_start || too_big || expired(s);
+        // Whatever the reason a segment goes, the partition is that much
+        // smaller: the size rule holds later segments against what is left
+        // (Kafka's size pass starts from the current size).
+        if delete {
+            over = over.saturating_sub(i128::from(s.size_bytes));
         }
-        below_start || too_big || expired(s)
+        delete
     })?;
     let stats = RetentionStats {
         segments_deleted: deleted.len(),

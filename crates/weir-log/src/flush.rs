@@ -114,7 +114,17 @@ impl PartitionLog {
         self.flush_until(self.log_end_offset())
     }
 
+    /// `closing`: also until no rolled segment waits for its fsync (at close,
+    /// when no append comes any more).
     pub(crate) fn flush_until_inner(&self, offset: i64, closing: bool) -> Result<(), LogError> {
+        self.flush_rounds_until(offset, closing, false)
+    }
+
+    /// As [`flush_until_inner`](Self::flush_until_inner); with `once`, stops
+    /// after one round of its own: the maintenance thread flushes the
+    /// segments rolled so far and goes on with the other partitions, rather
+    /// than chasing a partition that keeps rolling.
+    fn flush_rounds_until(&self, offset: i64, closing: bool, once: bool) -> Result<(), LogError> {
         let offset = offset.min(self.log_end_offset());
         loop {
             let (pending, from) = {
@@ -155,6 +165,9 @@ impl PartitionLog {
             }
             drop(st);
             self.flush.event.notify(usize::MAX);
+            if once {
+                return Ok(());
+            }
         }
     }
 
@@ -232,7 +245,7 @@ impl PartitionLog {
                 // Kafka flushes a rolled segment up to the new active segment's base.
                 lock(&self.writer).active.base_offset()
             };
-            self.flush_until_inner(target, !due)?;
+            self.flush_rounds_until(target, !due, !due)?;
             return Ok(true);
         }
         Ok(false)

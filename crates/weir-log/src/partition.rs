@@ -824,8 +824,15 @@ impl PartitionLog {
         } else {
             config.segment_ms
         };
+        // Kafka draws the jitter below min(segment.jitter.ms, segment.ms);
+        // applied as given here, it is held below segment.ms too, so the
+        // threshold stays positive.
+        let jitter = config
+            .segment_jitter_ms
+            .min(max_segment_ms.saturating_sub(1))
+            .max(0);
         let old = seg.time_waited_for_roll(now, batch_max_timestamp)
-            > max_segment_ms.saturating_sub(config.segment_jitter_ms);
+            > max_segment_ms.saturating_sub(jitter);
         let overflow = w.next_offset + last_delta - seg.base_offset() > i64::from(i32::MAX);
         if full || old || overflow || seg.indexes_full() {
             self.roll_locked(w, config, now)?;
@@ -843,12 +850,26 @@ impl PartitionLog {
             return Ok(());
         }
         w.active.seal()?;
-        let new = Arc::new(LogSegment::create(
-            &self.dir,
-            w.next_offset,
-            sizing(config),
-            now,
-        )?);
+        let new = match LogSegment::create(&self.dir, w.next_offset, sizing(config), now) {
+            Ok(s) => Arc::new(s),
+            Err(e) => {
+                // A `.log` left at the new base (its removal failed too)
+                // would be read as a segment at the next open, cutting off
+                // what is appended meanwhile: no more appends, as Kafka takes
+                // the directory offline.
+                let stray = self.dir.join(crate::segment_file::segment_file_name(
+                    w.next_offset,
+                    crate::segment_file::LOG_SUFFIX,
+                ));
+                if stray.exists() {
+                    return Err(self.fail(io::Error::other(format!(
+                        "rolling to a new segment failed and left {}: {e}",
+                        stray.display()
+                    ))));
+                }
+                return Err(e);
+            }
+        };
         {
             let mut segs = write_lock(&self.segments);
             let mut list: Vec<Arc<LogSegment>> = segs.iter().cloned().collect();

@@ -196,7 +196,15 @@ impl LogSegment {
             .map_err(LogError::io(&log_path, "create"))?;
         let segment = LogSegment::with_file(dir, base_offset, file, sizing, now_ms);
         lock(&segment.state).suffix = suffix;
-        segment.preallocate_indexes()?;
+        if let Err(e) = segment.preallocate_indexes() {
+            // No half-made segment stays behind: a `.log` at this base that
+            // the log does not list would be taken for a segment at the next
+            // open, and the records appended meanwhile past its base lost.
+            for kind in [LOG_SUFFIX, INDEX_SUFFIX, TIME_INDEX_SUFFIX] {
+                let _ = std::fs::remove_file(path_of(dir, base_offset, kind, suffix));
+            }
+            return Err(e);
+        }
         Ok(segment)
     }
 

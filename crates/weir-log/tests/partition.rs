@@ -932,3 +932,39 @@ fn a_fetch_racing_retention_never_skips_to_a_later_offset() {
     done.store(true, std::sync::atomic::Ordering::Release);
     assert!(reader.join().unwrap() > 0);
 }
+
+/// Review finding: `segment.jitter.ms` at or above `segment.ms` made every
+/// append roll; Kafka's jitter stays below `segment.ms`.
+#[test]
+fn a_jitter_as_large_as_segment_ms_does_not_roll_every_append() {
+    let (_dir, log) = small_log(&[("segment.ms", "1000"), ("segment.jitter.ms", "5000")]);
+    for i in 0..10 {
+        log.append(batch(i, 1, 20, NOW)).unwrap();
+    }
+    assert_eq!(log.segments().len(), 1);
+}
+
+/// Review finding: a roll that failed half-way left the new segment's
+/// `.log` behind; appends went on into the old segment past that base, and
+/// after a restart those records were cut off. The half-made files go.
+#[test]
+fn a_failed_roll_leaves_no_segment_file_behind() {
+    let dir = tempfile::tempdir().unwrap();
+    let (log, _) = open(dir.path(), small_config(1 << 20), true, 0);
+    log.append(batch(1, 1, 20, NOW)).unwrap();
+    // The next segment's time index cannot be created (as with no file
+    // descriptor left at that moment).
+    let blocker = dir.path().join("00000000000000000001.timeindex");
+    std::fs::create_dir(&blocker).unwrap();
+    assert!(log.roll().is_err());
+    assert!(!dir.path().join("00000000000000000001.log").exists());
+    if let Ok(b) = log.append(batch(2, 1, 20, NOW)) {
+        assert_eq!(b.base_offset, 1);
+        log.flush_until(2).unwrap();
+        log.close().unwrap();
+        std::fs::remove_dir(&blocker).unwrap();
+        let (log, _) = open(dir.path(), small_config(1 << 20), true, 2);
+        assert_eq!(log.log_end_offset(), 2);
+        assert_eq!(values(&read_all(&log)).len(), 2);
+    }
+}
