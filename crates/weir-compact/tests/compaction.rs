@@ -557,14 +557,6 @@ fn max_compaction_lag_counts_from_the_first_dirty_batch() {
     );
 }
 
-/// A cleaner whose offset map holds one key: each pass ends after one key.
-fn one_key_cleaner(logs: &std::sync::Arc<weir_log::LogDir>) -> weir_compact::Cleaner {
-    let config =
-        weir_compact::CleanerConfig::from_props([("log.cleaner.dedupe.buffer.size", "24")])
-            .unwrap();
-    weir_compact::Cleaner::new(std::sync::Arc::clone(logs), config).unwrap()
-}
-
 /// Review finding: a pass whose map ends inside a segment rewrites that
 /// segment whole; a tombstone past the map's end was dropped once its delete
 /// horizon passed, while the older value of its key (which no map of those

@@ -399,13 +399,6 @@ fn a_swap_finished_at_open_keeps_the_cleaned_segments_txnindex() {
     assert!(part.join(format!("{base}.txnindex")).exists());
 }
 
-fn one_key_cleaner(logs: &std::sync::Arc<weir_log::LogDir>) -> weir_compact::Cleaner {
-    let config =
-        weir_compact::CleanerConfig::from_props([("log.cleaner.dedupe.buffer.size", "24")])
-            .unwrap();
-    weir_compact::Cleaner::new(std::sync::Arc::clone(logs), config).unwrap()
-}
-
 /// Review finding: an ABORT marker past the map's end was taken as removable
 /// (the pass never saw its transaction's data) and went, while the aborted
 /// data stayed; later passes then stalled on it for good.

@@ -5,6 +5,9 @@
 //! partitioner alone; failed records count as sent; admin group calls create
 //! no topic; `partitioner.class` takes Kafka's round-robin.
 
+mod common;
+use common::hold_in_delivery;
+
 use std::collections::HashMap;
 use std::num::NonZeroU32;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -45,36 +48,6 @@ fn leaked(producer: Producer) -> &'static Producer {
 fn close_within_30s(producer: &Producer) {
     let p = producer.clone();
     within_30s("close", move || p.close());
-}
-
-/// Sends a record to `partition` whose callback blocks until the returned
-/// sender is used (or dropped): its batch, and the `buffer.memory` it holds,
-/// stay in delivery until then. Returns once the callback runs (a flush on
-/// another thread sends a lingering batch, and waits for it).
-fn hold_in_delivery(
-    producer: &Producer,
-    topic: &str,
-    partition: i32,
-    size: usize,
-) -> mpsc::Sender<()> {
-    let (go, wait) = mpsc::channel::<()>();
-    let (entered, inside) = mpsc::channel::<()>();
-    producer
-        .send_with_callback(
-            ProducerRecord::new(topic.to_string(), vec![b'h'; size]).partition(partition),
-            move |r| {
-                r.unwrap();
-                entered.send(()).unwrap();
-                let _ = wait.recv_timeout(Duration::from_secs(60));
-            },
-        )
-        .unwrap();
-    let flusher = producer.clone();
-    thread::spawn(move || flusher.flush());
-    inside
-        .recv_timeout(Duration::from_secs(30))
-        .expect("the holding callback never ran");
-    go
 }
 
 /// Finding 1: a sender blocked on `buffer.memory` used to leave an empty

@@ -149,3 +149,9 @@ pub fn files(logs: &LogDir) -> Vec<String> {
     names.sort();
     names
 }
+
+/// A cleaner whose offset map holds one key: each pass ends after one key.
+pub fn one_key_cleaner(logs: &Arc<LogDir>) -> Cleaner {
+    let config = CleanerConfig::from_props([("log.cleaner.dedupe.buffer.size", "24")]).unwrap();
+    Cleaner::new(Arc::clone(logs), config).unwrap()
+}
