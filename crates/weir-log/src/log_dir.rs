@@ -521,6 +521,11 @@ impl LogDir {
     /// and at most [`MAX_PARTITIONS`]; [`LogError::UnknownTopic`].
     pub fn create_partitions(&self, name: &str, total: u32) -> Result<(), LogError> {
         let _meta = lock(&self.inner.meta);
+        if self.is_closed() {
+            return Err(LogError::Closed {
+                what: self.inner.path.display().to_string(),
+            });
+        }
         let topic = self.topic(name)?;
         let current = topic.partition_count();
         if total <= current || total > MAX_PARTITIONS {
@@ -620,6 +625,9 @@ impl LogDir {
     }
 
     fn shutdown(&self) -> Result<(), LogError> {
+        // Under the lock topic and partition creation take: none is half
+        // done while the partitions are closed, and none starts after.
+        let meta = lock(&self.inner.meta);
         if self.inner.closed.swap(true, Ordering::AcqRel) {
             return Ok(());
         }
@@ -632,6 +640,7 @@ impl LogDir {
                 }
             }
         }
+        drop(meta);
         if let Some(e) = first_error {
             return Err(e);
         }
@@ -707,6 +716,13 @@ impl Inner {
             source,
         })?;
         let _meta = lock(&self.meta);
+        // Checked again under the lock `shutdown` takes: a creation racing a
+        // close either finishes before the partitions are closed or fails.
+        if self.closed.load(Ordering::Acquire) {
+            return Err(LogError::Closed {
+                what: self.path.display().to_string(),
+            });
+        }
         {
             let topics = read_lock(&self.topics);
             if topics.contains_key(name) {

@@ -126,7 +126,8 @@ impl BoundedReadBuilder {
     /// ([`WeirError::OffsetOutOfRange`], see
     /// [`fail_on_data_loss`](Self::fail_on_data_loss)); log read errors.
     pub fn open(self) -> Result<BoundedRead, WeirError> {
-        let topic = self.weir.topic(&self.topic)?;
+        // A read never creates the topic it reads.
+        let topic = self.weir.topic_or_create(&self.topic, false)?;
         let mut numbers: Vec<i32> = match &self.partitions {
             Some(p) => p.clone(),
             None => (0..topic.partition_count())

@@ -645,7 +645,7 @@ impl Consumer {
             }
             let Ok(log) = self
                 .weir
-                .topic(&a.tp.topic)
+                .topic_or_create(&a.tp.topic, false)
                 .and_then(|t| Ok(t.partition(a.tp.partition)?))
             else {
                 continue;

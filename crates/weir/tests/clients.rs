@@ -1771,3 +1771,30 @@ fn an_out_of_range_top_up_keeps_the_records_already_buffered() {
     assert_eq!(offsets(&mut c), (5..10).collect::<Vec<_>>());
     assert_eq!(offsets(&mut c).first(), Some(&50));
 }
+
+/// With topic auto-creation on, neither a bounded read nor a consumer that
+/// may not create topics brings a topic into being: a mistyped bounded read
+/// is an unknown topic, and a deleted topic stays deleted.
+#[test]
+fn reads_never_auto_create_topics() {
+    let dir = tempfile::tempdir().unwrap();
+    let weir = Weir::builder(dir.path())
+        .auto_create_topics(1, &[])
+        .open()
+        .unwrap();
+    assert!(weir.bounded_read("typo").open().is_err());
+    weir.admin().create_topic("t", 1, &[]).unwrap();
+    let mut c = weir
+        .consumer(&[
+            ("allow.auto.create.topics", "false"),
+            ("fetch.max.wait.ms", "1"),
+        ])
+        .unwrap();
+    c.assign(&[TopicPartition::new("t", 0)]).unwrap();
+    c.poll(Duration::from_millis(10)).unwrap();
+    weir.admin().delete_topic("t").unwrap();
+    c.poll(Duration::from_millis(10)).unwrap();
+    let topics = weir.admin().list_topics();
+    assert!(!topics.contains(&"t".to_string()), "{topics:?}");
+    assert!(!topics.contains(&"typo".to_string()), "{topics:?}");
+}
