@@ -437,6 +437,19 @@ impl LogDir {
         configs: &[(&str, &str)],
     ) -> Result<Arc<Topic>, LogError> {
         if let Ok(t) = self.topic(name) {
+            // One adopted from a Kafka directory has none of its configs
+            // (Kafka's broker applies them to its internal topics whatever
+            // the topic says): the ones it has not set explicitly apply.
+            let overrides = t.config().overrides().clone();
+            let missing: Vec<(&str, &str)> = configs
+                .iter()
+                .copied()
+                .filter(|(k, _)| !overrides.contains_key(*k))
+                .collect();
+            if !missing.is_empty() {
+                self.alter_topic_config(name, &missing, &[])?;
+                return self.topic(name);
+            }
             return Ok(t);
         }
         self.inner.create_topic(name, partitions, configs, true)
@@ -956,6 +969,15 @@ fn adopt_partition_dirs(
         let Ok(partition) = u32::try_from(partition) else {
             continue;
         };
+        // Only a partition directory as Kafka names one (`orders-7`, not
+        // `orders-007`, which would be served from an empty `orders-7`), of a
+        // partition a topic may have: a stray `backup-20240101` is not
+        // adopted as a topic of twenty million partitions.
+        if partition >= MAX_PARTITIONS
+            || dir.file_name().and_then(|n| n.to_str()) != Some(&format!("{topic}-{partition}"))
+        {
+            continue;
+        }
         let id = read_partition_metadata(&dir);
         let slot = found.entry(topic).or_insert((0, None));
         slot.0 = slot.0.max(partition + 1);

@@ -8,15 +8,17 @@ use std::fs;
 use std::io;
 
 use crate::error::LogError;
-use crate::index::{AbortedTxn, encode_txn_index_entry, parse_txn_index};
+use crate::index::{AbortedTxn, TXN_INDEX_ENTRY_SIZE, encode_txn_index_entry, parse_txn_index};
 use crate::partition::PartitionLog;
 use crate::segment::{LogSegment, read_lock, write_lock};
 use crate::segment_file::TXN_INDEX_SUFFIX;
 
 impl LogSegment {
     /// Loads the `.txnindex` file, if there is one: the entries whose ABORT
-    /// marker lies in this segment, in file order. A file that does not parse
-    /// is ignored (no entry is trusted from it); `weir verify` reports it.
+    /// marker lies in this segment, in file order. A torn last entry (a crash
+    /// in its write) is left out and the whole ones before it kept, as
+    /// Kafka reads the index; a file that does not parse otherwise is
+    /// ignored (no entry is trusted from it); `weir verify` reports it.
     pub(crate) fn load_txn_index(&self) -> Result<(), LogError> {
         let path = self.path(TXN_INDEX_SUFFIX);
         let bytes = match fs::read(&path) {
@@ -24,7 +26,8 @@ impl LogSegment {
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
             Err(e) => return Err(LogError::io(&path, "read")(e)),
         };
-        let entries = parse_txn_index(&bytes).unwrap_or_default();
+        let whole = bytes.len() - bytes.len() % TXN_INDEX_ENTRY_SIZE;
+        let entries = parse_txn_index(bytes.get(..whole).unwrap_or_default()).unwrap_or_default();
         let base = self.base_offset();
         *write_lock(&self.aborted) = entries
             .into_iter()

@@ -582,3 +582,40 @@ fn nothing_is_created_after_close() {
         Err(LogError::Closed { .. })
     ));
 }
+
+/// Review finding: a stray `backup-20240101` directory was adopted as a topic
+/// of twenty million partitions, all created at open; `orders-007` was served
+/// from an empty `orders-7`. Only directories named as Kafka names partition
+/// directories, of a partition count a topic may have, are adopted.
+#[test]
+fn only_partition_directories_named_as_kafka_names_them_are_adopted() {
+    let dir = tempfile::tempdir().unwrap();
+    fs::create_dir(dir.path().join("backup-20240101")).unwrap();
+    fs::create_dir(dir.path().join("orders-007")).unwrap();
+    let logs = LogDir::open(dir.path()).unwrap();
+    let names: Vec<String> = logs.topics().iter().map(|t| t.name().to_string()).collect();
+    assert!(names.is_empty(), "{names:?}");
+}
+
+/// Review finding: a torn last entry made open ignore a segment's whole
+/// `.txnindex`, and the aborted records turned visible to `read_committed`
+/// readers. The whole entries before it are kept.
+#[test]
+fn a_torn_txnindex_entry_keeps_the_whole_ones_before_it() {
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../testdata/kafka-segments");
+    let dir = tempfile::tempdir().unwrap();
+    let part = dir.path().join("golden-transactions-0");
+    copy_dir(&fixtures.join("transactions/golden-transactions-0"), &part);
+    let txn = fs::read_dir(&part)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|e| e == "txnindex"))
+        .expect("the fixture has a .txnindex");
+    let mut bytes = fs::read(&txn).unwrap();
+    assert!(!bytes.is_empty());
+    bytes.extend_from_slice(&[0, 0, 0, 0, 0, 0, 0, 7, 1, 2]);
+    fs::write(&txn, &bytes).unwrap();
+    let logs = LogDir::open(dir.path()).unwrap();
+    let log = logs.partition("golden-transactions", 0).unwrap();
+    assert!(!log.aborted_transactions(0, log.log_end_offset()).is_empty());
+}

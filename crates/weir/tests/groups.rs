@@ -1000,3 +1000,17 @@ fn subscribing_to_nothing_without_a_group_id_is_an_error() {
     assert!(c.subscribe(&[]).is_err());
     assert_eq!(c.assignment(), vec![tp]);
 }
+
+/// Review finding: a `__consumer_offsets` adopted from a Kafka directory kept
+/// the default `cleanup.policy=delete`, and retention deleted commits older
+/// than a week. The coordinator's configs apply to it, as Kafka's broker
+/// applies them to its internal topics.
+#[test]
+fn an_adopted_offsets_topic_is_compacted() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("__consumer_offsets-0")).unwrap();
+    let weir = Weir::open(dir.path()).unwrap();
+    weir.group_coordinator().unwrap();
+    let topic = weir.log_dir().topic("__consumer_offsets").unwrap();
+    assert!(topic.config().log_config().cleanup_policy.compact);
+}
