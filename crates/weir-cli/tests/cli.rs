@@ -694,3 +694,22 @@ fn topics_offsets_and_delete_records_work_like_kafkas_tools() {
     assert_eq!(out[1]["low_watermark"], 10);
     assert_eq!(out[0]["low_watermark"], 0);
 }
+
+/// A data directory named like a partition (`kafka-logs-1`) is verified as
+/// the data directory it is: its partitions are read, and damage in them is
+/// reported, where before it was taken for one empty partition and "sound".
+#[test]
+fn verify_reads_a_data_directory_named_like_a_partition() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("kafka-logs-1");
+    let part = data.join("orders-0");
+    std::fs::create_dir_all(&part).unwrap();
+    std::fs::write(part.join("00000000000000000000.log"), vec![0x5a; 100]).unwrap();
+    let out = weir(&["verify", data.to_str().unwrap()]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_ne!(out.status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains("orders-0") && stderr.contains("00000000000000000000.log"),
+        "{stderr}"
+    );
+}

@@ -61,7 +61,7 @@ pub fn classify(path: &Path) -> io::Result<LogPath> {
             )),
         };
     }
-    if !list_segments(path)?.is_empty() || parse_partition_dir_name(path).is_some() {
+    if !list_segments(path)?.is_empty() {
         return Ok(LogPath::Partition(path.to_path_buf()));
     }
     let mut partitions = Vec::new();
@@ -71,6 +71,12 @@ pub fn classify(path: &Path) -> io::Result<LogPath> {
         if entry.file_type()?.is_dir() && parse_partition_dir_name(&p).is_some() {
             partitions.push(p);
         }
+    }
+    // A directory without segments is a data directory when it holds
+    // partition directories, whatever its own name (`kafka-logs-1` looks
+    // like a partition too); an empty partition directory otherwise.
+    if partitions.is_empty() && parse_partition_dir_name(path).is_some() {
+        return Ok(LogPath::Partition(path.to_path_buf()));
     }
     if partitions.is_empty() {
         return Err(io::Error::new(
