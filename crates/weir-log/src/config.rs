@@ -791,14 +791,7 @@ impl TopicConfig {
     /// # Errors
     /// [`ConfigError::UnknownKey`] for a key no config has.
     pub fn unset(&mut self, key: &str, defaults: &LogConfig) -> Result<(), ConfigError> {
-        let default = defaults.get(key).ok_or_else(|| ConfigError::UnknownKey {
-            key: key.to_string(),
-        })?;
-        let mut next = self.clone();
-        next.overrides.remove(key);
-        next.resolved.set(key, &default)?;
-        *self = next;
-        Ok(())
+        self.alter(&[], &[key], defaults)
     }
 
     /// The keys set explicitly, with their values as given.

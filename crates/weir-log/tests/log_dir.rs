@@ -414,16 +414,8 @@ fn checkpoints_written_from_many_threads_at_once_stay_whole() {
 /// contiguity, and keeps every batch.
 #[test]
 fn a_kafka_directory_with_its_own_recovery_point_keeps_compacted_gaps_above_it() {
-    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../testdata/kafka-segments");
-    let case = fixtures.join("compacted-gaps");
-    let manifest: serde_json::Value =
-        serde_json::from_str(&fs::read_to_string(case.join("manifest.json")).unwrap()).unwrap();
-    let name = manifest["dir"].as_str().unwrap();
-    let next = manifest["next_offset"].as_i64().unwrap();
-    let batches = manifest["batches"].as_array().unwrap().len();
-    let dir = tempfile::tempdir().unwrap();
-    copy_dir(&case.join(name), &dir.path().join(name));
-    let (topic, partition) = name.rsplit_once('-').unwrap();
+    let (dir, kafka) = kafka_compacted_gaps_dir();
+    let (topic, partition) = (kafka.topic.as_str(), kafka.partition);
     // The broker checkpointed offset 1; no clean-shutdown marker.
     fs::write(
         dir.path().join(RECOVERY_POINT_CHECKPOINT),
@@ -431,9 +423,9 @@ fn a_kafka_directory_with_its_own_recovery_point_keeps_compacted_gaps_above_it()
     )
     .unwrap();
     let logs = LogDir::open(dir.path()).unwrap();
-    let log = logs.partition(topic, partition.parse().unwrap()).unwrap();
-    assert_eq!(log.log_end_offset(), next);
-    assert_eq!(read_all(&log).len(), batches);
+    let log = logs.partition(topic, partition).unwrap();
+    assert_eq!(log.log_end_offset(), kafka.next_offset);
+    assert_eq!(read_all(&log).len(), kafka.batches);
 }
 
 /// A clean in progress when its topic is deleted and created again: the
@@ -537,15 +529,8 @@ fn a_large_read_of_a_deleted_topics_log_never_returns_the_new_topics_bytes() {
 /// compacted gaps.
 #[test]
 fn a_crash_in_the_first_open_of_a_kafka_directory_keeps_its_compacted_gaps() {
-    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../testdata/kafka-segments");
-    let case = fixtures.join("compacted-gaps");
-    let manifest: serde_json::Value =
-        serde_json::from_str(&fs::read_to_string(case.join("manifest.json")).unwrap()).unwrap();
-    let name = manifest["dir"].as_str().unwrap();
-    let next = manifest["next_offset"].as_i64().unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    copy_dir(&case.join(name), &dir.path().join(name));
-    let (topic, partition) = name.rsplit_once('-').unwrap();
+    let (dir, kafka) = kafka_compacted_gaps_dir();
+    let (topic, partition, next) = (kafka.topic.as_str(), kafka.partition, kafka.next_offset);
     let kafka_checkpoint = format!("0\n1\n{topic} {partition} 1\n");
     let checkpoint = dir.path().join(RECOVERY_POINT_CHECKPOINT);
     fs::write(&checkpoint, &kafka_checkpoint).unwrap();
@@ -559,7 +544,7 @@ fn a_crash_in_the_first_open_of_a_kafka_directory_keeps_its_compacted_gaps() {
     );
     drop(logs);
     let logs = LogDir::open(dir.path()).unwrap();
-    let log = logs.partition(topic, partition.parse().unwrap()).unwrap();
+    let log = logs.partition(topic, partition).unwrap();
     assert_eq!(log.log_end_offset(), next);
 }
 
@@ -618,4 +603,32 @@ fn a_torn_txnindex_entry_keeps_the_whole_ones_before_it() {
     let logs = LogDir::open(dir.path()).unwrap();
     let log = logs.partition("golden-transactions", 0).unwrap();
     assert!(!log.aborted_transactions(0, log.log_end_offset()).is_empty());
+}
+
+/// The `compacted-gaps` fixture's partition, as a Kafka broker left it.
+struct KafkaPartition {
+    topic: String,
+    partition: i32,
+    next_offset: i64,
+    batches: usize,
+}
+
+/// A data directory holding the `compacted-gaps` fixture's partition
+/// directory (no checkpoint files, no clean-shutdown marker).
+fn kafka_compacted_gaps_dir() -> (tempfile::TempDir, KafkaPartition) {
+    let case =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../testdata/kafka-segments/compacted-gaps");
+    let manifest: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(case.join("manifest.json")).unwrap()).unwrap();
+    let name = manifest["dir"].as_str().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    copy_dir(&case.join(name), &dir.path().join(name));
+    let (topic, partition) = name.rsplit_once('-').unwrap();
+    let kafka = KafkaPartition {
+        topic: topic.to_string(),
+        partition: partition.parse().unwrap(),
+        next_offset: manifest["next_offset"].as_i64().unwrap(),
+        batches: manifest["batches"].as_array().unwrap().len(),
+    };
+    (dir, kafka)
 }

@@ -3,7 +3,7 @@
 //! bounded reads; async APIs on our own executor and on tokio.
 
 mod common;
-use common::hold_in_delivery;
+use common::{hold_in_delivery, send_from_another_thread};
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -251,12 +251,10 @@ fn buffer_memory_blocks_then_errors() {
     // With a long max.block.ms the send waits until memory frees up.
     let producer = weir.producer(&config("60000")).unwrap();
     let go = hold_in_delivery(&producer, "full", 0, 19_500);
-    let (tx, rx) = mpsc::channel();
-    let blocked = producer.clone();
-    thread::spawn(move || {
-        let f = blocked.send(ProducerRecord::new("full", vec![b'y'; 900]).partition(1));
-        tx.send(f.map(|_| ())).unwrap();
-    });
+    let rx = send_from_another_thread(
+        &producer,
+        ProducerRecord::new("full", vec![b'y'; 900]).partition(1),
+    );
     assert!(
         rx.recv_timeout(Duration::from_millis(100)).is_err(),
         "send did not block"

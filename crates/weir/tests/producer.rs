@@ -6,7 +6,7 @@
 //! no topic; `partitioner.class` takes Kafka's round-robin.
 
 mod common;
-use common::hold_in_delivery;
+use common::{hold_in_delivery, send_from_another_thread};
 
 use std::collections::HashMap;
 use std::num::NonZeroU32;
@@ -69,16 +69,10 @@ fn close_and_flush_never_wait_for_a_sender_blocked_on_memory() {
             .unwrap(),
         );
         let go = hold_in_delivery(producer, "t", 0, 15_000);
-        let (tx, blocked) = mpsc::channel();
-        let sender = producer.clone();
-        thread::spawn(move || {
-            tx.send(
-                sender
-                    .send(ProducerRecord::new("t", vec![1; 100]).partition(1))
-                    .map(|_| ()),
-            )
-            .unwrap();
-        });
+        let blocked = send_from_another_thread(
+            producer,
+            ProducerRecord::new("t", vec![1; 100]).partition(1),
+        );
         // The send waits for memory (the held batch has it all).
         assert!(blocked.recv_timeout(Duration::from_millis(200)).is_err());
         let closer = producer.clone();
@@ -114,16 +108,10 @@ fn close_and_flush_never_wait_for_a_sender_blocked_on_memory() {
             .unwrap(),
         );
         let go = hold_in_delivery(producer, "t", 0, 15_000);
-        let (tx, blocked) = mpsc::channel();
-        let sender = producer.clone();
-        thread::spawn(move || {
-            tx.send(
-                sender
-                    .send(ProducerRecord::new("t", vec![1; 100]).partition(1))
-                    .map(|_| ()),
-            )
-            .unwrap();
-        });
+        let blocked = send_from_another_thread(
+            producer,
+            ProducerRecord::new("t", vec![1; 100]).partition(1),
+        );
         assert!(blocked.recv_timeout(Duration::from_millis(100)).is_err());
         let flusher = producer.clone();
         let (flushed_tx, flushed) = mpsc::channel();

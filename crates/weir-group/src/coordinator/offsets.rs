@@ -114,7 +114,8 @@ impl OffsetStore {
             // drops them, and an open transaction's stay invisible.
             let mut pending: HashMap<i64, Vec<PendingCommit>> = HashMap::new();
             // The record offset of the commit each partition's offset was
-            // last taken from (plain or transactional).
+            // last taken from (plain or transactional), from the first
+            // transactional commit on: only those are compared with it.
             let mut applied_at: HashMap<OffsetKey, i64> = HashMap::new();
             let mut position = log.log_start_offset();
             loop {
@@ -215,7 +216,12 @@ impl OffsetStore {
                                 });
                             continue;
                         }
-                        if let OffsetsRecordKey::OffsetCommit { key: k, .. } = &key {
+                        // Only against a transaction's commits does the
+                        // record offset matter: a log without transactions
+                        // replays without a copy of each key.
+                        if (!pending.is_empty() || !applied_at.is_empty())
+                            && let OffsetsRecordKey::OffsetCommit { key: k, .. } = &key
+                        {
                             applied_at.insert(
                                 (k.group.clone(), k.topic.clone(), k.partition),
                                 r.offset(),

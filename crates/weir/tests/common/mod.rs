@@ -4,7 +4,7 @@ use std::sync::mpsc;
 use std::thread;
 use std::time::Duration;
 
-use weir::{Producer, ProducerRecord};
+use weir::{Producer, ProducerRecord, WeirError};
 
 /// Sends a record to `partition` whose callback blocks until the returned
 /// sender is used or dropped: its batch, and the `buffer.memory` it holds,
@@ -34,4 +34,18 @@ pub(crate) fn hold_in_delivery(
         .recv_timeout(Duration::from_secs(30))
         .expect("the holding callback never ran");
     go
+}
+
+/// Sends `record` from another thread; the receiver gets whether `send`
+/// accepted it (a send waiting for `buffer.memory` has not answered yet).
+pub(crate) fn send_from_another_thread(
+    producer: &Producer,
+    record: ProducerRecord,
+) -> mpsc::Receiver<Result<(), WeirError>> {
+    let (tx, rx) = mpsc::channel();
+    let sender = producer.clone();
+    thread::spawn(move || {
+        let _ = tx.send(sender.send(record).map(|_| ()));
+    });
+    rx
 }
