@@ -307,9 +307,29 @@ struct Inner {
 /// Kafka's producer, in process. Cheap to clone; clones share the producer,
 /// so many threads may send through one. See the module docs for the data
 /// path.
+///
+/// Dropping the last clone delivers every record sent before (as
+/// [`flush`](Self::flush) does), on the dropping thread, before the drop
+/// returns; [`close`](Self::close) does that and also stops the producer's
+/// threads.
 #[derive(Clone)]
 pub struct Producer {
-    inner: Arc<Inner>,
+    inner: Arc<Handle>,
+}
+
+/// What the users' handles share. Dropping the last one delivers what is
+/// still buffered, on the thread that drops it. The producer's own threads
+/// hold [`Inner`] (the linger thread only weakly, for a moment) but never a
+/// `Handle`, so that flush never lands on them, where it could end after the
+/// user's drop had returned (and after the user had closed the `Weir`).
+struct Handle(Arc<Inner>);
+
+impl std::ops::Deref for Handle {
+    type Target = Inner;
+
+    fn deref(&self) -> &Inner {
+        &self.0
+    }
 }
 
 impl std::fmt::Debug for Producer {
@@ -408,7 +428,9 @@ impl Producer {
                 WeirError::InvalidArgument(format!("cannot start a producer thread: {e}"))
             })?;
         lock(&inner.threads).extend([linger, completer]);
-        Ok(Producer { inner })
+        Ok(Producer {
+            inner: Arc::new(Handle(inner)),
+        })
     }
 
     /// The producer's configuration.
@@ -1403,12 +1425,12 @@ fn linger_loop(linger: &Linger, weak: &Weak<Inner>) {
     }
 }
 
-impl Drop for Inner {
+impl Drop for Handle {
     fn drop(&mut self) {
-        // The last handle is gone: deliver what is still buffered. This may
-        // run on the linger thread, or in a callback on the completion
+        // The last handle is gone: deliver what is still buffered. This runs
+        // on the thread that dropped it, or in a callback on the completion
         // thread. The completion thread completes what is sent, in order,
-        // and stops once its channel closes (when this drop ends).
+        // and stops once its channel closes (below).
         if in_callback() {
             // Dropped by a delivery callback: waiting would wait for the
             // batch whose callback this is. Everything is sent, not waited
@@ -1417,10 +1439,7 @@ impl Drop for Inner {
         } else {
             self.flush_everything();
         }
-        self.completions
-            .get_mut()
-            .unwrap_or_else(PoisonError::into_inner)
-            .take();
+        lock(&self.completions).take();
         self.linger.close();
     }
 }

@@ -514,9 +514,91 @@ fn records_with_an_explicit_partition_leave_the_partitioner_alone() {
     close_within_30s(producer2);
 }
 
-/// Counters by (name, client-id), from every thread.
+/// Counters by (name, client-id), from every thread; registrations of every
+/// kind by client-id; and [`Gate`], the `record-send-total` of the clients
+/// named `gate-*`.
 #[derive(Default)]
-struct Counters(Mutex<HashMap<(String, String), Arc<AtomicU64>>>);
+struct Counters {
+    counts: Mutex<HashMap<(String, String), Arc<AtomicU64>>>,
+    registrations: Mutex<HashMap<String, u64>>,
+    gate: Arc<Gate>,
+}
+
+impl Counters {
+    fn client(&self, key: &metrics::Key) -> String {
+        let client = key
+            .labels()
+            .find(|l| l.key() == "client-id")
+            .map(|l| l.value().to_string())
+            .unwrap_or_default();
+        *self
+            .registrations
+            .lock()
+            .unwrap()
+            .entry(client.clone())
+            .or_default() += 1;
+        client
+    }
+
+    fn get(&self, name: &str, client: &str) -> u64 {
+        self.counts
+            .lock()
+            .unwrap()
+            .get(&(name.to_string(), client.to_string()))
+            .map_or(0, |c| c.load(Ordering::SeqCst))
+    }
+
+    fn registrations(&self, client: &str) -> u64 {
+        self.registrations
+            .lock()
+            .unwrap()
+            .get(client)
+            .copied()
+            .unwrap_or(0)
+    }
+}
+
+/// A counter that holds the producer's linger thread, once it counts a
+/// batch as sent, until the test opens it: the thread is then between
+/// sealing a batch and appending it.
+#[derive(Default)]
+struct Gate {
+    /// (the linger thread is held, the gate is open)
+    state: Mutex<(bool, bool)>,
+    cv: std::sync::Condvar,
+}
+
+impl Gate {
+    fn wait_entered(&self) {
+        let mut s = self.state.lock().unwrap();
+        while !s.0 {
+            let (next, timeout) = self.cv.wait_timeout(s, Duration::from_secs(30)).unwrap();
+            assert!(!timeout.timed_out(), "the linger thread never sent a batch");
+            s = next;
+        }
+    }
+
+    fn open(&self) {
+        self.state.lock().unwrap().1 = true;
+        self.cv.notify_all();
+    }
+}
+
+impl metrics::CounterFn for Gate {
+    fn increment(&self, _: u64) {
+        if thread::current().name() != Some("weir-producer-linger") {
+            return;
+        }
+        let mut s = self.state.lock().unwrap();
+        s.0 = true;
+        self.cv.notify_all();
+        while !s.1 {
+            s = self.cv.wait(s).unwrap();
+        }
+    }
+
+    fn absolute(&self, _: u64) {}
+}
 
 impl metrics::Recorder for &'static Counters {
     fn describe_counter(
@@ -541,13 +623,12 @@ impl metrics::Recorder for &'static Counters {
     ) {
     }
     fn register_counter(&self, key: &metrics::Key, _: &metrics::Metadata<'_>) -> metrics::Counter {
-        let client = key
-            .labels()
-            .find(|l| l.key() == "client-id")
-            .map(|l| l.value().to_string())
-            .unwrap_or_default();
+        let client = self.client(key);
+        if client.starts_with("gate-") && key.name() == "kafka.producer.record-send-total" {
+            return metrics::Counter::from_arc(Arc::clone(&self.gate));
+        }
         let counter = Arc::clone(
-            self.0
+            self.counts
                 .lock()
                 .unwrap()
                 .entry((key.name().to_string(), client))
@@ -555,14 +636,16 @@ impl metrics::Recorder for &'static Counters {
         );
         metrics::Counter::from_arc(counter)
     }
-    fn register_gauge(&self, _: &metrics::Key, _: &metrics::Metadata<'_>) -> metrics::Gauge {
+    fn register_gauge(&self, key: &metrics::Key, _: &metrics::Metadata<'_>) -> metrics::Gauge {
+        self.client(key);
         metrics::Gauge::noop()
     }
     fn register_histogram(
         &self,
-        _: &metrics::Key,
+        key: &metrics::Key,
         _: &metrics::Metadata<'_>,
     ) -> metrics::Histogram {
+        self.client(key);
         metrics::Histogram::noop()
     }
 }
@@ -608,14 +691,7 @@ fn failed_records_count_as_sent_and_as_errors() {
             .unwrap();
         let p = producer.clone();
         within_30s("close", move || p.close());
-        let get = |name: &str| {
-            counters
-                .0
-                .lock()
-                .unwrap()
-                .get(&(name.to_string(), client.clone()))
-                .map_or(0, |c| c.load(Ordering::SeqCst))
-        };
+        let get = |name: &str| counters.get(name, &client);
         assert_eq!(get("kafka.producer.record-send-total"), 2, "acks={acks}");
         assert_eq!(get("kafka.producer.record-error-total"), 1, "acks={acks}");
     }
@@ -701,15 +777,7 @@ fn bytes_consumed_counts_whole_records() {
         }
     }
     assert_eq!(got, 1);
-    let bytes = counters
-        .0
-        .lock()
-        .unwrap()
-        .get(&(
-            "kafka.consumer.bytes-consumed-total".to_string(),
-            "bytes-consumer".to_string(),
-        ))
-        .map_or(0, |c| c.load(Ordering::SeqCst));
+    let bytes = counters.get("kafka.consumer.bytes-consumed-total", "bytes-consumer");
     // length, attributes, deltas, key, value, one header of 100 bytes.
     assert!((105..130).contains(&bytes), "{bytes}");
     close_within_30s(producer);
@@ -740,4 +808,40 @@ fn delivery_timeout_is_at_least_linger_plus_request_timeout() {
     .unwrap();
     config.validate().unwrap();
     assert_eq!(config.delivery_timeout, Duration::from_millis(230_000));
+}
+
+/// Review 12 (lifecycle, finding 3): the producer's linger thread holds the
+/// producer for a moment while it sends a lingering batch. Dropping the last
+/// handle then left the flush to that thread: the drop returned before the
+/// records were written, and a `Weir::close` right after it lost them.
+#[test]
+fn dropping_the_last_handle_delivers_on_the_dropping_thread() {
+    let counters = counters();
+    let (_dir, weir) = weir();
+    weir.admin().create_topic("t", 1, &[]).unwrap();
+    let producer = weir
+        .producer(&[("linger.ms", "1"), ("client.id", "gate-drop")])
+        .unwrap();
+    for i in 0..10 {
+        producer
+            .send(ProducerRecord::new("t", format!("r{i}")))
+            .unwrap();
+    }
+    // The linger thread sealed the batch and holds the producer.
+    counters.gate.wait_entered();
+    let log = weir.partition("t", 0).unwrap();
+    let (tx, rx) = mpsc::channel();
+    let dropper = thread::spawn(move || {
+        drop(producer);
+        // What a close of the `Weir` right after the drop would keep.
+        tx.send(log.log_end_offset()).unwrap();
+    });
+    // The drop waits for the held batch; nothing is written yet.
+    assert!(
+        rx.recv_timeout(Duration::from_millis(200)).is_err(),
+        "the drop returned before its records were written"
+    );
+    counters.gate.open();
+    assert_eq!(rx.recv_timeout(Duration::from_secs(30)).unwrap(), 10);
+    dropper.join().unwrap();
 }
