@@ -21,9 +21,10 @@
 //!
 //! Without an installed recorder every call is a no-op. A consumer registers
 //! its metrics when it is created and when partitions are assigned to it, and
-//! a poll only updates them: install the recorder before creating clients (as
-//! the `metrics_prometheus` example does). Labels are shared strings, so
-//! recording allocates nothing.
+//! a poll only updates them; a producer registers its own when it is created
+//! and a topic's when it first sends to it, and sending only updates them:
+//! install the recorder before creating clients (as the `metrics_prometheus`
+//! example does). Recording allocates nothing.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -32,16 +33,30 @@ use metrics::{Counter, Gauge, Histogram, SharedString, counter, gauge, histogram
 
 use crate::weir::Weir;
 
-/// A producer's metric handles.
+/// A producer's metric handles: the client's registered when it is created,
+/// a topic's `record-send-total` when the producer first sends to it (see
+/// [`send_counter`](Self::send_counter)). Sending only updates them.
 #[derive(Debug, Clone)]
 pub(crate) struct ProducerMetrics {
     client_id: Arc<str>,
+    batch_size: Histogram,
+    compression_rate: Histogram,
+    records_per_request: Histogram,
+    request_latency: Histogram,
+    buffer_available: Gauge,
 }
 
 impl ProducerMetrics {
     pub(crate) fn new(client_id: &str) -> Self {
+        let client_id: Arc<str> = Arc::from(client_id);
+        let id = || SharedString::from(Arc::clone(&client_id));
         ProducerMetrics {
-            client_id: Arc::from(client_id),
+            batch_size: histogram!("kafka.producer.batch-size", "client-id" => id()),
+            compression_rate: histogram!("kafka.producer.compression-rate", "client-id" => id()),
+            records_per_request: histogram!("kafka.producer.records-per-request", "client-id" => id()),
+            request_latency: histogram!("kafka.producer.request-latency", "client-id" => id()),
+            buffer_available: gauge!("kafka.producer.buffer-available-bytes", "client-id" => id()),
+            client_id,
         }
     }
 
@@ -49,31 +64,32 @@ impl ProducerMetrics {
         SharedString::from(Arc::clone(&self.client_id))
     }
 
-    pub(crate) fn sent(&self, topic: &Arc<str>, records: usize) {
+    /// The topic's `record-send-total`, registered once per topic (the
+    /// producer keeps it with the topic's partitions).
+    pub(crate) fn send_counter(&self, topic: &Arc<str>) -> Counter {
         counter!("kafka.producer.record-send-total", "client-id" => self.id(), "topic" => SharedString::from(Arc::clone(topic)))
-            .increment(records as u64);
     }
 
+    /// Counts records that failed. Registered at each call: failures are
+    /// rare, and a record refused before its topic is known has no handle.
     pub(crate) fn error(&self, topic: impl Into<SharedString>, records: usize) {
         counter!("kafka.producer.record-error-total", "client-id" => self.id(), "topic" => topic.into())
             .increment(records as u64);
     }
 
     pub(crate) fn batch(&self, bytes: usize, uncompressed: usize, records: usize) {
-        histogram!("kafka.producer.batch-size", "client-id" => self.id()).record(bytes as f64);
-        histogram!("kafka.producer.compression-rate", "client-id" => self.id())
+        self.batch_size.record(bytes as f64);
+        self.compression_rate
             .record(bytes as f64 / uncompressed.max(1) as f64);
-        histogram!("kafka.producer.records-per-request", "client-id" => self.id())
-            .record(records as f64);
+        self.records_per_request.record(records as f64);
     }
 
     pub(crate) fn latency(&self, d: Duration) {
-        histogram!("kafka.producer.request-latency", "client-id" => self.id())
-            .record(d.as_secs_f64() * 1e3);
+        self.request_latency.record(d.as_secs_f64() * 1e3);
     }
 
     pub(crate) fn buffer_available(&self, bytes: u64) {
-        gauge!("kafka.producer.buffer-available-bytes", "client-id" => self.id()).set(bytes as f64);
+        self.buffer_available.set(bytes as f64);
     }
 }
 

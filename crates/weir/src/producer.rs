@@ -150,6 +150,8 @@ struct Appended {
 
 struct PartitionState {
     log: Arc<PartitionLog>,
+    /// The topic's `record-send-total`, registered once.
+    sent: metrics::Counter,
     queue: Mutex<Queue>,
     /// Sequence numbers given to records of batches the log refused (so it
     /// never saw them): later batches are renumbered down by this much
@@ -597,8 +599,10 @@ impl Inner {
         // Keep the queues (open batches, sequences, a drain in progress) of
         // partitions that are still the same logs; a topic deleted and
         // created again has new logs, and new partitions have no queue yet.
+        let name: Arc<str> = Arc::from(topic);
+        let sent = self.shared.metrics.send_counter(&name);
         let state = Arc::new(TopicState {
-            name: Arc::from(topic),
+            name,
             partitions: t
                 .partitions()
                 .into_iter()
@@ -610,6 +614,7 @@ impl Inner {
                         .cloned()
                         .unwrap_or_else(|| {
                             Arc::new(PartitionState {
+                                sent: sent.clone(),
                                 sequences_lost: AtomicI32::new(0),
                                 log,
                                 queue: Mutex::new(Queue::default()),
@@ -1089,7 +1094,7 @@ impl Inner {
         // Counted as sent when its request would be built, as Kafka's
         // `record-send-total`: a batch that fails counts here and in
         // `record-error-total`.
-        self.shared.metrics.sent(batch.result.topic(), records);
+        ps.sent.increment(records as u64);
         let started = Instant::now();
         let built = built.unwrap_or_else(|| {
             let builder = std::mem::replace(

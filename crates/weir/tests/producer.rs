@@ -845,3 +845,36 @@ fn dropping_the_last_handle_delivers_on_the_dropping_thread() {
     assert_eq!(rx.recv_timeout(Duration::from_secs(30)).unwrap(), 10);
     dropper.join().unwrap();
 }
+
+/// Review 12 (lifecycle, finding 4): the producer registered its metrics
+/// again for every batch (a key built, hashed and looked up each time, about
+/// seven per batch; with `linger.ms=0` and one record at a time, seven per
+/// record). As Kafka's producer creates its sensors once, it registers them
+/// when it is created and when it first sends to a topic.
+#[test]
+fn the_producer_registers_its_metrics_once() {
+    let counters = counters();
+    let (_dir, weir) = weir();
+    weir.admin().create_topic("t", 2, &[]).unwrap();
+    let producer = leaked(
+        weir.producer(&[("linger.ms", "0"), ("client.id", "registrations")])
+            .unwrap(),
+    );
+    for i in 0..200 {
+        producer
+            .send(ProducerRecord::new("t", format!("r{i}")))
+            .unwrap()
+            .wait_timeout(Duration::from_secs(30))
+            .unwrap();
+    }
+    close_within_30s(producer);
+    let registered = counters.registrations("registrations");
+    assert!(
+        registered <= 10,
+        "{registered} registrations for 200 batches"
+    );
+    assert_eq!(
+        counters.get("kafka.producer.record-send-total", "registrations"),
+        200
+    );
+}
