@@ -21,6 +21,7 @@
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use weir_log::{DeletedSegment, LogDir, LogError, PartitionLog, SegmentInfo, SwapStep};
@@ -157,13 +158,67 @@ pub(crate) fn needs_cleaning(range: &Cleanable, min_cleanable_dirty_ratio: f64) 
 /// again.
 const STOP_CHECK: Duration = Duration::from_millis(100);
 
-/// Spreads reads and writes to `log.cleaner.io.max.bytes.per.second`, and
-/// ends the pass when the cleaner stops (Kafka's `checkDone`).
+/// How often the rate is measured (Kafka's cleaner checks every 300 ms).
+const RATE_CHECK_INTERVAL: Duration = Duration::from_millis(300);
+
+/// `log.cleaner.io.max.bytes.per.second` for a whole cleaner, as Kafka's
+/// cleaner keeps one `Throttler` for all its threads: the bytes every pass
+/// reads and writes count against one rate, so `log.cleaner.threads` threads
+/// together stay at it.
+#[derive(Debug)]
+pub(crate) struct IoRate {
+    rate: f64,
+    period: Mutex<Period>,
+}
+
+/// The bytes seen since the current measuring period began.
+#[derive(Debug)]
+struct Period {
+    start: Instant,
+    observed: f64,
+}
+
+impl Period {
+    /// Counts `bytes` at `now`; once a period of [`RATE_CHECK_INTERVAL`] is
+    /// complete, how long to sleep to bring it down to `rate` (Kafka's
+    /// `Throttler.maybeThrottle`), and a new period begins.
+    fn owed(&mut self, rate: f64, bytes: u64, now: Instant) -> Option<Duration> {
+        self.observed += bytes as f64;
+        let elapsed = now.saturating_duration_since(self.start);
+        if elapsed <= RATE_CHECK_INTERVAL || self.observed <= 0.0 {
+            return None;
+        }
+        // A wait too long for a `Duration` (a rate of 1e-300, say) is as
+        // long as one can be, not a panic.
+        let due = Duration::try_from_secs_f64(self.observed / rate).unwrap_or(Duration::MAX);
+        self.start = now;
+        self.observed = 0.0;
+        (due > elapsed).then(|| due - elapsed)
+    }
+}
+
+impl IoRate {
+    pub(crate) fn new(rate: f64) -> Self {
+        IoRate {
+            rate,
+            period: Mutex::new(Period {
+                start: Instant::now(),
+                observed: 0.0,
+            }),
+        }
+    }
+
+    fn unlimited(&self) -> bool {
+        !self.rate.is_finite() || self.rate >= f64::MAX / 2.0
+    }
+}
+
+/// One pass's view of its cleaner's [`IoRate`]: counts the bytes it reads
+/// and writes, sleeping as the rate asks, and ends the pass when the cleaner
+/// stops (Kafka's `checkDone`).
 #[derive(Debug)]
 pub(crate) struct Throttle<'a> {
-    rate: f64,
-    start: Instant,
-    bytes: f64,
+    io: &'a IoRate,
     stopping: Option<&'a AtomicBool>,
     /// The log being cleaned: its close (a topic delete) ends the pass too,
     /// as Kafka's `abortCleaning`.
@@ -172,17 +227,11 @@ pub(crate) struct Throttle<'a> {
 
 impl<'a> Throttle<'a> {
     pub(crate) fn new(
-        rate: f64,
+        io: &'a IoRate,
         stopping: Option<&'a AtomicBool>,
         log: Option<&'a PartitionLog>,
     ) -> Self {
-        Throttle {
-            rate,
-            start: Instant::now(),
-            bytes: 0.0,
-            stopping,
-            log,
-        }
+        Throttle { io, stopping, log }
     }
 
     fn stopped(&self) -> bool {
@@ -191,23 +240,34 @@ impl<'a> Throttle<'a> {
     }
 
     /// Counts `bytes` read or written, sleeping as the rate asks (in slices,
-    /// so that a stop is seen within [`STOP_CHECK`]).
+    /// so that a stop is seen within [`STOP_CHECK`]). The sleep holds the
+    /// rate's lock, as Kafka's throttler sleeps in its monitor: the other
+    /// passes wait with it.
     ///
     /// # Errors
     /// [`LogError::Closed`] once the cleaner is stopping: the pass ends,
     /// and what it wrote is discarded.
     fn add(&mut self, bytes: u64) -> Result<(), LogError> {
-        if let Some(wait) = self.wait_after(bytes, self.start.elapsed()) {
-            let until = weir_log::clock::instant_after(Instant::now(), wait);
-            loop {
-                if self.stopped() {
-                    break;
+        if !self.io.unlimited() {
+            let mut period = self
+                .io
+                .period
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            if let Some(wait) = period.owed(self.io.rate, bytes, Instant::now()) {
+                let until = weir_log::clock::instant_after(Instant::now(), wait);
+                loop {
+                    if self.stopped() {
+                        break;
+                    }
+                    let now = Instant::now();
+                    if now >= until {
+                        break;
+                    }
+                    std::thread::sleep((until - now).min(STOP_CHECK));
                 }
-                let now = Instant::now();
-                if now >= until {
-                    break;
-                }
-                std::thread::sleep((until - now).min(STOP_CHECK));
+                // The sleep is not part of the next period.
+                period.start = Instant::now();
             }
         }
         if self.stopped() {
@@ -219,19 +279,6 @@ impl<'a> Throttle<'a> {
             });
         }
         Ok(())
-    }
-
-    /// How long to wait after `bytes` more, `elapsed` into the pass, to stay
-    /// at the rate; `None` when unthrottled or not ahead of it.
-    fn wait_after(&mut self, bytes: u64, elapsed: Duration) -> Option<Duration> {
-        if !self.rate.is_finite() || self.rate >= f64::MAX / 2.0 {
-            return None;
-        }
-        self.bytes += bytes as f64;
-        // A wait too long for a `Duration` (a rate of 1e-300, say) is as
-        // long as one can be, not a panic.
-        let due = Duration::try_from_secs_f64(self.bytes / self.rate).unwrap_or(Duration::MAX);
-        (due > elapsed).then(|| due - elapsed)
     }
 }
 
@@ -245,7 +292,7 @@ pub(crate) fn clean_log(
     config: &CleanerConfig,
     force: bool,
     stop: SwapStep,
-    stopping: Option<&AtomicBool>,
+    throttle: Throttle<'_>,
 ) -> Result<Option<(CleanStats, Vec<DeletedSegment>)>, LogError> {
     let started = Instant::now();
     let now = log.clock().now_ms();
@@ -257,7 +304,10 @@ pub(crate) fn clean_log(
     if !force && !needs_cleaning(&range, topic_config.min_cleanable_dirty_ratio) {
         return Ok(None);
     }
-    let mut throttle = Throttle::new(config.io_max_bytes_per_second, stopping, Some(log));
+    let mut throttle = Throttle {
+        log: Some(log),
+        ..throttle
+    };
     let segments: Vec<SegmentInfo> = log
         .segments()
         .into_iter()
@@ -807,22 +857,43 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_throttle_spreads_bytes_to_the_rate() {
-        let mut t = Throttle::new(1000.0, None, None);
+    fn the_rate_is_measured_over_periods_as_kafkas_throttler() {
+        let t0 = Instant::now();
+        let mut p = Period {
+            start: t0,
+            observed: 0.0,
+        };
+        // Within the first 300 ms nothing is owed, however fast.
+        assert_eq!(p.owed(1000.0, 500, t0), None);
+        assert_eq!(p.owed(1000.0, 100, t0 + Duration::from_millis(300)), None);
+        // 1000 bytes in 400 ms at 1000 B/s: 600 ms more.
         assert_eq!(
-            t.wait_after(500, Duration::ZERO),
-            Some(Duration::from_millis(500))
+            p.owed(1000.0, 400, t0 + Duration::from_millis(400)),
+            Some(Duration::from_millis(600))
         );
+        // A new period began: 100 bytes 500 ms later are behind the rate.
+        assert_eq!(p.observed, 0.0);
+        assert_eq!(p.owed(1000.0, 100, t0 + Duration::from_millis(900)), None);
+        assert_eq!(p.observed, 0.0, "the period ended, owing nothing");
         assert_eq!(
-            t.wait_after(500, Duration::from_millis(900)),
-            Some(Duration::from_millis(100))
+            p.owed(1e-300, 1, t0 + Duration::from_secs(10)),
+            Some(Duration::MAX - Duration::from_millis(9100))
         );
-        assert_eq!(
-            t.wait_after(100, Duration::from_secs(5)),
-            None,
-            "behind the rate"
-        );
-        let mut unlimited = Throttle::new(f64::MAX, None, None);
-        assert_eq!(unlimited.wait_after(u64::MAX, Duration::ZERO), None);
+    }
+
+    #[test]
+    fn passes_share_their_cleaners_rate() {
+        // Review 12: each pass had a throttle of its own, so N cleaner
+        // threads read and wrote at N times the rate.
+        let io = IoRate::new(1e12);
+        let mut a = Throttle::new(&io, None, None);
+        let mut b = Throttle::new(&io, None, None);
+        a.add(100).unwrap();
+        b.add(200).unwrap();
+        let observed = io.period.lock().unwrap().observed;
+        assert_eq!(observed, 300.0);
+        let unlimited = IoRate::new(f64::MAX);
+        Throttle::new(&unlimited, None, None).add(u64::MAX).unwrap();
+        assert_eq!(unlimited.period.lock().unwrap().observed, 0.0);
     }
 }

@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 use weir_log::checkpoint::{format_offset_checkpoint, read_offset_checkpoint, write_atomically};
 use weir_log::{DeletedSegment, LogDir, LogError, PartitionLog, SwapStep};
 
-use crate::clean::{CleanStats, clean_log, cleanable, needs_cleaning};
+use crate::clean::{CleanStats, IoRate, Throttle, clean_log, cleanable, needs_cleaning};
 use crate::config::CleanerConfig;
 use crate::retention::{RetentionStats, apply_retention};
 
@@ -95,6 +95,8 @@ struct Inner {
     /// Set by [`Cleaner::shutdown`]: a pass under way ends at its next batch
     /// (or within a throttle's sleep slice).
     stopping: std::sync::atomic::AtomicBool,
+    /// `log.cleaner.io.max.bytes.per.second`, shared by every pass.
+    io: IoRate,
 }
 
 /// Retention and compaction of a [`LogDir`] (see the module docs).
@@ -126,7 +128,6 @@ impl Cleaner {
         Ok(Cleaner {
             inner: Arc::new(Inner {
                 logs,
-                config,
                 state: Mutex::new(State {
                     checkpoints,
                     last,
@@ -137,6 +138,8 @@ impl Cleaner {
                 partition_locks: Mutex::new(HashMap::new()),
                 checkpoint_writes: Mutex::new(()),
                 stopping: std::sync::atomic::AtomicBool::new(false),
+                io: IoRate::new(config.io_max_bytes_per_second),
+                config,
             }),
             threads: Mutex::new(Vec::new()),
         })
@@ -401,7 +404,7 @@ impl Inner {
             &self.config,
             force,
             stop,
-            stopping,
+            Throttle::new(&self.io, stopping, None),
         ) {
             Ok(None) => {
                 let range = cleanable(log, checkpoint, log.clock().now_ms());

@@ -18,7 +18,8 @@ pub struct CleanerConfig {
     /// `log.cleaner.dedupe.buffer.size`: memory for the key → offset map, in
     /// bytes, shared by the threads (24 bytes per key, as Kafka counts).
     pub dedupe_buffer_size: u64,
-    /// `log.cleaner.io.max.bytes.per.second`: read + write throttle.
+    /// `log.cleaner.io.max.bytes.per.second`: read + write throttle, one
+    /// rate for all the cleaner's threads (as Kafka's), measured every 300 ms.
     pub io_max_bytes_per_second: f64,
     /// `log.cleaner.backoff.ms`: sleep when nothing needs cleaning.
     pub backoff: Duration,
