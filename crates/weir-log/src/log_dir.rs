@@ -113,6 +113,16 @@ pub struct Topic {
 }
 
 impl Topic {
+    /// Its entry in `weir-topics.json`.
+    fn entry(&self) -> TopicEntry {
+        TopicEntry {
+            topic_id: self.topic_id.clone(),
+            partitions: self.partition_count(),
+            internal: self.internal,
+            configs: self.config().overrides().clone(),
+        }
+    }
+
     /// The topic's name.
     pub fn name(&self) -> &str {
         &self.name
@@ -552,16 +562,30 @@ impl LogDir {
         let config = topic.config();
         let mut new = Vec::new();
         for p in current..total {
-            new.push(Arc::new(self.inner.open_new_partition(
-                name,
-                p,
-                config.log_config(),
-                &topic.topic_id,
-            )?));
+            match self
+                .inner
+                .open_new_partition(name, p, config.log_config(), &topic.topic_id)
+            {
+                Ok(log) => new.push(Arc::new(log)),
+                Err(e) => {
+                    self.inner.discard_new_partitions(name, new, current, p + 1);
+                    return Err(e);
+                }
+            }
+        }
+        // The new count is in weir-topics.json before anyone can append to
+        // the new partitions: after a failed write (or a crash before it)
+        // the next open knows every partition that took records.
+        let entry = TopicEntry {
+            partitions: total,
+            ..topic.entry()
+        };
+        if let Err(e) = self.inner.write_topics_file_with(Some((name, entry))) {
+            self.inner.discard_new_partitions(name, new, current, total);
+            return Err(e);
         }
         write_lock(&topic.partitions).extend(new);
         self.inner.metadata_version.fetch_add(1, Ordering::AcqRel);
-        self.inner.write_topics_file()?;
         self.inner.write_checkpoints()
     }
 
@@ -587,11 +611,16 @@ impl LogDir {
         config
             .alter(set, delete, &self.inner.options.default_config)
             .map_err(err)?;
+        // Written before it applies: a failed write changes nothing.
+        let entry = TopicEntry {
+            configs: config.overrides().clone(),
+            ..topic.entry()
+        };
+        self.inner.write_topics_file_with(Some((name, entry)))?;
         *write_lock(&topic.config) = config.clone();
         for log in topic.partitions() {
             log.set_config(config.log_config().clone());
         }
-        self.inner.write_topics_file()?;
         Ok(config)
     }
 
@@ -759,20 +788,8 @@ impl Inner {
                 Err(e) => {
                     // Nothing of the topic may stay behind: a partition
                     // directory left here would be adopted at the next open as
-                    // a topic with default configs. The logs are closed and
-                    // dropped first, so their files (perhaps what ran out, as
-                    // with EMFILE) are free for the removal.
-                    for log in &logs {
-                        let _ = log.close();
-                    }
-                    drop(logs);
-                    for q in 0..=p {
-                        let dir = partition_dir(&self.path, name, q);
-                        if dir.exists() {
-                            let _ = fs::remove_dir_all(&dir);
-                        }
-                    }
-                    let _ = sync_dir(&self.path);
+                    // a topic with default configs.
+                    self.discard_new_partitions(name, logs, 0, p + 1);
                     return Err(e);
                 }
             }
@@ -784,9 +801,14 @@ impl Inner {
             config: RwLock::new(config),
             partitions: RwLock::new(logs),
         });
+        // In weir-topics.json before anyone can append to it.
+        if let Err(e) = self.write_topics_file_with(Some((name, topic.entry()))) {
+            let logs = std::mem::take(&mut *write_lock(&topic.partitions));
+            self.discard_new_partitions(name, logs, 0, partitions);
+            return Err(e);
+        }
         write_lock(&self.topics).insert(name.to_string(), Arc::clone(&topic));
         self.metadata_version.fetch_add(1, Ordering::AcqRel);
-        self.write_topics_file()?;
         // Replace any entries a deleted topic of the same name left in the
         // checkpoints, or the next open would read its log start offset and
         // recovery point for the new partitions.
@@ -824,30 +846,55 @@ impl Inner {
     }
 
     fn write_topics_file(&self) -> Result<(), LogError> {
-        let topics = read_lock(&self.topics);
-        let file = TopicsFile {
-            version: 1,
-            topics: topics
-                .iter()
-                .map(|(name, t)| {
-                    (
-                        name.clone(),
-                        TopicEntry {
-                            topic_id: t.topic_id.clone(),
-                            partitions: t.partition_count(),
-                            internal: t.internal,
-                            configs: t.config().overrides().clone(),
-                        },
-                    )
-                })
-                .collect(),
-        };
+        self.write_topics_file_with(None)
+    }
+
+    /// Writes `weir-topics.json` as the topic map holds it, with `pending`
+    /// (a topic's new entry) in place of what the map has for that topic. A
+    /// change is written this way before it is published, as Kafka commits
+    /// metadata before a broker acts on it: a failed write leaves the topics
+    /// as they were, so nothing is appended to a partition (nor read with a
+    /// config) that the next open would not know of.
+    fn write_topics_file_with(&self, pending: Option<(&str, TopicEntry)>) -> Result<(), LogError> {
+        let mut topics: BTreeMap<String, TopicEntry> = read_lock(&self.topics)
+            .iter()
+            .map(|(name, t)| (name.clone(), t.entry()))
+            .collect();
+        if let Some((name, entry)) = pending {
+            topics.insert(name.to_string(), entry);
+        }
+        let file = TopicsFile { version: 1, topics };
         let path = self.path.join(TOPICS_FILE);
         let json = serde_json::to_vec_pretty(&file).map_err(|e| LogError::Metadata {
             path: path.clone(),
             reason: e.to_string(),
         })?;
         write_atomically(&path, &json).map_err(LogError::io(&path, "write"))
+    }
+
+    /// Closes `logs` and removes the partition directories of `topic` from
+    /// `from` to `to` (excluded): a topic or partitions whose creation
+    /// failed leave nothing behind that the next open would adopt.
+    fn discard_new_partitions(
+        &self,
+        topic: &str,
+        logs: Vec<Arc<PartitionLog>>,
+        from: u32,
+        to: u32,
+    ) {
+        // Closed and dropped first, so their files (perhaps what ran out, as
+        // with EMFILE) are free for the removal.
+        for log in &logs {
+            let _ = log.close();
+        }
+        drop(logs);
+        for q in from..to {
+            let dir = partition_dir(&self.path, topic, q);
+            if dir.exists() {
+                let _ = fs::remove_dir_all(&dir);
+            }
+        }
+        let _ = sync_dir(&self.path);
     }
 
     fn write_checkpoints(&self) -> Result<(), LogError> {

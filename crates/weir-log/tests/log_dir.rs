@@ -632,3 +632,66 @@ fn kafka_compacted_gaps_dir() -> (tempfile::TempDir, KafkaPartition) {
     };
     (dir, kafka)
 }
+
+/// Review 12 (recovery, finding 5): a topic change was published before
+/// `weir-topics.json` was written. When that write failed, the caller got an
+/// error, yet the new partitions took appends; the next open ignored them
+/// (not in the file) and a later `create_partitions` deleted their records.
+/// A new topic was live with no entry (adopted at the next open with default
+/// configs), and a config change applied though it was never saved. Now the
+/// file is written first: a failed write changes nothing.
+#[test]
+fn a_failed_topics_file_write_changes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let logs = LogDir::open(dir.path()).unwrap();
+    logs.create_topic("t", 2, &[("retention.ms", "1000")])
+        .unwrap();
+    // The file's temporary name taken by a directory: every write fails.
+    let blocker = dir.path().join("weir-topics.json.tmp");
+    fs::create_dir(&blocker).unwrap();
+
+    assert!(logs.create_partitions("t", 3).is_err());
+    assert_eq!(logs.topic("t").unwrap().partition_count(), 2);
+    assert!(logs.partition("t", 2).is_err());
+    assert!(!dir.path().join("t-2").exists());
+
+    assert!(logs.create_topic("u", 2, &[]).is_err());
+    assert!(logs.topic("u").is_err());
+    assert!(!dir.path().join("u-0").exists() && !dir.path().join("u-1").exists());
+
+    assert!(
+        logs.alter_topic_config("t", &[("retention.ms", "2000")], &[])
+            .is_err()
+    );
+    let config = logs.topic("t").unwrap().config();
+    assert_eq!(
+        config.overrides().get("retention.ms").map(String::as_str),
+        Some("1000")
+    );
+    assert_eq!(logs.partition("t", 0).unwrap().config().retention_ms, 1000);
+
+    // Once the write works, so does each change, and a reopen sees them.
+    fs::remove_dir(&blocker).unwrap();
+    logs.create_partitions("t", 3).unwrap();
+    logs.partition("t", 2)
+        .unwrap()
+        .append(batch(1, 5, 10, NOW))
+        .unwrap();
+    logs.create_topic("u", 1, &[]).unwrap();
+    logs.alter_topic_config("t", &[("retention.ms", "2000")], &[])
+        .unwrap();
+    logs.close().unwrap();
+    drop(logs);
+    let logs = LogDir::open(dir.path()).unwrap();
+    assert_eq!(logs.partition("t", 2).unwrap().log_end_offset(), 5);
+    assert!(logs.topic("u").is_ok());
+    assert_eq!(
+        logs.topic("t")
+            .unwrap()
+            .config()
+            .overrides()
+            .get("retention.ms")
+            .map(String::as_str),
+        Some("2000")
+    );
+}
