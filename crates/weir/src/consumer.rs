@@ -525,6 +525,11 @@ impl Consumer {
 
     /// As [`poll`](Self::poll), as a future for any executor.
     ///
+    /// Cancel-safe: a future dropped before it completes (the losing branch
+    /// of a `select!`, a timeout around it) loses no records. What it fetched
+    /// stays buffered for the next poll, and positions move only when a poll
+    /// returns records.
+    ///
     /// # Errors
     /// As [`poll`](Self::poll).
     pub async fn poll_async(&mut self, timeout: Duration) -> Result<ConsumerRecords, WeirError> {

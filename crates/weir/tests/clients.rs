@@ -1796,3 +1796,73 @@ fn reads_never_auto_create_topics() {
     assert!(!topics.contains(&"t".to_string()), "{topics:?}");
     assert!(!topics.contains(&"typo".to_string()), "{topics:?}");
 }
+
+/// A `poll_async` future dropped before it completes (the losing branch of a
+/// `select!`, a timeout) loses no records: what it fetched stays buffered
+/// for the next poll, and the position moves only when records are returned.
+#[test]
+fn a_cancelled_async_poll_loses_no_records() {
+    let (_dir, weir) = weir();
+    weir.admin().create_topic("cancelled", 3, &[]).unwrap();
+    let producer = weir.producer(&[("linger.ms", "0")]).unwrap();
+    let mut consumer = weir
+        .consumer(&[
+            ("auto.offset.reset", "earliest"),
+            // Each poll fetches what is there, then waits for more.
+            ("fetch.min.bytes", "1000000"),
+            ("fetch.max.wait.ms", "100"),
+            ("max.poll.records", "7"),
+        ])
+        .unwrap();
+    consumer.assign_topic("cancelled").unwrap();
+    let mut cx = Context::from_waker(Waker::noop());
+    let mut seen: Vec<weir::ConsumerRecord> = Vec::new();
+    let mut cancelled = 0;
+    for round in 0..20 {
+        for i in 0..10 {
+            producer
+                .send(ProducerRecord::new("cancelled", format!("{round}-{i}")).key(format!("k{i}")))
+                .unwrap()
+                .wait()
+                .unwrap();
+        }
+        for _ in 0..3 {
+            let mut poll = pin!(consumer.poll_async(Duration::from_secs(5)));
+            match poll.as_mut().poll(&mut cx) {
+                Poll::Ready(records) => seen.extend(records.unwrap()),
+                // Dropped while it waits for fetch.min.bytes.
+                Poll::Pending => cancelled += 1,
+            }
+        }
+    }
+    assert!(cancelled > 0);
+    let ends: HashMap<TopicPartition, i64> = consumer
+        .end_offsets(&consumer.assignment())
+        .unwrap()
+        .into_iter()
+        .collect();
+    while !ends
+        .iter()
+        .all(|(tp, end)| consumer.position(tp).unwrap() >= *end)
+    {
+        seen.extend(block_on(consumer.poll_async(Duration::from_secs(5))).unwrap());
+    }
+    let mut values: Vec<String> = seen
+        .iter()
+        .map(|r| r.value_str().unwrap().to_string())
+        .collect();
+    values.sort();
+    let mut expected: Vec<String> = (0..20)
+        .flat_map(|r| (0..10).map(move |i| format!("{r}-{i}")))
+        .collect();
+    expected.sort();
+    assert_eq!(values, expected, "every record once");
+    for p in 0..3 {
+        let offsets: Vec<i64> = seen
+            .iter()
+            .filter(|r| r.partition == p)
+            .map(|r| r.offset)
+            .collect();
+        assert!(offsets.windows(2).all(|w| w[1] == w[0] + 1), "{offsets:?}");
+    }
+}
