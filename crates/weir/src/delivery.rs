@@ -118,6 +118,10 @@ impl RecordSlot {
 /// Wait with [`wait`](Self::wait) (blocking) or `.await` it on any executor.
 /// With `acks=0` it is ready at once, with offset -1, and errors are not
 /// reported (as in Kafka).
+///
+/// It only observes the delivery: dropping it (unawaited, or cancelled by a
+/// `select!`) neither cancels nor delays the record, which is delivered as
+/// if it were kept.
 #[derive(Debug)]
 pub struct DeliveryFuture {
     result: Arc<BatchResult>,
