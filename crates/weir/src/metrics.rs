@@ -25,6 +25,11 @@
 //! and a topic's when it first sends to it, and sending only updates them:
 //! install the recorder before creating clients (as the `metrics_prometheus`
 //! example does). Recording allocates nothing.
+//!
+//! Kafka removes a partition's `records-lag` when the partition leaves the
+//! consumer's assignment; the facade cannot remove a metric, so Weir stops
+//! updating it and it keeps its last value. A recorder that drops metrics
+//! left idle (`metrics-exporter-prometheus`'s `idle_timeout`) removes it.
 
 use std::sync::Arc;
 use std::time::Duration;
