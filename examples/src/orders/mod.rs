@@ -58,6 +58,10 @@ pub type Error = Box<dyn std::error::Error + Send + Sync>;
 /// The header carrying an order's creation time in µs since the epoch.
 pub const CREATED_AT_HEADER: &str = "created-at-us";
 
+/// The header carrying an order's id (in decimal), readable even when the
+/// order itself is malformed: the next run takes its first id from it.
+pub const ORDER_ID_HEADER: &str = "order-id";
+
 /// The pipeline's topic names.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Topics {

@@ -4,10 +4,10 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use weir::{ProducerRecord, Weir};
+use weir::{ProducerRecord, TopicPartition, Weir};
 
 use crate::orders::model::generate_order;
-use crate::orders::{CREATED_AT_HEADER, Deliveries, Error, micros_since_epoch};
+use crate::orders::{CREATED_AT_HEADER, Deliveries, Error, ORDER_ID_HEADER, micros_since_epoch};
 
 /// What the order producer did.
 #[derive(Debug, Clone, PartialEq)]
@@ -26,13 +26,38 @@ pub struct SourceStats {
     pub end_offsets: BTreeMap<i32, i64>,
 }
 
-/// The id the next order gets: the number of orders ever written, which is the
-/// sum of `orders`' end offsets since every order is one record. So a second
-/// run continues the ids of the first, even after a crash.
+/// The id the next order gets: one past the largest id in `orders`, so a run
+/// continues the ids of the one before, even after a crash.
+///
+/// Each partition's last record holds its largest id (ids grow, and one
+/// thread sends them, in order per partition), read from its
+/// [`ORDER_ID_HEADER`]. Counting the records would not do: a run killed while
+/// batches lingered loses some ids below ids that reached the log, and the
+/// next run would give those out again. The count is still a floor (ids are
+/// distinct from 0), for records written without the header.
 pub fn next_order_id(weir: &Weir, topic: &str) -> Result<u64, Error> {
     let described = weir.admin().describe_topic(topic)?;
-    let total: i64 = described.partitions.iter().map(|p| p.log_end_offset).sum();
-    Ok(u64::try_from(total)?)
+    let written: i64 = described.partitions.iter().map(|p| p.log_end_offset).sum();
+    let mut next = u64::try_from(written)?;
+    let mut consumer = weir.consumer(&[("client.id", "order-ids")])?;
+    for p in &described.partitions {
+        if p.high_watermark <= p.log_start_offset {
+            continue;
+        }
+        let tp = TopicPartition::new(topic, p.partition);
+        consumer.assign(std::slice::from_ref(&tp))?;
+        consumer.seek(&tp, p.high_watermark - 1)?;
+        let records = consumer.poll(Duration::from_secs(5))?;
+        let last = records
+            .iter()
+            .filter_map(|r| r.header(ORDER_ID_HEADER)?.value())
+            .filter_map(|v| std::str::from_utf8(v).ok()?.parse::<u64>().ok())
+            .max();
+        if let Some(id) = last {
+            next = next.max(id.saturating_add(1));
+        }
+    }
+    Ok(next)
 }
 
 /// `topic`'s end offsets now.
@@ -80,7 +105,8 @@ pub fn produce_orders(
             pace(started, i, rate_per_sec);
         }
         let created_us = micros_since_epoch();
-        let order = generate_order(first_order_id + i, created_us / 1000);
+        let order_id = first_order_id + i;
+        let order = generate_order(order_id, created_us / 1000);
         stats.orders += 1;
         stats.malformed += u64::from(order.defect.is_some());
         stats.bytes += (order.key.len() + order.value.len()) as u64;
@@ -89,7 +115,8 @@ pub fn produce_orders(
         let record = ProducerRecord::new(topic, order.value)
             .key(order.key)
             .timestamp(created_us / 1000)
-            .header(CREATED_AT_HEADER, created_us.to_string());
+            .header(CREATED_AT_HEADER, created_us.to_string())
+            .header(ORDER_ID_HEADER, order_id.to_string());
         deliveries.send(&producer, record, || {})?;
     }
     producer.close();
