@@ -103,7 +103,11 @@ impl BoundedReadBuilder {
     ///   fail [`for_each`](BoundedRead::for_each) with
     ///   [`WeirError::OffsetsMissing`]; with `false` the read goes on past
     ///   them. Either way [`ReadSummary::missing_offsets`] counts them (a
-    ///   compacted topic's gaps are counted too, and are no error).
+    ///   compacted topic's gaps are counted too, and are no error);
+    /// - records deleted under the read (by retention or DeleteRecords) fail
+    ///   `for_each` with the log's [`WeirError::Log`] naming the valid range;
+    ///   with `false` the read goes on at the new log start, and the offsets
+    ///   it skipped count in `missing_offsets`.
     #[must_use]
     pub fn fail_on_data_loss(mut self, fail: bool) -> Self {
         self.fail_on_data_loss = fail;
@@ -298,7 +302,8 @@ impl BoundedRead {
     /// partition and offset); [`WeirError::OffsetsMissing`] for a gap in a
     /// topic that is not compacted (see
     /// [`fail_on_data_loss`](BoundedReadBuilder::fail_on_data_loss)); the log's errors (records deleted by retention
-    /// under the read are [`WeirError::Log`] with the valid range); `f`'s.
+    /// under the read are [`WeirError::Log`] with the valid range, unless
+    /// `fail_on_data_loss(false)`); `f`'s.
     pub fn for_each(
         self,
         mut f: impl FnMut(&BoundedRecord<'_>) -> Result<(), WeirError>,
@@ -344,7 +349,22 @@ impl BoundedRead {
                 Ok(())
             };
             while position < range.end {
-                let data = range.log.fetch(position, self.fetch_bytes)?;
+                let data = match range.log.fetch(position, self.fetch_bytes) {
+                    Ok(data) => data,
+                    // Retention or DeleteRecords removed records under the
+                    // read. As Spark's failOnDataLoss=false, the read goes on
+                    // at the earliest offset still there.
+                    Err(weir_log::LogError::OffsetOutOfRange {
+                        log_start_offset, ..
+                    }) if !self.fail_on_data_loss && log_start_offset > position => {
+                        let next = log_start_offset.min(range.end);
+                        gap(expected, next, &mut part)?;
+                        position = next;
+                        expected = expected.max(next);
+                        continue;
+                    }
+                    Err(e) => return Err(e.into()),
+                };
                 if data.is_empty() {
                     break;
                 }

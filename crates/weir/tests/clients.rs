@@ -1866,3 +1866,46 @@ fn a_cancelled_async_poll_loses_no_records() {
         assert!(offsets.windows(2).all(|w| w[1] == w[0] + 1), "{offsets:?}");
     }
 }
+
+/// Review 13: records deleted under a bounded read failed it even with
+/// `fail_on_data_loss(false)` (Spark's failOnDataLoss=false goes on at the
+/// earliest offset still in the log).
+#[test]
+fn a_bounded_read_not_failing_on_data_loss_goes_on_past_records_deleted_under_it() {
+    let (_dir, weir) = weir();
+    let producer = weir.producer(&[("linger.ms", "0")]).unwrap();
+    for fail in [true, false] {
+        let topic = format!("shrinking-{fail}");
+        weir.admin().create_topic(&topic, 1, &[]).unwrap();
+        send_acked(&producer, &topic, 100);
+        let tp = TopicPartition::new(topic.as_str(), 0);
+        let admin = weir.admin();
+        let read = weir
+            .bounded_read(&topic)
+            .fail_on_data_loss(fail)
+            .fetch_bytes(1)
+            .open()
+            .unwrap();
+        let mut seen = Vec::new();
+        let summary = read.for_each(|r| {
+            if seen.is_empty() {
+                admin.delete_records(&tp, 50).unwrap();
+            }
+            seen.push(r.record.offset());
+            Ok(())
+        });
+        if fail {
+            let err = summary.unwrap_err();
+            assert!(
+                matches!(&err, WeirError::Log(e) if matches!(**e, weir_log::LogError::OffsetOutOfRange { .. })),
+                "{err}"
+            );
+        } else {
+            let summary = summary.unwrap();
+            let expected: Vec<i64> = std::iter::once(0).chain(50..100).collect();
+            assert_eq!(seen, expected);
+            assert_eq!(summary.missing_offsets, 49);
+            assert_eq!(summary.records, expected.len() as u64);
+        }
+    }
+}
