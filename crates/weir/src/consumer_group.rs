@@ -61,8 +61,26 @@ pub type CommitCallback = Box<dyn FnOnce(Result<(), WeirError>) + Send>;
 type CommitTarget = (Arc<GroupCoordinator>, String, Option<(String, i32)>);
 
 pub(crate) struct PendingCommit {
-    durable: Durable,
+    outcome: PendingOutcome,
     callback: Option<CommitCallback>,
+}
+
+/// What an async commit's callback waits for.
+enum PendingOutcome {
+    /// Written: its fsync.
+    Durable(Durable),
+    /// Refused, or nothing to commit: known already, but reported after
+    /// the callbacks of the commits before it, never inside `commit_async`.
+    Known(Result<(), WeirError>),
+}
+
+impl PendingOutcome {
+    fn poll(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), WeirError>> {
+        match self {
+            PendingOutcome::Durable(d) => Pin::new(d).poll(cx).map_err(WeirError::from),
+            PendingOutcome::Known(r) => Poll::Ready(std::mem::replace(r, Ok(()))),
+        }
+    }
 }
 
 /// A consumer's membership of its group.
@@ -656,7 +674,8 @@ impl Consumer {
     }
 
     /// Commits explicit offsets (each the next offset to consume, with
-    /// metadata) and waits until they are durable.
+    /// metadata) and waits until they are durable. As Kafka's, it runs the
+    /// callbacks of the async commits made before it before it returns.
     ///
     /// # Errors
     /// As [`commit_sync`](Self::commit_sync).
@@ -664,11 +683,17 @@ impl Consumer {
         &mut self,
         offsets: &[(TopicPartition, OffsetAndMetadata)],
     ) -> Result<(), WeirError> {
+        // As Kafka's commitSync: the callbacks of async commits made before
+        // it run before it returns, in their order (they are durable once
+        // this one is: every commit of a group goes to one partition).
+        self.complete_async_commits();
         if offsets.is_empty() {
+            self.finish_async_commits();
             return Ok(());
         }
         let (log, end) = self.append_commit(offsets)?;
         log.flush_until(end)?;
+        self.complete_async_commits();
         Ok(())
     }
 
@@ -681,7 +706,11 @@ impl Consumer {
         self.commit_offsets_async(&offsets, callback)
     }
 
-    /// As [`commit_async`](Self::commit_async) for explicit offsets.
+    /// As [`commit_async`](Self::commit_async) for explicit offsets. A
+    /// commit refused at once (an unknown partition, metadata over 4096
+    /// bytes, a fenced generation), or one with nothing to commit, reports
+    /// through its future at once, and through its callback in the same
+    /// place as the others: after the callbacks of the commits before it.
     pub fn commit_offsets_async(
         &mut self,
         offsets: &[(TopicPartition, OffsetAndMetadata)],
@@ -692,37 +721,35 @@ impl Consumer {
         } else {
             self.append_commit(offsets).map_err(Some)
         };
-        match appended {
-            Ok((log, end)) => {
-                if let Some(cb) = callback
-                    && let Some(m) = self.membership.as_mut()
-                {
-                    m.pending.push(PendingCommit {
-                        durable: log.durable(end),
-                        callback: Some(cb),
-                    });
-                }
-                CommitFuture {
-                    inner: CommitState::Written(durable_now(&log, end)),
-                }
-            }
-            Err(Some(e)) => {
-                if let Some(cb) = callback {
-                    cb(Err(e.clone()));
-                }
-                CommitFuture {
-                    inner: CommitState::Failed(Some(e)),
-                }
-            }
-            Err(None) => {
-                if let Some(cb) = callback {
-                    cb(Ok(()));
-                }
-                CommitFuture {
-                    inner: CommitState::Nothing,
+        let (outcome, future) = match appended {
+            Ok((log, end)) => (
+                PendingOutcome::Durable(log.durable(end)),
+                CommitState::Written(durable_now(&log, end)),
+            ),
+            Err(Some(e)) => (
+                PendingOutcome::Known(Err(e.clone())),
+                CommitState::Failed(Some(e)),
+            ),
+            Err(None) => (PendingOutcome::Known(Ok(())), CommitState::Nothing),
+        };
+        if let Some(cb) = callback {
+            match self.membership.as_mut() {
+                // Run by a later poll, commit_sync or close, after the
+                // callbacks of the commits before it (as Kafka queues even a
+                // failed async commit's callback).
+                Some(m) => m.pending.push(PendingCommit {
+                    outcome,
+                    callback: Some(cb),
+                }),
+                // No group: no later poll would run it.
+                None => {
+                    if let PendingOutcome::Known(r) = outcome {
+                        cb(r);
+                    }
                 }
             }
         }
+        CommitFuture { inner: future }
     }
 
     /// Runs the callbacks of async commits that completed.
@@ -735,18 +762,27 @@ impl Consumer {
         }
         let waker = Waker::from(Arc::new(Noop));
         let mut cx = Context::from_waker(&waker);
+        // In order, up to the first not yet durable: a later commit's
+        // callback never runs before an earlier one's.
+        let mut pending = std::mem::take(&mut m.pending).into_iter();
         let mut still = Vec::new();
-        for mut p in std::mem::take(&mut m.pending) {
-            match Pin::new(&mut p.durable).poll(&mut cx) {
+        for mut p in pending.by_ref() {
+            match p.outcome.poll(&mut cx) {
                 Poll::Ready(r) => {
                     if let Some(cb) = p.callback.take() {
-                        cb(r.map_err(WeirError::from));
+                        cb(r);
                     }
                 }
-                Poll::Pending => still.push(p),
+                Poll::Pending => {
+                    still.push(p);
+                    break;
+                }
             }
         }
-        m.pending = still;
+        still.extend(pending);
+        if let Some(m) = self.membership.as_mut() {
+            m.pending = still;
+        }
     }
 
     /// Waits for every pending async commit and runs its callback.
@@ -757,11 +793,11 @@ impl Consumer {
         for mut p in std::mem::take(&mut m.pending) {
             let r =
                 crate::wait::block_until(Some(Instant::now() + Duration::from_secs(30)), |cx| {
-                    Pin::new(&mut p.durable).poll(cx)
+                    p.outcome.poll(cx)
                 });
             if let Some(cb) = p.callback.take() {
                 cb(match r {
-                    Some(r) => r.map_err(WeirError::from),
+                    Some(r) => r,
                     None => Err(WeirError::Timeout {
                         what: "an async commit".into(),
                         waited_ms: 30_000,

@@ -1014,3 +1014,45 @@ fn an_adopted_offsets_topic_is_compacted() {
     let topic = weir.log_dir().topic("__consumer_offsets").unwrap();
     assert!(topic.config().log_config().cleanup_policy.compact);
 }
+
+/// Review 13: `commit_sync` ran no async commit's callback (Kafka's runs the
+/// callbacks of every async commit made before it, in order, before it
+/// returns), and a refused or empty `commit_async` ran its callback inside
+/// the call, ahead of the callbacks of earlier commits.
+#[test]
+fn async_commit_callbacks_run_in_order_and_before_commit_sync_returns() {
+    let (_dir, weir) = weir();
+    weir.admin().create_topic("t", 1, &[]).unwrap();
+    produce(&weir, "t", 3, 0);
+    let tp = TopicPartition::new("t", 0);
+    let mut c = consumer(&weir, "g", &[]);
+    c.subscribe(&["t"]).unwrap();
+    poll_until(&mut c, |c| c.position(&tp).unwrap_or(0) == 3);
+    let order = Arc::new(Mutex::new(Vec::new()));
+    let push = |name: &'static str| -> Option<weir::CommitCallback> {
+        let order = Arc::clone(&order);
+        Some(Box::new(move |r: Result<(), WeirError>| {
+            order.lock().unwrap().push((name, r.is_ok()));
+        }))
+    };
+    drop(c.commit_offsets_async(&[(tp.clone(), OffsetAndMetadata::new(1))], push("x")));
+    // Refused: metadata over offset.metadata.max.bytes.
+    drop(c.commit_offsets_async(
+        &[(
+            tp.clone(),
+            OffsetAndMetadata::new(2).with_metadata("m".repeat(5000)),
+        )],
+        push("y"),
+    ));
+    drop(c.commit_offsets_async(&[], push("z")));
+    assert!(
+        order.lock().unwrap().is_empty(),
+        "a callback ran inside commit_async"
+    );
+    c.commit_sync().unwrap();
+    assert_eq!(
+        *order.lock().unwrap(),
+        [("x", true), ("y", false), ("z", true)]
+    );
+    c.close();
+}
