@@ -452,26 +452,30 @@ impl Consumer {
         let wakeup = Arc::clone(&self.wakeup);
         loop {
             self.check_wakeup()?;
-            if let GroupStep::Wait(mut listener, until) = self.group_step()? {
-                let deadline = st.deadline();
-                if Instant::now() >= deadline {
-                    return Ok(ConsumerRecords::default());
-                }
-                let until = until.map_or(deadline, |u| u.min(deadline));
-                block_until(Some(until), |cx| {
-                    if wakeup.poll_pending(cx) {
-                        return Poll::Ready(());
+            let watch = match self.group_step()? {
+                GroupStep::Ready(watch) => watch,
+                GroupStep::Wait(mut listener, until) => {
+                    let deadline = st.deadline();
+                    if Instant::now() >= deadline {
+                        return Ok(ConsumerRecords::default());
                     }
-                    Pin::new(&mut listener).poll(cx)
-                });
-                wakeup.clear_waker();
-                continue;
-            }
+                    let until = until.map_or(deadline, |u| u.min(deadline));
+                    block_until(Some(until), |cx| {
+                        if wakeup.poll_pending(cx) {
+                            return Poll::Ready(());
+                        }
+                        Pin::new(&mut listener).poll(cx)
+                    });
+                    wakeup.clear_waker();
+                    continue;
+                }
+            };
             match self.step(&mut st)? {
                 Step::Ready(r) => return Ok(r),
                 Step::Wait(until) => {
+                    let until = watch.until.map_or(until, |g| g.min(until));
                     let mut waits = self.data_futures();
-                    let mut group = self.group_listener();
+                    let mut group = watch.listener;
                     block_until(Some(until), |cx| {
                         if wakeup.poll_pending(cx) {
                             return Poll::Ready(());
@@ -516,13 +520,6 @@ impl Consumer {
         Ok(())
     }
 
-    fn group_listener(&self) -> Option<EventListener> {
-        self.membership
-            .as_ref()
-            .filter(|m| m.subscribed.is_some())
-            .map(|m| m.coordinator.listen(&m.group))
-    }
-
     /// As [`poll`](Self::poll), as a future for any executor.
     ///
     /// Cancel-safe: a future dropped before it completes (the losing branch
@@ -537,27 +534,31 @@ impl Consumer {
         let mut st = self.start_poll(timeout);
         loop {
             self.check_wakeup()?;
-            if let GroupStep::Wait(listener, until) = self.group_step()? {
-                let deadline = st.deadline();
-                if Instant::now() >= deadline {
-                    return Ok(ConsumerRecords::default());
+            let watch = match self.group_step()? {
+                GroupStep::Ready(watch) => watch,
+                GroupStep::Wait(listener, until) => {
+                    let deadline = st.deadline();
+                    if Instant::now() >= deadline {
+                        return Ok(ConsumerRecords::default());
+                    }
+                    let until = until.map_or(deadline, |u| u.min(deadline));
+                    WaitAny {
+                        waits: Vec::new(),
+                        group: Some(listener),
+                        sleep: Sleep::until(until),
+                        wakeup: Arc::clone(&self.wakeup),
+                    }
+                    .await;
+                    continue;
                 }
-                let until = until.map_or(deadline, |u| u.min(deadline));
-                WaitAny {
-                    waits: Vec::new(),
-                    group: Some(listener),
-                    sleep: Sleep::until(until),
-                    wakeup: Arc::clone(&self.wakeup),
-                }
-                .await;
-                continue;
-            }
+            };
             match self.step(&mut st)? {
                 Step::Ready(r) => return Ok(r),
                 Step::Wait(until) => {
+                    let until = watch.until.map_or(until, |g| g.min(until));
                     WaitAny {
                         waits: self.data_futures(),
-                        group: self.group_listener(),
+                        group: watch.listener,
                         sleep: Sleep::until(until),
                         wakeup: Arc::clone(&self.wakeup),
                     }

@@ -106,10 +106,26 @@ pub(crate) struct Membership {
 
 /// What the group needs from `poll` before records can be fetched.
 pub(crate) enum GroupStep {
-    /// Go on and fetch.
-    Ready,
+    /// Go on and fetch; a wait for data also ends on the group's account
+    /// (see [`GroupWatch`]).
+    Ready(GroupWatch),
     /// Wait for the group (until the listener fires or the instant passes).
     Wait(EventListener, Option<Instant>),
+}
+
+/// When a poll waiting for data must come back to its group, as Kafka's
+/// poll loop returns to its coordinator at least once a heartbeat interval
+/// and at each auto-commit.
+#[derive(Default)]
+pub(crate) struct GroupWatch {
+    /// Fires on any change of the group after its status was read (it is
+    /// registered before): a rebalance started meanwhile, even during this
+    /// poll's rebalance callbacks, is not missed.
+    pub(crate) listener: Option<EventListener>,
+    /// The next time the group needs this consumer: its auto-commit, a
+    /// liveness mark well within `max.poll.interval.ms` (a consumer waiting
+    /// inside `poll` is polling), another member's expiry.
+    pub(crate) until: Option<Instant>,
 }
 
 /// Kafka's default `offset.metadata.max.bytes`: the most metadata a commit
@@ -428,8 +444,12 @@ impl Consumer {
                 {
                     self.membership_mut()?;
                     self.maybe_auto_commit();
+                    return Ok(GroupStep::Ready(GroupWatch {
+                        listener: None,
+                        until: self.next_auto_commit(),
+                    }));
                 }
-                return Ok(GroupStep::Ready);
+                return Ok(GroupStep::Ready(GroupWatch::default()));
             }
             Some(s) => matches!(s, Subscribed::Pattern(_)),
         };
@@ -506,7 +526,7 @@ impl Consumer {
                     self.apply_assignment(generation, assignment, protocol, &member_id)?;
                 }
                 self.maybe_auto_commit();
-                Ok(GroupStep::Ready)
+                Ok(GroupStep::Ready(self.watch(listener, &coordinator, &group)))
             }
             Ok(MemberStatus::Rebalancing) => {
                 let protocol = self.membership_mut()?.protocol;
@@ -520,7 +540,9 @@ impl Consumer {
                 match coordinator.rejoin(&group, &member_id, topics, owned) {
                     // A cooperative member goes on fetching the partitions it
                     // owns while the group rebalances (KIP-429).
-                    Ok(()) if protocol == RebalanceProtocol::Cooperative => Ok(GroupStep::Ready),
+                    Ok(()) if protocol == RebalanceProtocol::Cooperative => {
+                        Ok(GroupStep::Ready(self.watch(listener, &coordinator, &group)))
+                    }
                     Ok(()) => Ok(GroupStep::Wait(listener, Some(Instant::now()))),
                     Err(GroupError::UnknownMember { .. }) => {
                         m.member_id = None;
@@ -531,7 +553,7 @@ impl Consumer {
             }
             Ok(MemberStatus::Waiting) => {
                 if self.membership_mut()?.protocol == RebalanceProtocol::Cooperative {
-                    return Ok(GroupStep::Ready);
+                    return Ok(GroupStep::Ready(self.watch(listener, &coordinator, &group)));
                 }
                 let until = coordinator.next_expiry(&group);
                 Ok(GroupStep::Wait(listener, until))
@@ -584,6 +606,47 @@ impl Consumer {
             m.coordinator.rejoin(&m.group, member_id, topics, owned)?;
         }
         Ok(())
+    }
+
+    /// What a poll of a group member waiting for data watches (see
+    /// [`GroupWatch`]).
+    fn watch(
+        &self,
+        listener: EventListener,
+        coordinator: &GroupCoordinator,
+        group: &str,
+    ) -> GroupWatch {
+        let liveness = self
+            .config
+            .heartbeat_interval
+            .min(self.config.max_poll_interval / 2);
+        let until = [
+            self.next_auto_commit(),
+            weir_log::clock::instant_after(Instant::now(), liveness).into(),
+            // Just past it: a member expires once its deadline has passed.
+            coordinator
+                .next_expiry(group)
+                .map(|t| weir_log::clock::instant_after(t, Duration::from_millis(1))),
+        ]
+        .into_iter()
+        .flatten()
+        .min();
+        GroupWatch {
+            listener: Some(listener),
+            until,
+        }
+    }
+
+    /// When the next auto-commit is due, if auto-commit is on.
+    fn next_auto_commit(&self) -> Option<Instant> {
+        if !self.config.enable_auto_commit {
+            return None;
+        }
+        let m = self.membership.as_ref()?;
+        Some(weir_log::clock::instant_after(
+            m.last_auto_commit,
+            self.config.auto_commit_interval,
+        ))
     }
 
     fn maybe_auto_commit(&mut self) {

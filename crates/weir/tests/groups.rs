@@ -1056,3 +1056,160 @@ fn async_commit_callbacks_run_in_order_and_before_commit_sync_returns() {
     );
     c.close();
 }
+
+/// Review 13, finding 1: a poll waiting longer than `max.poll.interval.ms`
+/// got its own member expired (nothing marked it as polling while it
+/// waited): it lost its partitions without a commit and rejoined, and its
+/// records came again. Kafka's poll loop returns to its coordinator at least
+/// once a heartbeat interval. A long poll also never auto-committed.
+#[test]
+fn a_poll_waiting_past_max_poll_interval_keeps_its_membership_and_auto_commits() {
+    let (_dir, weir) = weir();
+    weir.admin().create_topic("t", 1, &[]).unwrap();
+    produce(&weir, "t", 3, 0);
+    let tp = TopicPartition::new("t", 0);
+    let mut c = consumer(
+        &weir,
+        "g",
+        &[
+            ("max.poll.interval.ms", "300"),
+            ("enable.auto.commit", "true"),
+            ("auto.commit.interval.ms", "400"),
+        ],
+    );
+    c.subscribe(&["t"]).unwrap();
+    poll_until(&mut c, |c| c.position(&tp).unwrap_or(0) == 3);
+    let member = c.member_id().unwrap().to_string();
+    // One idle poll, longer than max.poll.interval.ms and the auto-commit
+    // interval.
+    assert!(c.poll(Duration::from_millis(1000)).unwrap().is_empty());
+    let committed = weir
+        .group_coordinator()
+        .unwrap()
+        .committed("g", &tp)
+        .map(|o| o.offset);
+    assert_eq!(committed, Some(3), "auto-committed during the poll");
+    produce(&weir, "t", 1, 3);
+    let got: Vec<i64> = c
+        .poll(Duration::from_secs(5))
+        .unwrap()
+        .iter()
+        .map(|r| r.offset())
+        .collect();
+    assert_eq!(got, [3]);
+    assert_eq!(c.member_id(), Some(member.as_str()));
+    c.close();
+}
+
+/// Review 13, finding 2: a group change after the poll read its group's
+/// status (here a member joining from the poll's own `on_partitions_assigned`)
+/// was missed: the poll registered a new listener only once it waited for
+/// data, and slept to its timeout while the group waited for it.
+#[test]
+fn a_rebalance_started_during_the_assigned_callback_is_joined_in_the_same_poll() {
+    struct JoinOther {
+        coordinator: Arc<weir_group::GroupCoordinator>,
+        joined_at: Arc<Mutex<Option<Instant>>>,
+        revoked_at: Arc<Mutex<Option<Instant>>>,
+    }
+    impl ConsumerRebalanceListener for JoinOther {
+        fn on_partitions_assigned(&mut self, _: &mut Consumer, _: &[TopicPartition]) {
+            let mut joined = self.joined_at.lock().unwrap();
+            if joined.is_none() {
+                self.coordinator
+                    .join(
+                        "g",
+                        weir_group::JoinOptions {
+                            group_instance_id: None,
+                            client_id: "other".into(),
+                            topics: vec!["t".into()],
+                            assignors: vec![weir_group::AssignorKind::Range],
+                            session_timeout: Duration::from_secs(45),
+                            rebalance_timeout: Duration::from_secs(300),
+                            liveness: None,
+                        },
+                    )
+                    .unwrap();
+                *joined = Some(Instant::now());
+            }
+        }
+        fn on_partitions_revoked(&mut self, _: &mut Consumer, partitions: &[TopicPartition]) {
+            if !partitions.is_empty() {
+                self.revoked_at
+                    .lock()
+                    .unwrap()
+                    .get_or_insert(Instant::now());
+            }
+        }
+    }
+    let (_dir, weir) = weir();
+    weir.admin().create_topic("t", 2, &[]).unwrap();
+    let joined_at = Arc::new(Mutex::new(None));
+    let revoked_at = Arc::new(Mutex::new(None));
+    let mut a = consumer(&weir, "g", &[("partition.assignment.strategy", "range")]);
+    a.set_rebalance_listener(JoinOther {
+        coordinator: weir.group_coordinator().unwrap(),
+        joined_at: Arc::clone(&joined_at),
+        revoked_at: Arc::clone(&revoked_at),
+    })
+    .unwrap();
+    a.subscribe(&["t"]).unwrap();
+    a.poll(Duration::from_secs(4)).unwrap();
+    let joined = joined_at.lock().unwrap().expect("assigned in the poll");
+    let revoked = revoked_at
+        .lock()
+        .unwrap()
+        .expect("rejoined the rebalance in the poll");
+    // At once, not at the poll's timeout.
+    assert!(
+        revoked - joined < Duration::from_secs(2),
+        "{:?}",
+        revoked - joined
+    );
+}
+
+/// Review 13, finding 3: members expire only when some member calls its
+/// group, and a poll waiting for data never woke at another member's
+/// deadline: a member that stopped polling kept its partitions until the
+/// others' polls timed out.
+#[test]
+fn a_waiting_poll_takes_over_from_a_member_that_stopped_polling() {
+    let (_dir, weir) = weir();
+    weir.admin().create_topic("t", 2, &[]).unwrap();
+    let extra = [("partition.assignment.strategy", "range")];
+    let mut a = consumer(&weir, "g", &extra);
+    let mut b = consumer(
+        &weir,
+        "g",
+        &[
+            ("partition.assignment.strategy", "range"),
+            ("max.poll.interval.ms", "500"),
+        ],
+    );
+    a.subscribe(&["t"]).unwrap();
+    b.subscribe(&["t"]).unwrap();
+    poll_both_until_stable(&mut a, &mut b);
+    let b_owns = b.assignment();
+    assert_eq!(b_owns.len(), 1);
+    // b stops polling (alive, stuck in its processing).
+    let producer = weir.producer(&[("linger.ms", "0")]).unwrap();
+    for i in 0..5 {
+        producer
+            .send(ProducerRecord::new("t", format!("{i}")).partition(b_owns[0].partition))
+            .unwrap()
+            .wait()
+            .unwrap();
+    }
+    let started = Instant::now();
+    let mut got = 0;
+    while got < 5 && started.elapsed() < Duration::from_secs(10) {
+        got += a.poll(Duration::from_secs(10)).unwrap().count();
+    }
+    assert_eq!(got, 5);
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+    drop(b);
+}
