@@ -352,3 +352,60 @@ fn a_closed_output_mid_poll_commits_no_partition_it_did_not_print() {
         assert_eq!(p["lag"], 100, "{described}");
     }
 }
+
+/// Review 13: a client write to `__consumer_offsets` was accepted (one line
+/// made every group command fail until the whole topic was deleted), and so
+/// was a new partition count for it (groups then read an older commit from
+/// their old partition at every open). Kafka refuses both.
+#[test]
+fn the_offsets_topic_takes_no_client_records_and_keeps_its_partition_count() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    ok(&weir(d, &["topics", "create", "t"], b""));
+    ok(&weir(d, &["produce", "t"], b"a\n"));
+    assert_eq!(consume_group(d), ["a"]);
+
+    let out = weir(
+        d,
+        &[
+            "produce",
+            "__consumer_offsets",
+            "--partition",
+            "0",
+            "--key-separator",
+            ":",
+        ],
+        b"k:v\n",
+    );
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("internal topic __consumer_offsets"),
+        "{stderr}"
+    );
+
+    let out = weir(
+        d,
+        &[
+            "topics",
+            "alter",
+            "__consumer_offsets",
+            "--partitions",
+            "60",
+        ],
+        b"",
+    );
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("internal topic"), "{stderr}");
+
+    let described = json_lines(&weir(
+        d,
+        &["groups", "describe", "g", "--format", "json"],
+        b"",
+    ));
+    assert_eq!(
+        described[0]["partitions"][0]["current_offset"], 1,
+        "{described:?}"
+    );
+}

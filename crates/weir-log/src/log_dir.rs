@@ -551,6 +551,14 @@ impl LogDir {
         }
         let topic = self.topic(name)?;
         let current = topic.partition_count();
+        if topic.internal {
+            // Its records are placed by a hash of the group over the count
+            // (as Kafka's `kafka-topics` refuses this for internal topics).
+            return Err(LogError::InvalidPartitions {
+                topic: name.to_string(),
+                reason: "the partition count of an internal topic cannot be changed".into(),
+            });
+        }
         if total <= current || total > MAX_PARTITIONS {
             return Err(LogError::InvalidPartitions {
                 topic: name.to_string(),

@@ -66,6 +66,15 @@ pub enum WeirError {
     #[error("the consumer is not subscribed to any topics or assigned any partitions")]
     NotSubscribed,
 
+    /// A producer's record for an internal topic (`__consumer_offsets`),
+    /// which only its coordinator writes: Kafka refuses it too
+    /// (`InvalidTopicException`).
+    #[error("cannot append to internal topic {topic}: only its coordinator writes to it")]
+    InternalTopic {
+        /// The topic.
+        topic: String,
+    },
+
     /// The consumer was woken by its
     /// [`ConsumerWakeup`](crate::ConsumerWakeup) (Kafka's `WakeupException`):
     /// the poll under way, or the next one, returns this instead of records.

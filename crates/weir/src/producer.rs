@@ -593,6 +593,11 @@ impl Inner {
     #[cold]
     fn refresh_topic(&self, topic: &str, version: u64) -> Result<Arc<TopicState>, WeirError> {
         let t = self.weir.topic(topic)?;
+        if t.is_internal() {
+            return Err(WeirError::InternalTopic {
+                topic: topic.to_string(),
+            });
+        }
         let _update = lock(&self.topics_update);
         let current = self.topics.load_full();
         let old = current.get(topic).map(|(_, s)| Arc::clone(s));
