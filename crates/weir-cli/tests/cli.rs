@@ -713,3 +713,49 @@ fn verify_reads_a_data_directory_named_like_a_partition() {
         "{stderr}"
     );
 }
+
+/// Review 13: inside a partition directory, `dump .` and `dump <segment>`
+/// printed `"topic": null` (the path as given has no directory name), and so
+/// did `verify .`.
+#[test]
+fn dump_and_verify_inside_a_partition_directory_name_its_topic() {
+    let (dir, _) = cases()
+        .into_iter()
+        .find(|(_, m)| m["expect"]["valid"] == true)
+        .unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let partition = tmp.path().join("inside-3");
+    fs::create_dir(&partition).unwrap();
+    for e in fs::read_dir(&dir).unwrap() {
+        let e = e.unwrap();
+        fs::copy(e.path(), partition.join(e.file_name())).unwrap();
+    }
+    let run = |args: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_weir"))
+            .args(args)
+            .current_dir(&partition)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    for path in [".", "00000000000000000000.log"] {
+        let stdout = run(&["dump", "--format", "json", path]);
+        assert!(!stdout.is_empty());
+        for line in stdout.lines() {
+            let v: Value = serde_json::from_str(line).unwrap();
+            assert_eq!(
+                (&v["topic"], &v["partition"]),
+                (&Value::from("inside"), &Value::from(3)),
+                "{path}"
+            );
+        }
+    }
+    let v: Value = serde_json::from_str(&run(&["verify", "--format", "json", "."])).unwrap();
+    assert_eq!(v["partitions"][0]["topic"], "inside", "{v}");
+    assert_eq!(v["partitions"][0]["partition"], 3);
+}

@@ -32,9 +32,23 @@ pub fn parse_segment_file_name(name: &str, suffix: &str) -> Option<i64> {
 
 /// The topic and partition of a partition directory named `<topic>-<partition>`
 /// (the topic may itself contain dashes; the partition is after the last one).
+/// A path without a name of its own (`.`, `..`, or the empty parent of a bare
+/// file name) stands for the directory it resolves to.
 pub fn parse_partition_dir_name(dir: &Path) -> Option<(String, i32)> {
-    let name = dir.file_name()?.to_str()?;
-    let (topic, partition) = name.rsplit_once('-')?;
+    let resolved;
+    let name = match dir.file_name() {
+        Some(name) => name,
+        None => {
+            let dir = if dir.as_os_str().is_empty() {
+                Path::new(".")
+            } else {
+                dir
+            };
+            resolved = std::fs::canonicalize(dir).ok()?;
+            resolved.file_name()?
+        }
+    };
+    let (topic, partition) = name.to_str()?.rsplit_once('-')?;
     if topic.is_empty() || partition.is_empty() || !partition.bytes().all(|b| b.is_ascii_digit()) {
         return None;
     }
