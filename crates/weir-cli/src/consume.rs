@@ -40,9 +40,17 @@ impl FromStr for StartAt {
                         .map(StartAt::Timestamp)
                         .map_err(|_| format!("{ts:?} is not a timestamp in ms"));
                 }
-                s.parse()
-                    .map(StartAt::Offset)
-                    .map_err(|_| format!("{s:?} is not beginning, end, an offset or @TIMESTAMP_MS"))
+                match s.parse::<i64>() {
+                    // As Kafka's console consumer: an offset is never negative
+                    // (kcat's "-N from the end" is not Kafka's meaning).
+                    Ok(offset) if offset < 0 => Err(format!(
+                        "the offset {offset} is negative: give beginning, end, an offset of 0 or more, or @TIMESTAMP_MS"
+                    )),
+                    Ok(offset) => Ok(StartAt::Offset(offset)),
+                    Err(_) => Err(format!(
+                        "{s:?} is not beginning, end, an offset or @TIMESTAMP_MS"
+                    )),
+                }
             }
         }
     }
@@ -56,8 +64,8 @@ pub(crate) struct ConsumeArgs {
     /// Read only this partition (default: all).
     #[arg(long, allow_negative_numbers = true)]
     partition: Option<i32>,
-    /// Where to start: beginning, end, an offset (clamped to each partition's
-    /// range), or @TIMESTAMP_MS (the first record at or after it; the end when
+    /// Where to start: beginning, end, an offset of 0 or more (clamped to
+    /// each partition's range), or @TIMESTAMP_MS (the first record at or after it; the end when
     /// every record is older).
     #[arg(
         long,

@@ -137,8 +137,15 @@ fn consume_from_offsets_and_timestamps() {
     };
     assert_eq!(consume(&[]), "v0\nv1\nv2\nv3\nv4\n");
     assert_eq!(consume(&["--from", "3"]), "v3\nv4\n");
-    // Offsets are clamped to the log's range.
-    assert_eq!(consume(&["--from", "-7"]), "v0\nv1\nv2\nv3\nv4\n");
+    // Offsets past the end are clamped to it; a negative one is refused, as
+    // Kafka's console consumer refuses it.
+    let negative = weir(d, &["consume", "c", "--exit-at-end", "--from", "-7"], b"");
+    assert_eq!(negative.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&negative.stderr);
+    assert!(
+        stderr.contains("-7") && stderr.contains("negative"),
+        "{stderr}"
+    );
     assert_eq!(consume(&["--from", "99"]), "");
     assert_eq!(consume(&["--from", "end"]), "");
     assert_eq!(
