@@ -9,6 +9,7 @@ use std::time::Duration;
 use clap::Args;
 use serde_json::json;
 use weir::{Producer, ProducerRecord, RecordMetadata, Weir, WeirError};
+use weir_log::LogError;
 
 use crate::client::{self, Completions, ProducerFlags, lock};
 use crate::{Failure, Format};
@@ -57,12 +58,31 @@ struct Deliveries {
     /// Records refused when sent (too large, say): reported, and the input
     /// goes on, as the console producer logs such a send and goes on.
     refused: u64,
+    /// Failed deliveries that concern the partition (a read-only log, say),
+    /// not one record: they would fail the rest too, so reading stops.
+    fatal: u64,
     first_error: Option<WeirError>,
     /// Reading stopped on a failure (a failed delivery or a bad line): input
     /// past the lines read was not sent.
     stopped_on_failure: bool,
     /// Lines read from the input.
     lines_read: u64,
+}
+
+/// Whether a failed delivery is this record's alone (too large for the
+/// topic, say: the producer sends its neighbours in other batches), as
+/// opposed to one that would fail every record sent after it.
+fn concerns_one_record(e: &WeirError) -> bool {
+    match e {
+        WeirError::RecordTooLarge { .. } => true,
+        WeirError::Log(log) => matches!(
+            **log,
+            LogError::BatchTooLarge { .. }
+                | LogError::InvalidTimestamp { .. }
+                | LogError::InvalidBatch { .. }
+        ),
+        _ => false,
+    }
 }
 
 impl Deliveries {
@@ -81,6 +101,9 @@ impl Deliveries {
             }
             Err(e) => {
                 self.failed += 1;
+                if !concerns_one_record(&e) {
+                    self.fatal += 1;
+                }
                 self.first_error.get_or_insert(e);
             }
         }
@@ -190,10 +213,13 @@ fn send_each_line(
         // piped input still fills batches.
         if !input.buffer().contains(&b'\n') {
             producer.flush();
-            // A failed delivery (a read-only partition, say) would fail the
-            // rest too: stop reading, and report it.
+            // A failed delivery that concerns the partition (a read-only
+            // log, say) would fail the rest too: stop reading, and report
+            // it. One record's own failure (too large for the topic) is
+            // reported at the end, and the input goes on, as Kafka's
+            // console producer logs it and goes on.
             let mut d = lock(deliveries);
-            if d.failed > 0 {
+            if d.fatal > 0 {
                 d.stopped_on_failure = true;
                 return Ok(sent);
             }

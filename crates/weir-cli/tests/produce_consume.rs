@@ -416,3 +416,36 @@ fn a_full_disk_fails_the_deliveries_and_stops_reading_input() {
         "{err}"
     );
 }
+
+/// Review 13: a line over the topic's `max.message.bytes` stopped the input
+/// (the rest of stdin was dropped), though only that record failed: the
+/// producer sends its neighbours in other batches. As Kafka's console
+/// producer, the failure is reported and the input goes on.
+#[test]
+fn a_line_over_max_message_bytes_fails_alone_and_the_input_goes_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    ok(&weir(
+        d,
+        &[
+            "topics",
+            "create",
+            "mm",
+            "--config",
+            "max.message.bytes=1000",
+        ],
+        b"",
+    ));
+    let mut input: String = (0..10).map(|i| format!("a{i}\n")).collect();
+    input.push_str(&"y".repeat(2000));
+    input.push('\n');
+    // More than the reader's 1 MiB buffer: a stop would leave some unread.
+    input.extend((0..300_000).map(|i| format!("b{i:06}\n")));
+    let out = common::weir(d, &["produce", "mm", "--format", "json"], input.as_bytes());
+    assert_eq!(out.status.code(), Some(2));
+    let summary: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(summary["records"], 300_010, "{summary}");
+    assert_eq!(summary["failed"], 1);
+    assert_eq!(summary["stopped_on_failure"], false);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("max.message.bytes"));
+}
