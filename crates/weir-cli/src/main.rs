@@ -242,6 +242,9 @@ enum Failure {
     Usage(String),
     /// stdout was closed (e.g. `weir dump ... | head`): stop quietly.
     ClosedOutput,
+    /// Stopped by SIGINT, SIGTERM or SIGHUP after cleaning up: exit 130, as
+    /// a shell reports a Ctrl-C.
+    Interrupted(String),
 }
 
 impl From<io::Error> for Failure {
@@ -339,6 +342,10 @@ fn main() -> ExitCode {
         Err(Failure::Usage(message)) => {
             eprintln!("weir: {message}");
             ExitCode::from(2)
+        }
+        Err(Failure::Interrupted(message)) => {
+            eprintln!("weir: {message}");
+            ExitCode::from(130)
         }
     }
 }

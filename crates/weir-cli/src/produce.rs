@@ -295,6 +295,7 @@ fn with_context(f: Failure, context: &str) -> Failure {
         Failure::Data(m) => Failure::Data(format!("{context}: {m}")),
         Failure::Usage(m) => Failure::Usage(format!("{context}: {m}")),
         Failure::ClosedOutput => Failure::ClosedOutput,
+        Failure::Interrupted(m) => Failure::Interrupted(format!("{context}: {m}")),
     }
 }
 

@@ -288,3 +288,51 @@ fn bench_help_and_bad_usage() {
     );
     assert!(topics(dir.path()).is_empty());
 }
+
+/// Review 13: an interrupted bench left its topic (and its data) behind, and
+/// a rerun with the same `--topic` failed. Now a signal stops the bench, its
+/// topic is deleted, and it exits 130.
+#[cfg(unix)]
+#[test]
+fn an_interrupted_bench_deletes_its_topic() {
+    use std::process::Stdio;
+    use std::time::{Duration, Instant};
+
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let child = Command::new(env!("CARGO_BIN_EXE_weir"))
+        .arg("--data-dir")
+        .arg(d)
+        .args([
+            "bench",
+            "produce",
+            "--records",
+            "1000000000",
+            "--topic",
+            "bt",
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Interrupted once it is writing.
+    let segment = d.join("bt-0/00000000000000000000.log");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while std::fs::metadata(&segment).map_or(0, |m| m.len()) == 0 {
+        assert!(Instant::now() < deadline, "the bench never wrote");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let kill = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(130), "{out:?}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("topic bt deleted"), "{stderr}");
+    let listed = weir(d, &["topics", "list"]);
+    assert!(listed.status.success());
+    assert!(!String::from_utf8_lossy(&listed.stdout).contains("bt"));
+    assert!(!d.join("bt-0").exists());
+}

@@ -170,7 +170,7 @@ fn read_slice(
         if n > 0 {
             last_read = now;
         }
-        if reading.stop.load(Ordering::Relaxed) {
+        if reading.stop.load(Ordering::Relaxed) || super::interrupted() {
             break Ok(());
         }
         if let Some(ends) = reading.targets.get() {

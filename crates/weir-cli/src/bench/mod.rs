@@ -14,6 +14,7 @@ mod report;
 
 use std::io::Write;
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use bytes::Bytes;
 use clap::{Args, Subcommand};
@@ -149,6 +150,26 @@ struct Bench<'a> {
     show_progress: bool,
 }
 
+/// Set by SIGINT, SIGTERM or SIGHUP: the bench's threads stop, and the run
+/// deletes its topic (unless `--keep`) before it exits.
+static INTERRUPTED: AtomicBool = AtomicBool::new(false);
+
+/// Whether a signal asked the bench to stop.
+pub(super) fn interrupted() -> bool {
+    INTERRUPTED.load(Ordering::Relaxed)
+}
+
+/// Makes the signals stop the bench rather than the process, so that its
+/// topic is deleted; a second signal exits at once (130). Without a handler
+/// (one was set already) the signals keep their default action.
+fn stop_on_signals() {
+    let _ = ctrlc::set_handler(|| {
+        if INTERRUPTED.swap(true, Ordering::SeqCst) {
+            std::process::exit(130);
+        }
+    });
+}
+
 /// Runs a bench and prints its report to `out`.
 pub(crate) fn run(
     data_dir: &Path,
@@ -177,6 +198,7 @@ pub(crate) fn run(
         .clone()
         .unwrap_or_else(|| format!("weir-bench-{}-{}", kind.name(), std::process::id()));
     let weir = client::open(data_dir)?;
+    stop_on_signals();
     let created = weir.admin().create_topic(&topic, args.partitions, &[]);
     if let Err(e) = created {
         let _ = weir.close();
@@ -198,7 +220,18 @@ pub(crate) fn run(
         Kind::E2e => e2e::run(&bench, rate),
     };
     drop(bench);
-    let printed = result.and_then(|report| report.print(args.format, out));
+    let printed = if interrupted() {
+        let cleanup = if args.keep {
+            format!("topic {topic} kept (--keep)")
+        } else {
+            format!("topic {topic} deleted")
+        };
+        Err(Failure::Interrupted(format!(
+            "interrupted: the bench stopped before it finished, no report; {cleanup}"
+        )))
+    } else {
+        result.and_then(|report| report.print(args.format, out))
+    };
     let deleted = if args.keep {
         Ok(())
     } else {

@@ -161,7 +161,7 @@ fn send_share(
     let mut sent = 0u64;
     let mut i = t;
     while i < bench.args.records {
-        if stop.load(Ordering::Relaxed) {
+        if stop.load(Ordering::Relaxed) || super::interrupted() {
             break;
         }
         if plan.rate > 0
