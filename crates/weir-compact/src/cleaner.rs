@@ -179,9 +179,9 @@ impl Cleaner {
         Ok(())
     }
 
-    /// Stops the threads. A pass under way ends at its next batch (within
-    /// 100 ms of a throttle's sleep), its cleaned files discarded, as Kafka's
-    /// cleaner checks `checkDone` at each read.
+    /// Stops the threads. A pass under way, a caller's too, ends at its
+    /// next batch (within 100 ms of a throttle's sleep), its cleaned files
+    /// discarded, as Kafka's cleaner checks `checkDone` at each read.
     pub fn shutdown(&self) {
         self.inner
             .stopping
@@ -356,14 +356,17 @@ impl Inner {
     }
 
     /// A clean asked for by a caller: it runs to its end, whatever the
-    /// cleaner's threads do.
+    /// cleaner's threads do, unless the cleaner shuts down. It shares their
+    /// I/O rate, whose sleeps hold the rate's lock (as Kafka's throttler
+    /// sleeps in its monitor): a pass that did not see the shutdown would
+    /// hold up the others' and the shutdown that waits for them.
     fn clean(
         &self,
         log: &PartitionLog,
         force: bool,
         stop: SwapStep,
     ) -> Result<Option<CleanStats>, LogError> {
-        self.clean_with(log, force, stop, None)
+        self.clean_with(log, force, stop, Some(&self.stopping))
     }
 
     /// `stopping`: the flag that ends the pass (the cleaner's own threads).
@@ -867,5 +870,80 @@ mod tests {
             .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
             .collect();
         assert!(names.iter().all(|n| !n.ends_with(".cleaned")), "{names:?}");
+    }
+
+    /// Review 13: the passes share one I/O rate, whose sleeps hold its lock.
+    /// A caller's pass did not see the shutdown: asleep on the rate, it held
+    /// a background pass blocked on the lock (where that pass could not see
+    /// the shutdown either), and the shutdown waited out the whole sleep.
+    #[test]
+    fn shutdown_does_not_wait_for_a_callers_pass_asleep_on_the_shared_rate() {
+        let dir = tempfile::tempdir().unwrap();
+        let logs = Arc::new(
+            LogDir::open_with(
+                dir.path(),
+                LogDirOptions {
+                    background_thread: false,
+                    ..LogDirOptions::default()
+                },
+            )
+            .unwrap(),
+        );
+        for t in ["a", "b"] {
+            logs.create_topic(t, 1, &[("cleanup.policy", "compact")])
+                .unwrap();
+            let log = logs.partition(t, 0).unwrap();
+            for _ in 0..50 {
+                let mut b = BatchBuilder::new(BatchOptions::default());
+                b.append(
+                    &Record::new(vec![b'v'; 5000])
+                        .with_key("k")
+                        .with_timestamp(log.clock().now_ms()),
+                )
+                .unwrap();
+                log.append(b.build().unwrap()).unwrap();
+            }
+            log.roll().unwrap();
+        }
+        let config = CleanerConfig::from_props([
+            ("log.cleaner.io.max.bytes.per.second", "100"),
+            ("log.cleaner.backoff.ms", "10"),
+        ])
+        .unwrap();
+        let cleaner = Arc::new(Cleaner::new(Arc::clone(&logs), config).unwrap());
+        // Past the rate's first measuring period: the first batch read
+        // owes a sleep of about 50 s.
+        std::thread::sleep(Duration::from_millis(400));
+        let c = Arc::clone(&cleaner);
+        std::thread::spawn(move || {
+            let _ = c.clean_partition("a", 0);
+        });
+        let busy = |t: &str| {
+            lock(&cleaner.inner.state)
+                .in_progress
+                .contains(&(t.to_string(), 0))
+        };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !busy("a") {
+            assert!(Instant::now() < deadline, "the caller's pass never started");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        std::thread::sleep(Duration::from_millis(200));
+        cleaner.start().unwrap();
+        while !busy("b") {
+            assert!(
+                Instant::now() < deadline,
+                "the background pass never started"
+            );
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        let (tx, rx) = std::sync::mpsc::channel();
+        let c = Arc::clone(&cleaner);
+        std::thread::spawn(move || {
+            c.shutdown();
+            let _ = tx.send(());
+        });
+        rx.recv_timeout(Duration::from_secs(20))
+            .expect("shutdown waited for the caller's pass asleep on the rate");
     }
 }
