@@ -541,6 +541,8 @@ impl Consumer {
                     // A cooperative member goes on fetching the partitions it
                     // owns while the group rebalances (KIP-429).
                     Ok(()) if protocol == RebalanceProtocol::Cooperative => {
+                        // As Kafka's coordinator poll, rebalance or not.
+                        self.maybe_auto_commit();
                         Ok(GroupStep::Ready(self.watch(listener, &coordinator, &group)))
                     }
                     Ok(()) => Ok(GroupStep::Wait(listener, Some(Instant::now()))),
@@ -553,6 +555,7 @@ impl Consumer {
             }
             Ok(MemberStatus::Waiting) => {
                 if self.membership_mut()?.protocol == RebalanceProtocol::Cooperative {
+                    self.maybe_auto_commit();
                     return Ok(GroupStep::Ready(self.watch(listener, &coordinator, &group)));
                 }
                 let until = coordinator.next_expiry(&group);
@@ -620,9 +623,12 @@ impl Consumer {
             .config
             .heartbeat_interval
             .min(self.config.max_poll_interval / 2);
+        let now = Instant::now();
         let until = [
-            self.next_auto_commit(),
-            weir_log::clock::instant_after(Instant::now(), liveness).into(),
+            // One already due (none is: every path that returns a watch has
+            // just auto-committed when due) would make the wait spin.
+            self.next_auto_commit().filter(|t| *t > now),
+            weir_log::clock::instant_after(now, liveness).into(),
             // Just past it: a member expires once its deadline has passed.
             coordinator
                 .next_expiry(group)
@@ -730,7 +736,9 @@ impl Consumer {
     ///
     /// # Errors
     /// [`WeirError::Group`] when the group rebalanced since this consumer's
-    /// generation (the partitions may be another member's now); no `group.id`.
+    /// generation (the partitions may be another member's now); no `group.id`;
+    /// [`WeirError::Closed`] after [`close`](Self::close) (a closed consumer
+    /// commits nothing, and an async commit's future and callback say so).
     pub fn commit_sync(&mut self) -> Result<(), WeirError> {
         let offsets = self.positions_of(&self.owned());
         self.commit_offsets_sync(&offsets)
@@ -746,6 +754,8 @@ impl Consumer {
         &mut self,
         offsets: &[(TopicPartition, OffsetAndMetadata)],
     ) -> Result<(), WeirError> {
+        // A closed consumer commits nothing (Kafka's throws).
+        self.check_open()?;
         // As Kafka's commitSync: the callbacks of async commits made before
         // it run before it returns, in their order (they are durable once
         // this one is: every commit of a group goes to one partition).
@@ -779,6 +789,16 @@ impl Consumer {
         offsets: &[(TopicPartition, OffsetAndMetadata)],
         callback: Option<CommitCallback>,
     ) -> CommitFuture {
+        if let Err(closed) = self.check_open() {
+            // A closed consumer commits nothing (Kafka's throws), and no
+            // later poll would run the callback: it runs now.
+            if let Some(cb) = callback {
+                cb(Err(closed.clone()));
+            }
+            return CommitFuture {
+                inner: CommitState::Failed(Some(closed)),
+            };
+        }
         let appended = if offsets.is_empty() {
             Err(None)
         } else {

@@ -1213,3 +1213,81 @@ fn a_waiting_poll_takes_over_from_a_member_that_stopped_polling() {
     );
     drop(b);
 }
+
+/// Review 13 (this session's diffs): a cooperative member waiting in a
+/// rebalance never auto-committed, so once its auto-commit was due the
+/// deadline its poll waited for stayed in the past, and the poll spun:
+/// `poll_async` ran its whole timeout inside one `Future::poll`.
+#[test]
+fn a_cooperative_member_waiting_in_a_rebalance_does_not_spin() {
+    let (_dir, weir) = weir();
+    weir.admin().create_topic("t", 2, &[]).unwrap();
+    let extra = [
+        ("partition.assignment.strategy", "cooperative-sticky"),
+        ("enable.auto.commit", "true"),
+        ("auto.commit.interval.ms", "100"),
+    ];
+    let mut a = consumer(&weir, "g", &extra);
+    let mut b = consumer(&weir, "g", &extra);
+    a.subscribe(&["t"]).unwrap();
+    b.subscribe(&["t"]).unwrap();
+    poll_both_until_stable(&mut a, &mut b);
+    // c joins: the rebalance waits for b, which stops polling.
+    let mut c = consumer(&weir, "g", &extra);
+    c.subscribe(&["t"]).unwrap();
+    c.poll(Duration::from_millis(10)).unwrap();
+    // a's auto-commit is due.
+    thread::sleep(Duration::from_millis(200));
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    let mut poll = std::pin::pin!(a.poll_async(Duration::from_secs(2)));
+    assert!(
+        std::future::Future::poll(poll.as_mut(), &mut cx).is_pending(),
+        "the poll ran to its timeout without yielding"
+    );
+    drop(b);
+}
+
+/// Review 13 (this session's diffs): after `close`, an async commit's
+/// callback was queued for a poll that never comes, and explicit offsets
+/// were still written. As Kafka's (which throws), a closed consumer commits
+/// nothing: the commit fails with `Closed`, and its callback says so.
+#[test]
+fn a_closed_consumer_commits_nothing_and_its_callbacks_still_run() {
+    let (_dir, weir) = weir();
+    weir.admin().create_topic("t", 1, &[]).unwrap();
+    produce(&weir, "t", 3, 0);
+    let tp = TopicPartition::new("t", 0);
+    let mut c = consumer(&weir, "g", &[]);
+    c.subscribe(&["t"]).unwrap();
+    poll_until(&mut c, |c| c.position(&tp).unwrap_or(0) == 3);
+    c.close();
+    let outcomes = Arc::new(Mutex::new(Vec::new()));
+    for explicit in [false, true] {
+        let o = Arc::clone(&outcomes);
+        let cb: weir::CommitCallback = Box::new(move |r: Result<(), WeirError>| {
+            o.lock()
+                .unwrap()
+                .push(matches!(r, Err(WeirError::Closed { .. })));
+        });
+        let fut = if explicit {
+            c.commit_offsets_async(&[(tp.clone(), OffsetAndMetadata::new(1))], Some(cb))
+        } else {
+            c.commit_async(Some(cb))
+        };
+        assert!(matches!(wait_for(fut), Err(WeirError::Closed { .. })));
+    }
+    assert_eq!(*outcomes.lock().unwrap(), [true, true]);
+    assert!(matches!(
+        c.commit_offsets_sync(&[(tp.clone(), OffsetAndMetadata::new(1))]),
+        Err(WeirError::Closed { .. })
+    ));
+    drop(c);
+    // Nothing was written after close (auto-commit is off: close committed
+    // nothing either).
+    let committed = weir
+        .group_coordinator()
+        .unwrap()
+        .committed("g", &tp)
+        .map(|o| o.offset);
+    assert_eq!(committed, None);
+}
