@@ -91,15 +91,16 @@ impl PartitionLog {
             let mut segs = write_lock(&self.segments);
             let mut list: Vec<Arc<LogSegment>> = segs.iter().cloned().collect();
             let removed = list.drain(..count).collect();
+            // The log start moves first (as Kafka's `deleteSegments` raises
+            // it before it removes the segments): a fetch that finds the
+            // shorter list then finds the new start too, and its
+            // `OffsetOutOfRange` names where the log begins now.
+            let first_base = list.first().map_or(w.next_offset, |s| s.base_offset());
+            self.log_start_offset
+                .fetch_max(first_base, Ordering::AcqRel);
             *segs = Arc::new(list);
             removed
         };
-        let first_base = self
-            .segment_list()
-            .first()
-            .map_or(w.next_offset, |s| s.base_offset());
-        self.log_start_offset
-            .fetch_max(first_base, Ordering::AcqRel);
         drop(w);
         let mut out = Vec::with_capacity(removed.len());
         for segment in removed {

@@ -968,3 +968,51 @@ fn a_failed_roll_leaves_no_segment_file_behind() {
         assert_eq!(values(&read_all(&log)).len(), 2);
     }
 }
+
+/// Review 13: retention published the shorter segment list before it moved
+/// the log start. A fetch between the two found its offset gone, but its
+/// `OffsetOutOfRange` named the old log start, at or below the offset asked
+/// for, so a reader could not tell where to go on (a bounded read that
+/// should skip ahead failed). The log start now moves first. A race: with
+/// the old order this test failed within its 1.5 s in each of three runs;
+/// with the new one it cannot fail.
+#[test]
+fn a_fetch_racing_retention_is_told_where_the_log_now_begins() {
+    let (_dir, log) = small_log(&[("segment.bytes", "1024")]);
+    let log = Arc::new(log);
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let reader = {
+        let (log, stop) = (Arc::clone(&log), Arc::clone(&stop));
+        thread::spawn(move || {
+            let mut checked = 0u64;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let asked = log.log_start_offset();
+                match log.fetch(asked, 1) {
+                    Ok(_) => {}
+                    Err(LogError::OffsetOutOfRange {
+                        log_start_offset, ..
+                    }) => {
+                        assert!(
+                            log_start_offset > asked,
+                            "offset {asked} is gone, but the log is said to start at {log_start_offset}"
+                        );
+                        checked += 1;
+                    }
+                    Err(e) => panic!("{e}"),
+                }
+            }
+            checked
+        })
+    };
+    let deadline = Instant::now() + Duration::from_millis(1500);
+    let mut tag = 0;
+    while Instant::now() < deadline {
+        for _ in 0..8 {
+            tag += 1;
+            log.append(batch(tag, 1, 200, NOW)).unwrap();
+        }
+        log.delete_oldest_segments(|s| !s.is_active).unwrap();
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    reader.join().unwrap();
+}
