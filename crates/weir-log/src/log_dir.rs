@@ -38,7 +38,9 @@ use crate::partition::{OpenOptions as PartitionOpenOptions, PartitionLog, Recove
 use crate::paths::sync_dir;
 use crate::segment::{lock, read_lock, write_lock};
 use crate::segment_file::parse_partition_dir_name;
-use crate::topic_name::{is_internal_topic, unify_collision_chars, validate_topic_name};
+use crate::topic_name::{
+    CLUSTER_METADATA_TOPIC, is_internal_topic, unify_collision_chars, validate_topic_name,
+};
 
 /// Kafka's clean-shutdown marker file.
 pub const CLEAN_SHUTDOWN_FILE: &str = ".kafka_cleanshutdown";
@@ -436,7 +438,8 @@ impl LogDir {
     }
 
     /// Creates an internal topic such as `__consumer_offsets`, or returns it if
-    /// it exists.
+    /// it exists (with at least `partitions` partitions: missing ones are
+    /// made).
     ///
     /// # Errors
     /// As [`create_topic`](Self::create_topic).
@@ -446,10 +449,20 @@ impl LogDir {
         partitions: u32,
         configs: &[(&str, &str)],
     ) -> Result<Arc<Topic>, LogError> {
-        if let Ok(t) = self.topic(name) {
-            // One adopted from a Kafka directory has none of its configs
-            // (Kafka's broker applies them to its internal topics whatever
-            // the topic says): the ones it has not set explicitly apply.
+        if let Ok(mut t) = self.topic(name) {
+            // One adopted from a Kafka broker's directory has the partitions
+            // that broker held, which may stop short of the topic's count
+            // (`__consumer_offsets-49` on another broker): its records are
+            // placed by a hash over the count, so the missing ones are made,
+            // up to the count asked for (Kafka's default 50 unless
+            // configured otherwise).
+            if t.partition_count() < partitions {
+                self.grow_partitions(name, partitions, true)?;
+                t = self.topic(name)?;
+            }
+            // Nor has it any of its configs (Kafka's broker applies them to
+            // its internal topics whatever the topic says): the ones it has
+            // not set explicitly apply.
             let overrides = t.config().overrides().clone();
             let missing: Vec<(&str, &str)> = configs
                 .iter()
@@ -541,8 +554,15 @@ impl LogDir {
     ///
     /// # Errors
     /// [`LogError::InvalidPartitions`] unless `total` is above the current count
-    /// and at most [`MAX_PARTITIONS`]; [`LogError::UnknownTopic`].
+    /// and at most [`MAX_PARTITIONS`], and for an internal topic;
+    /// [`LogError::UnknownTopic`].
     pub fn create_partitions(&self, name: &str, total: u32) -> Result<(), LogError> {
+        self.grow_partitions(name, total, false)
+    }
+
+    /// As [`create_partitions`](Self::create_partitions); an internal topic
+    /// only when `internal_too`.
+    fn grow_partitions(&self, name: &str, total: u32, internal_too: bool) -> Result<(), LogError> {
         let _meta = lock(&self.inner.meta);
         if self.is_closed() {
             return Err(LogError::Closed {
@@ -551,7 +571,7 @@ impl LogDir {
         }
         let topic = self.topic(name)?;
         let current = topic.partition_count();
-        if topic.internal {
+        if topic.internal && !internal_too {
             // Its records are placed by a hash of the group over the count
             // (as Kafka's `kafka-topics` refuses this for internal topics).
             return Err(LogError::InvalidPartitions {
@@ -1018,7 +1038,12 @@ fn adopt_partition_dirs(
         let Some((topic, partition)) = parse_partition_dir_name(&dir) else {
             continue;
         };
-        if validate_topic_name(&topic).is_err() || entries.contains_key(&topic) {
+        // KRaft's metadata log is no topic of the data: Kafka's `LogManager`
+        // leaves it out too.
+        if validate_topic_name(&topic).is_err()
+            || entries.contains_key(&topic)
+            || topic == CLUSTER_METADATA_TOPIC
+        {
             continue;
         }
         let Ok(partition) = u32::try_from(partition) else {

@@ -9,10 +9,23 @@ pub const MAX_TOPIC_NAME_LENGTH: usize = 249;
 pub const CONSUMER_OFFSETS_TOPIC: &str = "__consumer_offsets";
 /// Kafka's internal topic for transaction state.
 pub const TRANSACTION_STATE_TOPIC: &str = "__transaction_state";
+/// Kafka's internal topic for share groups' state (KIP-932).
+pub const SHARE_GROUP_STATE_TOPIC: &str = "__share_group_state";
+/// KRaft's metadata log: in a broker's log directory, but no topic of its
+/// data (Kafka's `LogManager` does not load it as one, and refuses to create
+/// it).
+pub const CLUSTER_METADATA_TOPIC: &str = "__cluster_metadata";
 
-/// Whether `name` is one of Kafka's internal topics.
+/// Whether `name` is one of Kafka's internal topics (`Topic.INTERNAL_TOPICS`,
+/// and KRaft's metadata log): no client creates one or writes to it.
 pub fn is_internal_topic(name: &str) -> bool {
-    matches!(name, CONSUMER_OFFSETS_TOPIC | TRANSACTION_STATE_TOPIC)
+    matches!(
+        name,
+        CONSUMER_OFFSETS_TOPIC
+            | TRANSACTION_STATE_TOPIC
+            | SHARE_GROUP_STATE_TOPIC
+            | CLUSTER_METADATA_TOPIC
+    )
 }
 
 /// Checks a topic name: 1 to 249 characters of `[a-zA-Z0-9._-]`, not `.` or

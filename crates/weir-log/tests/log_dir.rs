@@ -695,3 +695,69 @@ fn a_failed_topics_file_write_changes_nothing() {
         Some("2000")
     );
 }
+
+/// Review 13: `__cluster_metadata` (KRaft's metadata log) and
+/// `__share_group_state` were ordinary topics: Weir created them (a Kafka
+/// node then refuses to start on the directory), and adopted a broker's
+/// metadata log as a writable user topic with 7-day retention.
+#[test]
+fn kafkas_other_internal_topics_are_neither_created_nor_adopted_as_data() {
+    for name in ["__cluster_metadata", "__share_group_state"] {
+        assert!(weir_log::topic_name::is_internal_topic(name));
+        let dir = tempfile::tempdir().unwrap();
+        let logs = LogDir::open(dir.path()).unwrap();
+        assert!(matches!(
+            logs.create_topic(name, 1, &[]),
+            Err(LogError::InvalidTopicName { .. })
+        ));
+    }
+    // A KRaft broker's first log directory holds its metadata log.
+    let dir = tempfile::tempdir().unwrap();
+    let meta = dir.path().join("__cluster_metadata-0");
+    fs::create_dir(&meta).unwrap();
+    fs::write(meta.join("00000000000000000000.log"), b"").unwrap();
+    fs::write(
+        meta.join("partition.metadata"),
+        "version: 0\ntopic_id: AAAAAAAAAAAAAAAAAAAAAQ\n",
+    )
+    .unwrap();
+    let logs = LogDir::open(dir.path()).unwrap();
+    assert!(matches!(
+        logs.topic("__cluster_metadata"),
+        Err(LogError::UnknownTopic { .. })
+    ));
+    assert!(
+        meta.join("00000000000000000000.log").exists(),
+        "left as it is"
+    );
+}
+
+/// Review 13: a broker's directory often holds only some partitions of
+/// `__consumer_offsets`; the adopted topic took "highest seen + 1"
+/// partitions, so a group's new commits went to another partition than its
+/// old ones and the old ones won at the next open. The coordinator's count
+/// is made up now.
+#[test]
+fn an_adopted_offsets_topic_short_of_partitions_is_made_up_to_the_count() {
+    let dir = tempfile::tempdir().unwrap();
+    fs::create_dir(dir.path().join("__consumer_offsets-3")).unwrap();
+    let logs = LogDir::open(dir.path()).unwrap();
+    assert_eq!(
+        logs.topic("__consumer_offsets").unwrap().partition_count(),
+        4
+    );
+    let t = logs
+        .create_internal_topic("__consumer_offsets", 50, &[])
+        .unwrap();
+    assert_eq!(t.partition_count(), 50);
+    assert!(t.is_internal());
+    // A client still cannot change the count.
+    assert!(logs.create_partitions("__consumer_offsets", 60).is_err());
+    logs.close().unwrap();
+    drop(logs);
+    let logs = LogDir::open(dir.path()).unwrap();
+    assert_eq!(
+        logs.topic("__consumer_offsets").unwrap().partition_count(),
+        50
+    );
+}
