@@ -531,9 +531,10 @@ impl LogDir {
                 .chars()
                 .filter(char::is_ascii_alphanumeric)
                 .collect();
-            let mut target = dir.clone().into_os_string();
-            target.push(format!(".{suffix}{DELETE_DIR_SUFFIX}"));
-            let target = PathBuf::from(target);
+            let target = self
+                .inner
+                .path
+                .join(deleted_dir_name(name, log.partition(), &suffix));
             fs::rename(&dir, &target).map_err(LogError::io(&dir, "rename"))?;
             targets.push(target);
         }
@@ -1087,6 +1088,21 @@ fn deleted_dir_partition(dir: &Path) -> Option<(String, i32)> {
     parse_partition_dir_name(&dir.with_file_name(live))
 }
 
+/// The longest file name a directory may have (Kafka caps its `-delete` and
+/// `-stray` names to it).
+const MAX_DIR_NAME: usize = 255;
+
+/// The name a partition directory takes when its topic is deleted:
+/// `<topic>-<partition>.<suffix>-delete`, its topic part cut short when the
+/// whole would pass [`MAX_DIR_NAME`] (a 249-character topic name would), as
+/// Kafka's `logDirNameWithSuffixCappedLength` cuts it.
+fn deleted_dir_name(topic: &str, partition: i32, suffix: &str) -> String {
+    let tail = format!("-{partition}.{suffix}{DELETE_DIR_SUFFIX}");
+    let keep = topic.len().min(MAX_DIR_NAME.saturating_sub(tail.len()));
+    // Topic names are ASCII: any byte is a character boundary.
+    format!("{}{tail}", topic.get(..keep).unwrap_or(topic))
+}
+
 /// Drops the topics a crash caught in the middle of a delete: listed in
 /// `weir-topics.json`, but with none of their partition directories left and
 /// some renamed for deletion (see [`LogDir::delete_topic`]).
@@ -1095,15 +1111,21 @@ fn drop_deleted_topics(
     entries: &mut BTreeMap<String, TopicEntry>,
 ) -> Result<(), LogError> {
     let mut deleted = std::collections::BTreeSet::new();
+    // Names cut to fit (see `deleted_dir_name`): a topic starting with one.
+    let mut cut = Vec::new();
     for entry in fs::read_dir(path).map_err(LogError::io(path, "list"))? {
         let dir = entry.map_err(LogError::io(path, "list"))?.path();
         if let Some((topic, _)) = deleted_dir_partition(&dir) {
+            if dir.file_name().is_some_and(|n| n.len() >= MAX_DIR_NAME) {
+                cut.push(topic.clone());
+            }
             deleted.insert(topic);
         }
     }
     entries.retain(|name, entry| {
-        !deleted.contains(name)
-            || (0..entry.partitions).any(|p| partition_dir(path, name, p).exists())
+        let renamed =
+            deleted.contains(name) || cut.iter().any(|prefix| name.starts_with(prefix.as_str()));
+        !renamed || (0..entry.partitions).any(|p| partition_dir(path, name, p).exists())
     });
     Ok(())
 }
