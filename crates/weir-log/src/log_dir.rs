@@ -39,7 +39,8 @@ use crate::paths::sync_dir;
 use crate::segment::{lock, read_lock, write_lock};
 use crate::segment_file::parse_partition_dir_name;
 use crate::topic_name::{
-    CLUSTER_METADATA_TOPIC, is_internal_topic, unify_collision_chars, validate_topic_name,
+    CLUSTER_METADATA_TOPIC, CONSUMER_OFFSETS_TOPIC, is_internal_topic, unify_collision_chars,
+    validate_topic_name,
 };
 
 /// Kafka's clean-shutdown marker file.
@@ -294,6 +295,13 @@ impl LogDir {
         let recovery_points = read_checkpoint(&path.join(RECOVERY_POINT_CHECKPOINT))?;
         let log_starts = read_checkpoint(&path.join(LOG_START_OFFSET_CHECKPOINT))?;
         let mut entries = read_topics_file(&path)?;
+        // KRaft's metadata log, adopted as a topic by an older Weir, is no
+        // topic of the data (its directory is left as it is), and a topic
+        // Kafka calls internal is internal whatever the file says.
+        entries.remove(CLUSTER_METADATA_TOPIC);
+        for (name, entry) in &mut entries {
+            entry.internal |= is_internal_topic(name);
+        }
         drop_deleted_topics(&path, &mut entries)?;
         remove_deleted_dirs(&path)?;
         let known: std::collections::BTreeSet<String> = entries.keys().cloned().collect();
@@ -438,8 +446,7 @@ impl LogDir {
     }
 
     /// Creates an internal topic such as `__consumer_offsets`, or returns it if
-    /// it exists (with at least `partitions` partitions: missing ones are
-    /// made).
+    /// it exists.
     ///
     /// # Errors
     /// As [`create_topic`](Self::create_topic).
@@ -449,20 +456,12 @@ impl LogDir {
         partitions: u32,
         configs: &[(&str, &str)],
     ) -> Result<Arc<Topic>, LogError> {
-        if let Ok(mut t) = self.topic(name) {
-            // One adopted from a Kafka broker's directory has the partitions
-            // that broker held, which may stop short of the topic's count
-            // (`__consumer_offsets-49` on another broker): its records are
-            // placed by a hash over the count, so the missing ones are made,
-            // up to the count asked for (Kafka's default 50 unless
-            // configured otherwise).
-            if t.partition_count() < partitions {
-                self.grow_partitions(name, partitions, true)?;
-                t = self.topic(name)?;
-            }
-            // Nor has it any of its configs (Kafka's broker applies them to
-            // its internal topics whatever the topic says): the ones it has
-            // not set explicitly apply.
+        if let Ok(t) = self.topic(name) {
+            // One adopted from a Kafka directory has none of its configs
+            // (Kafka's broker applies them to its internal topics whatever
+            // the topic says): the ones it has not set explicitly apply. Its
+            // partition count is the topic's, whatever `partitions` says, as
+            // Kafka keeps an existing offsets topic's count.
             let overrides = t.config().overrides().clone();
             let missing: Vec<(&str, &str)> = configs
                 .iter()
@@ -558,12 +557,6 @@ impl LogDir {
     /// and at most [`MAX_PARTITIONS`], and for an internal topic;
     /// [`LogError::UnknownTopic`].
     pub fn create_partitions(&self, name: &str, total: u32) -> Result<(), LogError> {
-        self.grow_partitions(name, total, false)
-    }
-
-    /// As [`create_partitions`](Self::create_partitions); an internal topic
-    /// only when `internal_too`.
-    fn grow_partitions(&self, name: &str, total: u32, internal_too: bool) -> Result<(), LogError> {
         let _meta = lock(&self.inner.meta);
         if self.is_closed() {
             return Err(LogError::Closed {
@@ -572,7 +565,7 @@ impl LogDir {
         }
         let topic = self.topic(name)?;
         let current = topic.partition_count();
-        if topic.internal && !internal_too {
+        if topic.internal {
             // Its records are placed by a hash of the group over the count
             // (as Kafka's `kafka-topics` refuses this for internal topics).
             return Err(LogError::InvalidPartitions {
@@ -1066,7 +1059,14 @@ fn adopt_partition_dirs(
             slot.1 = id;
         }
     }
-    for (topic, (partitions, id)) in found {
+    for (topic, (mut partitions, id)) in found {
+        if topic == CONSUMER_OFFSETS_TOPIC {
+            // A broker holds the partitions of this topic it was given, which
+            // may stop short of the topic's count (`-49` on another broker):
+            // a group's records are placed by a hash over the count, so the
+            // count is at least Kafka's default.
+            partitions = partitions.max(KAFKA_OFFSETS_TOPIC_PARTITIONS);
+        }
         entries.insert(
             topic.clone(),
             TopicEntry {
@@ -1079,6 +1079,10 @@ fn adopt_partition_dirs(
     }
     Ok(())
 }
+
+/// Kafka's default `offsets.topic.num.partitions`: the least partitions an
+/// adopted `__consumer_offsets` gets.
+const KAFKA_OFFSETS_TOPIC_PARTITIONS: u32 = 50;
 
 /// The `<topic>-<partition>` a directory renamed by a delete came from
 /// (`<topic>-<partition>.<suffix>-delete`).

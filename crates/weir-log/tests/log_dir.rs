@@ -735,20 +735,14 @@ fn kafkas_other_internal_topics_are_neither_created_nor_adopted_as_data() {
 /// Review 13: a broker's directory often holds only some partitions of
 /// `__consumer_offsets`; the adopted topic took "highest seen + 1"
 /// partitions, so a group's new commits went to another partition than its
-/// old ones and the old ones won at the next open. The coordinator's count
-/// is made up now.
+/// old ones and the old ones won at the next open. An adopted one has at
+/// least Kafka's default 50 now; one Weir created keeps its count.
 #[test]
-fn an_adopted_offsets_topic_short_of_partitions_is_made_up_to_the_count() {
+fn an_adopted_offsets_topic_has_at_least_kafkas_partition_count() {
     let dir = tempfile::tempdir().unwrap();
     fs::create_dir(dir.path().join("__consumer_offsets-3")).unwrap();
     let logs = LogDir::open(dir.path()).unwrap();
-    assert_eq!(
-        logs.topic("__consumer_offsets").unwrap().partition_count(),
-        4
-    );
-    let t = logs
-        .create_internal_topic("__consumer_offsets", 50, &[])
-        .unwrap();
+    let t = logs.topic("__consumer_offsets").unwrap();
     assert_eq!(t.partition_count(), 50);
     assert!(t.is_internal());
     // A client still cannot change the count.
@@ -760,6 +754,45 @@ fn an_adopted_offsets_topic_short_of_partitions_is_made_up_to_the_count() {
         logs.topic("__consumer_offsets").unwrap().partition_count(),
         50
     );
+
+    // Created by Weir with fewer: asked for again with another count (a
+    // tool with the default), it keeps its own, as Kafka keeps an existing
+    // offsets topic's count.
+    let dir = tempfile::tempdir().unwrap();
+    let logs = LogDir::open(dir.path()).unwrap();
+    logs.create_internal_topic("__consumer_offsets", 4, &[])
+        .unwrap();
+    let t = logs
+        .create_internal_topic("__consumer_offsets", 50, &[])
+        .unwrap();
+    assert_eq!(t.partition_count(), 4);
+}
+
+/// Review 13: a topics file written before `__cluster_metadata` and
+/// `__share_group_state` were internal listed them as ordinary topics; they
+/// stayed so (the metadata log under 7-day retention).
+#[test]
+fn topics_listed_before_they_were_internal_are_internal_or_left_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let logs = LogDir::open(dir.path()).unwrap();
+    logs.create_topic("plain", 1, &[]).unwrap();
+    logs.close().unwrap();
+    drop(logs);
+    // As an older Weir wrote it.
+    let file = dir.path().join("weir-topics.json");
+    let mut json: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(&file).unwrap()).unwrap();
+    let plain = json["topics"]["plain"].clone();
+    for name in ["__cluster_metadata", "__share_group_state"] {
+        json["topics"][name] = plain.clone();
+        fs::create_dir(dir.path().join(format!("{name}-0"))).unwrap();
+    }
+    fs::write(&file, serde_json::to_vec(&json).unwrap()).unwrap();
+    let logs = LogDir::open(dir.path()).unwrap();
+    assert!(logs.topic("__cluster_metadata").is_err());
+    assert!(dir.path().join("__cluster_metadata-0").exists());
+    assert!(logs.topic("__share_group_state").unwrap().is_internal());
+    assert!(!logs.topic("plain").unwrap().is_internal());
 }
 
 /// Review 13: deleting a topic with a name near the 249-character limit
