@@ -168,6 +168,20 @@ enum TopicsCommand {
         #[arg(long, value_enum, default_value_t = Format::Text)]
         format: Format,
     },
+    /// Give a topic the id a Kafka cluster's controller gave it (shown by
+    /// `kafka-topics --describe`), before its partition directories move into
+    /// a Kafka broker's log directory: a KRaft broker serves a directory only
+    /// under that id. Rewrites each partition's `partition.metadata`. See the
+    /// README's "Moving to Kafka".
+    SetId {
+        /// The topic (`__consumer_offsets` too).
+        name: String,
+        /// The topic's id in Kafka: 22 base64url characters.
+        id: String,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
+    },
     /// Change a topic's configs and add partitions (like `kafka-topics
     /// --alter` and `kafka-configs --alter`).
     ///
@@ -292,6 +306,9 @@ fn main() -> ExitCode {
         }
         Command::Topics(TopicsCommand::Delete { name, format }) => {
             topics::delete(data_dir, &name, format, &mut out)
+        }
+        Command::Topics(TopicsCommand::SetId { name, id, format }) => {
+            topics::set_id(data_dir, &name, &id, format, &mut out)
         }
         Command::Topics(TopicsCommand::Alter {
             name,

@@ -219,6 +219,33 @@ pub(crate) fn delete(
     weir.close().map_err(crate::client::failure)
 }
 
+pub(crate) fn set_id(
+    data_dir: &Path,
+    name: &str,
+    id: &str,
+    format: Format,
+    out: &mut impl Write,
+) -> Result<(), Failure> {
+    let logs = open_data_dir(data_dir)?;
+    let set = logs.set_topic_id(name, id).map_err(log_failure);
+    if set.is_ok() {
+        let partitions = logs.topic(name).map_err(log_failure)?.partition_count();
+        match format {
+            Format::Text => writeln!(
+                out,
+                "Topic {name}: id {id} written to its {partitions} partition(s)"
+            )?,
+            Format::Json => writeln!(
+                out,
+                "{}",
+                json!({"topic": name, "topic_id": id, "partitions": partitions})
+            )?,
+        }
+    }
+    let closed = close(logs);
+    set.and(closed)
+}
+
 pub(crate) fn close(logs: LogDir) -> Result<(), Failure> {
     logs.close().map_err(log_failure)
 }

@@ -759,3 +759,33 @@ fn dump_and_verify_inside_a_partition_directory_name_its_topic() {
     assert_eq!(v["partitions"][0]["topic"], "inside", "{v}");
     assert_eq!(v["partitions"][0]["partition"], 3);
 }
+
+/// `weir topics set-id`: the id Kafka's controller gave a topic, written to
+/// each partition's `partition.metadata`; a bad id exits 2 naming it.
+#[test]
+fn topics_set_id_writes_kafkas_id_into_every_partition() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    let ok = |args: &[&str]| {
+        let out = weir_in(d, args, "");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    ok(&["topics", "create", "orders", "--partitions", "3"]);
+    let id = "xOy2q1YhRSWtqRsJzGJv9w";
+    let v: Value =
+        serde_json::from_str(&ok(&["topics", "set-id", "orders", id, "--format", "json"])).unwrap();
+    assert_eq!(v["topic_id"], id);
+    assert_eq!(v["partitions"], 3);
+    for p in 0..3 {
+        let meta = fs::read_to_string(d.join(format!("orders-{p}/partition.metadata"))).unwrap();
+        assert!(meta.contains(&format!("topic_id: {id}")), "{meta}");
+    }
+    let out = weir_in(d, &["topics", "set-id", "orders", "not-an-id"], "");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not-an-id"));
+}

@@ -131,6 +131,16 @@ pub enum LogError {
         what: String,
     },
 
+    /// A topic id Kafka would not accept (a `Uuid` in its 22-character
+    /// base64url form).
+    #[error("invalid topic id {id:?}: {reason}")]
+    InvalidTopicId {
+        /// The id as given.
+        id: String,
+        /// Why it is invalid.
+        reason: String,
+    },
+
     /// A topic name Kafka would not accept.
     #[error("invalid topic name {name:?}: {reason}")]
     InvalidTopicName {

@@ -223,6 +223,30 @@ fn new_topic_id() -> String {
     }
 }
 
+/// Checks a topic id as Kafka's `Uuid.fromString` takes it: the base64url
+/// form of 16 bytes, without padding, and not one of the ids Kafka reserves
+/// (the zero id, and the metadata log's).
+fn validate_topic_id(id: &str) -> Result<(), LogError> {
+    let invalid = |reason: &str| LogError::InvalidTopicId {
+        id: id.to_string(),
+        reason: reason.to_string(),
+    };
+    let bytes = URL_SAFE_NO_PAD
+        .decode(id)
+        .map_err(|_| invalid("it is not the base64url form of a UUID (22 characters)"))?;
+    if bytes.len() != 16 {
+        return Err(invalid(
+            "it is not the base64url form of a UUID (22 characters)",
+        ));
+    }
+    if id == "AAAAAAAAAAAAAAAAAAAAAA" || id == "AAAAAAAAAAAAAAAAAAAAAQ" {
+        return Err(invalid(
+            "Kafka reserves it (the zero id, or its metadata log's)",
+        ));
+    }
+    Ok(())
+}
+
 fn read_checkpoint(path: &Path) -> Result<HashMap<(String, i32), i64>, LogError> {
     Ok(read_offset_checkpoint(path)?
         .into_iter()
@@ -547,6 +571,45 @@ impl LogDir {
             fs::remove_dir_all(&target).map_err(LogError::io(&target, "delete"))?;
         }
         sync_dir(&self.inner.path)?;
+        Ok(())
+    }
+
+    /// Gives a topic the id Kafka's controller gave it, before its partition
+    /// directories move into a Kafka broker's log directory (a KRaft broker
+    /// serves a directory only under its controller's id; see the README's
+    /// *Moving to Kafka*). Every partition's `partition.metadata` and
+    /// `weir-topics.json` are rewritten. Clients see the topic changed, as
+    /// after any metadata change.
+    ///
+    /// # Errors
+    /// [`LogError::InvalidTopicId`] for an id that is not a Kafka `Uuid`
+    /// (22 base64url characters of 16 bytes) or is one Kafka reserves;
+    /// [`LogError::UnknownTopic`]; [`LogError::Io`].
+    pub fn set_topic_id(&self, name: &str, id: &str) -> Result<(), LogError> {
+        validate_topic_id(id)?;
+        let _meta = lock(&self.inner.meta);
+        if self.is_closed() {
+            return Err(LogError::Closed {
+                what: self.inner.path.display().to_string(),
+            });
+        }
+        let old = self.topic(name)?;
+        let topic = Arc::new(Topic {
+            name: old.name.clone(),
+            topic_id: id.to_string(),
+            internal: old.internal,
+            config: RwLock::new(old.config()),
+            partitions: RwLock::new(old.partitions()),
+        });
+        // The topics file first: an open after a failure part-way rewrites
+        // every partition's `partition.metadata` from it.
+        self.inner
+            .write_topics_file_with(Some((name, topic.entry())))?;
+        for log in topic.partitions() {
+            write_partition_metadata(log.dir(), id)?;
+        }
+        write_lock(&self.inner.topics).insert(name.to_string(), topic);
+        self.inner.metadata_version.fetch_add(1, Ordering::AcqRel);
         Ok(())
     }
 

@@ -831,3 +831,45 @@ fn a_topic_with_a_name_at_the_length_limit_can_be_deleted() {
     assert!(logs.topic(&name).is_err());
     assert!(!dir.path().join(&cut).exists());
 }
+
+/// Moving to Kafka: a topic takes the id Kafka's controller gave it, in every
+/// `partition.metadata` and across reopens; ids Kafka would not take are
+/// refused, naming the id.
+#[test]
+fn a_topic_takes_the_id_kafka_gave_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let logs = LogDir::open(dir.path()).unwrap();
+    logs.create_topic("orders", 2, &[]).unwrap();
+    let before = logs.metadata_version();
+    let kafka_id = "xOy2q1YhRSWtqRsJzGJv9w";
+    logs.set_topic_id("orders", kafka_id).unwrap();
+    assert_eq!(logs.topic("orders").unwrap().topic_id(), kafka_id);
+    assert!(logs.metadata_version() > before);
+    for p in 0..2 {
+        let meta =
+            fs::read_to_string(dir.path().join(format!("orders-{p}/partition.metadata"))).unwrap();
+        assert_eq!(meta, format!("version: 0\ntopic_id: {kafka_id}\n"));
+    }
+    for bad in [
+        "short",
+        "xOy2q1YhRSWtqRsJzGJv9x",
+        "xOy2q1YhRSWtqRsJzGJv9w==",
+        "AAAAAAAAAAAAAAAAAAAAAA",
+        "AAAAAAAAAAAAAAAAAAAAAQ",
+    ] {
+        let err = logs.set_topic_id("orders", bad).unwrap_err();
+        assert!(
+            matches!(err, LogError::InvalidTopicId { .. }),
+            "{bad}: {err}"
+        );
+        assert!(err.to_string().contains(bad));
+    }
+    assert!(matches!(
+        logs.set_topic_id("missing", kafka_id),
+        Err(LogError::UnknownTopic { .. })
+    ));
+    logs.close().unwrap();
+    drop(logs);
+    let logs = LogDir::open(dir.path()).unwrap();
+    assert_eq!(logs.topic("orders").unwrap().topic_id(), kafka_id);
+}
