@@ -815,8 +815,14 @@ mod tests {
     /// under way, throttle sleeps included (hours on a big throttled
     /// partition). A pass now ends at its next batch, or within a slice of
     /// its throttle's sleep.
-    #[test]
-    fn shutdown_ends_a_throttled_pass() {
+    /// A data directory of compacted `topics`, each with one partition of
+    /// `batches` closed 5000-byte batches of one key; and a cleaner of it at
+    /// `rate` bytes a second, not started.
+    fn throttled(
+        topics: &[&str],
+        batches: usize,
+        rate: &str,
+    ) -> (tempfile::TempDir, Arc<LogDir>, Arc<Cleaner>) {
         let dir = tempfile::tempdir().unwrap();
         let logs = Arc::new(
             LogDir::open_with(
@@ -828,26 +834,35 @@ mod tests {
             )
             .unwrap(),
         );
-        logs.create_topic("t", 1, &[("cleanup.policy", "compact")])
-            .unwrap();
-        let log = logs.partition("t", 0).unwrap();
-        for _ in 0..200 {
-            let mut b = BatchBuilder::new(BatchOptions::default());
-            b.append(
-                &Record::new(vec![b'v'; 5000])
-                    .with_key("k")
-                    .with_timestamp(log.clock().now_ms()),
-            )
-            .unwrap();
-            log.append(b.build().unwrap()).unwrap();
+        for t in topics {
+            logs.create_topic(t, 1, &[("cleanup.policy", "compact")])
+                .unwrap();
+            let log = logs.partition(t, 0).unwrap();
+            for _ in 0..batches {
+                let mut b = BatchBuilder::new(BatchOptions::default());
+                b.append(
+                    &Record::new(vec![b'v'; 5000])
+                        .with_key("k")
+                        .with_timestamp(log.clock().now_ms()),
+                )
+                .unwrap();
+                log.append(b.build().unwrap()).unwrap();
+            }
+            log.roll().unwrap();
         }
-        log.roll().unwrap();
         let config = CleanerConfig::from_props([
-            ("log.cleaner.io.max.bytes.per.second", "10000"),
+            ("log.cleaner.io.max.bytes.per.second", rate),
             ("log.cleaner.backoff.ms", "10"),
         ])
         .unwrap();
         let cleaner = Arc::new(Cleaner::new(Arc::clone(&logs), config).unwrap());
+        (dir, logs, cleaner)
+    }
+
+    #[test]
+    fn shutdown_ends_a_throttled_pass() {
+        let (_dir, logs, cleaner) = throttled(&["t"], 200, "10000");
+        let log = logs.partition("t", 0).unwrap();
         cleaner.start().unwrap();
         // Wait for the pass to be under way.
         let deadline = Instant::now() + Duration::from_secs(30);
@@ -878,39 +893,7 @@ mod tests {
     /// the shutdown either), and the shutdown waited out the whole sleep.
     #[test]
     fn shutdown_does_not_wait_for_a_callers_pass_asleep_on_the_shared_rate() {
-        let dir = tempfile::tempdir().unwrap();
-        let logs = Arc::new(
-            LogDir::open_with(
-                dir.path(),
-                LogDirOptions {
-                    background_thread: false,
-                    ..LogDirOptions::default()
-                },
-            )
-            .unwrap(),
-        );
-        for t in ["a", "b"] {
-            logs.create_topic(t, 1, &[("cleanup.policy", "compact")])
-                .unwrap();
-            let log = logs.partition(t, 0).unwrap();
-            for _ in 0..50 {
-                let mut b = BatchBuilder::new(BatchOptions::default());
-                b.append(
-                    &Record::new(vec![b'v'; 5000])
-                        .with_key("k")
-                        .with_timestamp(log.clock().now_ms()),
-                )
-                .unwrap();
-                log.append(b.build().unwrap()).unwrap();
-            }
-            log.roll().unwrap();
-        }
-        let config = CleanerConfig::from_props([
-            ("log.cleaner.io.max.bytes.per.second", "100"),
-            ("log.cleaner.backoff.ms", "10"),
-        ])
-        .unwrap();
-        let cleaner = Arc::new(Cleaner::new(Arc::clone(&logs), config).unwrap());
+        let (_dir, _logs, cleaner) = throttled(&["a", "b"], 50, "100");
         // Past the rate's first measuring period: the first batch read
         // owes a sleep of about 50 s.
         std::thread::sleep(Duration::from_millis(400));

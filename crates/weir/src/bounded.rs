@@ -356,12 +356,10 @@ impl BoundedRead {
                     // at the earliest offset still there.
                     Err(weir_log::LogError::OffsetOutOfRange {
                         log_start_offset, ..
-                    }) if !self.fail_on_data_loss
-                        && log_start_offset.max(range.log.log_start_offset()) > position =>
-                    {
-                        let next = log_start_offset
-                            .max(range.log.log_start_offset())
-                            .min(range.end);
+                    }) if !self.fail_on_data_loss && log_start_offset > position => {
+                        // The log names its start as it is once the
+                        // records are gone (retention moves it first).
+                        let next = log_start_offset.min(range.end);
                         gap(expected, next, &mut part)?;
                         position = next;
                         expected = expected.max(next);

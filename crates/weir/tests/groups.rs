@@ -54,6 +54,18 @@ fn poll_until(c: &mut Consumer, mut done: impl FnMut(&mut Consumer) -> bool) {
     }
 }
 
+/// Topic `t` of one partition holding 3 records, and a member of group `g`
+/// (with `extra` configs) that has read them.
+fn member_that_read_3(weir: &Weir, extra: &[(&str, &str)]) -> (TopicPartition, Consumer) {
+    weir.admin().create_topic("t", 1, &[]).unwrap();
+    produce(weir, "t", 3, 0);
+    let tp = TopicPartition::new("t", 0);
+    let mut c = consumer(weir, "g", extra);
+    c.subscribe(&["t"]).unwrap();
+    poll_until(&mut c, |c| c.position(&tp).unwrap_or(0) == 3);
+    (tp, c)
+}
+
 /// Who owns what, as listeners report it; panics on a partition with two owners.
 #[derive(Clone, Default)]
 struct Registry(Arc<Mutex<HashMap<TopicPartition, String>>>);
@@ -1022,12 +1034,7 @@ fn an_adopted_offsets_topic_is_compacted() {
 #[test]
 fn async_commit_callbacks_run_in_order_and_before_commit_sync_returns() {
     let (_dir, weir) = weir();
-    weir.admin().create_topic("t", 1, &[]).unwrap();
-    produce(&weir, "t", 3, 0);
-    let tp = TopicPartition::new("t", 0);
-    let mut c = consumer(&weir, "g", &[]);
-    c.subscribe(&["t"]).unwrap();
-    poll_until(&mut c, |c| c.position(&tp).unwrap_or(0) == 3);
+    let (tp, mut c) = member_that_read_3(&weir, &[]);
     let order = Arc::new(Mutex::new(Vec::new()));
     let push = |name: &'static str| -> Option<weir::CommitCallback> {
         let order = Arc::clone(&order);
@@ -1065,20 +1072,14 @@ fn async_commit_callbacks_run_in_order_and_before_commit_sync_returns() {
 #[test]
 fn a_poll_waiting_past_max_poll_interval_keeps_its_membership_and_auto_commits() {
     let (_dir, weir) = weir();
-    weir.admin().create_topic("t", 1, &[]).unwrap();
-    produce(&weir, "t", 3, 0);
-    let tp = TopicPartition::new("t", 0);
-    let mut c = consumer(
+    let (tp, mut c) = member_that_read_3(
         &weir,
-        "g",
         &[
             ("max.poll.interval.ms", "300"),
             ("enable.auto.commit", "true"),
             ("auto.commit.interval.ms", "400"),
         ],
     );
-    c.subscribe(&["t"]).unwrap();
-    poll_until(&mut c, |c| c.position(&tp).unwrap_or(0) == 3);
     let member = c.member_id().unwrap().to_string();
     // One idle poll, longer than max.poll.interval.ms and the auto-commit
     // interval.
@@ -1254,12 +1255,7 @@ fn a_cooperative_member_waiting_in_a_rebalance_does_not_spin() {
 #[test]
 fn a_closed_consumer_commits_nothing_and_its_callbacks_still_run() {
     let (_dir, weir) = weir();
-    weir.admin().create_topic("t", 1, &[]).unwrap();
-    produce(&weir, "t", 3, 0);
-    let tp = TopicPartition::new("t", 0);
-    let mut c = consumer(&weir, "g", &[]);
-    c.subscribe(&["t"]).unwrap();
-    poll_until(&mut c, |c| c.position(&tp).unwrap_or(0) == 3);
+    let (tp, mut c) = member_that_read_3(&weir, &[]);
     c.close();
     let outcomes = Arc::new(Mutex::new(Vec::new()));
     for explicit in [false, true] {

@@ -45,6 +45,20 @@ fn leaked(producer: Producer) -> &'static Producer {
     Box::leak(Box::new(producer))
 }
 
+/// A leaked `acks=1` producer whose `buffer.memory` is one 16 KiB batch.
+fn one_batch_of_memory(weir: &Weir, linger_ms: &str, max_block_ms: &str) -> &'static Producer {
+    leaked(
+        weir.producer(&[
+            ("acks", "1"),
+            ("batch.size", "16384"),
+            ("buffer.memory", "16384"),
+            ("linger.ms", linger_ms),
+            ("max.block.ms", max_block_ms),
+        ])
+        .unwrap(),
+    )
+}
+
 fn close_within_30s(producer: &Producer) {
     let p = producer.clone();
     within_30s("close", move || p.close());
@@ -58,16 +72,7 @@ fn close_and_flush_never_wait_for_a_sender_blocked_on_memory() {
     weir.admin().create_topic("t", 2, &[]).unwrap();
     for linger in ["0", "600000"] {
         // (a) close while the sender waits: it is refused, close returns.
-        let producer = leaked(
-            weir.producer(&[
-                ("acks", "1"),
-                ("batch.size", "16384"),
-                ("buffer.memory", "16384"),
-                ("linger.ms", linger),
-                ("max.block.ms", "30000"),
-            ])
-            .unwrap(),
-        );
+        let producer = one_batch_of_memory(&weir, linger, "30000");
         let go = hold_in_delivery(producer, "t", 0, 15_000);
         let blocked = send_from_another_thread(
             producer,
@@ -97,16 +102,7 @@ fn close_and_flush_never_wait_for_a_sender_blocked_on_memory() {
         );
 
         // (b) flush while the sender waits and then gives up.
-        let producer = leaked(
-            weir.producer(&[
-                ("acks", "1"),
-                ("batch.size", "16384"),
-                ("buffer.memory", "16384"),
-                ("linger.ms", linger),
-                ("max.block.ms", "300"),
-            ])
-            .unwrap(),
-        );
+        let producer = one_batch_of_memory(&weir, linger, "300");
         let go = hold_in_delivery(producer, "t", 0, 15_000);
         let blocked = send_from_another_thread(
             producer,
@@ -279,16 +275,7 @@ fn a_sender_waiting_for_memory_sends_the_lingering_batches() {
     // One partition: the record that does not fit its batch seals it, and
     // needs the memory that batch holds. The sealed batch is sent first.
     weir.admin().create_topic("one", 1, &[]).unwrap();
-    let producer = leaked(
-        weir.producer(&[
-            ("acks", "1"),
-            ("batch.size", "16384"),
-            ("buffer.memory", "16384"),
-            ("linger.ms", "600000"),
-            ("max.block.ms", "5000"),
-        ])
-        .unwrap(),
-    );
+    let producer = one_batch_of_memory(&weir, "600000", "5000");
     producer
         .send(ProducerRecord::new("one", vec![0; 10_000]))
         .unwrap();
@@ -347,16 +334,7 @@ fn batches_opened_while_a_sender_waits_for_memory_are_sent_at_once() {
 fn memory_held_in_delivery_still_blocks_and_errors() {
     let (_dir, weir) = weir();
     weir.admin().create_topic("t", 2, &[]).unwrap();
-    let producer = leaked(
-        weir.producer(&[
-            ("acks", "1"),
-            ("batch.size", "16384"),
-            ("buffer.memory", "16384"),
-            ("linger.ms", "600000"),
-            ("max.block.ms", "50"),
-        ])
-        .unwrap(),
-    );
+    let producer = one_batch_of_memory(&weir, "600000", "50");
     let go = hold_in_delivery(producer, "t", 0, 15_000);
     let err = producer
         .send(ProducerRecord::new("t", vec![1; 5000]).partition(1))
