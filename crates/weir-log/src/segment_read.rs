@@ -198,6 +198,25 @@ impl LogSegment {
             .filter(|&pos| pos > after)
     }
 
+    /// The header of the batch at `position`, if one that plausibly frames a
+    /// whole batch ends by `max_position`.
+    fn header_at(&self, position: u64, max_position: u64) -> Option<BatchHeader> {
+        let mut buf = [0u8; RECORD_BATCH_OVERHEAD];
+        let mut done = 0;
+        while done < buf.len() {
+            let rest = buf.get_mut(done..)?;
+            match self.file.read_at(rest, position + done as u64) {
+                Ok(0) => return None,
+                Ok(n) => done += n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(_) => return None,
+            }
+        }
+        batch_header::parse(&buf, position).filter(|h| {
+            h.size >= RECORD_BATCH_OVERHEAD as u64 && h.position + h.size <= max_position
+        })
+    }
+
     /// The header of the first batch holding an offset at or after `offset`.
     fn locate(
         &self,
@@ -209,6 +228,16 @@ impl LogSegment {
             .iter()
             .find(|&&(o, _)| o == offset)
             .map(|&(_, pos)| pos);
+        // A sequential reader's next batch starts where its last fetch
+        // ended: its header alone is read, not a walk's chunk.
+        if let Some(at) = hinted
+            && let Some(h) = self.header_at(at, max_position)
+            && h.base_offset <= offset
+            && offset <= h.last_offset
+            && h.base_offset < max_offset
+        {
+            return Ok(Some(h));
+        }
         let start = hinted.unwrap_or_else(|| self.lookup_position(offset));
         let mut found = None;
         self.walk_headers(start.min(max_position), max_position, |h| {

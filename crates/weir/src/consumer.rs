@@ -5,9 +5,11 @@
 //! batch), round-robin, until it holds `max.poll.records` records, and returns
 //! up to `max.poll.records` records, keeping the rest buffered for the next
 //! poll, which goes on with the partition this one stopped in (as Kafka's
-//! consumer drains the fetch in line before the next). Fetching no further
-//! ahead than that keeps the fetched bytes in cache until they are read, and
-//! the consumer reuses its fetch buffers once nothing shares them. A batch's
+//! consumer drains the fetch in line before the next). A partition is read in
+//! chunks of about 128 KiB, the next only while the poll wants more. Fetching
+//! no further ahead than that keeps the fetched bytes in cache until they are
+//! read, and the consumer reuses its fetch buffers once nothing shares them.
+//! A batch's
 //! CRC (`check.crcs`) is checked and its records decoded when the poll first
 //! takes from it, as Kafka's consumer does. When less than
 //! `fetch.min.bytes` is available it waits (by notification from the log) up
@@ -675,7 +677,10 @@ impl Consumer {
     /// bytes fetched for partitions a poll does not reach would be out of
     /// cache by the time a later poll checks and decodes them (measured: a
     /// tenth of the consumer's time at 6 partitions); the partitions left out
-    /// are fetched by the next polls.
+    /// are fetched by the next polls. For the same reason a partition is read
+    /// in chunks of [`FETCH_CHUNK`] (up to `max.partition.fetch.bytes` in all,
+    /// the first read returning its first batch whatever its size, as
+    /// Kafka's fetch does), stopping as soon as the poll holds enough.
     fn fetch_round(&mut self, st: &mut PollState) -> Result<(), WeirError> {
         // The clock is read only if something is fetched: for the poll's start
         // and for `fetch-latency`.
@@ -721,83 +726,122 @@ impl Consumer {
                 st.start.get_or_insert(now);
                 fetch_started = Some(now);
             }
-            let max_bytes = per_partition.min(budget).max(1);
-            let fetched = a
-                .log
-                .fetch_into(a.fetch_position, max_bytes, self.buffers.spare());
-            let data = match fetched {
-                Ok(d) => d,
-                Err(LogError::OffsetOutOfRange {
-                    offset,
-                    log_start_offset,
-                    log_end_offset,
-                    ..
-                }) => {
-                    // Retention or DeleteRecords moved past us. Records
-                    // already buffered are returned first, as Kafka fetches
-                    // no partition that holds some; the position then meets
-                    // the log's start, and the reset names it.
-                    if !a.buffered.is_empty() {
-                        continue;
-                    }
-                    match reset_offset(&a.log, reset, &**self.weir.clock())? {
-                        Some(to) => set_position(a, to),
-                        None => {
-                            return Err(WeirError::OffsetOutOfRange {
-                                topic: a.tp.topic.clone(),
-                                partition: a.tp.partition,
-                                offset,
-                                log_start_offset,
-                                log_end_offset,
-                            });
+            // The partition is read in chunks of about FETCH_CHUNK bytes
+            // while the poll wants more, up to max.partition.fetch.bytes:
+            // small buffers are reused whole and stay in cache between the
+            // kernel's copy and the CRC and decode.
+            let mut part_left = per_partition;
+            let mut chunk = FETCH_CHUNK;
+            let mut first_read = true;
+            loop {
+                if !first_read
+                    && (part_left == 0
+                        || budget == 0
+                        || (held_bytes >= enough && held_records >= wanted))
+                {
+                    break;
+                }
+                let max_bytes = part_left.min(budget).min(chunk).max(1);
+                let fetched = a
+                    .log
+                    .fetch_into(a.fetch_position, max_bytes, self.buffers.spare());
+                let data = match fetched {
+                    Ok(d) => d,
+                    // After a first read, errors wait for the next round: the
+                    // records read before them are returned first, and the
+                    // next poll reading from here meets the error again.
+                    Err(_) if !first_read => break,
+                    Err(LogError::OffsetOutOfRange {
+                        offset,
+                        log_start_offset,
+                        log_end_offset,
+                        ..
+                    }) => {
+                        // Retention or DeleteRecords moved past us. Records
+                        // already buffered are returned first, as Kafka
+                        // fetches no partition that holds some; the position
+                        // then meets the log's start, and the reset names it.
+                        if !a.buffered.is_empty() {
+                            break;
                         }
+                        match reset_offset(&a.log, reset, &**self.weir.clock())? {
+                            Some(to) => set_position(a, to),
+                            None => {
+                                return Err(WeirError::OffsetOutOfRange {
+                                    topic: a.tp.topic.clone(),
+                                    partition: a.tp.partition,
+                                    offset,
+                                    log_start_offset,
+                                    log_end_offset,
+                                });
+                            }
+                        }
+                        break;
                     }
-                    continue;
-                }
-                // Damage the log found while locating the offset: named by
-                // the offset, so the application can seek past it.
-                Err(e @ LogError::Corrupt { .. }) => {
-                    return Err(corrupt(&a.tp, a.fetch_position, e));
-                }
-                Err(e) => return Err(e.into()),
-            };
-            if data.is_empty() {
-                continue;
-            }
-            self.buffers.lend(&data.records);
-            fetched_any = true;
-            budget = budget.saturating_sub(data.records.len());
-            let mut aborted = AbortedBatches::for_fetch(
-                read_committed,
-                &a.log,
-                a.fetch_position,
-                data.next_offset,
-            );
-            // Framing is checked here; the CRC (`check.crcs`) when the batch's
-            // records are first read, so checksum and decode run back to back
-            // on bytes still in cache.
-            for item in data.batches().verify_crc(false) {
-                let batch = item.map_err(|e| corrupt(&a.tp, a.fetch_position, e))?.batch;
-                let skip = aborted.as_mut().is_some_and(|x| x.is_aborted(&batch));
-                // Records a poll may return (none of control batches and
-                // aborted ones; none for a hostile negative count).
-                let counted = if skip || batch.is_control() {
-                    0
-                } else {
-                    usize::try_from(batch.records_count()).unwrap_or(0)
+                    // Damage the log found while locating the offset: named
+                    // by the offset, so the application can seek past it.
+                    Err(e @ LogError::Corrupt { .. }) => {
+                        return Err(corrupt(&a.tp, a.fetch_position, e));
+                    }
+                    Err(e) => return Err(e.into()),
                 };
-                a.buffered_bytes += batch.size();
-                a.buffered_records += counted;
-                held_bytes += batch.size();
-                held_records += counted;
-                a.fetch_position = batch.last_offset() + 1;
-                a.buffered.push_back(Buffered {
-                    batch,
-                    records: None,
-                    aborted: skip,
-                    resume: None,
-                    counted,
-                });
+                if data.is_empty() {
+                    break;
+                }
+                let len = data.records.len();
+                if !first_read && len > max_bytes {
+                    // One batch larger than what is left to read: only a
+                    // partition's first read returns a batch whatever its
+                    // size. It is read again by a later round; its buffer
+                    // comes back for the next read.
+                    self.buffers.lend(&data.records);
+                    break;
+                }
+                first_read = false;
+                self.buffers.lend(&data.records);
+                fetched_any = true;
+                budget = budget.saturating_sub(len);
+                part_left = part_left.saturating_sub(len);
+                // A batch larger than a chunk: the next read asks for room
+                // for two of them.
+                if len > max_bytes {
+                    chunk = chunk.max(len.saturating_mul(2));
+                }
+                let mut aborted = AbortedBatches::for_fetch(
+                    read_committed,
+                    &a.log,
+                    a.fetch_position,
+                    data.next_offset,
+                );
+                // Framing is checked here; the CRC (`check.crcs`) when the
+                // batch's records are first read, so checksum and decode run
+                // back to back on bytes still in cache.
+                for item in data.batches().verify_crc(false) {
+                    let batch = item.map_err(|e| corrupt(&a.tp, a.fetch_position, e))?.batch;
+                    let skip = aborted.as_mut().is_some_and(|x| x.is_aborted(&batch));
+                    // Records a poll may return (none of control batches and
+                    // aborted ones; none for a hostile negative count).
+                    let counted = if skip || batch.is_control() {
+                        0
+                    } else {
+                        usize::try_from(batch.records_count()).unwrap_or(0)
+                    };
+                    a.buffered_bytes += batch.size();
+                    a.buffered_records += counted;
+                    held_bytes += batch.size();
+                    held_records += counted;
+                    a.fetch_position = batch.last_offset() + 1;
+                    a.buffered.push_back(Buffered {
+                        batch,
+                        records: None,
+                        aborted: skip,
+                        resume: None,
+                        counted,
+                    });
+                }
+                if data.next_offset >= data.high_watermark {
+                    break;
+                }
             }
         }
         if let Some(started) = fetch_started {
@@ -947,23 +991,37 @@ impl Consumer {
     }
 }
 
+/// How much a poll reads from a partition at a time (more when its batches
+/// are larger): a poll that wants more reads the next chunk. A 1 MiB read
+/// (`max.partition.fetch.bytes`' default) lands in memory the CPU's cache no
+/// longer holds by the time the poll checks and decodes it, and its buffer
+/// fits the next read only when that is no larger; chunks of this size made
+/// the consumer bench about a fifth faster.
+const FETCH_CHUNK: usize = 128 * 1024;
+
 /// The most fetch buffers [`FetchBuffers`] waits for.
-const LENT_MAX: usize = 4;
+const LENT_MAX: usize = 16;
+
+/// The most bytes of fetch buffers [`FetchBuffers`] waits for (the newest
+/// buffer is waited for whatever its size).
+const LENT_BYTES: usize = 4 * 1024 * 1024;
 
 /// The consumer's fetch buffers, reused once nothing shares them any more:
 /// a fetch then copies into memory that is mapped and likely still in cache
 /// (a poll's records were read from it moments ago) instead of a fresh
-/// megabyte, which costs page faults and cache misses on the copy.
+/// buffer, which costs page faults and cache misses on the copy.
 #[derive(Debug, Default)]
 struct FetchBuffers {
     /// The bytes of recent fetches. A buffer comes back when the batches
     /// buffered from it are taken and the records of the polls that returned
     /// them are dropped; one the application keeps (records kept past their
-    /// poll) is forgotten after [`LENT_MAX`] newer fetches. So a consumer
-    /// holds at most `LENT_MAX + 1` buffers it could free, each the size of a
-    /// fetch (about `max.partition.fetch.bytes`, or a larger first batch),
-    /// rounded up to 64 KiB.
+    /// poll) is forgotten once [`LENT_MAX`] newer fetches, or [`LENT_BYTES`]
+    /// of them, were made. So a consumer holds at most that many bytes of
+    /// buffers it could free (rounded up to 64 KiB each), plus its newest
+    /// fetch and one spare buffer.
     lent: VecDeque<Bytes>,
+    /// The bytes in `lent`.
+    lent_bytes: usize,
     /// A buffer back from `lent` (or empty), for the next fetch that reads.
     spare: Vec<u8>,
 }
@@ -977,8 +1035,10 @@ impl FetchBuffers {
                 let Some(bytes) = self.lent.pop_front() else {
                     break;
                 };
+                let len = bytes.len();
                 match bytes.try_into_mut() {
                     Ok(mut unique) => {
+                        self.lent_bytes -= len;
                         unique.clear();
                         self.spare = Vec::from(unique);
                         break;
@@ -992,9 +1052,14 @@ impl FetchBuffers {
 
     /// Keeps a handle on a fetch's bytes, to take its buffer back later.
     fn lend(&mut self, bytes: &Bytes) {
-        if self.lent.len() >= LENT_MAX {
-            self.lent.pop_front();
+        while !self.lent.is_empty()
+            && (self.lent.len() >= LENT_MAX || self.lent_bytes + bytes.len() > LENT_BYTES)
+        {
+            if let Some(old) = self.lent.pop_front() {
+                self.lent_bytes -= old.len();
+            }
         }
+        self.lent_bytes += bytes.len();
         self.lent.push_back(bytes.clone());
     }
 }
@@ -1377,6 +1442,79 @@ mod tests {
     }
 
     #[test]
+    fn a_poll_reads_a_partition_in_chunks_until_it_holds_max_poll_records() {
+        let (_dir, weir, producer) = topic_t(1);
+        let value = "v".repeat(170);
+        for _ in 0..5000 {
+            producer
+                .send(ProducerRecord::new("t", value.clone()))
+                .unwrap();
+        }
+        producer.flush();
+        let mut c = weir
+            .consumer(&[
+                ("auto.offset.reset", "earliest"),
+                ("max.poll.records", "3000"),
+            ])
+            .unwrap();
+        c.assign_topic("t").unwrap();
+        let polled = c.poll(Duration::from_secs(5)).unwrap();
+        assert_eq!(polled.count(), 3000, "one partition fills the poll");
+        // Read in chunks (over 3000 records of about 200 bytes), none larger
+        // than a chunk, and no further than the poll needed.
+        let reads: Vec<usize> = c.buffers.lent.iter().map(Bytes::len).collect();
+        assert!(reads.len() >= 4, "{reads:?}");
+        assert!(reads.iter().all(|&n| n <= FETCH_CHUNK), "{reads:?}");
+        let held = c.parts[0].buffered_records;
+        assert!(held > 0 && held < 1000, "{held} records read ahead");
+        drop(polled);
+        let mut next = 3000;
+        while next < 5000 {
+            for r in c.poll(Duration::from_secs(5)).unwrap().iter() {
+                assert_eq!(r.offset(), next, "every record once, in order");
+                next += 1;
+            }
+        }
+    }
+
+    #[test]
+    fn chunked_reads_keep_to_max_partition_fetch_bytes_with_large_batches() {
+        // Three batches of one ~200 KB record each: larger than a chunk.
+        let (_dir, weir, producer) = topic_t(1);
+        for i in 0..3u8 {
+            producer
+                .send(ProducerRecord::new("t", vec![i; 200_000]))
+                .unwrap();
+        }
+        producer.flush();
+        for (limit, first_poll) in [(100_000, 1), (300_000, 1), (450_000, 2), (700_000, 3)] {
+            let mut c = weir
+                .consumer(&[
+                    ("auto.offset.reset", "earliest"),
+                    ("max.partition.fetch.bytes", &limit.to_string()),
+                ])
+                .unwrap();
+            c.assign_topic("t").unwrap();
+            let polled = c.poll(Duration::from_secs(5)).unwrap();
+            let values: Vec<u8> = polled.iter().map(|r| r.value().unwrap()[0]).collect();
+            assert_eq!(
+                values.len(),
+                first_poll,
+                "max.partition.fetch.bytes={limit}"
+            );
+            assert!(c.parts[0].buffered_bytes <= limit.max(200_100));
+            drop(polled);
+            let mut all = values;
+            while all.len() < 3 {
+                let polled = c.poll(Duration::from_secs(5)).unwrap();
+                assert!(!polled.is_empty());
+                all.extend(polled.iter().map(|r| r.value().unwrap()[0]));
+            }
+            assert_eq!(all, [0, 1, 2], "max.partition.fetch.bytes={limit}");
+        }
+    }
+
+    #[test]
     fn a_partition_topped_up_for_fetch_min_bytes_does_not_starve_the_others() {
         let (_dir, weir, producer) = topic_t(2);
         // A record per batch, so that fetches end where their bytes do.
@@ -1452,5 +1590,20 @@ mod tests {
             buffers.lend(b);
         }
         assert_eq!(buffers.lent.len(), LENT_MAX);
+        assert_eq!(buffers.lent_bytes, LENT_MAX * 64);
+
+        // And only so many bytes of them: a large fetch pushes the oldest out.
+        let large = Bytes::from(vec![0u8; LENT_BYTES - 64 * 3]);
+        buffers.lend(&large);
+        assert_eq!(
+            buffers.lent.len(),
+            4,
+            "three small buffers and the large one"
+        );
+        assert_eq!(buffers.lent_bytes, LENT_BYTES);
+        let huge = Bytes::from(vec![0u8; LENT_BYTES + 1]);
+        buffers.lend(&huge);
+        assert_eq!(buffers.lent.len(), 1, "the newest fetch whatever its size");
+        assert_eq!(buffers.lent_bytes, LENT_BYTES + 1);
     }
 }
