@@ -191,8 +191,15 @@ fn consume(
         }
         let records = match consumer.poll(timeout) {
             Ok(records) => records,
-            // Ctrl-C, SIGTERM or SIGHUP: stop cleanly.
-            Err(WeirError::Wakeup) => break,
+            // Ctrl-C, SIGTERM or SIGHUP: stop cleanly (the caller closes the
+            // consumer, committing a group's offsets), and exit 130 as
+            // Kafka's console consumer does, so a script sees the
+            // interruption.
+            Err(WeirError::Wakeup) => {
+                return Err(Failure::Interrupted(format!(
+                    "interrupted after {printed} record(s)"
+                )));
+            }
             Err(e) => return Err(client::failure(e)),
         };
         // Records past --count are not printed: each partition goes back to
@@ -257,8 +264,8 @@ fn note_first(firsts: &mut Vec<(TopicPartition, i64)>, record: &RecordRef<'_>) {
 
 /// Makes SIGINT, SIGTERM and SIGHUP end the poll loop, so that the consumer
 /// is closed (committing its group's offsets) and the data directory shut
-/// down cleanly, as Kafka's console consumer does from its shutdown hook. A
-/// second signal exits at once (130). Without a handler (one was set
+/// down cleanly, as Kafka's console consumer does from its shutdown hook; it
+/// then exits 130. A second signal exits at once (130). Without a handler (one was set
 /// already) the signals keep their default action.
 fn stop_on_signals(consumer: &Consumer) {
     let wakeup = consumer.wakeup_handle();

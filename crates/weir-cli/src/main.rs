@@ -72,9 +72,10 @@ enum Command {
     /// Text prints each value (with --key-separator: key, SEP, value); json
     /// prints `weir dump`'s schema, one object per line. Waits for new records
     /// at the end unless --exit-at-end or --count says when to stop; Ctrl-C
-    /// (SIGINT, SIGTERM, SIGHUP) stops it cleanly. With --group (and
-    /// enable.auto.commit, the default), the offsets of what was printed are
-    /// committed when it stops.
+    /// (SIGINT, SIGTERM, SIGHUP) stops it cleanly, with exit code 130 as
+    /// Kafka's console consumer. With --group (and enable.auto.commit, the
+    /// default), the offsets of what was printed are committed when it
+    /// stops.
     Consume(consume::ConsumeArgs),
     /// Compact a topic now: one cleaning pass over each partition's closed
     /// segments, whatever its dirty ratio (the background cleaner waits for

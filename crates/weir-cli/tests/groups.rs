@@ -235,9 +235,9 @@ fn a_group_commits_only_the_records_count_printed() {
     assert_eq!(consume_count(d, "3"), ["v7", "v8", "v9"]);
 }
 
-/// Ctrl-C stops a following `weir consume --group` cleanly: it exits 0 and
-/// the group's offsets cover what it printed, as Kafka's console consumer
-/// commits from its shutdown hook.
+/// Ctrl-C stops a following `weir consume --group` cleanly: the group's
+/// offsets cover what it printed, as Kafka's console consumer commits from
+/// its shutdown hook, and it exits 130 (as Kafka's does) naming the count.
 #[cfg(unix)]
 #[test]
 fn sigint_stops_a_group_consumer_cleanly_and_commits_what_it_printed() {
@@ -268,8 +268,10 @@ fn sigint_stops_a_group_consumer_cleanly_and_commits_what_it_printed() {
         .status()
         .unwrap();
     assert!(kill.success());
-    let status = child.wait().unwrap();
-    assert_eq!(status.code(), Some(0), "{status:?}");
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(130), "{:?}", out.status);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("interrupted after 5 record(s)"), "{stderr}");
 
     let described = &json_lines(&weir(
         d,
