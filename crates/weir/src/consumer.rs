@@ -144,6 +144,14 @@ struct PollState {
     /// Kafka's consumer returns what it already holds; `fetch.min.bytes`
     /// only holds back a poll that has to fetch.
     leftover: Option<bool>,
+    /// The partition this poll goes on with, when it held records from an
+    /// earlier poll and there are others (set at its first step): it is not
+    /// topped up during the poll, so that it cannot take every poll.
+    goes_on_with: Option<Option<usize>>,
+    /// A read met damage (or an error) after records it returns first: the
+    /// poll returns what it holds instead of waiting for `fetch.min.bytes`,
+    /// and the next poll meets the damage again.
+    error_ahead: bool,
 }
 
 impl PollState {
@@ -576,6 +584,8 @@ impl Consumer {
             fetch_max_wait: self.config.fetch_max_wait,
             start: None,
             leftover: None,
+            goes_on_with: None,
+            error_ahead: false,
         }
     }
 
@@ -599,7 +609,8 @@ impl Consumer {
             .filter(|a| !a.paused)
             .map(|a| a.buffered_bytes)
             .sum();
-        let enough = buffered > 0 && (leftover || buffered >= self.config.fetch_min_bytes);
+        let enough =
+            buffered > 0 && (leftover || st.error_ahead || buffered >= self.config.fetch_min_bytes);
         if enough {
             let records = self.collect()?;
             self.report_lag();
@@ -678,9 +689,10 @@ impl Consumer {
     /// cache by the time a later poll checks and decodes them (measured: a
     /// tenth of the consumer's time at 6 partitions); the partitions left out
     /// are fetched by the next polls. For the same reason a partition is read
-    /// in chunks of [`FETCH_CHUNK`] (up to `max.partition.fetch.bytes` in all,
-    /// the first read returning its first batch whatever its size, as
-    /// Kafka's fetch does), stopping as soon as the poll holds enough.
+    /// in chunks of [`FETCH_CHUNK`] (up to `max.partition.fetch.bytes` in all;
+    /// only the round's first read returns its first batch whatever its
+    /// size, as Kafka's fetch does for the first partition with data),
+    /// stopping as soon as the poll holds enough.
     fn fetch_round(&mut self, st: &mut PollState) -> Result<(), WeirError> {
         // The clock is read only if something is fetched: for the poll's start
         // and for `fetch-latency`.
@@ -700,6 +712,13 @@ impl Consumer {
                 (bytes + a.buffered_bytes, records + a.buffered_records)
             });
         let wanted = self.config.max_poll_records;
+        let next_start = self.next_start;
+        let goes_on_with = *st.goes_on_with.get_or_insert_with(|| {
+            self.parts
+                .get(next_start)
+                .filter(|a| n > 1 && !a.buffered.is_empty())
+                .map(|_| next_start)
+        });
         for k in 0..n {
             if held_bytes >= enough && held_records >= wanted {
                 break;
@@ -712,7 +731,7 @@ impl Consumer {
             // fetch.min.bytes, except the one the poll goes on with (when
             // there are others): refilled at every poll, it would take every
             // poll and starve the others.
-            let continuing = n > 1 && i == self.next_start && !a.buffered.is_empty();
+            let continuing = goes_on_with == Some(i) && !a.buffered.is_empty();
             if a.paused || a.buffered_bytes >= enough || continuing {
                 continue;
             }
@@ -741,16 +760,20 @@ impl Consumer {
                 {
                     break;
                 }
-                let max_bytes = part_left.min(budget).min(chunk).max(1);
+                let allowance = part_left.min(budget);
+                let max_bytes = allowance.min(chunk).max(1);
                 let fetched = a
                     .log
                     .fetch_into(a.fetch_position, max_bytes, self.buffers.spare());
                 let data = match fetched {
                     Ok(d) => d,
-                    // After a first read, errors wait for the next round: the
-                    // records read before them are returned first, and the
-                    // next poll reading from here meets the error again.
-                    Err(_) if !first_read => break,
+                    // With records held before it, an error waits: they
+                    // are returned first, and the read that starts here
+                    // once they are taken meets the error again.
+                    Err(_) if !a.buffered.is_empty() => {
+                        st.error_ahead = true;
+                        break;
+                    }
                     Err(LogError::OffsetOutOfRange {
                         offset,
                         log_start_offset,
@@ -788,12 +811,14 @@ impl Consumer {
                 if data.is_empty() {
                     break;
                 }
+                self.buffers.read_done();
                 let len = data.records.len();
-                if !first_read && len > max_bytes {
-                    // One batch larger than what is left to read: only a
-                    // partition's first read returns a batch whatever its
-                    // size. It is read again by a later round; its buffer
-                    // comes back for the next read.
+                if fetched_any && len > allowance {
+                    // A batch larger than what is left to read: as in
+                    // Kafka's fetch, only the first batch of a round (of
+                    // its first partition with data) comes back whatever
+                    // its size. It is read again by a later round; its
+                    // buffer comes back for the next read.
                     self.buffers.lend(&data.records);
                     break;
                 }
@@ -804,8 +829,8 @@ impl Consumer {
                 part_left = part_left.saturating_sub(len);
                 // A batch larger than a chunk: the next read asks for room
                 // for two of them.
-                if len > max_bytes {
-                    chunk = chunk.max(len.saturating_mul(2));
+                if len > chunk {
+                    chunk = len.saturating_mul(2);
                 }
                 let mut aborted = AbortedBatches::for_fetch(
                     read_committed,
@@ -816,8 +841,20 @@ impl Consumer {
                 // Framing is checked here; the CRC (`check.crcs`) when the
                 // batch's records are first read, so checksum and decode run
                 // back to back on bytes still in cache.
+                let mut damaged = false;
                 for item in data.batches().verify_crc(false) {
-                    let batch = item.map_err(|e| corrupt(&a.tp, a.fetch_position, e))?.batch;
+                    let batch = match item {
+                        Ok(item) => item.batch,
+                        // Records held before the damage are returned first:
+                        // the read that starts at it reports it, with the
+                        // position there.
+                        Err(_) if !a.buffered.is_empty() => {
+                            st.error_ahead = true;
+                            damaged = true;
+                            break;
+                        }
+                        Err(e) => return Err(corrupt(&a.tp, a.fetch_position, e)),
+                    };
                     let skip = aborted.as_mut().is_some_and(|x| x.is_aborted(&batch));
                     // Records a poll may return (none of control batches and
                     // aborted ones; none for a hostile negative count).
@@ -839,7 +876,7 @@ impl Consumer {
                         counted,
                     });
                 }
-                if data.next_offset >= data.high_watermark {
+                if damaged || data.next_offset >= data.high_watermark {
                     break;
                 }
             }
@@ -1016,9 +1053,10 @@ struct FetchBuffers {
     /// buffered from it are taken and the records of the polls that returned
     /// them are dropped; one the application keeps (records kept past their
     /// poll) is forgotten once [`LENT_MAX`] newer fetches, or [`LENT_BYTES`]
-    /// of them, were made. So a consumer holds at most that many bytes of
-    /// buffers it could free (rounded up to 64 KiB each), plus its newest
-    /// fetch and one spare buffer.
+    /// of them, were made. So a consumer keeps at most that many buffers
+    /// it could free, plus its newest fetch and one spare buffer; a buffer
+    /// is larger than the bytes fetched into it by 64 KiB or, when reused
+    /// for a smaller read, by up to four times those bytes.
     lent: VecDeque<Bytes>,
     /// The bytes in `lent`.
     lent_bytes: usize,
@@ -1048,6 +1086,16 @@ impl FetchBuffers {
             }
         }
         &mut self.spare
+    }
+
+    /// After a read that returned bytes: a spare buffer it left is one that
+    /// did not fit it (too small, or too large to pin for the read), and is
+    /// dropped, so that the next read takes a buffer back from `lent`
+    /// instead of allocating for ever after.
+    fn read_done(&mut self) {
+        if self.spare.capacity() != 0 {
+            self.spare = Vec::new();
+        }
     }
 
     /// Keeps a handle on a fetch's bytes, to take its buffer back later.
@@ -1512,6 +1560,192 @@ mod tests {
             }
             assert_eq!(all, [0, 1, 2], "max.partition.fetch.bytes={limit}");
         }
+    }
+
+    /// A topic `t` of `partitions` with a topic limit for 6 MB records, and
+    /// a producer that can send them.
+    fn topic_for_large(partitions: u32) -> (tempfile::TempDir, Weir, crate::Producer) {
+        let dir = tempfile::tempdir().unwrap();
+        let weir = Weir::open(dir.path()).unwrap();
+        weir.admin()
+            .create_topic("t", partitions, &[("max.message.bytes", "6000000")])
+            .unwrap();
+        let producer = weir
+            .producer(&[("linger.ms", "0"), ("max.request.size", "6000000")])
+            .unwrap();
+        (dir, weir, producer)
+    }
+
+    #[test]
+    fn a_batch_larger_than_a_chunk_within_the_allowance_comes_back_in_the_same_poll() {
+        let (_dir, weir, producer) = topic_t(1);
+        for _ in 0..10 {
+            producer
+                .send(ProducerRecord::new("t", vec![1u8; 1000]))
+                .unwrap();
+        }
+        producer.flush();
+        producer
+            .send(ProducerRecord::new("t", vec![2u8; 200_000]))
+            .unwrap();
+        producer.flush();
+        let mut c = weir.consumer(&[("auto.offset.reset", "earliest")]).unwrap();
+        c.assign_topic("t").unwrap();
+        // Kafka's fetch of up to max.partition.fetch.bytes (1 MiB) returns
+        // all eleven at once.
+        assert_eq!(c.poll(Duration::from_secs(5)).unwrap().count(), 11);
+    }
+
+    #[test]
+    fn a_poll_short_of_fetch_min_bytes_reads_its_partition_again_instead_of_spinning() {
+        let (_dir, weir, producer) = topic_t(2);
+        producer
+            .send(ProducerRecord::new("t", vec![1u8; 100]).partition(0))
+            .unwrap();
+        producer.flush();
+        let mut c = weir
+            .consumer(&[
+                ("auto.offset.reset", "earliest"),
+                ("fetch.min.bytes", "10000"),
+                ("fetch.max.wait.ms", "3000"),
+            ])
+            .unwrap();
+        c.assign_topic("t").unwrap();
+        let sender = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(100));
+            for _ in 0..100 {
+                producer
+                    .send(ProducerRecord::new("t", vec![2u8; 200]).partition(0))
+                    .unwrap();
+            }
+            producer.flush();
+        });
+        let started = Instant::now();
+        let mut n = c.poll(Duration::from_secs(10)).unwrap().count();
+        let took = started.elapsed();
+        sender.join().unwrap();
+        // The poll read partition 0 again when the records came (it held
+        // one record it had read itself, not one an earlier poll left).
+        assert!(took < Duration::from_secs(2), "{took:?}");
+        assert!(n > 1, "{n}");
+        while n < 101 {
+            n += c.poll(Duration::from_secs(5)).unwrap().count();
+        }
+        assert_eq!(n, 101);
+    }
+
+    #[test]
+    fn damage_in_a_later_read_comes_after_the_records_before_it() {
+        use std::os::unix::fs::FileExt;
+        let (dir, weir, producer) = topic_t(1);
+        for _ in 0..3000 {
+            producer
+                .send(ProducerRecord::new("t", "v".repeat(170)))
+                .unwrap();
+        }
+        producer.flush();
+        // Break the magic byte (outside the CRC) of the first batch past the
+        // first chunk.
+        let path = dir.path().join("t-0").join("00000000000000000000.log");
+        let bytes = std::fs::read(&path).unwrap();
+        let mut pos = 0usize;
+        while pos <= FETCH_CHUNK + 1 {
+            let size = i32::from_be_bytes(bytes[pos + 8..pos + 12].try_into().unwrap());
+            pos += 12 + usize::try_from(size).unwrap();
+        }
+        let damaged_at = i64::from_be_bytes(bytes[pos..pos + 8].try_into().unwrap());
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open(&path)
+            .unwrap()
+            .write_all_at(&[1], (pos + 16) as u64)
+            .unwrap();
+        let mut c = weir
+            .consumer(&[
+                ("auto.offset.reset", "earliest"),
+                ("max.poll.records", "3000"),
+            ])
+            .unwrap();
+        let tp = TopicPartition::new("t", 0);
+        c.assign(std::slice::from_ref(&tp)).unwrap();
+        let mut next = 0;
+        loop {
+            match c.poll(Duration::from_secs(5)) {
+                Ok(records) => {
+                    for r in records.iter() {
+                        assert_eq!(r.offset(), next);
+                        next += 1;
+                    }
+                }
+                Err(WeirError::Corrupt { offset, .. }) => {
+                    // Named only once every record before it was returned,
+                    // with the position at it.
+                    assert_eq!((offset, next), (damaged_at, damaged_at));
+                    assert_eq!(c.position(&tp).unwrap(), damaged_at);
+                    break;
+                }
+                Err(e) => panic!("{e}"),
+            }
+            assert!(next <= damaged_at, "read past the damage");
+        }
+        drop(weir);
+    }
+
+    #[test]
+    fn only_the_first_partition_of_a_round_returns_a_batch_over_its_limit() {
+        let (_dir, weir, producer) = topic_for_large(3);
+        for p in 0..3 {
+            producer
+                .send(ProducerRecord::new("t", vec![p as u8; 2_000_000]).partition(p))
+                .unwrap();
+        }
+        producer.flush();
+        let mut c = weir.consumer(&[("auto.offset.reset", "earliest")]).unwrap();
+        c.assign_topic("t").unwrap();
+        let mut seen = Vec::new();
+        while seen.len() < 3 {
+            let polled = c.poll(Duration::from_secs(5)).unwrap();
+            // Each record is larger than max.partition.fetch.bytes (1 MiB):
+            // one comes back per poll, as from Kafka's fetch.
+            assert_eq!(polled.count(), 1);
+            let held: usize = c.parts.iter().map(|a| a.buffered_bytes).sum();
+            assert_eq!(held, 0, "nothing more was read ahead");
+            seen.extend(polled.iter().map(|r| r.partition()));
+        }
+        seen.sort_unstable();
+        assert_eq!(seen, [0, 1, 2]);
+    }
+
+    #[test]
+    fn a_spare_buffer_that_no_longer_fits_is_let_go() {
+        let (_dir, weir, producer) = topic_for_large(1);
+        producer
+            .send(ProducerRecord::new("t", vec![0u8; 700_000]))
+            .unwrap();
+        for _ in 0..5000 {
+            producer
+                .send(ProducerRecord::new("t", "v".repeat(170)))
+                .unwrap();
+        }
+        producer.flush();
+        let mut c = weir.consumer(&[("auto.offset.reset", "earliest")]).unwrap();
+        c.assign_topic("t").unwrap();
+        let mut n = 0;
+        while n < 5001 {
+            n += c.poll(Duration::from_secs(5)).unwrap().count();
+        }
+        // The 700 KB buffer was taken back as a spare once, did not fit a
+        // 128 KiB read, and was dropped: the pool holds chunk-sized buffers.
+        assert!(
+            c.buffers.spare.capacity() <= FETCH_CHUNK,
+            "{}",
+            c.buffers.spare.capacity()
+        );
+        assert!(
+            c.buffers.lent.iter().all(|b| b.len() <= FETCH_CHUNK),
+            "{:?}",
+            c.buffers.lent.iter().map(Bytes::len).collect::<Vec<_>>()
+        );
     }
 
     #[test]
