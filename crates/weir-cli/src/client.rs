@@ -169,7 +169,12 @@ pub(crate) fn open(data_dir: &Path) -> Result<Weir, Failure> {
     Weir::builder(data_dir)
         .cleaner_property("log.cleaner.enable", "false")
         .and_then(weir::WeirBuilder::open)
-        .map_err(failure)
+        .map_err(|e| match &e {
+            WeirError::Log(log) if matches!(**log, LogError::DirLocked { .. }) => {
+                Failure::Usage(format!("{e}; {}", crate::locked_hint(data_dir)))
+            }
+            _ => failure(e),
+        })
 }
 
 /// Damaged data exits 1; everything else (an unknown topic, a bad config, a

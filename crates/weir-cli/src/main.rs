@@ -368,9 +368,20 @@ fn main() -> ExitCode {
     }
 }
 
+/// What to do about a data directory another process has open.
+pub(crate) fn locked_hint(data_dir: &Path) -> String {
+    format!(
+        "one process at a time opens a data directory (stop it first); `weir dump` and `weir verify` read its partition directories while it runs, e.g. `weir dump {}/TOPIC-0 --format json`",
+        data_dir.display()
+    )
+}
+
 /// Opens the data directory, naming it in the error.
 fn open_data_dir(path: &Path) -> Result<LogDir, Failure> {
-    LogDir::open(path).map_err(log_failure)
+    LogDir::open(path).map_err(|e| match e {
+        LogError::DirLocked { .. } => Failure::Usage(format!("{e}; {}", locked_hint(path))),
+        other => log_failure(other),
+    })
 }
 
 /// Damaged data exits 1; everything else (unknown topic, bad config, a locked
