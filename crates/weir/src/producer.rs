@@ -679,7 +679,9 @@ impl Inner {
         let topic = match current_topic(&topics, &record.topic, version) {
             Some(state) => state,
             None => {
-                refreshed = self.refresh_topic(&record.topic, version)?;
+                refreshed = self
+                    .refresh_topic(&record.topic, version)
+                    .map_err(|e| self.send_failed(&record.topic, e))?;
                 &refreshed
             }
         };
@@ -691,12 +693,12 @@ impl Inner {
         let partition = match record.partition {
             Some(p) => {
                 if p < 0 || p as u32 >= count.get() {
-                    return Err(weir_log::LogError::UnknownPartition {
+                    let e = weir_log::LogError::UnknownPartition {
                         topic: record.topic.clone(),
                         partition: p,
                         partitions: count.get(),
-                    }
-                    .into());
+                    };
+                    return Err(self.send_failed(&record.topic, e.into()));
                 }
                 p as usize
             }
@@ -735,7 +737,7 @@ impl Inner {
         );
         let drain = appended.as_ref().is_ok_and(|a| a.drain);
         self.build_and_drain(ps, &mut to_build, drain);
-        let appended = appended?;
+        let appended = appended.map_err(|e| self.send_failed(&record.topic, e))?;
         if record.partition.is_none() {
             // Only for records the partitioner placed (as Kafka's
             // accumulator, which ignores records with an explicit partition).
@@ -1003,6 +1005,15 @@ impl Inner {
         if wake {
             self.linger.cv.notify_all();
         }
+    }
+
+    /// A send that failed after its record was accepted for sending (no
+    /// memory within `max.block.ms`, an unknown topic or partition): counted
+    /// in `record-error-total`, as Kafka's producer counts the errors of
+    /// `send` itself.
+    fn send_failed(&self, topic: &str, e: WeirError) -> WeirError {
+        self.shared.metrics.error(topic.to_owned(), 1);
+        e
     }
 
     fn reserve(&self, n: u64) -> Result<(), WeirError> {

@@ -120,7 +120,6 @@ pub struct ProducerConfig {
     gzip_level: i32,
     lz4_level: i32,
     zstd_level: i32,
-    codec: Compression,
 }
 
 impl Default for ProducerConfig {
@@ -147,7 +146,6 @@ impl Default for ProducerConfig {
             gzip_level: -1,
             lz4_level: 9,
             zstd_level: 3,
-            codec: Compression::None,
         }
     }
 }
@@ -185,7 +183,7 @@ impl ProducerConfig {
             "batch.size" => self.batch_size = usize_of(key, value, 0)?,
             "linger.ms" => self.linger = Duration::from_millis(u64_of(key, value, 0)?),
             "compression.type" => {
-                self.codec = match value.trim() {
+                let codec = match value.trim() {
                     "none" => Compression::None,
                     "gzip" => Compression::Gzip,
                     "snappy" => Compression::Snappy,
@@ -199,10 +197,20 @@ impl ProducerConfig {
                         ));
                     }
                 };
+                self.compression = self.compression_config(codec);
             }
-            "compression.gzip.level" => self.gzip_level = level(key, value, Compression::Gzip)?,
-            "compression.lz4.level" => self.lz4_level = level(key, value, Compression::Lz4)?,
-            "compression.zstd.level" => self.zstd_level = level(key, value, Compression::Zstd)?,
+            "compression.gzip.level" => {
+                self.gzip_level = level(key, value, Compression::Gzip)?;
+                self.refresh_level(Compression::Gzip);
+            }
+            "compression.lz4.level" => {
+                self.lz4_level = level(key, value, Compression::Lz4)?;
+                self.refresh_level(Compression::Lz4);
+            }
+            "compression.zstd.level" => {
+                self.zstd_level = level(key, value, Compression::Zstd)?;
+                self.refresh_level(Compression::Zstd);
+            }
             "buffer.memory" => self.buffer_memory = u64_of(key, value, 0)?,
             "max.block.ms" => self.max_block = Duration::from_millis(u64_of(key, value, 0)?),
             "delivery.timeout.ms" => {
@@ -266,25 +274,36 @@ impl ProducerConfig {
             k if is_network_only(k) => {}
             _ => return Err(unknown(key)),
         }
-        self.compression = self.compression_config();
         Ok(())
     }
 
-    fn compression_config(&self) -> CompressionConfig {
-        let level = match self.codec {
+    /// `codec` at its `compression.<codec>.level`.
+    fn compression_config(&self, codec: Compression) -> CompressionConfig {
+        let level = match codec {
             Compression::Gzip => self.gzip_level,
             Compression::Lz4 => self.lz4_level,
             Compression::Zstd => self.zstd_level,
-            _ => return CompressionConfig::new(self.codec),
+            _ => return CompressionConfig::new(codec),
         };
-        CompressionConfig::with_level(self.codec, level)
-            .unwrap_or(CompressionConfig::new(self.codec))
+        CompressionConfig::with_level(codec, level).unwrap_or(CompressionConfig::new(codec))
+    }
+
+    /// After `compression.<codec>.level` changed: the compression in use
+    /// takes the new level if it is that codec. Only keys change the
+    /// compression, so a `compression` field set directly stays as it is
+    /// through later `set`s of other keys.
+    fn refresh_level(&mut self, codec: Compression) {
+        if self.compression.compression() == codec {
+            self.compression = self.compression_config(codec);
+        }
     }
 
     /// Kafka's cross-key rules. Idempotence left at its default turns itself off
-    /// when `acks` is not `all`, `retries` is 0 or
-    /// `max.in.flight.requests.per.connection` is over 5, as in the Java client;
-    /// set to `true` explicitly, it makes those values errors.
+    /// when `acks` is not `all` or `retries` is 0, as in the Java client; set
+    /// to `true` explicitly, it makes those values errors.
+    /// `max.in.flight.requests.per.connection` over 5 is an error unless
+    /// idempotence is set to `false`, as in Kafka 4's Java client (3.x turned
+    /// a default idempotence off instead).
     /// `delivery.timeout.ms` must be at least `linger.ms + request.timeout.ms`
     /// when set (the default is raised to it), as in the Java client.
     ///
@@ -307,10 +326,16 @@ impl ProducerConfig {
             }
             self.delivery_timeout = Duration::from_millis(floor_ms);
         }
-        if self.enable_idempotence
-            && !self.idempotence_set
-            && (self.retries_zero || self.max_in_flight > 5)
-        {
+        // Kafka 4 checks the requests in flight whenever idempotence is on
+        // (by default too), before the other rules may turn it off.
+        if self.enable_idempotence && self.max_in_flight > 5 {
+            return Err(ConfigError::invalid(
+                "max.in.flight.requests.per.connection",
+                &self.max_in_flight.to_string(),
+                "must be at most 5 when enable.idempotence is true (the default); set enable.idempotence=false for more",
+            ));
+        }
+        if self.enable_idempotence && !self.idempotence_set && self.retries_zero {
             self.enable_idempotence = false;
         }
         if self.enable_idempotence && self.retries_zero {
@@ -329,13 +354,6 @@ impl ProducerConfig {
                 ));
             }
             self.enable_idempotence = false;
-        }
-        if self.enable_idempotence && self.max_in_flight > 5 {
-            return Err(ConfigError::invalid(
-                "max.in.flight.requests.per.connection",
-                &self.max_in_flight.to_string(),
-                "must be at most 5 when enable.idempotence is true",
-            ));
         }
         Ok(())
     }
@@ -364,10 +382,9 @@ impl ProducerConfig {
     /// This config with `compression.type` (and level) set.
     #[must_use]
     pub fn compression(mut self, compression: CompressionConfig) -> Self {
-        self.codec = compression.compression();
         // The level is kept as its codec's `compression.<codec>.level`, so a
-        // later `set` of any key keeps it.
-        match self.codec {
+        // later `compression.type` of the same codec keeps it.
+        match compression.compression() {
             Compression::Gzip => self.gzip_level = compression.level(),
             Compression::Lz4 => self.lz4_level = compression.level(),
             Compression::Zstd => self.zstd_level = compression.level(),
@@ -482,17 +499,69 @@ mod tests {
         let err = ProducerConfig::from_props([("enable.idempotence", "true"), ("acks", "1")])
             .unwrap_err();
         assert_eq!(err.key(), "acks");
-        // Left at its default, idempotence gives way to retries=0 and to
-        // more than 5 requests in flight; set explicitly, they are errors.
-        for (k, v) in [
-            ("max.in.flight.requests.per.connection", "6"),
-            ("retries", "0"),
+        // Left at its default, idempotence gives way to retries=0; set
+        // explicitly, that is an error.
+        let c = ProducerConfig::from_props([("retries", "0")]).unwrap();
+        assert!(!c.enable_idempotence);
+        let err = ProducerConfig::from_props([("enable.idempotence", "true"), ("retries", "0")])
+            .unwrap_err();
+        assert_eq!(err.key(), "retries", "{err}");
+        // More than 5 requests in flight is an error with idempotence on, by
+        // default too (also where acks would turn it off), as in Kafka 4.
+        let in_flight = ("max.in.flight.requests.per.connection", "6");
+        for props in [
+            vec![in_flight],
+            vec![("acks", "1"), in_flight],
+            vec![("enable.idempotence", "true"), in_flight],
         ] {
-            let c = ProducerConfig::from_props([(k, v)]).unwrap();
-            assert!(!c.enable_idempotence, "{k}={v}");
-            let err =
-                ProducerConfig::from_props([("enable.idempotence", "true"), (k, v)]).unwrap_err();
-            assert_eq!(err.key(), k, "{err}");
+            let err = ProducerConfig::from_props(props.clone()).unwrap_err();
+            assert_eq!(err.key(), in_flight.0, "{props:?}: {err}");
         }
+        let c = ProducerConfig::from_props([("enable.idempotence", "false"), in_flight]).unwrap();
+        assert_eq!(c.max_in_flight, 6);
+    }
+
+    #[test]
+    fn a_compression_set_directly_survives_later_keys() {
+        let mut c = ProducerConfig {
+            compression: CompressionConfig::new(Compression::Lz4),
+            ..ProducerConfig::default()
+        };
+        c.set("acks", "all").unwrap();
+        c.set("linger.ms", "20").unwrap();
+        assert_eq!(c.compression.compression(), Compression::Lz4);
+        // A level key of the codec in use applies to it; another codec's
+        // level waits for its compression.type.
+        c.set("compression.lz4.level", "3").unwrap();
+        assert_eq!(
+            c.compression,
+            CompressionConfig::with_level(Compression::Lz4, 3).unwrap()
+        );
+        c.set("compression.zstd.level", "7").unwrap();
+        assert_eq!(c.compression.compression(), Compression::Lz4);
+        c.set("compression.type", "zstd").unwrap();
+        assert_eq!(
+            c.compression,
+            CompressionConfig::with_level(Compression::Zstd, 7).unwrap()
+        );
+        // Either order of type and level.
+        let c = ProducerConfig::from_props([
+            ("compression.gzip.level", "5"),
+            ("compression.type", "gzip"),
+        ])
+        .unwrap();
+        assert_eq!(
+            c.compression,
+            CompressionConfig::with_level(Compression::Gzip, 5).unwrap()
+        );
+        let c = ProducerConfig::from_props([
+            ("compression.type", "gzip"),
+            ("compression.gzip.level", "5"),
+        ])
+        .unwrap();
+        assert_eq!(
+            c.compression,
+            CompressionConfig::with_level(Compression::Gzip, 5).unwrap()
+        );
     }
 }

@@ -856,3 +856,45 @@ fn the_producer_registers_its_metrics_once() {
         200
     );
 }
+
+/// Review 14: a send that fails because `buffer.memory` stays full past
+/// `max.block.ms`, or names a partition the topic does not have, counts in
+/// `record-error-total`, as Kafka's `send` counts its own errors.
+#[test]
+fn sends_that_fail_count_as_errors() {
+    let counters = counters();
+    let (_dir, weir) = weir();
+    weir.admin().create_topic("full", 1, &[]).unwrap();
+    let client = "metrics-send-errors";
+    let producer = leaked(
+        weir.producer(&[
+            ("acks", "1"),
+            ("linger.ms", "0"),
+            ("batch.size", "1024"),
+            ("buffer.memory", "1024"),
+            ("max.block.ms", "50"),
+            ("client.id", client),
+        ])
+        .unwrap(),
+    );
+    // The first batch's memory is held until its callback returns.
+    let (release, held) = std::sync::mpsc::channel::<()>();
+    producer
+        .send_with_callback(ProducerRecord::new("full", vec![0u8; 900]), move |r| {
+            r.unwrap();
+            held.recv().unwrap();
+        })
+        .unwrap();
+    let err = producer
+        .send(ProducerRecord::new("full", vec![1u8; 900]))
+        .unwrap_err();
+    assert!(matches!(err, WeirError::BufferExhausted { .. }), "{err}");
+    let err = producer
+        .send(ProducerRecord::new("full", "x").partition(7))
+        .unwrap_err();
+    assert!(err.to_string().contains('7'), "{err}");
+    release.send(()).unwrap();
+    let p = producer.clone();
+    within_30s("close", move || p.close());
+    assert_eq!(counters.get("kafka.producer.record-error-total", client), 2);
+}
