@@ -10,8 +10,9 @@ use crate::{Attributes, ControlRecord, RecordError, Records, TimestampType};
 
 /// The default bound on a batch's decompressed records: 128 MiB.
 ///
-/// A real batch is bounded by the producer's `max.request.size` before
-/// compression; this only stops a decompression bomb. Use
+/// A real batch is bounded by the producer's `batch.size` (or one record of
+/// up to `max.request.size`) before compression; this only stops a
+/// decompression bomb. Use
 /// [`RecordBatch::records_with_limit`] for another bound.
 pub const DEFAULT_MAX_UNCOMPRESSED_BYTES: usize = 128 << 20;
 

@@ -175,16 +175,24 @@ impl PollState {
 }
 
 impl Consumer {
-    /// A consumer on `weir`.
+    /// A consumer on `weir`. Without a `client.id`, it is named as Kafka's
+    /// consumer names itself: `consumer-<group.id>-<group.instance.id>`, with
+    /// a sequence number for a dynamic member and `null` without a group.
     ///
     /// # Errors
-    /// None today; the signature leaves room for config checks.
+    /// [`WeirError::Config`] for a config Kafka's consumer refuses
+    /// ([`ConsumerConfig::validate`]).
     pub fn new(weir: &Weir, mut config: ConsumerConfig) -> Result<Self, WeirError> {
+        config.validate()?;
         if config.client_id.is_empty() {
             static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
-            config.client_id = format!(
-                "consumer-{}",
+            let member = config.group_instance_id.clone().unwrap_or_else(|| {
                 NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+                    .to_string()
+            });
+            config.client_id = format!(
+                "consumer-{}-{member}",
+                config.group_id.as_deref().unwrap_or("null")
             );
         }
         Ok(Consumer {

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use weir_log::ConfigError;
 
-use crate::props::{boolean, is_network_only, u64_of, unknown, usize_of};
+use crate::props::{boolean, int, is_network_only, unknown, usize_of};
 
 /// `auto.offset.reset`: where to start a partition without a position.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
@@ -69,7 +69,7 @@ pub struct ConsumerConfig {
     pub max_partition_fetch_bytes: usize,
     /// `max.poll.records`.
     pub max_poll_records: usize,
-    /// `max.poll.interval.ms`.
+    /// `max.poll.interval.ms` (at least 1 ms).
     pub max_poll_interval: Duration,
     /// `session.timeout.ms`.
     pub session_timeout: Duration,
@@ -86,6 +86,9 @@ pub struct ConsumerConfig {
     /// `exclude.internal.topics`: a pattern subscription leaves out internal
     /// topics (`__consumer_offsets`); `false` lets a pattern match them.
     pub exclude_internal_topics: bool,
+    /// `enable.auto.commit` was set by its key (only then is `true` without a
+    /// `group.id` an error, as in Kafka).
+    auto_commit_set: bool,
 }
 
 impl Default for ConsumerConfig {
@@ -110,16 +113,19 @@ impl Default for ConsumerConfig {
             check_crcs: true,
             allow_auto_create_topics: true,
             exclude_internal_topics: true,
+            auto_commit_set: false,
         }
     }
 }
 
 impl ConsumerConfig {
     /// A config from Kafka consumer properties over the defaults.
-    /// Network-only keys are accepted and ignored.
+    /// Network-only keys (`bootstrap.servers`, `request.timeout.ms`, `ssl.*`,
+    /// ...) are accepted and ignored, their values unchecked.
     ///
     /// # Errors
-    /// [`ConfigError`] naming the first unknown key or invalid value.
+    /// [`ConfigError`] naming the first unknown key or invalid value, or a
+    /// combination Kafka's consumer refuses (see [`validate`](Self::validate)).
     pub fn from_props<'a>(
         props: impl IntoIterator<Item = (&'a str, &'a str)>,
     ) -> Result<Self, ConfigError> {
@@ -127,7 +133,53 @@ impl ConsumerConfig {
         for (k, v) in props {
             c.set(k, v)?;
         }
+        c.validate()?;
         Ok(c)
+    }
+
+    /// Kafka's checks across keys, as its consumer makes them when it is
+    /// created: with a `group.id`, `heartbeat.interval.ms` must be lower than
+    /// `session.timeout.ms`; `enable.auto.commit` set to `true` needs a
+    /// `group.id`; `max.poll.interval.ms` and `max.poll.records` are at
+    /// least one. [`Consumer::new`](crate::Consumer::new) checks a config
+    /// built through its fields the same way.
+    ///
+    /// # Errors
+    /// [`ConfigError`] naming the key at fault.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let ms = |d: Duration| d.as_millis().to_string();
+        if self.max_poll_interval.is_zero() {
+            return Err(ConfigError::invalid(
+                "max.poll.interval.ms",
+                &ms(self.max_poll_interval),
+                "must be at least 1",
+            ));
+        }
+        if self.max_poll_records == 0 {
+            return Err(ConfigError::invalid(
+                "max.poll.records",
+                "0",
+                "must be at least 1",
+            ));
+        }
+        if self.group_id.is_some() && self.heartbeat_interval >= self.session_timeout {
+            return Err(ConfigError::invalid(
+                "heartbeat.interval.ms",
+                &ms(self.heartbeat_interval),
+                format!(
+                    "must be lower than session.timeout.ms ({})",
+                    ms(self.session_timeout)
+                ),
+            ));
+        }
+        if self.group_id.is_none() && self.enable_auto_commit && self.auto_commit_set {
+            return Err(ConfigError::invalid(
+                "enable.auto.commit",
+                "true",
+                "cannot be true without a group.id",
+            ));
+        }
+        Ok(())
     }
 
     /// Sets one property by its Kafka name.
@@ -135,15 +187,33 @@ impl ConsumerConfig {
     /// # Errors
     /// As [`from_props`](Self::from_props) for this key.
     pub fn set(&mut self, key: &str, value: &str) -> Result<(), ConfigError> {
-        let ms = |v: &str| u64_of(key, v, 0).map(Duration::from_millis);
+        // Kafka's consumer takes these as int milliseconds.
+        let ms = |v: &str, min: i64| {
+            int(key, v, min, i64::from(i32::MAX))
+                .map(|n| Duration::from_millis(u64::try_from(n).unwrap_or(0)))
+        };
         match key {
             "client.id" => self.client_id = value.to_string(),
             "group.id" => {
                 self.group_id = (!value.trim().is_empty()).then(|| value.trim().to_string());
             }
             "group.instance.id" => {
-                self.group_instance_id =
-                    (!value.trim().is_empty()).then(|| value.trim().to_string());
+                // Kafka checks an instance id by its topic name rules
+                // (`JoinGroupRequest.validateGroupInstanceId`); an empty one
+                // is refused, not taken for a dynamic member.
+                let id = value.trim();
+                if let Err(weir_log::LogError::InvalidTopicName { reason, .. }) =
+                    weir_log::topic_name::validate_topic_name(id)
+                {
+                    return Err(ConfigError::invalid(
+                        key,
+                        value,
+                        format!(
+                            "not a valid group instance id: {reason} (leave it unset for a dynamic member)"
+                        ),
+                    ));
+                }
+                self.group_instance_id = Some(id.to_string());
             }
             "auto.offset.reset" => {
                 let v = value.trim();
@@ -170,18 +240,21 @@ impl ConsumerConfig {
                     }
                 };
             }
-            "enable.auto.commit" => self.enable_auto_commit = boolean(key, value)?,
-            "auto.commit.interval.ms" => self.auto_commit_interval = ms(value)?,
+            "enable.auto.commit" => {
+                self.enable_auto_commit = boolean(key, value)?;
+                self.auto_commit_set = true;
+            }
+            "auto.commit.interval.ms" => self.auto_commit_interval = ms(value, 0)?,
             "fetch.min.bytes" => self.fetch_min_bytes = usize_of(key, value, 0)?,
             "fetch.max.bytes" => self.fetch_max_bytes = usize_of(key, value, 0)?,
-            "fetch.max.wait.ms" => self.fetch_max_wait = ms(value)?,
+            "fetch.max.wait.ms" => self.fetch_max_wait = ms(value, 0)?,
             "max.partition.fetch.bytes" => {
                 self.max_partition_fetch_bytes = usize_of(key, value, 0)?;
             }
             "max.poll.records" => self.max_poll_records = usize_of(key, value, 1)?,
-            "max.poll.interval.ms" => self.max_poll_interval = ms(value)?,
-            "session.timeout.ms" => self.session_timeout = ms(value)?,
-            "heartbeat.interval.ms" => self.heartbeat_interval = ms(value)?,
+            "max.poll.interval.ms" => self.max_poll_interval = ms(value, 1)?,
+            "session.timeout.ms" => self.session_timeout = ms(value, 0)?,
+            "heartbeat.interval.ms" => self.heartbeat_interval = ms(value, 0)?,
             "isolation.level" => {
                 self.isolation_level = match value.trim() {
                     "read_uncommitted" => IsolationLevel::ReadUncommitted,
@@ -207,6 +280,10 @@ impl ConsumerConfig {
                         value,
                         "needs at least one assignor",
                     ));
+                }
+                for name in &list {
+                    weir_group::AssignorKind::from_name(name)
+                        .map_err(|e| ConfigError::invalid(key, name, e.to_string()))?;
                 }
                 self.partition_assignment_strategy = list;
             }
@@ -384,6 +461,75 @@ mod tests {
             let err = ConsumerConfig::from_props([(k, v)]).unwrap_err();
             assert_eq!(err.key(), k, "{err}");
         }
+    }
+
+    #[test]
+    fn what_kafkas_consumer_refuses_at_creation_is_refused() {
+        let g = ("group.id", "g");
+        for (props, key) in [
+            (
+                vec![g, ("max.poll.interval.ms", "0")],
+                "max.poll.interval.ms",
+            ),
+            (
+                vec![("session.timeout.ms", "3000000000")],
+                "session.timeout.ms",
+            ),
+            (
+                vec![("heartbeat.interval.ms", "-1")],
+                "heartbeat.interval.ms",
+            ),
+            (
+                vec![("auto.commit.interval.ms", "2147483648")],
+                "auto.commit.interval.ms",
+            ),
+            (vec![g, ("group.instance.id", "")], "group.instance.id"),
+            (vec![g, ("group.instance.id", "pod 1")], "group.instance.id"),
+            (
+                vec![
+                    g,
+                    ("session.timeout.ms", "3000"),
+                    ("heartbeat.interval.ms", "3000"),
+                ],
+                "heartbeat.interval.ms",
+            ),
+            (vec![("enable.auto.commit", "true")], "enable.auto.commit"),
+            (
+                vec![
+                    g,
+                    ("partition.assignment.strategy", "range,com.example.Nope"),
+                ],
+                "partition.assignment.strategy",
+            ),
+        ] {
+            let err = ConsumerConfig::from_props(props.clone()).unwrap_err();
+            assert_eq!(err.key(), key, "{props:?}: {err}");
+        }
+        // What Kafka takes: the same checks pass these.
+        for props in [
+            vec![("heartbeat.interval.ms", "60000")],
+            vec![("enable.auto.commit", "false")],
+            vec![
+                g,
+                ("enable.auto.commit", "true"),
+                ("group.instance.id", "pod-1"),
+            ],
+            vec![
+                g,
+                (
+                    "partition.assignment.strategy",
+                    "org.apache.kafka.clients.consumer.RangeAssignor",
+                ),
+            ],
+        ] {
+            ConsumerConfig::from_props(props.clone()).unwrap();
+        }
+        // A config built through its fields is checked when a consumer is
+        // created.
+        let mut c = ConsumerConfig::from_props([g]).unwrap();
+        c.heartbeat_interval = c.session_timeout;
+        let err = c.validate().unwrap_err();
+        assert_eq!(err.key(), "heartbeat.interval.ms");
     }
 
     #[test]

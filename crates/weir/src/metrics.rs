@@ -8,16 +8,20 @@
 //! | `kafka.producer.record-send-total` | counter | client-id, topic | record-send-total / -rate |
 //! | `kafka.producer.record-error-total` | counter | client-id, topic | record-error-total / -rate |
 //! | `kafka.producer.batch-size` | histogram (bytes) | client-id | batch-size-avg / -max |
-//! | `kafka.producer.compression-rate` | histogram (compressed / uncompressed) | client-id | compression-rate-avg |
-//! | `kafka.producer.records-per-request` | histogram | client-id | records-per-request-avg |
+//! | `kafka.producer.compression-rate` | histogram (records' compressed / uncompressed bytes, without the 61-byte batch header, as Kafka's) | client-id | compression-rate-avg |
+//! | `kafka.producer.records-per-request` | histogram (records per batch: in process each batch is its own append, where Kafka's produce request carries a batch for each partition of a broker) | client-id | records-per-request-avg |
 //! | `kafka.producer.request-latency` | histogram (ms, from the batch's append to the log to its delivery per `acks`; the wait for `linger.ms` is not counted) | client-id | request-latency-avg / -max |
 //! | `kafka.producer.buffer-available-bytes` | gauge | client-id | buffer-available-bytes |
-//! | `kafka.consumer.records-consumed-total` | counter | client-id, topic | records-consumed-total / -rate |
-//! | `kafka.consumer.bytes-consumed-total` | counter | client-id, topic | bytes-consumed-total / -rate |
+//! | `kafka.consumer.records-consumed-total` | counter | client-id, topic¹ | records-consumed-total / -rate |
+//! | `kafka.consumer.bytes-consumed-total` | counter | client-id, topic¹ | bytes-consumed-total / -rate |
 //! | `kafka.consumer.fetch-latency` | histogram (ms) | client-id | fetch-latency-avg / -max |
-//! | `kafka.consumer.records-lag` | gauge | client-id, topic, partition | records-lag |
+//! | `kafka.consumer.records-lag` | gauge | client-id, topic¹, partition | records-lag |
 //! | `kafka.consumer.records-lag-max` | gauge | client-id | records-lag-max |
 //! | `weir.log.size-bytes`, `weir.log.log-start-offset`, `weir.log.log-end-offset`, `weir.log.segments` | gauge | topic, partition | (broker: Size, LogStartOffset, LogEndOffset, NumLogSegments) |
+//!
+//! ¹ The consumer's `topic` label has each `.` of the name replaced by `_`,
+//! as Kafka's consumer tags its fetch metrics (`orders.v1` is `orders_v1`);
+//! the producer's is the name as it is, as Kafka's.
 //!
 //! Without an installed recorder every call is a no-op. A consumer registers
 //! its metrics when it is created and when partitions are assigned to it, and
@@ -82,10 +86,17 @@ impl ProducerMetrics {
             .increment(records as u64);
     }
 
+    /// A batch sent: its size, and its size before compression (both with
+    /// the batch header).
     pub(crate) fn batch(&self, bytes: usize, uncompressed: usize, records: usize) {
         self.batch_size.record(bytes as f64);
-        self.compression_rate
-            .record(bytes as f64 / uncompressed.max(1) as f64);
+        // Kafka's rate is of the records' bytes alone.
+        let header = weir_record::layout::RECORD_BATCH_OVERHEAD;
+        let compressed = bytes.saturating_sub(header);
+        let raw = uncompressed.saturating_sub(header);
+        if raw > 0 {
+            self.compression_rate.record(compressed as f64 / raw as f64);
+        }
         self.records_per_request.record(records as f64);
     }
 
@@ -130,7 +141,8 @@ impl ConsumerMetrics {
     /// The metrics of an assigned partition.
     pub(crate) fn partition(&self, topic: &Arc<str>, partition: i32) -> PartitionMetrics {
         let id = || SharedString::from(Arc::clone(&self.client_id));
-        let topic = || SharedString::from(Arc::clone(topic));
+        let tag: Arc<str> = Arc::from(topic.replace('.', "_"));
+        let topic = || SharedString::from(Arc::clone(&tag));
         PartitionMetrics {
             records_consumed: counter!("kafka.consumer.records-consumed-total", "client-id" => id(), "topic" => topic()),
             bytes_consumed: counter!("kafka.consumer.bytes-consumed-total", "client-id" => id(), "topic" => topic()),

@@ -90,7 +90,10 @@ pub struct ProducerConfig {
     /// `acks=all`) the fsync. Bound a wait with `DeliveryFuture::wait_timeout`
     /// or `Producer::close_timeout`.
     pub delivery_timeout: Duration,
-    /// `max.request.size`: the largest record, and the largest batch.
+    /// `max.request.size`: the largest record, counted in a batch of its own
+    /// (with the 61-byte batch header). Batches are bounded by `batch.size`
+    /// and the topic's `max.message.bytes`, as in Kafka, where a request
+    /// always carries at least one batch whatever its size.
     pub max_request_size: usize,
     /// `enable.idempotence`: stamp producer id, epoch and sequences so the log
     /// rejects gaps and acknowledges duplicates.
@@ -154,7 +157,9 @@ impl ProducerConfig {
     /// A config from Kafka producer properties over the defaults.
     ///
     /// Network-only keys (`bootstrap.servers`, `ssl.*`, `sasl.*`, ...) are
-    /// accepted and ignored, so a Kafka client's properties can be used as they
+    /// accepted and ignored (their values unchecked, but for
+    /// `request.timeout.ms`, which takes part in Kafka's check of
+    /// `delivery.timeout.ms`), so a Kafka client's properties can be used as they
     /// are.
     ///
     /// # Errors

@@ -214,6 +214,7 @@ fn a_closed_static_member_is_replaced_after_session_timeout_and_a_slow_one_after
     let registry = Registry::default();
     let props = [
         ("session.timeout.ms", "300"),
+        ("heartbeat.interval.ms", "100"),
         ("max.poll.interval.ms", "60000"),
     ];
     let mut a = consumer(&weir, "g", &props);
@@ -224,6 +225,7 @@ fn a_closed_static_member_is_replaced_after_session_timeout_and_a_slow_one_after
         "g",
         &[
             ("session.timeout.ms", "300"),
+            ("heartbeat.interval.ms", "100"),
             ("max.poll.interval.ms", "60000"),
             ("group.instance.id", "b"),
         ],
@@ -282,6 +284,7 @@ fn a_live_consumer_keeps_its_session_through_long_polls_and_long_processing() {
         "g",
         &[
             ("session.timeout.ms", "200"),
+            ("heartbeat.interval.ms", "60"),
             ("max.poll.interval.ms", "60000"),
         ],
     );
