@@ -33,7 +33,7 @@ use std::time::Instant;
 use arc_swap::ArcSwap;
 use weir_log::PartitionLog;
 use weir_partition::{BuiltInPartitioner, Partitioner, RoundRobinPartitioner};
-use weir_record::{BatchBuilder, BatchOptions, BuiltBatch, increment_sequence};
+use weir_record::{BatchBuilder, BatchOptions, BuiltBatch, Compression, increment_sequence};
 
 use crate::delivery::{BatchResult, Delivered, DeliveryFuture, RecordSlot};
 use crate::error::WeirError;
@@ -158,6 +158,58 @@ struct PartitionState {
     /// before they are appended, as Kafka's idempotent producer resets a
     /// partition's sequences after a failed batch. Only the drainer uses it.
     sequences_lost: AtomicI32,
+    /// The topic's estimated compression ratio (shared by its partitions).
+    compression_ratio: Arc<RatioEstimate>,
+}
+
+/// Kafka's `CompressionRatioEstimator` for one topic: how much the records
+/// of a batch compress, so that `batch.size` bounds a compressed batch's
+/// size, as in Kafka, rather than its records' size before compression. It
+/// starts at 1 and follows each batch built: down by at most 0.005 a batch,
+/// up at once by at least 0.05.
+#[derive(Debug)]
+struct RatioEstimate(std::sync::atomic::AtomicU32);
+
+impl RatioEstimate {
+    /// Kafka's margin over the estimate when it sizes a batch.
+    const MARGIN: f32 = 1.05;
+
+    fn new() -> Self {
+        RatioEstimate(std::sync::atomic::AtomicU32::new(1.0f32.to_bits()))
+    }
+
+    fn get(&self) -> f32 {
+        f32::from_bits(self.0.load(Ordering::Relaxed))
+    }
+
+    /// After a batch was built: its records took `compressed` bytes for
+    /// `uncompressed` (both without the batch header).
+    fn observe(&self, compressed: usize, uncompressed: usize) {
+        if uncompressed == 0 {
+            return;
+        }
+        let observed = compressed as f32 / uncompressed as f32;
+        let current = self.get();
+        let next = if observed > current {
+            (current + 0.05).max(observed)
+        } else if observed < current {
+            (current - 0.005).max(observed)
+        } else {
+            current
+        };
+        // Racing updates may lose one: the estimate only steers batch sizes.
+        self.0.store(next.to_bits(), Ordering::Relaxed);
+    }
+
+    /// The records' size before compression at which a batch reaches
+    /// `batch_size` by the estimate (Kafka's `MemoryRecordsBuilder`
+    /// `hasRoomFor` with its estimated bytes written).
+    fn uncompressed_limit(&self, batch_size: usize) -> usize {
+        let header = weir_record::layout::RECORD_BATCH_OVERHEAD;
+        let ratio = f64::from(self.get() * Self::MARGIN).max(1e-6);
+        let records = batch_size.saturating_sub(header) as f64 / ratio;
+        header.saturating_add(records.min(usize::MAX as f64 / 2.0) as usize)
+    }
 }
 
 struct TopicState {
@@ -606,6 +658,10 @@ impl Inner {
         // created again has new logs, and new partitions have no queue yet.
         let name: Arc<str> = Arc::from(topic);
         let sent = self.shared.metrics.send_counter(&name);
+        let ratio = old.as_ref().and_then(|o| o.partitions.first()).map_or_else(
+            || Arc::new(RatioEstimate::new()),
+            |p| Arc::clone(&p.compression_ratio),
+        );
         let state = Arc::new(TopicState {
             name,
             partitions: t
@@ -621,6 +677,7 @@ impl Inner {
                             Arc::new(PartitionState {
                                 sent: sent.clone(),
                                 sequences_lost: AtomicI32::new(0),
+                                compression_ratio: Arc::clone(&ratio),
                                 log,
                                 queue: Mutex::new(Queue::default()),
                             })
@@ -848,7 +905,7 @@ impl Inner {
                 exhausted = self.shared.memory.waiting.load(Ordering::Acquire) > 0;
             }
             if q.open.is_none() {
-                let batch = self.new_batch(q.next_sequence, &topic.name, partition, &ps.log);
+                let batch = self.new_batch(q.next_sequence, &topic.name, partition, ps);
                 if !linger_zero {
                     self.schedule_linger(
                         weir_log::clock::instant_after(batch.created, self.config.linger),
@@ -951,18 +1008,24 @@ impl Inner {
         base_sequence: i32,
         topic: &Arc<str>,
         partition: usize,
-        log: &PartitionLog,
+        ps: &PartitionState,
     ) -> OpenBatch {
+        let log = &ps.log;
         let id = self.next_batch_id.fetch_add(1, Ordering::Relaxed);
         // A record's size estimate leaves out at most 15 bytes of varints
         // (36 bytes of framing at most, 21 counted), so a batch sealed 15
         // bytes short of max.message.bytes never passes it.
         let max_message_bytes =
             usize::try_from(log.config().max_message_bytes).unwrap_or(usize::MAX);
-        let limit = self
-            .config
-            .batch_size
-            .min(max_message_bytes.saturating_sub(15));
+        // batch.size bounds the batch as it will be written: compressed,
+        // by the topic's estimated ratio, as Kafka's producer sizes it.
+        let by_size = if self.config.compression.compression() == Compression::None {
+            self.config.batch_size
+        } else {
+            ps.compression_ratio
+                .uncompressed_limit(self.config.batch_size)
+        };
+        let limit = by_size.min(max_message_bytes.saturating_sub(15));
         let idempotent = self.producer_id >= 0;
         let result = Arc::new(BatchResult::new(
             Arc::clone(topic),
@@ -978,7 +1041,7 @@ impl Inner {
                     base_sequence: if idempotent { base_sequence } else { -1 },
                     ..BatchOptions::default()
                 },
-                self.config.batch_size.min(1 << 20),
+                limit.min(1 << 20),
             ),
             created: Instant::now(),
             result,
@@ -1124,6 +1187,13 @@ impl Inner {
             self.shared
                 .metrics
                 .batch(batch.len(), uncompressed, records);
+            if self.config.compression.compression() != Compression::None {
+                let header = weir_record::layout::RECORD_BATCH_OVERHEAD;
+                ps.compression_ratio.observe(
+                    batch.len().saturating_sub(header),
+                    uncompressed.saturating_sub(header),
+                );
+            }
             if self.producer_id >= 0 && lost != 0 {
                 renumber(&mut batch, lost)?;
             }
@@ -1462,5 +1532,33 @@ impl Drop for Handle {
         }
         lock(&self.completions).take();
         self.linger.close();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::RatioEstimate;
+
+    #[test]
+    fn the_ratio_estimate_moves_as_kafkas() {
+        let r = RatioEstimate::new();
+        assert_eq!(r.get(), 1.0);
+        // Better compression: down by 0.005 a batch at most.
+        r.observe(200, 1000);
+        assert!((r.get() - 0.995).abs() < 1e-6, "{}", r.get());
+        // Worse than the estimate: up at once, by 0.05 at least.
+        r.observe(1000, 1000);
+        assert!((r.get() - 1.045).abs() < 1e-6, "{}", r.get());
+        r.observe(3000, 1000);
+        assert!((r.get() - 3.0).abs() < 1e-6, "{}", r.get());
+        // The records' size before compression at which 16 KiB is reached.
+        let r = RatioEstimate::new();
+        for _ in 0..100 {
+            r.observe(100, 1000);
+        }
+        assert!((r.get() - 0.5).abs() < 1e-4, "{}", r.get());
+        let limit = r.uncompressed_limit(16_384);
+        let want = 61 + ((16_384 - 61) as f64 / (0.5 * 1.05)) as usize;
+        assert!(limit.abs_diff(want) <= 5, "{limit} vs {want}");
     }
 }

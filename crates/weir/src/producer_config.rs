@@ -71,7 +71,10 @@ pub struct ProducerConfig {
     pub client_id: String,
     /// `acks`.
     pub acks: Acks,
-    /// `batch.size`: bytes of records per partition batch before it is sent.
+    /// `batch.size`: the size at which a partition's batch is sent. With
+    /// compression it bounds the batch's compressed size by an estimate of
+    /// the topic's compression ratio, as Kafka's producer does (the records
+    /// held before compression may then be several times larger).
     pub batch_size: usize,
     /// `linger.ms`: how long a batch waits for more records.
     pub linger: Duration,

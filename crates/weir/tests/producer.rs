@@ -993,3 +993,60 @@ fn metrics_are_computed_and_labelled_as_kafkas() {
         "{sent:?}"
     );
 }
+
+/// Review 14: with compression, `batch.size` bounds a batch's compressed size
+/// (by Kafka's estimate of the topic's ratio), not its records' size before
+/// compression: once the estimate has followed the data, batches of
+/// compressible records hold twice `batch.size` of records and more, and
+/// stay near `batch.size` on disk.
+#[test]
+fn batch_size_bounds_compressed_batches() {
+    let (_dir, weir) = weir();
+    weir.admin().create_topic("z", 1, &[]).unwrap();
+    let producer = leaked(
+        weir.producer(&[
+            ("compression.type", "zstd"),
+            ("batch.size", "16384"),
+            ("linger.ms", "1000"),
+            ("acks", "1"),
+        ])
+        .unwrap(),
+    );
+    for i in 0..40_000u32 {
+        let value = format!(
+            "{{\"order\":{i},\"customer\":\"cust-{:04}\",\"status\":\"placed\",\"currency\":\"EUR\"}}",
+            i % 977
+        );
+        producer.send(ProducerRecord::new("z", value)).unwrap();
+    }
+    let p = producer.clone();
+    within_30s("flush", move || p.flush());
+    let log = weir.partition("z", 0).unwrap();
+    let mut batches = Vec::new();
+    let mut offset = 0;
+    loop {
+        let data = log.fetch(offset, 1 << 20).unwrap();
+        if data.is_empty() {
+            break;
+        }
+        for b in data.batches() {
+            let b = b.unwrap().batch;
+            batches.push((b.size(), b.records_count()));
+        }
+        offset = data.next_offset;
+    }
+    assert_eq!(offset, 40_000);
+    // Sealed by size (not linger): all but the last. The first hold about
+    // 16 KiB of records (the estimate starts at 1); the last ones many more.
+    let full = &batches[..batches.len() - 1];
+    let (first_size, first_records) = full[0];
+    assert!(first_size <= 16_384, "{first_size}");
+    let tail = &full[full.len() - 10..];
+    for &(size, records) in tail {
+        assert!(
+            records > 2 * first_records,
+            "{records} records, the first {first_records}"
+        );
+        assert!(size <= 2 * 16_384, "{size} bytes on disk");
+    }
+}
