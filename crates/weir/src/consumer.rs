@@ -777,7 +777,10 @@ impl Consumer {
                     Ok(d) => d,
                     // With records held before it, an error waits: they
                     // are returned first, and the read that starts here
-                    // once they are taken meets the error again.
+                    // once they are taken meets the error again. (So records
+                    // buffered before retention or DeleteRecords moved past
+                    // them are returned, as Kafka fetches no partition that
+                    // holds some.)
                     Err(_) if !a.buffered.is_empty() => {
                         st.error_ahead = true;
                         break;
@@ -788,13 +791,9 @@ impl Consumer {
                         log_end_offset,
                         ..
                     }) => {
-                        // Retention or DeleteRecords moved past us. Records
-                        // already buffered are returned first, as Kafka
-                        // fetches no partition that holds some; the position
-                        // then meets the log's start, and the reset names it.
-                        if !a.buffered.is_empty() {
-                            break;
-                        }
+                        // Retention or DeleteRecords moved past the
+                        // position: it meets the log's start, and the reset
+                        // names it.
                         match reset_offset(&a.log, reset, &**self.weir.clock())? {
                             Some(to) => set_position(a, to),
                             None => {
