@@ -9,8 +9,8 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use weir::{
-    Consumer, ConsumerRebalanceListener, OffsetAndMetadata, ProducerRecord, TopicPartition, Weir,
-    WeirError,
+    Consumer, ConsumerRebalanceListener, InternalTopicOperation, OffsetAndMetadata, ProducerRecord,
+    TopicPartition, Weir, WeirError,
 };
 
 const LONG: Duration = Duration::from_secs(60);
@@ -1286,4 +1286,35 @@ fn a_closed_consumer_commits_nothing_and_its_callbacks_still_run() {
         .committed("g", &tp)
         .map(|o| o.offset);
     assert_eq!(committed, None);
+}
+
+/// Review 14, finding 1: deleting `__consumer_offsets` while the coordinator
+/// held it left every later commit failing on closed partitions while
+/// consumers kept reading the deleted offsets from memory. It is refused,
+/// and groups are dropped with `delete_group` instead.
+#[test]
+fn the_offsets_topic_cannot_be_deleted_and_groups_are_deleted_instead() {
+    let (_dir, weir) = weir();
+    let admin = weir.admin();
+    admin.create_topic("t", 1, &[]).unwrap();
+    let tp = TopicPartition::new("t", 0);
+    admin.alter_group_offsets("g", &[(tp.clone(), 3)]).unwrap();
+    let err = admin.delete_topic("__consumer_offsets").unwrap_err();
+    assert!(
+        matches!(
+            &err,
+            WeirError::InternalTopic { topic, operation: InternalTopicOperation::Delete }
+                if topic == "__consumer_offsets"
+        ),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("delete_group"), "{err}");
+    // Nothing was deleted: the groups go on.
+    admin.alter_group_offsets("g", &[(tp.clone(), 5)]).unwrap();
+    let offsets = admin.list_group_offsets("g").unwrap();
+    assert_eq!(offsets.len(), 1);
+    assert_eq!(offsets[0].1.offset, 5);
+    admin.delete_group("g").unwrap();
+    assert!(admin.list_groups().unwrap().is_empty());
+    assert_eq!(weir.group_coordinator().unwrap().committed("g", &tp), None);
 }
