@@ -85,7 +85,10 @@ pub enum OffsetSpec {
     Latest,
     /// The first record at or after this timestamp (ms).
     ForTimestamp(i64),
-    /// The record with the largest timestamp.
+    /// The record with the largest timestamp at or after the log start
+    /// offset, the first one on a tie. Transaction markers count, as in
+    /// Kafka: when a marker has the largest timestamp, its offset and
+    /// timestamp are the answer.
     MaxTimestamp,
 }
 
