@@ -25,7 +25,8 @@ pub(crate) struct Alteration<'a> {
 
 /// Alters a topic's configs (all or nothing) and then its partition count.
 /// The partition count is checked before anything changes, so a count that
-/// does not grow leaves the configs alone too.
+/// does not grow, or a count for an internal topic (whose count is fixed),
+/// leaves the configs alone too.
 pub(crate) fn alter(
     data_dir: &Path,
     name: &str,
@@ -94,9 +95,16 @@ fn alter_open(
     set: &[(String, String)],
 ) -> Result<(u32, u32), Failure> {
     let admin = weir.admin();
-    let before = partition_count(weir, name)?;
+    let topic = weir.log_dir().topic(name).map_err(|e| failure(e.into()))?;
+    let before = topic.partition_count();
     // Everything is checked before anything changes.
     if let Some(n) = change.partitions {
+        if topic.is_internal() {
+            // As `create_partitions` refuses it, but before the configs change.
+            return Err(Failure::Usage(format!(
+                "--partitions {n}: the partition count of internal topic {name} cannot be changed (groups are placed by a hash over it)"
+            )));
+        }
         if n <= before {
             return Err(Failure::Usage(format!(
                 "topic {name} has {before} partition(s): --partitions {n} must be more (partitions cannot be removed, as in Kafka)"

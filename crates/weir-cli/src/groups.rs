@@ -20,7 +20,8 @@ pub(crate) enum GroupsCommand {
         format: Format,
     },
     /// Show a group: per partition the committed (current) offset, the log end
-    /// offset, the lag and the member that owns it; then the members.
+    /// offset, the lag and the member that owns it; then the members. A
+    /// negative lag is a committed offset past the log end.
     Describe {
         /// The group id.
         group: String,
@@ -29,7 +30,8 @@ pub(crate) enum GroupsCommand {
         format: Format,
     },
     /// Plan, or with --execute apply, new committed offsets for a group on one
-    /// topic. The group must have no active members to execute.
+    /// topic. The group must have no active members, for a dry run too (as
+    /// kafka-consumer-groups).
     ResetOffsets(ResetArgs),
     /// Delete a group without members: its committed offsets and metadata.
     Delete {

@@ -161,7 +161,10 @@ enum TopicsCommand {
         #[arg(long, value_enum, default_value_t = Format::Text)]
         format: Format,
     },
-    /// Delete a topic and its data.
+    /// Delete a topic and its data, and the groups' committed offsets for it.
+    ///
+    /// Internal topics (`__consumer_offsets`) are refused: to drop consumer
+    /// groups and their offsets, use `weir groups delete`.
     Delete {
         /// The topic.
         name: String,

@@ -411,3 +411,70 @@ fn the_offsets_topic_takes_no_client_records_and_keeps_its_partition_count() {
         "{described:?}"
     );
 }
+
+/// Review 14, findings 5 and 1: `topics alter __consumer_offsets
+/// --partitions N --add-config ...` changed the configs before the count was
+/// refused, and `topics delete __consumer_offsets` deleted it under the
+/// group coordinator. Both are refused before anything changes.
+#[test]
+fn the_offsets_topic_is_neither_altered_half_way_nor_deleted() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    ok(&weir(d, &["topics", "create", "t"], b""));
+    ok(&weir(d, &["produce", "t"], b"a\n"));
+    assert_eq!(consume_group(d), ["a"]);
+
+    let out = weir(
+        d,
+        &[
+            "topics",
+            "alter",
+            "__consumer_offsets",
+            "--partitions",
+            "60",
+            "--add-config",
+            "segment.ms=1000",
+        ],
+        b"",
+    );
+    assert!(!out.status.success());
+    // The configs were left alone.
+    let described = json_lines(&weir(
+        d,
+        &[
+            "topics",
+            "describe",
+            "__consumer_offsets",
+            "--format",
+            "json",
+        ],
+        b"",
+    ));
+    let segment_ms = &described[0]["configs"]["segment.ms"];
+    assert_eq!(segment_ms["source"], "default", "{segment_ms}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("internal topic __consumer_offsets"),
+        "{stderr}"
+    );
+
+    let out = weir(d, &["topics", "delete", "__consumer_offsets"], b"");
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("cannot delete internal topic __consumer_offsets")
+            && stderr.contains("weir groups delete"),
+        "{stderr}"
+    );
+    let described = json_lines(&weir(
+        d,
+        &["groups", "describe", "g", "--format", "json"],
+        b"",
+    ));
+    assert_eq!(
+        described[0]["partitions"][0]["current_offset"], 1,
+        "{described:?}"
+    );
+    ok(&weir(d, &["groups", "delete", "g"], b""));
+    assert_eq!(ok(&weir(d, &["groups", "list"], b"")), "");
+}

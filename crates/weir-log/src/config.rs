@@ -36,13 +36,23 @@ pub enum ConfigError {
         /// What is wrong with it.
         reason: String,
     },
+    /// One change names a key more than once: set twice, or both set and
+    /// deleted. Kafka's IncrementalAlterConfigs refuses such a request
+    /// ("duplicate config keys") and changes nothing.
+    #[error("config {key} is named more than once in one change (set twice, or set and deleted)")]
+    DuplicateKey {
+        /// The key.
+        key: String,
+    },
 }
 
 impl ConfigError {
     /// The key the error is about.
     pub fn key(&self) -> &str {
         match self {
-            ConfigError::UnknownKey { key } | ConfigError::InvalidValue { key, .. } => key,
+            ConfigError::UnknownKey { key }
+            | ConfigError::InvalidValue { key, .. }
+            | ConfigError::DuplicateKey { key } => key,
         }
     }
 
@@ -728,7 +738,8 @@ impl TopicConfig {
         }
     }
 
-    /// `defaults` overridden by `props`.
+    /// `defaults` overridden by `props`, for a new topic. A key given twice
+    /// takes its last value (as `kafka-topics --create --config` does).
     ///
     /// # Errors
     /// The first unknown key or invalid value; a broken cross-key rule (of
@@ -739,23 +750,62 @@ impl TopicConfig {
     ) -> Result<Self, ConfigError> {
         let mut config = TopicConfig::new(defaults.clone());
         let set: Vec<(&str, &str)> = props.into_iter().collect();
-        config.alter(&set, &[], &defaults)?;
+        config.apply(&set, &[], &defaults, true)?;
+        Ok(config)
+    }
+
+    /// `defaults` overridden by the stored `props` of an existing topic, as
+    /// a data directory opens it: each key and value is checked, but not the
+    /// cross-key rules (`min.compaction.lag.ms` at most
+    /// `max.compaction.lag.ms`), as Kafka checks those only when a config is
+    /// created or altered. A topic whose override no longer fits a default
+    /// changed since still opens (and a Kafka broker still starts); the next
+    /// [`alter`](Self::alter) of it must fix that.
+    ///
+    /// # Errors
+    /// The first unknown key or invalid value.
+    pub fn with_stored_overrides<'a>(
+        defaults: LogConfig,
+        props: impl IntoIterator<Item = (&'a str, &'a str)>,
+    ) -> Result<Self, ConfigError> {
+        let mut config = TopicConfig::new(defaults.clone());
+        let set: Vec<(&str, &str)> = props.into_iter().collect();
+        config.apply(&set, &[], &defaults, false)?;
         Ok(config)
     }
 
     /// Sets the keys of `set` and removes the overrides of `delete` (back to
     /// `defaults`' values), all or nothing; the cross-key rules are checked
     /// once, on the result, so the order of the keys does not matter (Kafka's
-    /// IncrementalAlterConfigs).
+    /// IncrementalAlterConfigs). A key named twice, in `set` or in both
+    /// lists, is refused as Kafka refuses it.
     ///
     /// # Errors
-    /// The first unknown key or invalid value; a broken cross-key rule.
-    /// Unchanged on error.
+    /// [`ConfigError::DuplicateKey`]; the first unknown key or invalid value;
+    /// a broken cross-key rule. Unchanged on error.
     pub fn alter(
         &mut self,
         set: &[(&str, &str)],
         delete: &[&str],
         defaults: &LogConfig,
+    ) -> Result<(), ConfigError> {
+        let mut seen = std::collections::BTreeSet::new();
+        for k in set.iter().map(|(k, _)| *k).chain(delete.iter().copied()) {
+            if !seen.insert(k) {
+                return Err(ConfigError::DuplicateKey { key: k.to_string() });
+            }
+        }
+        self.apply(set, delete, defaults, true)
+    }
+
+    /// [`alter`](Self::alter) without the duplicate check, and with the
+    /// cross-key rules checked only when `cross_check`.
+    fn apply(
+        &mut self,
+        set: &[(&str, &str)],
+        delete: &[&str],
+        defaults: &LogConfig,
+        cross_check: bool,
     ) -> Result<(), ConfigError> {
         let mut next = self.clone();
         for (k, v) in set {
@@ -770,7 +820,9 @@ impl TopicConfig {
             next.overrides.remove(*k);
             next.resolved.set_unchecked(k, &default)?;
         }
-        next.resolved.check()?;
+        if cross_check {
+            next.resolved.check()?;
+        }
         *self = next;
         Ok(())
     }

@@ -216,6 +216,17 @@ impl PartitionLog {
         &self,
         timestamp: i64,
     ) -> Result<Option<TimestampAndOffset>, LogError> {
+        self.first_at_or_after(timestamp, false)
+    }
+
+    /// The first record at or after the log start offset and below the high
+    /// watermark with a timestamp at or after `timestamp`; transaction
+    /// markers count when `markers`.
+    fn first_at_or_after(
+        &self,
+        timestamp: i64,
+        markers: bool,
+    ) -> Result<Option<TimestampAndOffset>, LogError> {
         let start = self.log_start_offset();
         let hw = self.high_watermark();
         for seg in self.segment_list().iter() {
@@ -243,8 +254,9 @@ impl PartitionLog {
                 let Some(h) = found else {
                     break;
                 };
-                if let Some(hit) = first_record_at_or_after(seg, &h, timestamp, start)? {
-                    return Ok(Some(hit));
+                let hit = scan_batch(seg, &h, start, hw, markers, |ts, _| ts >= timestamp)?;
+                if hit.is_some() {
+                    return Ok(hit);
                 }
                 position = h.position + h.size;
             }
@@ -252,33 +264,104 @@ impl PartitionLog {
         Ok(None)
     }
 
-    /// The offset and timestamp of the record with the largest timestamp
-    /// (Kafka's `MAX_TIMESTAMP` list-offsets spec), `None` when empty.
+    /// The offset and timestamp of the record with the largest timestamp at
+    /// or after the log start offset and below the high watermark (Kafka's
+    /// `MAX_TIMESTAMP` list-offsets spec); the first such record on a tie.
+    /// Transaction markers count, as in Kafka, whose answer is the marker
+    /// when its batch holds the partition's largest timestamp. `None` when
+    /// there is no such record (or every timestamp is negative).
+    ///
+    /// The segments' largest timestamps usually lead straight to the record;
+    /// when the record that set one is no longer readable (below the log
+    /// start offset after DeleteRecords or retention, or removed by the
+    /// cleaner), the readable records are scanned, reading only batches
+    /// whose largest timestamp beats the best record found so far.
     ///
     /// # Errors
     /// As [`offset_for_timestamp`](Self::offset_for_timestamp).
     pub fn max_timestamp_and_offset(&self) -> Result<Option<TimestampAndOffset>, LogError> {
-        let max = self
-            .segment_list()
+        let start = self.log_start_offset();
+        let segments = self.segment_list();
+        let max = segments
             .iter()
+            .filter(|s| s.last_offset() >= start)
             .map(|s| s.max_timestamp())
             .max()
             .unwrap_or(-1);
         if max < 0 {
             return Ok(None);
         }
-        self.offset_for_timestamp(max)
+        // No readable record is later than `max`: the first that reaches it
+        // is the answer.
+        if let Some(hit) = self.first_at_or_after(max, true)? {
+            return Ok(Some(hit));
+        }
+        self.scan_for_max_timestamp(&segments, start)
+    }
+
+    /// [`max_timestamp_and_offset`](Self::max_timestamp_and_offset) by a scan
+    /// of the records from `start` to the high watermark.
+    fn scan_for_max_timestamp(
+        &self,
+        segments: &[Arc<LogSegment>],
+        start: i64,
+    ) -> Result<Option<TimestampAndOffset>, LogError> {
+        let hw = self.high_watermark();
+        let mut best: Option<TimestampAndOffset> = None;
+        for seg in segments {
+            if seg.base_offset() >= hw {
+                break;
+            }
+            let beats = |ts: i64| best.is_none_or(|b| ts > b.timestamp);
+            if seg.last_offset() < start || !beats(seg.max_timestamp()) || seg.max_timestamp() < 0 {
+                continue;
+            }
+            let mut position = seg.lookup_position(start.max(seg.base_offset()));
+            loop {
+                let floor = best.map_or(-1, |b| b.timestamp);
+                let mut found = None;
+                seg.walk_headers(position, seg.size(), |h| {
+                    if h.base_offset >= hw {
+                        return false;
+                    }
+                    if h.max_timestamp > floor && h.last_offset >= start {
+                        found = Some(*h);
+                        return false;
+                    }
+                    true
+                })?;
+                let Some(h) = found else {
+                    break;
+                };
+                // The batch's largest readable record, if it beats the best.
+                let mut top: Option<TimestampAndOffset> = None;
+                scan_batch(seg, &h, start, hw, true, |ts, record| {
+                    if ts > top.map_or(floor, |t| t.timestamp) {
+                        top = Some(record);
+                    }
+                    false
+                })?;
+                if top.is_some() {
+                    best = top;
+                }
+                position = h.position + h.size;
+            }
+        }
+        Ok(best)
     }
 }
 
-/// The first record of the batch `h` of `seg` with a timestamp at or after
-/// `timestamp` and an offset at or after `start`; `None` for a control batch
-/// or when no record qualifies.
-fn first_record_at_or_after(
+/// Reads the records of the batch `h` of `seg` at or after offset `start`
+/// and below `hw` (transaction markers only when `markers`) in order, and
+/// returns the first for which `stop(timestamp, record)` is true; `None`
+/// when none is.
+fn scan_batch(
     seg: &LogSegment,
     h: &BatchHeader,
-    timestamp: i64,
     start: i64,
+    hw: i64,
+    markers: bool,
+    mut stop: impl FnMut(i64, TimestampAndOffset) -> bool,
 ) -> Result<Option<TimestampAndOffset>, LogError> {
     let bytes = seg.read_at(h.position, usize::try_from(h.size).unwrap_or(0))?;
     let corrupt = |reason: String| LogError::Corrupt {
@@ -287,18 +370,22 @@ fn first_record_at_or_after(
         reason,
     };
     let batch = RecordBatch::new(Bytes::from(bytes)).map_err(|e| corrupt(e.to_string()))?;
-    if batch.is_control() {
+    if batch.is_control() && !markers {
         return Ok(None);
     }
     let records = batch.records().map_err(|e| corrupt(e.to_string()))?;
     for record in &records {
         let record = record.map_err(|e| corrupt(e.to_string()))?;
-        if record.timestamp() >= timestamp && record.offset() >= start {
-            return Ok(Some(TimestampAndOffset {
-                timestamp: record.timestamp(),
-                offset: record.offset(),
-                leader_epoch: batch.partition_leader_epoch(),
-            }));
+        if record.offset() < start || record.offset() >= hw {
+            continue;
+        }
+        let found = TimestampAndOffset {
+            timestamp: record.timestamp(),
+            offset: record.offset(),
+            leader_epoch: batch.partition_leader_epoch(),
+        };
+        if stop(record.timestamp(), found) {
+            return Ok(Some(found));
         }
     }
     Ok(None)

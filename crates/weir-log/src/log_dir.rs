@@ -298,7 +298,10 @@ impl LogDir {
     /// Opens (creating if needed) the data directory at `path`: takes its lock,
     /// reads the clean-shutdown marker and checkpoints, opens every partition
     /// (recovering them after an unclean shutdown) and starts the maintenance
-    /// thread. Blocks for the recovery.
+    /// thread. Blocks for the recovery. Each topic's stored config overrides
+    /// are checked key by key over `options.default_config`, but not against
+    /// the cross-key rules, as Kafka loads its logs (see
+    /// [`TopicConfig::with_stored_overrides`]).
     ///
     /// # Errors
     /// [`LogError::DirLocked`] when another process (or another `LogDir` here)
@@ -334,7 +337,9 @@ impl LogDir {
         let mut topics = BTreeMap::new();
         let mut recovery = Vec::new();
         for (name, entry) in &entries {
-            let config = TopicConfig::with_overrides(
+            // As Kafka loads a log: a default changed since the override was
+            // stored may break a cross-key rule, and the topic still opens.
+            let config = TopicConfig::with_stored_overrides(
                 options.default_config.clone(),
                 entry.configs.iter().map(|(k, v)| (k.as_str(), v.as_str())),
             )

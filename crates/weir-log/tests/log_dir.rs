@@ -873,3 +873,95 @@ fn a_topic_takes_the_id_kafka_gave_it() {
     let logs = LogDir::open(dir.path()).unwrap();
     assert_eq!(logs.topic("orders").unwrap().topic_id(), kafka_id);
 }
+
+/// Review 14, finding 2: a default changed after a topic stored a compaction
+/// lag override broke `min <= max` for that topic, and the whole directory
+/// failed to open. As Kafka, the cross-key rule holds only for creations and
+/// changes; the directory opens, and the next change must fix the topic.
+#[test]
+fn a_default_that_breaks_a_stored_override_does_not_stop_the_directory_opening() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = ManualClock::new(NOW);
+    {
+        let logs = LogDir::open_with(dir.path(), options(&clock)).unwrap();
+        logs.create_topic("t", 1, &[("max.compaction.lag.ms", "60000")])
+            .unwrap();
+        logs.create_topic("u", 1, &[("min.compaction.lag.ms", "60000")])
+            .unwrap();
+        logs.close().unwrap();
+    }
+    let mut opts = options(&clock);
+    opts.default_config
+        .set("min.compaction.lag.ms", "3600000")
+        .unwrap();
+    let logs = LogDir::open_with(dir.path(), opts).unwrap();
+    let t = logs.topic("t").unwrap().config();
+    assert_eq!(
+        (
+            t.log_config().min_compaction_lag_ms,
+            t.log_config().max_compaction_lag_ms
+        ),
+        (3_600_000, 60_000)
+    );
+    // A change to the topic is checked against the rule again.
+    let err = logs
+        .alter_topic_config("t", &[("retention.ms", "1000")], &[])
+        .unwrap_err();
+    assert!(
+        matches!(&err, LogError::Config { topic, source: ConfigError::InvalidValue { key, .. } } if topic == "t" && key == "min.compaction.lag.ms"),
+        "{err:?}"
+    );
+    logs.alter_topic_config("t", &[("min.compaction.lag.ms", "0")], &[])
+        .unwrap();
+    logs.close().unwrap();
+    drop(logs);
+
+    // The reverse: an override of min, with the default max lowered since.
+    let mut opts = options(&clock);
+    opts.default_config
+        .set("max.compaction.lag.ms", "1000")
+        .unwrap();
+    let logs = LogDir::open_with(dir.path(), opts).unwrap();
+    assert_eq!(
+        logs.topic("u")
+            .unwrap()
+            .config()
+            .log_config()
+            .min_compaction_lag_ms,
+        60_000
+    );
+    logs.close().unwrap();
+}
+
+/// Review 14, finding 6: a key both set and deleted, or set twice, in one
+/// change was accepted (the delete or the last value won). Kafka refuses
+/// the request; nothing changes.
+#[test]
+fn a_config_change_naming_a_key_twice_is_refused_and_changes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let logs = LogDir::open_with(dir.path(), options(&ManualClock::new(NOW))).unwrap();
+    logs.create_topic("t", 1, &[("segment.ms", "5000")])
+        .unwrap();
+    let before = logs.topic("t").unwrap().config();
+    for (set, delete) in [
+        (&[("retention.ms", "1000")][..], &["retention.ms"][..]),
+        (
+            &[("retention.ms", "1000"), ("retention.ms", "2000")][..],
+            &[][..],
+        ),
+        (&[("segment.ms", "7000")][..], &["segment.ms"][..]),
+        (&[][..], &["segment.ms", "segment.ms"][..]),
+    ] {
+        let err = logs.alter_topic_config("t", set, delete).unwrap_err();
+        assert!(
+            matches!(&err, LogError::Config { topic, source: ConfigError::DuplicateKey { key } } if topic == "t" && (key == "retention.ms" || key == "segment.ms")),
+            "{set:?} {delete:?}: {err:?}"
+        );
+        assert_eq!(logs.topic("t").unwrap().config(), before);
+    }
+    logs.close().unwrap();
+    drop(logs);
+    // Nor was anything written.
+    let logs = LogDir::open_with(dir.path(), options(&ManualClock::new(NOW))).unwrap();
+    assert_eq!(logs.topic("t").unwrap().config(), before);
+}

@@ -1016,3 +1016,55 @@ fn a_fetch_racing_retention_is_told_where_the_log_now_begins() {
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     reader.join().unwrap();
 }
+
+/// Review 14, finding 3: the largest timestamp was looked up among data
+/// records only, at or after the log start, so a COMMIT marker written after
+/// its data (the usual case) or a record below the log start that held the
+/// largest timestamp gave "no record" for a partition holding records. As
+/// Kafka, the marker is the answer when it has the largest timestamp;
+/// otherwise the readable record with the largest timestamp is.
+#[test]
+fn max_timestamp_is_a_marker_or_a_readable_record_never_none() {
+    let dir = tempfile::tempdir().unwrap();
+    let (log, _) = open(dir.path(), small_config(1 << 20), true, 0);
+    let mut txn = BatchBuilder::new(BatchOptions {
+        transactional: true,
+        producer_id: 7,
+        producer_epoch: 0,
+        base_sequence: 0,
+        ..BatchOptions::default()
+    });
+    txn.append(&weir_record::Record::new("v").with_timestamp(NOW + 1000))
+        .unwrap();
+    log.append(txn.build().unwrap()).unwrap();
+    let marker = BatchBuilder::end_transaction_marker(
+        BatchOptions {
+            producer_id: 7,
+            producer_epoch: 0,
+            ..BatchOptions::default()
+        },
+        EndTransactionMarker::commit(0),
+        NOW + 2000,
+    )
+    .unwrap();
+    log.append_as(marker, weir_log::AppendOrigin::Coordinator)
+        .unwrap();
+    let max = log.max_timestamp_and_offset().unwrap().unwrap();
+    assert_eq!((max.offset, max.timestamp), (1, NOW + 2000));
+
+    // Records after the marker, the largest timestamp first; then the log
+    // start moves past the marker and that record.
+    log.append(batch(1, 1, 10, NOW + 5000)).unwrap(); // offset 2
+    log.append(batch(2, 3, 10, NOW + 3000)).unwrap(); // offsets 3..=5
+    let max = log.max_timestamp_and_offset().unwrap().unwrap();
+    assert_eq!((max.offset, max.timestamp), (2, NOW + 5000));
+    log.advance_log_start_offset(4).unwrap();
+    let max = log.max_timestamp_and_offset().unwrap().unwrap();
+    assert_eq!((max.offset, max.timestamp), (5, NOW + 3002));
+    // A tie goes to the first record that reaches it.
+    log.append(batch(3, 2, 10, NOW + 3001)).unwrap(); // offsets 6, 7
+    let max = log.max_timestamp_and_offset().unwrap().unwrap();
+    assert_eq!((max.offset, max.timestamp), (5, NOW + 3002));
+    log.advance_log_start_offset(8).unwrap();
+    assert_eq!(log.max_timestamp_and_offset().unwrap(), None);
+}

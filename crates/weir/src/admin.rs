@@ -85,7 +85,10 @@ pub enum OffsetSpec {
     Latest,
     /// The first record at or after this timestamp (ms).
     ForTimestamp(i64),
-    /// The record with the largest timestamp.
+    /// The record with the largest timestamp at or after the log start
+    /// offset, the first one on a tie. Transaction markers count, as in
+    /// Kafka: when a marker has the largest timestamp, its offset and
+    /// timestamp are the answer.
     MaxTimestamp,
 }
 
@@ -152,21 +155,35 @@ impl Admin {
     /// that a topic created again under the name is neither read from the
     /// old topic's offsets nor taken as cleaned up to the old checkpoint.
     ///
+    /// Internal topics (`__consumer_offsets`, ...) are refused. Kafka deletes
+    /// them (its coordinator resigns the offsets topic's partitions and
+    /// creates the topic again on the next use), but here the group
+    /// coordinator and the consumers in this process hold `__consumer_offsets`
+    /// open, and would go on with offsets that are gone. To drop groups and
+    /// their committed offsets, delete the groups
+    /// ([`delete_group`](Self::delete_group), `weir groups delete`).
+    ///
     /// # Errors
-    /// An unknown topic; I/O; [`WeirError::Group`] when the offsets cannot be
-    /// deleted (the topic is gone by then).
+    /// [`WeirError::InternalTopic`] for an internal topic (nothing is
+    /// deleted); an unknown topic; I/O; [`WeirError::Group`] when the offsets
+    /// cannot be deleted (the topic is gone by then).
     pub fn delete_topic(&self, name: &str) -> Result<(), WeirError> {
+        if self.weir.log_dir().topic(name)?.is_internal() {
+            return Err(WeirError::InternalTopic {
+                topic: name.to_string(),
+                operation: crate::error::InternalTopicOperation::Delete,
+            });
+        }
         self.weir.log_dir().delete_topic(name)?;
         // The offsets first: a topic created again must never be read from
         // the old topic's. Both steps run; the first error is reported.
         // Offsets can exist only if __consumer_offsets does; it is not created
         // for this.
-        let offsets = if name != weir_group::CONSUMER_OFFSETS
-            && self
-                .weir
-                .log_dir()
-                .topic(weir_group::CONSUMER_OFFSETS)
-                .is_ok()
+        let offsets = if self
+            .weir
+            .log_dir()
+            .topic(weir_group::CONSUMER_OFFSETS)
+            .is_ok()
         {
             self.weir
                 .group_coordinator()

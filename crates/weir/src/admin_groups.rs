@@ -32,6 +32,9 @@ pub struct GroupPartitionLag {
     /// The partition's log end offset (high watermark).
     pub log_end_offset: i64,
     /// `log_end_offset - current_offset`, when there is a committed offset.
+    /// Negative when the committed offset is past the log end (as
+    /// `kafka-consumer-groups --describe` shows it): the group's consumers
+    /// will find it out of range and reset by `auto.offset.reset`.
     pub lag: Option<i64>,
     /// The member that owns the partition now, if any.
     pub member_id: Option<String>,
@@ -177,7 +180,11 @@ impl Admin {
                 .partition_or_create(&tp.topic, tp.partition, false)
             {
                 row.log_end_offset = log.high_watermark();
-                row.lag = row.current_offset.map(|o| (row.log_end_offset - o).max(0));
+                // Not clamped: a negative lag is the one sign of an offset
+                // past the end.
+                row.lag = row
+                    .current_offset
+                    .map(|o| row.log_end_offset.saturating_sub(o));
             }
             out.push(row);
         }
@@ -186,16 +193,25 @@ impl Admin {
 
     /// Sets a group's committed offsets. The group must have no members, as
     /// Kafka requires. Every partition must exist: as Kafka's admin client,
-    /// this never creates a topic, even with auto-creation on.
+    /// this never creates a topic, even with auto-creation on. An offset past
+    /// the log end is stored as given (its lag is then negative).
     ///
     /// # Errors
+    /// [`WeirError::InvalidArgument`] for a negative offset (as a consumer's
+    /// commit, and Kafka's `OffsetAndMetadata`, refuse it);
     /// [`WeirError::Group`] with `GroupNotEmpty`; an unknown topic or
-    /// partition.
+    /// partition. Nothing is stored then.
     pub fn alter_group_offsets(
         &self,
         group: &str,
         offsets: &[(TopicPartition, i64)],
     ) -> Result<(), WeirError> {
+        if let Some((tp, o)) = offsets.iter().find(|(_, o)| *o < 0) {
+            return Err(WeirError::InvalidArgument(format!(
+                "offset {o} for {}-{} of group {group}: an offset is never negative",
+                tp.topic, tp.partition
+            )));
+        }
         for (tp, _) in offsets {
             self.weir()
                 .partition_or_create(&tp.topic, tp.partition, false)?;
@@ -212,11 +228,15 @@ impl Admin {
 
     /// Plans (and with `execute`, applies) a reset of a group's offsets for
     /// every partition of `topic`, as `kafka-consumer-groups --reset-offsets`
-    /// does (a dry run by default there too). The topic must exist: this
+    /// does (a dry run by default there too). The group must have no members
+    /// (it is Empty, or does not exist yet), for the dry run too, as Kafka
+    /// checks the group's state before it plans. The topic must exist: this
     /// never creates one, even with auto-creation on.
     ///
     /// # Errors
-    /// An unknown topic; when executing, a group with members.
+    /// [`WeirError::Group`] with `GroupNotEmpty` for a group with members
+    /// (the error executing it would give); an unknown topic; for
+    /// [`ResetSpec::ShiftBy`], a partition with no committed offset.
     pub fn reset_group_offsets(
         &self,
         group: &str,
@@ -226,6 +246,19 @@ impl Admin {
     ) -> Result<Vec<OffsetReset>, WeirError> {
         let t = self.weir().topic_or_create(topic, false)?;
         let c = self.weir().group_coordinator()?;
+        // Members expire first inside `describe_group`; a group not known
+        // yet (`UnknownGroup`) has none.
+        match c.describe_group(group) {
+            Ok(d) if !d.members.is_empty() => {
+                return Err(weir_group::GroupError::GroupNotEmpty {
+                    group: group.to_string(),
+                    members: d.members.len(),
+                }
+                .into());
+            }
+            Ok(_) | Err(weir_group::GroupError::UnknownGroup { .. }) => {}
+            Err(e) => return Err(e.into()),
+        }
         let mut plan = Vec::new();
         for log in t.partitions() {
             let tp = TopicPartition::new(topic, log.partition());

@@ -66,13 +66,16 @@ pub enum WeirError {
     #[error("the consumer is not subscribed to any topics or assigned any partitions")]
     NotSubscribed,
 
-    /// A producer's record for an internal topic (`__consumer_offsets`),
-    /// which only its coordinator writes: Kafka refuses it too
-    /// (`InvalidTopicException`).
-    #[error("cannot append to internal topic {topic}: only its coordinator writes to it")]
+    /// An operation that an internal topic (`__consumer_offsets`, ...) does
+    /// not allow: a producer's record (only its coordinator writes to it, and
+    /// Kafka refuses client appends too, with `InvalidTopicException`), or
+    /// [`Admin::delete_topic`](crate::Admin::delete_topic) (see there).
+    #[error("cannot {operation} internal topic {topic}: {}", operation.reason())]
     InternalTopic {
         /// The topic.
         topic: String,
+        /// What was refused.
+        operation: InternalTopicOperation,
     },
 
     /// The consumer was woken by its
@@ -171,6 +174,38 @@ pub enum WeirError {
     /// `cleanup.policy` has no `delete`.
     #[error("{0}")]
     PolicyViolation(String),
+}
+
+/// What [`WeirError::InternalTopic`] refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum InternalTopicOperation {
+    /// A producer's record: only the topic's coordinator writes to it.
+    Append,
+    /// Deleting the topic: this process's group coordinator holds its
+    /// partitions open while the `Weir` is open.
+    Delete,
+}
+
+impl InternalTopicOperation {
+    /// Why it is refused, and what to do instead.
+    fn reason(self) -> &'static str {
+        match self {
+            InternalTopicOperation::Append => "only its coordinator writes to it",
+            InternalTopicOperation::Delete => {
+                "the group coordinator in this process holds it; to drop groups and their committed offsets, delete the groups (`weir groups delete`, `Admin::delete_group`)"
+            }
+        }
+    }
+}
+
+impl std::fmt::Display for InternalTopicOperation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            InternalTopicOperation::Append => "append to",
+            InternalTopicOperation::Delete => "delete",
+        })
+    }
 }
 
 impl From<LogError> for WeirError {

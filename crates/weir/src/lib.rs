@@ -79,7 +79,7 @@ pub use consumer_config::{ConsumerConfig, IsolationLevel, OffsetReset};
 pub use consumer_group::{CommitCallback, CommitFuture, ConsumerRebalanceListener};
 pub use consumer_records::{ConsumerRecords, Iter as RecordsIter, RecordRef};
 pub use delivery::DeliveryFuture;
-pub use error::WeirError;
+pub use error::{InternalTopicOperation, WeirError};
 pub use producer::Producer;
 pub use producer_config::{Acks, PartitionerChoice, ProducerConfig};
 pub use record::{

@@ -36,7 +36,7 @@ use weir_partition::{BuiltInPartitioner, Partitioner, RoundRobinPartitioner};
 use weir_record::{BatchBuilder, BatchOptions, BuiltBatch, Compression, increment_sequence};
 
 use crate::delivery::{BatchResult, Delivered, DeliveryFuture, RecordSlot};
-use crate::error::WeirError;
+use crate::error::{InternalTopicOperation, WeirError};
 use crate::metrics::ProducerMetrics;
 use crate::producer_config::{Acks, PartitionerChoice, ProducerConfig};
 use crate::record::{ProducerRecord, RecordMetadata};
@@ -648,6 +648,7 @@ impl Inner {
         if t.is_internal() {
             return Err(WeirError::InternalTopic {
                 topic: topic.to_string(),
+                operation: InternalTopicOperation::Append,
             });
         }
         let _update = lock(&self.topics_update);

@@ -84,7 +84,11 @@ impl WeirBuilder {
     }
 
     /// Sets one broker-level topic default by its Kafka topic-config name
-    /// (`retention.ms`, `segment.bytes`, ...).
+    /// (`retention.ms`, `segment.bytes`, ...). A default that breaks a
+    /// cross-key rule together with a topic's stored override (a
+    /// `min.compaction.lag.ms` above the topic's `max.compaction.lag.ms`)
+    /// does not stop the open, as in Kafka; that topic's next config change
+    /// must make them fit.
     ///
     /// # Errors
     /// The key or value is not a topic config.

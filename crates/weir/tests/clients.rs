@@ -1909,3 +1909,73 @@ fn a_bounded_read_not_failing_on_data_loss_goes_on_past_records_deleted_under_it
         }
     }
 }
+
+/// Review 14, finding 3: the record that held the largest timestamp had
+/// been deleted (below the log start), and MaxTimestamp answered -1 for a
+/// partition holding a readable record.
+#[test]
+fn max_timestamp_lists_a_readable_record_after_delete_records() {
+    let (_dir, weir) = weir();
+    let admin = weir.admin();
+    admin.create_topic("t", 1, &[]).unwrap();
+    let producer = weir.producer(&[("linger.ms", "0")]).unwrap();
+    for ts in [2000, 1000] {
+        producer
+            .send(ProducerRecord::new("t", "v").partition(0).timestamp(ts))
+            .unwrap()
+            .wait()
+            .unwrap();
+    }
+    let tp = TopicPartition::new("t", 0);
+    let max = |admin: &weir::Admin| {
+        admin
+            .list_offsets(&[(tp.clone(), OffsetSpec::MaxTimestamp)])
+            .unwrap()[0]
+            .1
+    };
+    assert_eq!((max(&admin).offset, max(&admin).timestamp), (0, 2000));
+    assert_eq!(admin.delete_records(&tp, 1).unwrap(), 1);
+    let listed = max(&admin);
+    assert_eq!((listed.offset, listed.timestamp), (1, 1000));
+    assert!(listed.leader_epoch.is_some());
+}
+
+/// Review 14, finding 6: `alter_config` with a key both set and deleted, or
+/// set twice, dropped a value without an error. Refused as Kafka refuses it,
+/// and nothing changes.
+#[test]
+fn alter_config_refuses_a_key_named_twice() {
+    let (_dir, weir) = weir();
+    let admin = weir.admin();
+    admin.create_topic("t", 1, &[]).unwrap();
+    let retention = |admin: &weir::Admin| {
+        admin
+            .describe_config("t")
+            .unwrap()
+            .into_iter()
+            .find(|e| e.name == "retention.ms")
+            .unwrap()
+    };
+    let before = retention(&admin);
+    for (set, delete) in [
+        (&[("retention.ms", "1000")][..], &["retention.ms"][..]),
+        (
+            &[("retention.ms", "1000"), ("retention.ms", "2000")][..],
+            &[][..],
+        ),
+    ] {
+        let err = admin.alter_config("t", set, delete).unwrap_err();
+        assert!(
+            matches!(
+                err.as_log_error(),
+                Some(weir::LogError::Config {
+                    source: weir::ConfigError::DuplicateKey { key },
+                    ..
+                }) if key == "retention.ms"
+            ),
+            "{err:?}"
+        );
+        assert!(err.to_string().contains("retention.ms"), "{err}");
+        assert_eq!(retention(&admin), before);
+    }
+}

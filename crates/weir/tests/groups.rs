@@ -9,8 +9,8 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use weir::{
-    Consumer, ConsumerRebalanceListener, OffsetAndMetadata, ProducerRecord, TopicPartition, Weir,
-    WeirError,
+    Consumer, ConsumerRebalanceListener, InternalTopicOperation, OffsetAndMetadata, ProducerRecord,
+    ResetSpec, TopicPartition, Weir, WeirError,
 };
 
 const LONG: Duration = Duration::from_secs(60);
@@ -1289,4 +1289,108 @@ fn a_closed_consumer_commits_nothing_and_its_callbacks_still_run() {
         .committed("g", &tp)
         .map(|o| o.offset);
     assert_eq!(committed, None);
+}
+
+/// Review 14, finding 1: deleting `__consumer_offsets` while the coordinator
+/// held it left every later commit failing on closed partitions while
+/// consumers kept reading the deleted offsets from memory. It is refused,
+/// and groups are dropped with `delete_group` instead.
+#[test]
+fn the_offsets_topic_cannot_be_deleted_and_groups_are_deleted_instead() {
+    let (_dir, weir) = weir();
+    let admin = weir.admin();
+    admin.create_topic("t", 1, &[]).unwrap();
+    let tp = TopicPartition::new("t", 0);
+    admin.alter_group_offsets("g", &[(tp.clone(), 3)]).unwrap();
+    let err = admin.delete_topic("__consumer_offsets").unwrap_err();
+    assert!(
+        matches!(
+            &err,
+            WeirError::InternalTopic { topic, operation: InternalTopicOperation::Delete }
+                if topic == "__consumer_offsets"
+        ),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("delete_group"), "{err}");
+    // Nothing was deleted: the groups go on.
+    admin.alter_group_offsets("g", &[(tp.clone(), 5)]).unwrap();
+    let offsets = admin.list_group_offsets("g").unwrap();
+    assert_eq!(offsets.len(), 1);
+    assert_eq!(offsets[0].1.offset, 5);
+    admin.delete_group("g").unwrap();
+    assert!(admin.list_groups().unwrap().is_empty());
+    assert_eq!(weir.group_coordinator().unwrap().committed("g", &tp), None);
+}
+
+/// Review 14, finding 4: a negative offset was stored, which consumers then
+/// ignored. Refused as a consumer's commit refuses it; nothing is stored.
+#[test]
+fn alter_group_offsets_refuses_a_negative_offset() {
+    let (_dir, weir) = weir();
+    let admin = weir.admin();
+    admin.create_topic("t", 2, &[]).unwrap();
+    let r = admin.alter_group_offsets(
+        "g",
+        &[
+            (TopicPartition::new("t", 1), 2),
+            (TopicPartition::new("t", 0), -5),
+        ],
+    );
+    assert!(
+        matches!(&r, Err(WeirError::InvalidArgument(m)) if m.contains("t-0") && m.contains("-5")),
+        "{r:?}"
+    );
+    assert!(admin.list_group_offsets("g").unwrap().is_empty());
+}
+
+/// Review 14, finding 7: a committed offset past the log end showed lag 0.
+/// As `kafka-consumer-groups`, the lag is negative.
+#[test]
+fn group_lag_is_negative_for_an_offset_past_the_log_end() {
+    let (_dir, weir) = weir();
+    let admin = weir.admin();
+    admin.create_topic("t", 1, &[]).unwrap();
+    produce(&weir, "t", 5, 0);
+    let tp = TopicPartition::new("t", 0);
+    admin
+        .alter_group_offsets("g", &[(tp.clone(), 100)])
+        .unwrap();
+    let lag = admin.group_lag("g").unwrap();
+    assert_eq!(lag.len(), 1);
+    assert_eq!(
+        (lag[0].current_offset, lag[0].log_end_offset, lag[0].lag),
+        (Some(100), 5, Some(-95))
+    );
+}
+
+/// Review 14, finding 8: a dry run planned a reset for a group with active
+/// members, which executing then refused. Both are refused, as Kafka does.
+#[test]
+fn resetting_the_offsets_of_a_group_with_members_is_refused_even_as_a_dry_run() {
+    let (_dir, weir) = weir();
+    let (tp, mut c) = member_that_read_3(&weir, &[]);
+    let admin = weir.admin();
+    for execute in [false, true] {
+        let r = admin.reset_group_offsets("g", "t", ResetSpec::Earliest, execute);
+        assert!(
+            matches!(
+                &r,
+                Err(WeirError::Group(weir_group::GroupError::GroupNotEmpty { group, members: 1 }))
+                    if group == "g"
+            ),
+            "execute {execute}: {r:?}"
+        );
+    }
+    c.close();
+    drop(c);
+    // Empty now: the plan is made, and a group not known yet can be planned too.
+    let plan = admin
+        .reset_group_offsets("g", "t", ResetSpec::Earliest, false)
+        .unwrap();
+    assert_eq!(plan.len(), 1);
+    assert_eq!((plan[0].partition.clone(), plan[0].offset), (tp, 0));
+    let plan = admin
+        .reset_group_offsets("new", "t", ResetSpec::Latest, false)
+        .unwrap();
+    assert_eq!((plan[0].previous, plan[0].offset), (None, 3));
 }
