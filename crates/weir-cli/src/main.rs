@@ -163,8 +163,8 @@ enum TopicsCommand {
     },
     /// Delete a topic and its data, and the groups' committed offsets for it.
     ///
-    /// Internal topics (`__consumer_offsets`) are refused: to drop consumer
-    /// groups and their offsets, use `weir groups delete`.
+    /// `__consumer_offsets` is refused: to drop consumer groups and their
+    /// offsets, use `weir groups delete`.
     Delete {
         /// The topic.
         name: String,

@@ -155,8 +155,9 @@ impl Admin {
     /// that a topic created again under the name is neither read from the
     /// old topic's offsets nor taken as cleaned up to the old checkpoint.
     ///
-    /// Internal topics (`__consumer_offsets`, ...) are refused. Kafka deletes
-    /// them (its coordinator resigns the offsets topic's partitions and
+    /// `__consumer_offsets` is refused (Kafka's other internal topics, which
+    /// nothing here holds, are deleted as any topic). Kafka deletes
+    /// it (its coordinator resigns the offsets topic's partitions and
     /// creates the topic again on the next use), but here the group
     /// coordinator and the consumers in this process hold `__consumer_offsets`
     /// open, and would go on with offsets that are gone. To drop groups and
@@ -164,11 +165,11 @@ impl Admin {
     /// ([`delete_group`](Self::delete_group), `weir groups delete`).
     ///
     /// # Errors
-    /// [`WeirError::InternalTopic`] for an internal topic (nothing is
+    /// [`WeirError::InternalTopic`] for `__consumer_offsets` (nothing is
     /// deleted); an unknown topic; I/O; [`WeirError::Group`] when the offsets
     /// cannot be deleted (the topic is gone by then).
     pub fn delete_topic(&self, name: &str) -> Result<(), WeirError> {
-        if self.weir.log_dir().topic(name)?.is_internal() {
+        if name == weir_group::CONSUMER_OFFSETS {
             return Err(WeirError::InternalTopic {
                 topic: name.to_string(),
                 operation: crate::error::InternalTopicOperation::Delete,
