@@ -24,8 +24,10 @@ pub trait Partitioner: Send + Sync + std::fmt::Debug {
 
     /// Called after a record that [`partition`](Self::partition) placed was
     /// appended to `partition` (never for a record sent with an explicit
-    /// partition, as Kafka's accumulator): `appended_bytes` is its encoded
-    /// size in the batch, and `batch_boundary` is true when the partition's
+    /// partition, as Kafka's accumulator): `appended_bytes` is what it added
+    /// to the batch's estimated size (its encoded size, times the estimated
+    /// compression ratio when the batch is compressed, as Kafka's
+    /// accumulator reports it), and `batch_boundary` is true when the partition's
     /// open batch is full after it (so moving on would not split a batch).
     /// The default does nothing.
     fn on_append(

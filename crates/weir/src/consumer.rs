@@ -724,7 +724,7 @@ impl Consumer {
         let goes_on_with = *st.goes_on_with.get_or_insert_with(|| {
             self.parts
                 .get(next_start)
-                .filter(|a| n > 1 && !a.buffered.is_empty())
+                .filter(|a| n > 1 && a.buffered_records > 0)
                 .map(|_| next_start)
         });
         for k in 0..n {
@@ -739,7 +739,7 @@ impl Consumer {
             // fetch.min.bytes, except the one the poll goes on with (when
             // there are others): refilled at every poll, it would take every
             // poll and starve the others.
-            let continuing = goes_on_with == Some(i) && !a.buffered.is_empty();
+            let continuing = goes_on_with == Some(i) && a.buffered_records > 0;
             if a.paused || a.buffered_bytes >= enough || continuing {
                 continue;
             }
@@ -1639,6 +1639,62 @@ mod tests {
             n += c.poll(Duration::from_secs(5)).unwrap().count();
         }
         assert_eq!(n, 101);
+    }
+
+    #[test]
+    fn a_partition_holding_only_a_marker_is_read_again_in_the_poll() {
+        use weir_record::{BatchBuilder, BatchOptions, EndTransactionMarker};
+        let (_dir, weir, producer) = topic_t(2);
+        for _ in 0..5 {
+            producer
+                .send(ProducerRecord::new("t", vec![1u8; 20_000]).partition(0))
+                .unwrap();
+        }
+        producer.flush();
+        let marker = BatchBuilder::end_transaction_marker(
+            BatchOptions {
+                producer_id: 7,
+                producer_epoch: 0,
+                ..BatchOptions::default()
+            },
+            EndTransactionMarker::commit(0),
+            weir.clock().now_ms(),
+        )
+        .unwrap();
+        weir.partition("t", 0)
+            .unwrap()
+            .append_as(marker, weir_log::AppendOrigin::Coordinator)
+            .unwrap();
+        let mut c = weir
+            .consumer(&[
+                ("auto.offset.reset", "earliest"),
+                ("max.poll.records", "5"),
+                ("fetch.min.bytes", "100000"),
+                ("fetch.max.wait.ms", "3000"),
+            ])
+            .unwrap();
+        c.assign_topic("t").unwrap();
+        // Five records: the poll stops at them, with the marker behind.
+        assert_eq!(c.poll(Duration::from_secs(5)).unwrap().count(), 5);
+        let sender = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(100));
+            for _ in 0..10 {
+                producer
+                    .send(ProducerRecord::new("t", vec![2u8; 20_000]).partition(0))
+                    .unwrap();
+            }
+            producer.flush();
+        });
+        let started = Instant::now();
+        let polled = c.poll(Duration::from_secs(10)).unwrap();
+        let took = started.elapsed();
+        sender.join().unwrap();
+        // Partition 0 holds no record (only the marker), so the poll reads
+        // it again when records come, instead of skipping it until
+        // fetch.max.wait.ms.
+        assert!(took < Duration::from_secs(2), "{took:?}");
+        assert!(polled.iter().all(|r| r.partition() == 0 && r.offset() > 5));
+        assert!(!polled.is_empty());
     }
 
     #[test]

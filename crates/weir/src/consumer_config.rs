@@ -123,9 +123,12 @@ impl ConsumerConfig {
     /// Network-only keys (`bootstrap.servers`, `request.timeout.ms`, `ssl.*`,
     /// ...) are accepted and ignored, their values unchecked.
     ///
+    /// The rules across keys are checked when a consumer is created
+    /// ([`validate`](Self::validate)), as Kafka checks them, so a config may
+    /// be completed through its fields or builders first.
+    ///
     /// # Errors
-    /// [`ConfigError`] naming the first unknown key or invalid value, or a
-    /// combination Kafka's consumer refuses (see [`validate`](Self::validate)).
+    /// [`ConfigError`] naming the first unknown key or invalid value.
     pub fn from_props<'a>(
         props: impl IntoIterator<Item = (&'a str, &'a str)>,
     ) -> Result<Self, ConfigError> {
@@ -133,16 +136,17 @@ impl ConsumerConfig {
         for (k, v) in props {
             c.set(k, v)?;
         }
-        c.validate()?;
         Ok(c)
     }
 
-    /// Kafka's checks across keys, as its consumer makes them when it is
-    /// created: with a `group.id`, `heartbeat.interval.ms` must be lower than
-    /// `session.timeout.ms`; `enable.auto.commit` set to `true` needs a
-    /// `group.id`; `max.poll.interval.ms` and `max.poll.records` are at
-    /// least one. [`Consumer::new`](crate::Consumer::new) checks a config
-    /// built through its fields the same way.
+    /// Kafka's checks of a whole config, as its consumer makes them when it
+    /// is created ([`Consumer::new`](crate::Consumer::new) calls this): with
+    /// a `group.id`, `heartbeat.interval.ms` must be lower than
+    /// `session.timeout.ms`; `enable.auto.commit` set to `true` by its key
+    /// needs a `group.id`; `max.poll.interval.ms` and `max.poll.records` are
+    /// at least one; and the values [`set`](Self::set) checks by key that
+    /// fields may also hold: a `group.instance.id` by Kafka's rules, known
+    /// assignors.
     ///
     /// # Errors
     /// [`ConfigError`] naming the key at fault.
@@ -179,6 +183,12 @@ impl ConsumerConfig {
                 "cannot be true without a group.id",
             ));
         }
+        if let Some(id) = &self.group_instance_id {
+            check_instance_id(id)?;
+        }
+        for name in &self.partition_assignment_strategy {
+            check_assignor(name)?;
+        }
         Ok(())
     }
 
@@ -198,21 +208,8 @@ impl ConsumerConfig {
                 self.group_id = (!value.trim().is_empty()).then(|| value.trim().to_string());
             }
             "group.instance.id" => {
-                // Kafka checks an instance id by its topic name rules
-                // (`JoinGroupRequest.validateGroupInstanceId`); an empty one
-                // is refused, not taken for a dynamic member.
                 let id = value.trim();
-                if let Err(weir_log::LogError::InvalidTopicName { reason, .. }) =
-                    weir_log::topic_name::validate_topic_name(id)
-                {
-                    return Err(ConfigError::invalid(
-                        key,
-                        value,
-                        format!(
-                            "not a valid group instance id: {reason} (leave it unset for a dynamic member)"
-                        ),
-                    ));
-                }
+                check_instance_id(id)?;
                 self.group_instance_id = Some(id.to_string());
             }
             "auto.offset.reset" => {
@@ -282,8 +279,7 @@ impl ConsumerConfig {
                     ));
                 }
                 for name in &list {
-                    weir_group::AssignorKind::from_name(name)
-                        .map_err(|e| ConfigError::invalid(key, name, e.to_string()))?;
+                    check_assignor(name)?;
                 }
                 self.partition_assignment_strategy = list;
             }
@@ -367,6 +363,30 @@ impl ConsumerConfig {
         self.client_id = id.into();
         self
     }
+}
+
+/// Kafka checks a `group.instance.id` by its topic name rules
+/// (`JoinGroupRequest.validateGroupInstanceId`); an empty one is refused, not
+/// taken for a dynamic member.
+fn check_instance_id(id: &str) -> Result<(), ConfigError> {
+    match weir_log::topic_name::validate_topic_name(id) {
+        Err(weir_log::LogError::InvalidTopicName { reason, .. }) => Err(ConfigError::invalid(
+            "group.instance.id",
+            id,
+            format!(
+                "not a valid group instance id: {reason} (leave it unset for a dynamic member)"
+            ),
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// An assignor of `partition.assignment.strategy` Weir has (by Kafka's name
+/// or class name).
+fn check_assignor(name: &str) -> Result<(), ConfigError> {
+    weir_group::AssignorKind::from_name(name)
+        .map(|_| ())
+        .map_err(|e| ConfigError::invalid("partition.assignment.strategy", name, e.to_string()))
 }
 
 /// Parses an ISO-8601 duration as Java's `Duration.parse` reads it
@@ -466,6 +486,7 @@ mod tests {
     #[test]
     fn what_kafkas_consumer_refuses_at_creation_is_refused() {
         let g = ("group.id", "g");
+        // By key, as they are set.
         for (props, key) in [
             (
                 vec![g, ("max.poll.interval.ms", "0")],
@@ -476,15 +497,32 @@ mod tests {
                 "session.timeout.ms",
             ),
             (
-                vec![("heartbeat.interval.ms", "-1")],
-                "heartbeat.interval.ms",
-            ),
-            (
                 vec![("auto.commit.interval.ms", "2147483648")],
                 "auto.commit.interval.ms",
             ),
             (vec![g, ("group.instance.id", "")], "group.instance.id"),
             (vec![g, ("group.instance.id", "pod 1")], "group.instance.id"),
+            (
+                vec![
+                    g,
+                    ("partition.assignment.strategy", "range,com.example.Nope"),
+                ],
+                "partition.assignment.strategy",
+            ),
+            // Kafka's consumer takes a negative heartbeat or session timeout
+            // (neither key has a validator); they are no durations, and Weir
+            // refuses them.
+            (
+                vec![("heartbeat.interval.ms", "-1")],
+                "heartbeat.interval.ms",
+            ),
+        ] {
+            let err = ConsumerConfig::from_props(props.clone()).unwrap_err();
+            assert_eq!(err.key(), key, "{props:?}: {err}");
+        }
+        // Across keys, when the consumer is created (the config may be
+        // completed first).
+        for (props, key) in [
             (
                 vec![
                     g,
@@ -494,17 +532,15 @@ mod tests {
                 "heartbeat.interval.ms",
             ),
             (vec![("enable.auto.commit", "true")], "enable.auto.commit"),
-            (
-                vec![
-                    g,
-                    ("partition.assignment.strategy", "range,com.example.Nope"),
-                ],
-                "partition.assignment.strategy",
-            ),
         ] {
-            let err = ConsumerConfig::from_props(props.clone()).unwrap_err();
+            let c = ConsumerConfig::from_props(props.clone()).unwrap();
+            let err = c.validate().unwrap_err();
             assert_eq!(err.key(), key, "{props:?}: {err}");
         }
+        let completed = ConsumerConfig::from_props([("enable.auto.commit", "true")])
+            .unwrap()
+            .group_id("g");
+        completed.validate().unwrap();
         // What Kafka takes: the same checks pass these.
         for props in [
             vec![("heartbeat.interval.ms", "60000")],
@@ -522,14 +558,24 @@ mod tests {
                 ),
             ],
         ] {
-            ConsumerConfig::from_props(props.clone()).unwrap();
+            ConsumerConfig::from_props(props.clone())
+                .unwrap()
+                .validate()
+                .unwrap();
         }
-        // A config built through its fields is checked when a consumer is
-        // created.
+        // Values set through fields are checked as their keys are.
         let mut c = ConsumerConfig::from_props([g]).unwrap();
         c.heartbeat_interval = c.session_timeout;
-        let err = c.validate().unwrap_err();
-        assert_eq!(err.key(), "heartbeat.interval.ms");
+        assert_eq!(c.validate().unwrap_err().key(), "heartbeat.interval.ms");
+        let mut c = ConsumerConfig::from_props([g]).unwrap();
+        c.group_instance_id = Some(String::new());
+        assert_eq!(c.validate().unwrap_err().key(), "group.instance.id");
+        let mut c = ConsumerConfig::from_props([g]).unwrap();
+        c.partition_assignment_strategy = vec!["uniform".into()];
+        assert_eq!(
+            c.validate().unwrap_err().key(),
+            "partition.assignment.strategy"
+        );
     }
 
     #[test]

@@ -62,9 +62,76 @@ struct OpenBatch {
     records: usize,
     /// The records sent with a callback, and what their metadata needs.
     callbacks: Vec<(RecordSlot, Callback)>,
-    /// The size it is sealed at: `batch.size`, or less when the topic's
-    /// `max.message.bytes` is smaller (the log would refuse a bigger batch).
-    limit: usize,
+    /// `batch.size`: the batch is full when its estimated size reaches it.
+    batch_size: usize,
+    /// How much its records' bytes are estimated to take once compressed
+    /// (the topic's ratio times Kafka's 1.05 margin when the batch opened; 1
+    /// without compression).
+    ratio: f64,
+    /// The most its records may take before compression: the topic's
+    /// `max.message.bytes`, less room for the codec's worst expansion (the
+    /// log would refuse a bigger batch, and there is no splitting one).
+    cap: usize,
+}
+
+impl OpenBatch {
+    fn sizing(&self) -> BatchSizing {
+        BatchSizing {
+            uncompressed: self.builder.uncompressed_size(),
+            empty: self.builder.is_empty(),
+            batch_size: self.batch_size,
+            ratio: self.ratio,
+            cap: self.cap,
+        }
+    }
+
+    fn estimated_size(&self) -> usize {
+        self.sizing().estimated_size()
+    }
+
+    fn has_room_for(&self, size: usize) -> bool {
+        self.sizing().has_room_for(size)
+    }
+
+    fn is_full(&self) -> bool {
+        self.sizing().is_full()
+    }
+}
+
+/// What decides when an open batch is sent: Kafka's `MemoryRecordsBuilder`
+/// rules, with Weir's cap from `max.message.bytes`.
+#[derive(Debug, Clone, Copy)]
+struct BatchSizing {
+    /// The batch's size before compression (header and records).
+    uncompressed: usize,
+    empty: bool,
+    batch_size: usize,
+    ratio: f64,
+    cap: usize,
+}
+
+impl BatchSizing {
+    /// Its size once built, by the estimate (Kafka's
+    /// `estimatedBytesWritten`: the header, and the records times the ratio).
+    fn estimated_size(self) -> usize {
+        let header = weir_record::layout::RECORD_BATCH_OVERHEAD;
+        let records = self.uncompressed.saturating_sub(header);
+        header.saturating_add((records as f64 * self.ratio) as usize)
+    }
+
+    /// Whether a record of `size` bytes still fits (Kafka's `hasRoomFor`: the
+    /// record counted uncompressed, the batch by its estimate; an empty batch
+    /// takes any record).
+    fn has_room_for(self, size: usize) -> bool {
+        self.empty
+            || (self.estimated_size().saturating_add(size) <= self.batch_size
+                && self.uncompressed.saturating_add(size) <= self.cap)
+    }
+
+    /// Whether it is full (Kafka's `isFull`) and goes now.
+    fn is_full(self) -> bool {
+        !self.empty && (self.estimated_size() >= self.batch_size || self.uncompressed >= self.cap)
+    }
 }
 
 /// A sealed batch waiting, in partition order, to be appended.
@@ -146,6 +213,8 @@ struct Appended {
     full: bool,
     /// The caller is the partition's drainer now.
     drain: bool,
+    /// What the record added to its batch's estimated size.
+    estimated_bytes: usize,
 }
 
 struct PartitionState {
@@ -199,16 +268,6 @@ impl RatioEstimate {
         };
         // Racing updates may lose one: the estimate only steers batch sizes.
         self.0.store(next.to_bits(), Ordering::Relaxed);
-    }
-
-    /// The records' size before compression at which a batch reaches
-    /// `batch_size` by the estimate (Kafka's `MemoryRecordsBuilder`
-    /// `hasRoomFor` with its estimated bytes written).
-    fn uncompressed_limit(&self, batch_size: usize) -> usize {
-        let header = weir_record::layout::RECORD_BATCH_OVERHEAD;
-        let ratio = f64::from(self.get() * Self::MARGIN).max(1e-6);
-        let records = batch_size.saturating_sub(header) as f64 / ratio;
-        header.saturating_add(records.min(usize::MAX as f64 / 2.0) as usize)
     }
 }
 
@@ -799,8 +858,13 @@ impl Inner {
         if record.partition.is_none() {
             // Only for records the partitioner placed (as Kafka's
             // accumulator, which ignores records with an explicit partition).
-            self.partitioner
-                .on_append(&record.topic, key, partition as u32, size, appended.full);
+            self.partitioner.on_append(
+                &record.topic,
+                key,
+                partition as u32,
+                appended.estimated_bytes,
+                appended.full,
+            );
         }
         Ok(DeliveryFuture::new(
             appended.result,
@@ -864,8 +928,7 @@ impl Inner {
                 });
             }
             if let Some(open) = &q.open
-                && !open.builder.is_empty()
-                && open.builder.uncompressed_size() + size > open.limit
+                && !open.has_room_for(size)
                 && let Some(full) = q.open.take()
             {
                 to_build.push(q.seal_to_build(full));
@@ -927,6 +990,7 @@ impl Inner {
         let Some(open) = q.open.as_mut() else {
             return Err(WeirError::InvalidArgument("no open batch".into()));
         };
+        let estimated_before = open.estimated_size();
         let delta = match open.builder.append_parts(
             timestamp,
             key,
@@ -943,6 +1007,9 @@ impl Inner {
         };
         open.used += size64;
         open.records += 1;
+        // What the record adds to the batch by the estimate (compressed when
+        // the batch is), as Kafka's accumulator tells its partitioner.
+        let estimated_bytes = open.estimated_size().saturating_sub(estimated_before);
         if open.records == 1 {
             // Waited for by `flush` and `close` from its first record on:
             // an empty batch is never waited for.
@@ -964,10 +1031,7 @@ impl Inner {
         if self.producer_id >= 0 {
             q.next_sequence = increment_sequence(q.next_sequence, 1);
         }
-        let full = q
-            .open
-            .as_ref()
-            .is_some_and(|o| o.builder.uncompressed_size() >= o.limit);
+        let full = q.open.as_ref().is_some_and(OpenBatch::is_full);
         if full && let Some(sealed) = q.open.take() {
             to_build.push(q.seal_to_build(sealed));
         } else if ((linger_zero && !q.draining) || exhausted)
@@ -983,6 +1047,7 @@ impl Inner {
             result,
             full,
             drain,
+            estimated_bytes,
         })
     }
 
@@ -1020,13 +1085,23 @@ impl Inner {
             usize::try_from(log.config().max_message_bytes).unwrap_or(usize::MAX);
         // batch.size bounds the batch as it will be written: compressed,
         // by the topic's estimated ratio, as Kafka's producer sizes it.
-        let by_size = if self.config.compression.compression() == Compression::None {
-            self.config.batch_size
+        let compressed = self.config.compression.compression() != Compression::None;
+        let ratio = if compressed {
+            f64::from(ps.compression_ratio.get()) * f64::from(RatioEstimate::MARGIN)
         } else {
-            ps.compression_ratio
-                .uncompressed_limit(self.config.batch_size)
+            1.0
         };
-        let limit = by_size.min(max_message_bytes.saturating_sub(15));
+        // Records that do not compress come out a little larger than they
+        // went in (lz4 at most 1 byte in 255, the others less, plus framing):
+        // a batch's records stop that much short of max.message.bytes.
+        let expansion = if compressed {
+            max_message_bytes / 250 + 1024
+        } else {
+            0
+        };
+        let cap = max_message_bytes
+            .saturating_sub(15)
+            .saturating_sub(expansion);
         let idempotent = self.producer_id >= 0;
         let result = Arc::new(BatchResult::new(
             Arc::clone(topic),
@@ -1042,7 +1117,9 @@ impl Inner {
                     base_sequence: if idempotent { base_sequence } else { -1 },
                     ..BatchOptions::default()
                 },
-                limit.min(1 << 20),
+                // What it first takes of buffer.memory; it grows as its
+                // records take more.
+                self.config.batch_size.min(cap).min(1 << 20),
             ),
             created: Instant::now(),
             result,
@@ -1050,7 +1127,9 @@ impl Inner {
             used: 0,
             records: 0,
             callbacks: Vec::new(),
-            limit,
+            batch_size: self.config.batch_size,
+            ratio,
+            cap,
         }
     }
 
@@ -1538,7 +1617,48 @@ impl Drop for Handle {
 
 #[cfg(test)]
 mod tests {
-    use super::RatioEstimate;
+    use super::{BatchSizing, RatioEstimate};
+
+    #[test]
+    fn a_batch_has_room_by_kafkas_rule() {
+        // Compressing to about a tenth (ratio 0.1 with the 1.05 margin), a
+        // 16 KiB batch: a new record counts at its full size, the records
+        // already in by the estimate.
+        let at = |uncompressed: usize| BatchSizing {
+            uncompressed,
+            empty: false,
+            batch_size: 16_384,
+            ratio: 0.105,
+            cap: 1_000_000,
+        };
+        // 61 + 70_000 * 0.105 = 7_411: an 8_000-byte record fits.
+        assert!(at(61 + 70_000).has_room_for(8_000));
+        // 61 + 80_000 * 0.105 = 8_461: it does not.
+        assert!(!at(61 + 80_000).has_room_for(8_000));
+        assert!(!at(61 + 80_000).is_full());
+        assert!(at(61 + 156_000).is_full());
+        // An empty batch takes any record; the cap bounds the records'
+        // size before compression whatever the estimate.
+        let empty = BatchSizing {
+            empty: true,
+            ..at(61)
+        };
+        assert!(empty.has_room_for(5_000_000));
+        let capped = BatchSizing {
+            cap: 10_000,
+            ratio: 0.001,
+            ..at(9_000)
+        };
+        assert!(!capped.has_room_for(1_001));
+        assert!(capped.has_room_for(1_000));
+        // Without compression the ratio is 1: batch.size counts the bytes.
+        let plain = BatchSizing {
+            ratio: 1.0,
+            ..at(16_000)
+        };
+        assert!(!plain.has_room_for(385));
+        assert!(plain.has_room_for(384));
+    }
 
     #[test]
     fn the_ratio_estimate_moves_as_kafkas() {
@@ -1552,14 +1672,11 @@ mod tests {
         assert!((r.get() - 1.045).abs() < 1e-6, "{}", r.get());
         r.observe(3000, 1000);
         assert!((r.get() - 3.0).abs() < 1e-6, "{}", r.get());
-        // The records' size before compression at which 16 KiB is reached.
+        // A hundred batches that compress to a tenth: from 1 to 0.5.
         let r = RatioEstimate::new();
         for _ in 0..100 {
             r.observe(100, 1000);
         }
         assert!((r.get() - 0.5).abs() < 1e-4, "{}", r.get());
-        let limit = r.uncompressed_limit(16_384);
-        let want = 61 + ((16_384 - 61) as f64 / (0.5 * 1.05)) as usize;
-        assert!(limit.abs_diff(want) <= 5, "{limit} vs {want}");
     }
 }
