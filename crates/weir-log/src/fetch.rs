@@ -280,21 +280,30 @@ impl PartitionLog {
     /// # Errors
     /// As [`offset_for_timestamp`](Self::offset_for_timestamp).
     pub fn max_timestamp_and_offset(&self) -> Result<Option<TimestampAndOffset>, LogError> {
-        let start = self.log_start_offset();
-        let segments = self.segment_list();
-        let max = segments
-            .iter()
-            .filter(|s| s.last_offset() >= start)
-            .map(|s| s.max_timestamp())
-            .max()
-            .unwrap_or(-1);
-        if max < 0 {
-            return Ok(None);
-        }
-        // No readable record is later than `max`: the first that reaches it
-        // is the answer.
-        if let Some(hit) = self.first_at_or_after(max, true)? {
-            return Ok(Some(hit));
+        // Twice: an append publishes its segment's largest timestamp just
+        // before the high watermark that makes its records readable, and a
+        // call between the two finds no readable record that reaches it.
+        let mut start = self.log_start_offset();
+        let mut segments = self.segment_list();
+        for attempt in 0..2 {
+            if attempt > 0 {
+                start = self.log_start_offset();
+                segments = self.segment_list();
+            }
+            let max = segments
+                .iter()
+                .filter(|s| s.last_offset() >= start)
+                .map(|s| s.max_timestamp())
+                .max()
+                .unwrap_or(-1);
+            if max < 0 {
+                return Ok(None);
+            }
+            // No readable record is later than `max`: the first that
+            // reaches it is the answer.
+            if let Some(hit) = self.first_at_or_after(max, true)? {
+                return Ok(Some(hit));
+            }
         }
         self.scan_for_max_timestamp(&segments, start)
     }
@@ -308,23 +317,38 @@ impl PartitionLog {
     ) -> Result<Option<TimestampAndOffset>, LogError> {
         let hw = self.high_watermark();
         let mut best: Option<TimestampAndOffset> = None;
-        for seg in segments {
-            if seg.base_offset() >= hw {
+        // Segments by their largest timestamp, highest first (in offset
+        // order among equals): once a segment's largest cannot reach the best
+        // record found, no later one can, and the scan ends. With ordinary
+        // data it reads one segment.
+        let mut by_max: Vec<&Arc<LogSegment>> = segments
+            .iter()
+            .filter(|s| s.base_offset() < hw && s.last_offset() >= start && s.max_timestamp() >= 0)
+            .collect();
+        by_max.sort_by_key(|s| std::cmp::Reverse(s.max_timestamp()));
+        for seg in by_max {
+            if best.is_some_and(|b| seg.max_timestamp() < b.timestamp) {
                 break;
-            }
-            let beats = |ts: i64| best.is_none_or(|b| ts > b.timestamp);
-            if seg.last_offset() < start || !beats(seg.max_timestamp()) || seg.max_timestamp() < 0 {
-                continue;
             }
             let mut position = seg.lookup_position(start.max(seg.base_offset()));
             loop {
                 let floor = best.map_or(-1, |b| b.timestamp);
+                // A record beats the best with a later timestamp, or with the
+                // same one at a lower offset (the first on a tie).
+                let beats = |ts: i64, offset: i64| {
+                    best.is_none_or(|b| {
+                        ts > b.timestamp || (ts == b.timestamp && offset < b.offset)
+                    })
+                };
                 let mut found = None;
                 seg.walk_headers(position, seg.size(), |h| {
                     if h.base_offset >= hw {
                         return false;
                     }
-                    if h.max_timestamp > floor && h.last_offset >= start {
+                    if h.max_timestamp >= floor
+                        && h.last_offset >= start
+                        && beats(h.max_timestamp, h.base_offset)
+                    {
                         found = Some(*h);
                         return false;
                     }
@@ -336,7 +360,8 @@ impl PartitionLog {
                 // The batch's largest readable record, if it beats the best.
                 let mut top: Option<TimestampAndOffset> = None;
                 scan_batch(seg, &h, start, hw, true, |ts, record| {
-                    if ts > top.map_or(floor, |t| t.timestamp) {
+                    let better_than_top = top.is_none_or(|t| ts > t.timestamp);
+                    if better_than_top && beats(ts, record.offset) {
                         top = Some(record);
                     }
                     false

@@ -1092,10 +1092,11 @@ impl Inner {
             1.0
         };
         // Records that do not compress come out a little larger than they
-        // went in (lz4 at most 1 byte in 255, the others less, plus framing):
-        // a batch's records stop that much short of max.message.bytes.
+        // went in (a codec stores them, with a few bytes of framing per
+        // block; lz4's worst is 1 byte in 255): a batch's records stop that
+        // much short of max.message.bytes.
         let expansion = if compressed {
-            max_message_bytes / 250 + 1024
+            64 + max_message_bytes / 250
         } else {
             0
         };

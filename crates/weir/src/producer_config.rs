@@ -165,10 +165,12 @@ impl ProducerConfig {
     /// `delivery.timeout.ms`), so a Kafka client's properties can be used as they
     /// are.
     ///
+    /// The rules across keys are applied when a producer is created
+    /// ([`validate`](Self::validate)), as Kafka applies them, so a config may
+    /// be completed through its fields or builders first.
+    ///
     /// # Errors
-    /// [`ConfigError`] naming the first unknown key or invalid value, or a
-    /// combination Kafka refuses (`enable.idempotence=true` with `acks` other
-    /// than `all`, or more than 5 requests in flight).
+    /// [`ConfigError`] naming the first unknown key or invalid value.
     pub fn from_props<'a>(
         props: impl IntoIterator<Item = (&'a str, &'a str)>,
     ) -> Result<Self, ConfigError> {
@@ -176,7 +178,6 @@ impl ProducerConfig {
         for (k, v) in props {
             c.set(k, v)?;
         }
-        c.validate()?;
         Ok(c)
     }
 
@@ -465,6 +466,9 @@ mod tests {
         ])
         .unwrap();
         assert_eq!(c.acks, Acks::Leader);
+        // The rules across keys apply when the producer is created.
+        let mut c = c;
+        c.validate().unwrap();
         assert!(
             !c.enable_idempotence,
             "idempotence left at its default turns off with acks=1"
@@ -504,15 +508,17 @@ mod tests {
             let err = ProducerConfig::from_props([(k, v)]).unwrap_err();
             assert_eq!(err.key(), k, "{err}");
         }
-        let err = ProducerConfig::from_props([("enable.idempotence", "true"), ("acks", "1")])
-            .unwrap_err();
+        // The rules across keys, applied when the producer is created.
+        let validated = |props: &[(&str, &str)]| {
+            let mut c = ProducerConfig::from_props(props.iter().copied())?;
+            c.validate().map(|()| c)
+        };
+        let err = validated(&[("enable.idempotence", "true"), ("acks", "1")]).unwrap_err();
         assert_eq!(err.key(), "acks");
         // Left at its default, idempotence gives way to retries=0; set
         // explicitly, that is an error.
-        let c = ProducerConfig::from_props([("retries", "0")]).unwrap();
-        assert!(!c.enable_idempotence);
-        let err = ProducerConfig::from_props([("enable.idempotence", "true"), ("retries", "0")])
-            .unwrap_err();
+        assert!(!validated(&[("retries", "0")]).unwrap().enable_idempotence);
+        let err = validated(&[("enable.idempotence", "true"), ("retries", "0")]).unwrap_err();
         assert_eq!(err.key(), "retries", "{err}");
         // More than 5 requests in flight is an error with idempotence on, by
         // default too (also where acks would turn it off), as in Kafka 4.
@@ -522,11 +528,18 @@ mod tests {
             vec![("acks", "1"), in_flight],
             vec![("enable.idempotence", "true"), in_flight],
         ] {
-            let err = ProducerConfig::from_props(props.clone()).unwrap_err();
+            let err = validated(&props).unwrap_err();
             assert_eq!(err.key(), in_flight.0, "{props:?}: {err}");
         }
-        let c = ProducerConfig::from_props([("enable.idempotence", "false"), in_flight]).unwrap();
+        let c = validated(&[("enable.idempotence", "false"), in_flight]).unwrap();
         assert_eq!(c.max_in_flight, 6);
+        // A config completed after its properties: acks=1, then all, keeps
+        // idempotence (Kafka sees the whole config at once).
+        let mut c = ProducerConfig::from_props([("acks", "1")])
+            .unwrap()
+            .acks(Acks::All);
+        c.validate().unwrap();
+        assert!(c.enable_idempotence);
     }
 
     #[test]

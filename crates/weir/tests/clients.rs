@@ -1940,6 +1940,60 @@ fn max_timestamp_lists_a_readable_record_after_delete_records() {
     assert!(listed.leader_epoch.is_some());
 }
 
+/// Review 14 (latest), finding 1: when the record with the largest
+/// timestamp is below the log start, MaxTimestamp looks for the answer in the
+/// segments by their largest timestamps, highest first, and stops at the
+/// first that cannot beat it: it reads the deleted record's segment and the
+/// last one, not every segment (a damaged batch in between is never read).
+#[test]
+fn max_timestamp_after_delete_records_reads_only_the_segments_it_needs() {
+    let (dir, weir) = weir();
+    let admin = weir.admin();
+    admin
+        .create_topic("t", 1, &[("segment.bytes", "1024")])
+        .unwrap();
+    let producer = weir.producer(&[("linger.ms", "0")]).unwrap();
+    let now = weir.clock().now_ms();
+    // A record from a clock 30 minutes ahead, then records of rising time.
+    let send = |ts: i64| {
+        producer
+            .send(
+                ProducerRecord::new("t", "v".repeat(200))
+                    .partition(0)
+                    .timestamp(ts),
+            )
+            .unwrap()
+            .wait()
+            .unwrap();
+    };
+    send(now + 30 * 60 * 1000);
+    for i in 0..100 {
+        send(now + i);
+    }
+    let tp = TopicPartition::new("t", 0);
+    assert_eq!(admin.delete_records(&tp, 1).unwrap(), 1);
+    let log = weir.partition("t", 0).unwrap();
+    let segments = log.segments();
+    assert!(segments.len() > 10, "{}", segments.len());
+    // Damage the first record's framing in a segment in the middle (not the
+    // batch header the search walks): decoding its batch fails.
+    let middle = &segments[segments.len() / 2];
+    let path = dir
+        .path()
+        .join("t-0")
+        .join(format!("{:020}.log", middle.base_offset));
+    let mut bytes = std::fs::read(&path).unwrap();
+    for b in bytes.iter_mut().skip(61).take(100) {
+        *b = 0xff;
+    }
+    std::fs::write(&path, &bytes).unwrap();
+    let listed = admin
+        .list_offsets(&[(tp.clone(), OffsetSpec::MaxTimestamp)])
+        .unwrap()[0]
+        .1;
+    assert_eq!((listed.offset, listed.timestamp), (100, now + 99));
+}
+
 /// Review 14, finding 6: `alter_config` with a key both set and deleted, or
 /// set twice, dropped a value without an error. Refused as Kafka refuses it,
 /// and nothing changes.

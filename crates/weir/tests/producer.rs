@@ -1144,3 +1144,35 @@ fn the_partitioner_hears_estimated_compressed_bytes() {
     assert!(first >= 100, "{first}");
     assert!(last < 50, "{last}");
 }
+
+/// Review 14 (latest), finding 2: the room a compressed batch keeps for the
+/// codec's expansion is sized from the topic's `max.message.bytes`, so a
+/// small limit still batches records (a fixed kilobyte made every record a
+/// batch of its own below about 1 KB).
+#[test]
+fn a_small_max_message_bytes_still_batches_compressed_records() {
+    let (_dir, weir) = weir();
+    weir.admin()
+        .create_topic("small", 1, &[("max.message.bytes", "1024")])
+        .unwrap();
+    let producer = leaked(
+        weir.producer(&[
+            ("compression.type", "lz4"),
+            ("linger.ms", "60000"),
+            ("acks", "1"),
+        ])
+        .unwrap(),
+    );
+    for _ in 0..100 {
+        producer
+            .send(ProducerRecord::new("small", vec![b'a'; 50]))
+            .unwrap();
+    }
+    let p = producer.clone();
+    within_30s("flush", move || p.flush());
+    let log = weir.partition("small", 0).unwrap();
+    let data = log.fetch(0, 1 << 20).unwrap();
+    let batches = data.batches().count();
+    assert_eq!(data.next_offset, 100);
+    assert!(batches <= 15, "{batches} batches for 100 records");
+}
