@@ -335,10 +335,12 @@ impl PartitionLog {
                 let floor = best.map_or(-1, |b| b.timestamp);
                 // A record beats the best with a later timestamp, or with the
                 // same one at a lower offset (the first on a tie).
+                // A record without a timestamp (-1) is never the answer.
                 let beats = |ts: i64, offset: i64| {
-                    best.is_none_or(|b| {
-                        ts > b.timestamp || (ts == b.timestamp && offset < b.offset)
-                    })
+                    ts >= 0
+                        && best.is_none_or(|b| {
+                            ts > b.timestamp || (ts == b.timestamp && offset < b.offset)
+                        })
                 };
                 let mut found = None;
                 seg.walk_headers(position, seg.size(), |h| {

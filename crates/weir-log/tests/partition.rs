@@ -1068,3 +1068,23 @@ fn max_timestamp_is_a_marker_or_a_readable_record_never_none() {
     log.advance_log_start_offset(8).unwrap();
     assert_eq!(log.max_timestamp_and_offset().unwrap(), None);
 }
+
+/// Review 14 (final), finding 3: once the record with the largest timestamp
+/// is below the log start, a readable record without a timestamp (-1) is not
+/// the partition's largest timestamp: the answer is none, as for a log that
+/// never held the other.
+#[test]
+fn max_timestamp_never_answers_a_record_without_a_timestamp() {
+    let dir = tempfile::tempdir().unwrap();
+    let (log, _) = open(dir.path(), small_config(1 << 20), true, 0);
+    let mut b = BatchBuilder::new(BatchOptions::default());
+    b.append(&weir_record::Record::new("a").with_timestamp(NOW))
+        .unwrap();
+    b.append(&weir_record::Record::new("b").with_timestamp(-1))
+        .unwrap();
+    log.append(b.build().unwrap()).unwrap();
+    let found = log.max_timestamp_and_offset().unwrap().unwrap();
+    assert_eq!((found.offset, found.timestamp), (0, NOW));
+    log.advance_log_start_offset(1).unwrap();
+    assert_eq!(log.max_timestamp_and_offset().unwrap(), None);
+}

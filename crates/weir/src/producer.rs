@@ -98,6 +98,18 @@ impl OpenBatch {
     }
 }
 
+/// The most `codec` can add to `n` bytes that do not compress. Each codec
+/// stores a block that would grow, with a few bytes of framing per block (lz4's
+/// worst is 1 byte in 255); gzip at level 1 (zlib-rs's quick deflate) codes
+/// every byte with fixed Huffman codes and stores nothing, up to 1 bit in 8.
+fn worst_expansion(codec: weir_record::CompressionConfig, n: usize) -> usize {
+    match codec.compression() {
+        Compression::None => 0,
+        Compression::Gzip if codec.level() == 1 => 64 + n / 8,
+        _ => 64 + n / 250,
+    }
+}
+
 /// What decides when an open batch is sent: Kafka's `MemoryRecordsBuilder`
 /// rules, with Weir's cap from `max.message.bytes`.
 #[derive(Debug, Clone, Copy)]
@@ -1092,14 +1104,18 @@ impl Inner {
             1.0
         };
         // Records that do not compress come out a little larger than they
-        // went in (a codec stores them, with a few bytes of framing per
-        // block; lz4's worst is 1 byte in 255): a batch's records stop that
-        // much short of max.message.bytes.
-        let expansion = if compressed {
-            64 + max_message_bytes / 250
-        } else {
-            0
-        };
+        // went in, from the producer's codec or from the topic's when the
+        // log compresses the batch again: a batch's records stop that much
+        // short of max.message.bytes (the log would refuse the batch, and
+        // there is no splitting one).
+        let mut expansion = worst_expansion(self.config.compression, max_message_bytes);
+        if let Some(topic) = log
+            .config()
+            .recompression()
+            .filter(|t| t.compression() != self.config.compression.compression())
+        {
+            expansion = expansion.max(worst_expansion(topic, max_message_bytes));
+        }
         let cap = max_message_bytes
             .saturating_sub(15)
             .saturating_sub(expansion);
