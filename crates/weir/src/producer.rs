@@ -98,14 +98,18 @@ impl OpenBatch {
     }
 }
 
-/// The most `codec` can add to `n` bytes that do not compress. Each codec
-/// stores a block that would grow, with a few bytes of framing per block (lz4's
-/// worst is 1 byte in 255); gzip at level 1 (zlib-rs's quick deflate) codes
-/// every byte with fixed Huffman codes and stores nothing, up to 1 bit in 8.
+/// The most `codec` can add to `n` bytes. lz4, zstd and gzip at levels
+/// other than 1 store a block that would grow, with a few bytes of framing
+/// per block. gzip at level 1 (zlib-rs's quick deflate) codes every byte with
+/// fixed Huffman codes and stores nothing: up to 1 bit in 8. Snappy never
+/// stores a block: input crafted against its matcher (literal runs of 61
+/// bytes, each costing a 2-byte tag, between 4-byte copies from 2 KiB or
+/// more back, which save 1) grows by 1 byte in 65, plus the xerial framing.
 fn worst_expansion(codec: weir_record::CompressionConfig, n: usize) -> usize {
     match codec.compression() {
         Compression::None => 0,
         Compression::Gzip if codec.level() == 1 => 64 + n / 8,
+        Compression::Snappy => 64 + n / 60,
         _ => 64 + n / 250,
     }
 }
@@ -1634,7 +1638,34 @@ impl Drop for Handle {
 
 #[cfg(test)]
 mod tests {
-    use super::{BatchSizing, RatioEstimate};
+    use super::{BatchSizing, Compression, RatioEstimate, worst_expansion};
+
+    #[test]
+    fn the_room_for_expansion_covers_each_codecs_worst_input() {
+        // 200,000 bytes crafted against snappy's matcher (and random for the
+        // others), which snappy grows by over 0.6 %.
+        let crafted = include_bytes!("../testdata/snappy-worst-case.bin");
+        for codec in [
+            Compression::Snappy,
+            Compression::Lz4,
+            Compression::Zstd,
+            Compression::Gzip,
+        ] {
+            for level in [None, Some(1)] {
+                let config = match level {
+                    Some(l) if codec == Compression::Gzip => {
+                        weir_record::CompressionConfig::with_level(codec, l).unwrap()
+                    }
+                    _ => weir_record::CompressionConfig::new(codec),
+                };
+                let mut out = Vec::new();
+                weir_codec::compress(&config, crafted, &mut out).unwrap();
+                let grew = out.len().saturating_sub(crafted.len());
+                let room = worst_expansion(config, crafted.len());
+                assert!(grew <= room, "{config:?}: grew {grew}, room {room}");
+            }
+        }
+    }
 
     #[test]
     fn a_batch_has_room_by_kafkas_rule() {
