@@ -107,10 +107,11 @@ fn as_refs(props: &[(String, String)]) -> Vec<(&str, &str)> {
         .collect()
 }
 
-/// A producer config from `props`, then the flags (which win for their keys).
+/// A producer config from `props`, then the flags (which win for their keys),
+/// checked whole (the rules across keys too) before anything is opened.
 ///
 /// # Errors
-/// Exit 2 naming the first unknown key or bad value.
+/// Exit 2 naming the first unknown key, bad value or conflicting key.
 pub(crate) fn producer_config(
     flags: &ProducerFlags,
     props: &[(String, String)],
@@ -118,15 +119,19 @@ pub(crate) fn producer_config(
     let mut all = props.to_vec();
     all.extend(flags.properties());
     ProducerConfig::from_props(as_refs(&all))
+        .and_then(|mut config| config.validate().map(|()| config))
         .map_err(|e| Failure::Usage(format!("producer config: {e}")))
 }
 
 /// A consumer config from `props`.
 ///
+/// Checked whole (the rules across keys too) before anything is opened.
+///
 /// # Errors
-/// Exit 2 naming the first unknown key or bad value.
+/// Exit 2 naming the first unknown key, bad value or conflicting key.
 pub(crate) fn consumer_config(props: &[(String, String)]) -> Result<ConsumerConfig, Failure> {
     ConsumerConfig::from_props(as_refs(props))
+        .and_then(|config| config.validate().map(|()| config))
         .map_err(|e| Failure::Usage(format!("consumer config: {e}")))
 }
 

@@ -256,16 +256,32 @@ fn bench_help_and_bad_usage() {
         String::from_utf8_lossy(&weir(dir.path(), &["bench", "e2e", "--help"]).stdout).to_string();
     assert!(e2e_help.contains("weir-bench-sent-ns"), "{e2e_help}");
 
-    // A key neither client knows, and a bad value for a consumer key: exit 2,
-    // naming the key, before any topic is made.
+    // A key neither client knows, a bad value for a consumer key, and keys
+    // that conflict with others: exit 2, naming the key, before any topic is
+    // made.
     for (kind, property, key) in [
         ("produce", "lingr.ms=5", "lingr.ms"),
         ("consume", "max.poll.records=0", "max.poll.records"),
         ("e2e", "acks=2", "acks"),
+        (
+            "produce",
+            "max.in.flight.requests.per.connection=6",
+            "max.in.flight.requests.per.connection",
+        ),
+        ("consume", "enable.auto.commit=true", "enable.auto.commit"),
     ] {
+        // --keep: a topic made before the check would stay behind.
         let out = weir(
             dir.path(),
-            &["bench", kind, "--records", "10", "--property", property],
+            &[
+                "bench",
+                kind,
+                "--records",
+                "10",
+                "--keep",
+                "--property",
+                property,
+            ],
         );
         assert_eq!(out.status.code(), Some(2), "{property}");
         let stderr = String::from_utf8_lossy(&out.stderr);
