@@ -239,21 +239,9 @@ impl PartitionLog {
             // record that does (a control batch, or records below the log
             // start offset): the search goes on with the next batch of the
             // same segment (Kafka's `FileRecords.searchForTimestamp`).
-            loop {
-                let mut found = None;
-                seg.walk_headers(position, seg.size(), |h| {
-                    if h.base_offset >= hw {
-                        return false;
-                    }
-                    if h.max_timestamp >= timestamp && h.last_offset >= start {
-                        found = Some(*h);
-                        return false;
-                    }
-                    true
-                })?;
-                let Some(h) = found else {
-                    break;
-                };
+            while let Some(h) =
+                next_batch(seg, position, start, hw, |h| h.max_timestamp >= timestamp)?
+            {
                 let hit = scan_batch(seg, &h, start, hw, markers, |ts, _| ts >= timestamp)?;
                 if hit.is_some() {
                     return Ok(hit);
@@ -332,7 +320,6 @@ impl PartitionLog {
             }
             let mut position = seg.lookup_position(start.max(seg.base_offset()));
             loop {
-                let floor = best.map_or(-1, |b| b.timestamp);
                 // A record beats the best with a later timestamp, or with the
                 // same one at a lower offset (the first on a tie).
                 // A record without a timestamp (-1) is never the answer.
@@ -342,21 +329,10 @@ impl PartitionLog {
                             ts > b.timestamp || (ts == b.timestamp && offset < b.offset)
                         })
                 };
-                let mut found = None;
-                seg.walk_headers(position, seg.size(), |h| {
-                    if h.base_offset >= hw {
-                        return false;
-                    }
-                    if h.max_timestamp >= floor
-                        && h.last_offset >= start
-                        && beats(h.max_timestamp, h.base_offset)
-                    {
-                        found = Some(*h);
-                        return false;
-                    }
-                    true
-                })?;
-                let Some(h) = found else {
+                let Some(h) = next_batch(seg, position, start, hw, |h| {
+                    beats(h.max_timestamp, h.base_offset)
+                })?
+                else {
                     break;
                 };
                 // The batch's largest readable record, if it beats the best.
@@ -376,6 +352,29 @@ impl PartitionLog {
         }
         Ok(best)
     }
+}
+
+/// The first batch header of `seg` from `position` that holds an offset at or
+/// after `start`, starts below `hw`, and that `wanted` takes.
+fn next_batch(
+    seg: &LogSegment,
+    position: u64,
+    start: i64,
+    hw: i64,
+    mut wanted: impl FnMut(&BatchHeader) -> bool,
+) -> Result<Option<BatchHeader>, LogError> {
+    let mut found = None;
+    seg.walk_headers(position, seg.size(), |h| {
+        if h.base_offset >= hw {
+            return false;
+        }
+        if h.last_offset >= start && wanted(h) {
+            found = Some(*h);
+            return false;
+        }
+        true
+    })?;
+    Ok(found)
 }
 
 /// Reads the records of the batch `h` of `seg` at or after offset `start`
