@@ -1092,13 +1092,13 @@ impl Inner {
         partition: usize,
         ps: &PartitionState,
     ) -> OpenBatch {
-        let log = &ps.log;
+        let topic_config = ps.log.config();
         let id = self.next_batch_id.fetch_add(1, Ordering::Relaxed);
         // A record's size estimate leaves out at most 15 bytes of varints
         // (36 bytes of framing at most, 21 counted), so a batch sealed 15
         // bytes short of max.message.bytes never passes it.
         let max_message_bytes =
-            usize::try_from(log.config().max_message_bytes).unwrap_or(usize::MAX);
+            usize::try_from(topic_config.max_message_bytes).unwrap_or(usize::MAX);
         // batch.size bounds the batch as it will be written: compressed,
         // by the topic's estimated ratio, as Kafka's producer sizes it.
         let compressed = self.config.compression.compression() != Compression::None;
@@ -1113,8 +1113,7 @@ impl Inner {
         // short of max.message.bytes (the log would refuse the batch, and
         // there is no splitting one).
         let mut expansion = worst_expansion(self.config.compression, max_message_bytes);
-        if let Some(topic) = log
-            .config()
+        if let Some(topic) = topic_config
             .recompression()
             .filter(|t| t.compression() != self.config.compression.compression())
         {
