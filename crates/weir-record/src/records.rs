@@ -163,6 +163,22 @@ pub struct RecordSpan {
     attributes: i8,
 }
 
+impl RecordSpan {
+    /// The record's offset delta (its offset less the batch's base offset).
+    #[inline]
+    pub fn offset_delta(&self) -> i32 {
+        self.offset_delta
+    }
+
+    /// Where the record ends in its batch's records section: the position
+    /// of the next record, so a run of records from position `start` takes
+    /// the last one's `end() - start` bytes.
+    #[inline]
+    pub fn end(&self) -> usize {
+        self.headers.1 as usize
+    }
+}
+
 impl<'a> IntoIterator for &'a Records {
     type Item = Result<RecordView<'a>, RecordError>;
     type IntoIter = RecordIter<'a>;
@@ -955,6 +971,11 @@ mod tests {
             let careful = iter.decode();
             match (fast_view, careful) {
                 (Some(f), Ok(c)) => {
+                    // A span knows the record's offset delta and where the
+                    // record ends (where each decoder went on).
+                    assert_eq!(c.span().end(), iter.pos);
+                    assert_eq!(f.span().end(), fast.pos);
+                    assert_eq!(c.span().offset_delta(), c.offset_delta);
                     // A span rebuilds the same view without decoding.
                     let again = records.view(&c.span());
                     assert_eq!(

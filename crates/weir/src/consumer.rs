@@ -9,9 +9,12 @@
 //! chunks of about 128 KiB, the next only while the poll wants more. Fetching
 //! no further ahead than that keeps the fetched bytes in cache until they are
 //! read, and the consumer reuses its fetch buffers once nothing shares them.
-//! A batch's
-//! CRC (`check.crcs`) is checked and its records decoded when the poll first
-//! takes from it, as Kafka's consumer does. When less than
+//! Each batch's CRC (`check.crcs`) is checked and its records decoded right
+//! after the read that fetched it, while its bytes are in cache; damage
+//! found there is reported when a poll reaches it, after the records
+//! before it, as Kafka's consumer reports it. After a poll the position is
+//! the offset after the last record returned (Kafka's `nextFetchOffset`),
+//! or past a batch read to its end. When less than
 //! `fetch.min.bytes` is available it waits (by notification from the log) up
 //! to `fetch.max.wait.ms`, and never past the poll's timeout. Keys and values
 //! are `Bytes` sharing the fetched buffer: nothing is copied. With
@@ -31,7 +34,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 
 use weir_log::{DataAvailable, LogError, PartitionLog};
-use weir_record::{IterPosition, RecordBatch, Records};
+use weir_record::{RecordBatch, RecordSpan, Records};
 
 use event_listener::EventListener;
 
@@ -49,15 +52,99 @@ use crate::weir::Weir;
 /// A fetched batch being returned record by record.
 pub(crate) struct Buffered {
     batch: RecordBatch,
-    records: Option<Records>,
     /// `read_committed`: a batch of an aborted transaction, skipped as control
     /// batches are.
     aborted: bool,
-    /// Where to go on in `records` when an earlier poll took part of them:
-    /// each record is decoded once however many polls take the batch.
-    resume: Option<IterPosition>,
+    /// The batch checked and its records decoded, once however many polls
+    /// take them: right after the read that fetched it, while its bytes are
+    /// in cache.
+    decoded: Decoded,
     /// Its records counted in [`Assigned::buffered_records`] and not taken yet.
     counted: usize,
+}
+
+/// A buffered batch, checked (CRC with `check.crcs`) and decoded from the
+/// position it was fetched at to its end or its first damage.
+pub(crate) struct Decoded {
+    /// The (decompressed) records; `None` for a batch no poll returns records
+    /// of (control, aborted, or before the position), and when the damage
+    /// came first.
+    records: Option<Records>,
+    /// The sound records at or after the position, in offset order.
+    spans: Vec<RecordSpan>,
+    /// Where the first of `spans` starts in the records section.
+    start: usize,
+    /// The first of `spans` no poll took yet.
+    next: usize,
+    /// Damage met after `spans`: the first offset not decoded, and what was
+    /// wrong. The poll that gets to it returns the records before it; a
+    /// later poll fails with it until the application seeks past it.
+    damage: Option<(i64, String)>,
+}
+
+impl Decoded {
+    /// Checks and decodes `batch` from `position` (records before it are
+    /// skipped by their lengths, so one damaged past its offset can be
+    /// sought past). A batch no poll returns records of (a control batch,
+    /// an `aborted` one, one wholly before the position) is not decoded;
+    /// the CRC of a control or aborted batch is checked.
+    fn new(batch: &RecordBatch, aborted: bool, position: i64, check_crcs: bool) -> Decoded {
+        let mut out = Decoded {
+            records: None,
+            spans: Vec::new(),
+            start: 0,
+            next: 0,
+            damage: None,
+        };
+        let base_offset = batch.base_offset();
+        let skipped = batch.is_control() || aborted;
+        let returned = !skipped && batch.last_offset() >= position;
+        if check_crcs
+            && (skipped || batch.last_offset() >= position)
+            && let Err(e) = batch.validate_crc()
+        {
+            out.damage = Some((base_offset, e.to_string()));
+            return out;
+        }
+        if !returned {
+            return out;
+        }
+        let records = match batch.records() {
+            Ok(r) => r,
+            Err(e) => {
+                out.damage = Some((base_offset, e.to_string()));
+                return out;
+            }
+        };
+        let mut iter = records.iter();
+        if position > base_offset
+            && let Err(e) = iter.skip_until(position)
+        {
+            out.damage = Some((position, e.to_string()));
+            out.records = Some(records);
+            return out;
+        }
+        out.start = iter.position().byte_position();
+        // The declared count is bounded by the records section's size.
+        let mut spans = Vec::with_capacity(records.len());
+        // The first offset not decoded: named by damage.
+        let mut next = position.max(base_offset);
+        for r in &mut iter {
+            match r {
+                Ok(r) => {
+                    next = r.offset() + 1;
+                    spans.push(r.span());
+                }
+                Err(e) => {
+                    out.damage = Some((next, e.to_string()));
+                    break;
+                }
+            }
+        }
+        out.spans = spans;
+        out.records = Some(records);
+        out
+    }
 }
 
 pub(crate) struct Assigned {
@@ -711,6 +798,7 @@ impl Consumer {
         let per_partition = self.config.max_partition_fetch_bytes;
         let reset = self.config.auto_offset_reset;
         let read_committed = self.config.isolation_level == IsolationLevel::ReadCommitted;
+        let check_crcs = self.config.check_crcs;
         let enough = self.config.fetch_min_bytes.max(1);
         let (mut held_bytes, mut held_records) = self
             .parts
@@ -845,9 +933,9 @@ impl Consumer {
                     a.fetch_position,
                     data.next_offset,
                 );
-                // Framing is checked here; the CRC (`check.crcs`) when the
-                // batch's records are first read, so checksum and decode run
-                // back to back on bytes still in cache.
+                // Framing is checked here, then each batch's CRC
+                // (`check.crcs`) and records, back to back on bytes still in
+                // cache (`Decoded::new`).
                 let mut damaged = false;
                 for item in data.batches().verify_crc(false) {
                     let batch = match item {
@@ -875,11 +963,16 @@ impl Consumer {
                     held_bytes += batch.size();
                     held_records += counted;
                     a.fetch_position = batch.last_offset() + 1;
+                    // Checked and decoded now, while the read's bytes are in
+                    // cache: a poll that reads several chunks before it
+                    // takes records found them out of cache (measured: a
+                    // tenth of the consumer's time at max.poll.records=5000).
+                    let position = a.position.unwrap_or(0);
+                    let decoded = Decoded::new(&batch, skip, position, check_crcs);
                     a.buffered.push_back(Buffered {
                         batch,
-                        records: None,
                         aborted: skip,
-                        resume: None,
+                        decoded,
                         counted,
                     });
                 }
@@ -903,7 +996,7 @@ impl Consumer {
     /// application seeks past it.
     fn collect(&mut self) -> Result<ConsumerRecords, WeirError> {
         let mut remaining = self.config.max_poll_records;
-        let check_crcs = self.config.check_crcs;
+
         let mut out = ConsumerRecords::default();
         let n = self.parts.len();
         let mut failed = None;
@@ -925,7 +1018,7 @@ impl Consumer {
                 chunks: Vec::new(),
                 count: 0,
             };
-            let taken = take_buffered(a, &mut part, &mut remaining, check_crcs);
+            let taken = take_buffered(a, &mut part, &mut remaining);
             if part.count > 0 {
                 a.metrics.consumed(part.count, taken.bytes);
                 out.partitions.push(part);
@@ -1146,135 +1239,113 @@ struct Taken {
 }
 
 /// Moves up to `remaining` records of `a`'s buffered batches into `part`,
-/// advancing `a`'s position past each record taken. Every record is decoded
-/// (and so checked) once, here; `part` keeps spans to read them in place. At
-/// damage it stops with the position at the first record not taken: the sound
-/// records before it are taken, and the next poll meets the damage again.
-fn take_buffered(
-    a: &mut Assigned,
-    part: &mut PartitionRecords,
-    remaining: &mut usize,
-    check_crcs: bool,
-) -> Taken {
+/// advancing `a`'s position past each record taken. Every record was decoded
+/// (and so checked) once, when its batch was fetched; `part` keeps spans to
+/// read them in place. At damage it stops with the position at the first
+/// record not taken: the sound records before it are taken, and the next
+/// poll meets the damage again.
+fn take_buffered(a: &mut Assigned, part: &mut PartitionRecords, remaining: &mut usize) -> Taken {
     let mut bytes = 0usize;
     while *remaining > 0 {
+        let position = a.position.unwrap_or(0);
         let Some(front) = a.buffered.front_mut() else {
             break;
         };
-        let position = a.position.unwrap_or(0);
         let batch = &front.batch;
-        let skipped = batch.is_control() || front.aborted;
-        if check_crcs
-            && front.records.is_none()
-            && (skipped || batch.last_offset() >= position)
-            && let Err(e) = batch.validate_crc()
-        {
-            return Taken {
-                bytes,
-                result: Err(corrupt(&a.tp, batch.base_offset(), e)),
-            };
-        }
-        if skipped || batch.last_offset() < position {
-            a.position = Some(position.max(batch.last_offset() + 1));
-            a.pop_front();
-            continue;
-        }
-        let records = match &front.records {
-            Some(r) => r.clone(),
-            None => match batch.records() {
-                Ok(r) => {
-                    front.records = Some(r.clone());
-                    r
-                }
-                Err(e) => {
+        let returned = !(front.aborted || batch.is_control()) && batch.last_offset() >= position;
+        let d = &mut front.decoded;
+        let (base_offset, last_offset) = (batch.base_offset(), batch.last_offset());
+        let records = match &d.records {
+            Some(r) if returned => r.clone(),
+            _ => {
+                // Nothing to return. Damage found before any record (the
+                // CRC, also of a skipped batch; the decompression) fails the
+                // poll; otherwise the batch is passed over.
+                if let Some((offset, reason)) = &d.damage
+                    && d.records.is_none()
+                {
                     return Taken {
                         bytes,
-                        result: Err(corrupt(&a.tp, batch.base_offset(), e)),
+                        result: Err(corrupt(&a.tp, *offset, reason)),
                     };
                 }
-            },
-        };
-        let (base_offset, last_offset) = (batch.base_offset(), batch.last_offset());
-        let (timestamp_type, leader_epoch) =
-            (batch.timestamp_type(), batch.partition_leader_epoch());
-        // Where the last poll stopped in this batch, or its start.
-        let resumed = front.resume.is_some();
-        let mut iter = match front.resume {
-            Some(at) => records.iter_at(at),
-            None => records.iter(),
-        };
-        let mut spans = Vec::with_capacity(records.len().min(*remaining));
-        let mut chunk_bytes = 0usize;
-        // The position after the records taken so far.
-        let mut next = position;
-        let mut resume = None;
-        let mut failed = None;
-        // Records before the position (after a seek into the batch) are
-        // skipped by their lengths, so a damaged one can be sought past; a
-        // resumed iterator is at the position already.
-        if !resumed
-            && position > base_offset
-            && let Err(e) = iter.skip_until(position)
-        {
-            failed = Some(corrupt(&a.tp, position, e));
-            resume = Some(iter.position());
-        }
-        while failed.is_none() {
-            let at = iter.position();
-            let Some(r) = iter.next() else {
-                break;
-            };
-            let r = match r {
-                Ok(r) => r,
-                Err(e) => {
-                    // Named by the first offset not delivered.
-                    failed = Some(corrupt(&a.tp, next.max(base_offset), e));
-                    resume = Some(at);
-                    break;
-                }
-            };
-            if spans.len() == *remaining {
-                next = r.offset();
-                resume = Some(at);
-                break;
+                a.position = Some(position.max(last_offset + 1));
+                a.pop_front();
+                continue;
             }
-            spans.push(r.span());
-            next = r.offset() + 1;
-            // The records' encoded sizes, as Kafka's bytes-consumed counts.
-            chunk_bytes += iter.position().byte_position() - at.byte_position();
-        }
-        // A batch read to its end moves the position past its last offset
-        // (records compacted away at its end included).
-        let to = if resume.is_none() {
-            last_offset + 1
-        } else {
-            next
         };
-        let taken = spans.len();
+        let offset_of = |sp: &RecordSpan| base_offset.wrapping_add(i64::from(sp.offset_delta()));
+        // Records before the position are passed over (none, but for a
+        // batch decoded before its records were sought past).
+        let len = d.spans.len();
+        let mut first = d.next;
+        while d
+            .spans
+            .get(first)
+            .is_some_and(|sp| offset_of(sp) < position)
+        {
+            first += 1;
+        }
+        let end = len.min(first.saturating_add(*remaining));
+        let taken = end.saturating_sub(first);
+        // Whether records are left, and the offset after the last taken.
+        let left = end < len;
+        let after_taken = d
+            .spans
+            .get(end.wrapping_sub(1))
+            .filter(|_| taken > 0)
+            .map(|sp| offset_of(sp) + 1);
         if taken > 0 {
-            bytes += chunk_bytes;
+            let from = match first.checked_sub(1).and_then(|i| d.spans.get(i)) {
+                Some(before) => before.end(),
+                None => d.start,
+            };
+            let to = d.spans.get(end - 1).map_or(from, RecordSpan::end);
+            // The records' encoded sizes, as Kafka's bytes-consumed counts.
+            bytes += to.saturating_sub(from);
+            let spans = if first == 0 && end == len {
+                std::mem::take(&mut d.spans)
+            } else {
+                d.spans.get(first..end).unwrap_or_default().to_vec()
+            };
             part.chunks.push(Chunk {
                 records,
                 spans,
-                timestamp_type,
-                leader_epoch,
+                timestamp_type: batch.timestamp_type(),
+                leader_epoch: batch.partition_leader_epoch(),
             });
             part.count += taken;
             *remaining -= taken;
         }
-        a.position = Some(to.max(position));
-        if resume.is_none() {
-            a.pop_front();
-        } else if let Some(front) = a.buffered.front_mut() {
-            front.resume = resume;
-            front.counted = front.counted.saturating_sub(taken);
-            a.buffered_records = a.buffered_records.saturating_sub(taken);
-        }
-        if let Some(e) = failed {
-            return Taken {
-                bytes,
-                result: Err(e),
-            };
+        match (left, &d.damage) {
+            // Records left for the next poll: the position is after the last
+            // record taken, as Kafka's `nextFetchOffset` (offsets compacted
+            // away before the next record are passed over when it is taken).
+            (true, _) => {
+                a.position = Some(after_taken.unwrap_or(position).max(position));
+                d.next = end;
+                front.counted = front.counted.saturating_sub(taken);
+                a.buffered_records = a.buffered_records.saturating_sub(taken);
+            }
+            // Read to its end: past the batch's last offset (records
+            // compacted away at its end included).
+            (false, None) => {
+                a.position = Some(position.max(last_offset + 1));
+                a.pop_front();
+            }
+            // Damage after the records taken: the position stops at it, and
+            // it is met again until the application seeks past it.
+            (false, Some((offset, reason))) => {
+                a.position = Some(position.max(*offset));
+                let error = corrupt(&a.tp, *offset, reason);
+                d.next = len;
+                front.counted = front.counted.saturating_sub(taken);
+                a.buffered_records = a.buffered_records.saturating_sub(taken);
+                return Taken {
+                    bytes,
+                    result: Err(error),
+                };
+            }
         }
     }
     Taken {

@@ -1279,7 +1279,9 @@ fn a_damaged_record_inside_a_sound_batch_stops_the_consumer_just_before_it() {
             c.poll(Duration::ZERO),
             Err(WeirError::Corrupt { offset: 2, .. })
         ));
+        // The position is at the damaged record, after those returned.
         let p = TopicPartition::new("r", 0);
+        assert_eq!(c.position(&p).unwrap(), 2, "max.poll.records={max_poll}");
         c.seek(&p, 3).unwrap();
         let mut rest = Vec::new();
         while rest.len() < 2 {

@@ -325,3 +325,90 @@ fn a_failed_cleaner_checkpoint_still_deletes_the_groups_offsets() {
             .is_none()
     );
 }
+
+/// After a poll that stops inside a batch with offset gaps (records
+/// compacted away between those kept), the position is the last returned
+/// offset + 1, as Kafka's consumer sets it (`nextFetchOffset`), and past the
+/// batch's last offset once it is read to its end.
+#[test]
+fn a_poll_stopping_inside_a_compacted_batch_positions_after_the_last_record() {
+    let dir = tempfile::tempdir().unwrap();
+    let weir = Weir::builder(dir.path())
+        .background_thread(false)
+        .open()
+        .unwrap();
+    weir.admin()
+        .create_topic(
+            "gaps",
+            1,
+            &[("cleanup.policy", "compact"), ("segment.bytes", "2048")],
+        )
+        .unwrap();
+    let send_batch = |keys: &mut dyn Iterator<Item = usize>| {
+        let producer = weir
+            .producer(&[("linger.ms", "60000"), ("batch.size", "1000000")])
+            .unwrap();
+        let sent: Vec<_> = keys
+            .map(|k| {
+                producer
+                    .send(
+                        ProducerRecord::new("gaps", format!("value-of-{k:04}"))
+                            .key(format!("k{k:04}")),
+                    )
+                    .unwrap()
+            })
+            .collect();
+        producer.flush();
+        for s in sent {
+            s.wait().unwrap();
+        }
+        producer.close();
+    };
+    // A batch of 70 keys, one updating the even ones, one of other keys
+    // (each batch rolls a segment): cleaning the first two segments leaves
+    // the first batch's odd keys, with a gap between each two.
+    send_batch(&mut (0..70));
+    send_batch(&mut (0..70).step_by(2));
+    send_batch(&mut (1000..1070));
+    let results = weir.cleaner().clean_topic("gaps").unwrap();
+    assert!(results[0].1.is_some(), "{results:?}");
+    // For each record kept: the batch's last offset if it is the batch's
+    // last record.
+    let log = weir.partition("gaps", 0).unwrap();
+    let mut ends = BTreeMap::new();
+    let mut gaps = 0;
+    let mut offset = 0;
+    while offset < log.high_watermark() {
+        let fetched = log.fetch(offset, 1 << 20).unwrap();
+        for batch in fetched.batches() {
+            let batch = batch.unwrap().batch;
+            let records = batch.records().unwrap();
+            let offsets: Vec<i64> = records.iter().map(|r| r.unwrap().offset()).collect();
+            gaps += offsets.windows(2).filter(|w| w[1] > w[0] + 1).count();
+            for (i, o) in offsets.iter().enumerate() {
+                ends.insert(*o, (i + 1 == offsets.len()).then_some(batch.last_offset()));
+            }
+        }
+        offset = fetched.next_offset;
+    }
+    assert!(
+        gaps >= 10,
+        "the even keys were compacted away inside batches"
+    );
+    let mut c = weir
+        .consumer(&[("auto.offset.reset", "earliest"), ("max.poll.records", "2")])
+        .unwrap();
+    let tp = TopicPartition::new("gaps", 0);
+    c.assign(std::slice::from_ref(&tp)).unwrap();
+    let all: Vec<i64> = ends.keys().copied().collect();
+    let mut seen = Vec::new();
+    while seen.len() < all.len() {
+        let polled = c.poll(Duration::from_secs(5)).unwrap();
+        let offsets: Vec<i64> = polled.iter().map(|r| r.offset()).collect();
+        let last = *offsets.last().expect("records before the end");
+        let expected = ends[&last].unwrap_or(last) + 1;
+        assert_eq!(c.position(&tp).unwrap(), expected, "after {offsets:?}");
+        seen.extend(offsets);
+    }
+    assert_eq!(seen, all);
+}

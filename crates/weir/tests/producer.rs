@@ -788,6 +788,44 @@ fn bytes_consumed_counts_whole_records() {
     // length, attributes, deltas, key, value, one header of 100 bytes.
     assert!((105..130).contains(&bytes), "{bytes}");
     close_within_30s(producer);
+
+    // Ten records of one batch taken three at a time: the polls together
+    // count the whole records section, each record once.
+    weir.admin().create_topic("bytes-many", 1, &[]).unwrap();
+    let producer = leaked(weir.producer(&[("linger.ms", "60000")]).unwrap());
+    for n in 0..10 {
+        producer
+            .send(ProducerRecord::new("bytes-many", "x".repeat(10 + n * 7)).key(format!("k{n}")))
+            .unwrap();
+    }
+    producer.flush();
+    let log = weir.partition("bytes-many", 0).unwrap();
+    let fetched = log.fetch(0, 1 << 20).unwrap();
+    let batches: Vec<_> = fetched.batches().map(|b| b.unwrap().batch).collect();
+    assert_eq!(batches.len(), 1, "one batch of ten records");
+    let section = batches[0].size() - weir_record::layout::RECORD_BATCH_OVERHEAD;
+    let mut consumer = weir
+        .consumer(&[
+            ("auto.offset.reset", "earliest"),
+            ("client.id", "bytes-many-consumer"),
+            ("max.poll.records", "3"),
+        ])
+        .unwrap();
+    consumer.assign_topic("bytes-many").unwrap();
+    let mut counts = Vec::new();
+    for _ in 0..100 {
+        let n = consumer.poll(Duration::from_millis(100)).unwrap().count();
+        if n > 0 {
+            counts.push(n);
+        }
+        if counts.iter().sum::<usize>() >= 10 {
+            break;
+        }
+    }
+    assert_eq!(counts, [3, 3, 3, 1]);
+    let bytes = counters.get("kafka.consumer.bytes-consumed-total", "bytes-many-consumer");
+    assert_eq!(bytes, section as u64);
+    close_within_30s(producer);
 }
 
 /// `delivery.timeout.ms` is checked as Kafka's `configureDeliveryTimeout`

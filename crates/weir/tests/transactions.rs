@@ -177,3 +177,64 @@ fn a_bounded_read_committed_skips_the_aborted_transaction_too() {
         assert_eq!(got.len() + if skips { aborted.len() } else { 0 }, 8);
     }
 }
+
+/// A transaction marker is never returned, but its CRC is checked as any
+/// batch's (`check.crcs`, as Kafka's `CompletedFetch` checks every batch):
+/// the records before it come back, then the poll fails naming the marker,
+/// and the position stays at it. With `check.crcs=false` it is passed over.
+#[test]
+fn a_damaged_transaction_marker_fails_the_poll_unless_check_crcs_is_off() {
+    let m = manifest();
+    let marker = m["batches"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|b| b["control"].as_bool() == Some(true))
+        .unwrap();
+    let offset = marker["base_offset"].as_i64().unwrap();
+    let last_byte = marker["position"].as_u64().unwrap() + marker["size"].as_u64().unwrap() - 1;
+    let (dir, _) = open(true);
+    let segment = dir
+        .path()
+        .join("golden-transactions-0")
+        .join(marker["segment"].as_str().unwrap());
+    let mut bytes = fs::read(&segment).unwrap();
+    bytes[usize::try_from(last_byte).unwrap()] ^= 0x55;
+    fs::write(&segment, &bytes).unwrap();
+    fs::write(dir.path().join(".kafka_cleanshutdown"), b"").unwrap();
+    let weir = Weir::builder(dir.path())
+        .background_thread(false)
+        .open()
+        .unwrap();
+    let tp = TopicPartition::new(TOPIC, 0);
+    for level in ["read_uncommitted", "read_committed"] {
+        let mut consumer = weir
+            .consumer(&[
+                ("auto.offset.reset", "earliest"),
+                ("isolation.level", level),
+            ])
+            .unwrap();
+        consumer.assign(std::slice::from_ref(&tp)).unwrap();
+        let mut delivered = Vec::new();
+        let err = loop {
+            match consumer.poll(Duration::from_secs(1)) {
+                Ok(records) => {
+                    assert!(!records.is_empty(), "{level}: the marker was never reached");
+                    delivered.extend(records.iter().map(|r| r.offset()));
+                }
+                Err(e) => break e,
+            }
+        };
+        assert!(
+            delivered.iter().all(|o| *o < offset),
+            "{level}: {delivered:?}"
+        );
+        assert!(
+            matches!(&err, weir::WeirError::Corrupt { offset: o, .. } if *o == offset),
+            "{level}: {err:?}"
+        );
+        assert_eq!(consumer.position(&tp).unwrap(), offset, "{level}");
+    }
+    let past = offsets(&weir, 0, &[("check.crcs", "false")]);
+    assert!(past.iter().any(|o| *o > offset), "{past:?}");
+}
