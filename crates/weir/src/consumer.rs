@@ -34,7 +34,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 
 use weir_log::{DataAvailable, LogError, PartitionLog};
-use weir_record::{RecordBatch, RecordSpan, Records};
+use weir_record::{Compression, RecordBatch, RecordError, RecordSpan, Records};
 
 use event_listener::EventListener;
 
@@ -56,9 +56,11 @@ pub(crate) struct Buffered {
     /// batches are.
     aborted: bool,
     /// The batch checked and its records decoded, once however many polls
-    /// take them: right after the read that fetched it, while its bytes are
-    /// in cache.
-    decoded: Decoded,
+    /// take them: an uncompressed batch right after the read that fetched
+    /// it, while its bytes are in cache; a compressed one when a poll first
+    /// takes from it, so that a poll holds one decompressed batch at a time
+    /// (as Kafka's `CompletedFetch` opens one), not every batch of its reads.
+    decoded: Option<Decoded>,
     /// Its records counted in [`Assigned::buffered_records`] and not taken yet.
     counted: usize,
 }
@@ -99,11 +101,24 @@ impl Decoded {
         let base_offset = batch.base_offset();
         let skipped = batch.is_control() || aborted;
         let returned = !skipped && batch.last_offset() >= position;
+        // A batch that fails as a whole is named by the position when that is
+        // inside it (after a seek past the offset an earlier error named), so
+        // that seeking one past the named offset goes on, and the reason
+        // says which offsets the batch holds.
+        let whole = |e: RecordError| {
+            (
+                position.max(base_offset),
+                format!(
+                    "{e} (the batch holds offsets {base_offset}..={})",
+                    batch.last_offset()
+                ),
+            )
+        };
         if check_crcs
             && (skipped || batch.last_offset() >= position)
             && let Err(e) = batch.validate_crc()
         {
-            out.damage = Some((base_offset, e.to_string()));
+            out.damage = Some(whole(e));
             return out;
         }
         if !returned {
@@ -112,7 +127,7 @@ impl Decoded {
         let records = match batch.records() {
             Ok(r) => r,
             Err(e) => {
-                out.damage = Some((base_offset, e.to_string()));
+                out.damage = Some(whole(e));
                 return out;
             }
         };
@@ -125,8 +140,9 @@ impl Decoded {
             return out;
         }
         out.start = iter.position().byte_position();
-        // The declared count is bounded by the records section's size.
-        let mut spans = Vec::with_capacity(records.len());
+        // Not the declared count: a damaged batch may declare many more
+        // records than it holds.
+        let mut spans = Vec::with_capacity(records.len().min(1024));
         // The first offset not decoded: named by damage.
         let mut next = position.max(base_offset);
         for r in &mut iter {
@@ -136,6 +152,14 @@ impl Decoded {
                     spans.push(r.span());
                 }
                 Err(e) => {
+                    // Bytes after the last declared record: as Kafka's
+                    // reader, the last record is the damaged one (not
+                    // returned), so the offset after it is the next batch's.
+                    if matches!(e, RecordError::TrailingBytes { .. })
+                        && let Some(last) = spans.pop()
+                    {
+                        next = base_offset.wrapping_add(i64::from(last.offset_delta()));
+                    }
                     out.damage = Some((next, e.to_string()));
                     break;
                 }
@@ -541,8 +565,9 @@ impl Consumer {
     ///
     /// # Errors
     /// [`WeirError::Corrupt`] for a batch failing its CRC or decoding, naming
-    /// its partition and base offset (records taken before it in the same
-    /// poll are returned first; the next poll fails; seek past it to go on);
+    /// its partition and the first offset not returned (records taken before
+    /// it in the same poll are returned first; the next poll fails; seek past
+    /// it to go on: see the error's `offset`);
     /// [`WeirError::NoOffsetForPartition`] (no position) and
     /// [`WeirError::OffsetOutOfRange`] (a position outside the log) with
     /// `auto.offset.reset=none`; [`WeirError::Wakeup`] once after
@@ -789,9 +814,10 @@ impl Consumer {
     /// size, as Kafka's fetch does for the first partition with data),
     /// stopping as soon as the poll holds enough.
     fn fetch_round(&mut self, st: &mut PollState) -> Result<(), WeirError> {
-        // The clock is read only if something is fetched: for the poll's start
-        // and for `fetch-latency`.
-        let mut fetch_started = None;
+        // The clock is read only around reads: for the poll's start and for
+        // `fetch-latency`, the time spent reading (as Kafka's, the fetch
+        // itself: not the CRC checks and decoding that follow each read).
+        let mut read_time: Option<Duration> = None;
         let mut budget = self.config.fetch_max_bytes;
         let mut fetched_any = false;
         let n = self.parts.len();
@@ -836,11 +862,6 @@ impl Consumer {
             if budget == 0 && fetched_any {
                 break;
             }
-            if fetch_started.is_none() {
-                let now = Instant::now();
-                st.start.get_or_insert(now);
-                fetch_started = Some(now);
-            }
             // The partition is read in chunks of about FETCH_CHUNK bytes
             // while the poll wants more, up to max.partition.fetch.bytes:
             // small buffers are reused whole and stay in cache between the
@@ -858,9 +879,12 @@ impl Consumer {
                 }
                 let allowance = part_left.min(budget);
                 let max_bytes = allowance.min(chunk).max(1);
+                let read_start = Instant::now();
+                st.start.get_or_insert(read_start);
                 let fetched = a
                     .log
                     .fetch_into(a.fetch_position, max_bytes, self.buffers.spare());
+                *read_time.get_or_insert_default() += read_start.elapsed();
                 let data = match fetched {
                     Ok(d) => d,
                     // With records held before it, an error waits: they
@@ -968,7 +992,9 @@ impl Consumer {
                     // takes records found them out of cache (measured: a
                     // tenth of the consumer's time at max.poll.records=5000).
                     let position = a.position.unwrap_or(0);
-                    let decoded = Decoded::new(&batch, skip, position, check_crcs);
+                    let compressed = !matches!(batch.compression(), Ok(Compression::None));
+                    let decoded = (!compressed || skip || batch.is_control())
+                        .then(|| Decoded::new(&batch, skip, position, check_crcs));
                     a.buffered.push_back(Buffered {
                         batch,
                         aborted: skip,
@@ -981,8 +1007,8 @@ impl Consumer {
                 }
             }
         }
-        if let Some(started) = fetch_started {
-            self.metrics.fetch_latency(started.elapsed());
+        if let Some(read_time) = read_time {
+            self.metrics.fetch_latency(read_time);
         }
         Ok(())
     }
@@ -996,6 +1022,7 @@ impl Consumer {
     /// application seeks past it.
     fn collect(&mut self) -> Result<ConsumerRecords, WeirError> {
         let mut remaining = self.config.max_poll_records;
+        let check_crcs = self.config.check_crcs;
 
         let mut out = ConsumerRecords::default();
         let n = self.parts.len();
@@ -1018,7 +1045,7 @@ impl Consumer {
                 chunks: Vec::new(),
                 count: 0,
             };
-            let taken = take_buffered(a, &mut part, &mut remaining);
+            let taken = take_buffered(a, &mut part, &mut remaining, check_crcs);
             if part.count > 0 {
                 a.metrics.consumed(part.count, taken.bytes);
                 out.partitions.push(part);
@@ -1239,21 +1266,32 @@ struct Taken {
 }
 
 /// Moves up to `remaining` records of `a`'s buffered batches into `part`,
-/// advancing `a`'s position past each record taken. Every record was decoded
-/// (and so checked) once, when its batch was fetched; `part` keeps spans to
-/// read them in place. At damage it stops with the position at the first
-/// record not taken: the sound records before it are taken, and the next
-/// poll meets the damage again.
-fn take_buffered(a: &mut Assigned, part: &mut PartitionRecords, remaining: &mut usize) -> Taken {
+/// advancing `a`'s position past each record taken. Every record is decoded
+/// (and so checked) once: when its batch was fetched, or (compressed) when
+/// it is first taken from; `part` keeps spans to read them in place. At
+/// damage it stops with the position at the first record not taken: the
+/// sound records before it are taken, and the next poll meets the damage
+/// again.
+fn take_buffered(
+    a: &mut Assigned,
+    part: &mut PartitionRecords,
+    remaining: &mut usize,
+    check_crcs: bool,
+) -> Taken {
     let mut bytes = 0usize;
     while *remaining > 0 {
         let position = a.position.unwrap_or(0);
         let Some(front) = a.buffered.front_mut() else {
             break;
         };
-        let batch = &front.batch;
-        let returned = !(front.aborted || batch.is_control()) && batch.last_offset() >= position;
-        let d = &mut front.decoded;
+        let Buffered {
+            batch,
+            aborted,
+            decoded,
+            counted,
+        } = front;
+        let returned = !(*aborted || batch.is_control()) && batch.last_offset() >= position;
+        let d = decoded.get_or_insert_with(|| Decoded::new(batch, *aborted, position, check_crcs));
         let (base_offset, last_offset) = (batch.base_offset(), batch.last_offset());
         let records = match &d.records {
             Some(r) if returned => r.clone(),
@@ -1324,7 +1362,7 @@ fn take_buffered(a: &mut Assigned, part: &mut PartitionRecords, remaining: &mut 
             (true, _) => {
                 a.position = Some(after_taken.unwrap_or(position).max(position));
                 d.next = end;
-                front.counted = front.counted.saturating_sub(taken);
+                *counted = counted.saturating_sub(taken);
                 a.buffered_records = a.buffered_records.saturating_sub(taken);
             }
             // Read to its end: past the batch's last offset (records
@@ -1339,7 +1377,7 @@ fn take_buffered(a: &mut Assigned, part: &mut PartitionRecords, remaining: &mut 
                 a.position = Some(position.max(*offset));
                 let error = corrupt(&a.tp, *offset, reason);
                 d.next = len;
-                front.counted = front.counted.saturating_sub(taken);
+                *counted = counted.saturating_sub(taken);
                 a.buffered_records = a.buffered_records.saturating_sub(taken);
                 return Taken {
                     bytes,
@@ -1600,6 +1638,42 @@ mod tests {
                 assert_eq!(r.offset(), next, "every record once, in order");
                 next += 1;
             }
+        }
+    }
+
+    /// Uncompressed batches are checked and decoded as they are fetched;
+    /// compressed ones only when a poll takes from them, so a poll holds one
+    /// decompressed batch at a time, not every batch of its reads.
+    #[test]
+    fn only_uncompressed_batches_are_decoded_as_they_are_fetched() {
+        for (codec, decoded_at_most) in [("none", usize::MAX), ("lz4", 1)] {
+            let dir = tempfile::tempdir().unwrap();
+            let weir = Weir::open(dir.path()).unwrap();
+            weir.admin().create_topic("t", 1, &[]).unwrap();
+            let producer = weir
+                .producer(&[
+                    ("linger.ms", "60000"),
+                    ("batch.size", "1000000"),
+                    ("compression.type", codec),
+                ])
+                .unwrap();
+            for batch in 0..6 {
+                for i in 0..10 {
+                    producer
+                        .send(ProducerRecord::new("t", format!("{batch}-{i}")))
+                        .unwrap();
+                }
+                producer.flush();
+            }
+            let mut c = weir
+                .consumer(&[("auto.offset.reset", "earliest"), ("max.poll.records", "1")])
+                .unwrap();
+            c.assign_topic("t").unwrap();
+            assert_eq!(c.poll(Duration::from_secs(5)).unwrap().count(), 1);
+            let buffered = &c.parts[0].buffered;
+            assert_eq!(buffered.len(), 6, "{codec}: the read held every batch");
+            let decoded = buffered.iter().filter(|b| b.decoded.is_some()).count();
+            assert_eq!(decoded, decoded_at_most.min(6), "{codec}");
         }
     }
 

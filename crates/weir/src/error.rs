@@ -150,7 +150,15 @@ pub enum WeirError {
         topic: String,
         /// The partition.
         partition: i32,
-        /// The batch's base offset.
+        /// The first offset not returned: a damaged record's offset (the
+        /// records before it in its batch were returned; bytes after a
+        /// batch's last record make that record the damaged one, as in
+        /// Kafka), or, for a batch that fails as a whole (its CRC, its
+        /// decompression), its base offset or the position when that is
+        /// inside it. Seeking to `offset + 1` goes on past it (a batch that
+        /// fails as a whole takes one such seek per offset; the reason names
+        /// the offsets it holds). From a bounded read: the damaged batch's
+        /// base offset.
         offset: i64,
         /// What is wrong.
         reason: String,

@@ -2035,3 +2035,179 @@ fn alter_config_refuses_a_key_named_twice() {
         assert_eq!(retention(&admin), before);
     }
 }
+
+/// The summary's checksums are the CRC-32C its docs define, computed here
+/// field by field from what the callback was handed: per partition over each
+/// record's offset and timestamp (big-endian i64s), key and value (a
+/// big-endian i32 length, -1 for null, then the bytes); over all, the
+/// partition numbers and their checksums. Null keys, tombstones, empty and
+/// large values (past the block the reader gathers before each CRC) and
+/// enough records for several blocks.
+#[test]
+fn bounded_read_checksums_are_the_documented_crc32c() {
+    let (_dir, weir) = weir();
+    weir.admin().create_topic("sums", 2, &[]).unwrap();
+    let producer = weir.producer(&[("linger.ms", "1")]).unwrap();
+    let base = 1_700_000_000_000i64;
+    for i in 0..2_000i64 {
+        let record = match i % 7 {
+            0 => ProducerRecord::tombstone("sums", format!("k{i}")),
+            1 => ProducerRecord::new("sums", vec![b'x'; 70_000 + i as usize]),
+            2 => ProducerRecord::new("sums", Vec::new()).key(Vec::new()),
+            3 => ProducerRecord::new("sums", format!("value {i}")).key(vec![b'k'; 200]),
+            _ => ProducerRecord::new("sums", format!("value {i}")).key(format!("k{}", i % 13)),
+        };
+        producer
+            .send(record.partition((i % 2) as i32).timestamp(base + i))
+            .unwrap();
+    }
+    producer.flush();
+    let mut expected: HashMap<i32, u32> = HashMap::new();
+    let field = |crc: u32, bytes: Option<&[u8]>| match bytes {
+        None => crc32c::crc32c_append(crc, &(-1i32).to_be_bytes()),
+        Some(b) => crc32c::crc32c_append(
+            crc32c::crc32c_append(crc, &(b.len() as i32).to_be_bytes()),
+            b,
+        ),
+    };
+    let summary = weir
+        .bounded_read("sums")
+        .open()
+        .unwrap()
+        .for_each(|r| {
+            let crc = expected.entry(r.partition).or_default();
+            let mut c = crc32c::crc32c_append(*crc, &r.record.offset().to_be_bytes());
+            c = crc32c::crc32c_append(c, &r.record.timestamp().to_be_bytes());
+            c = field(c, r.record.key());
+            *crc = field(c, r.record.value());
+            Ok(())
+        })
+        .unwrap();
+    assert_eq!(summary.records, 2_000);
+    let mut all = 0u32;
+    for p in &summary.partitions {
+        assert_eq!(
+            p.checksum, expected[&p.partition],
+            "partition {}",
+            p.partition
+        );
+        all = crc32c::crc32c_append(
+            crc32c::crc32c_append(all, &p.partition.to_be_bytes()),
+            &p.checksum.to_be_bytes(),
+        );
+    }
+    assert_eq!(summary.checksum, all);
+}
+
+/// Bytes after the last declared record of a CRC-valid batch: as Kafka's
+/// reader, the last record is the damaged one. The records before it come
+/// back, the error names it, and seeking one past it reads the next batch
+/// from its first record.
+#[test]
+fn trailing_bytes_make_the_last_record_of_the_batch_the_damaged_one() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let weir = Weir::open(dir.path()).unwrap();
+        weir.admin().create_topic("t", 1, &[]).unwrap();
+        let producer = weir
+            .producer(&[("linger.ms", "60000"), ("batch.size", "1000000")])
+            .unwrap();
+        for batch in 0..2 {
+            for i in 0..3 {
+                producer
+                    .send(ProducerRecord::new("t", format!("b{batch}-r{i}")))
+                    .unwrap();
+            }
+            producer.flush();
+        }
+        producer.close();
+        weir.close().unwrap();
+    }
+    // One stray byte at the end of the first batch's records, its length and
+    // CRC made to match; the second batch follows it.
+    let segment = dir.path().join("t-0").join("00000000000000000000.log");
+    let mut bytes = std::fs::read(&segment).unwrap();
+    let first_end = 12 + u32::from_be_bytes(bytes[8..12].try_into().unwrap()) as usize;
+    bytes.insert(first_end, 0);
+    let length = u32::try_from(first_end + 1 - 12).unwrap();
+    bytes[8..12].copy_from_slice(&length.to_be_bytes());
+    let crc = crc32c::crc32c(&bytes[21..first_end + 1]);
+    bytes[17..21].copy_from_slice(&crc.to_be_bytes());
+    std::fs::write(&segment, &bytes).unwrap();
+
+    let weir = Weir::open(dir.path()).unwrap();
+    let mut c = weir.consumer(&[("auto.offset.reset", "earliest")]).unwrap();
+    let tp = TopicPartition::new("t", 0);
+    c.assign(std::slice::from_ref(&tp)).unwrap();
+    let mut delivered = Vec::new();
+    let err = loop {
+        match c.poll(Duration::from_secs(1)) {
+            Ok(records) => {
+                assert!(!records.is_empty(), "the damage was never reached");
+                delivered.extend(records.iter().map(|r| r.offset()));
+            }
+            Err(e) => break e,
+        }
+    };
+    assert_eq!(delivered, [0, 1]);
+    let WeirError::Corrupt { offset, .. } = err else {
+        panic!("{err:?}")
+    };
+    assert_eq!(offset, 2);
+    assert_eq!(c.position(&tp).unwrap(), 2);
+    c.seek(&tp, offset + 1).unwrap();
+    let mut rest = Vec::new();
+    while rest.len() < 3 {
+        rest.extend(
+            c.poll(Duration::from_secs(1))
+                .unwrap()
+                .iter()
+                .map(|r| r.offset()),
+        );
+    }
+    assert_eq!(rest, [3, 4, 5]);
+}
+
+/// A batch failing its CRC fails the poll naming its first offset, or the
+/// position when that is inside it: seeking one past the named offset,
+/// again and again, gets past the batch (it used to name the batch's base
+/// offset for ever). The reason says which offsets the batch holds.
+#[test]
+fn seeking_past_a_damaged_batch_one_offset_at_a_time_gets_past_it() {
+    let (dir, weir) = weir();
+    weir.admin().create_topic("s", 1, &[]).unwrap();
+    let producer = weir
+        .producer(&[("linger.ms", "60000"), ("batch.size", "1000000")])
+        .unwrap();
+    for batch in 0..2 {
+        for i in 0..5 {
+            producer
+                .send(ProducerRecord::new(
+                    "s",
+                    format!("value-{batch}-{i}-abcdefgh"),
+                ))
+                .unwrap();
+        }
+        producer.flush();
+    }
+    damage(dir.path(), "s-0", b"value-0-2", b"value-".len(), b'X');
+    let mut c = weir.consumer(&[("auto.offset.reset", "earliest")]).unwrap();
+    let tp = TopicPartition::new("s", 0);
+    c.assign(std::slice::from_ref(&tp)).unwrap();
+    let mut named = Vec::new();
+    let first = loop {
+        match c.poll(Duration::from_secs(1)) {
+            Ok(records) if !records.is_empty() => break records.iter().next().unwrap().offset(),
+            Ok(_) => panic!("no records and no error"),
+            Err(WeirError::Corrupt { offset, reason, .. }) => {
+                assert!(reason.contains("0..=4"), "{reason}");
+                assert!(named.len() < 10, "stuck at {named:?}");
+                named.push(offset);
+                c.seek(&tp, offset + 1).unwrap();
+            }
+            Err(e) => panic!("{e:?}"),
+        }
+    };
+    assert_eq!(named, [0, 1, 2, 3, 4]);
+    assert_eq!(first, 5);
+}
