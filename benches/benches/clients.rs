@@ -389,6 +389,24 @@ fn consume(c: &mut Criterion) {
             n
         })
     });
+    // A batch job's bounded read of the same records (`Weir::bounded_read`,
+    // default fetches): CRC-checked, every record decoded and handed to a
+    // callback, the integrity summary's checksum taken over every record.
+    g.bench_function("weir_bounded_read", |b| {
+        b.iter(|| {
+            let summary = weir
+                .bounded_read("bench")
+                .open()
+                .unwrap()
+                .for_each(|r| {
+                    black_box(r.record.value());
+                    Ok(())
+                })
+                .unwrap();
+            assert_eq!(summary.records, records.len() as u64);
+            summary.checksum
+        })
+    });
     // A second reference: the least any verifying consumer does with the
     // fetched bytes: CRC-check each batch and decode every record.
     g.bench_function("reference_log_fetch_crc_decode", |b| {
