@@ -108,8 +108,9 @@ enum Command {
     /// what precedes it.
     Dump {
         /// A `<20-digit base offset>.log` file, a `<topic>-<partition>/` directory,
-        /// or a directory of partition directories.
-        path: PathBuf,
+        /// or a directory of partition directories [default: the data directory,
+        /// --data-dir].
+        path: Option<PathBuf>,
         /// Output format.
         #[arg(long, value_enum, default_value_t = Format::Text)]
         format: Format,
@@ -122,8 +123,9 @@ enum Command {
     /// the first problem.
     Verify {
         /// A `<20-digit base offset>.log` file, a `<topic>-<partition>/` directory,
-        /// or a directory of partition directories.
-        path: PathBuf,
+        /// or a directory of partition directories [default: the data directory,
+        /// --data-dir].
+        path: Option<PathBuf>,
         /// Output format: a summary table, or one JSON object.
         #[arg(long, value_enum, default_value_t = Format::Text)]
         format: Format,
@@ -288,16 +290,17 @@ fn main() -> ExitCode {
         Command::Topics(TopicsCommand::Create { .. }) | Command::Bench(_)
     );
     let reads_data_dir = !matches!(cli.command, Command::Dump { .. } | Command::Verify { .. });
-    if reads_data_dir && !creates && !data_dir.is_dir() {
-        eprintln!(
-            "weir: data directory {} does not exist (create a topic in it with `weir topics create`, or pass --data-dir)",
-            data_dir.display()
-        );
+    if reads_data_dir && let Err(message) = check_data_dir(data_dir, creates) {
+        eprintln!("weir: {message}");
         return ExitCode::from(2);
     }
     let result = match cli.command {
-        Command::Dump { path, format } => dump::run(&path, format, &mut out),
-        Command::Verify { path, format } => verify::run(&path, format, &mut out),
+        Command::Dump { path, format } => {
+            dump::run(path.as_deref().unwrap_or(data_dir), format, &mut out)
+        }
+        Command::Verify { path, format } => {
+            verify::run(path.as_deref().unwrap_or(data_dir), format, &mut out)
+        }
         Command::Topics(TopicsCommand::Create {
             name,
             partitions,
@@ -369,6 +372,48 @@ fn main() -> ExitCode {
             ExitCode::from(130)
         }
     }
+}
+
+/// Whether the commands that open `path` as a data directory may: one that
+/// holds `meta.properties` (a Kafka log directory, or one Weir started), an
+/// empty one, or (for the commands that start one) a new one. Any other
+/// directory is refused: opening it would take its `NAME-N` subdirectories
+/// for partitions, write segment files into them, and `topics delete` would
+/// remove them, whatever else they hold.
+fn check_data_dir(path: &Path, creates: bool) -> Result<(), String> {
+    let shown = path.display();
+    let entries = match std::fs::read_dir(path) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return if creates {
+                Ok(())
+            } else {
+                Err(format!(
+                    "data directory {shown} does not exist (create a topic in it with `weir topics create`, or pass --data-dir)"
+                ))
+            };
+        }
+        Err(_) if path.exists() && !path.is_dir() => {
+            return Err(format!(
+                "--data-dir {shown} is a file, not a directory (pass the data directory)"
+            ));
+        }
+        Err(e) => return Err(format!("data directory {shown}: {e}")),
+    };
+    let mut empty = true;
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        if name == "meta.properties" || name == weir_log::TOPICS_FILE {
+            return Ok(());
+        }
+        empty = false;
+    }
+    if empty {
+        return Ok(());
+    }
+    Err(format!(
+        "{shown} is not a data directory: it holds other files and no meta.properties (a Kafka log directory has one, and Weir writes one when it starts a directory). Pass --data-dir of a data directory, or a new or empty directory to start one"
+    ))
 }
 
 /// What to do about a data directory another process has open.

@@ -1,0 +1,98 @@
+//! Which directories the CLI opens as a data directory, and what it says about
+//! the ones it refuses.
+
+mod common;
+
+use common::{ok, weir};
+
+fn stderr(out: &std::process::Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// A directory that holds other files and no `meta.properties` (a mistyped
+/// `--data-dir .` or `$HOME`) is refused by every command, before anything is
+/// written into it: its `NAME-N` subdirectories would have been taken for
+/// partitions, given segment files, and removed by `topics delete`.
+#[test]
+fn a_directory_of_other_files_is_not_opened_as_a_data_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let project = dir.path().join("project-1");
+    std::fs::create_dir(&project).unwrap();
+    std::fs::write(project.join("README.md"), "important").unwrap();
+    let before = || {
+        let mut names: Vec<_> = walk(dir.path());
+        names.sort();
+        names
+    };
+    let untouched = before();
+    for args in [
+        &["topics", "list"][..],
+        &["topics", "delete", "project"],
+        &["topics", "create", "t"],
+        &["consume", "project", "--exit-at-end"],
+        &["groups", "list"],
+    ] {
+        let out = weir(dir.path(), args, b"");
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", stderr(&out));
+        let err = stderr(&out);
+        assert!(
+            err.contains("is not a data directory") && err.contains("meta.properties"),
+            "{args:?}: {err}"
+        );
+        assert_eq!(before(), untouched, "{args:?} wrote into the directory");
+    }
+}
+
+/// A data directory Weir started (and so any Kafka log directory, which has
+/// `meta.properties`) opens; so does an empty one, which a command starts.
+#[test]
+fn a_data_directory_and_an_empty_one_open() {
+    let dir = tempfile::tempdir().unwrap();
+    ok(&weir(dir.path(), &["topics", "list"], b""));
+    ok(&weir(dir.path(), &["topics", "create", "t"], b""));
+    assert!(dir.path().join("meta.properties").is_file());
+    ok(&weir(dir.path(), &["topics", "list"], b""));
+}
+
+/// A `--data-dir` that is a file says so, instead of "does not exist" and a
+/// suggestion that then fails.
+#[test]
+fn a_file_given_as_the_data_directory_is_named_as_a_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("afile");
+    std::fs::write(&file, "x").unwrap();
+    for args in [&["topics", "list"][..], &["topics", "create", "t"]] {
+        let out = weir(&file, args, b"");
+        assert_eq!(out.status.code(), Some(2));
+        assert!(
+            stderr(&out).contains("is a file, not a directory"),
+            "{}",
+            stderr(&out)
+        );
+    }
+}
+
+/// `dump` and `verify` read the data directory (`--data-dir`) when no path is
+/// given, as their `--help` says.
+#[test]
+fn dump_and_verify_default_to_the_data_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    ok(&weir(dir.path(), &["topics", "create", "t"], b""));
+    ok(&weir(dir.path(), &["produce", "t"], b"hello\n"));
+    let verified = ok(&weir(dir.path(), &["verify", "--format", "json"], b""));
+    assert!(verified.contains("\"ok\":true"), "{verified}");
+    let dumped = ok(&weir(dir.path(), &["dump", "--format", "json"], b""));
+    assert!(dumped.contains("hello"), "{dumped}");
+}
+
+fn walk(dir: &std::path::Path) -> Vec<String> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        out.push(path.display().to_string());
+        if path.is_dir() {
+            out.extend(walk(&path));
+        }
+    }
+    out
+}
