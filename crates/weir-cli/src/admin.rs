@@ -298,7 +298,15 @@ pub(crate) fn delete_records(
                 },
                 Err(e) => {
                     // In order with what was printed; the error names the
-                    // partition.
+                    // partition. JSON lists the partition too, with its
+                    // error, as kafka-delete-records lists every partition.
+                    if format == Format::Json {
+                        writeln!(
+                            out,
+                            "{}",
+                            json!({"topic": tp.topic, "partition": tp.partition, "error": e.to_string()})
+                        )?;
+                    }
                     out.flush()?;
                     eprintln!("weir: {e}");
                     failed.push(tp.partition);

@@ -20,7 +20,8 @@ pub(crate) enum Acks {
     /// Once written to the OS.
     #[value(name = "1")]
     One,
-    /// Once fsynced.
+    /// Once fsynced (Kafka's -1 too).
+    #[value(alias = "-1")]
     All,
 }
 
@@ -44,19 +45,19 @@ pub(crate) enum Codec {
 #[derive(Debug, Clone, Args)]
 pub(crate) struct ProducerFlags {
     /// When a record counts as delivered: 0 once queued, 1 once written to the
-    /// OS, all once fsynced (acks) [default: all].
-    #[arg(long, value_enum)]
+    /// OS, all (or -1) once fsynced (acks) [default: all].
+    #[arg(long, value_enum, allow_negative_numbers = true)]
     pub(crate) acks: Option<Acks>,
     /// Compression of each batch, done in the producer (compression.type)
     /// [default: none].
     #[arg(long, value_enum)]
     pub(crate) compression: Option<Codec>,
     /// How long an open batch waits for more records (linger.ms) [default: 5].
-    #[arg(long, value_name = "MS")]
+    #[arg(long, value_name = "MS", allow_negative_numbers = true)]
     pub(crate) linger_ms: Option<u64>,
     /// Largest batch, in bytes of uncompressed records (batch.size) [default:
     /// 16384].
-    #[arg(long, value_name = "BYTES")]
+    #[arg(long, value_name = "BYTES", allow_negative_numbers = true)]
     pub(crate) batch_size: Option<u64>,
 }
 
@@ -93,11 +94,54 @@ impl ProducerFlags {
 }
 
 /// Splits each `--property KEY=VALUE`.
+///
+/// # Errors
+/// Exit 2 for text that is not KEY=VALUE, and for a property of the record
+/// reader or formatter of Kafka's console tools (whose `--property` sets
+/// those; client configs go through `--producer-property` and
+/// `--consumer-property` there), naming the flag that does its job here.
 pub(crate) fn parse_properties(texts: &[String]) -> Result<Properties, Failure> {
     texts
         .iter()
-        .map(|t| parse_property(t, "--property"))
+        .map(|t| {
+            let (key, value) = parse_property(t, "--property")?;
+            if let Some(instead) = console_property(&key) {
+                return Err(Failure::Usage(format!(
+                    "--property {key}: that is a property of the record reader or formatter of Kafka's console tools; here {instead}. --property takes producer and consumer configs (Kafka's --producer-property and --consumer-property)"
+                )));
+            }
+            Ok((key, value))
+        })
         .collect()
+}
+
+/// What replaces a reader or formatter property of Kafka's console producer
+/// or consumer (`LineMessageReader`, `DefaultMessageFormatter`).
+fn console_property(key: &str) -> Option<&'static str> {
+    Some(match key {
+        "parse.key" | "print.key" | "key.separator" => {
+            "--key-separator SEP splits each input line into key and value (weir produce) or prints the key and SEP before the value (weir consume)"
+        }
+        "null.marker" => "--null-marker MARKER makes a key or value equal to MARKER null",
+        "print.value"
+        | "print.timestamp"
+        | "print.partition"
+        | "print.offset"
+        | "print.headers"
+        | "null.literal"
+        | "line.separator"
+        | "key.deserializer"
+        | "value.deserializer"
+        | "headers.deserializer"
+        | "headers.separator"
+        | "headers.key.separator"
+        | "headers.delimiter"
+        | "parse.headers"
+        | "ignore.error" => {
+            "--format json prints every field of each record (topic, partition, offset, timestamp, key, value, headers)"
+        }
+        _ => return None,
+    })
 }
 
 fn as_refs(props: &[(String, String)]) -> Vec<(&str, &str)> {
@@ -177,6 +221,9 @@ pub(crate) fn open(data_dir: &Path) -> Result<Weir, Failure> {
         .map_err(|e| match &e {
             WeirError::Log(log) if matches!(**log, LogError::DirLocked { .. }) => {
                 Failure::Usage(format!("{e}; {}", crate::locked_hint(data_dir)))
+            }
+            WeirError::Log(log) if matches!(**log, LogError::Corrupt { .. }) => {
+                Failure::Data(format!("{e}; {}", crate::damaged_hint(data_dir, log)))
             }
             _ => failure(e),
         })

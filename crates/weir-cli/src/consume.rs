@@ -66,16 +66,20 @@ pub(crate) struct ConsumeArgs {
     partition: Option<i32>,
     /// Where to start: beginning, end, an offset of 0 or more (clamped to
     /// each partition's range), or @TIMESTAMP_MS (the first record at or after it; the end when
-    /// every record is older).
+    /// every record is older). As Kafka's console consumer, the end by
+    /// default: new records only.
     #[arg(
         long,
-        default_value = "beginning",
+        default_value = "end",
         allow_negative_numbers = true,
         value_parser = clap::value_parser!(StartAt)
     )]
     from: StartAt,
+    /// The same as --from beginning (Kafka's console consumer's flag).
+    #[arg(long, conflicts_with = "from")]
+    from_beginning: bool,
     /// Stop after this many records.
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     count: Option<u64>,
     /// Stop once caught up: when, after a poll, every read partition's position
     /// has reached its end offset (high watermark) as of that moment. Records
@@ -102,6 +106,17 @@ pub(crate) struct ConsumeArgs {
     format: Format,
 }
 
+impl ConsumeArgs {
+    /// Where reading starts: --from, or the beginning with --from-beginning.
+    fn start(&self) -> StartAt {
+        if self.from_beginning {
+            StartAt::Beginning
+        } else {
+            self.from
+        }
+    }
+}
+
 /// Runs `weir consume`, printing records to `out`.
 pub(crate) fn run(
     data_dir: &Path,
@@ -111,7 +126,13 @@ pub(crate) fn run(
     // Where retention or DeleteRecords removed the records at the position,
     // go on from the log start rather than skip to the end (a property may
     // say otherwise).
-    let reset = match (&args.group, args.from) {
+    if args.group.as_deref().is_some_and(|g| g.trim().is_empty()) {
+        return Err(Failure::Usage(format!(
+            "--group {:?}: a consumer group's id must not be empty",
+            args.group.as_deref().unwrap_or_default()
+        )));
+    }
+    let reset = match (&args.group, args.start()) {
         (Some(_), StartAt::End) => "latest",
         (Some(_), StartAt::Offset(_) | StartAt::Timestamp(_)) => {
             return Err(Failure::Usage(
@@ -170,7 +191,7 @@ fn consume(
             .map_err(client::failure)?;
     } else {
         consumer.assign(&tps).map_err(client::failure)?;
-        seek(consumer, &tps, args.from).map_err(client::failure)?;
+        seek(consumer, &tps, args.start()).map_err(client::failure)?;
     }
     let mut printed = 0u64;
     let done = |printed: u64| args.count.is_some_and(|c| printed >= c);

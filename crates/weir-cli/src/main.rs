@@ -139,7 +139,7 @@ enum TopicsCommand {
         /// The topic name: 1-249 of [a-zA-Z0-9._-].
         name: String,
         /// Number of partitions.
-        #[arg(long, default_value_t = 1)]
+        #[arg(long, default_value_t = 1, allow_negative_numbers = true)]
         partitions: u32,
         /// A topic config under its Kafka name, as KEY=VALUE (repeatable).
         #[arg(long = "config", value_name = "KEY=VALUE")]
@@ -199,7 +199,7 @@ enum TopicsCommand {
         /// The topic.
         name: String,
         /// The new partition count: more than it has.
-        #[arg(long)]
+        #[arg(long, allow_negative_numbers = true)]
         partitions: Option<u32>,
         /// A config override to set, as KEY=VALUE under its Kafka name
         /// (repeatable).
@@ -424,10 +424,31 @@ pub(crate) fn locked_hint(data_dir: &Path) -> String {
     )
 }
 
+/// What to do about a data directory that does not open because a partition
+/// is damaged where recovery may not cut it (below what was fsynced).
+pub(crate) fn damaged_hint(data_dir: &Path, e: &LogError) -> String {
+    let partition = match e {
+        LogError::Corrupt { path, .. } => path
+            .ancestors()
+            .find(|p| p.parent().is_some_and(|parent| parent == data_dir))
+            .map(Path::to_path_buf),
+        _ => None,
+    };
+    let aside = partition.map_or_else(
+        || "move the damaged partition's directory".to_string(),
+        |p| format!("move {}", p.display()),
+    );
+    format!(
+        "a data directory does not open while it holds damage that recovery must not cut off (records that were fsynced): `weir verify {}` shows every problem, and `weir dump` reads what is sound; to open the rest, {aside} out of the data directory",
+        data_dir.display()
+    )
+}
+
 /// Opens the data directory, naming it in the error.
 fn open_data_dir(path: &Path) -> Result<LogDir, Failure> {
     LogDir::open(path).map_err(|e| match e {
         LogError::DirLocked { .. } => Failure::Usage(format!("{e}; {}", locked_hint(path))),
+        LogError::Corrupt { .. } => Failure::Data(format!("{e}; {}", damaged_hint(path, &e))),
         other => log_failure(other),
     })
 }

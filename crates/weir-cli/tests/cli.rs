@@ -271,7 +271,14 @@ fn topics_produce_and_consume_round_trip_in_a_data_directory() {
     assert_eq!(summary[0]["records"], 4);
     let out = weir_in(
         d,
-        &["consume", "orders", "--exit-at-end", "--format", "json"],
+        &[
+            "consume",
+            "orders",
+            "--from-beginning",
+            "--exit-at-end",
+            "--format",
+            "json",
+        ],
         "",
     );
     let mut records = common::json_lines(&out);
@@ -325,6 +332,7 @@ fn topics_produce_and_consume_round_trip_in_a_data_directory() {
         &[
             "consume",
             "orders",
+            "--from-beginning",
             "--partition",
             "5",
             "--count",
@@ -384,7 +392,11 @@ fn data_directory_errors_name_what_was_wrong_and_exit_2() {
     let out = weir_in(d, &["topics", "create", "bad name"], "");
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("bad name"));
-    let out = weir_in(d, &["consume", "missing", "--exit-at-end"], "");
+    let out = weir_in(
+        d,
+        &["consume", "missing", "--from-beginning", "--exit-at-end"],
+        "",
+    );
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("unknown topic missing"));
     let out = weir_in(d, &["consume", "t", "--from", "yesterday"], "");
@@ -407,7 +419,14 @@ fn data_directory_errors_name_what_was_wrong_and_exit_2() {
     let m = missing.to_str().unwrap();
     for args in [
         &["--data-dir", m, "topics", "list"][..],
-        &["--data-dir", m, "consume", "t", "--exit-at-end"],
+        &[
+            "--data-dir",
+            m,
+            "consume",
+            "t",
+            "--from-beginning",
+            "--exit-at-end",
+        ],
         &["--data-dir", m, "groups", "list"],
     ] {
         let out = weir(args);
@@ -646,7 +665,14 @@ fn topics_offsets_and_delete_records_work_like_kafkas_tools() {
     // What is left is what a consumer reads.
     let out = weir_in(
         d,
-        &["consume", "t", "--partition", "1", "--exit-at-end"],
+        &[
+            "consume",
+            "t",
+            "--from-beginning",
+            "--partition",
+            "1",
+            "--exit-at-end",
+        ],
         "",
     );
     assert_eq!(common::ok(&out), "v6\nv7\nv8\nv9\n");

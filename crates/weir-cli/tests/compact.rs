@@ -80,7 +80,14 @@ fn compact_keeps_the_latest_value_per_key_and_describe_reports_it() {
     // Every key's latest value is still there.
     let consumed = ok(&weir(
         d,
-        &["consume", "prices", "--exit-at-end", "--key-separator", ":"],
+        &[
+            "consume",
+            "prices",
+            "--from-beginning",
+            "--exit-at-end",
+            "--key-separator",
+            ":",
+        ],
         b"",
     ));
     for k in 0..7 {

@@ -96,3 +96,60 @@ fn walk(dir: &std::path::Path) -> Vec<String> {
     }
     out
 }
+
+/// A partition's last segment cut short below what was fsynced stops the
+/// data directory from opening (recovery must not cut fsynced records off), and
+/// the error says what to do: verify, and move the damaged partition's
+/// directory aside to open the rest.
+#[test]
+fn a_damaged_partition_names_what_to_do() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    ok(&weir(
+        d,
+        &["topics", "create", "seg", "--config", "segment.bytes=300"],
+        b"",
+    ));
+    let lines: String = (1..=40).map(|i| format!("{i}\n")).collect();
+    ok(&weir(
+        d,
+        &[
+            "produce",
+            "seg",
+            "--acks",
+            "all",
+            "--linger-ms",
+            "0",
+            "--batch-size",
+            "100",
+        ],
+        lines.as_bytes(),
+    ));
+    let mut segments: Vec<_> = std::fs::read_dir(d.join("seg-0"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "log"))
+        .collect();
+    segments.sort();
+    let last = segments.last().unwrap();
+    let len = std::fs::metadata(last).unwrap().len();
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(last)
+        .unwrap()
+        .set_len(len - 10)
+        .unwrap();
+    for args in [
+        &["topics", "list"][..],
+        &["consume", "seg", "--exit-at-end"],
+    ] {
+        let out = weir(d, args, b"");
+        assert_eq!(out.status.code(), Some(1), "{args:?}");
+        let err = stderr(&out);
+        let partition = d.join("seg-0");
+        assert!(
+            err.contains("weir verify") && err.contains(&format!("move {}", partition.display())),
+            "{args:?}: {err}"
+        );
+    }
+}

@@ -7,7 +7,18 @@ use std::path::Path;
 use common::{json_lines, ok, weir};
 
 fn consume_group(dir: &Path) -> Vec<String> {
-    let out = weir(dir, &["consume", "t", "--group", "g", "--exit-at-end"], b"");
+    let out = weir(
+        dir,
+        &[
+            "consume",
+            "t",
+            "--from-beginning",
+            "--group",
+            "g",
+            "--exit-at-end",
+        ],
+        b"",
+    );
     let mut lines: Vec<String> = ok(&out).lines().map(str::to_string).collect();
     lines.sort();
     lines
@@ -213,6 +224,7 @@ fn consume_count(dir: &Path, n: &str) -> Vec<String> {
         &[
             "consume",
             "t",
+            "--from-beginning",
             "--group",
             "g",
             "--count",
@@ -252,6 +264,7 @@ fn sigint_stops_a_group_consumer_cleanly_and_commits_what_it_printed() {
         &[
             "consume",
             "t",
+            "--from-beginning",
             "--group",
             "g",
             // Only the commit at the stop counts.
@@ -291,7 +304,17 @@ fn a_closed_output_commits_nothing_it_could_not_print() {
     let dir = topic_of_lines(10);
     let d = dir.path();
 
-    let mut child = spawn_weir(d, &["consume", "t", "--group", "g", "--exit-at-end"]);
+    let mut child = spawn_weir(
+        d,
+        &[
+            "consume",
+            "t",
+            "--from-beginning",
+            "--group",
+            "g",
+            "--exit-at-end",
+        ],
+    );
     // The reader is gone before anything is written.
     drop(child.stdout.take());
     let status = child.wait().unwrap();
@@ -333,6 +356,7 @@ fn a_closed_output_mid_poll_commits_no_partition_it_did_not_print() {
         &[
             "consume",
             "t",
+            "--from-beginning",
             "--group",
             "g",
             "--exit-at-end",

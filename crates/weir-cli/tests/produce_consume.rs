@@ -93,7 +93,14 @@ fn keys_split_at_a_multibyte_separator_and_bytes_survive() {
     ok(&weir(d, &["produce", "k", "--key-separator", "::"], &input));
     let mut records = json_lines(&weir(
         d,
-        &["consume", "k", "--exit-at-end", "--format", "json"],
+        &[
+            "consume",
+            "k",
+            "--from-beginning",
+            "--exit-at-end",
+            "--format",
+            "json",
+        ],
         b"",
     ));
     records.sort_by_key(|r| (r["partition"].as_i64(), r["offset"].as_i64()));
@@ -135,7 +142,11 @@ fn consume_from_offsets_and_timestamps() {
         args.extend_from_slice(extra);
         ok(&weir(d, &args, b""))
     };
-    assert_eq!(consume(&[]), "v0\nv1\nv2\nv3\nv4\n");
+    // As Kafka's console consumer: the end by default, the beginning with
+    // --from-beginning or --from beginning.
+    assert_eq!(consume(&[]), "");
+    assert_eq!(consume(&["--from-beginning"]), "v0\nv1\nv2\nv3\nv4\n");
+    assert_eq!(consume(&["--from", "beginning"]), "v0\nv1\nv2\nv3\nv4\n");
     assert_eq!(consume(&["--from", "3"]), "v3\nv4\n");
     // Offsets past the end are clamped to it; a negative one is refused, as
     // Kafka's console consumer refuses it.
@@ -158,7 +169,13 @@ fn consume_from_offsets_and_timestamps() {
     );
     // Consumer properties apply; --count stops across polls of one record.
     assert_eq!(
-        consume(&["--property", "max.poll.records=1", "--count", "3"]),
+        consume(&[
+            "--from-beginning",
+            "--property",
+            "max.poll.records=1",
+            "--count",
+            "3"
+        ]),
         "v0\nv1\nv2\n"
     );
     assert_eq!(
@@ -168,7 +185,11 @@ fn consume_from_offsets_and_timestamps() {
     // An empty topic ends at once.
     create(d, "empty", "4");
     assert_eq!(
-        ok(&weir(d, &["consume", "empty", "--exit-at-end"], b"")),
+        ok(&weir(
+            d,
+            &["consume", "empty", "--from-beginning", "--exit-at-end"],
+            b""
+        )),
         ""
     );
 }
@@ -196,7 +217,14 @@ fn consume_shows_headers_in_the_dump_schema() {
     ));
     let records = json_lines(&weir(
         d,
-        &["consume", "stamped", "--exit-at-end", "--format", "json"],
+        &[
+            "consume",
+            "stamped",
+            "--from-beginning",
+            "--exit-at-end",
+            "--format",
+            "json",
+        ],
         b"",
     ));
     assert_eq!(records.len(), 10);
@@ -263,13 +291,26 @@ fn produce_and_consume_errors_name_what_was_wrong() {
         "brotli",
     );
     fails(
-        &["consume", "e", "--property", "max.poll.records=0"],
+        &[
+            "consume",
+            "e",
+            "--from-beginning",
+            "--property",
+            "max.poll.records=0",
+        ],
         b"",
         2,
         "max.poll.records",
     );
     fails(
-        &["consume", "e", "--partition", "-1", "--exit-at-end"],
+        &[
+            "consume",
+            "e",
+            "--from-beginning",
+            "--partition",
+            "-1",
+            "--exit-at-end",
+        ],
         b"",
         2,
         "partition -1",
@@ -286,7 +327,14 @@ fn produce_and_consume_errors_name_what_was_wrong() {
     assert_eq!(
         ok(&weir(
             d,
-            &["consume", "e", "--partition", "1", "--exit-at-end"],
+            &[
+                "consume",
+                "e",
+                "--from-beginning",
+                "--partition",
+                "1",
+                "--exit-at-end"
+            ],
             b""
         )),
         "v\n"
@@ -465,7 +513,10 @@ fn a_directory_in_use_is_refused_with_what_reads_it_meanwhile() {
     ));
     ok(&weir(d, &["produce", "t"], b"v0\nv1\n"));
     let held = weir_log::LogDir::open(d).unwrap();
-    for args in [&["topics", "list"][..], &["consume", "t", "--exit-at-end"]] {
+    for args in [
+        &["topics", "list"][..],
+        &["consume", "t", "--from-beginning", "--exit-at-end"],
+    ] {
         let out = weir(d, args, b"");
         assert_eq!(out.status.code(), Some(2), "{args:?}");
         let stderr = String::from_utf8_lossy(&out.stderr);
@@ -483,4 +534,108 @@ fn a_directory_in_use_is_refused_with_what_reads_it_meanwhile() {
     ));
     assert_eq!(dumped.lines().count(), 2);
     drop(held);
+}
+
+/// Kafka users' spellings: `--acks -1` is `all`; a negative number is a bad
+/// value of its option, not an unknown argument; the console tools' reader
+/// and formatter properties are refused naming the flag that does their job;
+/// an empty group id names the flag.
+#[test]
+fn kafka_spellings_and_bad_values_are_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    create(d, "k", "1");
+    ok(&weir(d, &["produce", "k", "--acks", "-1"], b"a\n"));
+    let err = |args: &[&str]| {
+        let out = weir(d, args, b"x\n");
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    for (args, named) in [
+        (&["produce", "k", "--linger-ms", "-1"][..], "--linger-ms"),
+        (&["produce", "k", "--batch-size", "-1"], "--batch-size"),
+        (&["consume", "k", "--count", "-1"], "--count"),
+        (
+            &["topics", "create", "n", "--partitions", "-1"],
+            "--partitions",
+        ),
+    ] {
+        let e = err(args);
+        assert!(
+            e.contains("invalid value '-1'") && e.contains(named),
+            "{args:?}: {e}"
+        );
+    }
+    for (args, flag) in [
+        (
+            &["produce", "k", "--property", "parse.key=true"][..],
+            "--key-separator",
+        ),
+        (
+            &["consume", "k", "--property", "print.key=true"],
+            "--key-separator",
+        ),
+        (
+            &["produce", "k", "--property", "null.marker=NULL"],
+            "--null-marker",
+        ),
+        (
+            &["consume", "k", "--property", "print.timestamp=true"],
+            "--format json",
+        ),
+    ] {
+        let e = err(args);
+        assert!(e.contains(flag) && e.contains("console"), "{args:?}: {e}");
+    }
+    let e = err(&["consume", "k", "--group", "", "--exit-at-end"]);
+    assert!(e.contains("--group") && e.contains("empty"), "{e}");
+}
+
+/// `topics delete-records --format json` lists every partition asked about:
+/// those whose records were deleted with their low watermark, the others
+/// with their error (as kafka-delete-records lists both), and exits 2.
+#[test]
+fn delete_records_json_lists_the_partitions_that_failed_too() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    create(d, "dr", "2");
+    let lines: String = (0..12).map(|i| format!("v{i}\n")).collect();
+    ok(&weir(
+        d,
+        &[
+            "produce",
+            "dr",
+            "--property",
+            "partitioner.class=org.apache.kafka.clients.producer.RoundRobinPartitioner",
+        ],
+        lines.as_bytes(),
+    ));
+    // Partition 0 holds 6 records: deleting before 8 is past its end.
+    let out = weir(
+        d,
+        &[
+            "topics",
+            "delete-records",
+            "dr",
+            "--before",
+            "8",
+            "--format",
+            "json",
+        ],
+        b"",
+    );
+    assert_eq!(out.status.code(), Some(2));
+    let rows: Vec<serde_json::Value> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(rows.len(), 2, "{rows:?}");
+    for row in &rows {
+        assert!(
+            row["error"].as_str().is_some_and(|e| e.contains('8')),
+            "{row}"
+        );
+        assert!(row.get("low_watermark").is_none(), "{row}");
+    }
 }

@@ -44,7 +44,12 @@ pub(crate) enum BenchCommand {
         #[command(flatten)]
         common: BenchArgs,
         /// Send at most this many records per second in all (0: unlimited).
-        #[arg(long, value_name = "RECORDS_PER_SEC", default_value_t = 0)]
+        #[arg(
+            long,
+            allow_negative_numbers = true,
+            value_name = "RECORDS_PER_SEC",
+            default_value_t = 0
+        )]
         rate: u64,
     },
     /// Consumer throughput (kafka-consumer-perf-test).
@@ -72,7 +77,12 @@ pub(crate) enum BenchCommand {
         #[command(flatten)]
         common: BenchArgs,
         /// Send at most this many records per second in all (0: unlimited).
-        #[arg(long, value_name = "RECORDS_PER_SEC", default_value_t = 10_000)]
+        #[arg(
+            long,
+            allow_negative_numbers = true,
+            value_name = "RECORDS_PER_SEC",
+            default_value_t = 10_000
+        )]
         rate: u64,
     },
 }
@@ -85,17 +95,17 @@ pub(crate) struct BenchArgs {
     #[arg(long)]
     topic: Option<String>,
     /// Partitions of the topic.
-    #[arg(long, default_value_t = 6, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    #[arg(long, allow_negative_numbers = true, default_value_t = 6, value_parser = clap::value_parser!(u32).range(1..=100_000))]
     partitions: u32,
     /// Keep the topic and its data at the end instead of deleting it.
     #[arg(long)]
     keep: bool,
     /// Records to send (and, for consume and e2e, to read).
-    #[arg(long, default_value_t = 1_000_000, value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(long, allow_negative_numbers = true, default_value_t = 1_000_000, value_parser = clap::value_parser!(u64).range(1..))]
     records: u64,
     /// Bytes of each record's value: random printable ASCII, different for
     /// each record (compressible to about 82%). Keys are `key-<i % 1000>`.
-    #[arg(long, value_name = "BYTES", default_value_t = 170, value_parser = clap::value_parser!(u32).range(0..=16 << 20))]
+    #[arg(long, allow_negative_numbers = true, value_name = "BYTES", default_value_t = 170, value_parser = clap::value_parser!(u32).range(0..=16 << 20))]
     record_size: u32,
     #[command(flatten)]
     producer: ProducerFlags,
