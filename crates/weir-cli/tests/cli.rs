@@ -186,7 +186,14 @@ fn verify_json_is_parseable_either_way() {
     assert_eq!(out.status.code(), Some(1));
     let v: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["ok"], false);
-    assert_eq!(v["position"], m["expect"]["position"]);
+    // The success schema, with the problems inside.
+    assert_eq!(v["partitions"][0]["topic"], "golden-corrupt-varint-length");
+    assert_eq!(v["partitions"][0]["segments"][0]["batches"], 2);
+    assert_eq!(v["problems"][0]["position"], m["expect"]["position"]);
+    assert_eq!(
+        v["partitions"][0]["segments"][0]["problems"][0]["position"],
+        m["expect"]["position"]
+    );
 }
 
 #[test]
