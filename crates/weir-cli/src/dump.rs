@@ -1,4 +1,10 @@
 //! `weir dump`: print the batches and records of a log.
+//!
+//! Damage does not stop it: a batch failing its CRC is printed with
+//! `isvalid: false` in text (as Kafka's `kafka-dump-log`) and left out in
+//! json; at bytes that frame no batch the rest of that segment is reported
+//! unread and the next segment follows. Each problem goes to stderr, and the
+//! command exits 1 at the end.
 
 use std::fs;
 use std::io::{BufReader, Write};
@@ -24,13 +30,25 @@ pub(crate) fn run(path: &Path, format: Format, out: &mut impl Write) -> Result<(
             .map(|d| segments_of(&d).map(|s| (d, s)))
             .collect::<Result<_, _>>()?,
     };
+    let mut problems = 0usize;
     for (dir, segments) in partitions {
         let topic_partition = parse_partition_dir_name(&dir);
         for log in segments {
-            dump_segment(&log, topic_partition.as_ref(), format, out)?;
+            problems += dump_segment(&log, topic_partition.as_ref(), format, out)?;
         }
     }
+    if problems > 0 {
+        return Err(Failure::Data(format!(
+            "{}: {problems} problem(s), each named above",
+            path.display()
+        )));
+    }
     Ok(())
+}
+
+/// Reports a problem on stderr (stdout carries the dump).
+fn report(log: &Path, position: u64, message: impl std::fmt::Display) {
+    eprintln!("weir: {}: byte {position}: {message}", log.display());
 }
 
 fn with_path(path: &Path, e: &std::io::Error) -> String {
@@ -50,54 +68,107 @@ fn segments_of(dir: &Path) -> Result<Vec<PathBuf>, Failure> {
         .collect())
 }
 
+/// Dumps one segment; returns how many problems it reported.
 fn dump_segment(
     log: &Path,
     topic_partition: Option<&(String, i32)>,
     format: Format,
     out: &mut impl Write,
-) -> Result<(), Failure> {
-    let file = fs::File::open(log).map_err(|e| Failure::Usage(with_path(log, &e)))?;
-    let len = file
-        .metadata()
-        .map_err(|e| Failure::Usage(with_path(log, &e)))?
-        .len();
+) -> Result<usize, Failure> {
+    let opened = fs::File::open(log).and_then(|f| Ok((f.metadata()?.len(), f)));
+    let (len, file) = match opened {
+        Ok(x) => x,
+        Err(e) => {
+            report(log, 0, format!("read error: {e}"));
+            return Ok(1);
+        }
+    };
     if format == Format::Text {
         writeln!(out, "Dumping {}", log.display())?;
     }
-    let problem = |message: String| Failure::Data(format!("{}: {message}", log.display()));
-    for item in ReaderBatches::new(BufReader::with_capacity(256 * 1024, file), len) {
-        let PositionedBatch { position, batch } = item.map_err(|e| problem(e.to_string()))?;
-        let at = |e: weir_record::RecordError| problem(format!("batch at byte {position}: {e}"));
-        match format {
-            Format::Text => text_batch(position, &batch, out, at)?,
-            Format::Json => {
-                if batch.is_control() {
-                    continue;
+    let mut problems = 0;
+    // CRCs are checked here, not by the iterator: a batch failing its CRC is
+    // still framed by its length, and the next one follows it.
+    let batches = ReaderBatches::new(BufReader::with_capacity(256 * 1024, file), len);
+    for item in batches.verify_crc(false) {
+        let PositionedBatch { position, batch } = match item {
+            Ok(b) => b,
+            Err(e) => {
+                let at = e.position();
+                report(log, at, &e);
+                if format == Format::Text {
+                    // Kafka's DumpLogSegments words it so.
+                    let name = log.file_name().map(|n| n.to_string_lossy());
+                    writeln!(
+                        out,
+                        "Found {} invalid bytes at the end of {}",
+                        len.saturating_sub(at),
+                        name.unwrap_or_default()
+                    )?;
                 }
-                let records = batch.records().map_err(at)?;
-                let (topic, partition) = match topic_partition {
-                    Some((t, p)) => (Some(t.as_str()), Some(*p)),
-                    None => (None, None),
-                };
-                for record in &records {
-                    let record = record.map_err(at)?;
-                    serde_json::to_writer(&mut *out, &JsonRecord::new(topic, partition, &record))
-                        .map_err(std::io::Error::from)?;
-                    out.write_all(b"\n")?;
-                }
+                return Ok(problems + 1);
             }
+        };
+        let crc = batch.validate_crc();
+        if let Err(e) = &crc {
+            report(log, position, format!("batch: {e}"));
+            problems += 1;
+        }
+        let decoded = match format {
+            Format::Text => text_batch(position, &batch, crc.is_ok(), out)?,
+            Format::Json if crc.is_err() || batch.is_control() => Ok(()),
+            Format::Json => json_batch(&batch, topic_partition, out)?,
+        };
+        if let Err(e) = decoded {
+            report(log, position, format!("batch: {e}"));
+            problems += usize::from(crc.is_ok());
         }
     }
-    Ok(())
+    Ok(problems)
 }
 
+/// Prints the records of a sound batch, all or none: a record that fails to
+/// decode is returned, with nothing printed.
+fn json_batch(
+    batch: &RecordBatch,
+    topic_partition: Option<&(String, i32)>,
+    out: &mut impl Write,
+) -> Result<Result<(), weir_record::RecordError>, Failure> {
+    let records = match batch.records() {
+        Ok(r) => r,
+        Err(e) => return Ok(Err(e)),
+    };
+    let (topic, partition) = match topic_partition {
+        Some((t, p)) => (Some(t.as_str()), Some(*p)),
+        None => (None, None),
+    };
+    let mut lines = Vec::new();
+    for record in &records {
+        let record = match record {
+            Ok(r) => r,
+            Err(e) => return Ok(Err(e)),
+        };
+        serde_json::to_writer(&mut lines, &JsonRecord::new(topic, partition, &record))
+            .map_err(std::io::Error::from)?;
+        lines.push(b'\n');
+    }
+    out.write_all(&lines)?;
+    Ok(Ok(()))
+}
+
+/// Prints a batch's header line, then its records as far as they decode (of a
+/// batch failing its CRC too, as Kafka's tool does). A record that fails to
+/// decode is returned after the records before it.
 fn text_batch(
     position: u64,
     batch: &RecordBatch,
+    crc_valid: bool,
     out: &mut impl Write,
-    at: impl Fn(weir_record::RecordError) -> Failure,
-) -> Result<(), Failure> {
-    let compression = batch.compression().map_err(&at)?;
+) -> Result<Result<(), weir_record::RecordError>, Failure> {
+    let compression = match batch.compression() {
+        Ok(c) => c.to_string(),
+        Err(_) => "unknown".to_owned(),
+    };
     writeln!(
         out,
         "baseOffset: {} lastOffset: {} count: {} baseSequence: {} lastSequence: {} producerId: {} \
@@ -126,11 +197,17 @@ fn text_batch(
         batch.attributes().raw(),
         compression,
         batch.crc(),
-        batch.validate_crc().is_ok(),
+        crc_valid,
     )?;
-    let records = batch.records().map_err(&at)?;
+    let records = match batch.records() {
+        Ok(r) => r,
+        Err(e) => return Ok(Err(e)),
+    };
     for record in &records {
-        let record = record.map_err(&at)?;
+        let record = match record {
+            Ok(r) => r,
+            Err(e) => return Ok(Err(e)),
+        };
         let sequence = if batch.base_sequence() < 0 {
             -1
         } else {
@@ -152,7 +229,13 @@ fn text_batch(
         }
         write!(out, "]")?;
         if batch.is_control() {
-            let control = ControlRecord::parse(record.key(), record.value()).map_err(&at)?;
+            let control = match ControlRecord::parse(record.key(), record.value()) {
+                Ok(c) => c,
+                Err(e) => {
+                    writeln!(out)?;
+                    return Ok(Err(e));
+                }
+            };
             write!(out, " {}", control.record_type)?;
             if let Some(marker) = control.end_transaction {
                 write!(out, " coordinatorEpoch: {}", marker.coordinator_epoch)?;
@@ -167,7 +250,7 @@ fn text_batch(
             )?;
         }
     }
-    Ok(())
+    Ok(Ok(()))
 }
 
 /// Bytes for people: quoted and escaped when UTF-8, base64 otherwise.

@@ -128,17 +128,31 @@ fn dump_text_shows_every_batch_with_its_header_fields() {
 }
 
 #[test]
-fn dump_of_a_corrupt_segment_prints_the_sound_prefix_then_fails() {
+fn dump_of_a_corrupt_segment_prints_the_sound_batches_then_fails() {
     let (dir, m) = cases()
         .into_iter()
         .find(|(d, _)| d.ends_with("golden-corrupt-crc-0"))
         .unwrap();
     let out = weir(&["dump", "--format", "json", dir.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(1));
-    assert_eq!(
-        String::from_utf8(out.stdout).unwrap().lines().count(),
-        m["records"].as_array().unwrap().len()
-    );
+    // The 2nd of 4 batches (offsets 3..=6) fails its CRC; the others print.
+    let offsets: Vec<i64> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<Value>(l).unwrap()["offset"]
+                .as_i64()
+                .unwrap()
+        })
+        .collect();
+    let prefix: Vec<i64> = m["records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["offset"].as_i64().unwrap())
+        .collect();
+    assert_eq!(offsets[..prefix.len()], prefix[..]);
+    assert_eq!(offsets, [0, 1, 2, 7, 8, 9, 10, 11, 12, 13, 14]);
     let stderr = String::from_utf8(out.stderr).unwrap();
     assert!(
         stderr.contains("00000000000000000000.log") && stderr.contains("byte 487"),
@@ -186,7 +200,14 @@ fn verify_json_is_parseable_either_way() {
     assert_eq!(out.status.code(), Some(1));
     let v: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["ok"], false);
-    assert_eq!(v["position"], m["expect"]["position"]);
+    // The success schema, with the problems inside.
+    assert_eq!(v["partitions"][0]["topic"], "golden-corrupt-varint-length");
+    assert_eq!(v["partitions"][0]["segments"][0]["batches"], 2);
+    assert_eq!(v["problems"][0]["position"], m["expect"]["position"]);
+    assert_eq!(
+        v["partitions"][0]["segments"][0]["problems"][0]["position"],
+        m["expect"]["position"]
+    );
 }
 
 #[test]

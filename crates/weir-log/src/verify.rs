@@ -1,41 +1,83 @@
 //! Verifying a log on disk: every batch CRC, every record decoded, offsets in
-//! order, and the `.index`, `.timeindex` and `.txnindex` entries and the
-//! `leader-epoch-checkpoint` consistent with the batches.
+//! order, the `.index`, `.timeindex` and `.txnindex` entries and the
+//! `leader-epoch-checkpoint` consistent with the batches, and, for a partition
+//! directory, that nothing is missing: no index file without its `.log`, no
+//! offsets missing between segments of a topic that does not compact, and no log
+//! ending below what the data directory's checkpoints record for it.
 //!
-//! Verification stops at the first problem and names its file and byte position.
+//! Verification goes on after a problem: every partition and segment is checked,
+//! and every problem is named with its file and byte position (the first of each
+//! file at least: a segment's `.log` is read up to its first problem).
 
+use std::collections::HashMap;
 use std::fs;
 use std::io::{self, BufReader};
 use std::path::{Path, PathBuf};
 
 use weir_record::{ControlRecordType, ReadError, ReaderBatches, RecordBatch};
 
-use crate::checkpoint::{EpochEntry, epoch_for_offset, parse_leader_epoch_checkpoint};
+use crate::checkpoint::{
+    EpochEntry, epoch_for_offset, parse_leader_epoch_checkpoint, parse_offset_checkpoint,
+};
 use crate::index::{
     OFFSET_INDEX_ENTRY_SIZE, TIME_INDEX_ENTRY_SIZE, TXN_INDEX_ENTRY_SIZE, parse_offset_index,
     parse_time_index, parse_txn_index,
 };
+use crate::log_dir::{LOG_START_OFFSET_CHECKPOINT, RECOVERY_POINT_CHECKPOINT, TOPICS_FILE};
+use crate::partition::SWAP_SUFFIX;
 use crate::paths::{LogPath, classify, list_segments};
+use crate::segment::DELETED_SUFFIX;
 use crate::segment_file::{
     INDEX_SUFFIX, LEADER_EPOCH_CHECKPOINT, LOG_SUFFIX, TIME_INDEX_SUFFIX, TXN_INDEX_SUFFIX,
-    parse_partition_dir_name,
+    parse_partition_dir_name, parse_segment_file_name,
 };
+
+/// One problem found: the file, the byte position in it, and what is wrong.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{}: byte {position}: {message}", file.display())]
+pub struct Problem {
+    /// The file with the problem (a segment's `.log` for offsets missing between
+    /// segments; the checkpoint file for a log ending below its checkpoint).
+    pub file: PathBuf,
+    /// Byte position in that file (of the batch, index entry or line; 0 when the
+    /// problem concerns the whole file).
+    pub position: u64,
+    /// What is wrong.
+    pub message: String,
+}
+
+impl Problem {
+    fn new(file: &Path, position: u64, message: impl Into<String>) -> Self {
+        Problem {
+            file: file.to_path_buf(),
+            position,
+            message: message.into(),
+        }
+    }
+
+    fn io(path: &Path) -> impl FnOnce(io::Error) -> Self + '_ {
+        move |e| Problem::new(path, 0, format!("read error: {e}"))
+    }
+}
 
 /// Why verification failed.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum VerifyError {
-    /// The data is not sound: the first problem found.
-    #[error("{}: byte {position}: {message}", file.display())]
+    /// The data is not sound: the first problem found, and the whole report with
+    /// every problem ([`VerifyReport::problems`]).
+    #[error("{}: byte {position}: {message}{}", file.display(), more_problems(report))]
     Problem {
-        /// The file with the problem.
+        /// The file with the first problem.
         file: PathBuf,
         /// Byte position in that file (of the batch, index entry or line).
         position: u64,
         /// What is wrong.
         message: String,
+        /// Everything verified, every problem included.
+        report: Box<VerifyReport>,
     },
-    /// A file could not be read.
+    /// The path is not a log, or cannot be read.
     #[error("{}: {source}", path.display())]
     Io {
         /// The path.
@@ -46,15 +88,14 @@ pub enum VerifyError {
     },
 }
 
-impl VerifyError {
-    fn problem(file: &Path, position: u64, message: impl Into<String>) -> Self {
-        VerifyError::Problem {
-            file: file.to_path_buf(),
-            position,
-            message: message.into(),
-        }
+fn more_problems(report: &VerifyReport) -> String {
+    match report.problems().count() {
+        0 | 1 => String::new(),
+        n => format!(" (and {} more problem(s))", n - 1),
     }
+}
 
+impl VerifyError {
     fn io(path: &Path) -> impl FnOnce(io::Error) -> Self + '_ {
         move |source| VerifyError::Io {
             path: path.to_path_buf(),
@@ -63,7 +104,8 @@ impl VerifyError {
     }
 }
 
-/// What one sound segment holds.
+/// What one segment holds: all of it when it has no problem, what precedes the
+/// first problem of its `.log` otherwise.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SegmentSummary {
     /// The `.log` file.
@@ -92,90 +134,530 @@ pub struct SegmentSummary {
     pub txn_index_entries: usize,
     /// Observations that are not problems (a missing index, preallocated space).
     pub notes: Vec<String>,
+    /// The problems of the `.log` (its first) and of each index file.
+    pub problems: Vec<Problem>,
 }
 
-/// What one sound partition directory holds.
+impl SegmentSummary {
+    /// Whether the `.log` was read to its end without a problem (its counts and
+    /// offsets are then the whole segment's).
+    pub fn log_is_sound(&self) -> bool {
+        !self.problems.iter().any(|p| p.file == self.log)
+    }
+
+    /// The offset after the segment's last batch; its base offset when empty.
+    fn next_offset(&self) -> i64 {
+        self.last_offset
+            .map_or(self.base_offset, |last| last.saturating_add(1))
+    }
+}
+
+/// What one partition directory holds.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PartitionSummary {
     /// The directory.
     pub dir: PathBuf,
     /// Topic and partition, when the directory is named `<topic>-<partition>`.
     pub topic_partition: Option<(String, i32)>,
+    /// The topic's `cleanup.policy` from the data directory's
+    /// `weir-topics.json` (`None` when it cannot be known: no data directory, or
+    /// a topic it does not list; gaps between segments are then notes).
+    pub cleanup_policy: Option<String>,
     /// Its segments, by base offset.
     pub segments: Vec<SegmentSummary>,
+    /// Observations that are not problems.
+    pub notes: Vec<String>,
+    /// Problems of the partition as a whole: its `leader-epoch-checkpoint`,
+    /// overlapping segments, offsets missing between segments, orphaned index
+    /// files, a log ending below a checkpoint. (Each segment's own are in it.)
+    pub problems: Vec<Problem>,
 }
 
-/// The result of verifying a path: every partition it held, all sound.
+/// The result of verifying a path: every partition it held, and every problem.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VerifyReport {
     /// The partitions (one for a single segment file).
     pub partitions: Vec<PartitionSummary>,
+    /// Problems of the data directory's own files (`weir-topics.json`, the
+    /// offset checkpoints) and partitions they list that are gone.
+    pub problems: Vec<Problem>,
 }
 
-/// Verifies a segment file, a partition directory or a data directory.
+impl VerifyReport {
+    /// Every problem: the data directory's, then each partition's (its
+    /// segments' in order, then its own).
+    pub fn problems(&self) -> impl Iterator<Item = &Problem> {
+        self.problems
+            .iter()
+            .chain(self.partitions.iter().flat_map(|p| {
+                p.segments
+                    .iter()
+                    .flat_map(|s| s.problems.iter())
+                    .chain(p.problems.iter())
+            }))
+    }
+
+    /// Whether no problem was found.
+    pub fn is_sound(&self) -> bool {
+        self.problems().next().is_none()
+    }
+
+    /// The report when it is sound.
+    ///
+    /// # Errors
+    /// [`VerifyError::Problem`] naming the first problem, holding the report.
+    pub fn into_result(self) -> Result<VerifyReport, VerifyError> {
+        let first = self.problems().next().cloned();
+        match first {
+            None => Ok(self),
+            Some(first) => Err(VerifyError::Problem {
+                file: first.file,
+                position: first.position,
+                message: first.message,
+                report: Box::new(self),
+            }),
+        }
+    }
+}
+
+/// Verifies a segment file, a partition directory or a data directory, and
+/// fails unless everything is sound. Reads files only; blocks on their I/O.
 ///
 /// # Errors
-/// [`VerifyError::Problem`] for the first unsound byte found;
-/// [`VerifyError::Io`] when the path is not a log or cannot be read.
+/// [`VerifyError::Problem`] naming the first problem, with the report of
+/// everything (see [`verify_report`]); [`VerifyError::Io`] when the path is not
+/// a log or cannot be read.
 pub fn verify_path(path: &Path) -> Result<VerifyReport, VerifyError> {
-    let partitions = match classify(path).map_err(VerifyError::io(path))? {
+    verify_report(path)?.into_result()
+}
+
+/// Verifies a segment file, a partition directory or a data directory, going on
+/// after problems: the report holds every partition and segment checked and
+/// every problem found ([`VerifyReport::is_sound`]). Reads files only; blocks
+/// on their I/O.
+///
+/// A partition directory inside a data directory (one holding
+/// `weir-topics.json` or the offset checkpoints) is checked against them too.
+///
+/// # Errors
+/// [`VerifyError::Io`] when the path is not a log or cannot be read; a file
+/// under it that cannot be read is a problem in the report.
+pub fn verify_report(path: &Path) -> Result<VerifyReport, VerifyError> {
+    match classify(path).map_err(VerifyError::io(path))? {
         LogPath::Segment {
             path: log,
             base_offset,
         } => {
             let dir = log.parent().map(Path::to_path_buf).unwrap_or_default();
-            let epochs = read_epochs(&dir)?;
-            vec![PartitionSummary {
-                topic_partition: parse_partition_dir_name(&dir),
-                segments: vec![verify_segment(&log, base_offset, &epochs)?],
-                dir,
-            }]
+            let mut problems = Vec::new();
+            let epochs = read_epochs(&dir).unwrap_or_else(|p| {
+                problems.push(p);
+                Vec::new()
+            });
+            Ok(VerifyReport {
+                partitions: vec![PartitionSummary {
+                    topic_partition: parse_partition_dir_name(&dir),
+                    cleanup_policy: None,
+                    segments: vec![segment(&log, base_offset, &epochs)],
+                    notes: Vec::new(),
+                    problems,
+                    dir,
+                }],
+                problems: Vec::new(),
+            })
         }
-        LogPath::Partition(dir) => vec![verify_partition_dir(&dir)?],
-        LogPath::DataDir(dirs) => dirs
-            .iter()
-            .map(|d| verify_partition_dir(d))
-            .collect::<Result<_, _>>()?,
-    };
-    Ok(VerifyReport { partitions })
+        LogPath::Partition(dir) => {
+            let root = dir.parent().filter(|p| is_data_dir(p));
+            let mut context = DataDirContext::read(root);
+            let partition = partition(&dir, &context);
+            Ok(VerifyReport {
+                partitions: vec![partition],
+                problems: std::mem::take(&mut context.problems),
+            })
+        }
+        LogPath::DataDir(dirs) => {
+            let mut context = DataDirContext::read(Some(path));
+            let partitions: Vec<PartitionSummary> =
+                dirs.iter().map(|d| partition(d, &context)).collect();
+            context.check_missing_partitions(path, &partitions);
+            Ok(VerifyReport {
+                partitions,
+                problems: context.problems,
+            })
+        }
+    }
 }
 
-fn read_epochs(dir: &Path) -> Result<Vec<EpochEntry>, VerifyError> {
+fn read_epochs(dir: &Path) -> Result<Vec<EpochEntry>, Problem> {
     let path = dir.join(LEADER_EPOCH_CHECKPOINT);
     match fs::read_to_string(&path) {
         Ok(text) => parse_leader_epoch_checkpoint(&text)
-            .map_err(|e| VerifyError::problem(&path, e.position as u64, e.reason)),
+            .map_err(|e| Problem::new(&path, e.position as u64, e.reason)),
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(Vec::new()),
-        Err(e) => Err(VerifyError::io(&path)(e)),
+        Err(e) => Err(Problem::io(&path)(e)),
+    }
+}
+
+/// Whether `dir` looks like a data directory: it holds Weir's topic file, an
+/// offset checkpoint or Kafka's `meta.properties`.
+fn is_data_dir(dir: &Path) -> bool {
+    [
+        TOPICS_FILE,
+        RECOVERY_POINT_CHECKPOINT,
+        LOG_START_OFFSET_CHECKPOINT,
+        "meta.properties",
+    ]
+    .iter()
+    .any(|f| dir.join(f).is_file())
+}
+
+/// An offset checkpoint's entries, with the byte position of each line.
+#[derive(Debug, Default)]
+struct OffsetCheckpoint {
+    path: PathBuf,
+    entries: HashMap<(String, i32), (i64, u64)>,
+}
+
+/// What the data directory says about its partitions.
+#[derive(Debug, Default)]
+struct DataDirContext {
+    /// `None` outside a data directory.
+    root: Option<PathBuf>,
+    /// Topic → its `cleanup.policy`, from `weir-topics.json` (`None`: no
+    /// readable file), with each topic's partition count.
+    topics: Option<HashMap<String, (String, u32)>>,
+    recovery_points: OffsetCheckpoint,
+    log_starts: OffsetCheckpoint,
+    problems: Vec<Problem>,
+}
+
+impl DataDirContext {
+    fn read(root: Option<&Path>) -> Self {
+        let Some(root) = root else {
+            return DataDirContext::default();
+        };
+        let mut context = DataDirContext {
+            root: Some(root.to_path_buf()),
+            ..DataDirContext::default()
+        };
+        context.topics = context.read_topics(&root.join(TOPICS_FILE));
+        context.recovery_points = context.read_checkpoint(&root.join(RECOVERY_POINT_CHECKPOINT));
+        context.log_starts = context.read_checkpoint(&root.join(LOG_START_OFFSET_CHECKPOINT));
+        context
+    }
+
+    /// `weir-topics.json` as `log_dir` writes it:
+    /// `{"version":1,"topics":{NAME:{"partitions":N,"configs":{KEY:VALUE}}}}`.
+    fn read_topics(&mut self, path: &Path) -> Option<HashMap<String, (String, u32)>> {
+        let bytes = match fs::read(path) {
+            Ok(b) => b,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return None,
+            Err(e) => {
+                self.problems.push(Problem::io(path)(e));
+                return None;
+            }
+        };
+        let parsed: serde_json::Value = match serde_json::from_slice(&bytes) {
+            Ok(v) => v,
+            Err(e) => {
+                self.problems.push(Problem::new(path, 0, e.to_string()));
+                return None;
+            }
+        };
+        let Some(topics) = parsed.get("topics").and_then(|t| t.as_object()) else {
+            self.problems
+                .push(Problem::new(path, 0, "no \"topics\" object"));
+            return None;
+        };
+        let mut out = HashMap::new();
+        for (name, entry) in topics {
+            // The broker default (Kafka's `log.cleanup.policy`) unless overridden.
+            let policy = entry
+                .pointer("/configs/cleanup.policy")
+                .and_then(|v| v.as_str())
+                .unwrap_or("delete");
+            let partitions = entry
+                .get("partitions")
+                .and_then(serde_json::Value::as_u64)
+                .and_then(|n| u32::try_from(n).ok())
+                .unwrap_or(0);
+            out.insert(name.clone(), (policy.to_string(), partitions));
+        }
+        Some(out)
+    }
+
+    fn read_checkpoint(&mut self, path: &Path) -> OffsetCheckpoint {
+        let mut checkpoint = OffsetCheckpoint {
+            path: path.to_path_buf(),
+            entries: HashMap::new(),
+        };
+        let text = match fs::read_to_string(path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return checkpoint,
+            Err(e) => {
+                self.problems.push(Problem::io(path)(e));
+                return checkpoint;
+            }
+        };
+        match parse_offset_checkpoint(&text) {
+            Ok(entries) => {
+                // The parser reads the entries from the non-blank lines after
+                // the version and count lines, in order: so do their positions.
+                let mut position = 0u64;
+                let mut positions = Vec::new();
+                for (i, line) in text.split_inclusive('\n').enumerate() {
+                    if i >= 2 && !line.trim().is_empty() {
+                        positions.push(position);
+                    }
+                    position += line.len() as u64;
+                }
+                for (i, (topic, partition, offset)) in entries.into_iter().enumerate() {
+                    let at = positions.get(i).copied().unwrap_or_default();
+                    checkpoint.entries.insert((topic, partition), (offset, at));
+                }
+            }
+            Err(e) => self
+                .problems
+                .push(Problem::new(path, e.position as u64, e.reason)),
+        }
+        checkpoint
+    }
+
+    /// The topic's `cleanup.policy`, or why it cannot be known.
+    fn cleanup_policy(&self, topic: Option<&str>) -> Result<String, String> {
+        if self.root.is_none() {
+            return Err("not inside a data directory".into());
+        }
+        let Some(topics) = &self.topics else {
+            return Err(format!("the data directory has no readable {TOPICS_FILE}"));
+        };
+        let topic = topic.ok_or("the directory is not named <topic>-<partition>")?;
+        topics
+            .get(topic)
+            .map(|(policy, _)| policy.clone())
+            .ok_or_else(|| format!("{TOPICS_FILE} does not list topic {topic}"))
+    }
+
+    /// Partitions `weir-topics.json` lists, with records the recovery-point
+    /// checkpoint counts, whose directory is gone.
+    fn check_missing_partitions(&mut self, root: &Path, found: &[PartitionSummary]) {
+        let Some(topics) = &self.topics else { return };
+        let mut missing = Vec::new();
+        for ((topic, partition), &(offset, at)) in &self.recovery_points.entries {
+            let listed = topics
+                .get(topic)
+                .is_some_and(|&(_, n)| u32::try_from(*partition).is_ok_and(|p| p < n));
+            let present = found
+                .iter()
+                .any(|p| p.topic_partition.as_ref() == Some(&(topic.clone(), *partition)));
+            if listed && !present && offset > 0 {
+                missing.push(Problem::new(
+                    &self.recovery_points.path,
+                    at,
+                    format!(
+                        "{topic}-{partition}: the directory {} is gone, but the checkpoint records offset {offset} for it",
+                        root.join(format!("{topic}-{partition}")).display()
+                    ),
+                ));
+            }
+        }
+        missing.sort_by_key(|p| p.position);
+        self.problems.extend(missing);
     }
 }
 
 /// Verifies every segment of a partition directory and that they follow each
-/// other: each segment's offsets lie below the next segment's base offset.
+/// other: each segment's offsets lie below the next segment's base offset, and
+/// no index file lacks its `.log`. Inside a data directory, also that no
+/// offsets are missing between segments (unless the topic compacts) and that
+/// the log reaches the offsets the checkpoints record for it. Reads files only.
 ///
 /// # Errors
-/// As [`verify_path`].
+/// None: problems, unreadable files included, are in the summary. (The
+/// `Result` is kept for callers written against the stop-at-first version.)
 pub fn verify_partition_dir(dir: &Path) -> Result<PartitionSummary, VerifyError> {
-    let epochs = read_epochs(dir)?;
-    let mut segments: Vec<SegmentSummary> = Vec::new();
-    for (base_offset, log) in list_segments(dir).map_err(VerifyError::io(dir))? {
-        if let Some(prev) = segments.last()
+    let root = dir.parent().filter(|p| is_data_dir(p));
+    let mut context = DataDirContext::read(root);
+    let mut summary = partition(dir, &context);
+    // The data directory's own problems concern this partition too.
+    let mut problems = std::mem::take(&mut context.problems);
+    problems.append(&mut summary.problems);
+    summary.problems = problems;
+    Ok(summary)
+}
+
+fn partition(dir: &Path, context: &DataDirContext) -> PartitionSummary {
+    let topic_partition = parse_partition_dir_name(dir);
+    let mut summary = PartitionSummary {
+        dir: dir.to_path_buf(),
+        cleanup_policy: None,
+        segments: Vec::new(),
+        notes: Vec::new(),
+        problems: Vec::new(),
+        topic_partition,
+    };
+    let epochs = read_epochs(dir).unwrap_or_else(|p| {
+        summary.problems.push(p);
+        Vec::new()
+    });
+    let listed = match list_segments(dir) {
+        Ok(l) => l,
+        Err(e) => {
+            summary.problems.push(Problem::io(dir)(e));
+            return summary;
+        }
+    };
+    for (base_offset, log) in &listed {
+        let s = segment(log, *base_offset, &epochs);
+        if let Some(prev) = summary.segments.last()
             && let Some(last) = prev.last_offset
-            && last >= base_offset
+            && last >= *base_offset
         {
-            return Err(VerifyError::problem(
+            summary.problems.push(Problem::new(
                 &prev.log,
                 0,
                 format!("holds offsets up to {last}, but the next segment starts at {base_offset}"),
             ));
         }
-        segments.push(verify_segment(&log, base_offset, &epochs)?);
+        summary.segments.push(s);
     }
-    Ok(PartitionSummary {
-        dir: dir.to_path_buf(),
-        topic_partition: parse_partition_dir_name(dir),
-        segments,
-    })
+    let policy = context.cleanup_policy(summary.topic_partition.as_ref().map(|(t, _)| t.as_str()));
+    check_gaps(&mut summary, &policy);
+    summary.cleanup_policy = policy.ok();
+    check_orphaned_indexes(dir, &listed, &mut summary);
+    check_checkpoints(context, &mut summary);
+    summary
+}
+
+/// Offsets missing between consecutive segments. A topic that only deletes
+/// rolls each segment at the log end offset (Kafka's `UnifiedLog.roll`), so a
+/// gap means a segment is gone; the cleaner of a compacted topic leaves gaps
+/// (a cleaned segment keeps the base offset of the first segment it replaced).
+fn check_gaps(summary: &mut PartitionSummary, policy: &Result<String, String>) {
+    let compacts = match policy {
+        Ok(p) => p.split(',').any(|p| p.trim() == "compact"),
+        Err(_) => false,
+    };
+    if compacts {
+        return;
+    }
+    for pair in summary.segments.windows(2) {
+        let [prev, next] = pair else { continue };
+        // After a damaged `.log` the offsets it holds are unknown.
+        let end = prev.next_offset();
+        if !prev.log_is_sound() || next.base_offset <= end {
+            continue;
+        }
+        let missing = format!(
+            "offsets {end}..={} are missing: {} ends at offset {}, this segment starts at {} (a segment {end:020}.log is gone?)",
+            next.base_offset - 1,
+            prev.log.file_name().and_then(|n| n.to_str()).unwrap_or("?"),
+            end - 1,
+            next.base_offset,
+        );
+        match policy {
+            Ok(p) => summary.problems.push(Problem::new(
+                &next.log,
+                0,
+                format!("{missing}; cleanup.policy={p} leaves no gaps"),
+            )),
+            Err(why) => summary.notes.push(format!(
+                "{}: {missing}; a problem unless the topic compacts (cleanup.policy unknown: {why})",
+                next.log.display()
+            )),
+        }
+    }
+    if let Err(why) = policy
+        && summary.segments.len() > 1
+    {
+        summary.notes.push(format!(
+            "cleanup.policy unknown ({why}): gaps between segments are not problems"
+        ));
+    }
+}
+
+/// Index files whose `.log` is missing: Kafka's loader calls them orphaned and
+/// deletes them (`LogLoader.loadSegmentFiles`); the records they indexed are
+/// gone. One whose `.log` was renamed `.deleted` or is a `.swap` is what a
+/// crash during a delete or a swap leaves, and is only a note.
+fn check_orphaned_indexes(dir: &Path, logs: &[(i64, PathBuf)], summary: &mut PartitionSummary) {
+    let Ok(entries) = fs::read_dir(dir) else {
+        return;
+    };
+    let mut orphans = Vec::new();
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(name) = name.to_str() else { continue };
+        let Some(base) = [INDEX_SUFFIX, TIME_INDEX_SUFFIX, TXN_INDEX_SUFFIX]
+            .iter()
+            .find_map(|suffix| parse_segment_file_name(name, suffix))
+        else {
+            continue;
+        };
+        if logs.iter().any(|(b, _)| *b == base) {
+            continue;
+        }
+        orphans.push((name.to_string(), base));
+    }
+    orphans.sort();
+    for (name, base) in orphans {
+        let log = format!("{base:020}{LOG_SUFFIX}");
+        let settled = [DELETED_SUFFIX, SWAP_SUFFIX]
+            .iter()
+            .find(|s| dir.join(format!("{log}{s}")).exists());
+        match settled {
+            Some(s) => summary.notes.push(format!(
+                "{name} has no {log} but a {log}{s}: left by an interrupted delete or swap"
+            )),
+            None => summary.problems.push(Problem::new(
+                &dir.join(&name),
+                0,
+                format!("orphaned index file: {log} is missing, with the records it held"),
+            )),
+        }
+    }
+}
+
+/// A log ending below an offset the data directory's recovery-point or
+/// log-start checkpoint records for it: the directory once held records there
+/// (Kafka's `LogLoader` warns "This could happen if segment files were deleted
+/// from the file system"). A first segment above the log-start checkpoint is no
+/// problem: retention deletes from the front before the checkpoint follows.
+fn check_checkpoints(context: &DataDirContext, summary: &mut PartitionSummary) {
+    let Some(key) = &summary.topic_partition else {
+        return;
+    };
+    let log_end = match summary.segments.last() {
+        // The end of a damaged log is unknown; its problem is reported.
+        Some(last) if !last.log_is_sound() => return,
+        Some(last) => Some(last.next_offset()),
+        None => None,
+    };
+    for checkpoint in [&context.recovery_points, &context.log_starts] {
+        let Some(&(offset, at)) = checkpoint.entries.get(key) else {
+            continue;
+        };
+        let name = checkpoint
+            .path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or("?");
+        let (topic, partition) = key;
+        let message = match log_end {
+            Some(end) if end < offset => format!(
+                "{topic}-{partition}: the log ends at offset {end}, but {name} records {offset}: records {end}..={} are gone",
+                offset - 1
+            ),
+            None if offset > 0 => format!(
+                "{topic}-{partition}: {} holds no segment, but {name} records offset {offset}: the records below it are gone",
+                summary.dir.display()
+            ),
+            _ => continue,
+        };
+        summary
+            .problems
+            .push(Problem::new(&checkpoint.path, at, message));
+    }
 }
 
 /// Where a batch sits and what the indexes need to know of it.
@@ -193,21 +675,26 @@ struct BatchMeta {
 }
 
 /// Verifies one segment and the index files beside it. `epochs` is the partition's
-/// leader epoch checkpoint (empty when there is none).
+/// leader epoch checkpoint (empty when there is none). The `.log` is read up to
+/// its first problem; the index files are checked against it only when it is
+/// sound (a note says so otherwise). Reads files only.
 ///
 /// # Errors
-/// As [`verify_path`].
+/// None: problems, an unreadable file included, are in the summary. (The
+/// `Result` is kept for callers written against the stop-at-first version.)
 pub fn verify_segment(
     log: &Path,
     base_offset: i64,
     epochs: &[EpochEntry],
 ) -> Result<SegmentSummary, VerifyError> {
-    let file = fs::File::open(log).map_err(VerifyError::io(log))?;
-    let size = file.metadata().map_err(VerifyError::io(log))?.len();
+    Ok(segment(log, base_offset, epochs))
+}
+
+fn segment(log: &Path, base_offset: i64, epochs: &[EpochEntry]) -> SegmentSummary {
     let mut summary = SegmentSummary {
         log: log.to_path_buf(),
         base_offset,
-        size,
+        size: 0,
         batches: 0,
         records: 0,
         control_batches: 0,
@@ -218,37 +705,67 @@ pub fn verify_segment(
         time_index_entries: 0,
         txn_index_entries: 0,
         notes: Vec::new(),
+        problems: Vec::new(),
     };
+    let opened = fs::File::open(log).and_then(|f| Ok((f.metadata()?.len(), f)));
+    let (size, file) = match opened {
+        Ok(x) => x,
+        Err(e) => {
+            summary.problems.push(Problem::io(log)(e));
+            return summary;
+        }
+    };
+    summary.size = size;
     let mut metas: Vec<BatchMeta> = Vec::new();
     for item in ReaderBatches::new(BufReader::with_capacity(256 * 1024, file), size) {
-        let item =
-            item.map_err(|e| VerifyError::problem(log, e.position(), read_error_message(e)))?;
-        let meta = check_batch(
-            log,
-            base_offset,
-            epochs,
-            metas.last(),
-            item.position,
-            &item.batch,
-            &mut summary,
-        )?;
-        metas.push(meta);
+        let checked = item
+            .map_err(|e| Problem::new(log, e.position(), read_error_message(e)))
+            .and_then(|item| {
+                check_batch(
+                    log,
+                    base_offset,
+                    epochs,
+                    metas.last(),
+                    item.position,
+                    &item.batch,
+                    &mut summary,
+                )
+            });
+        match checked {
+            Ok(meta) => metas.push(meta),
+            Err(problem) => {
+                summary.problems.push(problem);
+                break;
+            }
+        }
     }
     summary.batches = metas.len() as u64;
     summary.first_offset = metas.first().map(|m| m.base_offset);
     summary.last_offset = metas.last().map(|m| m.last_offset);
     summary.max_timestamp = metas.iter().map(|m| m.max_timestamp).max();
+    if !summary.log_is_sound() {
+        // Entries past the damage would all look wrong.
+        summary
+            .notes
+            .push("index files not checked: the .log has a problem".into());
+        return summary;
+    }
 
     let sibling = |suffix: &str| log.with_file_name(format!("{base_offset:020}{suffix}"));
-    check_offset_index(&sibling(INDEX_SUFFIX), base_offset, &metas, &mut summary)?;
-    check_time_index(
-        &sibling(TIME_INDEX_SUFFIX),
-        base_offset,
-        &metas,
-        &mut summary,
-    )?;
-    check_txn_index(&sibling(TXN_INDEX_SUFFIX), &metas, &mut summary)?;
-    Ok(summary)
+    let checks = [
+        check_offset_index(&sibling(INDEX_SUFFIX), base_offset, &metas, &mut summary),
+        check_time_index(
+            &sibling(TIME_INDEX_SUFFIX),
+            base_offset,
+            &metas,
+            &mut summary,
+        ),
+        check_txn_index(&sibling(TXN_INDEX_SUFFIX), &metas, &mut summary),
+    ];
+    summary
+        .problems
+        .extend(checks.into_iter().filter_map(Result::err));
+    summary
 }
 
 fn check_batch(
@@ -259,8 +776,8 @@ fn check_batch(
     position: u64,
     batch: &RecordBatch,
     summary: &mut SegmentSummary,
-) -> Result<BatchMeta, VerifyError> {
-    let problem = |message: String| VerifyError::problem(log, position, message);
+) -> Result<BatchMeta, Problem> {
+    let problem = |message: String| Problem::new(log, position, message);
     let (first, last) = (batch.base_offset(), batch.last_offset());
     if last < first {
         return Err(problem(format!(
@@ -340,7 +857,7 @@ fn read_error_message(e: ReadError) -> String {
 }
 
 /// Reads an index file; `None` when it does not exist.
-fn read_index(path: &Path, summary: &mut SegmentSummary) -> Result<Option<Vec<u8>>, VerifyError> {
+fn read_index(path: &Path, summary: &mut SegmentSummary) -> Result<Option<Vec<u8>>, Problem> {
     match fs::read(path) {
         Ok(bytes) => Ok(Some(bytes)),
         Err(e) if e.kind() == io::ErrorKind::NotFound => {
@@ -355,7 +872,7 @@ fn read_index(path: &Path, summary: &mut SegmentSummary) -> Result<Option<Vec<u8
             }
             Ok(None)
         }
-        Err(e) => Err(VerifyError::io(path)(e)),
+        Err(e) => Err(Problem::io(path)(e)),
     }
 }
 
@@ -370,12 +887,12 @@ fn check_offset_index(
     base_offset: i64,
     metas: &[BatchMeta],
     summary: &mut SegmentSummary,
-) -> Result<(), VerifyError> {
+) -> Result<(), Problem> {
     let Some(bytes) = read_index(path, summary)? else {
         return Ok(());
     };
     let entries = parse_offset_index(&bytes, base_offset)
-        .map_err(|e| VerifyError::problem(path, 0, e.to_string()))?;
+        .map_err(|e| Problem::new(path, 0, e.to_string()))?;
     let slack = preallocated(&entries, |e| e.offset == base_offset && e.position == 0);
     let real = entries.get(..entries.len() - slack).unwrap_or_default();
     if slack > 0 {
@@ -387,7 +904,7 @@ fn check_offset_index(
     for (i, e) in real.iter().enumerate() {
         let at = (i * OFFSET_INDEX_ENTRY_SIZE) as u64;
         let problem = |m: String| {
-            VerifyError::problem(
+            Problem::new(
                 path,
                 at,
                 format!("entry {i} ({}, {}): {m}", e.offset, e.position),
@@ -428,12 +945,12 @@ fn check_time_index(
     base_offset: i64,
     metas: &[BatchMeta],
     summary: &mut SegmentSummary,
-) -> Result<(), VerifyError> {
+) -> Result<(), Problem> {
     let Some(bytes) = read_index(path, summary)? else {
         return Ok(());
     };
-    let entries = parse_time_index(&bytes, base_offset)
-        .map_err(|e| VerifyError::problem(path, 0, e.to_string()))?;
+    let entries =
+        parse_time_index(&bytes, base_offset).map_err(|e| Problem::new(path, 0, e.to_string()))?;
     let slack = preallocated(&entries, |e| e.timestamp == 0 && e.offset == base_offset);
     let real = entries.get(..entries.len() - slack).unwrap_or_default();
     if slack > 0 {
@@ -451,7 +968,7 @@ fn check_time_index(
     for (i, e) in real.iter().enumerate() {
         let at = (i * TIME_INDEX_ENTRY_SIZE) as u64;
         let problem = |m: String| {
-            VerifyError::problem(
+            Problem::new(
                 path,
                 at,
                 format!("entry {i} ({}, {}): {m}", e.timestamp, e.offset),
@@ -492,12 +1009,11 @@ fn check_txn_index(
     path: &Path,
     metas: &[BatchMeta],
     summary: &mut SegmentSummary,
-) -> Result<(), VerifyError> {
+) -> Result<(), Problem> {
     let Some(bytes) = read_index(path, summary)? else {
         return Ok(());
     };
-    let entries =
-        parse_txn_index(&bytes).map_err(|e| VerifyError::problem(path, 0, e.to_string()))?;
+    let entries = parse_txn_index(&bytes).map_err(|e| Problem::new(path, 0, e.to_string()))?;
     let segment_start = metas.first().map_or(i64::MAX, |m| m.base_offset);
     let find = |offset: i64| {
         metas
@@ -508,7 +1024,7 @@ fn check_txn_index(
     for (i, t) in entries.iter().enumerate() {
         let at = (i * TXN_INDEX_ENTRY_SIZE) as u64;
         let problem = |m: String| {
-            VerifyError::problem(
+            Problem::new(
                 path,
                 at,
                 format!("aborted transaction {i} of producer {}: {m}", t.producer_id),

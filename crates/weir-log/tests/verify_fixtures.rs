@@ -1,11 +1,14 @@
 //! `verify` against the golden Kafka segments, and against copies of them with
-//! one thing broken at a time.
+//! one thing broken at a time; and against data directories with files lost.
 
 use std::fs;
 use std::path::{Path, PathBuf};
 
 use serde_json::Value;
-use weir_log::{VerifyError, verify_path};
+use weir_log::verify::verify_report;
+use weir_log::{LogDir, LogDirOptions, VerifyError, verify_path};
+
+mod common;
 
 fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../testdata/kafka-segments")
@@ -52,6 +55,7 @@ fn problem(result: Result<weir_log::VerifyReport, VerifyError>) -> (PathBuf, u64
             file,
             position,
             message,
+            ..
         }) => (file, position, message),
         other => panic!("expected a problem, got {other:?}"),
     }
@@ -258,8 +262,13 @@ fn overlapping_segments_are_found() {
         )
         .unwrap();
     }
-    let (file, _, message) = problem(verify_path(&dir));
-    assert!(file.ends_with("00000000000000000000.log"), "{message}");
+    // Its shifted indexes are problems too: the overlap is among them.
+    let report = verify_report(&dir).unwrap();
+    let overlap = report
+        .problems()
+        .find(|p| p.message.contains("the next segment starts at 100"))
+        .unwrap_or_else(|| panic!("{:?}", messages(&report)));
+    assert!(overlap.file.ends_with("00000000000000000000.log"));
 }
 
 #[test]
@@ -273,4 +282,240 @@ fn paths_that_are_not_logs_are_io_errors_naming_them() {
     let other = tmp.path().join("notes.txt");
     fs::write(&other, "x").unwrap();
     assert!(verify_path(&other).is_err());
+}
+
+/// A data directory with topic `t` (1 partition, about 4 batches a segment)
+/// holding 40 single-record batches, closed cleanly: returns the partition
+/// directory.
+fn data_dir(configs: &[(&str, &str)]) -> (tempfile::TempDir, PathBuf) {
+    let tmp = tempfile::tempdir().unwrap();
+    let logs = LogDir::open_with(
+        tmp.path(),
+        LogDirOptions {
+            background_thread: false,
+            ..LogDirOptions::default()
+        },
+    )
+    .unwrap();
+    let mut all = vec![("segment.bytes", "300")];
+    all.extend_from_slice(configs);
+    logs.create_topic("t", 1, &all).unwrap();
+    let log = logs.partition("t", 0).unwrap();
+    for i in 0..40 {
+        let ts = log.clock().now_ms();
+        log.append(common::batch(i, 1, 10, ts)).unwrap();
+    }
+    log.flush_until(log.log_end_offset()).unwrap();
+    drop(log);
+    logs.close().unwrap();
+    let dir = tmp.path().join("t-0");
+    (tmp, dir)
+}
+
+fn segment_bases(dir: &Path) -> Vec<String> {
+    let mut logs: Vec<String> = fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .filter(|n| n.ends_with(".log"))
+        .map(|n| n.trim_end_matches(".log").to_owned())
+        .collect();
+    logs.sort();
+    logs
+}
+
+fn messages(report: &weir_log::VerifyReport) -> Vec<String> {
+    report.problems().map(ToString::to_string).collect()
+}
+
+#[test]
+fn a_lost_middle_segment_is_an_orphaned_index_and_a_gap() {
+    let (tmp, dir) = data_dir(&[]);
+    assert!(verify_path(tmp.path()).unwrap().is_sound());
+    let bases = segment_bases(&dir);
+    assert!(bases.len() >= 4, "{bases:?}");
+    let lost = &bases[2];
+    fs::remove_file(dir.join(format!("{lost}.log"))).unwrap();
+    for path in [tmp.path(), dir.as_path()] {
+        let report = verify_report(path).unwrap();
+        let got = messages(&report);
+        assert_eq!(
+            report.partitions[0].cleanup_policy.as_deref(),
+            Some("delete")
+        );
+        assert!(
+            got.iter()
+                .any(|m| m.contains(&format!("{lost}.index: byte 0: orphaned index file"))),
+            "{got:?}"
+        );
+        assert!(
+            got.iter()
+                .any(|m| m.contains(&format!("{lost}.timeindex: byte 0: orphaned index file"))),
+            "{got:?}"
+        );
+        let first_lost: i64 = lost.parse().unwrap();
+        assert!(
+            got.iter().any(|m| m.contains(&format!(
+                "{}.log: byte 0: offsets {first_lost}..=",
+                bases[3]
+            ))),
+            "{got:?}"
+        );
+        assert_eq!(got.len(), 3, "{got:?}");
+    }
+}
+
+#[test]
+fn a_lost_log_without_its_indexes_is_a_gap_unless_the_topic_compacts() {
+    for (policy, expect_gap) in [
+        ("delete", true),
+        ("compact", false),
+        ("compact,delete", false),
+    ] {
+        let (tmp, dir) = data_dir(&[("cleanup.policy", policy)]);
+        let bases = segment_bases(&dir);
+        for suffix in ["log", "index", "timeindex"] {
+            fs::remove_file(dir.join(format!("{}.{suffix}", bases[1]))).unwrap();
+        }
+        let report = verify_report(tmp.path()).unwrap();
+        assert_eq!(report.partitions[0].cleanup_policy.as_deref(), Some(policy));
+        assert_eq!(
+            !report.is_sound(),
+            expect_gap,
+            "{policy}: {:?}",
+            messages(&report)
+        );
+    }
+}
+
+#[test]
+fn a_gap_outside_a_data_directory_is_a_note_saying_the_policy_is_unknown() {
+    let (tmp, dir) = data_dir(&[]);
+    let bases = segment_bases(&dir);
+    for suffix in ["log", "index", "timeindex"] {
+        fs::remove_file(dir.join(format!("{}.{suffix}", bases[1]))).unwrap();
+    }
+    let bare = tempfile::tempdir().unwrap();
+    let moved = bare.path().join("t-0");
+    fs::rename(&dir, &moved).unwrap();
+    drop(tmp);
+    let report = verify_report(&moved).unwrap();
+    assert!(report.is_sound(), "{:?}", messages(&report));
+    let p = &report.partitions[0];
+    assert_eq!(p.cleanup_policy, None);
+    assert!(
+        p.notes
+            .iter()
+            .any(|n| n.contains("are missing") && n.contains("cleanup.policy unknown")),
+        "{:?}",
+        p.notes
+    );
+}
+
+#[test]
+fn a_log_ending_below_its_checkpoints_is_found() {
+    let (tmp, dir) = data_dir(&[]);
+    let bases = segment_bases(&dir);
+    let last = bases.last().unwrap();
+    for suffix in ["log", "index", "timeindex"] {
+        fs::remove_file(dir.join(format!("{last}.{suffix}"))).unwrap();
+    }
+    let report = verify_report(tmp.path()).unwrap();
+    let got = messages(&report);
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert!(
+        got[0].contains("recovery-point-offset-checkpoint: byte 4: t-0: the log ends at offset"),
+        "{got:?}"
+    );
+    // The log-start checkpoint above the log end too.
+    fs::write(
+        tmp.path().join("log-start-offset-checkpoint"),
+        "0\n1\nt 0 40\n",
+    )
+    .unwrap();
+    let got = messages(&verify_report(tmp.path()).unwrap());
+    assert_eq!(got.len(), 2, "{got:?}");
+    assert!(
+        got[1].contains("log-start-offset-checkpoint: byte 4:"),
+        "{got:?}"
+    );
+}
+
+#[test]
+fn retention_moving_the_log_start_is_no_problem() {
+    let (tmp, dir) = data_dir(&[]);
+    let bases = segment_bases(&dir);
+    // Retention deleted the first two segments; the log-start checkpoint was
+    // written before or after.
+    for base in &bases[..2] {
+        for suffix in ["log", "index", "timeindex"] {
+            fs::remove_file(dir.join(format!("{base}.{suffix}"))).unwrap();
+        }
+    }
+    assert!(verify_path(tmp.path()).is_ok());
+    let start: i64 = bases[2].parse().unwrap();
+    fs::write(
+        tmp.path().join("log-start-offset-checkpoint"),
+        format!("0\n1\nt 0 {start}\n"),
+    )
+    .unwrap();
+    assert!(verify_path(tmp.path()).is_ok());
+    // An index left by a delete interrupted after its .log was renamed.
+    fs::write(dir.join(format!("{}.log.deleted", bases[0])), b"").unwrap();
+    fs::write(dir.join(format!("{}.index", bases[0])), b"").unwrap();
+    let report = verify_path(tmp.path()).unwrap();
+    assert!(
+        report.partitions[0]
+            .notes
+            .iter()
+            .any(|n| n.contains("interrupted delete")),
+        "{:?}",
+        report.partitions[0].notes
+    );
+}
+
+#[test]
+fn every_damaged_partition_and_file_is_reported() {
+    let tmp = tempfile::tempdir().unwrap();
+    for name in ["corrupt-crc", "many-batches", "corrupt-torn-tail"] {
+        let (src, _) = case(name);
+        let dst = tmp.path().join(src.file_name().unwrap());
+        fs::create_dir(&dst).unwrap();
+        for e in fs::read_dir(&src).unwrap() {
+            let e = e.unwrap();
+            fs::copy(e.path(), dst.join(e.file_name())).unwrap();
+        }
+    }
+    // Two index files of the sound partition broken too.
+    let (many, _) = case("many-batches");
+    let many = tmp.path().join(many.file_name().unwrap());
+    for suffix in ["index", "timeindex"] {
+        let path = many.join(format!("00000000000000000000.{suffix}"));
+        let mut bytes = fs::read(&path).unwrap();
+        bytes.truncate(bytes.len() - 1);
+        fs::write(&path, &bytes).unwrap();
+    }
+    let report = verify_report(tmp.path()).unwrap();
+    assert_eq!(report.partitions.len(), 3);
+    let got = messages(&report);
+    assert_eq!(got.len(), 4, "{got:?}");
+    assert!(
+        got[0].contains("golden-corrupt-crc-0/00000000000000000000.log: byte 487:"),
+        "{got:?}"
+    );
+    assert!(
+        got[1].contains("golden-corrupt-torn-tail-0/00000000000000000000.log"),
+        "{got:?}"
+    );
+    assert!(
+        got[2].contains("golden-many-batches-0/00000000000000000000.index"),
+        "{got:?}"
+    );
+    assert!(
+        got[3].contains("golden-many-batches-0/00000000000000000000.timeindex"),
+        "{got:?}"
+    );
+    // The damaged segment reports what precedes the damage.
+    assert_eq!(report.partitions[0].segments[0].batches, 1);
+    let err = verify_path(tmp.path()).unwrap_err();
+    assert!(err.to_string().contains("and 3 more problem(s)"), "{err}");
 }
