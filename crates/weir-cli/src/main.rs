@@ -104,8 +104,12 @@ enum Command {
     /// from the `<topic>-<partition>` directory name (null when it has another
     /// name). Control records (transaction markers) are not printed in json mode.
     ///
-    /// Stops at the first corrupt or torn batch with exit code 1, after printing
-    /// what precedes it.
+    /// Damage does not stop it. In text, a batch failing its CRC is printed with
+    /// `isvalid: false` (then its records as far as they decode), as Kafka's
+    /// kafka-dump-log does; at bytes that frame no batch, "Found N invalid bytes
+    /// at the end of FILE" and the next segment follows. In json, only the
+    /// records of sound batches are printed. Each problem is named on stderr
+    /// (file and byte position), and the exit code is 1 at the end.
     Dump {
         /// A `<20-digit base offset>.log` file, a `<topic>-<partition>/` directory,
         /// or a directory of partition directories [default: the data directory,
@@ -116,17 +120,23 @@ enum Command {
         format: Format,
     },
     /// Check a log: every batch's CRC-32C, every record decoded, offsets in order,
-    /// and the .index, .timeindex, .txnindex and leader-epoch-checkpoint entries
-    /// against the batches.
+    /// the .index, .timeindex, .txnindex and leader-epoch-checkpoint entries
+    /// against the batches, and that nothing is missing: no index file without
+    /// its .log, no offsets missing between segments of a topic whose
+    /// cleanup.policy (from the data directory's weir-topics.json) does not
+    /// compact, no log ending below what recovery-point-offset-checkpoint or
+    /// log-start-offset-checkpoint records for it.
     ///
-    /// Exits 0 when sound; 1 with a message naming the file and byte position of
-    /// the first problem.
+    /// Checks every partition and segment and reports every problem with its
+    /// file and byte position. Exits 0 when sound, 1 when anything is wrong.
     Verify {
         /// A `<20-digit base offset>.log` file, a `<topic>-<partition>/` directory,
         /// or a directory of partition directories [default: the data directory,
         /// --data-dir].
         path: Option<PathBuf>,
-        /// Output format: a summary table, or one JSON object.
+        /// Output format: a summary table, or one JSON object (the same schema
+        /// either way: "ok", "partitions", and "problems" listing every
+        /// problem as {"file","position","error"}).
         #[arg(long, value_enum, default_value_t = Format::Text)]
         format: Format,
     },

@@ -21,7 +21,8 @@
 //! - [`LogDir`] holds topics: Kafka's topic-name rules, per-topic configs under
 //!   Kafka's names ([`LogConfig`]), an exclusive lock, checkpoints and a clean
 //!   shutdown marker as Kafka writes them.
-//! - [`verify`] checks logs on disk (Weir's or Kafka's) and names the first
+//! - [`verify`] checks logs on disk (Weir's or Kafka's), finds what is
+//!   missing (segments, records below the checkpoints), and names every
 //!   problem's file and byte position.
 //!
 //! ```
@@ -88,4 +89,7 @@ pub use partition::{
 };
 pub use retention::DeletedSegment;
 pub use swap::{CleanedSegment, SwapStep};
-pub use verify::{PartitionSummary, SegmentSummary, VerifyError, VerifyReport, verify_path};
+pub use verify::{
+    PartitionSummary, Problem, SegmentSummary, VerifyError, VerifyReport, verify_path,
+    verify_report,
+};
