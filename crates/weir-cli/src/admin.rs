@@ -75,8 +75,8 @@ pub(crate) fn alter(
                 "{}",
                 json!({
                     "topic": name,
-                    "partitions_before": before,
-                    "partitions": after,
+                    "partition_count_before": before,
+                    "partition_count": after,
                     "set": set,
                     "deleted": deleted,
                 })

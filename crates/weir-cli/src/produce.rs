@@ -320,14 +320,11 @@ fn report(args: &ProduceArgs, d: &Deliveries, out: &mut impl Write) -> Result<()
             );
         }
         Format::Json => {
-            let per: serde_json::Map<String, serde_json::Value> = d
+            let per: Vec<serde_json::Value> = d
                 .partitions
                 .iter()
                 .map(|(p, s)| {
-                    (
-                        p.to_string(),
-                        json!({"records": s.records, "first_offset": s.first_offset, "last_offset": s.last_offset}),
-                    )
+                    json!({"partition": p, "records": s.records, "first_offset": s.first_offset, "last_offset": s.last_offset})
                 })
                 .collect();
             writeln!(

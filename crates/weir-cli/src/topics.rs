@@ -43,7 +43,7 @@ pub(crate) fn create(
         Format::Json => writeln!(
             out,
             "{}",
-            json!({"topic": topic.name(), "partitions": topic.partition_count(), "topic_id": topic.topic_id()})
+            json!({"topic": topic.name(), "partition_count": topic.partition_count(), "topic_id": topic.topic_id()})
         )?,
     }
     close(logs)
@@ -57,7 +57,7 @@ pub(crate) fn list(data_dir: &Path, format: Format, out: &mut impl Write) -> Res
             Format::Json => writeln!(
                 out,
                 "{}",
-                json!({"topic": t.name(), "partitions": t.partition_count(), "topic_id": t.topic_id(), "internal": t.is_internal()})
+                json!({"topic": t.name(), "partition_count": t.partition_count(), "topic_id": t.topic_id(), "internal": t.is_internal()})
             )?,
         }
     }
@@ -238,7 +238,7 @@ pub(crate) fn set_id(
             Format::Json => writeln!(
                 out,
                 "{}",
-                json!({"topic": name, "topic_id": id, "partitions": partitions})
+                json!({"topic": name, "topic_id": id, "partition_count": partitions})
             )?,
         }
     }

@@ -270,7 +270,7 @@ fn topics_produce_and_consume_round_trip_in_a_data_directory() {
     let out = weir_in(d, &["topics", "list", "--format", "json"], "");
     let topics = common::json_lines(&out);
     assert_eq!(topics[0]["topic"], "orders");
-    assert_eq!(topics[0]["partitions"], 6);
+    assert_eq!(topics[0]["partition_count"], 6);
 
     // Keys land where the Java client puts them (kafka-format.md §7, N=6).
     let input = "a\tfirst\nabc\tsecond\nfoobar\tthird\nhello world\tfourth\n";
@@ -531,7 +531,7 @@ fn topics_alter_changes_configs_and_adds_partitions_or_nothing() {
         "",
     ));
     assert_eq!(out[0]["deleted"][0], "retention.ms");
-    assert_eq!(out[0]["partitions"], 4);
+    assert_eq!(out[0]["partition_count"], 4);
     let desc = &common::json_lines(&weir_in(
         d,
         &["topics", "describe", "t", "--format", "json"],
@@ -827,7 +827,7 @@ fn topics_set_id_writes_kafkas_id_into_every_partition() {
     let v: Value =
         serde_json::from_str(&ok(&["topics", "set-id", "orders", id, "--format", "json"])).unwrap();
     assert_eq!(v["topic_id"], id);
-    assert_eq!(v["partitions"], 3);
+    assert_eq!(v["partition_count"], 3);
     for p in 0..3 {
         let meta = fs::read_to_string(d.join(format!("orders-{p}/partition.metadata"))).unwrap();
         assert!(meta.contains(&format!("topic_id: {id}")), "{meta}");

@@ -47,7 +47,7 @@ fn producer_flags_and_properties_shape_the_batches() {
     assert_eq!(
         summary,
         &json!({"topic": "t", "records": 20, "failed": 0, "stopped_on_failure": false, "lines_read": 20,
-                "partitions": {"0": {"records": 20, "first_offset": 0, "last_offset": 19}}})
+                "partitions": [{"partition": 0, "records": 20, "first_offset": 0, "last_offset": 19}]})
     );
     // Piped input that arrived at once is one batch, sent when stdin ran dry
     // (not after the 60 s linger), compressed as asked; acks=1 turned
@@ -600,16 +600,28 @@ fn delete_records_json_lists_the_partitions_that_failed_too() {
     let d = dir.path();
     create(d, "dr", "2");
     let lines: String = (0..12).map(|i| format!("v{i}\n")).collect();
-    ok(&weir(
+    let produced: serde_json::Value = serde_json::from_str(&ok(&weir(
         d,
         &[
             "produce",
             "dr",
+            "--format",
+            "json",
             "--property",
             "partitioner.class=org.apache.kafka.clients.producer.RoundRobinPartitioner",
         ],
         lines.as_bytes(),
-    ));
+    )))
+    .unwrap();
+    // Per partition, as an array of objects naming their partition (as
+    // topics describe, groups describe and verify list them).
+    let per = produced["partitions"].as_array().unwrap();
+    assert_eq!(per.len(), 2, "{produced}");
+    assert_eq!(
+        (per[0]["partition"].clone(), per[0]["records"].clone()),
+        (0.into(), 6.into())
+    );
+    assert_eq!(per[1]["last_offset"], 5);
     // Partition 0 holds 6 records: deleting before 8 is past its end.
     let out = weir(
         d,
