@@ -386,7 +386,9 @@ fn main() -> ExitCode {
 
 /// Whether the commands that open `path` as a data directory may: one that
 /// holds `meta.properties` (a Kafka log directory, or one Weir started), an
-/// empty one, or (for the commands that start one) a new one. Any other
+/// empty one, one holding only partition directories with segments (copied
+/// from a Kafka broker), or (for the commands that start one) a new one. Any
+/// other
 /// directory is refused: opening it would take its `NAME-N` subdirectories
 /// for partitions, write segment files into them, and `topics delete` would
 /// remove them, whatever else they hold.
@@ -410,20 +412,45 @@ fn check_data_dir(path: &Path, creates: bool) -> Result<(), String> {
         }
         Err(e) => return Err(format!("data directory {shown}: {e}")),
     };
-    let mut empty = true;
+    // Empty, or holding only partition directories with segments (copied
+    // from a Kafka broker, which Weir adopts as topics), is fine too.
+    let mut only_partitions = true;
     for entry in entries.flatten() {
         let name = entry.file_name();
         if name == "meta.properties" || name == weir_log::TOPICS_FILE {
             return Ok(());
         }
-        empty = false;
+        if name.to_str().is_some_and(|n| n.starts_with('.')) {
+            continue;
+        }
+        only_partitions &= is_partition_with_segments(&entry.path());
     }
-    if empty {
+    if only_partitions {
         return Ok(());
     }
     Err(format!(
         "{shown} is not a data directory: it holds other files and no meta.properties (a Kafka log directory has one, and Weir writes one when it starts a directory). Pass --data-dir of a data directory, or a new or empty directory to start one"
     ))
+}
+
+/// Whether `dir` is named `<topic>-<partition>` and holds a segment file
+/// (`<20 digits>.log`).
+fn is_partition_with_segments(dir: &Path) -> bool {
+    let named = dir
+        .file_name()
+        .and_then(|n| n.to_str())
+        .and_then(|n| n.rsplit_once('-'))
+        .is_some_and(|(topic, p)| !topic.is_empty() && p.parse::<u32>().is_ok());
+    named
+        && std::fs::read_dir(dir).is_ok_and(|entries| {
+            entries.flatten().any(|e| {
+                e.file_name().to_str().is_some_and(|n| {
+                    n.strip_suffix(".log").is_some_and(|base| {
+                        base.len() == 20 && base.bytes().all(|b| b.is_ascii_digit())
+                    })
+                })
+            })
+        })
 }
 
 /// What to do about a data directory another process has open.
@@ -449,7 +476,7 @@ pub(crate) fn damaged_hint(data_dir: &Path, e: &LogError) -> String {
         |p| format!("move {}", p.display()),
     );
     format!(
-        "a data directory does not open while it holds damage that recovery must not cut off (records that were fsynced): `weir verify {}` shows every problem, and `weir dump` reads what is sound; to open the rest, {aside} out of the data directory",
+        "a data directory does not open while it holds damage that recovery must not cut off (records that were fsynced): `weir verify {}` shows every problem, and `weir dump` reads what is sound. To open the rest, {aside} out of the data directory (back it up): Weir then starts that partition again, empty, at offset 0, so its offsets are handed out again and committed offsets point past its end",
         data_dir.display()
     )
 }

@@ -151,5 +151,32 @@ fn a_damaged_partition_names_what_to_do() {
             err.contains("weir verify") && err.contains(&format!("move {}", partition.display())),
             "{args:?}: {err}"
         );
+        // And what moving it aside costs.
+        assert!(err.contains("empty, at offset 0"), "{args:?}: {err}");
     }
+}
+
+/// Review 16: a directory holding only partition directories copied from a
+/// Kafka broker (segments, no root files, as the README's migration says)
+/// opens, and its topics are listed; a `NAME-N` directory without segments
+/// (the user's own `project-1/`) still makes a directory refused.
+#[test]
+fn partition_directories_copied_from_kafka_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let fixture = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../testdata/kafka-segments/two-segments/golden-two-segments-0");
+    let copy = dir.path().join("golden-two-segments-0");
+    std::fs::create_dir(&copy).unwrap();
+    for entry in std::fs::read_dir(&fixture).unwrap() {
+        let entry = entry.unwrap();
+        std::fs::copy(entry.path(), copy.join(entry.file_name())).unwrap();
+    }
+    let listed = ok(&weir(dir.path(), &["topics", "list"], b""));
+    assert!(listed.contains("golden-two-segments"), "{listed}");
+
+    let other = tempfile::tempdir().unwrap();
+    std::fs::create_dir(other.path().join("project-1")).unwrap();
+    std::fs::write(other.path().join("project-1/README.md"), "x").unwrap();
+    let out = weir(other.path(), &["topics", "list"], b"");
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
 }

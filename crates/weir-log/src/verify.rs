@@ -243,7 +243,15 @@ pub fn verify_path(path: &Path) -> Result<VerifyReport, VerifyError> {
 /// [`VerifyError::Io`] when the path is not a log or cannot be read; a file
 /// under it that cannot be read is a problem in the report.
 pub fn verify_report(path: &Path) -> Result<VerifyReport, VerifyError> {
-    match classify(path).map_err(VerifyError::io(path))? {
+    let classified = match classify(path) {
+        // A data directory whose every partition directory is gone: what its
+        // files list is checked against nothing.
+        Err(e) if e.kind() == io::ErrorKind::InvalidInput && is_data_dir(path) => {
+            LogPath::DataDir(Vec::new())
+        }
+        other => other.map_err(VerifyError::io(path))?,
+    };
+    match classified {
         LogPath::Segment {
             path: log,
             base_offset,
@@ -328,8 +336,16 @@ struct DataDirContext {
     topics: Option<HashMap<String, (String, u32)>>,
     recovery_points: OffsetCheckpoint,
     log_starts: OffsetCheckpoint,
+    /// The cleaner's checkpoint (`cleaner-offset-checkpoint`): partitions the
+    /// cleaner compacted, whatever their topic's configs now say (a broker's
+    /// directory adopted with its root files lists its compacted topics).
+    cleaned: OffsetCheckpoint,
     problems: Vec<Problem>,
 }
+
+/// The cleaner's checkpoint file at the root of a data directory (Kafka's
+/// name, as `weir-compact` writes it).
+const CLEANER_CHECKPOINT: &str = "cleaner-offset-checkpoint";
 
 impl DataDirContext {
     fn read(root: Option<&Path>) -> Self {
@@ -343,6 +359,7 @@ impl DataDirContext {
         context.topics = context.read_topics(&root.join(TOPICS_FILE));
         context.recovery_points = context.read_checkpoint(&root.join(RECOVERY_POINT_CHECKPOINT));
         context.log_starts = context.read_checkpoint(&root.join(LOG_START_OFFSET_CHECKPOINT));
+        context.cleaned = context.read_checkpoint(&root.join(CLEANER_CHECKPOINT));
         context
     }
 
@@ -371,11 +388,14 @@ impl DataDirContext {
         };
         let mut out = HashMap::new();
         for (name, entry) in topics {
-            // The broker default (Kafka's `log.cleanup.policy`) unless overridden.
+            // The broker default (Kafka's `log.cleanup.policy`) unless
+            // overridden; Kafka's internal topics always compact.
+            let internal = name == "__consumer_offsets" || name == "__transaction_state";
             let policy = entry
                 .pointer("/configs/cleanup.policy")
                 .and_then(|v| v.as_str())
-                .unwrap_or("delete");
+                .filter(|_| !internal)
+                .unwrap_or(if internal { "compact" } else { "delete" });
             let partitions = entry
                 .get("partitions")
                 .and_then(serde_json::Value::as_u64)
@@ -450,7 +470,19 @@ impl DataDirContext {
             let present = found
                 .iter()
                 .any(|p| p.topic_partition.as_ref() == Some(&(topic.clone(), *partition)));
-            if listed && !present && offset > 0 {
+            // A crash during a topic's delete leaves `<topic>-<p>.<id>-delete`
+            // directories, which the next open finishes deleting.
+            let being_deleted = || {
+                let prefix = format!("{topic}-{partition}.");
+                fs::read_dir(root).is_ok_and(|entries| {
+                    entries.flatten().any(|e| {
+                        e.file_name()
+                            .to_str()
+                            .is_some_and(|n| n.starts_with(&prefix) && n.ends_with("-delete"))
+                    })
+                })
+            };
+            if listed && !present && offset > 0 && !being_deleted() {
                 missing.push(Problem::new(
                     &self.recovery_points.path,
                     at,
@@ -473,8 +505,9 @@ impl DataDirContext {
 /// the log reaches the offsets the checkpoints record for it. Reads files only.
 ///
 /// # Errors
-/// None: problems, unreadable files included, are in the summary. (The
-/// `Result` is kept for callers written against the stop-at-first version.)
+/// [`VerifyError::Problem`] naming the first problem, with a report holding
+/// the whole summary (every problem: it goes on after the first);
+/// [`verify_report`] returns the summary whatever it holds.
 pub fn verify_partition_dir(dir: &Path) -> Result<PartitionSummary, VerifyError> {
     let root = dir.parent().filter(|p| is_data_dir(p));
     let mut context = DataDirContext::read(root);
@@ -483,7 +516,20 @@ pub fn verify_partition_dir(dir: &Path) -> Result<PartitionSummary, VerifyError>
     let mut problems = std::mem::take(&mut context.problems);
     problems.append(&mut summary.problems);
     summary.problems = problems;
-    Ok(summary)
+    sound_partition(summary)
+}
+
+/// `summary` when it has no problem, else the error naming its first.
+fn sound_partition(summary: PartitionSummary) -> Result<PartitionSummary, VerifyError> {
+    let report = VerifyReport {
+        partitions: vec![summary],
+        problems: Vec::new(),
+    };
+    let mut report = report.into_result()?;
+    report.partitions.pop().ok_or_else(|| VerifyError::Io {
+        path: PathBuf::new(),
+        source: io::Error::other("no partition verified"),
+    })
 }
 
 fn partition(dir: &Path, context: &DataDirContext) -> PartitionSummary {
@@ -522,7 +568,17 @@ fn partition(dir: &Path, context: &DataDirContext) -> PartitionSummary {
         summary.segments.push(s);
     }
     let policy = context.cleanup_policy(summary.topic_partition.as_ref().map(|(t, _)| t.as_str()));
-    check_gaps(&mut summary, &policy);
+    let cleaned = summary
+        .topic_partition
+        .as_ref()
+        .is_some_and(|tp| context.cleaned.entries.contains_key(tp));
+    if cleaned {
+        summary.notes.push(format!(
+            "compacted (listed in {CLEANER_CHECKPOINT}): gaps between segments are not problems"
+        ));
+    } else {
+        check_gaps(&mut summary, &policy);
+    }
     summary.cleanup_policy = policy.ok();
     check_orphaned_indexes(dir, &listed, &mut summary);
     check_checkpoints(context, &mut summary);
@@ -559,7 +615,9 @@ fn check_gaps(summary: &mut PartitionSummary, policy: &Result<String, String>) {
             Ok(p) => summary.problems.push(Problem::new(
                 &next.log,
                 0,
-                format!("{missing}; cleanup.policy={p} leaves no gaps"),
+                format!(
+                    "{missing}; cleanup.policy={p} leaves no gaps (a topic adopted from a Kafka broker that compacts it needs its cleanup.policy set here too: `weir topics alter TOPIC --add-config cleanup.policy=compact`)"
+                ),
             )),
             Err(why) => summary.notes.push(format!(
                 "{}: {missing}; a problem unless the topic compacts (cleanup.policy unknown: {why})",
@@ -594,7 +652,10 @@ fn check_orphaned_indexes(dir: &Path, logs: &[(i64, PathBuf)], summary: &mut Par
         else {
             continue;
         };
-        if logs.iter().any(|(b, _)| *b == base) {
+        // Listed with the segments, or rolled since (a live directory).
+        if logs.iter().any(|(b, _)| *b == base)
+            || dir.join(format!("{base:020}{LOG_SUFFIX}")).exists()
+        {
             continue;
         }
         orphans.push((name.to_string(), base));
@@ -680,14 +741,31 @@ struct BatchMeta {
 /// sound (a note says so otherwise). Reads files only.
 ///
 /// # Errors
-/// None: problems, an unreadable file included, are in the summary. (The
-/// `Result` is kept for callers written against the stop-at-first version.)
+/// [`VerifyError::Problem`] naming the first problem, with a report holding
+/// the whole summary (every problem of the segment).
 pub fn verify_segment(
     log: &Path,
     base_offset: i64,
     epochs: &[EpochEntry],
 ) -> Result<SegmentSummary, VerifyError> {
-    Ok(segment(log, base_offset, epochs))
+    let summary = segment(log, base_offset, epochs);
+    let dir = log.parent().map(Path::to_path_buf).unwrap_or_default();
+    let partition = sound_partition(PartitionSummary {
+        topic_partition: parse_partition_dir_name(&dir),
+        cleanup_policy: None,
+        segments: vec![summary],
+        notes: Vec::new(),
+        problems: Vec::new(),
+        dir,
+    })?;
+    partition
+        .segments
+        .into_iter()
+        .next()
+        .ok_or_else(|| VerifyError::Io {
+            path: log.to_path_buf(),
+            source: io::Error::other("no segment verified"),
+        })
 }
 
 fn segment(log: &Path, base_offset: i64, epochs: &[EpochEntry]) -> SegmentSummary {
@@ -1062,4 +1140,40 @@ fn check_txn_index(
     }
     summary.txn_index_entries = entries.len();
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Review 16: an index whose `.log` was not listed with the segments but
+    /// exists now (a segment rolled while a live directory is verified) is
+    /// not orphaned; one whose `.log` is missing is.
+    #[test]
+    fn an_index_whose_log_appeared_after_the_listing_is_not_orphaned() {
+        let dir = tempfile::tempdir().unwrap();
+        for name in [
+            "00000000000000000007.log",
+            "00000000000000000007.index",
+            "00000000000000000009.index",
+        ] {
+            fs::write(dir.path().join(name), b"").unwrap();
+        }
+        let mut summary = PartitionSummary {
+            dir: dir.path().to_path_buf(),
+            topic_partition: None,
+            cleanup_policy: None,
+            segments: Vec::new(),
+            notes: Vec::new(),
+            problems: Vec::new(),
+        };
+        // Listed before segment 7 rolled: nothing.
+        check_orphaned_indexes(dir.path(), &[], &mut summary);
+        let orphaned: Vec<String> = summary.problems.iter().map(ToString::to_string).collect();
+        assert_eq!(orphaned.len(), 1, "{orphaned:?}");
+        assert!(
+            orphaned[0].contains("00000000000000000009.index"),
+            "{orphaned:?}"
+        );
+    }
 }
