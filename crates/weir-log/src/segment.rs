@@ -279,17 +279,43 @@ impl LogSegment {
     /// Loads the index files. `false` when missing or inconsistent (Kafka's
     /// `sanityCheck`), in which case they must be rebuilt.
     fn load_indexes(&self, log_len: u64) -> Result<bool, LogError> {
-        let read = |kind: &str| -> Result<Option<Vec<u8>>, LogError> {
+        // A segment holds at most one batch per 61 bytes, and an index at most
+        // one entry per batch: only that much of an index file is read. The
+        // rest must be zeros (preallocated space), checked a block at a time,
+        // so a huge or sparse index file costs no memory; anything else there
+        // makes the indexes rebuilt.
+        let most_entries =
+            usize::try_from(log_len / weir_record::layout::RECORD_BATCH_OVERHEAD as u64)
+                .unwrap_or(usize::MAX)
+                .saturating_add(1);
+        let read = |kind: &str, entry_size: usize| -> Result<Option<Vec<u8>>, LogError> {
             let path = self.path(kind);
-            match fs::read(&path) {
-                Ok(b) => Ok(Some(b)),
-                Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
-                Err(e) => Err(LogError::io(&path, "read")(e)),
+            let file = match fs::File::open(&path) {
+                Ok(f) => f,
+                Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+                Err(e) => return Err(LogError::io(&path, "read")(e)),
+            };
+            let limit = most_entries.saturating_mul(entry_size) as u64;
+            let mut reader = io::BufReader::with_capacity(64 * 1024, file);
+            let mut bytes = Vec::new();
+            io::Read::read_to_end(&mut io::Read::take(&mut reader, limit), &mut bytes)
+                .map_err(LogError::io(&path, "read"))?;
+            let mut block = vec![0u8; 64 * 1024];
+            loop {
+                match io::Read::read(&mut reader, &mut block) {
+                    Ok(0) => return Ok(Some(bytes)),
+                    Ok(n) if block.get(..n).is_some_and(|b| b.iter().all(|&x| x == 0)) => {}
+                    // Not preallocated space: not this segment's index.
+                    Ok(_) => return Ok(None),
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Err(e) => return Err(LogError::io(&path, "read")(e)),
+                }
             }
         };
-        let (Some(offset_bytes), Some(time_bytes)) =
-            (read(INDEX_SUFFIX)?, read(TIME_INDEX_SUFFIX)?)
-        else {
+        let (Some(offset_bytes), Some(time_bytes)) = (
+            read(INDEX_SUFFIX, OFFSET_INDEX_ENTRY_SIZE)?,
+            read(TIME_INDEX_SUFFIX, TIME_INDEX_ENTRY_SIZE)?,
+        ) else {
             return Ok(false);
         };
         let (Ok(offsets), Ok(times)) = (

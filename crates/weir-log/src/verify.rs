@@ -934,10 +934,31 @@ fn read_error_message(e: ReadError) -> String {
     }
 }
 
-/// Reads an index file; `None` when it does not exist.
-fn read_index(path: &Path, summary: &mut SegmentSummary) -> Result<Option<Vec<u8>>, Problem> {
-    match fs::read(path) {
-        Ok(bytes) => Ok(Some(bytes)),
+/// An index file's bytes, read only as far as entries can be real.
+struct IndexBytes {
+    /// The first `max_entries` entries' bytes (or the whole file).
+    bytes: Vec<u8>,
+    /// Entries of zeros past those (preallocated space), checked without
+    /// being held.
+    zero_entries: usize,
+}
+
+/// Reads an index file; `None` when it does not exist. A segment of `n`
+/// batches has at most `n` entries in an index (one for each batch at most),
+/// so only the first `max_entries` entries of `entry_size` bytes are read:
+/// the rest must be zeros (space preallocated for an active segment, when
+/// `zeros_allowed`), which is checked a block at a time, so that a huge or
+/// sparse index file costs no memory.
+fn read_index(
+    path: &Path,
+    summary: &mut SegmentSummary,
+    max_entries: usize,
+    entry_size: usize,
+    zeros_allowed: bool,
+) -> Result<Option<IndexBytes>, Problem> {
+    use std::io::Read;
+    let file = match fs::File::open(path) {
+        Ok(f) => f,
         Err(e) if e.kind() == io::ErrorKind::NotFound => {
             let name = path
                 .file_name()
@@ -948,10 +969,64 @@ fn read_index(path: &Path, summary: &mut SegmentSummary) -> Result<Option<Vec<u8
                     .notes
                     .push(format!("{name} is missing (Kafka rebuilds it on recovery)"));
             }
-            Ok(None)
+            return Ok(None);
         }
-        Err(e) => Err(Problem::io(path)(e)),
+        Err(e) => return Err(Problem::io(path)(e)),
+    };
+    let limit = max_entries.saturating_mul(entry_size) as u64;
+    let mut reader = io::BufReader::with_capacity(64 * 1024, file);
+    let mut bytes = Vec::new();
+    (&mut reader)
+        .take(limit)
+        .read_to_end(&mut bytes)
+        .map_err(Problem::io(path))?;
+    if (bytes.len() as u64) < limit {
+        return Ok(Some(IndexBytes {
+            bytes,
+            zero_entries: 0,
+        }));
     }
+    let mut beyond = 0u64;
+    let mut block = vec![0u8; 64 * 1024];
+    loop {
+        let n = match reader.read(&mut block) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(Problem::io(path)(e)),
+        };
+        let read = block.get(..n).unwrap_or_default();
+        let bad = if zeros_allowed {
+            read.iter().position(|&b| b != 0)
+        } else {
+            Some(0)
+        };
+        if let Some(i) = bad {
+            return Err(Problem::new(
+                path,
+                limit + beyond + i as u64,
+                format!(
+                    "bytes past the {max_entries} entries its segment's batches allow{}",
+                    if zeros_allowed { " are not zeros" } else { "" }
+                ),
+            ));
+        }
+        beyond += n as u64;
+    }
+    // Whole entries of zeros; a partial entry at the end is a problem, as the
+    // parser says of one within the bytes read.
+    let zero_entries = usize::try_from(beyond / entry_size as u64).unwrap_or(usize::MAX);
+    if !beyond.is_multiple_of(entry_size as u64) {
+        return Err(Problem::new(
+            path,
+            limit + beyond,
+            format!("the file's size is not a multiple of its {entry_size}-byte entries"),
+        ));
+    }
+    Ok(Some(IndexBytes {
+        bytes,
+        zero_entries,
+    }))
 }
 
 /// Entries past the last real one that are all zeros: space preallocated for an
@@ -966,13 +1041,24 @@ fn check_offset_index(
     metas: &[BatchMeta],
     summary: &mut SegmentSummary,
 ) -> Result<(), Problem> {
-    let Some(bytes) = read_index(path, summary)? else {
+    let Some(IndexBytes {
+        bytes,
+        zero_entries,
+    }) = read_index(
+        path,
+        summary,
+        metas.len() + 1,
+        OFFSET_INDEX_ENTRY_SIZE,
+        true,
+    )?
+    else {
         return Ok(());
     };
     let entries = parse_offset_index(&bytes, base_offset)
         .map_err(|e| Problem::new(path, 0, e.to_string()))?;
     let slack = preallocated(&entries, |e| e.offset == base_offset && e.position == 0);
     let real = entries.get(..entries.len() - slack).unwrap_or_default();
+    let slack = slack + zero_entries;
     if slack > 0 {
         summary
             .notes
@@ -1024,13 +1110,18 @@ fn check_time_index(
     metas: &[BatchMeta],
     summary: &mut SegmentSummary,
 ) -> Result<(), Problem> {
-    let Some(bytes) = read_index(path, summary)? else {
+    let Some(IndexBytes {
+        bytes,
+        zero_entries,
+    }) = read_index(path, summary, metas.len() + 1, TIME_INDEX_ENTRY_SIZE, true)?
+    else {
         return Ok(());
     };
     let entries =
         parse_time_index(&bytes, base_offset).map_err(|e| Problem::new(path, 0, e.to_string()))?;
     let slack = preallocated(&entries, |e| e.timestamp == 0 && e.offset == base_offset);
     let real = entries.get(..entries.len() - slack).unwrap_or_default();
+    let slack = slack + zero_entries;
     if slack > 0 {
         summary.notes.push(format!(
             "{slack} preallocated .timeindex entries (not trimmed)"
@@ -1088,7 +1179,10 @@ fn check_txn_index(
     metas: &[BatchMeta],
     summary: &mut SegmentSummary,
 ) -> Result<(), Problem> {
-    let Some(bytes) = read_index(path, summary)? else {
+    // One entry for each aborted transaction's marker at most.
+    let Some(IndexBytes { bytes, .. }) =
+        read_index(path, summary, metas.len(), TXN_INDEX_ENTRY_SIZE, false)?
+    else {
         return Ok(());
     };
     let entries = parse_txn_index(&bytes).map_err(|e| Problem::new(path, 0, e.to_string()))?;

@@ -630,3 +630,52 @@ fn partition_and_segment_verification_fail_on_damage() {
         Err(VerifyError::Problem { .. })
     ));
 }
+
+/// Review 16: an index file is read only as far as its segment's batches
+/// allow entries; the rest must be zeros (preallocated space), checked a
+/// block at a time. A huge sparse index is a note, not gigabytes of memory;
+/// a non-zero byte past the possible entries is a problem naming it.
+#[test]
+fn an_index_far_larger_than_its_segment_is_read_only_as_far_as_entries_can_be_real() {
+    let (tmp, dir) = data_dir(&[]);
+    let bases = segment_bases(&dir);
+    let index = dir.join(format!("{}.index", bases[0]));
+    let huge = 64 << 20;
+    fs::OpenOptions::new()
+        .write(true)
+        .open(&index)
+        .unwrap()
+        .set_len(huge)
+        .unwrap();
+    let report = verify_report(tmp.path()).unwrap();
+    assert!(report.is_sound(), "{:?}", messages(&report));
+    let notes = &report.partitions[0].segments[0].notes;
+    assert!(
+        notes
+            .iter()
+            .any(|n| n.contains("preallocated .index entries")),
+        "{notes:?}"
+    );
+    // The log opens too (its own read of the index is bounded the same way).
+    let logs = LogDir::open_with(
+        tmp.path(),
+        LogDirOptions {
+            background_thread: false,
+            ..LogDirOptions::default()
+        },
+    )
+    .unwrap();
+    assert_eq!(logs.partition("t", 0).unwrap().log_end_offset(), 40);
+    logs.close().unwrap();
+
+    let far = 32u64 << 20;
+    let f = fs::OpenOptions::new().write(true).open(&index).unwrap();
+    std::os::unix::fs::FileExt::write_at(&f, &[7], far).unwrap();
+    let report = verify_report(tmp.path()).unwrap();
+    let got = messages(&report);
+    assert!(
+        got.iter()
+            .any(|m| m.contains(&format!("byte {far}: bytes past the")) && m.contains("not zeros")),
+        "{got:?}"
+    );
+}
