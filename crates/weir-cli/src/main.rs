@@ -413,17 +413,16 @@ fn check_data_dir(path: &Path, creates: bool) -> Result<(), String> {
         Err(e) => return Err(format!("data directory {shown}: {e}")),
     };
     // Empty, or holding only partition directories with segments (copied
-    // from a Kafka broker, which Weir adopts as topics), is fine too.
+    // from a Kafka broker, which Weir adopts as topics), is fine too; a
+    // hidden entry (`.git`, `.env`) is another file.
     let mut only_partitions = true;
     for entry in entries.flatten() {
         let name = entry.file_name();
         if name == "meta.properties" || name == weir_log::TOPICS_FILE {
             return Ok(());
         }
-        if name.to_str().is_some_and(|n| n.starts_with('.')) {
-            continue;
-        }
-        only_partitions &= is_partition_with_segments(&entry.path());
+        only_partitions &= !name.to_str().is_some_and(|n| n.starts_with('.'))
+            && is_partition_with_segments(&entry.path());
     }
     if only_partitions {
         return Ok(());
@@ -476,7 +475,7 @@ pub(crate) fn damaged_hint(data_dir: &Path, e: &LogError) -> String {
         |p| format!("move {}", p.display()),
     );
     format!(
-        "a data directory does not open while it holds damage that recovery must not cut off (records that were fsynced): `weir verify {}` shows every problem, and `weir dump` reads what is sound. To open the rest, {aside} out of the data directory (back it up): Weir then starts that partition again, empty, at offset 0, so its offsets are handed out again and committed offsets point past its end",
+        "a data directory does not open while it holds damage that recovery must not cut off (records that were fsynced): `weir verify {}` shows every problem, and `weir dump` reads what is sound. To open the rest, {aside} out of the data directory (back it up): Weir then starts that partition again, empty, at its log start offset (0 unless retention or delete-records moved it), so its offsets are handed out again and committed offsets point past its end",
         data_dir.display()
     )
 }

@@ -152,7 +152,10 @@ fn a_damaged_partition_names_what_to_do() {
             "{args:?}: {err}"
         );
         // And what moving it aside costs.
-        assert!(err.contains("empty, at offset 0"), "{args:?}: {err}");
+        assert!(
+            err.contains("empty, at its log start offset"),
+            "{args:?}: {err}"
+        );
     }
 }
 
@@ -179,4 +182,12 @@ fn partition_directories_copied_from_kafka_open() {
     std::fs::write(other.path().join("project-1/README.md"), "x").unwrap();
     let out = weir(other.path(), &["topics", "list"], b"");
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+
+    // Only hidden files (a fresh `git init`, an `.env`) are other files too.
+    let hidden = tempfile::tempdir().unwrap();
+    std::fs::create_dir(hidden.path().join(".git")).unwrap();
+    std::fs::write(hidden.path().join(".env"), "x").unwrap();
+    let out = weir(hidden.path(), &["topics", "list"], b"");
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(!hidden.path().join("meta.properties").exists());
 }

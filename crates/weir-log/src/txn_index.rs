@@ -21,11 +21,19 @@ impl LogSegment {
     /// ignored (no entry is trusted from it); `weir verify` reports it.
     pub(crate) fn load_txn_index(&self) -> Result<(), LogError> {
         let path = self.path(TXN_INDEX_SUFFIX);
-        let bytes = match fs::read(&path) {
-            Ok(b) => b,
+        let file = match fs::File::open(&path) {
+            Ok(f) => f,
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
             Err(e) => return Err(LogError::io(&path, "read")(e)),
         };
+        // One entry per ABORT marker, so per batch at most (a batch is at
+        // least 61 bytes): more of the file cannot be entries, and is not
+        // read (a huge or sparse file costs no memory).
+        let most = (self.size() / weir_record::layout::RECORD_BATCH_OVERHEAD as u64 + 1)
+            .saturating_mul(TXN_INDEX_ENTRY_SIZE as u64);
+        let mut bytes = Vec::new();
+        io::Read::read_to_end(&mut io::Read::take(file, most), &mut bytes)
+            .map_err(LogError::io(&path, "read"))?;
         let whole = bytes.len() - bytes.len() % TXN_INDEX_ENTRY_SIZE;
         let entries = parse_txn_index(bytes.get(..whole).unwrap_or_default()).unwrap_or_default();
         let base = self.base_offset();

@@ -667,6 +667,35 @@ fn an_index_far_larger_than_its_segment_is_read_only_as_far_as_entries_can_be_re
     .unwrap();
     assert_eq!(logs.partition("t", 0).unwrap().log_end_offset(), 40);
     logs.close().unwrap();
+    drop(logs);
+
+    // A sparse .txnindex is read only as far as entries can be real (one per
+    // batch): its zeros do not become millions of aborted transactions.
+    let txn = dir.join(format!("{}.txnindex", bases[0]));
+    fs::File::create(&txn).unwrap().set_len(huge).unwrap();
+    let logs = LogDir::open_with(
+        tmp.path(),
+        LogDirOptions {
+            background_thread: false,
+            ..LogDirOptions::default()
+        },
+    )
+    .unwrap();
+    let log = logs.partition("t", 0).unwrap();
+    let batches = fs::metadata(dir.join(format!("{}.log", bases[0])))
+        .unwrap()
+        .len()
+        / 61
+        + 1;
+    let listed = log.aborted_transactions(0, log.high_watermark()).len() as u64;
+    assert!(
+        listed <= batches,
+        "{listed} entries from a segment of at most {batches} batches"
+    );
+    drop(log);
+    logs.close().unwrap();
+    drop(logs);
+    fs::remove_file(&txn).unwrap();
 
     let far = 32u64 << 20;
     let f = fs::OpenOptions::new().write(true).open(&index).unwrap();
