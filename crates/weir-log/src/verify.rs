@@ -249,6 +249,9 @@ pub fn verify_report(path: &Path) -> Result<VerifyReport, VerifyError> {
         Err(e) if e.kind() == io::ErrorKind::InvalidInput && is_data_dir(path) => {
             LogPath::DataDir(Vec::new())
         }
+        // A data directory named like a partition (Kafka's `kafka-logs-1`)
+        // with no partition directory left: its own files say what it is.
+        Ok(LogPath::Partition(_)) if is_data_dir(path) => LogPath::DataDir(Vec::new()),
         other => other.map_err(VerifyError::io(path))?,
     };
     match classified {

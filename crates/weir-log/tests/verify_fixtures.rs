@@ -604,6 +604,14 @@ fn partitions_being_deleted_are_not_lost_and_a_data_directory_without_any_is_che
         got[0].contains("t-0: the directory") && got[0].contains("is gone"),
         "{got:?}"
     );
+
+    // The same for a data directory named like a partition (`kafka-logs-1`).
+    let named = tempfile::tempdir().unwrap();
+    let kafka_logs = named.path().join("kafka-logs-1");
+    fs::rename(tmp.path(), &kafka_logs).unwrap();
+    let got = messages(&verify_report(&kafka_logs).unwrap());
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert!(got[0].contains("is gone"), "{got:?}");
 }
 
 /// Review 16: an index file whose `.log` exists, though it was not listed
