@@ -13,7 +13,21 @@ use crate::{Failure, Format};
 /// same schema whether sound or not). Exits 1 (a [`Failure::Data`] naming the
 /// first problem) when anything is wrong, 2 when the path is not a log.
 pub(crate) fn run(path: &Path, format: Format, out: &mut impl Write) -> Result<(), Failure> {
-    let report = verify_report(path).map_err(|e| Failure::Usage(e.to_string()))?;
+    let report = match verify_report(path) {
+        Ok(report) => report,
+        Err(e) => {
+            // Not a log: exit 2, and in JSON still one object of the schema.
+            if format == Format::Json {
+                let object = json!({
+                    "ok": false,
+                    "partitions": [],
+                    "problems": [{"file": path.display().to_string(), "position": 0, "error": e.to_string()}],
+                });
+                writeln!(out, "{object}")?;
+            }
+            return Err(Failure::Usage(e.to_string()));
+        }
+    };
     match format {
         Format::Text => text(&report, out)?,
         Format::Json => {

@@ -191,3 +191,21 @@ fn partition_directories_copied_from_kafka_open() {
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     assert!(!hidden.path().join("meta.properties").exists());
 }
+
+/// `verify --format json` keeps its schema when the path is not a log: one
+/// object with `ok: false` and the problem naming the path, exit 2.
+#[test]
+fn verify_json_of_a_path_that_is_not_a_log_keeps_its_schema() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("not-here");
+    let out = weir(
+        dir.path(),
+        &["verify", "--format", "json", missing.to_str().unwrap()],
+        b"",
+    );
+    assert_eq!(out.status.code(), Some(2));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["ok"], false);
+    assert_eq!(v["partitions"].as_array().unwrap().len(), 0);
+    assert_eq!(v["problems"][0]["file"], missing.display().to_string());
+}
