@@ -435,19 +435,13 @@ fn check_data_dir(path: &Path, creates: bool) -> Result<(), String> {
 /// Whether `dir` is named `<topic>-<partition>` and holds a segment file
 /// (`<20 digits>.log`).
 fn is_partition_with_segments(dir: &Path) -> bool {
-    let named = dir
-        .file_name()
-        .and_then(|n| n.to_str())
-        .and_then(|n| n.rsplit_once('-'))
-        .is_some_and(|(topic, p)| !topic.is_empty() && p.parse::<u32>().is_ok());
-    named
+    use weir_log::segment_file::{parse_partition_dir_name, parse_segment_file_name};
+    parse_partition_dir_name(dir).is_some()
         && std::fs::read_dir(dir).is_ok_and(|entries| {
             entries.flatten().any(|e| {
-                e.file_name().to_str().is_some_and(|n| {
-                    n.strip_suffix(".log").is_some_and(|base| {
-                        base.len() == 20 && base.bytes().all(|b| b.is_ascii_digit())
-                    })
-                })
+                e.file_name()
+                    .to_str()
+                    .is_some_and(|n| parse_segment_file_name(n, ".log").is_some())
             })
         })
 }

@@ -105,26 +105,7 @@ fn walk(dir: &std::path::Path) -> Vec<String> {
 fn a_damaged_partition_names_what_to_do() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    ok(&weir(
-        d,
-        &["topics", "create", "seg", "--config", "segment.bytes=300"],
-        b"",
-    ));
-    let lines: String = (1..=40).map(|i| format!("{i}\n")).collect();
-    ok(&weir(
-        d,
-        &[
-            "produce",
-            "seg",
-            "--acks",
-            "all",
-            "--linger-ms",
-            "0",
-            "--batch-size",
-            "100",
-        ],
-        lines.as_bytes(),
-    ));
+    common::produced(d, "seg", "1");
     let mut segments: Vec<_> = std::fs::read_dir(d.join("seg-0"))
         .unwrap()
         .map(|e| e.unwrap().path())

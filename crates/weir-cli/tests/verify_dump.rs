@@ -8,41 +8,7 @@ use serde_json::Value;
 
 mod common;
 
-/// A data directory with topic `seg` (segment.bytes=300) holding 40 records in
-/// 40 batches over several segments; returns the partition directory.
-fn produced(d: &Path, topic: &str, partitions: &str) -> PathBuf {
-    let out = common::weir(
-        d,
-        &[
-            "topics",
-            "create",
-            topic,
-            "--partitions",
-            partitions,
-            "--config",
-            "segment.bytes=300",
-        ],
-        b"",
-    );
-    common::ok(&out);
-    let lines: String = (1..=40).map(|i| format!("{i}\n")).collect();
-    let out = common::weir(
-        d,
-        &[
-            "produce",
-            topic,
-            "--acks",
-            "all",
-            "--linger-ms",
-            "0",
-            "--batch-size",
-            "100",
-        ],
-        lines.as_bytes(),
-    );
-    common::ok(&out);
-    d.join(format!("{topic}-0"))
-}
+use common::produced;
 
 fn logs(dir: &Path) -> Vec<PathBuf> {
     let mut logs: Vec<PathBuf> = fs::read_dir(dir)

@@ -9,6 +9,9 @@
 //!                      | last offset i64 | last stable offset i64                     (34 bytes)
 //! ```
 
+use std::io;
+use std::path::Path;
+
 /// Bytes per `.index` entry.
 pub const OFFSET_INDEX_ENTRY_SIZE: usize = 8;
 /// Bytes per `.timeindex` entry.
@@ -107,6 +110,61 @@ fn absolute(index: usize, base_offset: i64, relative: [u8; 4]) -> Result<i64, In
             base_offset,
             relative_offset,
         })
+}
+
+/// An index file read no further than entries can be real (see
+/// [`read_index_prefix`]).
+#[derive(Debug)]
+pub(crate) struct IndexPrefix {
+    /// The file's first bytes, up to the limit.
+    pub(crate) bytes: Vec<u8>,
+    /// Bytes past the limit up to the first non-zero one (all of them when
+    /// `non_zero_at` is `None`).
+    pub(crate) zero_tail: u64,
+    /// The position of the first non-zero byte past the limit.
+    pub(crate) non_zero_at: Option<u64>,
+}
+
+/// Reads the first `limit` bytes of an index file, and looks at the rest a
+/// block at a time without holding it: a segment's index has at most one
+/// entry per batch, so past that the file can only be preallocated zeros,
+/// and a huge or sparse file costs no memory. `None` when the file does not
+/// exist.
+pub(crate) fn read_index_prefix(path: &Path, limit: u64) -> io::Result<Option<IndexPrefix>> {
+    use std::io::Read;
+    let file = match std::fs::File::open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    let mut reader = io::BufReader::with_capacity(64 * 1024, file);
+    let mut bytes = Vec::new();
+    (&mut reader).take(limit).read_to_end(&mut bytes)?;
+    let mut zero_tail = 0u64;
+    let mut non_zero_at = None;
+    if bytes.len() as u64 == limit {
+        let mut block = vec![0u8; 64 * 1024];
+        loop {
+            let n = match reader.read(&mut block) {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            };
+            let read = block.get(..n).unwrap_or_default();
+            if let Some(i) = read.iter().position(|&b| b != 0) {
+                zero_tail += i as u64;
+                non_zero_at = Some(limit + zero_tail);
+                break;
+            }
+            zero_tail += n as u64;
+        }
+    }
+    Ok(Some(IndexPrefix {
+        bytes,
+        zero_tail,
+        non_zero_at,
+    }))
 }
 
 /// Parses `.index` bytes of a segment with base offset `base_offset`.

@@ -25,7 +25,7 @@ use crate::batch_header::BatchHeader;
 use crate::error::LogError;
 use crate::index::{
     OFFSET_INDEX_ENTRY_SIZE, TIME_INDEX_ENTRY_SIZE, encode_offset_index_entry,
-    encode_time_index_entry, parse_offset_index, parse_time_index,
+    encode_time_index_entry, parse_offset_index, parse_time_index, read_index_prefix,
 };
 
 use crate::segment_file::{
@@ -290,27 +290,10 @@ impl LogSegment {
                 .saturating_add(1);
         let read = |kind: &str, entry_size: usize| -> Result<Option<Vec<u8>>, LogError> {
             let path = self.path(kind);
-            let file = match fs::File::open(&path) {
-                Ok(f) => f,
-                Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
-                Err(e) => return Err(LogError::io(&path, "read")(e)),
-            };
             let limit = most_entries.saturating_mul(entry_size) as u64;
-            let mut reader = io::BufReader::with_capacity(64 * 1024, file);
-            let mut bytes = Vec::new();
-            io::Read::read_to_end(&mut io::Read::take(&mut reader, limit), &mut bytes)
-                .map_err(LogError::io(&path, "read"))?;
-            let mut block = vec![0u8; 64 * 1024];
-            loop {
-                match io::Read::read(&mut reader, &mut block) {
-                    Ok(0) => return Ok(Some(bytes)),
-                    Ok(n) if block.get(..n).is_some_and(|b| b.iter().all(|&x| x == 0)) => {}
-                    // Not preallocated space: not this segment's index.
-                    Ok(_) => return Ok(None),
-                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                    Err(e) => return Err(LogError::io(&path, "read")(e)),
-                }
-            }
+            let prefix = read_index_prefix(&path, limit).map_err(LogError::io(&path, "read"))?;
+            // Past the limit, anything but zeros is not this segment's index.
+            Ok(prefix.filter(|p| p.non_zero_at.is_none()).map(|p| p.bytes))
         };
         let (Some(offset_bytes), Some(time_bytes)) = (
             read(INDEX_SUFFIX, OFFSET_INDEX_ENTRY_SIZE)?,

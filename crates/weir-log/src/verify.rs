@@ -21,7 +21,7 @@ use crate::checkpoint::{
 };
 use crate::index::{
     OFFSET_INDEX_ENTRY_SIZE, TIME_INDEX_ENTRY_SIZE, TXN_INDEX_ENTRY_SIZE, parse_offset_index,
-    parse_time_index, parse_txn_index,
+    parse_time_index, parse_txn_index, read_index_prefix,
 };
 use crate::log_dir::{LOG_START_OFFSET_CHECKPOINT, RECOVERY_POINT_CHECKPOINT, TOPICS_FILE};
 use crate::partition::SWAP_SUFFIX;
@@ -948,10 +948,9 @@ struct IndexBytes {
 
 /// Reads an index file; `None` when it does not exist. A segment of `n`
 /// batches has at most `n` entries in an index (one for each batch at most),
-/// so only the first `max_entries` entries of `entry_size` bytes are read:
-/// the rest must be zeros (space preallocated for an active segment, when
-/// `zeros_allowed`), which is checked a block at a time, so that a huge or
-/// sparse index file costs no memory.
+/// so only the first `max_entries` entries of `entry_size` bytes are read
+/// ([`read_index_prefix`]): the rest must be zeros (space preallocated for an
+/// active segment, when `zeros_allowed`).
 fn read_index(
     path: &Path,
     summary: &mut SegmentSummary,
@@ -959,76 +958,48 @@ fn read_index(
     entry_size: usize,
     zeros_allowed: bool,
 ) -> Result<Option<IndexBytes>, Problem> {
-    use std::io::Read;
-    let file = match fs::File::open(path) {
-        Ok(f) => f,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => {
-            let name = path
-                .file_name()
-                .and_then(|n| n.to_str())
-                .unwrap_or_default();
-            if !name.ends_with(TXN_INDEX_SUFFIX) && !name.ends_with(LOG_SUFFIX) {
-                summary
-                    .notes
-                    .push(format!("{name} is missing (Kafka rebuilds it on recovery)"));
-            }
-            return Ok(None);
-        }
-        Err(e) => return Err(Problem::io(path)(e)),
-    };
     let limit = max_entries.saturating_mul(entry_size) as u64;
-    let mut reader = io::BufReader::with_capacity(64 * 1024, file);
-    let mut bytes = Vec::new();
-    (&mut reader)
-        .take(limit)
-        .read_to_end(&mut bytes)
-        .map_err(Problem::io(path))?;
-    if (bytes.len() as u64) < limit {
-        return Ok(Some(IndexBytes {
-            bytes,
-            zero_entries: 0,
-        }));
-    }
-    let mut beyond = 0u64;
-    let mut block = vec![0u8; 64 * 1024];
-    loop {
-        let n = match reader.read(&mut block) {
-            Ok(0) => break,
-            Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(Problem::io(path)(e)),
-        };
-        let read = block.get(..n).unwrap_or_default();
-        let bad = if zeros_allowed {
-            read.iter().position(|&b| b != 0)
-        } else {
-            Some(0)
-        };
-        if let Some(i) = bad {
-            return Err(Problem::new(
-                path,
-                limit + beyond + i as u64,
-                format!(
-                    "bytes past the {max_entries} entries its segment's batches allow{}",
-                    if zeros_allowed { " are not zeros" } else { "" }
-                ),
-            ));
+    let Some(prefix) = read_index_prefix(path, limit).map_err(Problem::io(path))? else {
+        let name = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or_default();
+        if !name.ends_with(TXN_INDEX_SUFFIX) && !name.ends_with(LOG_SUFFIX) {
+            summary
+                .notes
+                .push(format!("{name} is missing (Kafka rebuilds it on recovery)"));
         }
-        beyond += n as u64;
+        return Ok(None);
+    };
+    let past = |at: u64, what: &str| {
+        Problem::new(
+            path,
+            at,
+            format!("bytes past the {max_entries} entries its segment's batches allow{what}"),
+        )
+    };
+    if let Some(at) = prefix.non_zero_at {
+        return Err(if zeros_allowed {
+            past(at, " are not zeros")
+        } else {
+            past(limit, "")
+        });
+    }
+    if prefix.zero_tail > 0 && !zeros_allowed {
+        return Err(past(limit, ""));
     }
     // Whole entries of zeros; a partial entry at the end is a problem, as the
     // parser says of one within the bytes read.
-    let zero_entries = usize::try_from(beyond / entry_size as u64).unwrap_or(usize::MAX);
-    if !beyond.is_multiple_of(entry_size as u64) {
+    if !prefix.zero_tail.is_multiple_of(entry_size as u64) {
         return Err(Problem::new(
             path,
-            limit + beyond,
+            limit + prefix.zero_tail,
             format!("the file's size is not a multiple of its {entry_size}-byte entries"),
         ));
     }
     Ok(Some(IndexBytes {
-        bytes,
-        zero_entries,
+        bytes: prefix.bytes,
+        zero_entries: usize::try_from(prefix.zero_tail / entry_size as u64).unwrap_or(usize::MAX),
     }))
 }
 

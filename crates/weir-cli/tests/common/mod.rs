@@ -2,7 +2,7 @@
 #![allow(dead_code, unreachable_pub)]
 
 use std::io::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
 use serde_json::Value;
@@ -39,4 +39,40 @@ pub fn json_lines(out: &Output) -> Vec<Value> {
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect()
+}
+
+/// A data directory with `topic` (segment.bytes=300) holding 40 records in
+/// 40 batches over several segments; returns the partition directory.
+pub fn produced(d: &Path, topic: &str, partitions: &str) -> PathBuf {
+    let out = weir(
+        d,
+        &[
+            "topics",
+            "create",
+            topic,
+            "--partitions",
+            partitions,
+            "--config",
+            "segment.bytes=300",
+        ],
+        b"",
+    );
+    ok(&out);
+    let lines: String = (1..=40).map(|i| format!("{i}\n")).collect();
+    let out = weir(
+        d,
+        &[
+            "produce",
+            topic,
+            "--acks",
+            "all",
+            "--linger-ms",
+            "0",
+            "--batch-size",
+            "100",
+        ],
+        lines.as_bytes(),
+    );
+    ok(&out);
+    d.join(format!("{topic}-0"))
 }
