@@ -53,6 +53,7 @@
     clippy::panic
 )]
 
+mod append;
 mod batch_header;
 pub mod checkpoint;
 pub mod clock;

@@ -1,68 +1,38 @@
-//! [`Consumer`]: Kafka's consumer with manual assignment, in process.
-//!
-//! A poll fetches whole batches from assigned, unpaused partitions (up to
-//! `max.partition.fetch.bytes` each and `fetch.max.bytes` in all, at least one
-//! batch), round-robin, until it holds `max.poll.records` records, and returns
-//! up to `max.poll.records` records, keeping the rest buffered for the next
-//! poll, which goes on with the partition this one stopped in (as Kafka's
-//! consumer drains the fetch in line before the next). A partition is read in
-//! chunks of about 128 KiB, the next only while the poll wants more. Fetching
-//! no further ahead than that keeps the fetched bytes in cache until they are
-//! read, and the consumer reuses its fetch buffers once nothing shares them.
-//! Each batch's CRC (`check.crcs`) is checked and its records decoded right
-//! after the read that fetched it, while its bytes are in cache; damage
-//! found there is reported when a poll reaches it, after the records
-//! before it, as Kafka's consumer reports it. After a poll the position is
-//! the offset after the last record returned (Kafka's `nextFetchOffset`),
-//! or past a batch read to its end. When less than
-//! `fetch.min.bytes` is available it waits (by notification from the log) up
-//! to `fetch.max.wait.ms`, and never past the poll's timeout. Keys and values
-//! are `Bytes` sharing the fetched buffer: nothing is copied. With
-//! `isolation.level=read_committed`, the batches of aborted transactions are
-//! skipped by the rule of Kafka's `CompletedFetch`: each fetch asks the log for
-//! the aborted transactions it meets (from the segments' `.txnindex`), a
-//! producer counts as aborted from its transaction's first offset until its
-//! ABORT marker, and its transactional batches in between are not returned.
+//! Fetching: reads in chunks into reused buffers, batches checked and decoded
+//! after their read, records taken from them into a poll's result.
 
 use std::collections::VecDeque;
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 
-use weir_log::{DataAvailable, LogError, PartitionLog};
+use weir_log::{LogError, PartitionLog};
 use weir_record::{Compression, RecordBatch, RecordError, RecordSpan, Records};
 
-use event_listener::EventListener;
-
 use crate::aborted::AbortedBatches;
-use crate::consumer_config::{ConsumerConfig, IsolationLevel, OffsetReset};
-use crate::consumer_group::{GroupStep, Membership};
+use crate::consumer_config::{IsolationLevel, OffsetReset};
 use crate::consumer_records::{Chunk, ConsumerRecords, PartitionRecords};
 use crate::error::WeirError;
-use crate::metrics::{ConsumerMetrics, PartitionMetrics};
 use crate::record::TopicPartition;
-use crate::wait::{Sleep, block_until};
-use crate::wakeup::{ConsumerWakeup, WakeupState};
-use crate::weir::Weir;
+
+use super::poll::PollState;
+use super::{Assigned, Consumer};
 
 /// A fetched batch being returned record by record.
 pub(crate) struct Buffered {
-    batch: RecordBatch,
+    pub(super) batch: RecordBatch,
     /// `read_committed`: a batch of an aborted transaction, skipped as control
     /// batches are.
-    aborted: bool,
+    pub(super) aborted: bool,
     /// The batch checked and its records decoded, once however many polls
     /// take them: an uncompressed batch right after the read that fetched
     /// it, while its bytes are in cache; a compressed one when a poll first
     /// takes from it, so that a poll holds one decompressed batch at a time
     /// (as Kafka's `CompletedFetch` opens one), not every batch of its reads.
-    decoded: Option<Decoded>,
+    pub(super) decoded: Option<Decoded>,
     /// Its records counted in [`Assigned::buffered_records`] and not taken yet.
-    counted: usize,
+    pub(super) counted: usize,
 }
 
 /// A buffered batch, checked (CRC with `check.crcs`) and decoded from the
@@ -71,17 +41,17 @@ pub(crate) struct Decoded {
     /// The (decompressed) records; `None` for a batch no poll returns records
     /// of (control, aborted, or before the position), and when the damage
     /// came first.
-    records: Option<Records>,
+    pub(super) records: Option<Records>,
     /// The sound records at or after the position, in offset order.
-    spans: Vec<RecordSpan>,
+    pub(super) spans: Vec<RecordSpan>,
     /// Where the first of `spans` starts in the records section.
-    start: usize,
+    pub(super) start: usize,
     /// The first of `spans` no poll took yet.
-    next: usize,
+    pub(super) next: usize,
     /// Damage met after `spans`: the first offset not decoded, and what was
     /// wrong. The poll that gets to it returns the records before it; a
     /// later poll fails with it until the application seeks past it.
-    damage: Option<(i64, String)>,
+    pub(super) damage: Option<(i64, String)>,
 }
 
 impl Decoded {
@@ -90,7 +60,12 @@ impl Decoded {
     /// sought past). A batch no poll returns records of (a control batch,
     /// an `aborted` one, one wholly before the position) is not decoded;
     /// the CRC of a control or aborted batch is checked.
-    fn new(batch: &RecordBatch, aborted: bool, position: i64, check_crcs: bool) -> Decoded {
+    pub(super) fn new(
+        batch: &RecordBatch,
+        aborted: bool,
+        position: i64,
+        check_crcs: bool,
+    ) -> Decoded {
         let mut out = Decoded {
             records: None,
             spans: Vec::new(),
@@ -171,633 +146,7 @@ impl Decoded {
     }
 }
 
-pub(crate) struct Assigned {
-    pub(crate) tp: TopicPartition,
-    topic: Arc<str>,
-    metrics: PartitionMetrics,
-    log: Arc<PartitionLog>,
-    /// Next offset to return to the user; `None` until reset.
-    pub(crate) position: Option<i64>,
-    /// Next offset to fetch (after the buffered batches).
-    fetch_position: i64,
-    paused: bool,
-    buffered: VecDeque<Buffered>,
-    buffered_bytes: usize,
-    /// The records of `buffered` a poll may still return (by the batches'
-    /// record counts: records before a position sought inside a batch, or
-    /// compacted away, are counted until their batch is done).
-    buffered_records: usize,
-    /// The last poll met a damaged batch at the front of `buffered`: its
-    /// records do not count as held, so the other partitions go on being
-    /// fetched until the application seeks past it.
-    damaged: bool,
-}
-
-impl Assigned {
-    /// Drops the front buffered batch.
-    fn pop_front(&mut self) {
-        if let Some(done) = self.buffered.pop_front() {
-            self.buffered_bytes -= done.batch.size();
-            self.buffered_records = self.buffered_records.saturating_sub(done.counted);
-        }
-    }
-}
-
-/// The record found by [`Consumer::offsets_for_times`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct OffsetAndTimestamp {
-    /// The first offset with a timestamp at or after the one asked for.
-    pub offset: i64,
-    /// That record's timestamp.
-    pub timestamp: i64,
-    /// Its batch's leader epoch.
-    pub leader_epoch: Option<i32>,
-}
-
-/// Kafka's consumer with manual assignment (see the module docs). Not shared
-/// between threads: methods take `&mut self`, as the Java consumer is used
-/// from one thread.
-pub struct Consumer {
-    pub(crate) weir: Weir,
-    pub(crate) config: ConsumerConfig,
-    pub(crate) parts: Vec<Assigned>,
-    next_start: usize,
-    buffers: FetchBuffers,
-    metrics: ConsumerMetrics,
-    closed: bool,
-    pub(crate) membership: Option<Membership>,
-    wakeup: Arc<WakeupState>,
-}
-
-impl std::fmt::Debug for Consumer {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Consumer")
-            .field("client_id", &self.config.client_id)
-            .field("assignment", &self.assignment())
-            .finish()
-    }
-}
-
-enum Step {
-    Ready(ConsumerRecords),
-    Wait(Instant),
-}
-
-/// A poll's timing. The clock is read only when needed: a poll answered from
-/// records already buffered reads it not at all. The poll's start is the first
-/// reading (before its first fetch, or when it must wait).
-struct PollState {
-    timeout: Duration,
-    fetch_max_wait: Duration,
-    start: Option<Instant>,
-    /// Whether records fetched by an earlier poll were waiting when this
-    /// poll began (set at its first step): they are returned at once, as
-    /// Kafka's consumer returns what it already holds; `fetch.min.bytes`
-    /// only holds back a poll that has to fetch.
-    leftover: Option<bool>,
-    /// The partition this poll goes on with, when it held records from an
-    /// earlier poll and there are others (set at its first step): it is not
-    /// topped up during the poll, so that it cannot take every poll.
-    goes_on_with: Option<Option<usize>>,
-    /// A read met damage (or an error) after records it returns first: the
-    /// poll returns what it holds instead of waiting for `fetch.min.bytes`,
-    /// and the next poll meets the damage again.
-    error_ahead: bool,
-}
-
-impl PollState {
-    fn start(&mut self) -> Instant {
-        *self.start.get_or_insert_with(Instant::now)
-    }
-
-    /// `start + d`, saturating (`poll(Duration::MAX)` waits "for ever").
-    fn after(&mut self, d: Duration) -> Instant {
-        weir_log::clock::instant_after(self.start(), d)
-    }
-
-    fn deadline(&mut self) -> Instant {
-        self.after(self.timeout)
-    }
-
-    fn fetch_wait_deadline(&mut self) -> Instant {
-        let wait = self.after(self.fetch_max_wait);
-        wait.min(self.deadline())
-    }
-}
-
 impl Consumer {
-    /// A consumer on `weir`. Without a `client.id`, it is named as Kafka's
-    /// consumer names itself: `consumer-<group.id>-<group.instance.id>`, with
-    /// a sequence number for a dynamic member and `null` without a group.
-    ///
-    /// # Errors
-    /// [`WeirError::Config`] for a config Kafka's consumer refuses
-    /// ([`ConsumerConfig::validate`]).
-    pub fn new(weir: &Weir, mut config: ConsumerConfig) -> Result<Self, WeirError> {
-        config.validate()?;
-        if config.client_id.is_empty() {
-            static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
-            let member = config.group_instance_id.clone().unwrap_or_else(|| {
-                NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
-                    .to_string()
-            });
-            config.client_id = format!(
-                "consumer-{}-{member}",
-                config.group_id.as_deref().unwrap_or("null")
-            );
-        }
-        Ok(Consumer {
-            metrics: ConsumerMetrics::new(&config.client_id),
-            weir: weir.clone(),
-            config,
-            parts: Vec::new(),
-            next_start: 0,
-            buffers: FetchBuffers::default(),
-            closed: false,
-            membership: None,
-            wakeup: Arc::default(),
-        })
-    }
-
-    /// The configuration.
-    pub fn config(&self) -> &ConsumerConfig {
-        &self.config
-    }
-
-    pub(crate) fn check_open(&self) -> Result<(), WeirError> {
-        if self.closed {
-            return Err(WeirError::Closed {
-                what: format!("consumer {}", self.config.client_id),
-            });
-        }
-        Ok(())
-    }
-
-    /// Assigns exactly these partitions (Kafka's `assign`). Partitions kept
-    /// from the previous assignment keep their positions; new ones start at
-    /// the group's committed offset (with `group.id`) or per
-    /// `auto.offset.reset`, unless sought.
-    ///
-    /// # Errors
-    /// An unknown topic or partition (nothing changes then); a consumer that
-    /// subscribed (Kafka forbids mixing the two).
-    pub fn assign(&mut self, partitions: &[TopicPartition]) -> Result<(), WeirError> {
-        self.check_open()?;
-        if self
-            .membership
-            .as_ref()
-            .is_some_and(|m| m.subscribed.is_some())
-        {
-            return Err(WeirError::InvalidArgument(
-                "this consumer subscribed; unsubscribe before assigning partitions manually".into(),
-            ));
-        }
-        self.assign_inner(partitions)?;
-        if let Some(group) = self.config.group_id.clone() {
-            let coordinator = self.weir.group_coordinator()?;
-            for a in &mut self.parts {
-                if a.position.is_none()
-                    && let Some(c) = coordinator.committed(&group, &a.tp)
-                    && c.offset >= 0
-                {
-                    set_position(a, c.offset);
-                }
-            }
-        }
-        Ok(())
-    }
-
-    pub(crate) fn assign_inner(&mut self, partitions: &[TopicPartition]) -> Result<(), WeirError> {
-        // Every partition's log first: an unknown one changes nothing.
-        let mut logs = Vec::with_capacity(partitions.len());
-        for tp in partitions {
-            if !logs.iter().any(|(t, _)| *t == tp) {
-                logs.push((tp, self.log_of(tp)?));
-            }
-        }
-        let mut next = Vec::with_capacity(logs.len());
-        for (tp, log) in logs {
-            // A partition kept keeps its position and buffer, unless its topic
-            // was deleted and created again (a new log) since.
-            if let Some(i) = self
-                .parts
-                .iter()
-                .position(|a| &a.tp == tp && Arc::ptr_eq(&a.log, &log))
-            {
-                next.push(self.parts.swap_remove(i));
-                continue;
-            }
-            let topic: Arc<str> = Arc::from(tp.topic.as_str());
-            next.push(Assigned {
-                metrics: self.metrics.partition(&topic, tp.partition),
-                topic,
-                tp: tp.clone(),
-                log,
-                position: None,
-                fetch_position: 0,
-                paused: false,
-                buffered: VecDeque::new(),
-                buffered_bytes: 0,
-                buffered_records: 0,
-                damaged: false,
-            });
-        }
-        self.parts = next;
-        self.next_start = 0;
-        Ok(())
-    }
-
-    /// Assigns every partition of `topic`.
-    ///
-    /// # Errors
-    /// An unknown topic.
-    pub fn assign_topic(&mut self, topic: &str) -> Result<(), WeirError> {
-        let count = self
-            .weir
-            .topic_or_create(topic, self.config.allow_auto_create_topics)?
-            .partition_count();
-        let tps: Vec<TopicPartition> = (0..count)
-            .map(|p| TopicPartition::new(topic, i32::try_from(p).unwrap_or(i32::MAX)))
-            .collect();
-        self.assign(&tps)
-    }
-
-    /// A partition's log; its topic is auto-created only if
-    /// `allow.auto.create.topics` (and the data directory) allow it.
-    fn log_of(&self, tp: &TopicPartition) -> Result<Arc<PartitionLog>, WeirError> {
-        self.weir.partition_or_create(
-            &tp.topic,
-            tp.partition,
-            self.config.allow_auto_create_topics,
-        )
-    }
-
-    /// The assigned partitions.
-    pub fn assignment(&self) -> Vec<TopicPartition> {
-        self.parts.iter().map(|a| a.tp.clone()).collect()
-    }
-
-    fn part(&mut self, tp: &TopicPartition) -> Result<&mut Assigned, WeirError> {
-        self.parts
-            .iter_mut()
-            .find(|a| &a.tp == tp)
-            .ok_or_else(|| WeirError::NotAssigned {
-                topic: tp.topic.clone(),
-                partition: tp.partition,
-            })
-    }
-
-    /// Sets the next offset to return for a partition (buffered records are
-    /// dropped).
-    ///
-    /// # Errors
-    /// [`WeirError::NotAssigned`]; [`WeirError::InvalidArgument`] for a
-    /// negative offset (Kafka's `seek` refuses it too).
-    pub fn seek(&mut self, tp: &TopicPartition, offset: i64) -> Result<(), WeirError> {
-        if offset < 0 {
-            return Err(WeirError::InvalidArgument(format!(
-                "seek to offset {offset} of {}-{}: an offset is never negative",
-                tp.topic, tp.partition
-            )));
-        }
-        let a = self.part(tp)?;
-        set_position(a, offset);
-        Ok(())
-    }
-
-    /// Seeks partitions (all assigned ones when `partitions` is empty) to their
-    /// log start offset.
-    ///
-    /// # Errors
-    /// [`WeirError::NotAssigned`].
-    pub fn seek_to_beginning(&mut self, partitions: &[TopicPartition]) -> Result<(), WeirError> {
-        self.seek_each(partitions, |log| log.log_start_offset())
-    }
-
-    /// Seeks partitions (all assigned ones when `partitions` is empty) to their
-    /// high watermark.
-    ///
-    /// # Errors
-    /// [`WeirError::NotAssigned`].
-    pub fn seek_to_end(&mut self, partitions: &[TopicPartition]) -> Result<(), WeirError> {
-        self.seek_each(partitions, |log| log.high_watermark())
-    }
-
-    fn seek_each(
-        &mut self,
-        partitions: &[TopicPartition],
-        offset: impl Fn(&PartitionLog) -> i64,
-    ) -> Result<(), WeirError> {
-        if partitions.is_empty() {
-            for a in &mut self.parts {
-                let o = offset(&a.log);
-                set_position(a, o);
-            }
-            return Ok(());
-        }
-        for tp in partitions {
-            let a = self.part(tp)?;
-            let o = offset(&a.log);
-            set_position(a, o);
-        }
-        Ok(())
-    }
-
-    /// The next offset a poll returns for the partition (resetting it per
-    /// `auto.offset.reset` if it has none yet).
-    ///
-    /// # Errors
-    /// [`WeirError::NotAssigned`]; [`WeirError::NoOffsetForPartition`].
-    pub fn position(&mut self, tp: &TopicPartition) -> Result<i64, WeirError> {
-        let reset = self.config.auto_offset_reset;
-        let clock = Arc::clone(self.weir.clock());
-        let a = self.part(tp)?;
-        reset_if_needed(a, reset, &*clock)?;
-        Ok(a.position.unwrap_or(0))
-    }
-
-    /// How far the partition's position is behind its high watermark
-    /// (Kafka's `currentLag`, KIP-695), without fetching or resetting:
-    /// `None` while the partition has no position yet (before its first poll
-    /// or seek, when `auto.offset.reset` has not been applied).
-    ///
-    /// # Errors
-    /// [`WeirError::NotAssigned`].
-    pub fn current_lag(&mut self, tp: &TopicPartition) -> Result<Option<i64>, WeirError> {
-        let a = self.part(tp)?;
-        Ok(a.position.map(|p| (a.log.high_watermark() - p).max(0)))
-    }
-
-    /// Stops returning records of these partitions until resumed.
-    ///
-    /// # Errors
-    /// [`WeirError::NotAssigned`].
-    pub fn pause(&mut self, partitions: &[TopicPartition]) -> Result<(), WeirError> {
-        for tp in partitions {
-            self.part(tp)?.paused = true;
-        }
-        Ok(())
-    }
-
-    /// Resumes paused partitions.
-    ///
-    /// # Errors
-    /// [`WeirError::NotAssigned`].
-    pub fn resume(&mut self, partitions: &[TopicPartition]) -> Result<(), WeirError> {
-        for tp in partitions {
-            self.part(tp)?.paused = false;
-        }
-        Ok(())
-    }
-
-    /// The paused partitions.
-    pub fn paused(&self) -> Vec<TopicPartition> {
-        self.parts
-            .iter()
-            .filter(|a| a.paused)
-            .map(|a| a.tp.clone())
-            .collect()
-    }
-
-    /// Returns the next records: at once if some are buffered or readable,
-    /// else after waiting (by notification) up to `timeout`. Blocks the calling
-    /// thread; see [`poll_async`](Self::poll_async) for a future.
-    ///
-    /// # Errors
-    /// [`WeirError::Corrupt`] for a batch failing its CRC or decoding, naming
-    /// its partition and the first offset not returned (records taken before
-    /// it in the same poll are returned first; the next poll fails; seek past
-    /// it to go on: see the error's `offset`);
-    /// [`WeirError::NoOffsetForPartition`] (no position) and
-    /// [`WeirError::OffsetOutOfRange`] (a position outside the log) with
-    /// `auto.offset.reset=none`; [`WeirError::Wakeup`] once after
-    /// [`ConsumerWakeup::wakeup`] (see [`wakeup_handle`](Self::wakeup_handle));
-    /// [`WeirError::Closed`] after [`close`](Self::close) (nothing else
-    /// happens: a closed consumer does not join its group again);
-    /// [`WeirError::NotSubscribed`] with no subscription and no partitions
-    /// assigned; log errors.
-    pub fn poll(&mut self, timeout: Duration) -> Result<ConsumerRecords, WeirError> {
-        self.check_pollable()?;
-        let mut st = self.start_poll(timeout);
-        let wakeup = Arc::clone(&self.wakeup);
-        loop {
-            self.check_wakeup()?;
-            let watch = match self.group_step()? {
-                GroupStep::Ready(watch) => watch,
-                GroupStep::Wait(mut listener, until) => {
-                    let deadline = st.deadline();
-                    if Instant::now() >= deadline {
-                        return Ok(ConsumerRecords::default());
-                    }
-                    let until = until.map_or(deadline, |u| u.min(deadline));
-                    block_until(Some(until), |cx| {
-                        if wakeup.poll_pending(cx) {
-                            return Poll::Ready(());
-                        }
-                        Pin::new(&mut listener).poll(cx)
-                    });
-                    wakeup.clear_waker();
-                    continue;
-                }
-            };
-            match self.step(&mut st)? {
-                Step::Ready(r) => return Ok(r),
-                Step::Wait(until) => {
-                    let until = watch.until.map_or(until, |g| g.min(until));
-                    let mut waits = self.data_futures();
-                    let mut group = watch.listener;
-                    block_until(Some(until), |cx| {
-                        if wakeup.poll_pending(cx) {
-                            return Poll::Ready(());
-                        }
-                        if let Some(g) = group.as_mut()
-                            && Pin::new(g).poll(cx).is_ready()
-                        {
-                            return Poll::Ready(());
-                        }
-                        poll_any(&mut waits, cx)
-                    });
-                    wakeup.clear_waker();
-                }
-            }
-        }
-    }
-
-    /// A handle that interrupts this consumer's poll from another thread
-    /// (Kafka's `wakeup()`): see [`ConsumerWakeup`].
-    pub fn wakeup_handle(&self) -> ConsumerWakeup {
-        ConsumerWakeup::new(Arc::clone(&self.wakeup))
-    }
-
-    /// Before a poll does anything: open, and subscribed or assigned.
-    fn check_pollable(&self) -> Result<(), WeirError> {
-        self.check_open()?;
-        let subscribed = self
-            .membership
-            .as_ref()
-            .is_some_and(|m| m.subscribed.is_some());
-        if !subscribed && self.parts.is_empty() {
-            return Err(WeirError::NotSubscribed);
-        }
-        Ok(())
-    }
-
-    /// [`WeirError::Wakeup`] once for each wakeup asked for.
-    fn check_wakeup(&self) -> Result<(), WeirError> {
-        if self.wakeup.take() {
-            return Err(WeirError::Wakeup);
-        }
-        Ok(())
-    }
-
-    /// As [`poll`](Self::poll), as a future for any executor.
-    ///
-    /// Cancel-safe: a future dropped before it completes (the losing branch
-    /// of a `select!`, a timeout around it) loses no records. What it fetched
-    /// stays buffered for the next poll, and positions move only when a poll
-    /// returns records.
-    ///
-    /// # Errors
-    /// As [`poll`](Self::poll).
-    pub async fn poll_async(&mut self, timeout: Duration) -> Result<ConsumerRecords, WeirError> {
-        self.check_pollable()?;
-        let mut st = self.start_poll(timeout);
-        loop {
-            self.check_wakeup()?;
-            let watch = match self.group_step()? {
-                GroupStep::Ready(watch) => watch,
-                GroupStep::Wait(listener, until) => {
-                    let deadline = st.deadline();
-                    if Instant::now() >= deadline {
-                        return Ok(ConsumerRecords::default());
-                    }
-                    let until = until.map_or(deadline, |u| u.min(deadline));
-                    WaitAny {
-                        waits: Vec::new(),
-                        group: Some(listener),
-                        sleep: Sleep::until(until),
-                        wakeup: Arc::clone(&self.wakeup),
-                    }
-                    .await;
-                    continue;
-                }
-            };
-            match self.step(&mut st)? {
-                Step::Ready(r) => return Ok(r),
-                Step::Wait(until) => {
-                    let until = watch.until.map_or(until, |g| g.min(until));
-                    WaitAny {
-                        waits: self.data_futures(),
-                        group: watch.listener,
-                        sleep: Sleep::until(until),
-                        wakeup: Arc::clone(&self.wakeup),
-                    }
-                    .await;
-                }
-            }
-        }
-    }
-
-    fn start_poll(&self, timeout: Duration) -> PollState {
-        PollState {
-            timeout,
-            fetch_max_wait: self.config.fetch_max_wait,
-            start: None,
-            leftover: None,
-            goes_on_with: None,
-            error_ahead: false,
-        }
-    }
-
-    fn step(&mut self, st: &mut PollState) -> Result<Step, WeirError> {
-        self.check_open()?;
-        self.follow_replaced_logs();
-        let reset = self.config.auto_offset_reset;
-        let clock = self.weir.clock();
-        for a in &mut self.parts {
-            reset_if_needed(a, reset, &**clock)?;
-        }
-        let leftover = *st.leftover.get_or_insert_with(|| {
-            self.parts
-                .iter()
-                .any(|a| !a.paused && !a.damaged && a.buffered_records > 0)
-        });
-        self.fetch_round(st)?;
-        let buffered: usize = self
-            .parts
-            .iter()
-            .filter(|a| !a.paused)
-            .map(|a| a.buffered_bytes)
-            .sum();
-        let enough =
-            buffered > 0 && (leftover || st.error_ahead || buffered >= self.config.fetch_min_bytes);
-        if enough {
-            let records = self.collect()?;
-            self.report_lag();
-            if !records.is_empty() {
-                return Ok(Step::Ready(records));
-            }
-        }
-        let now = Instant::now();
-        let deadline = st.deadline();
-        let fetch_wait_deadline = st.fetch_wait_deadline();
-        if (buffered > 0 && now >= fetch_wait_deadline) || now >= deadline {
-            let records = self.collect()?;
-            self.report_lag();
-            if !records.is_empty() || now >= deadline {
-                return Ok(Step::Ready(records));
-            }
-        }
-        let until = if buffered > 0 {
-            fetch_wait_deadline
-        } else {
-            deadline
-        };
-        Ok(Step::Wait(until))
-    }
-
-    /// What a waiting poll waits on: new data in an unpaused partition. A
-    /// log that is closed (its topic deleted) or latched read-only and read
-    /// to its end gets no new data; its future would be ready at once, and
-    /// the poll would spin on it until its timeout.
-    fn data_futures(&self) -> Vec<DataAvailable> {
-        self.parts
-            .iter()
-            .filter(|a| !a.paused)
-            .filter(|a| {
-                !(a.log.is_closed() || a.log.is_read_only())
-                    || a.fetch_position < a.log.high_watermark()
-            })
-            .map(|a| a.log.data_available(a.fetch_position))
-            .collect()
-    }
-
-    /// A partition whose log was closed because its topic was deleted is
-    /// looked up again (never created): once a topic of that name exists
-    /// again, the partition is read from its new log, from where
-    /// `auto.offset.reset` puts a partition with no position (the old
-    /// position counted another log's offsets).
-    fn follow_replaced_logs(&mut self) {
-        for a in &mut self.parts {
-            if !a.log.is_closed() {
-                continue;
-            }
-            let Ok(log) = self
-                .weir
-                .topic_or_create(&a.tp.topic, false)
-                .and_then(|t| Ok(t.partition(a.tp.partition)?))
-            else {
-                continue;
-            };
-            if Arc::ptr_eq(&log, &a.log) || log.is_closed() {
-                continue;
-            }
-            a.log = log;
-            set_position(a, 0);
-            a.position = None;
-        }
-    }
-
     /// Fetches into the buffers of unpaused partitions holding less than
     /// `fetch.min.bytes`, round-robin from the partition the next poll starts
     /// with, until the buffers hold `max.poll.records` records and
@@ -813,7 +162,7 @@ impl Consumer {
     /// only the round's first read returns its first batch whatever its
     /// size, as Kafka's fetch does for the first partition with data),
     /// stopping as soon as the poll holds enough.
-    fn fetch_round(&mut self, st: &mut PollState) -> Result<(), WeirError> {
+    pub(super) fn fetch_round(&mut self, st: &mut PollState) -> Result<(), WeirError> {
         // The clock is read only around reads: for the poll's start and for
         // `fetch-latency`, the time spent reading (as Kafka's, the fetch
         // itself: not the CRC checks and decoding that follow each read).
@@ -1020,7 +369,7 @@ impl Consumer {
     /// lost, and a later poll meets the damage again (the next one starts a
     /// partition further, so the other partitions go on) until the
     /// application seeks past it.
-    fn collect(&mut self) -> Result<ConsumerRecords, WeirError> {
+    pub(super) fn collect(&mut self) -> Result<ConsumerRecords, WeirError> {
         let mut remaining = self.config.max_poll_records;
         let check_crcs = self.config.check_crcs;
 
@@ -1069,90 +418,6 @@ impl Consumer {
             _ => Ok(out),
         }
     }
-
-    fn report_lag(&self) {
-        self.metrics.lag(self.parts.iter().map(|a| {
-            let lag = a.log.high_watermark() - a.position.unwrap_or(0);
-            (&a.metrics, lag.max(0))
-        }));
-    }
-
-    /// For each partition, the first offset whose record has a timestamp at or
-    /// after the one given (`None` when every record is older).
-    ///
-    /// # Errors
-    /// An unknown topic or partition; a negative timestamp (as Kafka's
-    /// `offsetsForTimes`); log read errors.
-    pub fn offsets_for_times(
-        &self,
-        query: &[(TopicPartition, i64)],
-    ) -> Result<Vec<(TopicPartition, Option<OffsetAndTimestamp>)>, WeirError> {
-        query
-            .iter()
-            .map(|(tp, ts)| {
-                if *ts < 0 {
-                    return Err(WeirError::InvalidArgument(format!(
-                        "the target time for {}-{} is {ts}: it cannot be negative",
-                        tp.topic, tp.partition
-                    )));
-                }
-                let log = self.log_of(tp)?;
-                let found = log.offset_for_timestamp(*ts)?.map(|t| OffsetAndTimestamp {
-                    offset: t.offset,
-                    timestamp: t.timestamp,
-                    leader_epoch: (t.leader_epoch >= 0).then_some(t.leader_epoch),
-                });
-                Ok((tp.clone(), found))
-            })
-            .collect()
-    }
-
-    /// Log start offsets.
-    ///
-    /// # Errors
-    /// An unknown topic or partition.
-    pub fn beginning_offsets(
-        &self,
-        partitions: &[TopicPartition],
-    ) -> Result<Vec<(TopicPartition, i64)>, WeirError> {
-        self.offsets_of(partitions, PartitionLog::log_start_offset)
-    }
-
-    /// High watermarks (the offset after the last readable record).
-    ///
-    /// # Errors
-    /// An unknown topic or partition.
-    pub fn end_offsets(
-        &self,
-        partitions: &[TopicPartition],
-    ) -> Result<Vec<(TopicPartition, i64)>, WeirError> {
-        self.offsets_of(partitions, PartitionLog::high_watermark)
-    }
-
-    /// One offset of each partition's log.
-    fn offsets_of(
-        &self,
-        partitions: &[TopicPartition],
-        of: impl Fn(&PartitionLog) -> i64,
-    ) -> Result<Vec<(TopicPartition, i64)>, WeirError> {
-        partitions
-            .iter()
-            .map(|tp| Ok((tp.clone(), of(&*self.log_of(tp)?))))
-            .collect()
-    }
-
-    /// Closes the consumer: with a group, commits (auto-commit on), runs
-    /// pending commit callbacks and leaves the group at once, so its partitions
-    /// move without waiting for a timeout. Later calls fail with
-    /// [`WeirError::Closed`].
-    pub fn close(&mut self) {
-        if self.closed {
-            return;
-        }
-        self.leave_group();
-        self.closed = true;
-        self.parts.clear();
-    }
 }
 
 /// How much a poll reads from a partition at a time (more when its batches
@@ -1161,21 +426,21 @@ impl Consumer {
 /// longer holds by the time the poll checks and decodes it, and its buffer
 /// fits the next read only when that is no larger; chunks of this size made
 /// the consumer bench about a fifth faster.
-const FETCH_CHUNK: usize = 128 * 1024;
+pub(super) const FETCH_CHUNK: usize = 128 * 1024;
 
 /// The most fetch buffers [`FetchBuffers`] waits for.
-const LENT_MAX: usize = 16;
+pub(super) const LENT_MAX: usize = 16;
 
 /// The most bytes of fetch buffers [`FetchBuffers`] waits for (the newest
 /// buffer is waited for whatever its size).
-const LENT_BYTES: usize = 4 * 1024 * 1024;
+pub(super) const LENT_BYTES: usize = 4 * 1024 * 1024;
 
 /// The consumer's fetch buffers, reused once nothing shares them any more:
 /// a fetch then copies into memory that is mapped and likely still in cache
 /// (a poll's records were read from it moments ago) instead of a fresh
 /// buffer, which costs page faults and cache misses on the copy.
 #[derive(Debug, Default)]
-struct FetchBuffers {
+pub(super) struct FetchBuffers {
     /// The bytes of recent fetches. A buffer comes back when the batches
     /// buffered from it are taken and the records of the polls that returned
     /// them are dropped; one the application keeps (records kept past their
@@ -1194,7 +459,7 @@ struct FetchBuffers {
 impl FetchBuffers {
     /// The buffer for the next fetch: the spare one, else one nothing shares
     /// any more, else an empty one (the fetch allocates).
-    fn spare(&mut self) -> &mut Vec<u8> {
+    pub(super) fn spare(&mut self) -> &mut Vec<u8> {
         if self.spare.capacity() == 0 {
             for _ in 0..self.lent.len() {
                 let Some(bytes) = self.lent.pop_front() else {
@@ -1219,14 +484,14 @@ impl FetchBuffers {
     /// did not fit it (too small, or too large to pin for the read), and is
     /// dropped, so that the next read takes a buffer back from `lent`
     /// instead of allocating for ever after.
-    fn read_done(&mut self) {
+    pub(super) fn read_done(&mut self) {
         if self.spare.capacity() != 0 {
             self.spare = Vec::new();
         }
     }
 
     /// Keeps a handle on a fetch's bytes, to take its buffer back later.
-    fn lend(&mut self, bytes: &Bytes) {
+    pub(super) fn lend(&mut self, bytes: &Bytes) {
         while !self.lent.is_empty()
             && (self.lent.len() >= LENT_MAX || self.lent_bytes + bytes.len() > LENT_BYTES)
         {
@@ -1239,7 +504,7 @@ impl FetchBuffers {
     }
 }
 
-fn set_position(a: &mut Assigned, offset: i64) {
+pub(super) fn set_position(a: &mut Assigned, offset: i64) {
     a.position = Some(offset);
     a.fetch_position = offset;
     a.buffered.clear();
@@ -1249,7 +514,11 @@ fn set_position(a: &mut Assigned, offset: i64) {
 }
 
 /// A damaged batch or record of `tp`, named by `offset`.
-fn corrupt(tp: &TopicPartition, offset: i64, reason: impl std::fmt::Display) -> WeirError {
+pub(super) fn corrupt(
+    tp: &TopicPartition,
+    offset: i64,
+    reason: impl std::fmt::Display,
+) -> WeirError {
     WeirError::Corrupt {
         topic: tp.topic.clone(),
         partition: tp.partition,
@@ -1260,7 +529,7 @@ fn corrupt(tp: &TopicPartition, offset: i64, reason: impl std::fmt::Display) -> 
 
 /// What [`take_buffered`] took: the bytes of keys and values, and whether it
 /// stopped at a damaged batch.
-struct Taken {
+pub(super) struct Taken {
     bytes: usize,
     result: Result<(), WeirError>,
 }
@@ -1272,7 +541,7 @@ struct Taken {
 /// damage it stops with the position at the first record not taken: the
 /// sound records before it are taken, and the next poll meets the damage
 /// again.
-fn take_buffered(
+pub(super) fn take_buffered(
     a: &mut Assigned,
     part: &mut PartitionRecords,
     remaining: &mut usize,
@@ -1392,7 +661,7 @@ fn take_buffered(
     }
 }
 
-fn reset_if_needed(
+pub(super) fn reset_if_needed(
     a: &mut Assigned,
     reset: OffsetReset,
     clock: &dyn weir_log::clock::Clock,
@@ -1411,7 +680,7 @@ fn reset_if_needed(
 }
 
 /// Where `auto.offset.reset` puts a partition; `None` for `none`.
-fn reset_offset(
+pub(super) fn reset_offset(
     log: &PartitionLog,
     reset: OffsetReset,
     clock: &dyn weir_log::clock::Clock,
@@ -1431,66 +700,11 @@ fn reset_offset(
     })
 }
 
-fn poll_any(waits: &mut [DataAvailable], cx: &mut Context<'_>) -> Poll<()> {
-    if waits.is_empty() {
-        return Poll::Pending;
-    }
-    for w in waits.iter_mut() {
-        if Pin::new(w).poll(cx).is_ready() {
-            return Poll::Ready(());
-        }
-    }
-    Poll::Pending
-}
-
-/// Resolves when any partition has data, the group changes, or the sleep
-/// ends.
-struct WaitAny {
-    waits: Vec<DataAvailable>,
-    group: Option<EventListener>,
-    sleep: Sleep,
-    wakeup: Arc<WakeupState>,
-}
-
-impl Drop for WaitAny {
-    fn drop(&mut self) {
-        self.wakeup.clear_waker();
-    }
-}
-
-impl Future for WaitAny {
-    type Output = ();
-
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        if self.wakeup.poll_pending(cx) {
-            return Poll::Ready(());
-        }
-        if poll_any(&mut self.waits, cx).is_ready() {
-            return Poll::Ready(());
-        }
-        if let Some(g) = self.group.as_mut()
-            && Pin::new(g).poll(cx).is_ready()
-        {
-            return Poll::Ready(());
-        }
-        Pin::new(&mut self.sleep).poll(cx)
-    }
-}
-
-impl Drop for Consumer {
-    fn drop(&mut self) {
-        // Leave promptly; a static member stays assigned until its session
-        // times out, so a quick restart does not rebalance.
-        if !self.closed {
-            self.leave_group();
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::record::ProducerRecord;
+    use crate::weir::Weir;
 
     /// A data directory with topic `t` of `partitions`, and a producer to it
     /// that sends at once.
