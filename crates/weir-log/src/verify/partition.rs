@@ -206,7 +206,7 @@ impl DataDirContext {
 /// # Errors
 /// [`VerifyError::Problem`] naming the first problem, with a report holding
 /// the whole summary (every problem: it goes on after the first);
-/// [`verify_report`] returns the summary whatever it holds.
+/// [`verify_report`](super::verify_report) returns the summary whatever it holds.
 pub fn verify_partition_dir(dir: &Path) -> Result<PartitionSummary, VerifyError> {
     let root = dir.parent().filter(|p| is_data_dir(p));
     let mut context = DataDirContext::read(root);
