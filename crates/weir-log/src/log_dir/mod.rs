@@ -188,6 +188,9 @@ struct Inner {
     /// Bumped whenever a topic is created or deleted or gains partitions, so
     /// clients can cache topic metadata and notice changes cheaply.
     metadata_version: std::sync::atomic::AtomicU64,
+    /// Test seam: the next topic creation stops, as a crash would, once it
+    /// has created this many partition directories (`u32::MAX`: never).
+    crash_in_create_after: std::sync::atomic::AtomicU32,
 }
 
 /// A data directory: many topics' partitions, opened together, locked against
@@ -584,6 +587,18 @@ impl LogDir {
     #[doc(hidden)]
     pub fn simulate_crash(self) {
         self.simulate_crash_for_test();
+    }
+
+    /// Makes the next [`create_topic`](Self::create_topic) stop as a crash
+    /// would once it has created `partitions` partition directories: it
+    /// returns [`LogError::Closed`] with nothing cleaned up and the directory
+    /// closed; drop it with [`simulate_crash`](Self::simulate_crash). For
+    /// crash tests.
+    #[doc(hidden)]
+    pub fn crash_in_next_create_topic_for_test(&self, partitions: u32) {
+        self.inner
+            .crash_in_create_after
+            .store(partitions, Ordering::Release);
     }
 
     /// As [`simulate_crash`](Self::simulate_crash), for a directory shared

@@ -130,6 +130,7 @@ impl LogDir {
             stop: (Mutex::new(false), Condvar::new()),
             recovery,
             metadata_version: std::sync::atomic::AtomicU64::new(0),
+            crash_in_create_after: std::sync::atomic::AtomicU32::new(u32::MAX),
         });
         // The recovery points first: a partition adopted from a Kafka
         // directory is listed in `weir-topics.json` only once Weir's recovery
@@ -338,7 +339,9 @@ pub(super) fn drop_deleted_topics(
     Ok(())
 }
 
-pub(super) fn remove_deleted_dirs(path: &Path) -> Result<(), LogError> {
+/// Removes every directory renamed for deletion; whether there was one.
+pub(super) fn remove_deleted_dirs(path: &Path) -> Result<bool, LogError> {
+    let mut removed = false;
     for entry in fs::read_dir(path).map_err(LogError::io(path, "list"))? {
         let entry = entry.map_err(LogError::io(path, "list"))?;
         let p = entry.path();
@@ -351,9 +354,10 @@ pub(super) fn remove_deleted_dirs(path: &Path) -> Result<(), LogError> {
                 .is_dir()
         {
             fs::remove_dir_all(&p).map_err(LogError::io(&p, "delete"))?;
+            removed = true;
         }
     }
-    Ok(())
+    Ok(removed)
 }
 
 pub(super) fn write_meta_properties(path: &Path) -> Result<(), LogError> {

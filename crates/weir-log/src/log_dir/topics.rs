@@ -11,6 +11,7 @@ use std::time::Duration;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
+use super::open::remove_deleted_dirs;
 use super::{
     Inner, LOG_START_OFFSET_CHECKPOINT, MAX_PARTITIONS, PARTITION_METADATA_FILE,
     RECOVERY_POINT_CHECKPOINT, TOPICS_FILE, Topic, TopicEntry, TopicsFile,
@@ -130,16 +131,48 @@ impl Inner {
                 });
             }
         }
+        // Checkpoint entries and directories a topic of this name left when
+        // its delete failed midway go first: once the entry below is written,
+        // the next open would read them as this topic's (its log start
+        // offsets, its partitions, or a delete of it a crash cut short).
+        self.write_checkpoints()?;
+        self.remove_leftovers(name, partitions)?;
         let topic_id = new_topic_id();
+        // The topic exists once weir-topics.json lists it with every
+        // partition and config, as Kafka's controller commits a topic and
+        // its partitions in one record batch before any broker makes a
+        // directory: a crash while the directories are being made leaves a
+        // listed topic whose missing directories the next open creates. Made
+        // first, the directories of a crashed creation were adopted at the
+        // next open as a topic of their own, with some of the partitions and
+        // none of the configs, and creating it again said it existed.
+        self.write_topics_file_with(Some((
+            name,
+            TopicEntry {
+                topic_id: topic_id.clone(),
+                partitions,
+                internal,
+                configs: config.overrides().clone(),
+            },
+        )))?;
+        let crash_after = self.crash_in_create_after.swap(u32::MAX, Ordering::AcqRel);
         let mut logs = Vec::new();
         for p in 0..partitions {
+            if p == crash_after {
+                self.closed.store(true, Ordering::Release);
+                return Err(LogError::Closed {
+                    what: self.path.display().to_string(),
+                });
+            }
             match self.open_new_partition(name, p, config.log_config(), &topic_id) {
                 Ok(log) => logs.push(Arc::new(log)),
                 Err(e) => {
-                    // Nothing of the topic may stay behind: a partition
-                    // directory left here would be adopted at the next open as
-                    // a topic with default configs.
+                    // Nothing of the topic may stay behind: the partitions
+                    // made so far go, and so does its entry (the map never
+                    // held it). Should that write fail too, the next open
+                    // creates the topic whole, as listed.
                     self.discard_new_partitions(name, logs, 0, p + 1);
+                    let _ = self.write_topics_file();
                     return Err(e);
                 }
             }
@@ -151,19 +184,32 @@ impl Inner {
             config: RwLock::new(config),
             partitions: RwLock::new(logs),
         });
-        // In weir-topics.json before anyone can append to it.
-        if let Err(e) = self.write_topics_file_with(Some((name, topic.entry()))) {
-            let logs = std::mem::take(&mut *write_lock(&topic.partitions));
-            self.discard_new_partitions(name, logs, 0, partitions);
-            return Err(e);
-        }
         write_lock(&self.topics).insert(name.to_string(), Arc::clone(&topic));
         self.metadata_version.fetch_add(1, Ordering::AcqRel);
-        // Replace any entries a deleted topic of the same name left in the
-        // checkpoints, or the next open would read its log start offset and
-        // recovery point for the new partitions.
         self.write_checkpoints()?;
         Ok(topic)
+    }
+
+    /// Removes what a topic named `name` left behind when its delete failed
+    /// midway in this process (the map no longer holds it): partition
+    /// directories not yet renamed for deletion, of the partitions a new
+    /// topic of that name is about to list, and directories renamed for
+    /// deletion but not yet removed (any topic's: nothing deletes while the
+    /// metadata lock is held).
+    fn remove_leftovers(&self, name: &str, partitions: u32) -> Result<(), LogError> {
+        let mut removed = false;
+        for p in 0..partitions {
+            let dir = partition_dir(&self.path, name, p);
+            if dir.is_dir() {
+                fs::remove_dir_all(&dir).map_err(LogError::io(&dir, "delete"))?;
+                removed = true;
+            }
+        }
+        removed |= remove_deleted_dirs(&self.path)?;
+        if removed {
+            sync_dir(&self.path)?;
+        }
+        Ok(())
     }
 
     pub(super) fn open_new_partition(
