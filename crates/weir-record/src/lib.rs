@@ -64,6 +64,7 @@ mod reader;
 mod record;
 mod records;
 pub mod varint;
+mod view;
 
 pub use attributes::{Attributes, TimestampType};
 pub use batch::{DEFAULT_MAX_UNCOMPRESSED_BYTES, RecordBatch, RecordBatchMut, increment_sequence};
@@ -73,8 +74,6 @@ pub use control::{ControlRecord, ControlRecordType, EndTransactionMarker};
 pub use error::{ReadError, RecordError, RecordField};
 pub use reader::{BatchIter, PositionedBatch, ReaderBatches};
 pub use record::{Header, Record};
-pub use records::{
-    HeaderIter, HeaderView, IterPosition, MIN_RECORD_SIZE, RecordIter, RecordSpan, RecordView,
-    Records,
-};
+pub use records::{IterPosition, MIN_RECORD_SIZE, RecordIter, RecordSpan, Records};
+pub use view::{HeaderIter, HeaderView, RecordView};
 pub use weir_codec::{CodecError, Compression, CompressionConfig};
