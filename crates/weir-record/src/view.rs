@@ -29,7 +29,7 @@ pub struct RecordView<'a> {
 
 impl<'a> RecordView<'a> {
     /// The fields without the borrow, to rebuild this view later with
-    /// [`Records::view`]. (A records section is at most 2 GiB, so positions
+    /// [`Records::view`](crate::Records::view). (A records section is at most 2 GiB, so positions
     /// fit 32 bits.)
     #[inline]
     pub fn span(&self) -> RecordSpan {
@@ -220,7 +220,7 @@ impl<'a> HeaderView<'a> {
 }
 
 /// `data[r]` as a zero-copy `Bytes`, or empty when `r` is not inside `data`
-/// (a span of another batch, see [`Records::view`]): never a panic.
+/// (a span of another batch, see [`Records::view`](crate::Records::view)): never a panic.
 pub(crate) fn slice_checked(data: &Bytes, r: Range<usize>) -> Bytes {
     if r.start <= r.end && r.end <= data.len() {
         data.slice(r)
