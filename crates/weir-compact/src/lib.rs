@@ -47,6 +47,7 @@ mod cleaner;
 mod config;
 mod offset_map;
 mod retention;
+mod rewrite;
 mod txn;
 
 pub use clean::{CleanStats, Cleanable, cleanable};
