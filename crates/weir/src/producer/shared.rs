@@ -76,6 +76,7 @@ impl Memory {
 pub(super) type TopicMap = HashMap<Box<str>, (u64, Arc<TopicState>), foldhash::fast::RandomState>;
 
 /// The topic's state in `map` if it was read at metadata `version`.
+#[inline]
 pub(super) fn current_topic<'m>(
     map: &'m TopicMap,
     topic: &str,
