@@ -110,22 +110,35 @@ impl Cleaner {
     /// A cleaner for `logs`, reading `cleaner-offset-checkpoint`. No thread
     /// runs until [`start`](Self::start).
     ///
+    /// The entries of topics the directory no longer has are dropped (and
+    /// the file rewritten without them): a topic's delete that a crash cut
+    /// short after its data was gone leaves them, and a topic created again
+    /// under the name would count as cleaned up to the old topic's offsets.
+    /// Kafka removes a partition from the checkpoint before its directory.
+    ///
     /// # Errors
-    /// An unreadable checkpoint file.
+    /// An unreadable checkpoint file; the rewrite of one that held deleted
+    /// topics.
     pub fn new(logs: Arc<LogDir>, config: CleanerConfig) -> Result<Self, LogError> {
         let path = logs.path().join(CLEANER_CHECKPOINT);
-        let checkpoints = read_offset_checkpoint(&path)?
+        let exists = |topic: &str| logs.topic(topic).is_ok();
+        let read = read_offset_checkpoint(&path)?;
+        let read_count = read.len();
+        let checkpoints: std::collections::BTreeMap<(String, i32), i64> = read
             .into_iter()
+            .filter(|(t, _, _)| exists(t))
             .map(|(t, p, o)| ((t, p), o))
             .collect();
+        let deleted_topics = checkpoints.len() != read_count;
         let last = std::fs::read(logs.path().join(CLEANER_STATE_FILE))
             .ok()
             .and_then(|bytes| serde_json::from_slice::<Vec<LastClean>>(&bytes).ok())
             .unwrap_or_default()
             .into_iter()
+            .filter(|l| exists(&l.topic))
             .map(|l| ((l.topic, l.partition), (l.time_ms, l.stats)))
             .collect();
-        Ok(Cleaner {
+        let cleaner = Cleaner {
             inner: Arc::new(Inner {
                 logs,
                 state: Mutex::new(State {
@@ -142,7 +155,11 @@ impl Cleaner {
                 config,
             }),
             threads: Mutex::new(Vec::new()),
-        })
+        };
+        if deleted_topics {
+            cleaner.inner.write_checkpoint()?;
+        }
+        Ok(cleaner)
     }
 
     /// Starts the maintenance thread and, with `log.cleaner.enable`, the

@@ -176,10 +176,13 @@ impl Admin {
             });
         }
         self.weir.log_dir().delete_topic(name)?;
-        // The offsets first: a topic created again must never be read from
-        // the old topic's. Both steps run; the first error is reported.
-        // Offsets can exist only if __consumer_offsets does; it is not created
-        // for this.
+        // Then the offsets and the checkpoint (a topic created again must
+        // never be read from the old topic's offsets, nor count as cleaned up
+        // to its checkpoint); both steps run, and the first error is
+        // reported. After a crash or a failure here, the next open deletes
+        // both for topics that are gone (`GroupCoordinator::open`,
+        // `Cleaner::new`). Offsets can exist only if __consumer_offsets does;
+        // it is not created for this.
         let offsets = if self
             .weir
             .log_dir()

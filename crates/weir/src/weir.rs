@@ -145,6 +145,18 @@ impl WeirBuilder {
         let background = self.options.background_thread;
         let logs = Arc::new(LogDir::open_with(&self.path, self.options)?);
         let cleaner = Cleaner::new(Arc::clone(&logs), self.cleaner)?;
+        // With committed offsets on disk, the coordinator opens now, before
+        // anyone can create a topic: it deletes the offsets of topics whose
+        // delete a crash cut short, which a topic created again under the
+        // name would otherwise be read from.
+        let coordinator = if logs.topic(weir_group::CONSUMER_OFFSETS).is_ok() {
+            Some(Arc::new(GroupCoordinator::open(
+                Arc::clone(&logs),
+                self.offsets_partitions,
+            )?))
+        } else {
+            None
+        };
         if background {
             cleaner.start()?;
         }
@@ -153,7 +165,7 @@ impl WeirBuilder {
                 cleaner,
                 logs,
                 auto_create: self.auto_create,
-                coordinator: Mutex::new(None),
+                coordinator: Mutex::new(coordinator),
                 offsets_partitions: self.offsets_partitions,
             }),
         })

@@ -260,6 +260,57 @@ fn a_topic_created_again_is_not_taken_as_cleaned_up_to_the_old_checkpoint() {
     );
 }
 
+/// Review 18b: a topic's delete that a crash cut short after its data was
+/// gone (`LogDir::delete_topic` done, the checkpoint not yet forgotten) does
+/// not leave the new topic of that name counted as cleaned up to the old
+/// checkpoint: the next open drops the checkpoints of topics that are gone.
+#[test]
+fn a_delete_cut_short_after_the_data_leaves_no_checkpoint_for_the_topic_created_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let open = || {
+        Weir::builder(dir.path())
+            .cleaner_property("log.cleaner.enable", "false")
+            .unwrap()
+            .open()
+            .unwrap()
+    };
+    let compact = [("cleanup.policy", "compact"), ("delete.retention.ms", "0")];
+    let send = |weir: &Weir, keys: std::ops::Range<u32>| {
+        let producer = weir.producer(&[("linger.ms", "0")]).unwrap();
+        for k in keys {
+            let r = ProducerRecord::new("t", "v".to_string()).key(format!("k{}", k % 3));
+            producer.send(r).unwrap().wait().unwrap();
+        }
+        producer.close();
+    };
+    {
+        let weir = open();
+        weir.admin().create_topic("t", 1, &compact).unwrap();
+        send(&weir, 0..20);
+        weir.partition("t", 0).unwrap().roll().unwrap();
+        let stats = weir.cleaner().clean_partition("t", 0).unwrap().unwrap();
+        assert_eq!(stats.next_dirty_offset, 20);
+        // The data directory's part of the delete only, as a crash leaves it.
+        weir.log_dir().delete_topic("t").unwrap();
+        weir.close().unwrap();
+    }
+    let checkpoint = std::fs::read_to_string(dir.path().join("cleaner-offset-checkpoint")).unwrap();
+    assert!(checkpoint.contains("t 0 20"), "{checkpoint}");
+    let weir = open();
+    let checkpoint = std::fs::read_to_string(dir.path().join("cleaner-offset-checkpoint")).unwrap();
+    assert!(!checkpoint.contains("t 0"), "{checkpoint}");
+    weir.admin().create_topic("t", 1, &compact).unwrap();
+    send(&weir, 0..10);
+    weir.partition("t", 0).unwrap().roll().unwrap();
+    let stats = weir
+        .cleaner()
+        .clean_partition("t", 0)
+        .unwrap()
+        .expect("the new topic's segments are cleaned");
+    assert_eq!(stats.first_dirty_offset, 0, "{stats:?}");
+    assert_eq!(read_all(&weir, "t").len(), 3);
+}
+
 /// Deleting a topic a throttled clean is reading ends that clean (Kafka's
 /// `abortCleaning`): the delete does not wait out the pass.
 #[test]

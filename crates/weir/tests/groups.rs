@@ -788,6 +788,87 @@ fn deleting_a_topic_deletes_the_groups_offsets_for_it() {
     assert_eq!(committed[1].1.as_ref().map(|o| o.offset), Some(7));
 }
 
+/// Review 18b: a topic's delete that a crash cut short after its data was
+/// gone (`LogDir::delete_topic` done, the offsets not yet deleted) leaves no
+/// offsets for a topic created again under the name: the next open deletes
+/// the offsets of topics that are gone, before anyone can create one. Before,
+/// a group read a new topic of 400,800 records from the old one's offsets
+/// and got the last 800.
+#[test]
+fn a_delete_cut_short_after_the_data_leaves_no_offsets_for_the_topic_created_again() {
+    let (dir, weir) = weir();
+    let admin = weir.admin();
+    admin.create_topic("t", 1, &[]).unwrap();
+    admin.create_topic("kept", 1, &[]).unwrap();
+    let tp = TopicPartition::new("t", 0);
+    let kept = TopicPartition::new("kept", 0);
+    let mut c = consumer(&weir, "g", &[]);
+    c.commit_offsets_sync(&[
+        (tp.clone(), OffsetAndMetadata::new(5)),
+        (kept.clone(), OffsetAndMetadata::new(7)),
+    ])
+    .unwrap();
+    drop(c);
+    // The data directory's part of the delete only, as a crash leaves it.
+    weir.log_dir().delete_topic("t").unwrap();
+    drop((admin, weir));
+
+    let weir = Weir::builder(dir.path())
+        .offsets_topic_partitions(4)
+        .open()
+        .unwrap();
+    weir.admin().create_topic("t", 1, &[]).unwrap();
+    produce(&weir, "t", 10, 0);
+    let mut c = consumer(&weir, "g", &[]);
+    let committed = c.committed(&[tp.clone(), kept.clone()]).unwrap();
+    assert_eq!(committed[0].1, None, "the old topic's offset");
+    assert_eq!(committed[1].1.as_ref().map(|o| o.offset), Some(7));
+}
+
+/// As Kafka's `UNKNOWN_TOPIC_OR_PARTITION`: the coordinator refuses a commit
+/// to a topic or partition the data directory does not have, and stores
+/// nothing of it (offsets of a topic that is gone are deleted at open).
+#[test]
+fn a_commit_to_an_unknown_topic_or_partition_is_refused() {
+    let (_dir, weir) = weir();
+    weir.admin().create_topic("t", 2, &[]).unwrap();
+    let coordinator = weir.group_coordinator().unwrap();
+    let t0 = TopicPartition::new("t", 0);
+    for bad in [
+        TopicPartition::new("nope", 0),
+        TopicPartition::new("t", 2),
+        TopicPartition::new("t", -1),
+    ] {
+        let err = coordinator
+            .commit(
+                "g",
+                None,
+                &[
+                    (t0.clone(), OffsetAndMetadata::new(1)),
+                    (bad.clone(), OffsetAndMetadata::new(1)),
+                ],
+            )
+            .unwrap_err();
+        assert!(
+            matches!(
+                &err,
+                weir_group::GroupError::UnknownTopicOrPartition { topic, partition, .. }
+                    if *topic == bad.topic && *partition == bad.partition
+            ),
+            "{err:?}"
+        );
+        assert_eq!(
+            coordinator.committed("g", &t0),
+            None,
+            "part of a refused commit was stored"
+        );
+    }
+    coordinator
+        .commit("g", None, &[(t0.clone(), OffsetAndMetadata::new(1))])
+        .unwrap();
+    assert_eq!(coordinator.committed("g", &t0).map(|o| o.offset), Some(1));
+}
+
 #[test]
 fn enforce_rebalance_starts_a_new_generation_for_every_member() {
     let (_dir, weir) = weir();
