@@ -414,12 +414,18 @@ fn check_data_dir(path: &Path, creates: bool) -> Result<(), String> {
     };
     // Empty, or holding only partition directories with segments (copied
     // from a Kafka broker, which Weir adopts as topics), is fine too; a
-    // hidden entry (`.git`, `.env`) is another file.
+    // hidden entry (`.git`, `.env`) is another file. What an open writes
+    // before `meta.properties` (the lock, then `meta.properties` by way of
+    // its `.tmp`) is what a crash at the start of a first open leaves: the
+    // directory is still new.
     let mut only_partitions = true;
     for entry in entries.flatten() {
         let name = entry.file_name();
         if name == "meta.properties" || name == weir_log::TOPICS_FILE {
             return Ok(());
+        }
+        if name == weir_log::LOCK_FILE || name == "meta.properties.tmp" {
+            continue;
         }
         only_partitions &= !name.to_str().is_some_and(|n| n.starts_with('.'))
             && is_partition_with_segments(&entry.path());

@@ -54,6 +54,25 @@ fn a_data_directory_and_an_empty_one_open() {
     ok(&weir(dir.path(), &["topics", "list"], b""));
 }
 
+/// Review 18b: a crash at the very start of a directory's first open leaves
+/// the lock and `meta.properties.tmp` only. The directory is still a new
+/// one, and the command run again starts it (it was refused as "not a data
+/// directory" for ever).
+#[test]
+fn a_directory_left_by_a_crash_during_its_first_open_still_opens() {
+    for leftovers in [&[".lock"][..], &[".lock", "meta.properties.tmp"]] {
+        let dir = tempfile::tempdir().unwrap();
+        for name in leftovers {
+            std::fs::write(dir.path().join(name), b"").unwrap();
+        }
+        ok(&weir(dir.path(), &["topics", "create", "t"], b""));
+        assert!(
+            dir.path().join("meta.properties").is_file(),
+            "{leftovers:?}"
+        );
+    }
+}
+
 /// A `--data-dir` that is a file says so, instead of "does not exist" and a
 /// suggestion that then fails.
 #[test]
