@@ -148,12 +148,15 @@ impl WeirBuilder {
         // With committed offsets on disk, the coordinator opens now, before
         // anyone can create a topic: it deletes the offsets of topics whose
         // delete a crash cut short, which a topic created again under the
-        // name would otherwise be read from.
+        // name would otherwise be read from. A `__consumer_offsets` that does
+        // not load (damage, I/O) does not keep the data directory from
+        // opening, as Kafka's broker starts without the coordinator of a bad
+        // offsets partition: the first group operation opens it again and
+        // reports the error.
         let coordinator = if logs.topic(weir_group::CONSUMER_OFFSETS).is_ok() {
-            Some(Arc::new(GroupCoordinator::open(
-                Arc::clone(&logs),
-                self.offsets_partitions,
-            )?))
+            GroupCoordinator::open(Arc::clone(&logs), self.offsets_partitions)
+                .ok()
+                .map(Arc::new)
         } else {
             None
         };

@@ -825,6 +825,51 @@ fn a_delete_cut_short_after_the_data_leaves_no_offsets_for_the_topic_created_aga
     assert_eq!(committed[1].1.as_ref().map(|o| o.offset), Some(7));
 }
 
+/// The group coordinator opens with the data directory when committed
+/// offsets exist (to delete those of topics that are gone), but a
+/// `__consumer_offsets` that does not load does not keep the directory from
+/// opening: producing and reading work, and group operations report the
+/// damage.
+#[test]
+fn a_damaged_offsets_topic_does_not_keep_the_data_directory_from_opening() {
+    let (dir, weir) = weir();
+    weir.admin().create_topic("t", 1, &[]).unwrap();
+    let mut c = consumer(&weir, "g", &[]);
+    c.commit_offsets_sync(&[(TopicPartition::new("t", 0), OffsetAndMetadata::new(1))])
+        .unwrap();
+    drop(c);
+    // A record whose key does not decode, in every offsets partition.
+    for p in 0..4 {
+        let mut builder = weir_record::BatchBuilder::new(weir_record::BatchOptions::default());
+        builder
+            .append(&weir_record::Record::new("x").with_key(vec![0u8]))
+            .unwrap();
+        weir.log_dir()
+            .partition("__consumer_offsets", p)
+            .unwrap()
+            .append_as(
+                builder.build().unwrap(),
+                weir_log::AppendOrigin::Coordinator,
+            )
+            .unwrap();
+    }
+    drop(weir);
+
+    let weir = Weir::builder(dir.path())
+        .offsets_topic_partitions(4)
+        .open()
+        .unwrap();
+    produce(&weir, "t", 3, 0);
+    let err = weir.group_coordinator().unwrap_err();
+    assert!(
+        matches!(
+            err,
+            WeirError::Group(weir_group::GroupError::CorruptOffsetsRecord { .. })
+        ),
+        "{err:?}"
+    );
+}
+
 /// As Kafka's `UNKNOWN_TOPIC_OR_PARTITION`: the coordinator refuses a commit
 /// to a topic or partition the data directory does not have, and stores
 /// nothing of it (offsets of a topic that is gone are deleted at open).
