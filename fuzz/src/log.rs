@@ -79,10 +79,12 @@ pub fn checkpoint_decode(data: &[u8]) {
 /// shutdown), read to its end and appended to.
 ///
 /// Input: flags byte (bit 0: clean shutdown; bits 1 and 2: an `.index`, a
-/// `.timeindex` follows, each as a 2-byte length and its bytes), 8 bytes of
-/// base offset (the segment's file name), then the `.log` file. Recovered
-/// (unclean) logs must serve only CRC-valid batches at increasing offsets;
-/// every outcome is a value or a typed error, never a panic.
+/// `.timeindex` follows, each as a 2-byte length and its bytes; bit 3: the
+/// whole segment was fsynced, and damage in it is cut off after a copy, as
+/// `weir repair` does), 8 bytes of base offset (the segment's file name),
+/// then the `.log` file. Recovered (unclean) logs must serve only CRC-valid
+/// batches at increasing offsets; every outcome is a value or a typed error,
+/// never a panic.
 pub fn log_recover(data: &[u8]) {
     use std::sync::Arc;
 
@@ -111,6 +113,8 @@ pub fn log_recover(data: &[u8]) {
     // File names hold 20 decimal digits: any non-negative i64.
     let base_offset = i64::from_be_bytes(*base) & i64::MAX;
     let clean = flags & 1 == 1;
+    let fsynced = flags & 8 != 0;
+    let copies = tempfile::tempdir().expect("a temporary directory");
     let dir = tempfile::tempdir().expect("a temporary directory");
     let name = format!("{base_offset:020}");
     std::fs::write(dir.path().join(format!("{name}.log")), segment).expect("writing the segment");
@@ -133,9 +137,14 @@ pub fn log_recover(data: &[u8]) {
         config,
         OpenOptions {
             clean_shutdown: clean,
-            recovery_point: base_offset,
+            recovery_point: if fsynced {
+                base_offset.saturating_add(1 << 40)
+            } else {
+                base_offset
+            },
             log_start_offset: 0,
             clock: Arc::new(ManualClock::new(1_700_000_000_000)),
+            damaged_segments_to: fsynced.then(|| copies.path().to_path_buf()),
         },
     ) else {
         return;

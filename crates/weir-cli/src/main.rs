@@ -15,6 +15,7 @@ mod dump;
 mod groups;
 mod json;
 mod produce;
+mod repair;
 mod topics;
 mod verify;
 
@@ -119,6 +120,19 @@ enum Command {
         #[arg(long, value_enum, default_value_t = Format::Text)]
         format: Format,
     },
+    /// Open a data directory that damage keeps from opening (records that
+    /// were fsynced no longer read back), cutting each damaged partition at
+    /// its first damaged batch as Kafka's recovery cuts a log: the records
+    /// from there on are lost, and consumers whose positions lie past the new
+    /// end start over per auto.offset.reset.
+    ///
+    /// The damaged segment and every later one of each such partition are
+    /// first copied (and fsynced) into --backup. Run `weir verify` first to
+    /// see what is damaged, and `weir dump` on the copies to read what was
+    /// cut. Partitions without such damage are opened as usual (a torn,
+    /// unacknowledged tail is cut as at any open). Prints each cut (json: one
+    /// object listing them); exits 0 when the directory opens.
+    Repair(repair::RepairArgs),
     /// Check a log: every batch's CRC-32C, every record decoded, offsets in order,
     /// the .index, .timeindex, .txnindex and leader-epoch-checkpoint entries
     /// against the batches, and that nothing is missing: no index file without
@@ -365,6 +379,7 @@ fn main() -> ExitCode {
         Command::Bench(command) => bench::run(data_dir, &command, &mut out),
         Command::Groups(command) => groups::run(data_dir, &command, &mut out),
         Command::Compact(args) => compact::run(data_dir, &args, &mut out),
+        Command::Repair(args) => repair::run(data_dir, &args, &mut out),
     };
     let flushed = out.flush().map_err(Failure::from);
     match result.and(flushed) {
@@ -475,7 +490,7 @@ pub(crate) fn damaged_hint(data_dir: &Path, e: &LogError) -> String {
         |p| format!("move {}", p.display()),
     );
     format!(
-        "a data directory does not open while it holds damage that recovery must not cut off (records that were fsynced): `weir verify {}` shows every problem, and `weir dump` reads what is sound. To open the rest, {aside} out of the data directory (back it up): Weir then starts that partition again, empty, at its log start offset (0 unless retention or delete-records moved it), so its offsets are handed out again and committed offsets point past its end",
+        "a data directory does not open while it holds damage that recovery must not cut off (records that were fsynced): `weir verify {}` shows every problem, and `weir dump` reads what is sound. `weir repair --backup DIR` cuts each damaged partition at its damage as Kafka's recovery does (the records from there on are lost; what it cuts is copied into DIR first). Or, to open the rest without that partition, {aside} out of the data directory (back it up): Weir then starts that partition again, empty, at its log start offset (0 unless retention or delete-records moved it), so its offsets are handed out again and committed offsets point past its end",
         data_dir.display()
     )
 }

@@ -54,6 +54,73 @@ fn a_data_directory_and_an_empty_one_open() {
     ok(&weir(dir.path(), &["topics", "list"], b""));
 }
 
+/// `weir repair --backup DIR` opens a directory a damaged partition kept
+/// from opening: the partition is cut at its damage as Kafka's recovery cuts
+/// it, what is cut is copied into DIR first, and the directory opens again.
+#[test]
+fn repair_cuts_a_damaged_partition_after_copying_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().join("data");
+    std::fs::create_dir(&d).unwrap();
+    common::produced(&d, "seg", "1");
+    let mut segments: Vec<_> = std::fs::read_dir(d.join("seg-0"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "log"))
+        .collect();
+    segments.sort();
+    let last = segments.last().unwrap().clone();
+    let len = std::fs::metadata(&last).unwrap().len();
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&last)
+        .unwrap()
+        .set_len(len - 10)
+        .unwrap();
+    let damaged = std::fs::read(&last).unwrap();
+    let out = weir(&d, &["topics", "list"], b"");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("weir repair --backup"),
+        "{}",
+        stderr(&out)
+    );
+
+    // Not into the data directory itself.
+    let inside = d.join("backup");
+    let out = weir(&d, &["repair", "--backup", inside.to_str().unwrap()], b"");
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(!inside.exists());
+
+    let backup = dir.path().join("backup");
+    let out = ok(&weir(
+        &d,
+        &[
+            "repair",
+            "--backup",
+            backup.to_str().unwrap(),
+            "--format",
+            "json",
+        ],
+        b"",
+    ));
+    let report: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let repaired = report["repaired"].as_array().unwrap();
+    assert_eq!(repaired.len(), 1, "{report}");
+    assert_eq!(repaired[0]["partition"], "seg-0");
+    let copy = backup.join("seg-0").join(last.file_name().unwrap());
+    assert_eq!(std::fs::read(&copy).unwrap(), damaged);
+    ok(&weir(&d, &["topics", "list"], b""));
+    ok(&weir(&d, &["verify"], b""));
+    // Nothing left to repair.
+    let again = ok(&weir(
+        &d,
+        &["repair", "--backup", backup.to_str().unwrap()],
+        b"",
+    ));
+    assert!(again.contains("nothing to repair"), "{again}");
+}
+
 /// Review 18b: a crash at the very start of a directory's first open leaves
 /// the lock and `meta.properties.tmp` only. The directory is still a new
 /// one, and the command run again starts it (it was refused as "not a data

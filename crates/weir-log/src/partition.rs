@@ -21,7 +21,9 @@ use crate::paths::{list_segments, sync_dir};
 use crate::producer_state::ProducerStates;
 use crate::recovery::{RecoveryContext, recover_segment};
 use crate::segment::{DELETED_SUFFIX, LogSegment, SegmentSizing, lock, read_lock, write_lock};
-use crate::segment_file::LEADER_EPOCH_CHECKPOINT;
+use crate::segment_file::{
+    INDEX_SUFFIX, LEADER_EPOCH_CHECKPOINT, LOG_SUFFIX, TIME_INDEX_SUFFIX, TXN_INDEX_SUFFIX,
+};
 
 /// Suffix of segment files the cleaner was still writing.
 pub(crate) const CLEANED_SUFFIX: &str = ".cleaned";
@@ -76,6 +78,14 @@ pub struct OpenOptions {
     pub log_start_offset: i64,
     /// The clock for LogAppendTime, `segment.ms` and `flush.ms`.
     pub clock: Arc<dyn Clock>,
+    /// What recovery does with damage below the recovery point (records that
+    /// were fsynced, so no torn tail). `None`, the default: the open fails
+    /// with [`LogError::Corrupt`] and nothing is cut. `Some(dir)`: the
+    /// damaged segment and every later one are first copied (and fsynced)
+    /// into `dir/<topic>-<partition>/`, then the log is cut at the first
+    /// damaged batch and the later segments deleted, as Kafka's recovery
+    /// cuts a log: the records from the damage on are lost.
+    pub damaged_segments_to: Option<PathBuf>,
 }
 
 impl Default for OpenOptions {
@@ -85,6 +95,7 @@ impl Default for OpenOptions {
             recovery_point: 0,
             log_start_offset: 0,
             clock: system_clock(),
+            damaged_segments_to: None,
         }
     }
 }
@@ -102,6 +113,9 @@ pub struct RecoveryReport {
     pub reason: Option<(PathBuf, u64, String)>,
     /// The log end offset after recovery.
     pub log_end_offset: i64,
+    /// Where the segments were copied before damage below the recovery point
+    /// was cut off (see [`OpenOptions::damaged_segments_to`]).
+    pub damage_copied_to: Option<PathBuf>,
 }
 
 /// The writer's state, behind the append lock.
@@ -230,7 +244,9 @@ impl PartitionLog {
                     recovery_point: options.recovery_point,
                     contiguous,
                     epochs: &epochs,
+                    cut_damage: false,
                 },
+                options.damaged_segments_to.as_deref(),
                 &mut report,
             )?;
         }
@@ -523,6 +539,7 @@ fn recover(
     segments: &mut Vec<Arc<LogSegment>>,
     from: usize,
     ctx: RecoveryContext<'_>,
+    damaged_segments_to: Option<&Path>,
     report: &mut RecoveryReport,
 ) -> Result<(), LogError> {
     let mut previous_next = from
@@ -531,13 +548,26 @@ fn recover(
         .map(|s| s.last_offset() + 1);
     let mut i = from;
     while let Some(segment) = segments.get(i) {
-        let outcome = recover_segment(
-            segment,
-            RecoveryContext {
-                previous_next_offset: previous_next,
-                ..ctx
-            },
-        )?;
+        let ctx = RecoveryContext {
+            previous_next_offset: previous_next,
+            ..ctx
+        };
+        let outcome = match (recover_segment(segment, ctx), damaged_segments_to) {
+            (Err(LogError::Corrupt { .. }), Some(to)) => {
+                // Damage below the recovery point: copied, then cut off as
+                // Kafka's recovery cuts it.
+                report.damage_copied_to =
+                    Some(copy_segments(segments.get(i..).unwrap_or_default(), to)?);
+                recover_segment(
+                    segment,
+                    RecoveryContext {
+                        cut_damage: true,
+                        ..ctx
+                    },
+                )?
+            }
+            (outcome, _) => outcome?,
+        };
         report.segments_recovered += 1;
         if outcome.truncated_bytes > 0 || outcome.reason.is_some() {
             report.truncated_bytes += outcome.truncated_bytes;
@@ -557,6 +587,58 @@ fn recover(
         i += 1;
     }
     Ok(())
+}
+
+/// Copies the files of `segments` (a partition's, from its damaged one on)
+/// into `to/<partition directory's name>/`, fsynced, before recovery cuts
+/// them; a file already there is an error (an earlier copy is never
+/// overwritten). The directory they went to.
+fn copy_segments(segments: &[Arc<LogSegment>], to: &Path) -> Result<PathBuf, LogError> {
+    let Some(first) = segments.first() else {
+        return Ok(to.to_path_buf());
+    };
+    let log = first.log_path();
+    let name = log
+        .parent()
+        .and_then(Path::file_name)
+        .ok_or_else(|| LogError::Corrupt {
+            path: log.clone(),
+            position: 0,
+            reason: "a segment outside a partition directory".into(),
+        })?;
+    let dir = to.join(name);
+    fs::create_dir_all(&dir).map_err(LogError::io(&dir, "create directory"))?;
+    for segment in segments {
+        for kind in [
+            LOG_SUFFIX,
+            INDEX_SUFFIX,
+            TIME_INDEX_SUFFIX,
+            TXN_INDEX_SUFFIX,
+        ] {
+            let from = segment.path(kind);
+            let Some(file_name) = from.file_name() else {
+                continue;
+            };
+            let target = dir.join(file_name);
+            let mut source = match fs::File::open(&from) {
+                Ok(f) => f,
+                Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(LogError::io(&from, "open")(e)),
+            };
+            let mut copy = fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(&target)
+                .map_err(LogError::io(&target, "create"))?;
+            io::copy(&mut source, &mut copy).map_err(LogError::io(&target, "copy into"))?;
+            copy.sync_all().map_err(LogError::io(&target, "fsync"))?;
+        }
+    }
+    sync_dir(&dir)?;
+    if let Some(parent) = dir.parent() {
+        sync_dir(parent)?;
+    }
+    Ok(dir)
 }
 
 /// Deletes `.cleaned` and `.deleted` files and completes `.swap` replacements

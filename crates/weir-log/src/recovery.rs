@@ -50,6 +50,10 @@ pub(crate) struct RecoveryContext<'a> {
     pub(crate) contiguous: bool,
     /// The partition's leader epochs.
     pub(crate) epochs: &'a [EpochEntry],
+    /// Damage below the recovery point is cut off as a torn tail is, as
+    /// Kafka's recovery cuts it, instead of being an error (the caller
+    /// copied the segments first).
+    pub(crate) cut_damage: bool,
 }
 
 /// Why a batch's contents are unsound, with the decoding error when there is
@@ -228,6 +232,7 @@ pub(crate) fn recover_segment(
     }
     if let Some((position, why)) = &reason
         && next_offset < ctx.recovery_point
+        && !ctx.cut_damage
     {
         return Err(LogError::Corrupt {
             path,

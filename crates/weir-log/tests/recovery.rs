@@ -212,6 +212,77 @@ fn damage_below_the_recovery_point_is_an_error_not_a_truncation() {
     );
 }
 
+/// With `damaged_segments_to`, damage below the recovery point is cut off as
+/// Kafka's recovery cuts it (`weir repair`), after the damaged segment was
+/// copied: the log keeps every batch before the damage, and the copy holds
+/// the segment's bytes as they were.
+#[test]
+fn damage_below_the_recovery_point_is_cut_after_a_copy_when_asked() {
+    let (dir, config, written, recovery_point, active) = crash_fixture();
+    let base: i64 = active
+        .file_stem()
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let before_segment = written.iter().filter(|b| b.base_offset() < base).count();
+    let mut damaged = fs::read(&active).unwrap();
+    damaged[30] ^= 0x10;
+    fs::write(&active, &damaged).unwrap();
+    let copies = tempfile::tempdir().unwrap();
+    let (log, report) = weir_log::PartitionLog::open(
+        dir.path(),
+        "t",
+        0,
+        config,
+        weir_log::OpenOptions {
+            recovery_point,
+            damaged_segments_to: Some(copies.path().to_path_buf()),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let recovered = read_all(&log);
+    assert_eq!(recovered.len(), before_segment);
+    check_prefix(&recovered, &written);
+    assert_eq!(log.log_end_offset(), base);
+    let partition = dir.path().file_name().unwrap();
+    let copied_to = copies.path().join(partition);
+    assert_eq!(
+        report.damage_copied_to.as_deref(),
+        Some(copied_to.as_path())
+    );
+    let copy = copied_to.join(active.file_name().unwrap());
+    assert_eq!(
+        fs::read(&copy).unwrap(),
+        damaged,
+        "the copy holds the segment as it was"
+    );
+    let (path, position, _) = report.reason.clone().unwrap();
+    assert_eq!((path, position), (active.clone(), 0));
+    drop(log);
+    // An earlier copy is never overwritten: the same damage again is an error.
+    fs::write(&active, &damaged).unwrap();
+    let again = weir_log::PartitionLog::open(
+        dir.path(),
+        "t",
+        0,
+        small_config(6 * 1024),
+        weir_log::OpenOptions {
+            recovery_point,
+            damaged_segments_to: Some(copies.path().to_path_buf()),
+            ..Default::default()
+        },
+    );
+    assert!(matches!(again, Err(LogError::Io { .. })), "{again:?}");
+    assert_eq!(
+        fs::read(&active).unwrap(),
+        damaged,
+        "nothing cut without its copy"
+    );
+}
+
 fn copy_dir(from: &Path, to: &Path) {
     fs::create_dir_all(to).unwrap();
     for e in fs::read_dir(from).unwrap() {
@@ -372,6 +443,7 @@ fn a_segment_named_at_the_top_of_the_offset_range_is_refused_or_opened_never_a_p
                         recovery_point: 0,
                         log_start_offset: 0,
                         clock: std::sync::Arc::new(weir_log::ManualClock::new(NOW)),
+                        damaged_segments_to: None,
                     },
                 )
                 .map(|(log, _)| log.log_end_offset())

@@ -73,6 +73,14 @@ pub struct LogDirOptions {
     /// How often the recovery-point and log-start checkpoints are written
     /// (Kafka's `log.flush.offset.checkpoint.interval.ms`).
     pub checkpoint_interval_ms: u64,
+    /// What the open does with a partition damaged below its recovery point
+    /// (records that were fsynced). `None`, the default: the open fails with
+    /// [`LogError::Corrupt`] naming the file, and nothing is cut. `Some(dir)`:
+    /// the partition's damaged segment and every later one are copied into
+    /// `dir/<topic>-<partition>/`, then the log is cut at the damage as Kafka's
+    /// recovery cuts it (see `weir repair`, and
+    /// [`crate::OpenOptions::damaged_segments_to`]).
+    pub damaged_segments_to: Option<PathBuf>,
 }
 
 impl Default for LogDirOptions {
@@ -82,6 +90,7 @@ impl Default for LogDirOptions {
             clock: system_clock(),
             background_thread: true,
             checkpoint_interval_ms: 60_000,
+            damaged_segments_to: None,
         }
     }
 }

@@ -99,6 +99,7 @@ impl LogDir {
                         recovery_point: recovery_points.get(&key).copied().unwrap_or(0),
                         log_start_offset: log_starts.get(&key).copied().unwrap_or(0),
                         clock: Arc::clone(&options.clock),
+                        damaged_segments_to: options.damaged_segments_to.clone(),
                     },
                     checkpointed,
                 )?;

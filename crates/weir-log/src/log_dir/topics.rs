@@ -234,6 +234,7 @@ impl Inner {
                 recovery_point: 0,
                 log_start_offset: 0,
                 clock: Arc::clone(&self.options.clock),
+                damaged_segments_to: None,
             },
         )?;
         write_partition_metadata(&dir, topic_id)?;

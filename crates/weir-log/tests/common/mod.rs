@@ -83,6 +83,7 @@ pub fn open_with_clock(
             recovery_point,
             log_start_offset: 0,
             clock,
+            damaged_segments_to: None,
         },
     )
     .unwrap()
