@@ -28,10 +28,13 @@ pub(crate) fn create(
         .iter()
         .map(|(k, v)| (k.as_str(), v.as_str()))
         .collect();
-    let logs = open_data_dir(data_dir)?;
-    let topic = logs
+    // Through the admin client, which first finishes an unfinished delete
+    // of a topic of the name (its groups' offsets, its cleaner checkpoint).
+    let weir = crate::client::open(data_dir)?;
+    weir.admin()
         .create_topic(name, partitions, &refs)
-        .map_err(log_failure)?;
+        .map_err(crate::client::failure)?;
+    let topic = weir.log_dir().topic(name).map_err(log_failure)?;
     match format {
         Format::Text => writeln!(
             out,
@@ -46,7 +49,8 @@ pub(crate) fn create(
             json!({"topic": topic.name(), "partition_count": topic.partition_count(), "topic_id": topic.topic_id()})
         )?,
     }
-    close(logs)
+    drop(topic);
+    weir.close().map_err(crate::client::failure)
 }
 
 pub(crate) fn list(data_dir: &Path, format: Format, out: &mut impl Write) -> Result<(), Failure> {

@@ -264,16 +264,4 @@ pub enum GroupError {
         /// The id given.
         group: String,
     },
-
-    /// A commit names a partition the data directory does not have (Kafka's
-    /// `UNKNOWN_TOPIC_OR_PARTITION`): nothing of the commit is stored.
-    #[error("group {group}: no partition {partition} of topic {topic} to commit an offset for")]
-    UnknownTopicOrPartition {
-        /// The group.
-        group: String,
-        /// The topic.
-        topic: String,
-        /// The partition.
-        partition: i32,
-    },
 }

@@ -129,9 +129,7 @@ impl Admin {
         partitions: u32,
         configs: &[(&str, &str)],
     ) -> Result<(), WeirError> {
-        self.weir
-            .log_dir()
-            .create_topic(name, partitions, configs)?;
+        self.weir.create_topic(name, partitions, configs)?;
         Ok(())
     }
 
@@ -176,30 +174,11 @@ impl Admin {
             });
         }
         self.weir.log_dir().delete_topic(name)?;
-        // Then the offsets and the checkpoint (a topic created again must
-        // never be read from the old topic's offsets, nor count as cleaned up
-        // to its checkpoint); both steps run, and the first error is
-        // reported. After a crash or a failure here, the next open deletes
-        // both for topics that are gone (`GroupCoordinator::open`,
-        // `Cleaner::new`). Offsets can exist only if __consumer_offsets does;
-        // it is not created for this.
-        let offsets = if self
-            .weir
-            .log_dir()
-            .topic(weir_group::CONSUMER_OFFSETS)
-            .is_ok()
-        {
-            self.weir
-                .group_coordinator()
-                .and_then(|c| Ok(c.delete_topic_offsets(name)?))
-        } else {
-            Ok(())
-        };
-        // Nor is it counted as cleaned up to the old topic's checkpoint.
-        let checkpoint = self.weir.cleaner().forget_topic(name);
-        offsets?;
-        checkpoint?;
-        Ok(())
+        // Then what is kept of it above the log. Until that is done, the
+        // data directory lists the delete as unfinished (in the same write
+        // that removed the topic), and the next open, or a creation of a
+        // topic of the name, finishes it.
+        self.weir.finish_delete(name)
     }
 
     /// Topic names, internal topics excluded.

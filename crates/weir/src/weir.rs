@@ -145,33 +145,27 @@ impl WeirBuilder {
         let background = self.options.background_thread;
         let logs = Arc::new(LogDir::open_with(&self.path, self.options)?);
         let cleaner = Cleaner::new(Arc::clone(&logs), self.cleaner)?;
-        // With committed offsets on disk, the coordinator opens now, before
-        // anyone can create a topic: it deletes the offsets of topics whose
-        // delete a crash cut short, which a topic created again under the
-        // name would otherwise be read from. A `__consumer_offsets` that does
-        // not load (damage, I/O) does not keep the data directory from
-        // opening, as Kafka's broker starts without the coordinator of a bad
-        // offsets partition: the first group operation opens it again and
-        // reports the error.
-        let coordinator = if logs.topic(weir_group::CONSUMER_OFFSETS).is_ok() {
-            GroupCoordinator::open(Arc::clone(&logs), self.offsets_partitions)
-                .ok()
-                .map(Arc::new)
-        } else {
-            None
-        };
         if background {
             cleaner.start()?;
         }
-        Ok(Weir {
+        let weir = Weir {
             inner: Arc::new(Inner {
                 cleaner,
                 logs,
                 auto_create: self.auto_create,
-                coordinator: Mutex::new(coordinator),
+                coordinator: Mutex::new(None),
                 offsets_partitions: self.offsets_partitions,
             }),
-        })
+        };
+        // Deletes a crash or a failure cut short: their committed offsets and
+        // cleaner checkpoints go now. A step that fails (a damaged
+        // `__consumer_offsets`, say) leaves the delete unfinished without
+        // keeping the directory from opening; creating a topic of the name
+        // tries again and reports it.
+        for name in weir.inner.logs.unfinished_deletes() {
+            let _ = weir.finish_delete(&name);
+        }
+        Ok(weir)
     }
 }
 
@@ -243,6 +237,48 @@ impl Weir {
         self.topic_or_create(name, true)
     }
 
+    /// Finishes a topic's delete above the log (see
+    /// [`LogDir::unfinished_deletes`]): every group's committed offsets for
+    /// it are deleted (as Kafka's coordinator deletes them with the topic)
+    /// and the cleaner forgets its checkpoint, so that a topic created again
+    /// under the name is neither read from the old offsets nor taken as
+    /// cleaned up to the old checkpoint. Both steps run; the first error is
+    /// returned and the delete stays unfinished.
+    pub(crate) fn finish_delete(&self, name: &str) -> Result<(), WeirError> {
+        // Offsets exist only if __consumer_offsets does; it is not created
+        // for this.
+        let offsets = if self.inner.logs.topic(weir_group::CONSUMER_OFFSETS).is_ok() {
+            self.group_coordinator()
+                .and_then(|c| Ok(c.delete_topic_offsets(name)?))
+        } else {
+            Ok(())
+        };
+        let checkpoint = self.inner.cleaner.forget_topic(name);
+        offsets?;
+        checkpoint?;
+        Ok(self.inner.logs.finish_delete(name)?)
+    }
+
+    /// Creates a topic, finishing first an unfinished delete of a topic of
+    /// the name (see [`finish_delete`](Self::finish_delete)).
+    pub(crate) fn create_topic(
+        &self,
+        name: &str,
+        partitions: u32,
+        configs: &[(&str, &str)],
+    ) -> Result<Arc<Topic>, WeirError> {
+        if self
+            .inner
+            .logs
+            .unfinished_deletes()
+            .iter()
+            .any(|d| d == name)
+        {
+            self.finish_delete(name)?;
+        }
+        Ok(self.inner.logs.create_topic(name, partitions, configs)?)
+    }
+
     /// A topic; created first when auto-creation is on and `create` allows
     /// it (a consumer with `allow.auto.create.topics=false`, the admin client
     /// and Kafka's tools never create one).
@@ -260,13 +296,15 @@ impl Weir {
                         .iter()
                         .map(|(k, v)| (k.as_str(), v.as_str()))
                         .collect();
-                    match self.inner.logs.create_topic(name, *partitions, &refs) {
+                    match self.create_topic(name, *partitions, &refs) {
                         Ok(t) => Ok(t),
                         // Another thread created it first.
-                        Err(weir_log::LogError::TopicExists { .. }) => {
+                        Err(WeirError::Log(e))
+                            if matches!(*e, weir_log::LogError::TopicExists { .. }) =>
+                        {
                             Ok(self.inner.logs.topic(name)?)
                         }
-                        Err(e) => Err(e.into()),
+                        Err(e) => Err(e),
                     }
                 }
                 None => Err(e.into()),

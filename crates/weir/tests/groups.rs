@@ -817,6 +817,10 @@ fn a_delete_cut_short_after_the_data_leaves_no_offsets_for_the_topic_created_aga
         .offsets_topic_partitions(4)
         .open()
         .unwrap();
+    assert!(
+        weir.log_dir().unfinished_deletes().is_empty(),
+        "the open finishes the delete"
+    );
     weir.admin().create_topic("t", 1, &[]).unwrap();
     produce(&weir, "t", 10, 0);
     let mut c = consumer(&weir, "g", &[]);
@@ -825,19 +829,78 @@ fn a_delete_cut_short_after_the_data_leaves_no_offsets_for_the_topic_created_aga
     assert_eq!(committed[1].1.as_ref().map(|o| o.offset), Some(7));
 }
 
-/// The group coordinator opens with the data directory when committed
-/// offsets exist (to delete those of topics that are gone), but a
-/// `__consumer_offsets` that does not load does not keep the directory from
-/// opening: producing and reading work, and group operations report the
-/// damage.
+/// A delete unfinished in this process (the data directory's part done) is
+/// finished by the creation of a topic of the name, which then starts with
+/// no committed offsets.
+#[test]
+fn creating_a_topic_finishes_an_unfinished_delete_of_its_name() {
+    let (_dir, weir) = weir();
+    let admin = weir.admin();
+    admin.create_topic("t", 1, &[]).unwrap();
+    let tp = TopicPartition::new("t", 0);
+    admin.alter_group_offsets("g", &[(tp.clone(), 5)]).unwrap();
+    weir.log_dir().delete_topic("t").unwrap();
+    assert_eq!(weir.log_dir().unfinished_deletes(), ["t"]);
+    admin.create_topic("t", 1, &[]).unwrap();
+    assert!(weir.log_dir().unfinished_deletes().is_empty());
+    assert_eq!(weir.group_coordinator().unwrap().committed("g", &tp), None);
+}
+
+/// Review 18c: a delete whose offsets step failed (here `__consumer_offsets`
+/// latched read-only by a failed fsync) stays unfinished, and creating a
+/// topic of the name finishes it first, or fails: the new topic is never
+/// read from the old topic's offsets, in this process or after a restart.
+#[test]
+fn a_topic_is_not_created_over_a_delete_whose_offsets_step_failed() {
+    let dir = tempfile::tempdir().unwrap();
+    let open = || {
+        Weir::builder(dir.path())
+            .offsets_topic_partitions(1)
+            .open()
+            .unwrap()
+    };
+    let weir = open();
+    let admin = weir.admin();
+    admin.create_topic("t", 1, &[]).unwrap();
+    let tp = TopicPartition::new("t", 0);
+    admin.alter_group_offsets("g", &[(tp.clone(), 5)]).unwrap();
+    weir.log_dir()
+        .partition("__consumer_offsets", 0)
+        .unwrap()
+        .inject_fsync_failure();
+    assert!(admin.alter_group_offsets("h", &[(tp.clone(), 1)]).is_err());
+    assert!(matches!(admin.delete_topic("t"), Err(WeirError::Group(_))));
+    assert_eq!(weir.log_dir().unfinished_deletes(), ["t"]);
+    // Not over the old offsets: the creation finishes the delete first,
+    // which the read-only offsets partition refuses.
+    assert!(admin.create_topic("t", 1, &[]).is_err());
+    assert!(weir.log_dir().topic("t").is_err());
+    drop(admin);
+    drop(weir);
+
+    let weir = open();
+    assert!(weir.log_dir().unfinished_deletes().is_empty());
+    weir.admin().create_topic("t", 1, &[]).unwrap();
+    let committed = weir.group_coordinator().unwrap().committed("g", &tp);
+    assert_eq!(committed, None, "the old topic's offset");
+}
+
+/// An unfinished delete (its offsets not yet deleted) is finished when the
+/// data directory opens, but a `__consumer_offsets` that does not load does
+/// not keep the directory from opening: producing and reading work, the
+/// delete stays unfinished, and group operations, and creating a topic of
+/// the deleted name, report the damage.
 #[test]
 fn a_damaged_offsets_topic_does_not_keep_the_data_directory_from_opening() {
     let (dir, weir) = weir();
     weir.admin().create_topic("t", 1, &[]).unwrap();
+    weir.admin().create_topic("gone", 1, &[]).unwrap();
     let mut c = consumer(&weir, "g", &[]);
-    c.commit_offsets_sync(&[(TopicPartition::new("t", 0), OffsetAndMetadata::new(1))])
+    c.commit_offsets_sync(&[(TopicPartition::new("gone", 0), OffsetAndMetadata::new(1))])
         .unwrap();
     drop(c);
+    // The data directory's part of a delete only, as a crash leaves it.
+    weir.log_dir().delete_topic("gone").unwrap();
     // A record whose key does not decode, in every offsets partition.
     for p in 0..4 {
         let mut builder = weir_record::BatchBuilder::new(weir_record::BatchOptions::default());
@@ -860,7 +923,16 @@ fn a_damaged_offsets_topic_does_not_keep_the_data_directory_from_opening() {
         .open()
         .unwrap();
     produce(&weir, "t", 3, 0);
+    assert_eq!(weir.log_dir().unfinished_deletes(), ["gone"]);
     let err = weir.group_coordinator().unwrap_err();
+    assert!(
+        matches!(
+            err,
+            WeirError::Group(weir_group::GroupError::CorruptOffsetsRecord { .. })
+        ),
+        "{err:?}"
+    );
+    let err = weir.admin().create_topic("gone", 1, &[]).unwrap_err();
     assert!(
         matches!(
             err,
@@ -870,48 +942,51 @@ fn a_damaged_offsets_topic_does_not_keep_the_data_directory_from_opening() {
     );
 }
 
-/// As Kafka's `UNKNOWN_TOPIC_OR_PARTITION`: the coordinator refuses a commit
-/// to a topic or partition the data directory does not have, and stores
-/// nothing of it (offsets of a topic that is gone are deleted at open).
+/// Review 18c: opening a directory that lacks a topic some group committed
+/// offsets for (a Kafka broker's log directory holds `__consumer_offsets`
+/// with commits for partitions on other brokers) keeps those offsets: only
+/// a delete made here deletes a topic's offsets, as in Kafka.
 #[test]
-fn a_commit_to_an_unknown_topic_or_partition_is_refused() {
-    let (_dir, weir) = weir();
-    weir.admin().create_topic("t", 2, &[]).unwrap();
-    let coordinator = weir.group_coordinator().unwrap();
-    let t0 = TopicPartition::new("t", 0);
-    for bad in [
-        TopicPartition::new("nope", 0),
-        TopicPartition::new("t", 2),
-        TopicPartition::new("t", -1),
-    ] {
-        let err = coordinator
-            .commit(
-                "g",
-                None,
-                &[
-                    (t0.clone(), OffsetAndMetadata::new(1)),
-                    (bad.clone(), OffsetAndMetadata::new(1)),
-                ],
-            )
-            .unwrap_err();
-        assert!(
-            matches!(
-                &err,
-                weir_group::GroupError::UnknownTopicOrPartition { topic, partition, .. }
-                    if *topic == bad.topic && *partition == bad.partition
-            ),
-            "{err:?}"
-        );
-        assert_eq!(
-            coordinator.committed("g", &t0),
-            None,
-            "part of a refused commit was stored"
-        );
-    }
-    coordinator
-        .commit("g", None, &[(t0.clone(), OffsetAndMetadata::new(1))])
+fn offsets_of_a_topic_the_directory_does_not_hold_are_kept() {
+    let (dir, weir) = weir();
+    let admin = weir.admin();
+    admin.create_topic("a", 1, &[]).unwrap();
+    admin.create_topic("b", 1, &[]).unwrap();
+    let mut c = consumer(&weir, "g", &[]);
+    c.commit_offsets_sync(&[
+        (TopicPartition::new("a", 0), OffsetAndMetadata::new(5)),
+        (TopicPartition::new("b", 0), OffsetAndMetadata::new(7)),
+    ])
+    .unwrap();
+    drop((c, admin));
+    weir.close().unwrap();
+    drop(weir);
+    // The directory without `b`, as a broker's that holds only `a`.
+    let elsewhere = tempfile::tempdir().unwrap();
+    std::fs::rename(dir.path().join("b-0"), elsewhere.path().join("b-0")).unwrap();
+    let topics_file = dir.path().join(weir_log::TOPICS_FILE);
+    let mut topics: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&topics_file).unwrap()).unwrap();
+    topics["topics"].as_object_mut().unwrap().remove("b");
+    std::fs::write(&topics_file, serde_json::to_vec(&topics).unwrap()).unwrap();
+    let weir = Weir::builder(dir.path())
+        .offsets_topic_partitions(4)
+        .open()
         .unwrap();
-    assert_eq!(coordinator.committed("g", &t0).map(|o| o.offset), Some(1));
+    weir.group_coordinator().unwrap();
+    weir.close().unwrap();
+    drop(weir);
+    // `b` copied back in: its group's offset is still there.
+    std::fs::rename(elsewhere.path().join("b-0"), dir.path().join("b-0")).unwrap();
+    let weir = Weir::builder(dir.path())
+        .offsets_topic_partitions(4)
+        .open()
+        .unwrap();
+    let committed = weir
+        .group_coordinator()
+        .unwrap()
+        .committed("g", &TopicPartition::new("b", 0));
+    assert_eq!(committed.map(|o| o.offset), Some(7));
 }
 
 #[test]

@@ -80,29 +80,15 @@ impl GroupCoordinator {
     /// `partitions` partitions; Kafka's `offsets.topic.num.partitions` is 50)
     /// if missing and replays it to rebuild committed offsets and groups.
     ///
-    /// Committed offsets of topics the data directory no longer has are
-    /// deleted (tombstoned): a topic's delete that a crash cut short after
-    /// its data was gone leaves them, and a topic created again under the
-    /// name would be read from the old topic's offsets. Kafka drops a
-    /// topic's offsets with its deletion, and commits only to partitions
-    /// that exist.
-    ///
     /// # Errors
-    /// [`GroupError::Storage`] when the topic cannot be created, read or
-    /// written.
+    /// [`GroupError::Storage`] when the topic cannot be created or read.
     pub fn open(logs: Arc<LogDir>, partitions: u32) -> Result<Self, GroupError> {
         let store = OffsetStore::open(&logs, partitions)?;
-        let coordinator = GroupCoordinator {
+        Ok(GroupCoordinator {
             logs,
             store,
             groups: Mutex::new(HashMap::new()),
-        };
-        for topic in coordinator.store.committed_topics() {
-            if coordinator.logs.topic(&topic).is_err() {
-                coordinator.delete_topic_offsets(&topic)?;
-            }
-        }
-        Ok(coordinator)
+        })
     }
 
     fn slot(&self, group: &str) -> Arc<GroupSlot> {
@@ -284,26 +270,13 @@ impl GroupCoordinator {
     /// [`GroupError::UnknownMember`], [`GroupError::FencedInstanceId`],
     /// [`GroupError::IllegalGeneration`] (the
     /// group rebalanced since the member's generation), or, for a standalone
-    /// commit, [`GroupError::GroupNotEmpty`];
-    /// [`GroupError::UnknownTopicOrPartition`] for a partition the data
-    /// directory does not have (nothing is committed); storage errors.
+    /// commit, [`GroupError::GroupNotEmpty`]; storage errors.
     pub fn commit(
         &self,
         group: &str,
         member: Option<(&str, i32)>,
         offsets: &[(TopicPartition, OffsetAndMetadata)],
     ) -> Result<(Arc<PartitionLog>, i64), GroupError> {
-        let counts = self.counts();
-        if let Some((tp, _)) = offsets
-            .iter()
-            .find(|(tp, _)| counts(&tp.topic).is_none_or(|n| tp.partition < 0 || tp.partition >= n))
-        {
-            return Err(GroupError::UnknownTopicOrPartition {
-                group: group.to_string(),
-                topic: tp.topic.clone(),
-                partition: tp.partition,
-            });
-        }
         self.with_group(group, |g, now| {
             match member {
                 Some((id, generation)) => {

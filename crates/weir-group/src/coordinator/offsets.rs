@@ -391,17 +391,6 @@ impl OffsetStore {
         Ok(targets)
     }
 
-    /// The topics some group has committed offsets for.
-    pub(crate) fn committed_topics(&self) -> Vec<String> {
-        let mut topics: Vec<String> = lock(&self.offsets)
-            .keys()
-            .map(|(_, t, _)| t.clone())
-            .collect();
-        topics.sort();
-        topics.dedup();
-        topics
-    }
-
     /// A group's committed offset for a partition.
     pub(crate) fn committed(&self, group: &str, tp: &TopicPartition) -> Option<OffsetAndMetadata> {
         lock(&self.offsets)

@@ -22,7 +22,7 @@ mod topics;
 use open::deleted_dir_name;
 use topics::{new_topic_id, validate_topic_id, write_partition_metadata};
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fs::{self, File};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -99,6 +99,11 @@ impl Default for LogDirOptions {
 struct TopicsFile {
     version: u32,
     topics: BTreeMap<String, TopicEntry>,
+    /// Topics whose delete removed them here but whose state kept above the
+    /// log (groups' committed offsets, the cleaner's checkpoint) is not yet
+    /// known to be deleted (see [`LogDir::unfinished_deletes`]).
+    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
+    deleted: BTreeSet<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -200,6 +205,9 @@ struct Inner {
     /// Test seam: the next topic creation stops, as a crash would, once it
     /// has created this many partition directories (`u32::MAX`: never).
     crash_in_create_after: std::sync::atomic::AtomicU32,
+    /// Deleted topics whose delete is unfinished above the log (the
+    /// `deleted` list of `weir-topics.json`); changed under `meta`.
+    deleted: Mutex<BTreeSet<String>>,
 }
 
 /// A data directory: many topics' partitions, opened together, locked against
@@ -256,6 +264,10 @@ impl LogDir {
     /// [`LogError::Config`] naming a bad key or value; nothing is created then.
     /// Internal topic names are refused (see
     /// [`create_internal_topic`](Self::create_internal_topic)).
+    /// [`LogError::Io`] making a partition: the partitions made are removed
+    /// and the topic unlisted again; should that rewrite of
+    /// `weir-topics.json` fail too (a full disk), the topic stays listed and
+    /// the next open creates it whole, as a crash at that point would.
     pub fn create_topic(
         &self,
         name: &str,
@@ -329,6 +341,36 @@ impl LogDir {
         read_lock(&self.inner.topics).values().cloned().collect()
     }
 
+    /// Topics deleted here whose delete is unfinished above the log: the
+    /// state other crates keep of them (groups' committed offsets, the
+    /// cleaner's checkpoint) is not yet known to be gone. A topic is listed
+    /// from the write that removes it from `weir-topics.json` (so a crash
+    /// cannot lose the fact) until [`finish_delete`](Self::finish_delete), or
+    /// until [`create_topic`](Self::create_topic) creates a topic of the name
+    /// (which takes the old topic's state as dealt with). The `weir` crate
+    /// finishes them when it opens a directory, and before it creates a
+    /// topic of such a name.
+    pub fn unfinished_deletes(&self) -> Vec<String> {
+        lock(&self.inner.deleted).iter().cloned().collect()
+    }
+
+    /// Records that a deleted topic's state above the log is gone (see
+    /// [`unfinished_deletes`](Self::unfinished_deletes)), so that a topic of
+    /// its name can be created again.
+    ///
+    /// # Errors
+    /// [`LogError::Io`] writing `weir-topics.json` (the delete stays
+    /// unfinished).
+    pub fn finish_delete(&self, name: &str) -> Result<(), LogError> {
+        let _meta = lock(&self.inner.meta);
+        if !lock(&self.inner.deleted).remove(name) {
+            return Ok(());
+        }
+        self.inner.write_topics_file().inspect_err(|_| {
+            lock(&self.inner.deleted).insert(name.to_string());
+        })
+    }
+
     /// Deletes a topic: its partitions are closed, their directories renamed
     /// `<topic>-<p>.<id>-delete` (made durable first, so a crash cannot bring
     /// the data back), then the topic leaves `weir-topics.json` and the
@@ -336,6 +378,12 @@ impl LogDir {
     /// that a topic created later under the same name does not inherit its
     /// log start offset), and the directories are removed. Readers holding a
     /// partition keep their open files until they drop them.
+    ///
+    /// The same write of `weir-topics.json` lists the topic among the
+    /// [`unfinished_deletes`](Self::unfinished_deletes) until
+    /// [`finish_delete`](Self::finish_delete): what is kept of it above the
+    /// log (groups' committed offsets, the cleaner's checkpoint) must go
+    /// before a topic of that name is created again.
     ///
     /// # Errors
     /// [`LogError::UnknownTopic`]; [`LogError::Io`].
@@ -367,7 +415,13 @@ impl LogDir {
         // the two, the next open finds only `-delete` directories for the
         // topic and finishes the delete.
         sync_dir(&self.inner.path)?;
-        self.inner.write_topics_file()?;
+        let newly = lock(&self.inner.deleted).insert(name.to_string());
+        if let Err(e) = self.inner.write_topics_file() {
+            if newly {
+                lock(&self.inner.deleted).remove(name);
+            }
+            return Err(e);
+        }
         self.inner.write_checkpoints()?;
         for target in targets {
             fs::remove_dir_all(&target).map_err(LogError::io(&target, "delete"))?;

@@ -1,7 +1,7 @@
 //! Opening a data directory: its lock, `meta.properties`, the topics file,
 //! partition directories adopted from Kafka, and topics whose delete a crash cut short.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Write};
 use std::path::Path;
@@ -53,7 +53,7 @@ impl LogDir {
         write_meta_properties(&path)?;
         let recovery_points = read_checkpoint(&path.join(RECOVERY_POINT_CHECKPOINT))?;
         let log_starts = read_checkpoint(&path.join(LOG_START_OFFSET_CHECKPOINT))?;
-        let mut entries = read_topics_file(&path)?;
+        let (mut entries, mut deleted) = read_topics_file(&path)?;
         // KRaft's metadata log, adopted as a topic by an older Weir, is no
         // topic of the data (its directory is left as it is), and a topic
         // Kafka calls internal is internal whatever the file says.
@@ -61,10 +61,15 @@ impl LogDir {
         for (name, entry) in &mut entries {
             entry.internal |= is_internal_topic(name);
         }
-        drop_deleted_topics(&path, &mut entries)?;
+        // A delete a crash cut short between its renames and its write of
+        // weir-topics.json is finished here, and unfinished above the log.
+        deleted.extend(drop_deleted_topics(&path, &mut entries)?);
         remove_deleted_dirs(&path)?;
         let known: std::collections::BTreeSet<String> = entries.keys().cloned().collect();
         adopt_partition_dirs(&path, &mut entries)?;
+        // A topic of the name that exists now (partition directories copied
+        // in) is not the deleted one: its state is never deleted for it.
+        deleted.retain(|name| !entries.contains_key(name));
 
         let mut topics = BTreeMap::new();
         let mut recovery = Vec::new();
@@ -132,6 +137,7 @@ impl LogDir {
             recovery,
             metadata_version: std::sync::atomic::AtomicU64::new(0),
             crash_in_create_after: std::sync::atomic::AtomicU32::new(u32::MAX),
+            deleted: Mutex::new(deleted),
         });
         // The recovery points first: a partition adopted from a Kafka
         // directory is listed in `weir-topics.json` only once Weir's recovery
@@ -186,11 +192,16 @@ pub(super) fn take_lock(path: &Path) -> Result<File, LogError> {
     Ok(file)
 }
 
-pub(super) fn read_topics_file(path: &Path) -> Result<BTreeMap<String, TopicEntry>, LogError> {
+/// The topics `weir-topics.json` lists, and its unfinished deletes.
+type TopicsRead = (BTreeMap<String, TopicEntry>, BTreeSet<String>);
+
+pub(super) fn read_topics_file(path: &Path) -> Result<TopicsRead, LogError> {
     let file = path.join(TOPICS_FILE);
     let bytes = match fs::read(&file) {
         Ok(b) => b,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(BTreeMap::new()),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            return Ok((BTreeMap::new(), BTreeSet::new()));
+        }
         Err(e) => return Err(LogError::io(&file, "read")(e)),
     };
     let parsed: TopicsFile = serde_json::from_slice(&bytes).map_err(|e| LogError::Metadata {
@@ -215,7 +226,13 @@ pub(super) fn read_topics_file(path: &Path) -> Result<BTreeMap<String, TopicEntr
             });
         }
     }
-    Ok(parsed.topics)
+    for name in &parsed.deleted {
+        validate_topic_name(name).map_err(|e| LogError::Metadata {
+            path: file.clone(),
+            reason: e.to_string(),
+        })?;
+    }
+    Ok((parsed.topics, parsed.deleted))
 }
 
 /// Adds topics for partition directories that `weir-topics.json` does not
@@ -319,7 +336,7 @@ pub(super) fn deleted_dir_name(topic: &str, partition: i32, suffix: &str) -> Str
 pub(super) fn drop_deleted_topics(
     path: &Path,
     entries: &mut BTreeMap<String, TopicEntry>,
-) -> Result<(), LogError> {
+) -> Result<Vec<String>, LogError> {
     let mut deleted = std::collections::BTreeSet::new();
     // Names cut to fit (see `deleted_dir_name`): a topic starting with one.
     let mut cut = Vec::new();
@@ -332,12 +349,17 @@ pub(super) fn drop_deleted_topics(
             deleted.insert(topic);
         }
     }
+    let mut dropped = Vec::new();
     entries.retain(|name, entry| {
         let renamed =
             deleted.contains(name) || cut.iter().any(|prefix| name.starts_with(prefix.as_str()));
-        !renamed || (0..entry.partitions).any(|p| partition_dir(path, name, p).exists())
+        let kept = !renamed || (0..entry.partitions).any(|p| partition_dir(path, name, p).exists());
+        if !kept {
+            dropped.push(name.clone());
+        }
+        kept
     });
-    Ok(())
+    Ok(dropped)
 }
 
 /// Removes every directory renamed for deletion; whether there was one.

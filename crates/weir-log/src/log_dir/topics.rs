@@ -136,7 +136,20 @@ impl Inner {
         // the next open would read them as this topic's (its log start
         // offsets, its partitions, or a delete of it a crash cut short).
         self.write_checkpoints()?;
-        self.remove_leftovers(name, partitions)?;
+        // weir-topics.json as the map holds it first: an entry a failed
+        // delete left there goes before the `-delete` directories that would
+        // have let the next open finish that delete. An unfinished delete of
+        // the name ends with it: what creates a topic has dealt with the old
+        // one's state above the log (the weir crate finishes the delete
+        // first), and a new topic's must never be taken for the old one's.
+        let unfinished = lock(&self.deleted).remove(name);
+        if let Err(e) = self.write_topics_file() {
+            if unfinished {
+                lock(&self.deleted).insert(name.to_string());
+            }
+            return Err(e);
+        }
+        self.remove_leftovers(name)?;
         let topic_id = new_topic_id();
         // The topic exists once weir-topics.json lists it with every
         // partition and config, as Kafka's controller commits a topic and
@@ -191,16 +204,18 @@ impl Inner {
     }
 
     /// Removes what a topic named `name` left behind when its delete failed
-    /// midway in this process (the map no longer holds it): partition
-    /// directories not yet renamed for deletion, of the partitions a new
-    /// topic of that name is about to list, and directories renamed for
-    /// deletion but not yet removed (any topic's: nothing deletes while the
-    /// metadata lock is held).
-    fn remove_leftovers(&self, name: &str, partitions: u32) -> Result<(), LogError> {
+    /// midway in this process (the map no longer holds it): its partition
+    /// directories not yet renamed for deletion, whatever their number, and
+    /// directories renamed for deletion but not yet removed (any topic's:
+    /// nothing deletes while the metadata lock is held).
+    fn remove_leftovers(&self, name: &str) -> Result<(), LogError> {
         let mut removed = false;
-        for p in 0..partitions {
-            let dir = partition_dir(&self.path, name, p);
-            if dir.is_dir() {
+        for entry in fs::read_dir(&self.path).map_err(LogError::io(&self.path, "list"))? {
+            let dir = entry.map_err(LogError::io(&self.path, "list"))?.path();
+            if dir.is_dir()
+                && crate::segment_file::parse_partition_dir_name(&dir)
+                    .is_some_and(|(topic, _)| topic == name)
+            {
                 fs::remove_dir_all(&dir).map_err(LogError::io(&dir, "delete"))?;
                 removed = true;
             }
@@ -263,7 +278,12 @@ impl Inner {
         if let Some((name, entry)) = pending {
             topics.insert(name.to_string(), entry);
         }
-        let file = TopicsFile { version: 1, topics };
+        let deleted = lock(&self.deleted).clone();
+        let file = TopicsFile {
+            version: 1,
+            topics,
+            deleted,
+        };
         let path = self.path.join(TOPICS_FILE);
         let json = serde_json::to_vec_pretty(&file).map_err(|e| LogError::Metadata {
             path: path.clone(),
