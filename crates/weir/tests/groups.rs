@@ -829,6 +829,48 @@ fn a_delete_cut_short_after_the_data_leaves_no_offsets_for_the_topic_created_aga
     assert_eq!(committed[1].1.as_ref().map(|o| o.offset), Some(7));
 }
 
+/// Review 18c: a commit naming a partition that does not exist (a topic
+/// deleted meanwhile) stores the others and reports the unknown one, as
+/// Kafka's broker stores a commit's known partitions; a consumer's commits
+/// after a subscribed topic was deleted keep its progress on the others.
+#[test]
+fn a_commit_with_an_unknown_partition_stores_the_others() {
+    let (_dir, weir) = weir();
+    let admin = weir.admin();
+    admin.create_topic("a", 1, &[]).unwrap();
+    admin.create_topic("gone", 1, &[]).unwrap();
+    let a0 = TopicPartition::new("a", 0);
+    let gone0 = TopicPartition::new("gone", 0);
+    let mut c = consumer(&weir, "g", &[]);
+    admin.delete_topic("gone").unwrap();
+    let err = c
+        .commit_offsets_sync(&[
+            (a0.clone(), OffsetAndMetadata::new(5)),
+            (gone0.clone(), OffsetAndMetadata::new(1)),
+        ])
+        .unwrap_err();
+    assert!(err.to_string().contains("gone"), "{err}");
+    let committed = c.committed(std::slice::from_ref(&a0)).unwrap();
+    assert_eq!(committed[0].1.as_ref().map(|o| o.offset), Some(5));
+    // Async: the same, the future reporting the unknown partition.
+    let async_err = wait_for(c.commit_offsets_async(
+        &[
+            (a0.clone(), OffsetAndMetadata::new(6)),
+            (gone0.clone(), OffsetAndMetadata::new(1)),
+        ],
+        None,
+    ));
+    assert!(async_err.is_err());
+    c.commit_offsets_sync(&[]).unwrap();
+    let committed = c.committed(std::slice::from_ref(&a0)).unwrap();
+    assert_eq!(committed[0].1.as_ref().map(|o| o.offset), Some(6));
+    // Only unknown partitions: refused as before.
+    assert!(
+        c.commit_offsets_sync(&[(gone0, OffsetAndMetadata::new(1))])
+            .is_err()
+    );
+}
+
 /// A delete unfinished in this process (the data directory's part done) is
 /// finished by the creation of a topic of the name, which then starts with
 /// no committed offsets.

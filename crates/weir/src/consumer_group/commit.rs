@@ -136,13 +136,17 @@ impl Consumer {
         Ok((Arc::clone(&m.coordinator), m.group.clone(), member))
     }
 
+    /// Appends a commit; with the error of a partition that does not exist
+    /// (a topic deleted, say), which does not keep the others from being
+    /// committed: as Kafka's broker stores a commit's known partitions and
+    /// answers `UNKNOWN_TOPIC_OR_PARTITION` for the others.
     pub(super) fn append_commit(
         &mut self,
         offsets: &[(TopicPartition, OffsetAndMetadata)],
-    ) -> Result<(Arc<weir_log::PartitionLog>, i64), WeirError> {
-        // Kafka's checks: `OffsetAndMetadata` refuses a negative offset, the
-        // broker metadata over `offset.metadata.max.bytes` (4096) and
-        // partitions that do not exist.
+    ) -> Result<(Arc<weir_log::PartitionLog>, i64, Option<WeirError>), WeirError> {
+        // Kafka's client-side checks, which refuse the whole commit:
+        // `OffsetAndMetadata` refuses a negative offset, and the broker
+        // metadata over `offset.metadata.max.bytes` (4096).
         for (tp, o) in offsets {
             if o.offset < 0 {
                 return Err(WeirError::InvalidArgument(format!(
@@ -161,25 +165,43 @@ impl Consumer {
         }
         // Each topic looked up once (a commit often names every partition of
         // a few topics).
-        let mut checked: Option<(&str, Arc<weir_log::Topic>)> = None;
-        for (tp, _) in offsets {
+        let mut checked: Option<(&str, Result<Arc<weir_log::Topic>, WeirError>)> = None;
+        let mut unknown = None;
+        let mut known = Vec::with_capacity(offsets.len());
+        for (tp, o) in offsets {
             let topic = match &checked {
-                Some((name, t)) if *name == tp.topic.as_str() => Arc::clone(t),
+                Some((name, t)) if *name == tp.topic.as_str() => t.clone(),
                 _ => {
-                    let t = self.weir.topic_or_create(&tp.topic, false)?;
-                    checked = Some((tp.topic.as_str(), Arc::clone(&t)));
+                    let t = self.weir.topic_or_create(&tp.topic, false);
+                    checked = Some((tp.topic.as_str(), t.clone()));
                     t
                 }
             };
-            let count = i64::from(topic.partition_count());
-            if !(0..count).contains(&i64::from(tp.partition)) {
-                // The log's own error, naming the topic's partition count.
-                topic.partition(tp.partition)?;
+            // The log's own errors, naming the topic or its partition count.
+            let exists = topic.and_then(|t| {
+                let count = i64::from(t.partition_count());
+                if (0..count).contains(&i64::from(tp.partition)) {
+                    Ok(())
+                } else {
+                    t.partition(tp.partition).map(drop).map_err(WeirError::from)
+                }
+            });
+            match exists {
+                Ok(()) => known.push((tp.clone(), o.clone())),
+                Err(e) => {
+                    unknown.get_or_insert(e);
+                }
             }
+        }
+        if known.is_empty()
+            && let Some(e) = unknown
+        {
+            return Err(e);
         }
         let (coordinator, group, member) = self.commit_target()?;
         let member = member.as_ref().map(|(id, g)| (id.as_str(), *g));
-        Ok(coordinator.commit(&group, member, offsets)?)
+        let (log, end) = coordinator.commit(&group, member, &known)?;
+        Ok((log, end, unknown))
     }
 
     /// Commits the positions of every assigned partition (the next offsets
@@ -200,7 +222,11 @@ impl Consumer {
     /// callbacks of the async commits made before it before it returns.
     ///
     /// # Errors
-    /// As [`commit_sync`](Self::commit_sync).
+    /// As [`commit_sync`](Self::commit_sync); a negative offset or metadata
+    /// over `offset.metadata.max.bytes` refuses the whole commit. A
+    /// partition that does not exist (its topic deleted, say) is reported,
+    /// and the others are committed all the same, as Kafka's broker stores
+    /// a commit's known partitions.
     pub fn commit_offsets_sync(
         &mut self,
         offsets: &[(TopicPartition, OffsetAndMetadata)],
@@ -215,10 +241,10 @@ impl Consumer {
             self.finish_async_commits();
             return Ok(());
         }
-        let (log, end) = self.append_commit(offsets)?;
+        let (log, end, unknown) = self.append_commit(offsets)?;
         log.flush_until(end)?;
         self.complete_async_commits();
-        Ok(())
+        unknown.map_or(Ok(()), Err)
     }
 
     /// Commits the positions of every assigned partition without waiting for
@@ -235,6 +261,8 @@ impl Consumer {
     /// bytes, a fenced generation), or one with nothing to commit, reports
     /// through its future at once, and through its callback in the same
     /// place as the others: after the callbacks of the commits before it.
+    /// The known partitions of a commit naming an unknown one are committed
+    /// (as [`commit_offsets_sync`](Self::commit_offsets_sync)).
     pub fn commit_offsets_async(
         &mut self,
         offsets: &[(TopicPartition, OffsetAndMetadata)],
@@ -256,10 +284,19 @@ impl Consumer {
             self.append_commit(offsets).map_err(Some)
         };
         let (outcome, future) = match appended {
-            Ok((log, end)) => (
+            Ok((log, end, None)) => (
                 PendingOutcome::Durable(log.durable(end)),
                 CommitState::Written(durable_now(&log, end)),
             ),
+            // The known partitions are written (and their fsync asked for);
+            // the commit reports the unknown one.
+            Ok((log, end, Some(e))) => {
+                drop(durable_now(&log, end));
+                (
+                    PendingOutcome::Known(Err(e.clone())),
+                    CommitState::Failed(Some(e)),
+                )
+            }
             Err(Some(e)) => (
                 PendingOutcome::Known(Err(e.clone())),
                 CommitState::Failed(Some(e)),
