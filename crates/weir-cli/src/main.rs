@@ -130,8 +130,12 @@ enum Command {
     /// first copied (and fsynced) into --backup. Run `weir verify` first to
     /// see what is damaged, and `weir dump` on the copies to read what was
     /// cut. Partitions without such damage are opened as usual (a torn,
-    /// unacknowledged tail is cut as at any open). Prints each cut (json: one
-    /// object listing them); exits 0 when the directory opens.
+    /// unacknowledged tail is cut as at any open). Damage is cut where
+    /// recovery reads (the segments from the recovery point on, or a last
+    /// segment that does not end cleanly); an older segment whose index must
+    /// be rebuilt and whose batches do not frame still fails the open, named
+    /// in the error. Prints each cut (json: one object listing them); exits
+    /// 0 when the directory opens.
     Repair(repair::RepairArgs),
     /// Check a log: every batch's CRC-32C, every record decoded, offsets in order,
     /// the .index, .timeindex, .txnindex and leader-epoch-checkpoint entries
@@ -490,7 +494,7 @@ pub(crate) fn damaged_hint(data_dir: &Path, e: &LogError) -> String {
         |p| format!("move {}", p.display()),
     );
     format!(
-        "a data directory does not open while it holds damage that recovery must not cut off (records that were fsynced): `weir verify {}` shows every problem, and `weir dump` reads what is sound. `weir repair --backup DIR` cuts each damaged partition at its damage as Kafka's recovery does (the records from there on are lost; what it cuts is copied into DIR first). Or, to open the rest without that partition, {aside} out of the data directory (back it up): Weir then starts that partition again, empty, at its log start offset (0 unless retention or delete-records moved it), so its offsets are handed out again and committed offsets point past its end",
+        "a data directory does not open while it holds damage that recovery must not cut off (records that were fsynced): `weir verify {}` shows every problem, and `weir dump` reads what is sound. `weir repair --backup DIR` cuts a partition at damage that recovery reads (its last segments) as Kafka's recovery does: the records from there on are lost, and what it cuts is copied into DIR first; damage in an index-less older segment it reports again. Or, to open the rest without that partition, {aside} out of the data directory (back it up): Weir then starts that partition again, empty, at its log start offset (0 unless retention or delete-records moved it), so its offsets are handed out again and committed offsets point past its end",
         data_dir.display()
     )
 }

@@ -201,7 +201,7 @@ impl PartitionLog {
         settle_leftovers(dir)?;
         let now = options.clock.now_ms();
         let sz = sizing(&config);
-        let epochs = read_epochs(dir)?;
+        let mut epochs = read_epochs(dir)?;
         let bases: Vec<i64> = list_segments(dir)
             .map_err(LogError::io(dir, "list"))?
             .into_iter()
@@ -262,6 +262,19 @@ impl PartitionLog {
         let next_offset = (active.last_offset() + 1).max(active.base_offset());
         let first_base = segments.first().map_or(0, |s| s.base_offset());
         let log_start = options.log_start_offset.max(first_base).min(next_offset);
+        // A log recovery cut keeps no leader epoch that starts past its new
+        // end (Kafka's `LogLoader` truncates the epoch cache to the recovered
+        // end): appends there would be stamped with an epoch the checkpoint
+        // says starts later, which the next recovery takes for damage.
+        let cut = report.truncated_bytes > 0 || report.segments_deleted > 0;
+        if cut && epochs.iter().any(|e| e.start_offset >= next_offset) {
+            epochs.retain(|e| e.start_offset < next_offset);
+            if !epochs.is_empty() {
+                let path = dir.join(LEADER_EPOCH_CHECKPOINT);
+                write_atomically(&path, format_leader_epoch_checkpoint(&epochs).as_bytes())
+                    .map_err(LogError::io(&path, "write"))?;
+            }
+        }
         let leader_epoch = epochs.last().map_or(0, |e| e.epoch);
         if epochs.is_empty() {
             let path = dir.join(LEADER_EPOCH_CHECKPOINT);

@@ -283,6 +283,50 @@ fn damage_below_the_recovery_point_is_cut_after_a_copy_when_asked() {
     );
 }
 
+/// Review 18d: a cut keeps no leader epoch that starts past the log's new
+/// end (Kafka's `LogLoader` truncates its epoch cache): before, appends after
+/// a repair were stamped with the last epoch, which the checkpoint said
+/// starts later, and the next recovery took them for damage.
+#[test]
+fn a_cut_drops_the_leader_epochs_that_start_past_the_new_end() {
+    let (dir, config, _written, recovery_point, active) = crash_fixture();
+    let base: i64 = active
+        .file_stem()
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let epochs = dir.path().join("leader-epoch-checkpoint");
+    fs::write(&epochs, "0\n2\n0 0\n3 1000000\n").unwrap();
+    let mut damaged = fs::read(&active).unwrap();
+    damaged[30] ^= 0x10;
+    fs::write(&active, &damaged).unwrap();
+    let copies = tempfile::tempdir().unwrap();
+    let options = |recovery_point, copies: Option<PathBuf>| weir_log::OpenOptions {
+        recovery_point,
+        damaged_segments_to: copies,
+        ..Default::default()
+    };
+    let (log, _) = weir_log::PartitionLog::open(
+        dir.path(),
+        "t",
+        0,
+        config.clone(),
+        options(recovery_point, Some(copies.path().to_path_buf())),
+    )
+    .unwrap();
+    assert_eq!(log.log_end_offset(), base);
+    assert_eq!(fs::read_to_string(&epochs).unwrap(), "0\n1\n0 0\n");
+    log.append(batch(1, 3, 10, NOW)).unwrap();
+    log.flush_until(log.log_end_offset()).unwrap();
+    drop(log);
+    // After a crash: recovery reads the appended batch against the epochs.
+    let (log, report) =
+        weir_log::PartitionLog::open(dir.path(), "t", 0, config, options(base, None)).unwrap();
+    assert_eq!(log.log_end_offset(), base + 3, "{report:?}");
+}
+
 fn copy_dir(from: &Path, to: &Path) {
     fs::create_dir_all(to).unwrap();
     for e in fs::read_dir(from).unwrap() {

@@ -43,6 +43,9 @@ struct Inner {
     auto_create: Option<(u32, Vec<(String, String)>)>,
     /// Created on first use of a consumer group.
     coordinator: Mutex<Option<Arc<GroupCoordinator>>>,
+    /// Serializes finishing a topic's delete with creating a topic (see
+    /// [`Weir::finish_delete`]).
+    deletes: Mutex<()>,
     offsets_partitions: u32,
 }
 
@@ -154,6 +157,7 @@ impl WeirBuilder {
                 logs,
                 auto_create: self.auto_create,
                 coordinator: Mutex::new(None),
+                deletes: Mutex::new(()),
                 offsets_partitions: self.offsets_partitions,
             }),
         };
@@ -245,6 +249,28 @@ impl Weir {
     /// cleaned up to the old checkpoint. Both steps run; the first error is
     /// returned and the delete stays unfinished.
     pub(crate) fn finish_delete(&self, name: &str) -> Result<(), WeirError> {
+        let _deletes = self
+            .inner
+            .deletes
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        self.finish_delete_locked(name)
+    }
+
+    /// [`finish_delete`](Self::finish_delete) under the `deletes` lock: a
+    /// delete another thread finished (and a topic of the name perhaps
+    /// created since) is left alone, so a live topic's offsets are never
+    /// deleted.
+    fn finish_delete_locked(&self, name: &str) -> Result<(), WeirError> {
+        if !self
+            .inner
+            .logs
+            .unfinished_deletes()
+            .iter()
+            .any(|d| d == name)
+        {
+            return Ok(());
+        }
         // Offsets exist only if __consumer_offsets does; it is not created
         // for this.
         let offsets = if self.inner.logs.topic(weir_group::CONSUMER_OFFSETS).is_ok() {
@@ -267,15 +293,14 @@ impl Weir {
         partitions: u32,
         configs: &[(&str, &str)],
     ) -> Result<Arc<Topic>, WeirError> {
-        if self
+        // Held from the check to the creation: a delete's own finish, racing
+        // this creation, cannot then delete the new topic's offsets.
+        let _deletes = self
             .inner
-            .logs
-            .unfinished_deletes()
-            .iter()
-            .any(|d| d == name)
-        {
-            self.finish_delete(name)?;
-        }
+            .deletes
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        self.finish_delete_locked(name)?;
         Ok(self.inner.logs.create_topic(name, partitions, configs)?)
     }
 
@@ -369,5 +394,41 @@ impl Weir {
     pub fn close(&self) -> Result<(), WeirError> {
         self.inner.cleaner.shutdown();
         Ok(self.inner.logs.close()?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::record::TopicPartition;
+    use weir_group::OffsetAndMetadata;
+
+    /// Review 18d: a delete's own finish that comes after a topic of the name
+    /// was created again (by a creation that finished the delete first) leaves
+    /// the new topic's committed offsets alone.
+    #[test]
+    fn a_late_finish_of_a_delete_leaves_the_new_topics_offsets() {
+        let dir = tempfile::tempdir().unwrap();
+        let weir = Weir::builder(dir.path())
+            .offsets_topic_partitions(1)
+            .open()
+            .unwrap();
+        weir.admin().create_topic("t", 1, &[]).unwrap();
+        let tp = TopicPartition::new("t", 0);
+        weir.group_coordinator()
+            .unwrap()
+            .commit("g", None, &[(tp.clone(), OffsetAndMetadata::new(5))])
+            .unwrap();
+        weir.log_dir().delete_topic("t").unwrap();
+        // Another thread's creation: finishes the delete, creates the topic.
+        weir.admin().create_topic("t", 1, &[]).unwrap();
+        let coordinator = weir.group_coordinator().unwrap();
+        let (log, end) = coordinator
+            .commit("g", None, &[(tp.clone(), OffsetAndMetadata::new(20))])
+            .unwrap();
+        log.flush_until(end).unwrap();
+        // The delete's own finish, late.
+        weir.finish_delete("t").unwrap();
+        assert_eq!(coordinator.committed("g", &tp).map(|o| o.offset), Some(20));
     }
 }

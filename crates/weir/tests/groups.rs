@@ -866,9 +866,57 @@ fn a_commit_with_an_unknown_partition_stores_the_others() {
     assert_eq!(committed[0].1.as_ref().map(|o| o.offset), Some(6));
     // Only unknown partitions: refused as before.
     assert!(
-        c.commit_offsets_sync(&[(gone0, OffsetAndMetadata::new(1))])
+        c.commit_offsets_sync(&[(gone0.clone(), OffsetAndMetadata::new(1))])
             .is_err()
     );
+    // The known partitions' durability comes first: a failed fsync is what
+    // the partial commit reports, not the unknown partition.
+    for p in 0..4 {
+        weir.log_dir()
+            .partition("__consumer_offsets", p)
+            .unwrap()
+            .inject_fsync_failure();
+    }
+    let err = wait_for(c.commit_offsets_async(
+        &[
+            (a0, OffsetAndMetadata::new(7)),
+            (gone0, OffsetAndMetadata::new(1)),
+        ],
+        None,
+    ))
+    .unwrap_err();
+    assert!(!err.to_string().contains("gone"), "{err}");
+}
+
+/// Review 18d: a delete that failed after the topic left the data
+/// directory's map (a partition's rename, or its write of weir-topics.json)
+/// is still listed as unfinished, so a creation of the name in this process
+/// finishes it first and the new topic starts with no committed offsets.
+#[test]
+fn a_delete_that_failed_midway_is_still_finished_before_a_creation() {
+    for fail_at in ["rename", "topics file"] {
+        let (dir, weir) = weir();
+        let admin = weir.admin();
+        admin.create_topic("t", 1, &[]).unwrap();
+        let tp = TopicPartition::new("t", 0);
+        admin
+            .alter_group_offsets("g", &[(tp.clone(), 500)])
+            .unwrap();
+        let blocker = dir.path().join(format!("{}.tmp", weir_log::TOPICS_FILE));
+        match fail_at {
+            "rename" => std::fs::remove_dir_all(dir.path().join("t-0")).unwrap(),
+            _ => std::fs::create_dir(&blocker).unwrap(),
+        }
+        assert!(admin.delete_topic("t").is_err(), "{fail_at}");
+        assert_eq!(weir.log_dir().unfinished_deletes(), ["t"], "{fail_at}");
+        let _ = std::fs::remove_dir(&blocker);
+        admin.create_topic("t", 1, &[]).unwrap();
+        assert_eq!(
+            weir.group_coordinator().unwrap().committed("g", &tp),
+            None,
+            "{fail_at}"
+        );
+    }
 }
 
 /// A delete unfinished in this process (the data directory's part done) is

@@ -73,8 +73,11 @@ pub struct LogDirOptions {
     /// How often the recovery-point and log-start checkpoints are written
     /// (Kafka's `log.flush.offset.checkpoint.interval.ms`).
     pub checkpoint_interval_ms: u64,
-    /// What the open does with a partition damaged below its recovery point
-    /// (records that were fsynced). `None`, the default: the open fails with
+    /// What the open does with a partition whose recovery (the segments from
+    /// the one holding the recovery point on, or a last segment that does
+    /// not end cleanly) meets damage below the recovery point (records that
+    /// were fsynced). An older segment whose index must be rebuilt and whose
+    /// batches do not frame fails the open either way. `None`, the default: the open fails with
     /// [`LogError::Corrupt`] naming the file, and nothing is cut. `Some(dir)`:
     /// the partition's damaged segment and every later one are copied into
     /// `dir/<topic>-<partition>/`, then the log is cut at the damage as Kafka's
@@ -389,6 +392,15 @@ impl LogDir {
     /// [`LogError::UnknownTopic`]; [`LogError::Io`].
     pub fn delete_topic(&self, name: &str) -> Result<(), LogError> {
         let _meta = lock(&self.inner.meta);
+        if !read_lock(&self.inner.topics).contains_key(name) {
+            return Err(LogError::UnknownTopic {
+                topic: name.to_string(),
+            });
+        }
+        // Unfinished before the topic leaves the map: whoever finds it gone
+        // finds the delete listed, also when a step below fails (the next
+        // open, or a creation of the name, finishes it).
+        lock(&self.inner.deleted).insert(name.to_string());
         let topic =
             write_lock(&self.inner.topics)
                 .remove(name)
@@ -415,13 +427,7 @@ impl LogDir {
         // the two, the next open finds only `-delete` directories for the
         // topic and finishes the delete.
         sync_dir(&self.inner.path)?;
-        let newly = lock(&self.inner.deleted).insert(name.to_string());
-        if let Err(e) = self.inner.write_topics_file() {
-            if newly {
-                lock(&self.inner.deleted).remove(name);
-            }
-            return Err(e);
-        }
+        self.inner.write_topics_file()?;
         self.inner.write_checkpoints()?;
         for target in targets {
             fs::remove_dir_all(&target).map_err(LogError::io(&target, "delete"))?;

@@ -28,8 +28,8 @@ pub(crate) struct PendingCommit {
 
 /// What an async commit's callback waits for.
 pub(super) enum PendingOutcome {
-    /// Written: its fsync.
-    Durable(Durable),
+    /// Written: its fsync, then the partition left out as unknown, if any.
+    Durable(Durable, Option<WeirError>),
     /// Refused, or nothing to commit: known already, but reported after
     /// the callbacks of the commits before it, never inside `commit_async`.
     Known(Result<(), WeirError>),
@@ -38,7 +38,10 @@ pub(super) enum PendingOutcome {
 impl PendingOutcome {
     pub(super) fn poll(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), WeirError>> {
         match self {
-            PendingOutcome::Durable(d) => Pin::new(d).poll(cx).map_err(WeirError::from),
+            PendingOutcome::Durable(d, unknown) => match Pin::new(d).poll(cx) {
+                Poll::Ready(Ok(())) => Poll::Ready(unknown.take().map_or(Ok(()), Err)),
+                other => other.map_err(WeirError::from),
+            },
             PendingOutcome::Known(r) => Poll::Ready(std::mem::replace(r, Ok(()))),
         }
     }
@@ -56,8 +59,9 @@ pub struct CommitFuture {
 
 #[derive(Debug)]
 pub(super) enum CommitState {
-    /// Written; durable once this resolves (its fsync is already requested).
-    Written(Durable),
+    /// Written; durable once this resolves (its fsync is already requested),
+    /// then reporting the partition left out as unknown, if any.
+    Written(Durable, Option<WeirError>),
     /// Refused (taken when first polled).
     Failed(Option<WeirError>),
     /// Nothing to commit: done at once, as Kafka completes an empty commit.
@@ -69,7 +73,10 @@ impl Future for CommitFuture {
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         match &mut self.inner {
-            CommitState::Written(d) => Pin::new(d).poll(cx).map_err(WeirError::from),
+            CommitState::Written(d, unknown) => match Pin::new(d).poll(cx) {
+                Poll::Ready(Ok(())) => Poll::Ready(unknown.take().map_or(Ok(()), Err)),
+                other => other.map_err(WeirError::from),
+            },
             CommitState::Failed(e) => Poll::Ready(Err(e.take().unwrap_or_else(|| {
                 WeirError::InvalidArgument("commit future polled after completion".into())
             }))),
@@ -284,19 +291,12 @@ impl Consumer {
             self.append_commit(offsets).map_err(Some)
         };
         let (outcome, future) = match appended {
-            Ok((log, end, None)) => (
-                PendingOutcome::Durable(log.durable(end)),
-                CommitState::Written(durable_now(&log, end)),
+            // The known partitions of a commit naming an unknown one are
+            // written: it reports the unknown one once they are durable.
+            Ok((log, end, unknown)) => (
+                PendingOutcome::Durable(log.durable(end), unknown.clone()),
+                CommitState::Written(durable_now(&log, end), unknown),
             ),
-            // The known partitions are written (and their fsync asked for);
-            // the commit reports the unknown one.
-            Ok((log, end, Some(e))) => {
-                drop(durable_now(&log, end));
-                (
-                    PendingOutcome::Known(Err(e.clone())),
-                    CommitState::Failed(Some(e)),
-                )
-            }
             Err(Some(e)) => (
                 PendingOutcome::Known(Err(e.clone())),
                 CommitState::Failed(Some(e)),
