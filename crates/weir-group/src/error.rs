@@ -264,4 +264,16 @@ pub enum GroupError {
         /// The id given.
         group: String,
     },
+
+    /// A commit names a partition the data directory does not have (Kafka's
+    /// `UNKNOWN_TOPIC_OR_PARTITION`), say of a topic deleted meanwhile.
+    #[error("group {group}: no partition {partition} of topic {topic} to commit an offset for")]
+    UnknownTopicOrPartition {
+        /// The group.
+        group: String,
+        /// The topic.
+        topic: String,
+        /// The partition.
+        partition: i32,
+    },
 }

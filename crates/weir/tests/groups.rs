@@ -919,6 +919,40 @@ fn a_delete_that_failed_midway_is_still_finished_before_a_creation() {
     }
 }
 
+/// A commit that reaches the coordinator after its topic was deleted (it
+/// passed the consumer's own check before the delete) is refused, as Kafka's
+/// `UNKNOWN_TOPIC_OR_PARTITION`, instead of storing offsets of a deleted
+/// topic after its tombstones; the coordinator serializes that check with
+/// the tombstoning.
+#[test]
+fn the_coordinator_refuses_a_commit_to_a_topic_deleted_meanwhile() {
+    let (_dir, weir) = weir();
+    weir.admin().create_topic("t", 2, &[]).unwrap();
+    let coordinator = weir.group_coordinator().unwrap();
+    let t0 = TopicPartition::new("t", 0);
+    coordinator
+        .commit("g", None, &[(t0.clone(), OffsetAndMetadata::new(1))])
+        .unwrap();
+    for bad in [TopicPartition::new("t", 2), TopicPartition::new("t", -1)] {
+        let err = coordinator
+            .commit("g", None, &[(bad.clone(), OffsetAndMetadata::new(1))])
+            .unwrap_err();
+        assert!(
+            matches!(&err, weir_group::GroupError::UnknownTopicOrPartition { partition, .. } if *partition == bad.partition),
+            "{err:?}"
+        );
+    }
+    weir.log_dir().delete_topic("t").unwrap();
+    let err = coordinator
+        .commit("g", None, &[(t0.clone(), OffsetAndMetadata::new(9))])
+        .unwrap_err();
+    assert!(
+        matches!(&err, weir_group::GroupError::UnknownTopicOrPartition { topic, .. } if topic == "t"),
+        "{err:?}"
+    );
+    assert_eq!(coordinator.committed("g", &t0).map(|o| o.offset), Some(1));
+}
+
 /// A delete unfinished in this process (the data directory's part done) is
 /// finished by the creation of a topic of the name, which then starts with
 /// no committed offsets.

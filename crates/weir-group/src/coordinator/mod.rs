@@ -13,7 +13,7 @@ mod group;
 mod offsets;
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock};
 use std::time::Instant;
 
 use event_listener::{Event, EventListener};
@@ -73,6 +73,11 @@ pub struct GroupCoordinator {
     logs: Arc<LogDir>,
     store: OffsetStore,
     groups: Mutex<HashMap<String, Arc<GroupSlot>>>,
+    /// Held for reading by a commit from its check that its partitions
+    /// exist to its append, and for writing while a deleted topic's offsets
+    /// are tombstoned: a commit racing a topic's delete lands before the
+    /// tombstones or is refused, never after them.
+    topics_fence: RwLock<()>,
 }
 
 impl GroupCoordinator {
@@ -88,6 +93,7 @@ impl GroupCoordinator {
             logs,
             store,
             groups: Mutex::new(HashMap::new()),
+            topics_fence: RwLock::new(()),
         })
     }
 
@@ -270,13 +276,32 @@ impl GroupCoordinator {
     /// [`GroupError::UnknownMember`], [`GroupError::FencedInstanceId`],
     /// [`GroupError::IllegalGeneration`] (the
     /// group rebalanced since the member's generation), or, for a standalone
-    /// commit, [`GroupError::GroupNotEmpty`]; storage errors.
+    /// commit, [`GroupError::GroupNotEmpty`];
+    /// [`GroupError::UnknownTopicOrPartition`] for a partition the data
+    /// directory does not have (nothing is committed: callers leave such
+    /// partitions out, as the consumer does, and this catches a topic deleted
+    /// in between); storage errors.
     pub fn commit(
         &self,
         group: &str,
         member: Option<(&str, i32)>,
         offsets: &[(TopicPartition, OffsetAndMetadata)],
     ) -> Result<(Arc<PartitionLog>, i64), GroupError> {
+        let _fence = self
+            .topics_fence
+            .read()
+            .unwrap_or_else(PoisonError::into_inner);
+        let counts = self.counts();
+        if let Some((tp, _)) = offsets
+            .iter()
+            .find(|(tp, _)| counts(&tp.topic).is_none_or(|n| tp.partition < 0 || tp.partition >= n))
+        {
+            return Err(GroupError::UnknownTopicOrPartition {
+                group: group.to_string(),
+                topic: tp.topic.clone(),
+                partition: tp.partition,
+            });
+        }
         self.with_group(group, |g, now| {
             match member {
                 Some((id, generation)) => {
@@ -365,6 +390,10 @@ impl GroupCoordinator {
     /// # Errors
     /// [`GroupError::Storage`] when `__consumer_offsets` cannot be written.
     pub fn delete_topic_offsets(&self, topic: &str) -> Result<(), GroupError> {
+        let _fence = self
+            .topics_fence
+            .write()
+            .unwrap_or_else(PoisonError::into_inner);
         let targets = self
             .store
             .delete_topic_offsets(topic, self.logs.clock().now_ms())?;
