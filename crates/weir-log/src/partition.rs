@@ -21,9 +21,7 @@ use crate::paths::{list_segments, sync_dir};
 use crate::producer_state::ProducerStates;
 use crate::recovery::{RecoveryContext, recover_segment};
 use crate::segment::{DELETED_SUFFIX, LogSegment, SegmentSizing, lock, read_lock, write_lock};
-use crate::segment_file::{
-    INDEX_SUFFIX, LEADER_EPOCH_CHECKPOINT, LOG_SUFFIX, TIME_INDEX_SUFFIX, TXN_INDEX_SUFFIX,
-};
+use crate::segment_file::{LEADER_EPOCH_CHECKPOINT, SEGMENT_FILE_SUFFIXES};
 
 /// Suffix of segment files the cleaner was still writing.
 pub(crate) const CLEANED_SUFFIX: &str = ".cleaned";
@@ -622,12 +620,7 @@ fn copy_segments(segments: &[Arc<LogSegment>], to: &Path) -> Result<PathBuf, Log
     let dir = to.join(name);
     fs::create_dir_all(&dir).map_err(LogError::io(&dir, "create directory"))?;
     for segment in segments {
-        for kind in [
-            LOG_SUFFIX,
-            INDEX_SUFFIX,
-            TIME_INDEX_SUFFIX,
-            TXN_INDEX_SUFFIX,
-        ] {
+        for kind in SEGMENT_FILE_SUFFIXES {
             let from = segment.path(kind);
             let Some(file_name) = from.file_name() else {
                 continue;

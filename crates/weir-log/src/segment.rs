@@ -29,7 +29,8 @@ use crate::index::{
 };
 
 use crate::segment_file::{
-    INDEX_SUFFIX, LOG_SUFFIX, TIME_INDEX_SUFFIX, TXN_INDEX_SUFFIX, segment_file_name,
+    INDEX_SUFFIX, LOG_SUFFIX, SEGMENT_FILE_SUFFIXES, TIME_INDEX_SUFFIX, TXN_INDEX_SUFFIX,
+    segment_file_name,
 };
 
 /// Suffix of files scheduled for deletion.
@@ -690,12 +691,7 @@ impl LogSegment {
             st.files_deleted = true;
             st.suffix
         };
-        for kind in [
-            LOG_SUFFIX,
-            INDEX_SUFFIX,
-            TIME_INDEX_SUFFIX,
-            TXN_INDEX_SUFFIX,
-        ] {
+        for kind in SEGMENT_FILE_SUFFIXES {
             let path = path_of(&self.dir, self.base_offset, kind, suffix);
             match fs::remove_file(&path) {
                 Ok(()) => {}

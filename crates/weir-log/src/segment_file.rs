@@ -11,6 +11,13 @@ pub const INDEX_SUFFIX: &str = ".index";
 pub const TIME_INDEX_SUFFIX: &str = ".timeindex";
 /// The suffix of a transaction index.
 pub const TXN_INDEX_SUFFIX: &str = ".txnindex";
+/// Every file of a segment, by suffix: the `.log`, then its indexes.
+pub(crate) const SEGMENT_FILE_SUFFIXES: [&str; 4] = [
+    LOG_SUFFIX,
+    INDEX_SUFFIX,
+    TIME_INDEX_SUFFIX,
+    TXN_INDEX_SUFFIX,
+];
 /// The name of the leader epoch checkpoint in a partition directory.
 pub const LEADER_EPOCH_CHECKPOINT: &str = "leader-epoch-checkpoint";
 

@@ -20,7 +20,8 @@ use crate::paths::{list_segments, sync_dir};
 use crate::retention::DeletedSegment;
 use crate::segment::{LogSegment, lock, write_lock};
 use crate::segment_file::{
-    INDEX_SUFFIX, LOG_SUFFIX, TIME_INDEX_SUFFIX, TXN_INDEX_SUFFIX, segment_file_name,
+    INDEX_SUFFIX, LOG_SUFFIX, SEGMENT_FILE_SUFFIXES, TIME_INDEX_SUFFIX, TXN_INDEX_SUFFIX,
+    segment_file_name,
 };
 
 /// Offset after the last whole batch of a `.log`-format file.
@@ -72,12 +73,7 @@ pub(crate) fn complete_swap(dir: &Path, base: i64, swap_log: &Path) -> Result<()
     let next = next_offset_of_file(swap_log)?.unwrap_or(base + 1);
     for (old_base, old_log) in list_segments(dir).map_err(LogError::io(dir, "list"))? {
         if old_base >= base && old_base < next {
-            for kind in [
-                LOG_SUFFIX,
-                INDEX_SUFFIX,
-                TIME_INDEX_SUFFIX,
-                TXN_INDEX_SUFFIX,
-            ] {
+            for kind in SEGMENT_FILE_SUFFIXES {
                 remove_if_present(&old_log.with_file_name(segment_file_name(old_base, kind)))?;
             }
         }

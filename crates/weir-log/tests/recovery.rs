@@ -65,13 +65,7 @@ fn cutting_the_active_segment_at_every_byte_keeps_every_durable_batch() {
     let (dir, config, written, recovery_point, active) = crash_fixture();
     let original = fs::read(&active).unwrap();
     let ends = batch_ends(&original);
-    let base: i64 = active
-        .file_stem()
-        .unwrap()
-        .to_str()
-        .unwrap()
-        .parse()
-        .unwrap();
+    let base = segment_base(&active);
     // The active segment's batches at or past the recovery point.
     let durable_in_segment: usize = written
         .iter()
@@ -128,13 +122,7 @@ fn flipping_any_byte_of_the_unflushed_tail_never_returns_a_corrupt_batch() {
     let (dir, config, written, recovery_point, active) = crash_fixture();
     let original = fs::read(&active).unwrap();
     let ends = batch_ends(&original);
-    let base: i64 = active
-        .file_stem()
-        .unwrap()
-        .to_str()
-        .unwrap()
-        .parse()
-        .unwrap();
+    let base = segment_base(&active);
     let before_segment = written.iter().filter(|b| b.base_offset() < base).count();
     let first_unflushed = ends
         .iter()
@@ -169,13 +157,7 @@ fn flipping_any_byte_of_the_unflushed_tail_never_returns_a_corrupt_batch() {
 fn damage_below_the_recovery_point_is_an_error_not_a_truncation() {
     let (dir, config, written, recovery_point, active) = crash_fixture();
     let original = fs::read(&active).unwrap();
-    let base: i64 = active
-        .file_stem()
-        .unwrap()
-        .to_str()
-        .unwrap()
-        .parse()
-        .unwrap();
+    let base = segment_base(&active);
     let first_in_segment = written
         .iter()
         .position(|b| b.base_offset() >= base)
@@ -219,13 +201,7 @@ fn damage_below_the_recovery_point_is_an_error_not_a_truncation() {
 #[test]
 fn damage_below_the_recovery_point_is_cut_after_a_copy_when_asked() {
     let (dir, config, written, recovery_point, active) = crash_fixture();
-    let base: i64 = active
-        .file_stem()
-        .unwrap()
-        .to_str()
-        .unwrap()
-        .parse()
-        .unwrap();
+    let base = segment_base(&active);
     let before_segment = written.iter().filter(|b| b.base_offset() < base).count();
     let mut damaged = fs::read(&active).unwrap();
     damaged[30] ^= 0x10;
@@ -290,13 +266,7 @@ fn damage_below_the_recovery_point_is_cut_after_a_copy_when_asked() {
 #[test]
 fn a_cut_drops_the_leader_epochs_that_start_past_the_new_end() {
     let (dir, config, _written, recovery_point, active) = crash_fixture();
-    let base: i64 = active
-        .file_stem()
-        .unwrap()
-        .to_str()
-        .unwrap()
-        .parse()
-        .unwrap();
+    let base = segment_base(&active);
     let epochs = dir.path().join("leader-epoch-checkpoint");
     fs::write(&epochs, "0\n2\n0 0\n3 1000000\n").unwrap();
     let mut damaged = fs::read(&active).unwrap();
@@ -325,6 +295,17 @@ fn a_cut_drops_the_leader_epochs_that_start_past_the_new_end() {
     let (log, report) =
         weir_log::PartitionLog::open(dir.path(), "t", 0, config, options(base, None)).unwrap();
     assert_eq!(log.log_end_offset(), base + 3, "{report:?}");
+}
+
+/// A segment file's base offset, from its name.
+fn segment_base(segment: &Path) -> i64 {
+    segment
+        .file_stem()
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap()
 }
 
 fn copy_dir(from: &Path, to: &Path) {

@@ -790,8 +790,8 @@ fn deleting_a_topic_deletes_the_groups_offsets_for_it() {
 
 /// Review 18b: a topic's delete that a crash cut short after its data was
 /// gone (`LogDir::delete_topic` done, the offsets not yet deleted) leaves no
-/// offsets for a topic created again under the name: the next open deletes
-/// the offsets of topics that are gone, before anyone can create one. Before,
+/// offsets for a topic created again under the name: the next open finishes
+/// the delete, before anyone can create one. Before,
 /// a group read a new topic of 400,800 records from the old one's offsets
 /// and got the last 800.
 #[test]

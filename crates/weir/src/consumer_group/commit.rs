@@ -38,12 +38,22 @@ pub(super) enum PendingOutcome {
 impl PendingOutcome {
     pub(super) fn poll(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), WeirError>> {
         match self {
-            PendingOutcome::Durable(d, unknown) => match Pin::new(d).poll(cx) {
-                Poll::Ready(Ok(())) => Poll::Ready(unknown.take().map_or(Ok(()), Err)),
-                other => other.map_err(WeirError::from),
-            },
+            PendingOutcome::Durable(d, unknown) => poll_written(d, unknown, cx),
             PendingOutcome::Known(r) => Poll::Ready(std::mem::replace(r, Ok(()))),
         }
+    }
+}
+
+/// A written commit's outcome: its durability, then the partition it left
+/// out as unknown, if any.
+fn poll_written(
+    durable: &mut Durable,
+    unknown: &mut Option<WeirError>,
+    cx: &mut Context<'_>,
+) -> Poll<Result<(), WeirError>> {
+    match Pin::new(durable).poll(cx) {
+        Poll::Ready(Ok(())) => Poll::Ready(unknown.take().map_or(Ok(()), Err)),
+        other => other.map_err(WeirError::from),
     }
 }
 
@@ -73,10 +83,7 @@ impl Future for CommitFuture {
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         match &mut self.inner {
-            CommitState::Written(d, unknown) => match Pin::new(d).poll(cx) {
-                Poll::Ready(Ok(())) => Poll::Ready(unknown.take().map_or(Ok(()), Err)),
-                other => other.map_err(WeirError::from),
-            },
+            CommitState::Written(d, unknown) => poll_written(d, unknown, cx),
             CommitState::Failed(e) => Poll::Ready(Err(e.take().unwrap_or_else(|| {
                 WeirError::InvalidArgument("commit future polled after completion".into())
             }))),
