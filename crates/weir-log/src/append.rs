@@ -17,6 +17,19 @@ use crate::producer_state::SequenceCheck;
 use crate::recovery::{ContentProblem, check_record_offset, validate_records};
 use crate::segment::{LogSegment, lock, write_lock};
 
+/// What an appended batch does to the partition's open transactions.
+#[derive(Debug, Clone, Copy)]
+enum TxnRole {
+    /// A transactional data batch of this producer.
+    Data { producer_id: i64 },
+    /// A COMMIT (`commit`) or ABORT marker.
+    Marker {
+        producer_id: i64,
+        epoch: i16,
+        commit: bool,
+    },
+}
+
 impl PartitionLog {
     /// Appends one producer batch. See [`append_as`](Self::append_as).
     ///
@@ -82,7 +95,7 @@ impl PartitionLog {
         self.check_writable()?;
         let config = self.config();
         let now = self.clock.now_ms();
-        let mut buf = self.validate(batch, &config, origin, now, trusted)?;
+        let (mut buf, txn) = self.validate(batch, &config, origin, now, trusted)?;
         let log_append_time = if config.message_timestamp_type == TimestampType::LogAppendTime {
             RecordBatchMut::new(&mut buf)
                 .map_err(|e| self.invalid(e))?
@@ -106,6 +119,18 @@ impl PartitionLog {
             });
         }
         self.check_writable()?;
+        if let Some(TxnRole::Marker {
+            producer_id, epoch, ..
+        }) = txn
+            && let Err(current_epoch) = w.producers.check_marker(producer_id, epoch)
+        {
+            return Err(LogError::ProducerFenced {
+                partition: self.name.clone(),
+                producer_id,
+                producer_epoch: epoch,
+                current_epoch,
+            });
+        }
         if let Some(seq) = idempotent {
             match w
                 .producers
@@ -173,6 +198,34 @@ impl PartitionLog {
             m.set_base_offset(base_offset);
             m.set_partition_leader_epoch(self.leader_epoch);
         }
+        if let Some(TxnRole::Marker {
+            producer_id,
+            commit: false,
+            ..
+        }) = txn
+            && let Some(&first_offset) = w.ongoing.get(&producer_id)
+        {
+            // The aborted transaction is listed (and fsynced) before its
+            // marker is written: a marker that survives a crash always has
+            // its entry, and an entry whose marker did not survive is
+            // dropped by recovery, which cuts entries past the log's end.
+            let stable_after = w
+                .ongoing
+                .iter()
+                .filter(|&(&p, _)| p != producer_id)
+                .map(|(_, &f)| f)
+                .min()
+                .unwrap_or(base_offset + 1);
+            let entry = crate::index::AbortedTxn {
+                producer_id,
+                first_offset,
+                last_offset: base_offset,
+                last_stable_offset: stable_after,
+            };
+            if let Err(e) = w.active.append_aborted(entry) {
+                return Err(self.fail(e));
+            }
+        }
         let position = w.active.size();
         let stamped = BatchHeader {
             position,
@@ -195,6 +248,24 @@ impl PartitionLog {
                 stamped.last_offset,
                 stamped.max_timestamp,
             );
+        }
+        match txn {
+            Some(TxnRole::Data { producer_id }) => {
+                w.ongoing.entry(producer_id).or_insert(base_offset);
+            }
+            Some(TxnRole::Marker {
+                producer_id, epoch, ..
+            }) => {
+                w.ongoing.remove(&producer_id);
+                w.producers.marker_written(producer_id, epoch);
+            }
+            None => {}
+        }
+        if txn.is_some() {
+            // Before the high watermark that covers the batch (see
+            // `last_stable_offset`).
+            self.first_unstable
+                .store(w.first_unstable(), Ordering::Release);
         }
         w.active.publish(position + size as u64);
         self.log_end_offset.store(w.next_offset, Ordering::Release);
@@ -247,10 +318,11 @@ impl PartitionLog {
         origin: AppendOrigin,
         now: i64,
         trusted: Option<i64>,
-    ) -> Result<BytesMut, LogError> {
+    ) -> Result<(BytesMut, Option<TxnRole>), LogError> {
         self.check_size(config, batch.len())?;
         let view = RecordBatch::new(batch).map_err(|e| self.invalid(e))?;
         view.validate_crc().map_err(|e| self.invalid(e))?;
+        let txn = self.txn_role(&view)?;
         let compression = view.compression().map_err(|e| self.invalid(e))?;
         let count = view.records_count();
         if origin == AppendOrigin::Client {
@@ -318,12 +390,80 @@ impl PartitionLog {
             // held to the limits again, as Kafka's `UnifiedLog.append` does.
             let rebuilt = self.recompress(&view, target)?;
             self.check_size(config, rebuilt.len())?;
-            return Ok(rebuilt);
+            return Ok((rebuilt, txn));
         }
         let bytes = view.into_bytes();
-        Ok(bytes
+        let buf = bytes
             .try_into_mut()
-            .unwrap_or_else(|shared| BytesMut::from(&shared[..])))
+            .unwrap_or_else(|shared| BytesMut::from(&shared[..]));
+        Ok((buf, txn))
+    }
+
+    /// What a batch does to the partition's transactions: a transactional
+    /// data batch opens (or continues) its producer's transaction, a
+    /// COMMIT or ABORT marker ends it.
+    fn txn_role(&self, view: &RecordBatch) -> Result<Option<TxnRole>, LogError> {
+        if !view.is_transactional() {
+            return Ok(None);
+        }
+        let producer_id = view.producer_id();
+        if producer_id < 0 {
+            return Err(LogError::invalid_batch(
+                &self.name,
+                format!("a transactional batch with producer id {producer_id}"),
+            ));
+        }
+        if !view.is_control() {
+            return Ok(Some(TxnRole::Data { producer_id }));
+        }
+        if view.records_count() == 0 {
+            // A marker the cleaner emptied: it ends nothing any more.
+            return Ok(None);
+        }
+        let control = view.control_record().map_err(|e| self.invalid(e))?;
+        Ok(match control.end_transaction {
+            Some(marker) => Some(TxnRole::Marker {
+                producer_id,
+                epoch: view.producer_epoch(),
+                commit: marker.is_commit(),
+            }),
+            None => None,
+        })
+    }
+
+    /// Appends a transaction marker for `producer_id` at `epoch`, as Kafka's
+    /// transaction coordinator writes one to each partition of a transaction
+    /// it ends: the producer's open transaction here (if any) ends, and an
+    /// aborted one is listed in the segment's `.txnindex` for
+    /// `read_committed` readers. The marker is not fsynced; see
+    /// [`flush_until`](Self::flush_until).
+    ///
+    /// # Errors
+    /// [`LogError::ProducerFenced`] when the partition has seen a newer epoch
+    /// of the producer; otherwise as [`append`](Self::append).
+    pub fn append_txn_marker(
+        &self,
+        producer_id: i64,
+        epoch: i16,
+        commit: bool,
+        coordinator_epoch: i32,
+    ) -> Result<AppendInfo, LogError> {
+        let marker = if commit {
+            weir_record::EndTransactionMarker::commit(coordinator_epoch)
+        } else {
+            weir_record::EndTransactionMarker::abort(coordinator_epoch)
+        };
+        let batch = BatchBuilder::end_transaction_marker(
+            BatchOptions {
+                producer_id,
+                producer_epoch: epoch,
+                ..BatchOptions::default()
+            },
+            marker,
+            self.clock.now_ms(),
+        )
+        .map_err(|e| self.invalid(e))?;
+        self.append_as(batch, AppendOrigin::Coordinator)
     }
 
     /// A batch of `size` bytes within `max.message.bytes` and `segment.bytes`.

@@ -30,6 +30,9 @@ pub struct FetchData {
     pub next_offset: i64,
     /// The high watermark when the fetch began.
     pub high_watermark: i64,
+    /// The offset the fetch read up to (exclusive): the high watermark, or
+    /// for [`PartitionLog::fetch_committed_into`] the last stable offset.
+    pub read_limit: i64,
     /// The log start offset when the fetch began.
     pub log_start_offset: i64,
 }
@@ -95,13 +98,45 @@ impl PartitionLog {
         max_bytes: usize,
         buf: &mut Vec<u8>,
     ) -> Result<FetchData, LogError> {
+        self.fetch_up_to(offset, max_bytes, buf, false)
+    }
+
+    /// As [`fetch_into`](Self::fetch_into), for a `read_committed` reader:
+    /// only batches below the [last stable
+    /// offset](Self::last_stable_offset) are returned, so none of a
+    /// transaction still open (Kafka's `FetchIsolation.TXN_COMMITTED`).
+    ///
+    /// # Errors
+    /// As [`fetch`](Self::fetch).
+    pub fn fetch_committed_into(
+        &self,
+        offset: i64,
+        max_bytes: usize,
+        buf: &mut Vec<u8>,
+    ) -> Result<FetchData, LogError> {
+        self.fetch_up_to(offset, max_bytes, buf, true)
+    }
+
+    fn fetch_up_to(
+        &self,
+        offset: i64,
+        max_bytes: usize,
+        buf: &mut Vec<u8>,
+        committed: bool,
+    ) -> Result<FetchData, LogError> {
         let high_watermark = self.high_watermark();
+        let limit = if committed {
+            self.last_stable_offset().min(high_watermark)
+        } else {
+            high_watermark
+        };
         let log_start_offset = self.log_start_offset();
         let empty = FetchData {
             records: Bytes::new(),
             fetch_offset: offset,
             next_offset: offset,
             high_watermark,
+            read_limit: limit,
             log_start_offset,
         };
         if offset < log_start_offset || offset > self.log_end_offset() {
@@ -112,7 +147,7 @@ impl PartitionLog {
                 log_end_offset: self.log_end_offset(),
             });
         }
-        if offset >= high_watermark {
+        if offset >= limit {
             return Ok(empty);
         }
         let list = self.segment_list();
@@ -131,12 +166,10 @@ impl PartitionLog {
             .partition_point(|s| s.base_offset() <= offset)
             .saturating_sub(1);
         for seg in list.iter().skip(first) {
-            if seg.base_offset() >= high_watermark {
+            if seg.base_offset() >= limit {
                 break;
             }
-            if let Some(read) =
-                seg.read(offset, max_bytes.max(1), high_watermark, seg.size(), buf)?
-            {
+            if let Some(read) = seg.read(offset, max_bytes.max(1), limit, seg.size(), buf)? {
                 return Ok(FetchData {
                     records: read.bytes,
                     next_offset: read.next_offset,
@@ -200,6 +233,19 @@ impl PartitionLog {
         DataAvailable {
             log: Arc::clone(self),
             offset,
+            committed: false,
+            listener: None,
+        }
+    }
+
+    /// As [`data_available`](Self::data_available), for a `read_committed`
+    /// reader: resolves when the [last stable
+    /// offset](Self::last_stable_offset) passes `offset`.
+    pub fn committed_data_available(self: &Arc<Self>, offset: i64) -> DataAvailable {
+        DataAvailable {
+            log: Arc::clone(self),
+            offset,
+            committed: true,
             listener: None,
         }
     }
@@ -422,14 +468,19 @@ fn scan_batch(
 pub struct DataAvailable {
     log: Arc<PartitionLog>,
     offset: i64,
+    /// Waits for the last stable offset instead of the high watermark.
+    committed: bool,
     listener: Option<EventListener>,
 }
 
 impl DataAvailable {
     fn ready(&self) -> bool {
-        self.log.high_watermark() > self.offset
-            || self.log.is_closed()
-            || self.log.failed.get().is_some()
+        let limit = if self.committed {
+            self.log.last_stable_offset()
+        } else {
+            self.log.high_watermark()
+        };
+        limit > self.offset || self.log.is_closed() || self.log.failed.get().is_some()
     }
 }
 

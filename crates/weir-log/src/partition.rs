@@ -124,6 +124,16 @@ pub(crate) struct Writer {
     pub(crate) messages_since_flush: i64,
     pub(crate) closed: bool,
     pub(crate) producers: ProducerStates,
+    /// Open transactions: producer id → the offset of its transaction's
+    /// first batch here (Kafka's `ProducerStateManager.ongoingTxns`).
+    pub(crate) ongoing: std::collections::HashMap<i64, i64>,
+}
+
+impl Writer {
+    /// The first offset of the oldest open transaction, or `i64::MAX`.
+    pub(crate) fn first_unstable(&self) -> i64 {
+        self.ongoing.values().copied().min().unwrap_or(i64::MAX)
+    }
 }
 
 /// One partition's log (see the crate docs).
@@ -143,6 +153,10 @@ pub struct PartitionLog {
     pub(crate) log_start_offset: AtomicI64,
     pub(crate) log_end_offset: AtomicI64,
     pub(crate) high_watermark: AtomicI64,
+    /// The first offset of the oldest open transaction (`i64::MAX` when
+    /// none): the last stable offset is the lower of it and the high
+    /// watermark. Stored before the high watermark that covers it.
+    pub(crate) first_unstable: AtomicI64,
     pub(crate) leader_epoch: i32,
     /// Notified when the high watermark moves or the log closes.
     pub(crate) data_event: Event,
@@ -300,10 +314,12 @@ impl PartitionLog {
                 messages_since_flush: 0,
                 closed: false,
                 producers: ProducerStates::default(),
+                ongoing: std::collections::HashMap::new(),
             }),
             log_start_offset: AtomicI64::new(log_start),
             log_end_offset: AtomicI64::new(next_offset),
             high_watermark: AtomicI64::new(next_offset),
+            first_unstable: AtomicI64::new(i64::MAX),
             leader_epoch,
             data_event: Event::new(),
             flush: FlushState::new(if recovered || options.clean_shutdown {
@@ -353,6 +369,17 @@ impl PartitionLog {
     /// wait for fsync (see `flush_until` for durability). Lock-free.
     pub fn high_watermark(&self) -> i64 {
         self.high_watermark.load(Ordering::Acquire)
+    }
+
+    /// The offset up to which `read_committed` readers may read (exclusive):
+    /// the first offset of the oldest transaction still open here, or the
+    /// high watermark when none is (Kafka's last stable offset, LSO).
+    /// Lock-free.
+    pub fn last_stable_offset(&self) -> i64 {
+        // The high watermark first: an open transaction's first offset is
+        // stored before the high watermark that covers its batch.
+        let hw = self.high_watermark();
+        hw.min(self.first_unstable.load(Ordering::Acquire))
     }
 
     /// The clock the log stamps and rolls by.

@@ -104,6 +104,39 @@ impl ProducerStates {
         }
     }
 
+    /// Checks a transaction marker of `producer_id` at `epoch`: `Err` with
+    /// the current epoch when the partition has seen a newer one (Kafka
+    /// fences a marker older than the producer, as it fences its batches).
+    pub(crate) fn check_marker(&self, producer_id: i64, epoch: i16) -> Result<(), i16> {
+        match self.producers.get(&producer_id) {
+            Some(entry) if epoch < entry.epoch => Err(entry.epoch),
+            _ => Ok(()),
+        }
+    }
+
+    /// Records a written transaction marker: a newer epoch replaces the
+    /// producer's (its next batch starts a new sequence at 0), so batches of
+    /// the older epoch are fenced from now on, as Kafka's coordinator fences
+    /// a producer by ending its transaction with a bumped epoch.
+    pub(crate) fn marker_written(&mut self, producer_id: i64, epoch: i16) {
+        match self.producers.get_mut(&producer_id) {
+            Some(entry) if epoch > entry.epoch => {
+                entry.epoch = epoch;
+                entry.batches.clear();
+            }
+            Some(_) => {}
+            None => {
+                self.producers.insert(
+                    producer_id,
+                    ProducerEntry {
+                        epoch,
+                        batches: VecDeque::with_capacity(BATCHES_TO_RETAIN),
+                    },
+                );
+            }
+        }
+    }
+
     /// Each producer's last batch's last offset.
     pub(crate) fn last_offsets(&self) -> HashMap<i64, i64> {
         self.producers

@@ -72,6 +72,20 @@ impl LogSegment {
         crate::checkpoint::write_atomically(&path, &bytes).map_err(LogError::io(&path, "write"))
     }
 
+    /// Lists one more aborted transaction (its marker about to be written to
+    /// this segment): the `.txnindex` file is rewritten whole and fsynced
+    /// before the entry is kept in memory.
+    pub(crate) fn append_aborted(&self, entry: AbortedTxn) -> io::Result<()> {
+        let mut aborted = write_lock(&self.aborted);
+        let mut bytes = Vec::with_capacity((aborted.len() + 1) * TXN_INDEX_ENTRY_SIZE);
+        for t in aborted.iter().chain(std::iter::once(&entry)) {
+            encode_txn_index_entry(t, &mut bytes);
+        }
+        crate::checkpoint::write_atomically(&self.path(TXN_INDEX_SUFFIX), &bytes)?;
+        aborted.push(entry);
+        Ok(())
+    }
+
     /// Its aborted transactions that meet `[start_offset, end_offset)`.
     fn aborted_in(&self, start_offset: i64, end_offset: i64, out: &mut Vec<AbortedTxn>) {
         out.extend(
@@ -90,8 +104,9 @@ impl PartitionLog {
     /// of such a producer from the transaction's first offset up to its marker
     /// (Kafka's fetch response carries the same list).
     ///
-    /// Entries come from the segments' `.txnindex` files (Kafka writes them
-    /// for its transactions; Weir's producer writes no transactions).
+    /// Entries come from the segments' `.txnindex` files, which an ABORT
+    /// marker's append writes (see
+    /// [`append_txn_marker`](Self::append_txn_marker)), as Kafka's do.
     pub fn aborted_transactions(&self, start_offset: i64, end_offset: i64) -> Vec<AbortedTxn> {
         let mut out = Vec::new();
         for segment in self.segment_list().iter() {
@@ -104,5 +119,64 @@ impl PartitionLog {
         }
         out.sort_by_key(|t| (t.first_offset, t.producer_id));
         out
+    }
+}
+
+impl PartitionLog {
+    /// Finds the transaction `producer_id` left open here, after a restart,
+    /// from its batches at or after `from_offset` (where the log ended when
+    /// the partition joined the transaction): the first transactional batch
+    /// of the producer not followed by one of its markers opens it again, so
+    /// that [`last_stable_offset`](Self::last_stable_offset) holds
+    /// `read_committed` readers before it and an ABORT marker lists it as
+    /// aborted. Returns its first offset, or `None` when the producer has no
+    /// open transaction past `from_offset`.
+    ///
+    /// Kafka rebuilds its open transactions from producer-state snapshots
+    /// and the log; Weir's transaction coordinator knows which partitions a
+    /// transaction touched and from where, and calls this when it opens.
+    ///
+    /// # Errors
+    /// [`LogError::Io`] or [`LogError::Corrupt`] from reading the batches.
+    pub fn restore_transaction(
+        &self,
+        producer_id: i64,
+        from_offset: i64,
+    ) -> Result<Option<i64>, LogError> {
+        let mut w = crate::segment::lock(&self.writer);
+        let end = w.next_offset;
+        let mut offset = from_offset.max(self.log_start_offset());
+        let mut first = None;
+        while offset < end {
+            let data = self.fetch(offset, 1 << 20)?;
+            if data.is_empty() {
+                break;
+            }
+            for batch in data.batches() {
+                let batch = batch.map(|b| b.batch).map_err(|e| LogError::Corrupt {
+                    path: self.dir.clone(),
+                    position: 0,
+                    reason: format!("a batch at offset {offset} or after does not read: {e}"),
+                })?;
+                if batch.producer_id() == producer_id && batch.is_transactional() {
+                    if batch.is_control() {
+                        first = None;
+                    } else {
+                        first.get_or_insert(batch.base_offset());
+                    }
+                }
+            }
+            if data.next_offset <= offset {
+                break;
+            }
+            offset = data.next_offset;
+        }
+        if let Some(first) = first {
+            let first = *w.ongoing.entry(producer_id).or_insert(first);
+            self.first_unstable
+                .store(w.first_unstable(), std::sync::atomic::Ordering::Release);
+            return Ok(Some(first));
+        }
+        Ok(None)
     }
 }
