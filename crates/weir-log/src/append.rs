@@ -421,14 +421,11 @@ impl PartitionLog {
             return Ok(None);
         }
         let control = view.control_record().map_err(|e| self.invalid(e))?;
-        Ok(match control.end_transaction {
-            Some(marker) => Some(TxnRole::Marker {
-                producer_id,
-                epoch: view.producer_epoch(),
-                commit: marker.is_commit(),
-            }),
-            None => None,
-        })
+        Ok(control.end_transaction.map(|marker| TxnRole::Marker {
+            producer_id,
+            epoch: view.producer_epoch(),
+            commit: marker.is_commit(),
+        }))
     }
 
     /// Appends a transaction marker for `producer_id` at `epoch`, as Kafka's
