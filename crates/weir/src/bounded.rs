@@ -151,7 +151,11 @@ impl BoundedReadBuilder {
         let mut ranges = Vec::with_capacity(numbers.len());
         for p in numbers {
             let log = topic.partition(p)?;
-            let hw = log.high_watermark();
+            // The end a reader of this isolation level sees: for
+            // read_committed the last stable offset, so that no record of a
+            // transaction still open is read (and the end never moves back:
+            // a transaction opens at or past the high watermark).
+            let hw = crate::consumer::end_offset(&log, self.read_committed);
             let log_start = log.log_start_offset();
             let start = match &self.start {
                 Start::Beginning => log_start,

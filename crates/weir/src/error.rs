@@ -177,6 +177,31 @@ pub enum WeirError {
     #[error("{0}")]
     InvalidArgument(String),
 
+    /// A transactional producer's call that its transaction's state does not
+    /// allow, or a transaction that cannot commit (Kafka's
+    /// `IllegalStateException` and abortable `KafkaException`s): `reason`
+    /// says which, and what to do (often: abort the transaction).
+    #[error("transactional id {transactional_id}: {reason}")]
+    Transaction {
+        /// The producer's `transactional.id`.
+        transactional_id: String,
+        /// What is wrong.
+        reason: String,
+    },
+
+    /// Another producer with the same `transactional.id` called
+    /// `init_transactions` after this one, which can do nothing more (Kafka's
+    /// `ProducerFencedException`): close it.
+    #[error(
+        "transactional id {transactional_id}: this producer (epoch {epoch}) was fenced by a newer one with the same transactional.id"
+    )]
+    ProducerFenced {
+        /// The producer's `transactional.id`.
+        transactional_id: String,
+        /// This producer's epoch.
+        epoch: i16,
+    },
+
     /// The topic's configs forbid the operation (Kafka's
     /// `PolicyViolationException`), e.g. deleting records of a topic whose
     /// `cleanup.policy` has no `delete`.

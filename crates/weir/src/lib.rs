@@ -61,6 +61,7 @@ mod producer;
 mod producer_config;
 mod props;
 mod record;
+mod transactions;
 mod wait;
 mod wakeup;
 mod weir;
@@ -76,7 +77,9 @@ pub use bounded::{
 };
 pub use consumer::{Consumer, OffsetAndTimestamp};
 pub use consumer_config::{ConsumerConfig, IsolationLevel, OffsetReset};
-pub use consumer_group::{CommitCallback, CommitFuture, ConsumerRebalanceListener};
+pub use consumer_group::{
+    CommitCallback, CommitFuture, ConsumerGroupMetadata, ConsumerRebalanceListener,
+};
 pub use consumer_records::{ConsumerRecords, Iter as RecordsIter, RecordRef};
 pub use delivery::DeliveryFuture;
 pub use error::{InternalTopicOperation, WeirError};

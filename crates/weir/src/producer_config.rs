@@ -114,6 +114,13 @@ pub struct ProducerConfig {
     /// The partitioner: `partitioner` (librdkafka's key) picks a librdkafka
     /// one, `partitioner.class` Kafka's `RoundRobinPartitioner`.
     pub partitioner: PartitionerChoice,
+    /// `transactional.id`: makes the producer transactional (see
+    /// `Producer::init_transactions`). Needs idempotence and `acks=all`.
+    pub transactional_id: Option<String>,
+    /// `transaction.timeout.ms`: how long a transaction may stay open before
+    /// the coordinator aborts it (at most Kafka's broker default
+    /// `transaction.max.timeout.ms`, 15 minutes).
+    pub transaction_timeout: Duration,
     idempotence_set: bool,
     /// `delivery.timeout.ms` was set (only then is a value below
     /// `linger.ms + request.timeout.ms` an error, as in Kafka).
@@ -145,6 +152,8 @@ impl Default for ProducerConfig {
             partitioner_ignore_keys: false,
             partitioner_adaptive: true,
             partitioner: PartitionerChoice::BuiltIn,
+            transactional_id: None,
+            transaction_timeout: Duration::from_secs(60),
             idempotence_set: false,
             delivery_timeout_set: false,
             request_timeout_ms: 30_000,
@@ -273,12 +282,22 @@ impl ProducerConfig {
                     })?;
                 self.partitioner = PartitionerChoice::Librdkafka(p);
             }
-            "transactional.id" | "transaction.timeout.ms" => {
-                return Err(ConfigError::invalid(
-                    key,
-                    value,
-                    "transactions are not supported by Weir yet",
-                ));
+            "transactional.id" => {
+                // Kafka treats an empty id as none.
+                self.transactional_id = Some(value.to_string()).filter(|v| !v.is_empty());
+            }
+            "transaction.timeout.ms" => {
+                let ms = u64_of(key, value, 1)?;
+                if ms > MAX_TRANSACTION_TIMEOUT_MS {
+                    return Err(ConfigError::invalid(
+                        key,
+                        value,
+                        format!(
+                            "must be at most {MAX_TRANSACTION_TIMEOUT_MS} (Kafka's transaction.max.timeout.ms)"
+                        ),
+                    ));
+                }
+                self.transaction_timeout = Duration::from_millis(ms);
             }
             k if is_network_only(k) => {}
             _ => return Err(unknown(key)),
@@ -343,6 +362,32 @@ impl ProducerConfig {
                 &self.max_in_flight.to_string(),
                 "must be at most 5 when enable.idempotence is true (the default); set enable.idempotence=false for more",
             ));
+        }
+        // Kafka's `postProcessAndValidateIdempotenceConfigs`: a
+        // transactional id needs idempotence, which needs acks=all and
+        // retries.
+        if self.transactional_id.is_some() {
+            if !self.enable_idempotence {
+                return Err(ConfigError::invalid(
+                    "enable.idempotence",
+                    "false",
+                    "must be true when transactional.id is set",
+                ));
+            }
+            if self.acks != Acks::All {
+                return Err(ConfigError::invalid(
+                    "acks",
+                    self.acks.name(),
+                    "must be all when transactional.id is set",
+                ));
+            }
+            if self.retries_zero {
+                return Err(ConfigError::invalid(
+                    "retries",
+                    "0",
+                    "must not be 0 when transactional.id is set",
+                ));
+            }
         }
         if self.enable_idempotence && !self.idempotence_set && self.retries_zero {
             self.enable_idempotence = false;
@@ -444,6 +489,10 @@ fn level(key: &str, value: &str, codec: Compression) -> Result<i32, ConfigError>
     Ok(v)
 }
 
+/// Kafka's broker default `transaction.max.timeout.ms` (15 minutes): the
+/// longest `transaction.timeout.ms` a coordinator accepts.
+const MAX_TRANSACTION_TIMEOUT_MS: u64 = 900_000;
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -502,7 +551,8 @@ mod tests {
             ("enable.idempotence", "yes"),
             ("partitioner.class", "com.example.MyPartitioner"),
             ("partitioner", "bogus"),
-            ("transactional.id", "tx-1"),
+            ("transaction.timeout.ms", "0"),
+            ("transaction.timeout.ms", "900001"),
             ("lingr.ms", "5"),
         ] {
             let err = ProducerConfig::from_props([(k, v)]).unwrap_err();
@@ -515,6 +565,32 @@ mod tests {
         };
         let err = validated(&[("enable.idempotence", "true"), ("acks", "1")]).unwrap_err();
         assert_eq!(err.key(), "acks");
+        for (props, key) in [
+            (&[("transactional.id", "t"), ("acks", "1")][..], "acks"),
+            (
+                &[("transactional.id", "t"), ("enable.idempotence", "false")][..],
+                "enable.idempotence",
+            ),
+            (
+                &[("transactional.id", "t"), ("retries", "0")][..],
+                "retries",
+            ),
+        ] {
+            assert_eq!(validated(props).unwrap_err().key(), key, "{props:?}");
+        }
+        let c = validated(&[
+            ("transactional.id", "t"),
+            ("transaction.timeout.ms", "900000"),
+        ])
+        .unwrap();
+        assert_eq!(c.transactional_id.as_deref(), Some("t"));
+        assert_eq!(c.transaction_timeout, Duration::from_secs(900));
+        assert_eq!(
+            validated(&[("transactional.id", "")])
+                .unwrap()
+                .transactional_id,
+            None
+        );
         // Left at its default, idempotence gives way to retries=0; set
         // explicitly, that is an error.
         assert!(!validated(&[("retries", "0")]).unwrap().enable_idempotence);

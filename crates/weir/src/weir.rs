@@ -1,7 +1,7 @@
 //! [`Weir`]: an open data directory, shared by producers, consumers and admin.
 
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock, Weak};
 
 use weir_compact::{Cleaner, CleanerConfig};
 use weir_group::{DEFAULT_OFFSETS_TOPIC_PARTITIONS, GroupCoordinator};
@@ -14,6 +14,7 @@ use crate::consumer_config::ConsumerConfig;
 use crate::error::WeirError;
 use crate::producer::Producer;
 use crate::producer_config::ProducerConfig;
+use crate::transactions::{TimerStop, TransactionCoordinator, timeout_loop};
 
 /// An open data directory: Kafka's topics and partitions in Kafka's files, for
 /// this process. Cheap to clone; all clones share the directory, which is
@@ -47,6 +48,35 @@ struct Inner {
     /// [`Weir::finish_delete`]).
     deletes: Mutex<()>,
     offsets_partitions: u32,
+    /// The transaction coordinator (its state loaded, and what a crash left
+    /// unfinished ended, at open).
+    transactions: Arc<TransactionCoordinator>,
+    /// Its timeout thread: started with the first transactional producer,
+    /// stopped when the directory closes.
+    txn_timer: OnceLock<()>,
+    txn_stop: Arc<TimerStop>,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        self.txn_stop.stop();
+    }
+}
+
+/// A weak handle on a [`Weir`], for its own threads.
+#[derive(Debug, Clone)]
+pub(crate) struct WeakWeir(Weak<Inner>);
+
+impl WeakWeir {
+    /// The `Weir`, unless its last handle was dropped.
+    pub(crate) fn upgrade(&self) -> Option<Weir> {
+        self.0.upgrade().map(|inner| Weir { inner })
+    }
+
+    /// Whether the last handle was dropped.
+    pub(crate) fn is_gone(&self) -> bool {
+        self.0.strong_count() == 0
+    }
 }
 
 /// Options for [`Weir::builder`].
@@ -151,6 +181,7 @@ impl WeirBuilder {
         if background {
             cleaner.start()?;
         }
+        let transactions = Arc::new(TransactionCoordinator::load(logs.path())?);
         let weir = Weir {
             inner: Arc::new(Inner {
                 cleaner,
@@ -159,6 +190,9 @@ impl WeirBuilder {
                 coordinator: Mutex::new(None),
                 deletes: Mutex::new(()),
                 offsets_partitions: self.offsets_partitions,
+                transactions,
+                txn_timer: OnceLock::new(),
+                txn_stop: Arc::new(TimerStop::default()),
             }),
         };
         // Deletes a crash or a failure cut short: their committed offsets and
@@ -169,6 +203,9 @@ impl WeirBuilder {
         for name in weir.inner.logs.unfinished_deletes() {
             let _ = weir.finish_delete(&name);
         }
+        // Transactions a crash left open are aborted, prepared ones
+        // completed, before any reader sees their partitions.
+        weir.inner.transactions.recover(&weir)?;
         Ok(weir)
     }
 }
@@ -356,6 +393,30 @@ impl Weir {
         Ok(self.topic_or_create(topic, create)?.partition(partition)?)
     }
 
+    /// The transaction coordinator, its timeout thread started.
+    pub(crate) fn transactions(&self) -> Result<&Arc<TransactionCoordinator>, WeirError> {
+        let inner = &self.inner;
+        if inner.txn_timer.get().is_none() {
+            let coordinator = Arc::clone(&inner.transactions);
+            let weak = WeakWeir(Arc::downgrade(inner));
+            let clock = Arc::clone(inner.logs.clock());
+            let stop = Arc::clone(&inner.txn_stop);
+            let mut spawned = Ok(());
+            inner.txn_timer.get_or_init(|| {
+                spawned = std::thread::Builder::new()
+                    .name("weir-txn-timeouts".into())
+                    .spawn(move || timeout_loop(&coordinator, &weak, &clock, &stop))
+                    .map(drop);
+            });
+            spawned.map_err(|e| {
+                WeirError::InvalidArgument(format!(
+                    "cannot start the transaction timeout thread: {e}"
+                ))
+            })?;
+        }
+        Ok(&inner.transactions)
+    }
+
     /// The group coordinator, created (with `__consumer_offsets`) on first use.
     ///
     /// # Errors
@@ -392,6 +453,7 @@ impl Weir {
     /// # Errors
     /// The first I/O error; the next open then recovers.
     pub fn close(&self) -> Result<(), WeirError> {
+        self.inner.txn_stop.stop();
         self.inner.cleaner.shutdown();
         Ok(self.inner.logs.close()?)
     }

@@ -303,32 +303,57 @@ impl GroupCoordinator {
             });
         }
         self.with_group(group, |g, now| {
-            match member {
-                Some((id, generation)) => {
-                    g.heartbeat(id, false, now)?;
-                    if generation != g.generation {
-                        return Err(GroupError::IllegalGeneration {
-                            group: group.to_string(),
-                            generation,
-                            current: g.generation,
-                        });
-                    }
-                }
-                None => {
-                    // A standalone commit needs an Empty group; departed
-                    // static members keep it from being one until their
-                    // session ends (Kafka's `validateOffsetCommit`).
-                    let members = g.members_not_expired();
-                    if members > 0 {
-                        return Err(GroupError::GroupNotEmpty {
-                            group: group.to_string(),
-                            members,
-                        });
-                    }
-                }
-            }
+            check_committer(g, group, member, now)?;
             self.store
                 .commit(group, offsets, self.logs.clock().now_ms())
+        })
+    }
+
+    /// Checks that `member` may commit offsets for `group` now, as
+    /// [`commit`](Self::commit) checks it, without committing: a
+    /// transactional producer's `send_offsets_to_transaction` (Kafka's
+    /// `TxnOffsetCommit`, which checks the member's generation when the
+    /// offsets join the transaction).
+    ///
+    /// # Errors
+    /// As [`commit`](Self::commit) for the member.
+    pub fn check_member(&self, group: &str, member: Option<(&str, i32)>) -> Result<(), GroupError> {
+        self.with_group(group, |g, now| check_committer(g, group, member, now))
+    }
+
+    /// Commits offsets a transaction carried, once its commit is decided
+    /// (Kafka's group coordinator materializing a transaction's pending
+    /// offsets at its COMMIT marker): the member was checked when the
+    /// offsets joined the transaction, so none is checked now. Partitions the
+    /// data directory no longer has are left out. Returns where to wait for
+    /// durability, or `None` when nothing was left to commit.
+    ///
+    /// # Errors
+    /// Storage errors.
+    pub fn commit_transactional(
+        &self,
+        group: &str,
+        offsets: &[(TopicPartition, OffsetAndMetadata)],
+    ) -> Result<Option<(Arc<PartitionLog>, i64)>, GroupError> {
+        let _fence = self
+            .topics_fence
+            .read()
+            .unwrap_or_else(PoisonError::into_inner);
+        let counts = self.counts();
+        let known: Vec<(TopicPartition, OffsetAndMetadata)> = offsets
+            .iter()
+            .filter(|(tp, _)| {
+                counts(&tp.topic).is_some_and(|n| tp.partition >= 0 && tp.partition < n)
+            })
+            .cloned()
+            .collect();
+        if known.is_empty() {
+            return Ok(None);
+        }
+        self.with_group(group, |_, _| {
+            self.store
+                .commit(group, &known, self.logs.clock().now_ms())
+                .map(Some)
         })
     }
 
@@ -433,4 +458,39 @@ impl GroupCoordinator {
         lock(&self.groups).remove(group);
         Ok(target)
     }
+}
+
+/// Whether `member` (`(member id, generation)`, or `None` for a standalone
+/// consumer) may commit offsets for the group `g` now.
+fn check_committer(
+    g: &mut Group,
+    group: &str,
+    member: Option<(&str, i32)>,
+    now: Instant,
+) -> Result<(), GroupError> {
+    match member {
+        Some((id, generation)) => {
+            g.heartbeat(id, false, now)?;
+            if generation != g.generation {
+                return Err(GroupError::IllegalGeneration {
+                    group: group.to_string(),
+                    generation,
+                    current: g.generation,
+                });
+            }
+        }
+        None => {
+            // A standalone commit needs an Empty group; departed static
+            // members keep it from being one until their session ends
+            // (Kafka's `validateOffsetCommit`).
+            let members = g.members_not_expired();
+            if members > 0 {
+                return Err(GroupError::GroupNotEmpty {
+                    group: group.to_string(),
+                    members,
+                });
+            }
+        }
+    }
+    Ok(())
 }

@@ -230,9 +230,13 @@ impl Consumer {
                 let max_bytes = allowance.min(chunk).max(1);
                 let read_start = Instant::now();
                 st.start.get_or_insert(read_start);
-                let fetched = a
-                    .log
-                    .fetch_into(a.fetch_position, max_bytes, self.buffers.spare());
+                let spare = self.buffers.spare();
+                let fetched = if read_committed {
+                    a.log
+                        .fetch_committed_into(a.fetch_position, max_bytes, spare)
+                } else {
+                    a.log.fetch_into(a.fetch_position, max_bytes, spare)
+                };
                 *read_time.get_or_insert_default() += read_start.elapsed();
                 let data = match fetched {
                     Ok(d) => d,
@@ -255,7 +259,7 @@ impl Consumer {
                         // Retention or DeleteRecords moved past the
                         // position: it meets the log's start, and the reset
                         // names it.
-                        match reset_offset(&a.log, reset, &**self.weir.clock())? {
+                        match reset_offset(&a.log, reset, read_committed, &**self.weir.clock())? {
                             Some(to) => set_position(a, to),
                             None => {
                                 return Err(WeirError::OffsetOutOfRange {
@@ -351,7 +355,7 @@ impl Consumer {
                         counted,
                     });
                 }
-                if damaged || data.next_offset >= data.high_watermark {
+                if damaged || data.next_offset >= data.read_limit {
                     break;
                 }
             }
@@ -664,12 +668,13 @@ pub(super) fn take_buffered(
 pub(super) fn reset_if_needed(
     a: &mut Assigned,
     reset: OffsetReset,
+    read_committed: bool,
     clock: &dyn weir_log::clock::Clock,
 ) -> Result<(), WeirError> {
     if a.position.is_some() {
         return Ok(());
     }
-    let Some(offset) = reset_offset(&a.log, reset, clock)? else {
+    let Some(offset) = reset_offset(&a.log, reset, read_committed, clock)? else {
         return Err(WeirError::NoOffsetForPartition {
             topic: a.tp.topic.clone(),
             partition: a.tp.partition,
@@ -679,21 +684,33 @@ pub(super) fn reset_if_needed(
     Ok(())
 }
 
+/// The end of a partition for a reader: its high watermark, or for
+/// `read_committed` its last stable offset (as Kafka's `ListOffsets` answers
+/// the latest offset per isolation level).
+pub(crate) fn end_offset(log: &PartitionLog, read_committed: bool) -> i64 {
+    if read_committed {
+        log.last_stable_offset()
+    } else {
+        log.high_watermark()
+    }
+}
+
 /// Where `auto.offset.reset` puts a partition; `None` for `none`.
 pub(super) fn reset_offset(
     log: &PartitionLog,
     reset: OffsetReset,
+    read_committed: bool,
     clock: &dyn weir_log::clock::Clock,
 ) -> Result<Option<i64>, WeirError> {
     Ok(match reset {
         OffsetReset::Earliest => Some(log.log_start_offset()),
-        OffsetReset::Latest => Some(log.high_watermark()),
+        OffsetReset::Latest => Some(end_offset(log, read_committed)),
         OffsetReset::ByDuration(back) => {
             let back = i64::try_from(back.as_millis()).unwrap_or(i64::MAX);
             let since = clock.now_ms().saturating_sub(back);
             Some(
                 log.offset_for_timestamp(since)?
-                    .map_or_else(|| log.high_watermark(), |t| t.offset),
+                    .map_or_else(|| end_offset(log, read_committed), |t| t.offset),
             )
         }
         OffsetReset::None => None,

@@ -27,6 +27,7 @@
 mod fetch;
 mod poll;
 
+pub(crate) use fetch::end_offset;
 use fetch::{Buffered, FetchBuffers, reset_if_needed, set_position};
 
 use std::collections::VecDeque;
@@ -304,7 +305,8 @@ impl Consumer {
     /// # Errors
     /// [`WeirError::NotAssigned`].
     pub fn seek_to_end(&mut self, partitions: &[TopicPartition]) -> Result<(), WeirError> {
-        self.seek_each(partitions, |log| log.high_watermark())
+        let read_committed = self.read_committed();
+        self.seek_each(partitions, |log| end_offset(log, read_committed))
     }
 
     fn seek_each(
@@ -334,9 +336,10 @@ impl Consumer {
     /// [`WeirError::NotAssigned`]; [`WeirError::NoOffsetForPartition`].
     pub fn position(&mut self, tp: &TopicPartition) -> Result<i64, WeirError> {
         let reset = self.config.auto_offset_reset;
+        let read_committed = self.read_committed();
         let clock = Arc::clone(self.weir.clock());
         let a = self.part(tp)?;
-        reset_if_needed(a, reset, &*clock)?;
+        reset_if_needed(a, reset, read_committed, &*clock)?;
         Ok(a.position.unwrap_or(0))
     }
 
@@ -348,8 +351,10 @@ impl Consumer {
     /// # Errors
     /// [`WeirError::NotAssigned`].
     pub fn current_lag(&mut self, tp: &TopicPartition) -> Result<Option<i64>, WeirError> {
+        let read_committed = self.read_committed();
         let a = self.part(tp)?;
-        Ok(a.position.map(|p| (a.log.high_watermark() - p).max(0)))
+        Ok(a.position
+            .map(|p| (end_offset(&a.log, read_committed) - p).max(0)))
     }
 
     /// Stops returning records of these partitions until resumed.
@@ -385,9 +390,15 @@ impl Consumer {
 }
 
 impl Consumer {
+    /// `isolation.level=read_committed`.
+    pub(crate) fn read_committed(&self) -> bool {
+        self.config.isolation_level == crate::consumer_config::IsolationLevel::ReadCommitted
+    }
+
     fn report_lag(&self) {
+        let read_committed = self.read_committed();
         self.metrics.lag(self.parts.iter().map(|a| {
-            let lag = a.log.high_watermark() - a.position.unwrap_or(0);
+            let lag = end_offset(&a.log, read_committed) - a.position.unwrap_or(0);
             (&a.metrics, lag.max(0))
         }));
     }
@@ -441,7 +452,8 @@ impl Consumer {
         &self,
         partitions: &[TopicPartition],
     ) -> Result<Vec<(TopicPartition, i64)>, WeirError> {
-        self.offsets_of(partitions, PartitionLog::high_watermark)
+        let read_committed = self.read_committed();
+        self.offsets_of(partitions, |log| end_offset(log, read_committed))
     }
 
     /// One offset of each partition's log.

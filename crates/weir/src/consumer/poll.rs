@@ -17,7 +17,7 @@ use crate::wait::{Sleep, block_until};
 use crate::wakeup::{ConsumerWakeup, WakeupState};
 
 use super::Consumer;
-use super::fetch::{reset_if_needed, set_position};
+use super::fetch::{end_offset, reset_if_needed, set_position};
 
 pub(super) enum Step {
     Ready(ConsumerRecords),
@@ -222,8 +222,9 @@ impl Consumer {
         self.follow_replaced_logs();
         let reset = self.config.auto_offset_reset;
         let clock = self.weir.clock();
+        let read_committed = self.read_committed();
         for a in &mut self.parts {
-            reset_if_needed(a, reset, &**clock)?;
+            reset_if_needed(a, reset, read_committed, &**clock)?;
         }
         let leftover = *st.leftover.get_or_insert_with(|| {
             self.parts
@@ -269,14 +270,21 @@ impl Consumer {
     /// to its end gets no new data; its future would be ready at once, and
     /// the poll would spin on it until its timeout.
     pub(super) fn data_futures(&self) -> Vec<DataAvailable> {
+        let read_committed = self.read_committed();
         self.parts
             .iter()
             .filter(|a| !a.paused)
             .filter(|a| {
                 !(a.log.is_closed() || a.log.is_read_only())
-                    || a.fetch_position < a.log.high_watermark()
+                    || a.fetch_position < end_offset(&a.log, read_committed)
             })
-            .map(|a| a.log.data_available(a.fetch_position))
+            .map(|a| {
+                if read_committed {
+                    a.log.committed_data_available(a.fetch_position)
+                } else {
+                    a.log.data_available(a.fetch_position)
+                }
+            })
             .collect()
     }
 

@@ -47,6 +47,38 @@ pub trait ConsumerRebalanceListener: Send {
     }
 }
 
+/// What a transactional producer needs of a consumer to commit its offsets
+/// in a transaction (Kafka's `ConsumerGroupMetadata`): see
+/// [`Consumer::group_metadata`] and
+/// [`Producer::send_offsets_to_transaction`](crate::Producer::send_offsets_to_transaction).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ConsumerGroupMetadata {
+    /// `group.id`.
+    pub group_id: String,
+    /// The generation of the consumer's assignment (-1 for a consumer that
+    /// assigned its partitions itself, or has not joined yet).
+    pub generation_id: i32,
+    /// The member id the group gave the consumer (empty when none).
+    pub member_id: String,
+    /// `group.instance.id`.
+    pub group_instance_id: Option<String>,
+}
+
+impl ConsumerGroupMetadata {
+    /// The metadata of a consumer of `group_id` that is not a group member
+    /// (it assigns its partitions itself): the group must have no members
+    /// when the offsets are sent, as for the consumer's own commits.
+    pub fn new(group_id: impl Into<String>) -> Self {
+        ConsumerGroupMetadata {
+            group_id: group_id.into(),
+            generation_id: -1,
+            member_id: String::new(),
+            group_instance_id: None,
+        }
+    }
+}
+
 /// What the consumer subscribed to.
 #[derive(Debug, Clone)]
 pub(crate) enum Subscribed {
@@ -284,6 +316,28 @@ impl Consumer {
                 "enforce_rebalance needs a subscription (subscribe first)".into(),
             )),
         }
+    }
+
+    /// The consumer's group metadata, for a transactional producer's
+    /// [`send_offsets_to_transaction`](crate::Producer::send_offsets_to_transaction)
+    /// (Kafka's `groupMetadata`).
+    ///
+    /// # Errors
+    /// [`WeirError::InvalidArgument`] without a `group.id`.
+    pub fn group_metadata(&self) -> Result<ConsumerGroupMetadata, WeirError> {
+        let group_id = self.group_id()?;
+        let member = self
+            .membership
+            .as_ref()
+            .filter(|m| m.subscribed.is_some())
+            .and_then(|m| m.member_id.clone().map(|id| (id, m.generation)));
+        let (member_id, generation_id) = member.unwrap_or((String::new(), -1));
+        Ok(ConsumerGroupMetadata {
+            group_id,
+            generation_id,
+            member_id,
+            group_instance_id: self.config.group_instance_id.clone(),
+        })
     }
 
     /// The group generation of the current assignment (-1 when none).

@@ -93,6 +93,13 @@ impl Inner {
                 what: format!("producer {}", self.config.client_id),
             });
         }
+        // A transactional producer's records go into its open transaction:
+        // held until the record is in a batch, so that the transaction
+        // cannot end in between.
+        let _in_txn = match &self.txn {
+            Some(t) => Some(t.sending(self.producer_epoch())?),
+            None => None,
+        };
         if let Some(ts) = record.timestamp
             && ts < 0
         {
@@ -360,7 +367,7 @@ impl Inner {
             open.callbacks.push((slot.clone(), callback));
         }
         let result = Arc::clone(&open.result);
-        if self.producer_id >= 0 {
+        if self.producer_id() >= 0 {
             q.next_sequence = increment_sequence(q.next_sequence, 1);
         }
         let full = q.open.as_ref().is_some_and(OpenBatch::is_full);
@@ -438,7 +445,8 @@ impl Inner {
         let cap = max_message_bytes
             .saturating_sub(15)
             .saturating_sub(expansion);
-        let idempotent = self.producer_id >= 0;
+        let producer_id = self.producer_id();
+        let idempotent = producer_id >= 0;
         let result = Arc::new(BatchResult::new(
             Arc::clone(topic),
             i32::try_from(partition).unwrap_or(i32::MAX),
@@ -448,8 +456,13 @@ impl Inner {
             builder: BatchBuilder::with_capacity(
                 BatchOptions {
                     compression: self.config.compression,
-                    producer_id: self.producer_id,
-                    producer_epoch: if idempotent { 0 } else { -1 },
+                    producer_id,
+                    producer_epoch: if idempotent {
+                        self.producer_epoch.load(Ordering::Acquire)
+                    } else {
+                        -1
+                    },
+                    transactional: self.txn.is_some(),
                     base_sequence: if idempotent { base_sequence } else { -1 },
                     ..BatchOptions::default()
                 },

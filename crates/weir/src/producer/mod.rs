@@ -21,7 +21,7 @@
 //! `linger.ms`.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI16, AtomicI64, AtomicU64, Ordering};
 use std::sync::mpsc::{self, Sender};
 use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::thread::JoinHandle;
@@ -47,6 +47,7 @@ mod accumulate;
 mod batch;
 mod send;
 mod shared;
+mod txn;
 
 use send::{completion_loop, in_callback, linger_loop};
 use shared::{Completion, Linger, Memory, Shared, TopicMap};
@@ -55,7 +56,12 @@ struct Inner {
     weir: Weir,
     config: ProducerConfig,
     partitioner: Arc<dyn Partitioner>,
-    producer_id: i64,
+    /// -1 without idempotence; for a transactional producer, set by
+    /// `init_transactions` (before which nothing is sent).
+    producer_id: AtomicI64,
+    producer_epoch: AtomicI16,
+    /// The transaction state of a producer with a `transactional.id`.
+    txn: Option<txn::Txn>,
     /// Each topic's partitions and queues, with the metadata version they
     /// were read at. Read on every send without a lock; replaced whole (under
     /// `topics_update`) when a topic is new or changed.
@@ -101,7 +107,7 @@ impl std::fmt::Debug for Producer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Producer")
             .field("client_id", &self.inner.config.client_id)
-            .field("producer_id", &self.inner.producer_id)
+            .field("producer_id", &self.inner.producer_id())
             .finish()
     }
 }
@@ -149,11 +155,18 @@ impl Producer {
         let (tx, rx) = mpsc::channel::<Completion>();
         let inner = Arc::new(Inner {
             weir: weir.clone(),
-            producer_id: if config.enable_idempotence {
-                fastrand::i64(1..i64::MAX)
-            } else {
-                -1
-            },
+            producer_id: AtomicI64::new(
+                if config.enable_idempotence && config.transactional_id.is_none() {
+                    fastrand::i64(1..i64::MAX)
+                } else {
+                    -1
+                },
+            ),
+            producer_epoch: AtomicI16::new(0),
+            txn: config
+                .transactional_id
+                .clone()
+                .map(|id| txn::Txn::new(id, config.transaction_timeout)),
             shared: Arc::new(Shared {
                 memory: Memory {
                     used: AtomicU64::new(0),
@@ -205,7 +218,14 @@ impl Producer {
 
     /// The producer id stamped on batches (-1 without idempotence).
     pub fn producer_id(&self) -> i64 {
-        self.inner.producer_id
+        self.inner.producer_id()
+    }
+
+    /// The producer epoch stamped on batches (0 but for a transactional
+    /// producer, whose epoch each `init_transactions` with its
+    /// `transactional.id` raises).
+    pub fn producer_epoch(&self) -> i16 {
+        self.inner.producer_epoch.load(Ordering::Acquire)
     }
 
     /// Sends a record. Returns once the record is in a batch; the returned
@@ -316,6 +336,10 @@ impl Producer {
         // `append_to_queue`), even when nothing is outstanding yet.
         self.inner.send_all();
         let delivered = self.inner.flush_everything_until(deadline);
+        if delivered {
+            // A transaction left open is aborted, not left to its timeout.
+            self.inner.abort_open_transaction();
+        }
         self.inner.linger.close();
         if !delivered {
             // The completion thread goes on completing what is still being
@@ -355,6 +379,7 @@ impl Drop for Handle {
             self.send_all();
         } else {
             self.flush_everything();
+            self.abort_open_transaction();
         }
         lock(&self.completions).take();
         self.linger.close();

@@ -95,8 +95,12 @@ impl Inner {
                     uncompressed.saturating_sub(header),
                 );
             }
-            if self.producer_id >= 0 && lost != 0 {
+            if self.producer_id() >= 0 && lost != 0 {
                 renumber(&mut batch, lost)?;
+            }
+            if let Some(txn) = &self.txn {
+                // The partition joins the transaction before its first batch.
+                txn.join(&self.weir, self.producer_id(), self.producer_epoch(), log)?;
             }
             // Built by this producer's BatchBuilder: the log need not walk
             // its records again.
@@ -105,7 +109,11 @@ impl Inner {
         let durable = self.config.acks == Acks::All;
         match appended {
             Err(e) => {
-                if self.producer_id >= 0 {
+                if let Some(txn) = &self.txn {
+                    // The transaction can no longer commit.
+                    txn.batch_failed(&e);
+                }
+                if self.producer_id() >= 0 {
                     // The log did not take these sequences: the next batch
                     // starts where this one did.
                     let n = i32::try_from(records).unwrap_or(i32::MAX);

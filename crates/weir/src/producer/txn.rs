@@ -1,0 +1,447 @@
+//! The transactional producer (Kafka's `TransactionManager`): a producer
+//! with a `transactional.id` writes its records in transactions that commit
+//! or abort as a whole, on every partition they wrote to, together with the
+//! consumer offsets sent with them (consume-transform-produce, exactly once).
+//! The transaction coordinator it talks to is the data directory's (see
+//! `crate::transactions`).
+
+use std::sync::atomic::Ordering;
+use std::sync::{Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::time::Duration;
+
+use weir_group::{OffsetAndMetadata, TopicPartition};
+use weir_log::PartitionLog;
+
+use crate::consumer_group::ConsumerGroupMetadata;
+use crate::error::WeirError;
+use crate::transactions::TxnOffset;
+use crate::weir::Weir;
+
+use super::{Inner, Producer, in_callback, lock};
+
+/// Where the producer's transactions are (Kafka's `TransactionManager.State`,
+/// the states a caller can meet).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) enum State {
+    /// `init_transactions` has not run (or failed).
+    Uninitialized,
+    /// No transaction open.
+    Ready,
+    /// `begin_transaction` opened one: sends go into it.
+    InTransaction,
+    /// A commit (`true`) or abort is under way, or failed and may be
+    /// retried: sends are refused.
+    Ending(bool),
+    /// A batch of the transaction failed: it can only abort.
+    AbortableError(String),
+    /// Another producer with the same id took over: nothing more works.
+    Fenced,
+}
+
+impl State {
+    fn name(&self) -> &'static str {
+        match self {
+            State::Uninitialized => "uninitialized (call init_transactions first)",
+            State::Ready => "ready (no transaction is open: call begin_transaction first)",
+            State::InTransaction => "in a transaction",
+            State::Ending(true) => "committing its transaction",
+            State::Ending(false) => "aborting its transaction",
+            State::AbortableError(_) => "in a transaction that failed and can only abort",
+            State::Fenced => "fenced by a newer producer with the same transactional.id",
+        }
+    }
+}
+
+/// A transactional producer's state.
+#[derive(Debug)]
+pub(super) struct Txn {
+    id: String,
+    timeout: Duration,
+    /// Each send holds it (read) while it adds its record; a transaction's
+    /// end takes it (write) to refuse further sends first.
+    state: RwLock<State>,
+    /// The partitions the open transaction has joined at the coordinator.
+    joined: Mutex<Vec<(String, i32)>>,
+    /// The consumer offsets sent to the open transaction.
+    offsets: Mutex<Vec<TxnOffset>>,
+    /// The first failure of a batch of the open transaction (kept apart
+    /// from `state`: a batch fails on a thread that may be inside a send,
+    /// holding `state`).
+    failed: Mutex<Option<Failure>>,
+}
+
+/// Why the open transaction can no longer commit.
+#[derive(Debug, Clone)]
+enum Failure {
+    /// A batch failed: abort the transaction.
+    Abortable(String),
+    /// The partition refused a batch of a fenced epoch.
+    Fenced,
+}
+
+impl Txn {
+    pub(super) fn new(id: String, timeout: Duration) -> Self {
+        Txn {
+            id,
+            timeout,
+            state: RwLock::new(State::Uninitialized),
+            joined: Mutex::new(Vec::new()),
+            offsets: Mutex::new(Vec::new()),
+            failed: Mutex::new(None),
+        }
+    }
+
+    fn read(&self) -> RwLockReadGuard<'_, State> {
+        self.state
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn write(&self) -> RwLockWriteGuard<'_, State> {
+        self.state
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn error(&self, reason: impl Into<String>) -> WeirError {
+        WeirError::Transaction {
+            transactional_id: self.id.clone(),
+            reason: reason.into(),
+        }
+    }
+
+    /// For a send: the state held while the record is added, if a
+    /// transaction is open.
+    pub(super) fn sending(&self, epoch: i16) -> Result<RwLockReadGuard<'_, State>, WeirError> {
+        let state = self.read();
+        match &*state {
+            State::InTransaction => match lock(&self.failed).clone() {
+                None => Ok(state),
+                Some(Failure::Fenced) => Err(self.fenced(epoch)),
+                Some(Failure::Abortable(reason)) => Err(self.error(format!(
+                    "a send of the open transaction failed ({reason}): abort it"
+                ))),
+            },
+            State::AbortableError(reason) => Err(self.error(format!(
+                "a send of the open transaction failed ({reason}): abort it"
+            ))),
+            State::Fenced => Err(self.fenced(epoch)),
+            other => Err(self.error(format!("cannot send: the producer is {}", other.name()))),
+        }
+    }
+
+    fn fenced(&self, epoch: i16) -> WeirError {
+        WeirError::ProducerFenced {
+            transactional_id: self.id.clone(),
+            epoch,
+        }
+    }
+
+    /// Joins `log`'s partition to the open transaction at the coordinator,
+    /// once per transaction, before a batch is appended there.
+    pub(super) fn join(
+        &self,
+        weir: &Weir,
+        producer_id: i64,
+        epoch: i16,
+        log: &PartitionLog,
+    ) -> Result<(), WeirError> {
+        let mut joined = lock(&self.joined);
+        if joined
+            .iter()
+            .any(|(t, p)| t == log.topic() && *p == log.partition())
+        {
+            return Ok(());
+        }
+        weir.transactions()?
+            .add_partition(weir, &self.id, producer_id, epoch, log)?;
+        joined.push((log.topic().to_string(), log.partition()));
+        Ok(())
+    }
+
+    /// A batch of the open transaction failed: it can only abort now.
+    pub(super) fn batch_failed(&self, e: &WeirError) {
+        let fenced = matches!(e, WeirError::ProducerFenced { .. })
+            || matches!(e, WeirError::Log(l) if matches!(**l, weir_log::LogError::ProducerFenced { .. }));
+        let mut failed = lock(&self.failed);
+        if failed.is_none() || fenced {
+            *failed = Some(if fenced {
+                Failure::Fenced
+            } else {
+                Failure::Abortable(e.to_string())
+            });
+        }
+    }
+
+    /// Moves a failure of the open transaction's batches into its state.
+    fn take_failure(&self, state: &mut State) {
+        match lock(&self.failed).take() {
+            Some(Failure::Fenced) => *state = State::Fenced,
+            Some(Failure::Abortable(reason)) => *state = State::AbortableError(reason),
+            None => {}
+        }
+    }
+}
+
+impl Inner {
+    /// The producer id stamped on batches (-1 without idempotence).
+    pub(super) fn producer_id(&self) -> i64 {
+        self.producer_id.load(Ordering::Acquire)
+    }
+
+    /// The producer epoch stamped on batches.
+    pub(super) fn producer_epoch(&self) -> i16 {
+        self.producer_epoch.load(Ordering::Acquire)
+    }
+
+    fn txn(&self, operation: &str) -> Result<&Txn, WeirError> {
+        self.txn.as_ref().ok_or_else(|| {
+            WeirError::InvalidArgument(format!(
+                "{operation} needs a transactional producer (set transactional.id)"
+            ))
+        })
+    }
+
+    /// Ends the open transaction: refuses further sends, delivers what was
+    /// sent, then has the coordinator write the decision, the markers and
+    /// (for a commit) the offsets.
+    fn end_transaction(&self, commit: bool) -> Result<(), WeirError> {
+        let op = if commit {
+            "commit_transaction"
+        } else {
+            "abort_transaction"
+        };
+        let txn = self.txn(op)?;
+        if in_callback() {
+            return Err(txn.error(format!(
+                "{op} cannot run in a delivery callback (it waits for the deliveries)"
+            )));
+        }
+        let epoch = self.producer_epoch();
+        {
+            let mut state = txn.write();
+            if matches!(*state, State::InTransaction | State::Ending(true)) {
+                txn.take_failure(&mut state);
+            }
+            match (&*state, commit) {
+                (State::InTransaction, _) | (State::Ending(_), _) => {}
+                (State::AbortableError(_), false) => {}
+                (State::AbortableError(reason), true) => {
+                    return Err(txn.error(format!(
+                        "the transaction cannot commit, a send failed ({reason}): abort it"
+                    )));
+                }
+                (State::Fenced, _) => return Err(txn.fenced(epoch)),
+                (other, _) => {
+                    return Err(txn.error(format!("cannot {op}: the producer is {}", other.name())));
+                }
+            }
+            *state = State::Ending(commit);
+        }
+        // Everything sent in the transaction is appended (or failed).
+        self.flush();
+        if commit {
+            let mut state = txn.write();
+            txn.take_failure(&mut state);
+            match &*state {
+                State::AbortableError(reason) => {
+                    return Err(txn.error(format!(
+                        "the transaction cannot commit, a send failed ({reason}): abort it"
+                    )));
+                }
+                State::Fenced => return Err(txn.fenced(epoch)),
+                _ => {}
+            }
+        }
+        let offsets = if commit {
+            lock(&txn.offsets).clone()
+        } else {
+            Vec::new()
+        };
+        let ended = self.weir.transactions().and_then(|c| {
+            c.end(
+                &self.weir,
+                &txn.id,
+                self.producer_id(),
+                self.producer_epoch(),
+                commit,
+                offsets,
+            )
+        });
+        let mut state = txn.write();
+        match ended {
+            Ok(()) => {
+                *state = State::Ready;
+                lock(&txn.joined).clear();
+                lock(&txn.offsets).clear();
+                lock(&txn.failed).take();
+                Ok(())
+            }
+            Err(e @ WeirError::ProducerFenced { .. }) => {
+                *state = State::Fenced;
+                Err(e)
+            }
+            // Stays `Ending`: the same call may be retried.
+            Err(e) => Err(e),
+        }
+    }
+
+    /// At close: a transaction still open is aborted (Kafka leaves it to
+    /// the coordinator's timeout; in process the producer knows it is gone).
+    pub(super) fn abort_open_transaction(&self) {
+        let open = self.txn.as_ref().is_some_and(|t| {
+            matches!(
+                &*t.read(),
+                State::InTransaction | State::AbortableError(_) | State::Ending(false)
+            )
+        });
+        if open {
+            let _ = self.end_transaction(false);
+        }
+    }
+}
+
+impl Producer {
+    /// Readies a producer with a `transactional.id` for transactions (Kafka's
+    /// `initTransactions`): gets its producer id and a new epoch from the
+    /// data directory's transaction coordinator, which fences any earlier
+    /// producer with the same id (its sends and commits fail with
+    /// [`WeirError::ProducerFenced`]) and ends that producer's transaction
+    /// first (an open one aborted, a decided one completed). Call once,
+    /// before the first [`begin_transaction`](Self::begin_transaction).
+    ///
+    /// # Errors
+    /// [`WeirError::InvalidArgument`] without a `transactional.id`;
+    /// [`WeirError::Transaction`] when already called; the coordinator's
+    /// storage errors.
+    pub fn init_transactions(&self) -> Result<(), WeirError> {
+        let inner = &self.inner;
+        let txn = inner.txn("init_transactions")?;
+        let mut state = txn.write();
+        if *state != State::Uninitialized {
+            return Err(txn.error(format!(
+                "init_transactions was already called: the producer is {}",
+                state.name()
+            )));
+        }
+        let timeout_ms = u64::try_from(txn.timeout.as_millis()).unwrap_or(u64::MAX);
+        let (producer_id, epoch) =
+            inner
+                .weir
+                .transactions()?
+                .init(&inner.weir, &txn.id, timeout_ms)?;
+        inner.producer_epoch.store(epoch, Ordering::Release);
+        inner.producer_id.store(producer_id, Ordering::Release);
+        *state = State::Ready;
+        Ok(())
+    }
+
+    /// Opens a transaction (Kafka's `beginTransaction`): the records sent
+    /// until [`commit_transaction`](Self::commit_transaction) or
+    /// [`abort_transaction`](Self::abort_transaction) are written as one
+    /// transaction. `read_committed` consumers see them only once it
+    /// commits, and never if it aborts.
+    ///
+    /// # Errors
+    /// [`WeirError::Transaction`] when `init_transactions` has not run or a
+    /// transaction is already open; [`WeirError::ProducerFenced`].
+    pub fn begin_transaction(&self) -> Result<(), WeirError> {
+        let txn = self.inner.txn("begin_transaction")?;
+        let mut state = txn.write();
+        match &*state {
+            State::Ready => {
+                lock(&txn.failed).take();
+                *state = State::InTransaction;
+                Ok(())
+            }
+            State::Fenced => Err(txn.fenced(self.producer_epoch())),
+            other => Err(txn.error(format!(
+                "cannot begin a transaction: the producer is {}",
+                other.name()
+            ))),
+        }
+    }
+
+    /// Adds consumer offsets to the open transaction (Kafka's
+    /// `sendOffsetsToTransaction`): they are committed for the consumer's
+    /// group if and only if the transaction commits. `group` is the
+    /// consuming [`Consumer::group_metadata`](crate::Consumer::group_metadata):
+    /// a member that has since lost its partitions in a rebalance is refused
+    /// here, as Kafka refuses its generation. Offsets of the same partition
+    /// sent again replace the earlier ones.
+    ///
+    /// # Errors
+    /// [`WeirError::Transaction`] outside a transaction;
+    /// [`WeirError::Group`] when the group does not accept the member (an
+    /// older generation, an unknown member); [`WeirError::InvalidArgument`]
+    /// for a negative offset.
+    pub fn send_offsets_to_transaction(
+        &self,
+        offsets: &[(TopicPartition, OffsetAndMetadata)],
+        group: &ConsumerGroupMetadata,
+    ) -> Result<(), WeirError> {
+        let inner = &self.inner;
+        let txn = inner.txn("send_offsets_to_transaction")?;
+        let _open = txn.sending(inner.producer_epoch())?;
+        if let Some((tp, o)) = offsets.iter().find(|(_, o)| o.offset < 0) {
+            return Err(WeirError::InvalidArgument(format!(
+                "offset {} for {}-{}: an offset is never negative",
+                o.offset, tp.topic, tp.partition
+            )));
+        }
+        let member = (group.generation_id >= 0 && !group.member_id.is_empty())
+            .then_some((group.member_id.as_str(), group.generation_id));
+        inner
+            .weir
+            .group_coordinator()?
+            .check_member(&group.group_id, member)?;
+        let mut sent = lock(&txn.offsets);
+        for (tp, o) in offsets {
+            sent.retain(|t| {
+                !(t.group == group.group_id && t.topic == tp.topic && t.partition == tp.partition)
+            });
+            sent.push(TxnOffset {
+                group: group.group_id.clone(),
+                topic: tp.topic.clone(),
+                partition: tp.partition,
+                offset: o.offset,
+                leader_epoch: o.leader_epoch,
+                metadata: o.metadata.clone(),
+            });
+        }
+        Ok(())
+    }
+
+    /// Commits the open transaction (Kafka's `commitTransaction`): further
+    /// sends are refused, every record sent is delivered, then the
+    /// coordinator writes the decision, a COMMIT marker to each partition
+    /// the transaction wrote to (fsynced), and the offsets sent with it.
+    /// Once it returns, `read_committed` consumers see the records and the
+    /// offsets are committed; a crash before then leaves a decided commit
+    /// that the next open of the data directory completes, or an open
+    /// transaction that it aborts.
+    ///
+    /// # Errors
+    /// [`WeirError::Transaction`] when no transaction is open, or a send of
+    /// it failed (abort it then); [`WeirError::ProducerFenced`]; storage
+    /// errors writing the markers, after which the call may be retried.
+    pub fn commit_transaction(&self) -> Result<(), WeirError> {
+        self.inner.end_transaction(true)
+    }
+
+    /// Aborts the open transaction (Kafka's `abortTransaction`): further
+    /// sends are refused, the records already sent are delivered, then an
+    /// ABORT marker is written to each partition the transaction wrote to,
+    /// so that `read_committed` consumers never see them. The offsets sent
+    /// with it are dropped. The records' futures complete with their offsets
+    /// (the records are in the log, aborted), where Kafka fails those it had
+    /// not sent yet.
+    ///
+    /// # Errors
+    /// [`WeirError::Transaction`] when no transaction is open;
+    /// [`WeirError::ProducerFenced`]; storage errors writing the markers,
+    /// after which the call may be retried.
+    pub fn abort_transaction(&self) -> Result<(), WeirError> {
+        self.inner.end_transaction(false)
+    }
+}

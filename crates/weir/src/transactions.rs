@@ -1,0 +1,573 @@
+//! The transaction coordinator (Kafka's `TransactionCoordinator`, in
+//! process): each `transactional.id`'s producer id and epoch, the partitions
+//! its open transaction wrote to, and the two-phase end of a transaction.
+//!
+//! The state is one JSON file in the data directory,
+//! `weir-transactions.json`, replaced atomically (written, fsynced, renamed)
+//! at each step, as Kafka's coordinator appends each step to
+//! `__transaction_state` before it acts on it:
+//!
+//! 1. A partition joins the transaction (with the log end offset it had
+//!    then) before the producer's first batch is appended to it, so after a
+//!    crash every partition holding the transaction's records is known.
+//! 2. `PrepareCommit` or `PrepareAbort` (with the consumer offsets a commit
+//!    carries) is written before any marker: the decision survives a crash.
+//! 3. The COMMIT or ABORT markers are appended and fsynced, the offsets
+//!    committed, then the transaction is written as ended.
+//!
+//! When a data directory opens, each transaction left open is aborted and
+//! each prepared one finished, before any reader sees the partitions (a
+//! transaction that was open is found in each partition from where it joined,
+//! see `PartitionLog::restore_transaction`). A transaction open for longer
+//! than its `transaction.timeout.ms` is aborted by the coordinator, which
+//! fences its producer, as Kafka's coordinator does.
+
+use std::collections::{BTreeMap, HashMap};
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
+use serde::{Deserialize, Serialize};
+use weir_group::{OffsetAndMetadata, TopicPartition};
+use weir_log::{LogError, PartitionLog};
+
+use crate::error::WeirError;
+use crate::weir::Weir;
+
+/// The coordinator's file in the data directory.
+pub(crate) const TRANSACTIONS_FILE: &str = "weir-transactions.json";
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Where a transactional id's transaction is (Kafka's `TransactionState`,
+/// without the completed states: a completed transaction is `Empty`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum Status {
+    Empty,
+    Ongoing,
+    PrepareCommit,
+    PrepareAbort,
+}
+
+/// A partition the transaction wrote to, and the log end offset when it
+/// joined: the transaction's records there are at or after it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+struct TxnPartition {
+    topic: String,
+    partition: i32,
+    from_offset: i64,
+}
+
+/// A consumer offset the transaction commits with its records.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct TxnOffset {
+    pub(crate) group: String,
+    pub(crate) topic: String,
+    pub(crate) partition: i32,
+    pub(crate) offset: i64,
+    pub(crate) leader_epoch: Option<i32>,
+    pub(crate) metadata: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Entry {
+    producer_id: i64,
+    producer_epoch: i16,
+    status: Status,
+    /// `transaction.timeout.ms` of the producer that last initialized it.
+    timeout_ms: u64,
+    /// When the open transaction began (ms since the epoch, the data
+    /// directory's clock); 0 when none is open.
+    started_ms: i64,
+    partitions: Vec<TxnPartition>,
+    /// Written with `PrepareCommit`, committed after the markers.
+    offsets: Vec<TxnOffset>,
+}
+
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct StateFile {
+    version: u32,
+    transactions: BTreeMap<String, Entry>,
+}
+
+/// See the module docs.
+#[derive(Debug)]
+pub(crate) struct TransactionCoordinator {
+    path: PathBuf,
+    state: Mutex<StateFile>,
+    /// One lock per transactional id, held across each of its steps (an end
+    /// holds it from its prepare to its completion).
+    ids: Mutex<HashMap<String, Arc<Mutex<()>>>>,
+}
+
+impl TransactionCoordinator {
+    /// Loads the coordinator's file from the data directory at `dir` (none
+    /// yet: no transaction ever ran there).
+    pub(crate) fn load(dir: &Path) -> Result<Self, WeirError> {
+        let path = dir.join(TRANSACTIONS_FILE);
+        let state = match std::fs::read(&path) {
+            Ok(bytes) => {
+                serde_json::from_slice::<StateFile>(&bytes).map_err(|e| LogError::Corrupt {
+                    path: path.clone(),
+                    position: 0,
+                    reason: format!("the transaction coordinator's state does not parse: {e}"),
+                })?
+            }
+            Err(e) if e.kind() == io::ErrorKind::NotFound => StateFile {
+                version: 1,
+                transactions: BTreeMap::new(),
+            },
+            Err(e) => return Err(io_error(&path, "read", e)),
+        };
+        Ok(TransactionCoordinator {
+            path,
+            state: Mutex::new(state),
+            ids: Mutex::new(HashMap::new()),
+        })
+    }
+
+    fn id_lock(&self, transactional_id: &str) -> Arc<Mutex<()>> {
+        Arc::clone(
+            lock(&self.ids)
+                .entry(transactional_id.to_string())
+                .or_default(),
+        )
+    }
+
+    /// Applies `change` to the state and writes it whole; on a failed write
+    /// the state in memory is left as it was.
+    fn update<T>(
+        &self,
+        change: impl FnOnce(&mut StateFile) -> Result<T, WeirError>,
+    ) -> Result<T, WeirError> {
+        let mut state = lock(&self.state);
+        let before = serde_json::to_vec(&*state).map_err(|e| self.encode_error(&e))?;
+        let out = change(&mut state)?;
+        let after = serde_json::to_vec_pretty(&*state).map_err(|e| self.encode_error(&e))?;
+        if let Err(e) = weir_log::checkpoint::write_atomically(&self.path, &after) {
+            if let Ok(old) = serde_json::from_slice(&before) {
+                *state = old;
+            }
+            return Err(io_error(&self.path, "write", e));
+        }
+        Ok(out)
+    }
+
+    fn encode_error(&self, e: &serde_json::Error) -> WeirError {
+        io_error(&self.path, "encode", io::Error::other(e.to_string()))
+    }
+
+    fn entry(&self, transactional_id: &str) -> Option<Entry> {
+        lock(&self.state)
+            .transactions
+            .get(transactional_id)
+            .cloned()
+    }
+
+    /// Ends every transaction a crash left unfinished: an open one is
+    /// aborted, a prepared one completed. Runs when the data directory opens.
+    pub(crate) fn recover(&self, weir: &Weir) -> Result<(), WeirError> {
+        let ids: Vec<String> = lock(&self.state)
+            .transactions
+            .iter()
+            .filter(|(_, e)| e.status != Status::Empty)
+            .map(|(id, _)| id.clone())
+            .collect();
+        for id in ids {
+            let guard = self.id_lock(&id);
+            let _held = lock(&guard);
+            self.finish_unfinished(weir, &id, true)?;
+        }
+        Ok(())
+    }
+
+    /// Brings `transactional_id`'s transaction to an end if one is open or
+    /// prepared: an open one is aborted (with the epoch `abort_epoch` gives
+    /// it), a prepared one completed. `restore`: the partitions' open
+    /// transactions must be found again first (after a restart).
+    fn finish_unfinished(
+        &self,
+        weir: &Weir,
+        transactional_id: &str,
+        restore: bool,
+    ) -> Result<(), WeirError> {
+        let Some(entry) = self.entry(transactional_id) else {
+            return Ok(());
+        };
+        let commit = match entry.status {
+            Status::Empty => return Ok(()),
+            Status::Ongoing => {
+                self.update(|s| {
+                    if let Some(e) = s.transactions.get_mut(transactional_id) {
+                        e.status = Status::PrepareAbort;
+                        e.offsets.clear();
+                    }
+                    Ok(())
+                })?;
+                false
+            }
+            Status::PrepareCommit => true,
+            Status::PrepareAbort => false,
+        };
+        self.complete(weir, transactional_id, commit, restore)
+    }
+
+    /// Gives `transactional_id` a producer id and epoch (Kafka's
+    /// `InitProducerId`): a new id the first time, else the same id with the
+    /// next epoch, which fences the producer that had it. Its transaction
+    /// left open is aborted first, with the new epoch, so that the fenced
+    /// producer's late batches are refused; a prepared one is completed.
+    pub(crate) fn init(
+        &self,
+        weir: &Weir,
+        transactional_id: &str,
+        timeout_ms: u64,
+    ) -> Result<(i64, i16), WeirError> {
+        let guard = self.id_lock(transactional_id);
+        let _held = lock(&guard);
+        if self
+            .entry(transactional_id)
+            .is_some_and(|e| e.status == Status::Ongoing)
+        {
+            self.fence_and_prepare_abort(transactional_id)?;
+        }
+        self.finish_unfinished(weir, transactional_id, false)?;
+        self.update(|s| {
+            let (producer_id, producer_epoch) = match s.transactions.get(transactional_id) {
+                Some(e) => next_epoch(e.producer_id, e.producer_epoch),
+                None => (fastrand::i64(1..i64::MAX), 0),
+            };
+            s.transactions.insert(
+                transactional_id.to_string(),
+                Entry {
+                    producer_id,
+                    producer_epoch,
+                    status: Status::Empty,
+                    timeout_ms,
+                    started_ms: 0,
+                    partitions: Vec::new(),
+                    offsets: Vec::new(),
+                },
+            );
+            Ok((producer_id, producer_epoch))
+        })
+    }
+
+    /// Prepares the abort of `transactional_id`'s open transaction with the
+    /// producer's next epoch, so that its markers fence the producer's late
+    /// batches (when the epoch has run out, the abort keeps the last one and
+    /// the next `init` gives a new producer id).
+    fn fence_and_prepare_abort(&self, transactional_id: &str) -> Result<(), WeirError> {
+        self.update(|s| {
+            if let Some(e) = s.transactions.get_mut(transactional_id) {
+                if let Some(next) = e.producer_epoch.checked_add(1).filter(|&n| n < i16::MAX) {
+                    e.producer_epoch = next;
+                }
+                e.status = Status::PrepareAbort;
+                e.offsets.clear();
+            }
+            Ok(())
+        })
+    }
+
+    /// The producer `producer_id`/`epoch` of `transactional_id`, or its
+    /// fencing error.
+    fn check_producer(
+        entry: Option<&Entry>,
+        transactional_id: &str,
+        producer_id: i64,
+        epoch: i16,
+    ) -> Result<(), WeirError> {
+        match entry {
+            Some(e) if e.producer_id == producer_id && e.producer_epoch == epoch => Ok(()),
+            _ => Err(WeirError::ProducerFenced {
+                transactional_id: transactional_id.to_string(),
+                epoch,
+            }),
+        }
+    }
+
+    /// Adds `log`'s partition to the producer's open transaction (opening
+    /// it), durably, before the producer's first batch there is appended
+    /// (Kafka's `AddPartitionsToTxn`).
+    pub(crate) fn add_partition(
+        &self,
+        weir: &Weir,
+        transactional_id: &str,
+        producer_id: i64,
+        epoch: i16,
+        log: &PartitionLog,
+    ) -> Result<(), WeirError> {
+        let guard = self.id_lock(transactional_id);
+        let _held = lock(&guard);
+        let now = weir.clock().now_ms();
+        self.update(|s| {
+            let entry = s.transactions.get_mut(transactional_id);
+            Self::check_producer(entry.as_deref(), transactional_id, producer_id, epoch)?;
+            let Some(e) = entry else {
+                return Ok(());
+            };
+            match e.status {
+                Status::Empty => {
+                    e.status = Status::Ongoing;
+                    e.started_ms = now;
+                }
+                Status::Ongoing => {}
+                Status::PrepareCommit | Status::PrepareAbort => {
+                    return Err(WeirError::Transaction {
+                        transactional_id: transactional_id.to_string(),
+                        reason: "the transaction is ending: no partition can join it".into(),
+                    });
+                }
+            }
+            if !e
+                .partitions
+                .iter()
+                .any(|p| p.topic == log.topic() && p.partition == log.partition())
+            {
+                e.partitions.push(TxnPartition {
+                    topic: log.topic().to_string(),
+                    partition: log.partition(),
+                    from_offset: log.log_end_offset(),
+                });
+            }
+            Ok(())
+        })
+    }
+
+    /// Ends the producer's transaction (Kafka's `EndTxn`): the decision and
+    /// the offsets to commit are written, then the markers and the offsets,
+    /// then the end. A transaction that wrote nothing and carries no offset
+    /// ends at once. A retry after a failed completion completes the same
+    /// decision; the other one is refused.
+    pub(crate) fn end(
+        &self,
+        weir: &Weir,
+        transactional_id: &str,
+        producer_id: i64,
+        epoch: i16,
+        commit: bool,
+        offsets: Vec<TxnOffset>,
+    ) -> Result<(), WeirError> {
+        let guard = self.id_lock(transactional_id);
+        let _held = lock(&guard);
+        let entry = self.entry(transactional_id);
+        Self::check_producer(entry.as_ref(), transactional_id, producer_id, epoch)?;
+        let status = entry.map_or(Status::Empty, |e| e.status);
+        match (status, commit) {
+            (Status::Empty, _) if offsets.is_empty() || !commit => return Ok(()),
+            (Status::PrepareCommit, false) | (Status::PrepareAbort, true) => {
+                return Err(WeirError::Transaction {
+                    transactional_id: transactional_id.to_string(),
+                    reason: format!(
+                        "the transaction is already decided ({}); retry that",
+                        if commit { "aborting" } else { "committing" }
+                    ),
+                });
+            }
+            (Status::PrepareCommit | Status::PrepareAbort, _) => {}
+            (Status::Empty | Status::Ongoing, _) => {
+                self.update(|s| {
+                    if let Some(e) = s.transactions.get_mut(transactional_id) {
+                        e.status = if commit {
+                            Status::PrepareCommit
+                        } else {
+                            Status::PrepareAbort
+                        };
+                        e.offsets = if commit { offsets } else { Vec::new() };
+                    }
+                    Ok(())
+                })?;
+            }
+        }
+        self.complete(weir, transactional_id, commit, false)
+    }
+
+    /// Writes the prepared decision's markers (fsynced) and, for a commit,
+    /// its offsets, then writes the transaction as ended.
+    fn complete(
+        &self,
+        weir: &Weir,
+        transactional_id: &str,
+        commit: bool,
+        restore: bool,
+    ) -> Result<(), WeirError> {
+        let Some(entry) = self.entry(transactional_id) else {
+            return Ok(());
+        };
+        // A partition whose topic was deleted since has nothing to mark.
+        let logs: Vec<(Arc<PartitionLog>, i64)> = entry
+            .partitions
+            .iter()
+            .filter_map(|p| {
+                let log = weir.partition(&p.topic, p.partition).ok()?;
+                Some((log, p.from_offset))
+            })
+            .collect();
+        if restore {
+            // Every partition holds its readers before the transaction
+            // first, so that a marker that cannot be written shows none of
+            // it to `read_committed` readers.
+            for (log, from_offset) in &logs {
+                log.restore_transaction(entry.producer_id, *from_offset)?;
+            }
+        }
+        for (log, _) in &logs {
+            let info = log.append_txn_marker(entry.producer_id, entry.producer_epoch, commit, 0)?;
+            log.flush_until(info.last_offset + 1)?;
+        }
+        if commit && !entry.offsets.is_empty() {
+            let coordinator = weir.group_coordinator()?;
+            let mut by_group: BTreeMap<&str, Vec<(TopicPartition, OffsetAndMetadata)>> =
+                BTreeMap::new();
+            for o in &entry.offsets {
+                let mut om = OffsetAndMetadata::new(o.offset).with_metadata(o.metadata.clone());
+                om.leader_epoch = o.leader_epoch;
+                by_group
+                    .entry(o.group.as_str())
+                    .or_default()
+                    .push((TopicPartition::new(o.topic.clone(), o.partition), om));
+            }
+            for (group, offsets) in by_group {
+                if let Some((log, end)) = coordinator.commit_transactional(group, &offsets)? {
+                    log.flush_until(end)?;
+                }
+            }
+        }
+        self.update(|s| {
+            if let Some(e) = s.transactions.get_mut(transactional_id) {
+                e.status = Status::Empty;
+                e.started_ms = 0;
+                e.partitions.clear();
+                e.offsets.clear();
+            }
+            Ok(())
+        })
+    }
+
+    /// Aborts the open transactions that have run longer than their
+    /// `transaction.timeout.ms` at `now_ms`, fencing their producers (the
+    /// next epoch), as Kafka's coordinator aborts an expired transaction.
+    /// Returns the earliest time another one expires.
+    pub(crate) fn abort_expired(&self, weir: &Weir, now_ms: i64) -> Option<i64> {
+        let expired: Vec<String> = lock(&self.state)
+            .transactions
+            .iter()
+            .filter(|(_, e)| e.status == Status::Ongoing && expires(e) <= now_ms)
+            .map(|(id, _)| id.clone())
+            .collect();
+        for id in expired {
+            let guard = self.id_lock(&id);
+            let _held = lock(&guard);
+            // Looked at again under the id's lock: it may have ended.
+            let Some(entry) = self.entry(&id) else {
+                continue;
+            };
+            if entry.status != Status::Ongoing || expires(&entry) > now_ms {
+                continue;
+            }
+            // A failure is retried at the next check (or the next open).
+            if self.fence_and_prepare_abort(&id).is_ok() {
+                let _ = self.complete(weir, &id, false, false);
+            }
+        }
+        self.next_expiry()
+    }
+
+    /// When the first open transaction times out, if any is open.
+    pub(crate) fn next_expiry(&self) -> Option<i64> {
+        lock(&self.state)
+            .transactions
+            .values()
+            .filter(|e| e.status == Status::Ongoing)
+            .map(expires)
+            .min()
+    }
+}
+
+fn io_error(path: &Path, op: &'static str, source: io::Error) -> WeirError {
+    LogError::Io {
+        path: path.to_path_buf(),
+        op,
+        source,
+    }
+    .into()
+}
+
+/// When an open transaction times out.
+fn expires(e: &Entry) -> i64 {
+    e.started_ms
+        .saturating_add(i64::try_from(e.timeout_ms).unwrap_or(i64::MAX))
+}
+
+/// The producer id and epoch after `epoch`: a new id when the epoch runs
+/// out, as Kafka's coordinator gives one.
+fn next_epoch(producer_id: i64, epoch: i16) -> (i64, i16) {
+    match epoch.checked_add(1) {
+        Some(next) if next < i16::MAX => (producer_id, next),
+        _ => (fastrand::i64(1..i64::MAX), 0),
+    }
+}
+
+/// Tells the timeout thread to stop.
+#[derive(Debug, Default)]
+pub(crate) struct TimerStop {
+    stopped: Mutex<bool>,
+    cv: std::sync::Condvar,
+}
+
+impl TimerStop {
+    /// Stops the thread (it ends within its current wait).
+    pub(crate) fn stop(&self) {
+        *lock(&self.stopped) = true;
+        self.cv.notify_all();
+    }
+}
+
+/// The longest the timeout thread sleeps between checks (Kafka's coordinator
+/// checks every `transaction.abort.timed.out.transaction.cleanup.interval.ms`,
+/// 10 s by default).
+const TIMEOUT_CHECK: std::time::Duration = std::time::Duration::from_millis(500);
+
+/// The coordinator's timeout thread: aborts expired transactions. It holds
+/// the `Weir` only weakly, and strongly only while a transaction is due, so
+/// that dropping the last handle closes the directory on the dropping thread.
+pub(crate) fn timeout_loop(
+    coordinator: &TransactionCoordinator,
+    weir: &crate::weir::WeakWeir,
+    clock: &Arc<dyn weir_log::Clock>,
+    stop: &TimerStop,
+) {
+    loop {
+        let now = clock.now_ms();
+        let wait = match coordinator.next_expiry() {
+            Some(due) if due <= now => {
+                let Some(w) = weir.upgrade() else {
+                    return;
+                };
+                coordinator.abort_expired(&w, now);
+                continue;
+            }
+            Some(due) => std::time::Duration::from_millis(u64::try_from(due - now).unwrap_or(0))
+                .min(TIMEOUT_CHECK),
+            None => TIMEOUT_CHECK,
+        };
+        if weir.is_gone() {
+            return;
+        }
+        let stopped = lock(&stop.stopped);
+        if *stopped {
+            return;
+        }
+        let (stopped, _) = stop
+            .cv
+            .wait_timeout(stopped, wait)
+            .unwrap_or_else(PoisonError::into_inner);
+        if *stopped {
+            return;
+        }
+    }
+}

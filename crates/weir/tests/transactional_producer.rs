@@ -1,0 +1,482 @@
+//! The transactional producer: records of a transaction are seen by
+//! `read_committed` consumers only once it commits and never if it aborts,
+//! consumer offsets commit with it, a newer producer with the same
+//! `transactional.id` fences the older one, an expired transaction is
+//! aborted, and a crash leaves nothing half-committed: the next open aborts
+//! an open transaction and completes a decided one.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use weir::{OffsetAndMetadata, Producer, ProducerRecord, TopicPartition, Weir, WeirError};
+
+fn open(dir: &Path) -> Weir {
+    Weir::builder(dir).background_thread(false).open().unwrap()
+}
+
+fn txn_producer(weir: &Weir, id: &str) -> Producer {
+    weir.producer(&[("transactional.id", id), ("linger.ms", "0")])
+        .unwrap()
+}
+
+fn send(p: &Producer, topic: &str, key: &str, value: &str) {
+    p.send(ProducerRecord::new(topic, value.to_string()).key(key.to_string()))
+        .unwrap();
+}
+
+/// The values a fresh consumer reads from the start of `topic`, until the
+/// end its isolation level sees.
+fn read(weir: &Weir, topic: &str, isolation: &str) -> Vec<String> {
+    let mut consumer = weir
+        .consumer(&[
+            ("auto.offset.reset", "earliest"),
+            ("fetch.max.wait.ms", "0"),
+            ("isolation.level", isolation),
+        ])
+        .unwrap();
+    let partitions = weir.topic(topic).unwrap().partition_count();
+    let tps: Vec<TopicPartition> = (0..partitions)
+        .map(|p| TopicPartition::new(topic, i32::try_from(p).unwrap()))
+        .collect();
+    consumer.assign(&tps).unwrap();
+    let ends = consumer.end_offsets(&tps).unwrap();
+    let mut out = Vec::new();
+    loop {
+        let done = ends
+            .iter()
+            .all(|(tp, end)| consumer.position(tp).unwrap() >= *end);
+        if done {
+            return out;
+        }
+        // Short polls: a poll that skips only aborted records and markers
+        // waits its whole timeout for more, as Kafka's does.
+        for r in consumer.poll(Duration::from_millis(100)).unwrap().iter() {
+            out.push(String::from_utf8(r.value().unwrap().to_vec()).unwrap());
+        }
+    }
+}
+
+fn sorted(mut v: Vec<String>) -> Vec<String> {
+    v.sort();
+    v
+}
+
+#[test]
+fn committed_records_appear_together_and_aborted_ones_never() {
+    let dir = tempfile::tempdir().unwrap();
+    let weir = open(dir.path());
+    weir.admin().create_topic("a", 3, &[]).unwrap();
+    weir.admin().create_topic("b", 1, &[]).unwrap();
+    let p = txn_producer(&weir, "tx");
+    p.init_transactions().unwrap();
+
+    p.begin_transaction().unwrap();
+    for i in 0..30 {
+        send(&p, "a", &format!("k{i}"), &format!("one-{i}"));
+    }
+    send(&p, "b", "k", "one-b");
+    p.flush();
+    // Written, not committed: read_uncommitted sees them, read_committed not.
+    assert_eq!(read(&weir, "a", "read_uncommitted").len(), 30);
+    assert!(read(&weir, "a", "read_committed").is_empty());
+    assert!(read(&weir, "b", "read_committed").is_empty());
+    p.commit_transaction().unwrap();
+    assert_eq!(read(&weir, "a", "read_committed").len(), 30);
+    assert_eq!(read(&weir, "b", "read_committed"), vec!["one-b"]);
+
+    p.begin_transaction().unwrap();
+    for i in 0..10 {
+        send(&p, "a", &format!("k{i}"), &format!("two-{i}"));
+    }
+    p.abort_transaction().unwrap();
+    p.begin_transaction().unwrap();
+    send(&p, "a", "k0", "three-0");
+    p.commit_transaction().unwrap();
+    let committed = read(&weir, "a", "read_committed");
+    assert_eq!(committed.len(), 31);
+    assert!(
+        committed.iter().all(|v| !v.starts_with("two")),
+        "{committed:?}"
+    );
+    assert!(committed.contains(&"three-0".to_string()));
+    // read_uncommitted sees the aborted records too, never the markers.
+    assert_eq!(read(&weir, "a", "read_uncommitted").len(), 41);
+    // The log lists the aborted transaction where its records are.
+    let aborted: usize = (0..3)
+        .map(|i| {
+            let log = weir.partition("a", i).unwrap();
+            log.aborted_transactions(0, log.high_watermark()).len()
+        })
+        .sum();
+    assert!(aborted >= 1);
+    p.close();
+    drop(p);
+    weir.close().unwrap();
+    drop(weir);
+    // The same after a reopen: markers and .txnindex are on disk.
+    let weir = open(dir.path());
+    assert_eq!(read(&weir, "a", "read_committed").len(), 31);
+    assert_eq!(read(&weir, "b", "read_committed"), vec!["one-b"]);
+}
+
+#[test]
+fn a_read_committed_consumer_waits_at_an_open_transaction() {
+    let dir = tempfile::tempdir().unwrap();
+    let weir = open(dir.path());
+    weir.admin().create_topic("t", 1, &[]).unwrap();
+    let plain = weir.producer(&[("linger.ms", "0")]).unwrap();
+    let p = txn_producer(&weir, "tx");
+    p.init_transactions().unwrap();
+    p.begin_transaction().unwrap();
+    send(&p, "t", "k", "in-txn");
+    p.flush();
+    plain
+        .send(ProducerRecord::new("t", "after".to_string()))
+        .unwrap()
+        .wait()
+        .unwrap();
+    let tp = TopicPartition::new("t", 0);
+    let mut c = weir
+        .consumer(&[
+            ("auto.offset.reset", "earliest"),
+            ("isolation.level", "read_committed"),
+        ])
+        .unwrap();
+    c.assign(std::slice::from_ref(&tp)).unwrap();
+    // The last stable offset is the transaction's first: nothing is read,
+    // and the poll waits its whole timeout (no spin, no record after it).
+    assert_eq!(c.end_offsets(std::slice::from_ref(&tp)).unwrap()[0].1, 0);
+    assert!(c.poll(Duration::from_millis(50)).unwrap().is_empty());
+    assert_eq!(c.current_lag(&tp).unwrap(), Some(0));
+    p.commit_transaction().unwrap();
+    let mut got = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while got.len() < 2 && Instant::now() < deadline {
+        for r in c.poll(Duration::from_secs(1)).unwrap().iter() {
+            got.push(String::from_utf8(r.value().unwrap().to_vec()).unwrap());
+        }
+    }
+    assert_eq!(got, vec!["in-txn", "after"]);
+}
+
+#[test]
+fn calls_out_of_order_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let weir = open(dir.path());
+    weir.admin().create_topic("t", 1, &[]).unwrap();
+    let p = txn_producer(&weir, "tx");
+    let refused = |r: Result<(), WeirError>| {
+        assert!(matches!(r, Err(WeirError::Transaction { .. })), "{r:?}");
+    };
+    refused(p.begin_transaction());
+    assert!(matches!(
+        p.send(ProducerRecord::new("t", "x".to_string())),
+        Err(WeirError::Transaction { .. })
+    ));
+    p.init_transactions().unwrap();
+    refused(p.init_transactions());
+    refused(p.commit_transaction());
+    refused(p.abort_transaction());
+    assert!(matches!(
+        p.send(ProducerRecord::new("t", "x".to_string())),
+        Err(WeirError::Transaction { .. })
+    ));
+    p.begin_transaction().unwrap();
+    refused(p.begin_transaction());
+    // An empty transaction commits (and aborts) as a no-op.
+    p.commit_transaction().unwrap();
+    p.begin_transaction().unwrap();
+    p.abort_transaction().unwrap();
+    // A producer without transactional.id has no transactions.
+    let plain = weir.producer(&[]).unwrap();
+    assert!(matches!(
+        plain.init_transactions(),
+        Err(WeirError::InvalidArgument(_))
+    ));
+    assert_eq!(weir.partition("t", 0).unwrap().high_watermark(), 0);
+}
+
+#[test]
+fn a_newer_producer_with_the_same_id_fences_the_older() {
+    let dir = tempfile::tempdir().unwrap();
+    let weir = open(dir.path());
+    weir.admin().create_topic("t", 2, &[]).unwrap();
+    let old = txn_producer(&weir, "tx");
+    old.init_transactions().unwrap();
+    old.begin_transaction().unwrap();
+    send(&old, "t", "k1", "zombie-1");
+    old.flush();
+    let new = txn_producer(&weir, "tx");
+    new.init_transactions().unwrap();
+    assert_eq!(new.producer_id(), old.producer_id());
+    assert!(new.producer_epoch() > old.producer_epoch());
+    // The old producer's open transaction was aborted with the new epoch.
+    assert!(read(&weir, "t", "read_committed").is_empty());
+    let log = weir.partition("t", 0).unwrap();
+    let log1 = weir.partition("t", 1).unwrap();
+    assert_eq!(log.last_stable_offset(), log.high_watermark());
+    assert_eq!(log1.last_stable_offset(), log1.high_watermark());
+    // Its late records are refused, and so is its commit.
+    let late = old.send(ProducerRecord::new("t", "zombie-2".to_string()).key("k1".to_string()));
+    if let Ok(f) = late {
+        assert!(f.wait().is_err(), "a fenced epoch's batch is refused");
+    }
+    assert!(matches!(
+        old.commit_transaction(),
+        Err(WeirError::ProducerFenced { .. })
+    ));
+    new.begin_transaction().unwrap();
+    send(&new, "t", "k1", "fresh");
+    new.commit_transaction().unwrap();
+    assert_eq!(read(&weir, "t", "read_committed"), vec!["fresh"]);
+}
+
+#[test]
+fn offsets_commit_with_the_transaction_and_only_then() {
+    let dir = tempfile::tempdir().unwrap();
+    let weir = open(dir.path());
+    weir.admin().create_topic("in", 1, &[]).unwrap();
+    weir.admin().create_topic("out", 1, &[]).unwrap();
+    let plain = weir.producer(&[("linger.ms", "0")]).unwrap();
+    for i in 0..10 {
+        plain
+            .send(ProducerRecord::new("in", format!("order-{i}")))
+            .unwrap();
+    }
+    plain.flush();
+    let mut consumer = weir
+        .consumer(&[
+            ("group.id", "enricher"),
+            ("enable.auto.commit", "false"),
+            ("auto.offset.reset", "earliest"),
+            ("isolation.level", "read_committed"),
+        ])
+        .unwrap();
+    consumer.subscribe(&["in"]).unwrap();
+    let p = txn_producer(&weir, "enricher-0");
+    p.init_transactions().unwrap();
+    let tp = TopicPartition::new("in", 0);
+    let mut seen = 0;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while seen < 10 && Instant::now() < deadline {
+        let records = consumer.poll(Duration::from_millis(200)).unwrap();
+        if records.is_empty() {
+            continue;
+        }
+        p.begin_transaction().unwrap();
+        for r in records.iter() {
+            let v = String::from_utf8(r.value().unwrap().to_vec()).unwrap();
+            send(&p, "out", "k", &format!("{v}-enriched"));
+            seen += 1;
+        }
+        let next = consumer.position(&tp).unwrap();
+        let group = consumer.group_metadata().unwrap();
+        assert!(group.generation_id >= 0 && !group.member_id.is_empty());
+        p.send_offsets_to_transaction(&[(tp.clone(), OffsetAndMetadata::new(next))], &group)
+            .unwrap();
+        p.commit_transaction().unwrap();
+        let coordinator = weir.group_coordinator().unwrap();
+        assert_eq!(coordinator.committed("enricher", &tp).unwrap().offset, next);
+    }
+    assert_eq!(seen, 10);
+    assert_eq!(read(&weir, "out", "read_committed").len(), 10);
+
+    // An aborted transaction's offsets are not committed.
+    plain
+        .send(ProducerRecord::new("in", "order-10".to_string()))
+        .unwrap()
+        .wait()
+        .unwrap();
+    let records = consumer.poll(Duration::from_secs(5)).unwrap();
+    assert_eq!(records.count(), 1);
+    p.begin_transaction().unwrap();
+    send(&p, "out", "k", "order-10-enriched");
+    p.send_offsets_to_transaction(
+        &[(tp.clone(), OffsetAndMetadata::new(11))],
+        &consumer.group_metadata().unwrap(),
+    )
+    .unwrap();
+    p.abort_transaction().unwrap();
+    let coordinator = weir.group_coordinator().unwrap();
+    assert_eq!(coordinator.committed("enricher", &tp).unwrap().offset, 10);
+    assert_eq!(read(&weir, "out", "read_committed").len(), 10);
+
+    // A member of an older generation is refused when it sends offsets.
+    let mut stale = consumer.group_metadata().unwrap();
+    stale.generation_id += 7;
+    p.begin_transaction().unwrap();
+    assert!(matches!(
+        p.send_offsets_to_transaction(&[(tp, OffsetAndMetadata::new(11))], &stale),
+        Err(WeirError::Group(_))
+    ));
+    p.abort_transaction().unwrap();
+}
+
+#[test]
+fn an_expired_transaction_is_aborted_and_its_producer_fenced() {
+    let dir = tempfile::tempdir().unwrap();
+    let weir = open(dir.path());
+    weir.admin().create_topic("t", 1, &[]).unwrap();
+    let p = weir
+        .producer(&[
+            ("transactional.id", "slow"),
+            ("transaction.timeout.ms", "100"),
+            ("linger.ms", "0"),
+        ])
+        .unwrap();
+    p.init_transactions().unwrap();
+    p.begin_transaction().unwrap();
+    send(&p, "t", "k", "too-late");
+    p.flush();
+    let log = weir.partition("t", 0).unwrap();
+    assert_eq!(log.last_stable_offset(), 0);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while log.last_stable_offset() < log.high_watermark() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(log.last_stable_offset(), log.high_watermark(), "aborted");
+    assert_eq!(log.high_watermark(), 2, "the record and its ABORT marker");
+    assert!(matches!(
+        p.commit_transaction(),
+        Err(WeirError::ProducerFenced { .. })
+    ));
+    assert!(read(&weir, "t", "read_committed").is_empty());
+}
+
+#[test]
+fn dropping_a_producer_aborts_its_open_transaction() {
+    let dir = tempfile::tempdir().unwrap();
+    let weir = open(dir.path());
+    weir.admin().create_topic("t", 1, &[]).unwrap();
+    let p = txn_producer(&weir, "tx");
+    p.init_transactions().unwrap();
+    p.begin_transaction().unwrap();
+    send(&p, "t", "k", "dropped");
+    drop(p);
+    let log = weir.partition("t", 0).unwrap();
+    assert_eq!(log.high_watermark(), 2, "the record and its ABORT marker");
+    assert_eq!(log.last_stable_offset(), 2);
+    assert!(read(&weir, "t", "read_committed").is_empty());
+}
+
+/// Copies a data directory as a crash leaves it (what the page cache held),
+/// leaving out the lock file.
+fn crash_copy(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let name = entry.file_name();
+        if name == ".lock" {
+            continue;
+        }
+        let target = to.join(&name);
+        if entry.file_type().unwrap().is_dir() {
+            crash_copy(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).unwrap();
+        }
+    }
+}
+
+#[test]
+fn after_a_crash_an_open_transaction_is_aborted() {
+    let dir = tempfile::tempdir().unwrap();
+    let crashed = tempfile::tempdir().unwrap();
+    {
+        let weir = open(dir.path());
+        weir.admin().create_topic("t", 2, &[]).unwrap();
+        let p = txn_producer(&weir, "tx");
+        p.init_transactions().unwrap();
+        p.begin_transaction().unwrap();
+        send(&p, "t", "a", "committed");
+        p.commit_transaction().unwrap();
+        p.begin_transaction().unwrap();
+        for i in 0..20 {
+            send(&p, "t", &format!("k{i}"), "open");
+        }
+        p.flush();
+        crash_copy(dir.path(), crashed.path());
+    }
+    let weir = open(crashed.path());
+    assert_eq!(read(&weir, "t", "read_committed"), vec!["committed"]);
+    for i in 0..2 {
+        let log = weir.partition("t", i).unwrap();
+        assert_eq!(log.last_stable_offset(), log.high_watermark());
+    }
+    let aborted: usize = (0..2)
+        .map(|i| {
+            let log = weir.partition("t", i).unwrap();
+            log.aborted_transactions(0, log.high_watermark()).len()
+        })
+        .sum();
+    assert_eq!(aborted, 2, "each partition lists the aborted transaction");
+    // The transactional id goes on with a newer epoch.
+    let p = txn_producer(&weir, "tx");
+    p.init_transactions().unwrap();
+    p.begin_transaction().unwrap();
+    send(&p, "t", "a", "after");
+    p.commit_transaction().unwrap();
+    assert_eq!(
+        sorted(read(&weir, "t", "read_committed")),
+        vec!["after", "committed"]
+    );
+}
+
+#[test]
+fn after_a_crash_a_decided_commit_is_completed_with_its_offsets() {
+    let dir = tempfile::tempdir().unwrap();
+    let crashed = tempfile::tempdir().unwrap();
+    {
+        let weir = open(dir.path());
+        weir.admin().create_topic("in", 1, &[]).unwrap();
+        weir.admin().create_topic("out", 1, &[]).unwrap();
+        let p = txn_producer(&weir, "tx");
+        p.init_transactions().unwrap();
+        p.begin_transaction().unwrap();
+        send(&p, "out", "k", "decided");
+        p.flush();
+        crash_copy(dir.path(), crashed.path());
+    }
+    // The crash came right after the coordinator wrote its decision (with
+    // the offsets), before any marker: as the file then is.
+    let path = crashed.path().join("weir-transactions.json");
+    let mut state: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    let entry = &mut state["transactions"]["tx"];
+    assert_eq!(entry["status"], "ongoing");
+    entry["status"] = "prepare_commit".into();
+    entry["offsets"] = serde_json::json!([{
+        "group": "g", "topic": "in", "partition": 0, "offset": 0,
+        "leader_epoch": null, "metadata": "from the transaction"
+    }]);
+    std::fs::write(&path, serde_json::to_vec(&state).unwrap()).unwrap();
+    let weir = open(crashed.path());
+    assert_eq!(read(&weir, "out", "read_committed"), vec!["decided"]);
+    let committed = weir
+        .group_coordinator()
+        .unwrap()
+        .committed("g", &TopicPartition::new("in", 0))
+        .unwrap();
+    assert_eq!(committed.metadata, "from the transaction");
+    let state: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    assert_eq!(state["transactions"]["tx"]["status"], "empty");
+}
+
+#[test]
+fn a_damaged_coordinator_file_is_a_typed_error_naming_it() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let weir = open(dir.path());
+        weir.admin().create_topic("t", 1, &[]).unwrap();
+        let p = txn_producer(&weir, "tx");
+        p.init_transactions().unwrap();
+    }
+    std::fs::write(dir.path().join("weir-transactions.json"), b"{not json").unwrap();
+    let err = Weir::builder(dir.path())
+        .background_thread(false)
+        .open()
+        .unwrap_err();
+    assert!(err.to_string().contains("weir-transactions.json"), "{err}");
+}
