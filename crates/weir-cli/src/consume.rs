@@ -82,7 +82,9 @@ pub(crate) struct ConsumeArgs {
     #[arg(long, allow_negative_numbers = true)]
     count: Option<u64>,
     /// Stop once caught up: when, after a poll, every read partition's position
-    /// has reached its end offset (high watermark) as of that moment. Records
+    /// has reached its end offset (the high watermark; with
+    /// isolation.level=read_committed the last stable offset) as of that
+    /// moment. Records
     /// appended while reading are printed if they land before that.
     #[arg(long)]
     exit_at_end: bool,

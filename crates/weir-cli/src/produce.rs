@@ -34,7 +34,9 @@ pub(crate) struct ProduceArgs {
     producer: ProducerFlags,
     /// Any Kafka producer property, as KEY=VALUE (repeatable), e.g.
     /// enable.idempotence=false or compression.zstd.level=9. The flags above
-    /// win over a property with the same key.
+    /// win over a property with the same key. With transactional.id=ID the
+    /// whole input is one transaction, committed at its end, or aborted on
+    /// any failure (nothing of it reaches read_committed consumers then).
     #[arg(long = "property", value_name = "KEY=VALUE")]
     properties: Vec<String>,
     /// Output format of the summary (text goes to stderr, json to stdout).
@@ -67,6 +69,9 @@ struct Deliveries {
     stopped_on_failure: bool,
     /// Lines read from the input.
     lines_read: u64,
+    /// With `transactional.id`: how the run's one transaction ended
+    /// (`committed` or `aborted`).
+    transaction: Option<&'static str>,
 }
 
 /// Whether a failed delivery is this record's alone (too large for the
@@ -149,9 +154,22 @@ fn produce(
         weir.partition(&args.topic, p).map_err(client::failure)?;
     }
     let producer = Producer::new(weir, config).map_err(client::failure)?;
+    // With a transactional.id the whole input is one transaction: all of it
+    // or (on any failure) none of it reaches read_committed consumers.
+    let transactional = producer.config().transactional_id.is_some();
+    if transactional {
+        producer.init_transactions().map_err(client::failure)?;
+        producer.begin_transaction().map_err(client::failure)?;
+    }
     let deliveries = Arc::new(Mutex::new(Deliveries::default()));
     let completions = Arc::new(Completions::default());
-    let read = send_lines(&producer, args, input, &deliveries, &completions);
+    let mut read = send_lines(&producer, args, input, &deliveries, &completions);
+    if transactional {
+        let ended = end_transaction(&producer, read.is_ok(), &deliveries);
+        if let (Ok(n), Err(e)) = (&read, ended) {
+            read = Err((*n, e));
+        }
+    }
     producer.close();
     let sent = match &read {
         Ok(n) | Err((n, _)) => *n,
@@ -282,6 +300,51 @@ fn send_each_line(
     }
 }
 
+/// Commits the run's transaction when every line was sent and delivered,
+/// else aborts it; records which in `deliveries`.
+fn end_transaction(
+    producer: &Producer,
+    read_all: bool,
+    deliveries: &Arc<Mutex<Deliveries>>,
+) -> Result<(), Failure> {
+    // Every record's outcome is known before the decision.
+    producer.flush();
+    let clean = {
+        let d = lock(deliveries);
+        read_all && d.failed == 0 && d.refused == 0 && !d.stopped_on_failure
+    };
+    let commit_error = if clean {
+        match producer.commit_transaction() {
+            Ok(()) => {
+                lock(deliveries).transaction = Some("committed");
+                return Ok(());
+            }
+            Err(e) => Some(e),
+        }
+    } else {
+        None
+    };
+    let aborted = producer.abort_transaction();
+    lock(deliveries).transaction = Some(if aborted.is_ok() {
+        "aborted"
+    } else {
+        "unfinished"
+    });
+    match (commit_error, aborted) {
+        // The commit failed: that is the error to report.
+        (Some(e), _) => Err(with_context(
+            client::failure(e),
+            "the transaction did not commit",
+        )),
+        (None, Err(e)) => Err(with_context(
+            client::failure(e),
+            "the transaction did not abort",
+        )),
+        // The failure that made it abort is reported as usual.
+        (None, Ok(())) => Ok(()),
+    }
+}
+
 fn split_once<'a>(text: &'a [u8], sep: &[u8]) -> Option<(&'a [u8], &'a [u8])> {
     if sep.is_empty() {
         return None;
@@ -314,6 +377,13 @@ fn report(args: &ProduceArgs, d: &Deliveries, out: &mut impl Write) -> Result<()
                     d.lines_read
                 ));
             }
+            match d.transaction {
+                Some("committed") => failed.push_str("; committed as one transaction"),
+                Some(other) => failed.push_str(&format!(
+                    "; the transaction is {other}: read_committed consumers see none of them"
+                )),
+                None => {}
+            }
             eprintln!(
                 "weir: produced {records} record(s) to {}{failed}",
                 args.topic
@@ -330,7 +400,7 @@ fn report(args: &ProduceArgs, d: &Deliveries, out: &mut impl Write) -> Result<()
             writeln!(
                 out,
                 "{}",
-                json!({"topic": args.topic, "records": records, "failed": d.failed + d.refused, "stopped_on_failure": d.stopped_on_failure, "lines_read": d.lines_read, "partitions": per})
+                json!({"topic": args.topic, "records": records, "failed": d.failed + d.refused, "stopped_on_failure": d.stopped_on_failure, "lines_read": d.lines_read, "transaction": d.transaction, "partitions": per})
             )?;
         }
     }

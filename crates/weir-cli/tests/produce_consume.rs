@@ -47,6 +47,7 @@ fn producer_flags_and_properties_shape_the_batches() {
     assert_eq!(
         summary,
         &json!({"topic": "t", "records": 20, "failed": 0, "stopped_on_failure": false, "lines_read": 20,
+                "transaction": null,
                 "partitions": [{"partition": 0, "records": 20, "first_offset": 0, "last_offset": 19}]})
     );
     // Piped input that arrived at once is one batch, sent when stdin ran dry
@@ -650,4 +651,91 @@ fn delete_records_json_lists_the_partitions_that_failed_too() {
         );
         assert!(row.get("low_watermark").is_none(), "{row}");
     }
+}
+
+/// With `transactional.id` the whole input is one transaction: committed at
+/// its end, or aborted when a line fails, so that `read_committed` readers
+/// get all of it or none.
+#[test]
+fn a_transactional_produce_is_all_or_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    ok(&weir(
+        d,
+        &[
+            "topics",
+            "create",
+            "tx",
+            "--partitions",
+            "2",
+            "--config",
+            "max.message.bytes=1000",
+        ],
+        b"",
+    ));
+    let committed_values = |d: &Path| -> Vec<String> {
+        let out = weir(
+            d,
+            &[
+                "consume",
+                "tx",
+                "--from",
+                "beginning",
+                "--exit-at-end",
+                "--property",
+                "isolation.level=read_committed",
+                "--format",
+                "json",
+            ],
+            b"",
+        );
+        let mut v: Vec<String> = json_lines(&out)
+            .iter()
+            .map(|r| r["value"]["utf8"].as_str().unwrap().to_string())
+            .collect();
+        v.sort();
+        v
+    };
+    let input: String = (0..10).map(|i| format!("k{i}:v{i}\n")).collect();
+    let out = weir(
+        d,
+        &[
+            "produce",
+            "tx",
+            "--key-separator",
+            ":",
+            "--property",
+            "transactional.id=loader",
+            "--format",
+            "json",
+        ],
+        input.as_bytes(),
+    );
+    let summary = &json_lines(&out)[0];
+    assert_eq!(summary["transaction"], "committed", "{summary}");
+    assert_eq!(summary["records"], 10);
+    assert_eq!(committed_values(d).len(), 10);
+
+    // A line over max.message.bytes: the whole run aborts, exit 2.
+    let mut input: String = (0..5).map(|i| format!("k{i}:w{i}\n")).collect();
+    input.push_str(&format!("k:{}\n", "y".repeat(2000)));
+    input.push_str("k9:w9\n");
+    let out = weir(
+        d,
+        &[
+            "produce",
+            "tx",
+            "--key-separator",
+            ":",
+            "--property",
+            "transactional.id=loader",
+        ],
+        input.as_bytes(),
+    );
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("the transaction is aborted"), "{stderr}");
+    let values = committed_values(d);
+    assert_eq!(values.len(), 10, "{values:?}");
+    assert!(values.iter().all(|v| v.starts_with('v')), "{values:?}");
 }
