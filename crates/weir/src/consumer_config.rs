@@ -31,13 +31,15 @@ pub enum IsolationLevel {
     /// `read_uncommitted`: every record below the high watermark.
     #[default]
     ReadUncommitted,
-    /// `read_committed`: the records of aborted transactions are skipped, as
-    /// Kafka's consumer skips them, from the aborted-transaction lists that
-    /// Kafka keeps in each segment's `.txnindex`; control records are never
-    /// returned. Weir's producer writes no transactions, so on Weir's own data
-    /// this reads what `read_uncommitted` reads. Not tracked: a transaction a
-    /// Kafka broker left open (no marker): its records are returned, where
-    /// Kafka would hold them back behind the last stable offset.
+    /// `read_committed`: reads stop at the last stable offset (the first
+    /// record of the oldest transaction still open), and the records of
+    /// aborted transactions are skipped, as Kafka's consumer skips them, from
+    /// the aborted-transaction lists each segment's `.txnindex` keeps (Weir's
+    /// transactional producer writes them as Kafka does); control records
+    /// are never returned. Not tracked: a transaction a Kafka broker left
+    /// open in files copied from it (no marker, and no entry in Weir's
+    /// transaction coordinator): its records are returned, where Kafka would
+    /// hold them back.
     ReadCommitted,
 }
 

@@ -14,6 +14,10 @@
 //!   records share the fetched buffers.
 //! - [`Weir::bounded_read`]: batch jobs read exactly up to the end offsets
 //!   captured at start (or a time window) and get an integrity summary.
+//! - Transactions: a [`Producer`] with a `transactional.id` writes records
+//!   to many partitions, and a consumer's offsets, as one transaction that
+//!   commits or aborts as a whole; `read_committed` consumers see only
+//!   committed records (exactly-once consume-transform-produce, below).
 //! - [`Admin`]: topics, configs, offsets, DeleteRecords.
 //! - [`metrics`]: Kafka-named metrics through the `metrics`
 //!   facade.
@@ -36,6 +40,42 @@
 //! assert_eq!(records.iter().next().unwrap().key_str(), Some("cust-42"));
 //! producer.close();
 //! weir.close()?;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! Exactly once from one topic to another: the output records and the
+//! input's offsets commit together, or neither does.
+//!
+//! ```
+//! use std::time::Duration;
+//! use weir::{OffsetAndMetadata, ProducerRecord, TopicPartition, Weir};
+//!
+//! let dir = tempfile::tempdir()?;
+//! let weir = Weir::open(dir.path())?;
+//! weir.admin().create_topic("orders", 1, &[])?;
+//! weir.admin().create_topic("totals", 1, &[])?;
+//! weir.producer(&[])?.send(ProducerRecord::new("orders", "12"))?.wait()?;
+//!
+//! let mut consumer = weir.consumer(&[
+//!     ("group.id", "totals"),
+//!     ("isolation.level", "read_committed"),
+//!     ("enable.auto.commit", "false"),
+//!     ("auto.offset.reset", "earliest"),
+//! ])?;
+//! consumer.subscribe(&["orders"])?;
+//! let producer = weir.producer(&[("transactional.id", "totals-0")])?;
+//! producer.init_transactions()?; // fences an older "totals-0"
+//!
+//! let records = consumer.poll(Duration::from_secs(5))?;
+//! producer.begin_transaction()?;
+//! let mut offsets = Vec::new();
+//! for r in records.iter() {
+//!     producer.send(ProducerRecord::new("totals", format!("total {}", r.value_str().unwrap_or(""))))?;
+//!     offsets.push((TopicPartition::new(r.topic(), r.partition()), OffsetAndMetadata::new(r.offset() + 1)));
+//! }
+//! producer.send_offsets_to_transaction(&offsets, &consumer.group_metadata()?)?;
+//! producer.commit_transaction()?;
+//! # assert_eq!(weir.group_coordinator()?.committed("totals", &TopicPartition::new("orders", 0)).unwrap().offset, 1);
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
