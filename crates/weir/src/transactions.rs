@@ -290,16 +290,16 @@ impl TransactionCoordinator {
         }
     }
 
-    /// Adds `log`'s partition to the producer's open transaction (opening
-    /// it), durably, before the producer's first batch there is appended
-    /// (Kafka's `AddPartitionsToTxn`).
-    pub(crate) fn add_partition(
+    /// Adds the partitions of `logs` to the producer's open transaction
+    /// (opening it), durably, in one write, before the producer's first
+    /// batch in any of them is appended (Kafka's `AddPartitionsToTxn`).
+    pub(crate) fn add_partitions(
         &self,
         weir: &Weir,
         transactional_id: &str,
         producer_id: i64,
         epoch: i16,
-        log: &PartitionLog,
+        logs: &[Arc<PartitionLog>],
     ) -> Result<(), WeirError> {
         let guard = self.id_lock(transactional_id);
         let _held = lock(&guard);
@@ -323,16 +323,18 @@ impl TransactionCoordinator {
                     });
                 }
             }
-            if !e
-                .partitions
-                .iter()
-                .any(|p| p.topic == log.topic() && p.partition == log.partition())
-            {
-                e.partitions.push(TxnPartition {
-                    topic: log.topic().to_string(),
-                    partition: log.partition(),
-                    from_offset: log.log_end_offset(),
-                });
+            for log in logs {
+                if !e
+                    .partitions
+                    .iter()
+                    .any(|p| p.topic == log.topic() && p.partition == log.partition())
+                {
+                    e.partitions.push(TxnPartition {
+                        topic: log.topic().to_string(),
+                        partition: log.partition(),
+                        from_offset: log.log_end_offset(),
+                    });
+                }
             }
             Ok(())
         })
@@ -415,10 +417,14 @@ impl TransactionCoordinator {
                 log.restore_transaction(entry.producer_id, *from_offset)?;
             }
         }
+        // Every marker is appended, then all are fsynced at once (the
+        // fsyncs of different files overlap), before the end is written.
+        let mut ends = Vec::with_capacity(logs.len());
         for (log, _) in &logs {
             let info = log.append_txn_marker(entry.producer_id, entry.producer_epoch, commit, 0)?;
-            log.flush_until(info.last_offset + 1)?;
+            ends.push((log, info.last_offset + 1));
         }
+        flush_all(&ends)?;
         if commit && !entry.offsets.is_empty() {
             let coordinator = weir.group_coordinator()?;
             let mut by_group: BTreeMap<&str, Vec<(TopicPartition, OffsetAndMetadata)>> =
@@ -485,6 +491,36 @@ impl TransactionCoordinator {
             .filter(|e| e.status == Status::Ongoing)
             .map(expires)
             .min()
+    }
+}
+
+/// Fsyncs each log up to its offset, in parallel threads when there are
+/// several (one disk still takes the fsyncs of many files at once: the
+/// journal commits them together).
+fn flush_all(ends: &[(&Arc<PartitionLog>, i64)]) -> Result<(), WeirError> {
+    match ends {
+        [] => Ok(()),
+        [(log, end)] => Ok(log.flush_until(*end)?),
+        _ => std::thread::scope(|scope| {
+            let handles: Vec<_> = ends
+                .iter()
+                .map(|(log, end)| scope.spawn(move || log.flush_until(*end)))
+                .collect();
+            let mut first = Ok(());
+            for h in handles {
+                let done = h.join().unwrap_or_else(|_| {
+                    Err(LogError::Io {
+                        path: PathBuf::new(),
+                        op: "fsync",
+                        source: io::Error::other("an fsync thread panicked"),
+                    })
+                });
+                if first.is_ok() {
+                    first = done;
+                }
+            }
+            Ok(first?)
+        }),
     }
 }
 

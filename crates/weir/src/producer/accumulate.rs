@@ -416,6 +416,9 @@ impl Inner {
         ps: &PartitionState,
     ) -> OpenBatch {
         let topic_config = ps.log.config();
+        if let Some(txn) = &self.txn {
+            txn.note_partition(&ps.log);
+        }
         let id = self.next_batch_id.fetch_add(1, Ordering::Relaxed);
         // A record's size estimate leaves out at most 15 bytes of varints
         // (36 bytes of framing at most, 21 counted), so a batch sealed 15

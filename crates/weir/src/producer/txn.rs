@@ -6,7 +6,7 @@
 //! `crate::transactions`).
 
 use std::sync::atomic::Ordering;
-use std::sync::{Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::Duration;
 
 use weir_group::{OffsetAndMetadata, TopicPartition};
@@ -60,14 +60,31 @@ pub(super) struct Txn {
     /// Each send holds it (read) while it adds its record; a transaction's
     /// end takes it (write) to refuse further sends first.
     state: RwLock<State>,
-    /// The partitions the open transaction has joined at the coordinator.
-    joined: Mutex<Vec<(String, i32)>>,
+    /// The partitions the open transaction has joined at the coordinator,
+    /// and those with a batch open that have not joined yet (they join
+    /// together, in one write of the coordinator's state, before the first
+    /// of their batches is appended, as Kafka's producer adds the partitions
+    /// of a drain in one `AddPartitionsToTxn`).
+    joined: Mutex<Joined>,
     /// The consumer offsets sent to the open transaction.
     offsets: Mutex<Vec<TxnOffset>>,
     /// The first failure of a batch of the open transaction (kept apart
     /// from `state`: a batch fails on a thread that may be inside a send,
     /// holding `state`).
     failed: Mutex<Option<Failure>>,
+}
+
+#[derive(Debug, Default)]
+struct Joined {
+    joined: Vec<Arc<PartitionLog>>,
+    pending: Vec<Arc<PartitionLog>>,
+}
+
+impl Joined {
+    fn has(list: &[Arc<PartitionLog>], log: &PartitionLog) -> bool {
+        list.iter()
+            .any(|l| l.topic() == log.topic() && l.partition() == log.partition())
+    }
 }
 
 /// Why the open transaction can no longer commit.
@@ -85,7 +102,7 @@ impl Txn {
             id,
             timeout,
             state: RwLock::new(State::Uninitialized),
-            joined: Mutex::new(Vec::new()),
+            joined: Mutex::new(Joined::default()),
             offsets: Mutex::new(Vec::new()),
             failed: Mutex::new(None),
         }
@@ -144,19 +161,31 @@ impl Txn {
         weir: &Weir,
         producer_id: i64,
         epoch: i16,
-        log: &PartitionLog,
+        log: &Arc<PartitionLog>,
     ) -> Result<(), WeirError> {
-        let mut joined = lock(&self.joined);
-        if joined
-            .iter()
-            .any(|(t, p)| t == log.topic() && *p == log.partition())
-        {
+        let mut j = lock(&self.joined);
+        if Joined::has(&j.joined, log) {
             return Ok(());
         }
+        if !Joined::has(&j.pending, log) {
+            j.pending.push(Arc::clone(log));
+        }
+        // None of the pending partitions has had a batch appended: each
+        // appends only after its join, under this lock.
         weir.transactions()?
-            .add_partition(weir, &self.id, producer_id, epoch, log)?;
-        joined.push((log.topic().to_string(), log.partition()));
+            .add_partitions(weir, &self.id, producer_id, epoch, &j.pending)?;
+        let pending = std::mem::take(&mut j.pending);
+        j.joined.extend(pending);
         Ok(())
+    }
+
+    /// A batch opened for `log`'s partition: it joins the transaction with
+    /// the next join, if it has not yet.
+    pub(super) fn note_partition(&self, log: &Arc<PartitionLog>) {
+        let mut j = lock(&self.joined);
+        if !Joined::has(&j.joined, log) && !Joined::has(&j.pending, log) {
+            j.pending.push(Arc::clone(log));
+        }
     }
 
     /// A batch of the open transaction failed: it can only abort now.
@@ -272,7 +301,7 @@ impl Inner {
         match ended {
             Ok(()) => {
                 *state = State::Ready;
-                lock(&txn.joined).clear();
+                *lock(&txn.joined) = Joined::default();
                 lock(&txn.offsets).clear();
                 lock(&txn.failed).take();
                 Ok(())
