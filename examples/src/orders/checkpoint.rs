@@ -64,6 +64,9 @@ pub fn load_checkpoints(
     let mut consumer = weir.consumer(&[
         ("client.id", "orders-pipeline-checkpoint-reader"),
         ("auto.offset.reset", "earliest"),
+        // Only checkpoints whose transaction committed (with the outputs
+        // they cover) count.
+        ("isolation.level", "read_committed"),
         ("fetch.max.wait.ms", "10"),
     ])?;
     consumer.assign_topic(checkpoint_topic)?;

@@ -467,11 +467,18 @@ impl RunReport {
             100.0 * enr.busy.as_secs_f64() / enr.elapsed.as_secs_f64().max(1e-9),
             enr.checkpoints
         )?;
-        let mut latencies = enr.latencies_us.clone();
+        let mut delivered = enr.delivered_latencies_us.clone();
         writeln!(
             f,
             "latency   order created -> enriched order fsynced: {}",
-            percentiles(&mut latencies)
+            percentiles(&mut delivered)
+        )?;
+        let mut committed = enr.latencies_us.clone();
+        writeln!(
+            f,
+            "          -> committed, seen by read_committed readers (every {} ms): {}",
+            enricher::CHECKPOINT_INTERVAL.as_millis(),
+            percentiles(&mut committed)
         )?;
         writeln!(
             f,

@@ -54,7 +54,11 @@ pub fn revenue_report(
     topic: &str,
     window_ms: Option<(i64, i64)>,
 ) -> Result<RevenueReport, Error> {
-    let mut read = weir.bounded_read(topic);
+    // Only committed outputs of the enricher: a transaction still open ends
+    // the read's range (the last stable offset), an aborted one is skipped.
+    let mut read = weir
+        .bounded_read(topic)
+        .isolation_level(weir::IsolationLevel::ReadCommitted);
     if let Some((start, end)) = window_ms {
         read = read.time_window(start, end);
     }
