@@ -373,13 +373,15 @@ impl PartitionLog {
 
     /// The offset up to which `read_committed` readers may read (exclusive):
     /// the first offset of the oldest transaction still open here, or the
-    /// high watermark when none is (Kafka's last stable offset, LSO).
-    /// Lock-free.
+    /// high watermark when none is (Kafka's last stable offset, LSO); never
+    /// below the log start offset (retention or DeleteRecords may pass an
+    /// open transaction's first offset, as in Kafka). Lock-free.
     pub fn last_stable_offset(&self) -> i64 {
         // The high watermark first: an open transaction's first offset is
         // stored before the high watermark that covers its batch.
         let hw = self.high_watermark();
         hw.min(self.first_unstable.load(Ordering::Acquire))
+            .max(self.log_start_offset().min(hw))
     }
 
     /// The clock the log stamps and rolls by.

@@ -79,7 +79,7 @@ struct WriteState {
 #[derive(Debug)]
 pub(crate) struct LogSegment {
     pub(crate) base_offset: i64,
-    dir: PathBuf,
+    pub(crate) dir: PathBuf,
     pub(crate) file: File,
     /// Bytes readers may read: complete, written batches.
     size: AtomicU64,

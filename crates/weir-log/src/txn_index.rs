@@ -73,15 +73,31 @@ impl LogSegment {
     }
 
     /// Lists one more aborted transaction (its marker about to be written to
-    /// this segment): the `.txnindex` file is rewritten whole and fsynced
-    /// before the entry is kept in memory.
+    /// this segment): the entry is appended to the `.txnindex` file and
+    /// fsynced before it is kept in memory. A torn last entry (a crash in
+    /// its write) is cut first, so that entries stay aligned.
     pub(crate) fn append_aborted(&self, entry: AbortedTxn) -> io::Result<()> {
+        use std::io::{Seek, Write};
         let mut aborted = write_lock(&self.aborted);
-        let mut bytes = Vec::with_capacity((aborted.len() + 1) * TXN_INDEX_ENTRY_SIZE);
-        for t in aborted.iter().chain(std::iter::once(&entry)) {
-            encode_txn_index_entry(t, &mut bytes);
+        let mut file = fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(self.path(TXN_INDEX_SUFFIX))?;
+        let len = file.metadata()?.len();
+        let whole = len - len % TXN_INDEX_ENTRY_SIZE as u64;
+        if whole != len {
+            file.set_len(whole)?;
         }
-        crate::checkpoint::write_atomically(&self.path(TXN_INDEX_SUFFIX), &bytes)?;
+        let mut bytes = Vec::with_capacity(TXN_INDEX_ENTRY_SIZE);
+        encode_txn_index_entry(&entry, &mut bytes);
+        file.seek(io::SeekFrom::Start(whole))?;
+        file.write_all(&bytes)?;
+        file.sync_data()?;
+        if whole == 0 {
+            // A new file: its directory entry is made durable too.
+            crate::paths::sync_dir_io(&self.dir)?;
+        }
         aborted.push(entry);
         Ok(())
     }
@@ -145,6 +161,9 @@ impl PartitionLog {
     ) -> Result<Option<i64>, LogError> {
         let mut w = crate::segment::lock(&self.writer);
         let end = w.next_offset;
+        // An offset past the end (the log was cut, or is another log of the
+        // same name since) says nothing: the whole log is looked at.
+        let from_offset = if from_offset > end { 0 } else { from_offset };
         let mut offset = from_offset.max(self.log_start_offset());
         let mut first = None;
         while offset < end {

@@ -195,3 +195,58 @@ fn an_open_transaction_is_found_again_after_a_restart() {
     // Found from where the partition joined the transaction, not before.
     assert_eq!(log.restore_transaction(5, 0).unwrap(), None);
 }
+
+#[test]
+fn the_last_stable_offset_never_falls_below_the_log_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let (log, _) = open(dir.path(), small_config(1 << 20), false, 0);
+    txn_data(&log, 5, 0, 0, 2); // 0-1, open
+    log.append(batch(1, 3, 10, NOW)).unwrap(); // 2-4
+    assert_eq!(log.last_stable_offset(), 0);
+    // DeleteRecords past the open transaction's first offset.
+    log.advance_log_start_offset(3).unwrap();
+    assert_eq!(log.last_stable_offset(), 3);
+    let data = log
+        .fetch_committed_into(3, 1 << 20, &mut Vec::new())
+        .unwrap();
+    assert!(
+        data.is_empty(),
+        "nothing is stable past the open transaction"
+    );
+}
+
+#[test]
+fn an_entry_after_a_torn_txnindex_tail_stays_aligned() {
+    let dir = tempfile::tempdir().unwrap();
+    let (log, _) = open(dir.path(), small_config(1 << 20), false, 0);
+    txn_data(&log, 5, 0, 0, 1); // 0
+    log.append_txn_marker(5, 0, false, 0).unwrap(); // 1
+    drop(log);
+    // A crash tore the next entry's write: 10 stray bytes.
+    let path = dir.path().join("00000000000000000000.txnindex");
+    let mut bytes = std::fs::read(&path).unwrap();
+    bytes.extend_from_slice(&[7; 10]);
+    std::fs::write(&path, &bytes).unwrap();
+    let (log, _) = open(dir.path(), small_config(1 << 20), false, 0);
+    txn_data(&log, 6, 0, 0, 1); // 2
+    log.append_txn_marker(6, 0, false, 0).unwrap(); // 3
+    let expected = vec![
+        AbortedTxn {
+            producer_id: 5,
+            first_offset: 0,
+            last_offset: 1,
+            last_stable_offset: 2,
+        },
+        AbortedTxn {
+            producer_id: 6,
+            first_offset: 2,
+            last_offset: 3,
+            last_stable_offset: 4,
+        },
+    ];
+    assert_eq!(log.aborted_transactions(0, 4), expected);
+    drop(log);
+    assert_eq!(std::fs::read(&path).unwrap().len(), 68);
+    let (log, _) = open(dir.path(), small_config(1 << 20), false, 0);
+    assert_eq!(log.aborted_transactions(0, 4), expected);
+}

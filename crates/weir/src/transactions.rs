@@ -15,12 +15,21 @@
 //! 3. The COMMIT or ABORT markers are appended and fsynced, the offsets
 //!    committed, then the transaction is written as ended.
 //!
-//! When a data directory opens, each transaction left open is aborted and
-//! each prepared one finished, before any reader sees the partitions (a
-//! transaction that was open is found in each partition from where it joined,
-//! see `PartitionLog::restore_transaction`). A transaction open for longer
-//! than its `transaction.timeout.ms` is aborted by the coordinator, which
-//! fences its producer, as Kafka's coordinator does.
+//! When a data directory opens, every partition of an unfinished transaction
+//! first holds `read_committed` readers before it again (the transaction is
+//! found in each partition from where it joined, see
+//! `PartitionLog::restore_transaction`); then each transaction left open is
+//! aborted and each decided one completed. One whose markers cannot be
+//! written (a partition turned read-only) stays unfinished, its readers held,
+//! and is tried again by the timeout thread, as Kafka's coordinator retries
+//! its markers. A transaction open for longer than its
+//! `transaction.timeout.ms` is aborted by the coordinator, which fences its
+//! producer, as Kafka's coordinator does.
+//!
+//! Consumer offsets sent to an open transaction are kept in memory only: a
+//! consumer that fetches such a committed offset waits for the transaction
+//! to end (Kafka's `require_stable`); a crash ends the transaction anyway
+//! (aborted at the next open, unless decided).
 
 use std::collections::{BTreeMap, HashMap};
 use std::io;
@@ -36,6 +45,9 @@ use crate::weir::Weir;
 
 /// The coordinator's file in the data directory.
 pub(crate) const TRANSACTIONS_FILE: &str = "weir-transactions.json";
+
+/// The version of that file's layout this code writes and reads.
+const STATE_VERSION: u32 = 1;
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
@@ -57,6 +69,10 @@ enum Status {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 struct TxnPartition {
     topic: String,
+    /// The topic's id: a topic deleted and created again under the name is
+    /// another topic, whose log this offset says nothing about.
+    #[serde(default)]
+    topic_id: String,
     partition: i32,
     from_offset: i64,
 }
@@ -85,6 +101,10 @@ struct Entry {
     partitions: Vec<TxnPartition>,
     /// Written with `PrepareCommit`, committed after the markers.
     offsets: Vec<TxnOffset>,
+    /// The producer id can fence no more (its epoch ran out): its producer
+    /// is refused, and the next `init` gives a new id.
+    #[serde(default)]
+    retired: bool,
 }
 
 #[derive(Debug, Default, Serialize, Deserialize)]
@@ -92,6 +112,9 @@ struct StateFile {
     version: u32,
     transactions: BTreeMap<String, Entry>,
 }
+
+/// A group's offset for a partition: (group, topic, partition).
+type GroupPartition = (String, String, i32);
 
 /// See the module docs.
 #[derive(Debug)]
@@ -101,6 +124,13 @@ pub(crate) struct TransactionCoordinator {
     /// One lock per transactional id, held across each of its steps (an end
     /// holds it from its prepare to its completion).
     ids: Mutex<HashMap<String, Arc<Mutex<()>>>>,
+    /// Consumer offsets sent to each open transaction, as (group, topic,
+    /// partition): a consumer that fetches such a committed offset waits
+    /// until the transaction ends (Kafka's `require_stable`, KIP-447), so
+    /// that a partition handed over in a rebalance is not read again from
+    /// an offset the transaction is about to move.
+    pending_offsets: Mutex<HashMap<String, Vec<GroupPartition>>>,
+    offsets_settled: std::sync::Condvar,
 }
 
 impl TransactionCoordinator {
@@ -110,14 +140,27 @@ impl TransactionCoordinator {
         let path = dir.join(TRANSACTIONS_FILE);
         let state = match std::fs::read(&path) {
             Ok(bytes) => {
-                serde_json::from_slice::<StateFile>(&bytes).map_err(|e| LogError::Corrupt {
-                    path: path.clone(),
-                    position: 0,
-                    reason: format!("the transaction coordinator's state does not parse: {e}"),
-                })?
+                let state =
+                    serde_json::from_slice::<StateFile>(&bytes).map_err(|e| LogError::Corrupt {
+                        path: path.clone(),
+                        position: 0,
+                        reason: format!("the transaction coordinator's state does not parse: {e}"),
+                    })?;
+                if state.version != STATE_VERSION {
+                    return Err(LogError::Corrupt {
+                        path,
+                        position: 0,
+                        reason: format!(
+                            "version {} of the transaction coordinator's state; this Weir reads version {STATE_VERSION}",
+                            state.version
+                        ),
+                    }
+                    .into());
+                }
+                state
             }
             Err(e) if e.kind() == io::ErrorKind::NotFound => StateFile {
-                version: 1,
+                version: STATE_VERSION,
                 transactions: BTreeMap::new(),
             },
             Err(e) => return Err(io_error(&path, "read", e)),
@@ -126,6 +169,8 @@ impl TransactionCoordinator {
             path,
             state: Mutex::new(state),
             ids: Mutex::new(HashMap::new()),
+            pending_offsets: Mutex::new(HashMap::new()),
+            offsets_settled: std::sync::Condvar::new(),
         })
     }
 
@@ -169,31 +214,39 @@ impl TransactionCoordinator {
 
     /// Ends every transaction a crash left unfinished: an open one is
     /// aborted, a prepared one completed. Runs when the data directory opens.
-    pub(crate) fn recover(&self, weir: &Weir) -> Result<(), WeirError> {
+    pub(crate) fn recover(&self, weir: &Weir) -> Result<bool, WeirError> {
         let ids: Vec<String> = lock(&self.state)
             .transactions
             .iter()
             .filter(|(_, e)| e.status != Status::Empty)
             .map(|(id, _)| id.clone())
             .collect();
+        // First every partition of every unfinished transaction holds its
+        // readers before it again: a failure here fails the open, since
+        // readers would otherwise see an unfinished transaction.
+        for id in &ids {
+            if let Some(entry) = self.entry(id) {
+                for (log, from_offset) in self.partition_logs(weir, &entry) {
+                    log.restore_transaction(entry.producer_id, from_offset)?;
+                }
+            }
+        }
+        // Then each is ended. One that cannot be (a partition turned
+        // read-only, say) stays unfinished, its partitions' readers held
+        // before it, and is tried again by the timeout thread, as Kafka's
+        // coordinator retries its markers.
+        let mut all_ended = true;
         for id in ids {
             let guard = self.id_lock(&id);
             let _held = lock(&guard);
-            self.finish_unfinished(weir, &id, true)?;
+            all_ended &= self.finish_unfinished(weir, &id).is_ok();
         }
-        Ok(())
+        Ok(all_ended)
     }
 
     /// Brings `transactional_id`'s transaction to an end if one is open or
-    /// prepared: an open one is aborted (with the epoch `abort_epoch` gives
-    /// it), a prepared one completed. `restore`: the partitions' open
-    /// transactions must be found again first (after a restart).
-    fn finish_unfinished(
-        &self,
-        weir: &Weir,
-        transactional_id: &str,
-        restore: bool,
-    ) -> Result<(), WeirError> {
+    /// prepared: an open one is aborted, a prepared one completed.
+    fn finish_unfinished(&self, weir: &Weir, transactional_id: &str) -> Result<(), WeirError> {
         let Some(entry) = self.entry(transactional_id) else {
             return Ok(());
         };
@@ -212,7 +265,24 @@ impl TransactionCoordinator {
             Status::PrepareCommit => true,
             Status::PrepareAbort => false,
         };
-        self.complete(weir, transactional_id, commit, restore)
+        self.complete(weir, transactional_id, commit)
+    }
+
+    /// The logs of the partitions `entry` lists, with the offsets they
+    /// joined at. A partition whose topic was deleted since (or is another
+    /// topic of the name now) has nothing to mark and is left out.
+    fn partition_logs(&self, weir: &Weir, entry: &Entry) -> Vec<(Arc<PartitionLog>, i64)> {
+        entry
+            .partitions
+            .iter()
+            .filter_map(|p| {
+                let topic = weir.topic_or_create(&p.topic, false).ok()?;
+                if !p.topic_id.is_empty() && topic.topic_id() != p.topic_id {
+                    return None;
+                }
+                Some((topic.partition(p.partition).ok()?, p.from_offset))
+            })
+            .collect()
     }
 
     /// Gives `transactional_id` a producer id and epoch (Kafka's
@@ -234,11 +304,13 @@ impl TransactionCoordinator {
         {
             self.fence_and_prepare_abort(transactional_id)?;
         }
-        self.finish_unfinished(weir, transactional_id, false)?;
+        self.finish_unfinished(weir, transactional_id)?;
+        // The fenced producer's offsets go with its transaction.
+        self.settle_offsets(transactional_id);
         self.update(|s| {
             let (producer_id, producer_epoch) = match s.transactions.get(transactional_id) {
-                Some(e) => next_epoch(e.producer_id, e.producer_epoch),
-                None => (fastrand::i64(1..i64::MAX), 0),
+                Some(e) if !e.retired => next_epoch(e.producer_id, e.producer_epoch),
+                _ => (fastrand::i64(1..i64::MAX), 0),
             };
             s.transactions.insert(
                 transactional_id.to_string(),
@@ -250,6 +322,7 @@ impl TransactionCoordinator {
                     started_ms: 0,
                     partitions: Vec::new(),
                     offsets: Vec::new(),
+                    retired: false,
                 },
             );
             Ok((producer_id, producer_epoch))
@@ -258,13 +331,16 @@ impl TransactionCoordinator {
 
     /// Prepares the abort of `transactional_id`'s open transaction with the
     /// producer's next epoch, so that its markers fence the producer's late
-    /// batches (when the epoch has run out, the abort keeps the last one and
-    /// the next `init` gives a new producer id).
+    /// batches. A producer's epoch is at most `i16::MAX - 2` (see
+    /// `next_epoch`), so the next one always exists; an entry from elsewhere
+    /// with no epoch left is aborted with a new producer id instead, which
+    /// fences the old one at the coordinator.
     fn fence_and_prepare_abort(&self, transactional_id: &str) -> Result<(), WeirError> {
         self.update(|s| {
             if let Some(e) = s.transactions.get_mut(transactional_id) {
-                if let Some(next) = e.producer_epoch.checked_add(1).filter(|&n| n < i16::MAX) {
-                    e.producer_epoch = next;
+                match e.producer_epoch.checked_add(1) {
+                    Some(next) if next < i16::MAX => e.producer_epoch = next,
+                    _ => e.retired = true,
                 }
                 e.status = Status::PrepareAbort;
                 e.offsets.clear();
@@ -282,7 +358,9 @@ impl TransactionCoordinator {
         epoch: i16,
     ) -> Result<(), WeirError> {
         match entry {
-            Some(e) if e.producer_id == producer_id && e.producer_epoch == epoch => Ok(()),
+            Some(e) if e.producer_id == producer_id && e.producer_epoch == epoch && !e.retired => {
+                Ok(())
+            }
             _ => Err(WeirError::ProducerFenced {
                 transactional_id: transactional_id.to_string(),
                 epoch,
@@ -301,6 +379,12 @@ impl TransactionCoordinator {
         epoch: i16,
         logs: &[Arc<PartitionLog>],
     ) -> Result<(), WeirError> {
+        // Each log's topic id, while the log is its topic's: a log whose
+        // topic was deleted takes no more batches, and does not join.
+        let ids = logs
+            .iter()
+            .map(|log| current_topic_id(weir, log))
+            .collect::<Result<Vec<String>, WeirError>>()?;
         let guard = self.id_lock(transactional_id);
         let _held = lock(&guard);
         let now = weir.clock().now_ms();
@@ -323,14 +407,15 @@ impl TransactionCoordinator {
                     });
                 }
             }
-            for log in logs {
-                if !e
-                    .partitions
-                    .iter()
-                    .any(|p| p.topic == log.topic() && p.partition == log.partition())
-                {
+            for (log, topic_id) in logs.iter().zip(&ids) {
+                if !e.partitions.iter().any(|p| {
+                    p.topic == log.topic()
+                        && p.partition == log.partition()
+                        && p.topic_id == *topic_id
+                }) {
                     e.partitions.push(TxnPartition {
                         topic: log.topic().to_string(),
+                        topic_id: topic_id.clone(),
                         partition: log.partition(),
                         from_offset: log.log_end_offset(),
                     });
@@ -360,7 +445,10 @@ impl TransactionCoordinator {
         Self::check_producer(entry.as_ref(), transactional_id, producer_id, epoch)?;
         let status = entry.map_or(Status::Empty, |e| e.status);
         match (status, commit) {
-            (Status::Empty, _) if offsets.is_empty() || !commit => return Ok(()),
+            (Status::Empty, _) if offsets.is_empty() || !commit => {
+                self.settle_offsets(transactional_id);
+                return Ok(());
+            }
             (Status::PrepareCommit, false) | (Status::PrepareAbort, true) => {
                 return Err(WeirError::Transaction {
                     transactional_id: transactional_id.to_string(),
@@ -385,46 +473,35 @@ impl TransactionCoordinator {
                 })?;
             }
         }
-        self.complete(weir, transactional_id, commit, false)
+        self.complete(weir, transactional_id, commit)
     }
 
     /// Writes the prepared decision's markers (fsynced) and, for a commit,
     /// its offsets, then writes the transaction as ended.
-    fn complete(
-        &self,
-        weir: &Weir,
-        transactional_id: &str,
-        commit: bool,
-        restore: bool,
-    ) -> Result<(), WeirError> {
+    fn complete(&self, weir: &Weir, transactional_id: &str, commit: bool) -> Result<(), WeirError> {
         let Some(entry) = self.entry(transactional_id) else {
             return Ok(());
         };
-        // A partition whose topic was deleted since has nothing to mark.
-        let logs: Vec<(Arc<PartitionLog>, i64)> = entry
-            .partitions
-            .iter()
-            .filter_map(|p| {
-                let log = weir.partition(&p.topic, p.partition).ok()?;
-                Some((log, p.from_offset))
-            })
-            .collect();
-        if restore {
-            // Every partition holds its readers before the transaction
-            // first, so that a marker that cannot be written shows none of
-            // it to `read_committed` readers.
-            for (log, from_offset) in &logs {
-                log.restore_transaction(entry.producer_id, *from_offset)?;
-            }
-        }
+        let logs = self.partition_logs(weir, &entry);
         // Every marker is appended, then all are fsynced at once (the
         // fsyncs of different files overlap), before the end is written.
+        // A partition that takes no marker (turned read-only) does not keep
+        // the others from theirs; the transaction stays unfinished and its
+        // end is tried again later (see `abort_expired`, and the next open).
         let mut ends = Vec::with_capacity(logs.len());
+        let mut failed = None;
         for (log, _) in &logs {
-            let info = log.append_txn_marker(entry.producer_id, entry.producer_epoch, commit, 0)?;
-            ends.push((log, info.last_offset + 1));
+            match log.append_txn_marker(entry.producer_id, entry.producer_epoch, commit, 0) {
+                Ok(info) => ends.push((log, info.last_offset + 1)),
+                Err(e) => {
+                    failed.get_or_insert(e);
+                }
+            }
         }
         flush_all(&ends)?;
+        if let Some(e) = failed {
+            return Err(e.into());
+        }
         if commit && !entry.offsets.is_empty() {
             let coordinator = weir.group_coordinator()?;
             let mut by_group: BTreeMap<&str, Vec<(TopicPartition, OffsetAndMetadata)>> =
@@ -451,6 +528,86 @@ impl TransactionCoordinator {
                 e.offsets.clear();
             }
             Ok(())
+        })?;
+        self.settle_offsets(transactional_id);
+        Ok(())
+    }
+
+    /// Notes offsets of `group` sent to `transactional_id`'s open
+    /// transaction (see `pending_offsets`).
+    pub(crate) fn add_pending_offsets(
+        &self,
+        transactional_id: &str,
+        group: &str,
+        partitions: impl IntoIterator<Item = (String, i32)>,
+    ) {
+        let mut pending = lock(&self.pending_offsets);
+        let list = pending.entry(transactional_id.to_string()).or_default();
+        for (topic, partition) in partitions {
+            let key = (group.to_string(), topic, partition);
+            if !list.contains(&key) {
+                list.push(key);
+            }
+        }
+    }
+
+    /// The offsets sent to `transactional_id`'s transaction are settled
+    /// (committed with it, or dropped with it).
+    fn settle_offsets(&self, transactional_id: &str) {
+        if lock(&self.pending_offsets)
+            .remove(transactional_id)
+            .is_some()
+        {
+            self.offsets_settled.notify_all();
+        }
+    }
+
+    /// Waits until no open transaction carries an offset of `group` for
+    /// `topic`-`partition`, at most until `deadline`; whether none does.
+    pub(crate) fn wait_stable_offset(
+        &self,
+        group: &str,
+        topic: &str,
+        partition: i32,
+        deadline: std::time::Instant,
+    ) -> bool {
+        let mut pending = lock(&self.pending_offsets);
+        loop {
+            let unstable = pending
+                .values()
+                .flatten()
+                .any(|(g, t, p)| g == group && t == topic && *p == partition);
+            if !unstable {
+                return true;
+            }
+            let now = std::time::Instant::now();
+            if now >= deadline {
+                return false;
+            }
+            pending = self
+                .offsets_settled
+                .wait_timeout(pending, deadline - now)
+                .unwrap_or_else(PoisonError::into_inner)
+                .0;
+        }
+    }
+
+    /// Drops the partitions of the deleted topic `name` from every
+    /// unfinished transaction: they get no marker, and a topic created with
+    /// the name joins a transaction anew, from its own log end.
+    pub(crate) fn forget_topic(&self, name: &str) -> Result<(), WeirError> {
+        let known = lock(&self.state)
+            .transactions
+            .values()
+            .any(|e| e.partitions.iter().any(|p| p.topic == name));
+        if !known {
+            return Ok(());
+        }
+        self.update(|s| {
+            for e in s.transactions.values_mut() {
+                e.partitions.retain(|p| p.topic != name);
+            }
+            Ok(())
         })
     }
 
@@ -459,36 +616,50 @@ impl TransactionCoordinator {
     /// next epoch), as Kafka's coordinator aborts an expired transaction.
     /// Returns the earliest time another one expires.
     pub(crate) fn abort_expired(&self, weir: &Weir, now_ms: i64) -> Option<i64> {
-        let expired: Vec<String> = lock(&self.state)
+        let due: Vec<String> = lock(&self.state)
             .transactions
             .iter()
-            .filter(|(_, e)| e.status == Status::Ongoing && expires(e) <= now_ms)
+            .filter(|(_, e)| e.status != Status::Empty && expires(e) <= now_ms)
             .map(|(id, _)| id.clone())
             .collect();
-        for id in expired {
+        for id in due {
             let guard = self.id_lock(&id);
             let _held = lock(&guard);
             // Looked at again under the id's lock: it may have ended.
             let Some(entry) = self.entry(&id) else {
                 continue;
             };
-            if entry.status != Status::Ongoing || expires(&entry) > now_ms {
+            if entry.status == Status::Empty || expires(&entry) > now_ms {
                 continue;
             }
-            // A failure is retried at the next check (or the next open).
-            if self.fence_and_prepare_abort(&id).is_ok() {
-                let _ = self.complete(weir, &id, false, false);
+            // A failure is tried again at a later check (or the next open).
+            match entry.status {
+                Status::Ongoing => {
+                    if self.fence_and_prepare_abort(&id).is_ok() {
+                        let _ = self.complete(weir, &id, false);
+                    }
+                }
+                // A decided transaction whose end failed (a marker could not
+                // be written): its decision is carried out again.
+                Status::PrepareCommit => {
+                    let _ = self.complete(weir, &id, true);
+                }
+                Status::PrepareAbort => {
+                    let _ = self.complete(weir, &id, false);
+                }
+                Status::Empty => {}
             }
         }
         self.next_expiry()
     }
 
-    /// When the first open transaction times out, if any is open.
+    /// When the first unfinished transaction is due: an open one at its
+    /// timeout, a decided one whose end failed at the same time.
     pub(crate) fn next_expiry(&self) -> Option<i64> {
         lock(&self.state)
             .transactions
             .values()
-            .filter(|e| e.status == Status::Ongoing)
+            .filter(|e| e.status != Status::Empty)
             .map(expires)
             .min()
     }
@@ -533,17 +704,34 @@ fn io_error(path: &Path, op: &'static str, source: io::Error) -> WeirError {
     .into()
 }
 
+/// The id of `log`'s topic, if `log` is still that topic's partition.
+fn current_topic_id(weir: &Weir, log: &Arc<PartitionLog>) -> Result<String, WeirError> {
+    let topic = weir.topic_or_create(log.topic(), false)?;
+    match topic.partition(log.partition()) {
+        Ok(current) if Arc::ptr_eq(&current, log) => Ok(topic.topic_id().to_string()),
+        _ => Err(WeirError::Closed {
+            what: format!(
+                "{}-{} (its topic was deleted)",
+                log.topic(),
+                log.partition()
+            ),
+        }),
+    }
+}
+
 /// When an open transaction times out.
 fn expires(e: &Entry) -> i64 {
     e.started_ms
         .saturating_add(i64::try_from(e.timeout_ms).unwrap_or(i64::MAX))
 }
 
-/// The producer id and epoch after `epoch`: a new id when the epoch runs
-/// out, as Kafka's coordinator gives one.
+/// The producer id and epoch a producer gets after `epoch`: a new id once
+/// the epoch would reach `i16::MAX - 1`, as Kafka's coordinator gives one
+/// (`isEpochExhausted`), so that one more epoch is always left to fence the
+/// producer with (see `fence_and_prepare_abort`).
 fn next_epoch(producer_id: i64, epoch: i16) -> (i64, i16) {
     match epoch.checked_add(1) {
-        Some(next) if next < i16::MAX => (producer_id, next),
+        Some(next) if next < i16::MAX - 1 => (producer_id, next),
         _ => (fastrand::i64(1..i64::MAX), 0),
     }
 }
@@ -579,18 +767,21 @@ pub(crate) fn timeout_loop(
 ) {
     loop {
         let now = clock.now_ms();
-        let wait = match coordinator.next_expiry() {
-            Some(due) if due <= now => {
+        let mut wait = TIMEOUT_CHECK;
+        if let Some(mut due) = coordinator.next_expiry() {
+            if due <= now {
                 let Some(w) = weir.upgrade() else {
                     return;
                 };
-                coordinator.abort_expired(&w, now);
-                continue;
+                // Still due afterwards: its end failed, and is tried again
+                // after a pause, not at once.
+                due = coordinator.abort_expired(&w, now).unwrap_or(i64::MAX);
             }
-            Some(due) => std::time::Duration::from_millis(u64::try_from(due - now).unwrap_or(0))
-                .min(TIMEOUT_CHECK),
-            None => TIMEOUT_CHECK,
-        };
+            if due > now {
+                let left = u64::try_from(due - now).unwrap_or(u64::MAX);
+                wait = std::time::Duration::from_millis(left).min(TIMEOUT_CHECK);
+            }
+        }
         if weir.is_gone() {
             return;
         }

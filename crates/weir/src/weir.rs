@@ -205,7 +205,10 @@ impl WeirBuilder {
         }
         // Transactions a crash left open are aborted, prepared ones
         // completed, before any reader sees their partitions.
-        weir.inner.transactions.recover(&weir)?;
+        if !weir.inner.transactions.recover(&weir)? {
+            // What could not be ended is tried again from the timeout thread.
+            weir.transactions()?;
+        }
         Ok(weir)
     }
 }
@@ -317,8 +320,12 @@ impl Weir {
             Ok(())
         };
         let checkpoint = self.inner.cleaner.forget_topic(name);
+        // Open transactions have nothing left to mark there; a topic of the
+        // name created later joins them anew.
+        let transactions = self.inner.transactions.forget_topic(name);
         offsets?;
         checkpoint?;
+        transactions?;
         Ok(self.inner.logs.finish_delete(name)?)
     }
 
@@ -391,6 +398,34 @@ impl Weir {
         create: bool,
     ) -> Result<Arc<PartitionLog>, WeirError> {
         Ok(self.topic_or_create(topic, create)?.partition(partition)?)
+    }
+
+    /// A group's committed offset for a partition once no open transaction
+    /// carries one for it (Kafka's consumer fetches committed offsets with
+    /// `require_stable` and retries while the broker answers
+    /// `UNSTABLE_OFFSET_COMMIT`, up to `default.api.timeout.ms`, 60 s).
+    pub(crate) fn stable_committed(
+        &self,
+        coordinator: &GroupCoordinator,
+        group: &str,
+        tp: &crate::record::TopicPartition,
+    ) -> Result<Option<weir_group::OffsetAndMetadata>, WeirError> {
+        let wait = std::time::Duration::from_secs(60);
+        let deadline = weir_log::clock::deadline_in(wait);
+        if !self
+            .inner
+            .transactions
+            .wait_stable_offset(group, &tp.topic, tp.partition, deadline)
+        {
+            return Err(WeirError::Timeout {
+                what: format!(
+                    "the transaction holding group {group}'s offset for {}-{} to end",
+                    tp.topic, tp.partition
+                ),
+                waited_ms: 60_000,
+            });
+        }
+        Ok(coordinator.committed(group, tp))
     }
 
     /// The transaction coordinator, its timeout thread started.

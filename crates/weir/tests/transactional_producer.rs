@@ -480,3 +480,280 @@ fn a_damaged_coordinator_file_is_a_typed_error_naming_it() {
         .unwrap_err();
     assert!(err.to_string().contains("weir-transactions.json"), "{err}");
 }
+
+/// Review finding: after a failed abort, a commit was accepted and committed
+/// a transaction one of whose batches had failed.
+#[test]
+fn after_a_failed_abort_only_an_abort_is_accepted() {
+    let dir = tempfile::tempdir().unwrap();
+    let weir = open(dir.path());
+    weir.admin().create_topic("t", 1, &[]).unwrap();
+    weir.admin()
+        .create_topic("c", 1, &[("cleanup.policy", "compact")])
+        .unwrap();
+    let p = txn_producer(&weir, "tx");
+    p.init_transactions().unwrap();
+    p.begin_transaction().unwrap();
+    send(&p, "t", "k", "partial");
+    // A record without a key on a compacted topic: its batch is refused.
+    let _ = p.send(ProducerRecord::new("c", "no key".to_string()));
+    p.flush();
+    assert!(matches!(
+        p.commit_transaction(),
+        Err(WeirError::Transaction { .. })
+    ));
+    // The abort fails: the coordinator cannot write its file.
+    let blocker = dir.path().join("weir-transactions.json.tmp");
+    std::fs::create_dir(&blocker).unwrap();
+    assert!(p.abort_transaction().is_err());
+    std::fs::remove_dir(&blocker).unwrap();
+    assert!(matches!(
+        p.commit_transaction(),
+        Err(WeirError::Transaction { .. })
+    ));
+    p.abort_transaction().unwrap();
+    assert!(read(&weir, "t", "read_committed").is_empty());
+}
+
+/// Review finding: an fsync failure (on the completion thread, acks=all)
+/// did not keep the transaction from committing.
+#[test]
+fn a_failed_fsync_keeps_the_transaction_from_committing() {
+    let dir = tempfile::tempdir().unwrap();
+    let weir = open(dir.path());
+    weir.admin().create_topic("t", 2, &[]).unwrap();
+    let p = txn_producer(&weir, "tx");
+    p.init_transactions().unwrap();
+    p.begin_transaction().unwrap();
+    p.send(ProducerRecord::new("t", "fine".to_string()).partition(1))
+        .unwrap();
+    p.flush();
+    weir.partition("t", 0).unwrap().inject_fsync_failure();
+    p.send(ProducerRecord::new("t", "lost".to_string()).partition(0))
+        .unwrap();
+    p.flush();
+    assert!(matches!(
+        p.commit_transaction(),
+        Err(WeirError::Transaction { .. })
+    ));
+    // The read-only partition takes no ABORT marker: the abort fails, the
+    // healthy partition is aborted, and the rest waits for a restart.
+    assert!(p.abort_transaction().is_err());
+    let log1 = weir.partition("t", 1).unwrap();
+    assert_eq!(log1.last_stable_offset(), log1.high_watermark());
+    assert_eq!(
+        log1.aborted_transactions(0, log1.high_watermark()).len(),
+        1,
+        "the healthy partition's records are aborted"
+    );
+    let log0 = weir.partition("t", 0).unwrap();
+    assert!(log0.last_stable_offset() < log0.high_watermark());
+    drop((p, log0, log1));
+    // The close reports the read-only partition; the next open recovers it.
+    assert!(weir.close().is_err());
+    drop(weir);
+    let weir = open(dir.path());
+    for i in 0..2 {
+        let log = weir.partition("t", i).unwrap();
+        assert_eq!(log.last_stable_offset(), log.high_watermark(), "t-{i}");
+    }
+    assert!(read(&weir, "t", "read_committed").is_empty());
+}
+
+/// Review finding: a topic deleted and created again while a transaction
+/// was open, then a crash: the abort at the next open did not find the
+/// records in the new topic, and read_committed readers saw them.
+#[test]
+fn a_recreated_topic_joins_the_transaction_anew() {
+    let dir = tempfile::tempdir().unwrap();
+    let crashed = tempfile::tempdir().unwrap();
+    {
+        let weir = open(dir.path());
+        weir.admin().create_topic("t", 1, &[]).unwrap();
+        let plain = weir.producer(&[("linger.ms", "0")]).unwrap();
+        for i in 0..10 {
+            send(&plain, "t", "k", &format!("plain-{i}"));
+        }
+        plain.flush();
+        let p = txn_producer(&weir, "tx");
+        p.init_transactions().unwrap();
+        p.begin_transaction().unwrap();
+        send(&p, "t", "k", "first");
+        p.flush();
+        weir.admin().delete_topic("t").unwrap();
+        weir.admin().create_topic("t", 1, &[]).unwrap();
+        // The producer sees the new topic once its metadata is refreshed;
+        // a send to the old log fails and makes the transaction abortable.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let sent =
+                p.send(ProducerRecord::new("t", "uncommitted".to_string()).key("k".to_string()));
+            p.flush();
+            if weir.partition("t", 0).unwrap().high_watermark() > 0 || Instant::now() > deadline {
+                drop(sent);
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let log = weir.partition("t", 0).unwrap();
+        assert!(log.high_watermark() > 0);
+        assert_eq!(log.last_stable_offset(), 0);
+        crash_copy(dir.path(), crashed.path());
+        std::mem::forget(p);
+    }
+    let weir = open(crashed.path());
+    assert!(read(&weir, "t", "read_committed").is_empty());
+    let log = weir.partition("t", 0).unwrap();
+    assert_eq!(log.last_stable_offset(), log.high_watermark());
+}
+
+/// Review finding: ending a transaction whose topic was deleted created the
+/// topic again (with auto-creation on).
+#[test]
+fn ending_a_transaction_does_not_bring_a_deleted_topic_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let weir = Weir::builder(dir.path())
+        .background_thread(false)
+        .auto_create_topics(3, &[])
+        .open()
+        .unwrap();
+    weir.admin().create_topic("gone", 3, &[]).unwrap();
+    let p = txn_producer(&weir, "tx");
+    p.init_transactions().unwrap();
+    p.begin_transaction().unwrap();
+    send(&p, "gone", "k", "v");
+    p.flush();
+    weir.admin().delete_topic("gone").unwrap();
+    p.abort_transaction().unwrap();
+    assert!(!weir.admin().list_topics().iter().any(|n| n == "gone"));
+}
+
+/// Review finding: Kafka accepts offsets sent with a group id alone (no
+/// member, generation -1) even while the group has members.
+#[test]
+fn offsets_sent_with_a_group_id_alone_are_accepted() {
+    let dir = tempfile::tempdir().unwrap();
+    let weir = open(dir.path());
+    weir.admin().create_topic("in", 1, &[]).unwrap();
+    weir.admin().create_topic("out", 1, &[]).unwrap();
+    let mut c = weir
+        .consumer(&[("group.id", "g"), ("auto.offset.reset", "earliest")])
+        .unwrap();
+    c.subscribe(&["in"]).unwrap();
+    let _ = c.poll(Duration::from_millis(200)).unwrap();
+    let p = txn_producer(&weir, "tx");
+    p.init_transactions().unwrap();
+    p.begin_transaction().unwrap();
+    send(&p, "out", "k", "v");
+    p.send_offsets_to_transaction(
+        &[(TopicPartition::new("in", 0), OffsetAndMetadata::new(1))],
+        &weir::ConsumerGroupMetadata::new("g"),
+    )
+    .unwrap();
+    p.commit_transaction().unwrap();
+    let committed = weir
+        .group_coordinator()
+        .unwrap()
+        .committed("g", &TopicPartition::new("in", 0))
+        .unwrap();
+    assert_eq!(committed.offset, 1);
+}
+
+/// Review finding: a producer whose epoch is the last one a producer can get
+/// is still fenced when its transaction times out (a new producer id comes
+/// before the epoch runs out, as in Kafka).
+#[test]
+fn a_producer_near_the_last_epoch_is_still_fenced_by_a_timeout() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let weir = open(dir.path());
+        weir.admin().create_topic("t", 1, &[]).unwrap();
+        txn_producer(&weir, "slow").init_transactions().unwrap();
+    }
+    let path = dir.path().join("weir-transactions.json");
+    let mut state: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    let old_id = state["transactions"]["slow"]["producer_id"]
+        .as_i64()
+        .unwrap();
+    state["transactions"]["slow"]["producer_epoch"] = 32764.into();
+    std::fs::write(&path, serde_json::to_vec(&state).unwrap()).unwrap();
+    let weir = open(dir.path());
+    let p = weir
+        .producer(&[
+            ("transactional.id", "slow"),
+            ("transaction.timeout.ms", "100"),
+            ("linger.ms", "0"),
+        ])
+        .unwrap();
+    p.init_transactions().unwrap();
+    assert_eq!((p.producer_id(), p.producer_epoch()), (old_id, 32765));
+    p.begin_transaction().unwrap();
+    send(&p, "t", "k", "v1");
+    p.flush();
+    let log = weir.partition("t", 0).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while log.last_stable_offset() < log.high_watermark() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(log.last_stable_offset(), log.high_watermark(), "aborted");
+    // The abort fenced the producer: its late batch is refused, its commit
+    // too, and nothing is left open.
+    let late = p.send(ProducerRecord::new("t", "v2".to_string()).key("k".to_string()));
+    p.flush();
+    if let Ok(f) = late {
+        assert!(f.wait().is_err());
+    }
+    assert!(matches!(
+        p.commit_transaction(),
+        Err(WeirError::ProducerFenced { .. })
+    ));
+    assert_eq!(log.last_stable_offset(), log.high_watermark());
+    // The next producer gets a new id.
+    let next = txn_producer(&weir, "slow");
+    next.init_transactions().unwrap();
+    assert_ne!(next.producer_id(), old_id);
+    assert_eq!(next.producer_epoch(), 0);
+}
+
+/// Review finding (Kafka's `require_stable`, KIP-447): a consumer fetching
+/// a committed offset that an open transaction is about to move waits for
+/// the transaction, instead of reading again from the older offset.
+#[test]
+fn a_committed_offset_an_open_transaction_carries_is_waited_for() {
+    let dir = tempfile::tempdir().unwrap();
+    let weir = open(dir.path());
+    weir.admin().create_topic("in", 1, &[]).unwrap();
+    weir.admin().create_topic("out", 1, &[]).unwrap();
+    let tp = TopicPartition::new("in", 0);
+    let p = txn_producer(&weir, "tx");
+    p.init_transactions().unwrap();
+    p.begin_transaction().unwrap();
+    send(&p, "out", "k", "v");
+    p.send_offsets_to_transaction(
+        &[(tp.clone(), OffsetAndMetadata::new(7))],
+        &weir::ConsumerGroupMetadata::new("g"),
+    )
+    .unwrap();
+    let (started, assigned) = std::sync::mpsc::channel();
+    let reader = {
+        let weir = weir.clone();
+        let tp = tp.clone();
+        std::thread::spawn(move || {
+            let mut c = weir
+                .consumer(&[("group.id", "g"), ("auto.offset.reset", "earliest")])
+                .unwrap();
+            started.send(()).unwrap();
+            c.assign(std::slice::from_ref(&tp)).unwrap();
+            c.position(&tp).unwrap()
+        })
+    };
+    assigned.recv().unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    p.commit_transaction().unwrap();
+    assert_eq!(
+        reader.join().unwrap(),
+        7,
+        "the offset the transaction committed"
+    );
+}

@@ -309,16 +309,22 @@ impl GroupCoordinator {
         })
     }
 
-    /// Checks that `member` may commit offsets for `group` now, as
-    /// [`commit`](Self::commit) checks it, without committing: a
-    /// transactional producer's `send_offsets_to_transaction` (Kafka's
-    /// `TxnOffsetCommit`, which checks the member's generation when the
-    /// offsets join the transaction).
+    /// Checks that `member` may commit offsets for `group` in a transaction
+    /// now, without committing: a transactional producer's
+    /// `send_offsets_to_transaction` (Kafka's `TxnOffsetCommit`, which checks
+    /// the member's generation when the offsets join the transaction). A
+    /// member is checked as [`commit`](Self::commit) checks it; `None` (a
+    /// group id alone, Kafka's pre-KIP-447 `sendOffsetsToTransaction(offsets,
+    /// groupId)`) is accepted whatever members the group has, as Kafka's
+    /// `validateOffsetCommit` accepts a transactional commit.
     ///
     /// # Errors
-    /// As [`commit`](Self::commit) for the member.
+    /// As [`commit`](Self::commit) for a member.
     pub fn check_member(&self, group: &str, member: Option<(&str, i32)>) -> Result<(), GroupError> {
-        self.with_group(group, |g, now| check_committer(g, group, member, now))
+        self.with_group(group, |g, now| match member {
+            Some(_) => check_committer(g, group, member, now),
+            None => Ok(()),
+        })
     }
 
     /// Commits offsets a transaction carried, once its commit is decided

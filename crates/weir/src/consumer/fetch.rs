@@ -708,10 +708,10 @@ pub(super) fn reset_offset(
         OffsetReset::ByDuration(back) => {
             let back = i64::try_from(back.as_millis()).unwrap_or(i64::MAX);
             let since = clock.now_ms().saturating_sub(back);
-            Some(
-                log.offset_for_timestamp(since)?
-                    .map_or_else(|| end_offset(log, read_committed), |t| t.offset),
-            )
+            Some(log.offset_for_timestamp(since)?.map_or_else(
+                || end_offset(log, read_committed),
+                |t| t.offset.min(end_offset(log, read_committed)),
+            ))
         }
         OffsetReset::None => None,
     })

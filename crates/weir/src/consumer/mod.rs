@@ -182,7 +182,7 @@ impl Consumer {
             let coordinator = self.weir.group_coordinator()?;
             for a in &mut self.parts {
                 if a.position.is_none()
-                    && let Some(c) = coordinator.committed(&group, &a.tp)
+                    && let Some(c) = self.weir.stable_committed(&coordinator, &group, &a.tp)?
                     && c.offset >= 0
                 {
                     set_position(a, c.offset);
@@ -300,7 +300,7 @@ impl Consumer {
     }
 
     /// Seeks partitions (all assigned ones when `partitions` is empty) to their
-    /// high watermark.
+    /// end offset (see [`end_offsets`](Self::end_offsets)).
     ///
     /// # Errors
     /// [`WeirError::NotAssigned`].
@@ -343,8 +343,9 @@ impl Consumer {
         Ok(a.position.unwrap_or(0))
     }
 
-    /// How far the partition's position is behind its high watermark
-    /// (Kafka's `currentLag`, KIP-695), without fetching or resetting:
+    /// How far the partition's position is behind its end offset (see
+    /// [`end_offsets`](Self::end_offsets); Kafka's `currentLag`, KIP-695),
+    /// without fetching or resetting:
     /// `None` while the partition has no position yet (before its first poll
     /// or seek, when `auto.offset.reset` has not been applied).
     ///
@@ -423,11 +424,17 @@ impl Consumer {
                     )));
                 }
                 let log = self.log_of(tp)?;
-                let found = log.offset_for_timestamp(*ts)?.map(|t| OffsetAndTimestamp {
-                    offset: t.offset,
-                    timestamp: t.timestamp,
-                    leader_epoch: (t.leader_epoch >= 0).then_some(t.leader_epoch),
-                });
+                // read_committed: nothing at or past the last stable
+                // offset, as Kafka's ListOffsets answers per isolation level.
+                let end = end_offset(&log, self.read_committed());
+                let found = log
+                    .offset_for_timestamp(*ts)?
+                    .filter(|t| t.offset < end)
+                    .map(|t| OffsetAndTimestamp {
+                        offset: t.offset,
+                        timestamp: t.timestamp,
+                        leader_epoch: (t.leader_epoch >= 0).then_some(t.leader_epoch),
+                    });
                 Ok((tp.clone(), found))
             })
             .collect()
@@ -444,7 +451,9 @@ impl Consumer {
         self.offsets_of(partitions, PartitionLog::log_start_offset)
     }
 
-    /// High watermarks (the offset after the last readable record).
+    /// End offsets (the offset after the last readable record): high
+    /// watermarks, or with `isolation.level=read_committed` last stable
+    /// offsets, as Kafka's consumer answers them.
     ///
     /// # Errors
     /// An unknown topic or partition.

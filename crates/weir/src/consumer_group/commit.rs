@@ -388,16 +388,26 @@ impl Consumer {
     /// The group's committed offsets for partitions (`None` where nothing was
     /// committed).
     ///
+    /// As Kafka's consumer (`require_stable`), an offset that an open
+    /// transaction is about to commit is waited for, up to 60 s.
+    ///
     /// # Errors
-    /// No `group.id`.
+    /// No `group.id`; [`WeirError::Timeout`] when a transaction holding one
+    /// of the offsets stays open for 60 s.
     pub fn committed(
         &mut self,
         partitions: &[TopicPartition],
     ) -> Result<Vec<(TopicPartition, Option<OffsetAndMetadata>)>, WeirError> {
+        let weir = self.weir.clone();
         let m = self.membership_mut()?;
-        Ok(partitions
+        partitions
             .iter()
-            .map(|tp| (tp.clone(), m.coordinator.committed(&m.group, tp)))
-            .collect())
+            .map(|tp| {
+                Ok((
+                    tp.clone(),
+                    weir.stable_committed(&m.coordinator, &m.group, tp)?,
+                ))
+            })
+            .collect()
     }
 }

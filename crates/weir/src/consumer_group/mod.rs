@@ -570,7 +570,7 @@ impl Consumer {
         let m = self.membership_mut()?;
         let (coordinator, group) = (Arc::clone(&m.coordinator), m.group.clone());
         for tp in &added {
-            if let Some(committed) = coordinator.committed(&group, tp)
+            if let Some(committed) = self.weir.stable_committed(&coordinator, &group, tp)?
                 && committed.offset >= 0
             {
                 self.seek(tp, committed.offset)?;

@@ -153,6 +153,11 @@ impl Producer {
         }
         let metrics = ProducerMetrics::new(&config.client_id);
         let (tx, rx) = mpsc::channel::<Completion>();
+        let txn = config
+            .transactional_id
+            .clone()
+            .map(|id| txn::Txn::new(id, config.transaction_timeout));
+        let txn_failure = txn.as_ref().map(txn::Txn::failure_slot);
         let inner = Arc::new(Inner {
             weir: weir.clone(),
             producer_id: AtomicI64::new(
@@ -163,10 +168,7 @@ impl Producer {
                 },
             ),
             producer_epoch: AtomicI16::new(0),
-            txn: config
-                .transactional_id
-                .clone()
-                .map(|id| txn::Txn::new(id, config.transaction_timeout)),
+            txn,
             shared: Arc::new(Shared {
                 memory: Memory {
                     used: AtomicU64::new(0),
@@ -177,6 +179,7 @@ impl Producer {
                 },
                 outstanding: Mutex::new(HashMap::new()),
                 metrics,
+                txn_failure,
             }),
             config,
             partitioner,

@@ -109,10 +109,6 @@ impl Inner {
         let durable = self.config.acks == Acks::All;
         match appended {
             Err(e) => {
-                if let Some(txn) = &self.txn {
-                    // The transaction can no longer commit.
-                    txn.batch_failed(&e);
-                }
                 if self.producer_id() >= 0 {
                     // The log did not take these sequences: the next batch
                     // starts where this one did.
@@ -306,6 +302,10 @@ pub(super) fn complete_batch(
     }
     drop(scope);
     let failed = outcome.is_err();
+    if let (Err(e), Some(slot)) = (&outcome, &shared.txn_failure) {
+        // Before the batch counts as complete: a commit that flushed sees it.
+        super::txn::record_failure(slot, e);
+    }
     batch.result.complete(outcome);
     shared.release(batch.reserved);
     lock(&shared.outstanding).remove(&batch.id);

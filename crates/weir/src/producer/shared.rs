@@ -118,6 +118,8 @@ pub(super) struct Shared {
     pub(super) memory: Memory,
     pub(super) outstanding: Mutex<HashMap<u64, Arc<BatchResult>>>,
     pub(super) metrics: ProducerMetrics,
+    /// A transactional producer's: where failed batches are recorded.
+    pub(super) txn_failure: Option<super::txn::FailureSlot>,
 }
 
 impl Shared {

@@ -70,8 +70,27 @@ pub(super) struct Txn {
     offsets: Mutex<Vec<TxnOffset>>,
     /// The first failure of a batch of the open transaction (kept apart
     /// from `state`: a batch fails on a thread that may be inside a send,
-    /// holding `state`).
-    failed: Mutex<Option<Failure>>,
+    /// holding `state`). Shared with the completion side, which records a
+    /// failed append or fsync before the batch counts as complete.
+    failed: FailureSlot,
+}
+
+/// Where a transactional producer's batch failures are recorded.
+pub(super) type FailureSlot = Arc<Mutex<Option<Failure>>>;
+
+/// Records the failure of a batch of the open transaction: it can only
+/// abort now.
+pub(super) fn record_failure(slot: &FailureSlot, e: &WeirError) {
+    let fenced = matches!(e, WeirError::ProducerFenced { .. })
+        || matches!(e, WeirError::Log(l) if matches!(**l, weir_log::LogError::ProducerFenced { .. }));
+    let mut failed = lock(slot);
+    if failed.is_none() || fenced {
+        *failed = Some(if fenced {
+            Failure::Fenced
+        } else {
+            Failure::Abortable(e.to_string())
+        });
+    }
 }
 
 #[derive(Debug, Default)]
@@ -81,15 +100,16 @@ struct Joined {
 }
 
 impl Joined {
-    fn has(list: &[Arc<PartitionLog>], log: &PartitionLog) -> bool {
-        list.iter()
-            .any(|l| l.topic() == log.topic() && l.partition() == log.partition())
+    /// Whether `log` itself is listed: a topic deleted and created again
+    /// has new logs, which join anew.
+    fn has(list: &[Arc<PartitionLog>], log: &Arc<PartitionLog>) -> bool {
+        list.iter().any(|l| Arc::ptr_eq(l, log))
     }
 }
 
 /// Why the open transaction can no longer commit.
 #[derive(Debug, Clone)]
-enum Failure {
+pub(super) enum Failure {
     /// A batch failed: abort the transaction.
     Abortable(String),
     /// The partition refused a batch of a fenced epoch.
@@ -104,7 +124,7 @@ impl Txn {
             state: RwLock::new(State::Uninitialized),
             joined: Mutex::new(Joined::default()),
             offsets: Mutex::new(Vec::new()),
-            failed: Mutex::new(None),
+            failed: Arc::new(Mutex::new(None)),
         }
     }
 
@@ -188,18 +208,9 @@ impl Txn {
         }
     }
 
-    /// A batch of the open transaction failed: it can only abort now.
-    pub(super) fn batch_failed(&self, e: &WeirError) {
-        let fenced = matches!(e, WeirError::ProducerFenced { .. })
-            || matches!(e, WeirError::Log(l) if matches!(**l, weir_log::LogError::ProducerFenced { .. }));
-        let mut failed = lock(&self.failed);
-        if failed.is_none() || fenced {
-            *failed = Some(if fenced {
-                Failure::Fenced
-            } else {
-                Failure::Abortable(e.to_string())
-            });
-        }
+    /// Where its batches' failures are recorded.
+    pub(super) fn failure_slot(&self) -> FailureSlot {
+        Arc::clone(&self.failed)
     }
 
     /// Moves a failure of the open transaction's batches into its state.
@@ -253,8 +264,19 @@ impl Inner {
                 txn.take_failure(&mut state);
             }
             match (&*state, commit) {
-                (State::InTransaction, _) | (State::Ending(_), _) => {}
-                (State::AbortableError(_), false) => {}
+                // A failed commit may be retried, or turned into an abort
+                // (the coordinator refuses that once the commit is
+                // decided); a failed abort may only be retried, as in
+                // Kafka: whatever made it abort is still true.
+                (State::InTransaction, _)
+                | (State::Ending(true), _)
+                | (State::Ending(false), false)
+                | (State::AbortableError(_), false) => {}
+                (State::Ending(false), true) => {
+                    return Err(txn.error(
+                        "an abort_transaction failed: retry abort_transaction, not a commit",
+                    ));
+                }
                 (State::AbortableError(reason), true) => {
                     return Err(txn.error(format!(
                         "the transaction cannot commit, a send failed ({reason}): abort it"
@@ -424,6 +446,13 @@ impl Producer {
             .weir
             .group_coordinator()?
             .check_member(&group.group_id, member)?;
+        inner.weir.transactions()?.add_pending_offsets(
+            &txn.id,
+            &group.group_id,
+            offsets
+                .iter()
+                .map(|(tp, _)| (tp.topic.clone(), tp.partition)),
+        );
         let mut sent = lock(&txn.offsets);
         for (tp, o) in offsets {
             sent.retain(|t| {
