@@ -1,5 +1,6 @@
 //! [`Admin`]: Kafka's admin client, in process: topics, configs, offsets.
 
+use crate::consumer_config::IsolationLevel;
 use crate::error::WeirError;
 use crate::record::TopicPartition;
 use crate::weir::Weir;
@@ -258,7 +259,8 @@ impl Admin {
         Ok(self.weir.log_dir().create_partitions(topic, total)?)
     }
 
-    /// Looks offsets up (Kafka's ListOffsets).
+    /// Looks offsets up (Kafka's ListOffsets), as a `read_uncommitted`
+    /// reader sees them (Kafka's default for the admin client).
     ///
     /// # Errors
     /// An unknown topic or partition; a negative
@@ -268,6 +270,22 @@ impl Admin {
         &self,
         query: &[(TopicPartition, OffsetSpec)],
     ) -> Result<Vec<(TopicPartition, ListedOffset)>, WeirError> {
+        self.list_offsets_isolated(query, IsolationLevel::ReadUncommitted)
+    }
+
+    /// As [`list_offsets`](Self::list_offsets), for readers of `isolation`
+    /// (Kafka's `ListOffsetsOptions(isolationLevel)`): with
+    /// `read_committed` the latest offset is the last stable offset, and a
+    /// record found at or past it is not found (offset -1).
+    ///
+    /// # Errors
+    /// As [`list_offsets`](Self::list_offsets).
+    pub fn list_offsets_isolated(
+        &self,
+        query: &[(TopicPartition, OffsetSpec)],
+        isolation: IsolationLevel,
+    ) -> Result<Vec<(TopicPartition, ListedOffset)>, WeirError> {
+        let read_committed = isolation == IsolationLevel::ReadCommitted;
         query
             .iter()
             .map(|(tp, spec)| {
@@ -287,16 +305,18 @@ impl Admin {
                     timestamp: -1,
                     leader_epoch: None,
                 };
+                let end = crate::consumer::end_offset(&log, read_committed);
                 let found = |t: Option<weir_log::TimestampAndOffset>| {
-                    t.map_or(plain(-1), |t| ListedOffset {
-                        offset: t.offset,
-                        timestamp: t.timestamp,
-                        leader_epoch: Some(t.leader_epoch),
-                    })
+                    t.filter(|t| t.offset < end)
+                        .map_or(plain(-1), |t| ListedOffset {
+                            offset: t.offset,
+                            timestamp: t.timestamp,
+                            leader_epoch: Some(t.leader_epoch),
+                        })
                 };
                 let listed = match spec {
                     OffsetSpec::Earliest => plain(log.log_start_offset()),
-                    OffsetSpec::Latest => plain(log.high_watermark()),
+                    OffsetSpec::Latest => plain(end),
                     OffsetSpec::ForTimestamp(ts) => found(log.offset_for_timestamp(*ts)?),
                     OffsetSpec::MaxTimestamp => found(log.max_timestamp_and_offset()?),
                 };

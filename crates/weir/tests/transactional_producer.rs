@@ -147,6 +147,15 @@ fn a_read_committed_consumer_waits_at_an_open_transaction() {
     // The last stable offset is the transaction's first: nothing is read,
     // and the poll waits its whole timeout (no spin, no record after it).
     assert_eq!(c.end_offsets(std::slice::from_ref(&tp)).unwrap()[0].1, 0);
+    let latest = |isolation| {
+        weir.admin()
+            .list_offsets_isolated(&[(tp.clone(), weir::OffsetSpec::Latest)], isolation)
+            .unwrap()[0]
+            .1
+            .offset
+    };
+    assert_eq!(latest(weir::IsolationLevel::ReadCommitted), 0);
+    assert_eq!(latest(weir::IsolationLevel::ReadUncommitted), 2);
     assert!(c.poll(Duration::from_millis(50)).unwrap().is_empty());
     assert_eq!(c.current_lag(&tp).unwrap(), Some(0));
     p.commit_transaction().unwrap();
