@@ -421,6 +421,12 @@ impl Producer {
     /// here, as Kafka refuses its generation. Offsets of the same partition
     /// sent again replace the earlier ones.
     ///
+    /// Until the transaction ends, a consumer of the group that fetches one
+    /// of these partitions' committed offsets (when it is assigned the
+    /// partition, or calls `committed`) waits for it, up to 60 s (Kafka's
+    /// `require_stable`): end the transaction before the consumer polls
+    /// again, as the usual poll, process, commit loop does.
+    ///
     /// # Errors
     /// [`WeirError::Transaction`] outside a transaction;
     /// [`WeirError::Group`] when the group does not accept the member (an
