@@ -325,10 +325,12 @@ fn end_transaction(
         None
     };
     let aborted = producer.abort_transaction();
-    lock(deliveries).transaction = Some(if aborted.is_ok() {
-        "aborted"
-    } else {
-        "unfinished"
+    lock(deliveries).transaction = Some(match &aborted {
+        Ok(()) => "aborted",
+        // Its commit is written down: it completes at the next open (or
+        // from the coordinator's retries), and readers then see all of it.
+        Err(WeirError::TransactionDecided { commit: true, .. }) => "committing",
+        Err(_) => "unfinished",
     });
     match (commit_error, aborted) {
         // The commit failed: that is the error to report.
@@ -379,6 +381,10 @@ fn report(args: &ProduceArgs, d: &Deliveries, out: &mut impl Write) -> Result<()
             }
             match d.transaction {
                 Some("committed") => failed.push_str("; committed as one transaction"),
+                Some("committing") => failed.push_str(
+                    "; the transaction's commit is decided but not finished: it finishes at \
+                     the next open of the data directory (do not produce the input again)",
+                ),
                 Some(other) => failed.push_str(&format!(
                     "; the transaction is {other}: read_committed consumers see none of them"
                 )),

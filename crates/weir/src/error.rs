@@ -189,6 +189,21 @@ pub enum WeirError {
         reason: String,
     },
 
+    /// The transaction's end was already decided (written before its
+    /// markers) and cannot be changed: retry that end. It also completes at
+    /// the next open of the data directory, or from the coordinator's
+    /// timeout thread.
+    #[error(
+        "transactional id {transactional_id}: the transaction is already decided to {}; retry that, or it completes at the next open",
+        if *commit { "commit" } else { "abort" }
+    )]
+    TransactionDecided {
+        /// The producer's `transactional.id`.
+        transactional_id: String,
+        /// Decided to commit (else to abort).
+        commit: bool,
+    },
+
     /// Another producer with the same `transactional.id` called
     /// `init_transactions` after this one, which can do nothing more (Kafka's
     /// `ProducerFencedException`): close it.

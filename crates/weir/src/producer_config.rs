@@ -366,6 +366,16 @@ impl ProducerConfig {
         // Kafka's `postProcessAndValidateIdempotenceConfigs`: a
         // transactional id needs idempotence, which needs acks=all and
         // retries.
+        let timeout_ms = self.transaction_timeout.as_millis();
+        if timeout_ms == 0 || timeout_ms > u128::from(MAX_TRANSACTION_TIMEOUT_MS) {
+            return Err(ConfigError::invalid(
+                "transaction.timeout.ms",
+                &timeout_ms.to_string(),
+                format!(
+                    "must be between 1 and {MAX_TRANSACTION_TIMEOUT_MS} (Kafka's transaction.max.timeout.ms)"
+                ),
+            ));
+        }
         if self.transactional_id.is_some() {
             if !self.enable_idempotence {
                 return Err(ConfigError::invalid(

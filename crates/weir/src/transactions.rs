@@ -75,6 +75,10 @@ struct TxnPartition {
     topic_id: String,
     partition: i32,
     from_offset: i64,
+    /// Its marker is written and fsynced: an end tried again after a
+    /// failure elsewhere does not write it twice.
+    #[serde(default)]
+    marked: bool,
 }
 
 /// A consumer offset the transaction commits with its records.
@@ -114,7 +118,7 @@ struct StateFile {
 }
 
 /// A group's offset for a partition: (group, topic, partition).
-type GroupPartition = (String, String, i32);
+pub(crate) type GroupPartition = (String, String, i32);
 
 /// See the module docs.
 #[derive(Debug)]
@@ -226,7 +230,7 @@ impl TransactionCoordinator {
         // readers would otherwise see an unfinished transaction.
         for id in &ids {
             if let Some(entry) = self.entry(id) {
-                for (log, from_offset) in self.partition_logs(weir, &entry) {
+                for (_, log, from_offset) in self.partition_logs(weir, &entry) {
                     log.restore_transaction(entry.producer_id, from_offset)?;
                 }
             }
@@ -268,19 +272,27 @@ impl TransactionCoordinator {
         self.complete(weir, transactional_id, commit)
     }
 
-    /// The logs of the partitions `entry` lists, with the offsets they
-    /// joined at. A partition whose topic was deleted since (or is another
-    /// topic of the name now) has nothing to mark and is left out.
-    fn partition_logs(&self, weir: &Weir, entry: &Entry) -> Vec<(Arc<PartitionLog>, i64)> {
+    /// The logs of the partitions `entry` lists that have no marker yet,
+    /// with their index in the list and the offsets they joined at. A
+    /// partition whose topic was deleted since has nothing to mark and is
+    /// left out. One whose topic id changed (`LogDir::set_topic_id`, or a
+    /// topic of the name created again) is looked at whole: the offset said
+    /// where another log ended.
+    fn partition_logs(&self, weir: &Weir, entry: &Entry) -> Vec<(usize, Arc<PartitionLog>, i64)> {
         entry
             .partitions
             .iter()
-            .filter_map(|p| {
+            .enumerate()
+            .filter(|(_, p)| !p.marked)
+            .filter_map(|(i, p)| {
                 let topic = weir.topic_or_create(&p.topic, false).ok()?;
-                if !p.topic_id.is_empty() && topic.topic_id() != p.topic_id {
-                    return None;
-                }
-                Some((topic.partition(p.partition).ok()?, p.from_offset))
+                let log = topic.partition(p.partition).ok()?;
+                let from = if p.topic_id.is_empty() || topic.topic_id() == p.topic_id {
+                    p.from_offset
+                } else {
+                    0
+                };
+                Some((i, log, from))
             })
             .collect()
     }
@@ -418,6 +430,7 @@ impl TransactionCoordinator {
                         topic_id: topic_id.clone(),
                         partition: log.partition(),
                         from_offset: log.log_end_offset(),
+                        marked: false,
                     });
                 }
             }
@@ -450,12 +463,9 @@ impl TransactionCoordinator {
                 return Ok(());
             }
             (Status::PrepareCommit, false) | (Status::PrepareAbort, true) => {
-                return Err(WeirError::Transaction {
+                return Err(WeirError::TransactionDecided {
                     transactional_id: transactional_id.to_string(),
-                    reason: format!(
-                        "the transaction is already decided ({}); retry that",
-                        if commit { "aborting" } else { "committing" }
-                    ),
+                    commit: !commit,
                 });
             }
             (Status::PrepareCommit | Status::PrepareAbort, _) => {}
@@ -489,10 +499,14 @@ impl TransactionCoordinator {
         // the others from theirs; the transaction stays unfinished and its
         // end is tried again later (see `abort_expired`, and the next open).
         let mut ends = Vec::with_capacity(logs.len());
+        let mut marked = Vec::with_capacity(logs.len());
         let mut failed = None;
-        for (log, _) in &logs {
+        for (i, log, _) in &logs {
             match log.append_txn_marker(entry.producer_id, entry.producer_epoch, commit, 0) {
-                Ok(info) => ends.push((log, info.last_offset + 1)),
+                Ok(info) => {
+                    ends.push((log, info.last_offset + 1));
+                    marked.push(*i);
+                }
                 Err(e) => {
                     failed.get_or_insert(e);
                 }
@@ -500,6 +514,18 @@ impl TransactionCoordinator {
         }
         flush_all(&ends)?;
         if let Some(e) = failed {
+            // The markers written are remembered, so that the next try
+            // writes only the missing ones.
+            self.update(|s| {
+                if let Some(e) = s.transactions.get_mut(transactional_id) {
+                    for i in &marked {
+                        if let Some(p) = e.partitions.get_mut(*i) {
+                            p.marked = true;
+                        }
+                    }
+                }
+                Ok(())
+            })?;
             return Err(e.into());
         }
         if commit && !entry.offsets.is_empty() {
@@ -534,21 +560,34 @@ impl TransactionCoordinator {
     }
 
     /// Notes offsets of `group` sent to `transactional_id`'s open
-    /// transaction (see `pending_offsets`).
+    /// transaction (see `pending_offsets`); returns the ones not noted
+    /// before, for [`drop_pending_offsets`](Self::drop_pending_offsets).
     pub(crate) fn add_pending_offsets(
         &self,
         transactional_id: &str,
         group: &str,
         partitions: impl IntoIterator<Item = (String, i32)>,
-    ) {
+    ) -> Vec<GroupPartition> {
         let mut pending = lock(&self.pending_offsets);
         let list = pending.entry(transactional_id.to_string()).or_default();
+        let mut added = Vec::new();
         for (topic, partition) in partitions {
             let key = (group.to_string(), topic, partition);
             if !list.contains(&key) {
-                list.push(key);
+                list.push(key.clone());
+                added.push(key);
             }
         }
+        added
+    }
+
+    /// Takes back offsets noted by `add_pending_offsets` (their send was
+    /// refused).
+    pub(crate) fn drop_pending_offsets(&self, transactional_id: &str, keys: &[GroupPartition]) {
+        if let Some(list) = lock(&self.pending_offsets).get_mut(transactional_id) {
+            list.retain(|k| !keys.contains(k));
+        }
+        self.offsets_settled.notify_all();
     }
 
     /// The offsets sent to `transactional_id`'s transaction are settled
@@ -560,6 +599,15 @@ impl TransactionCoordinator {
         {
             self.offsets_settled.notify_all();
         }
+    }
+
+    /// Whether no open transaction carries an offset of `group` for
+    /// `topic`-`partition` now.
+    pub(crate) fn offset_is_stable(&self, group: &str, topic: &str, partition: i32) -> bool {
+        !lock(&self.pending_offsets)
+            .values()
+            .flatten()
+            .any(|(g, t, p)| g == group && t == topic && *p == partition)
     }
 
     /// Waits until no open transaction carries an offset of `group` for

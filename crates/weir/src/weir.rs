@@ -1,7 +1,7 @@
 //! [`Weir`]: an open data directory, shared by producers, consumers and admin.
 
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, OnceLock, Weak};
+use std::sync::{Arc, Mutex, Weak};
 
 use weir_compact::{Cleaner, CleanerConfig};
 use weir_group::{DEFAULT_OFFSETS_TOPIC_PARTITIONS, GroupCoordinator};
@@ -51,9 +51,10 @@ struct Inner {
     /// The transaction coordinator (its state loaded, and what a crash left
     /// unfinished ended, at open).
     transactions: Arc<TransactionCoordinator>,
-    /// Its timeout thread: started with the first transactional producer,
-    /// stopped when the directory closes.
-    txn_timer: OnceLock<()>,
+    /// Its timeout thread: started with the first transactional producer
+    /// (a failed start is tried again by the next), stopped when the
+    /// directory closes.
+    txn_timer: Mutex<bool>,
     txn_stop: Arc<TimerStop>,
 }
 
@@ -191,7 +192,7 @@ impl WeirBuilder {
                 deletes: Mutex::new(()),
                 offsets_partitions: self.offsets_partitions,
                 transactions,
-                txn_timer: OnceLock::new(),
+                txn_timer: Mutex::new(false),
                 txn_stop: Arc::new(TimerStop::default()),
             }),
         };
@@ -428,26 +429,41 @@ impl Weir {
         Ok(coordinator.committed(group, tp))
     }
 
+    /// A group's committed offset for a partition, or `None` while an open
+    /// transaction carries one for it (Kafka's `UNSTABLE_OFFSET_COMMIT`).
+    pub(crate) fn committed_if_stable(
+        &self,
+        coordinator: &GroupCoordinator,
+        group: &str,
+        tp: &crate::record::TopicPartition,
+    ) -> Option<Option<weir_group::OffsetAndMetadata>> {
+        self.inner
+            .transactions
+            .offset_is_stable(group, &tp.topic, tp.partition)
+            .then(|| coordinator.committed(group, tp))
+    }
+
     /// The transaction coordinator, its timeout thread started.
     pub(crate) fn transactions(&self) -> Result<&Arc<TransactionCoordinator>, WeirError> {
         let inner = &self.inner;
-        if inner.txn_timer.get().is_none() {
+        let mut started = inner
+            .txn_timer
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if !*started {
             let coordinator = Arc::clone(&inner.transactions);
             let weak = WeakWeir(Arc::downgrade(inner));
             let clock = Arc::clone(inner.logs.clock());
             let stop = Arc::clone(&inner.txn_stop);
-            let mut spawned = Ok(());
-            inner.txn_timer.get_or_init(|| {
-                spawned = std::thread::Builder::new()
-                    .name("weir-txn-timeouts".into())
-                    .spawn(move || timeout_loop(&coordinator, &weak, &clock, &stop))
-                    .map(drop);
-            });
-            spawned.map_err(|e| {
-                WeirError::InvalidArgument(format!(
-                    "cannot start the transaction timeout thread: {e}"
-                ))
-            })?;
+            std::thread::Builder::new()
+                .name("weir-txn-timeouts".into())
+                .spawn(move || timeout_loop(&coordinator, &weak, &clock, &stop))
+                .map_err(|e| {
+                    WeirError::InvalidArgument(format!(
+                        "cannot start the transaction timeout thread: {e}"
+                    ))
+                })?;
+            *started = true;
         }
         Ok(&inner.transactions)
     }

@@ -766,3 +766,82 @@ fn a_committed_offset_an_open_transaction_carries_is_waited_for() {
         "the offset the transaction committed"
     );
 }
+
+/// Second review: a send refused at once (here: over max.request.size)
+/// left the transaction able to commit without that record.
+#[test]
+fn a_send_refused_at_once_keeps_the_transaction_from_committing() {
+    let dir = tempfile::tempdir().unwrap();
+    let weir = open(dir.path());
+    weir.admin().create_topic("t", 1, &[]).unwrap();
+    let p = weir
+        .producer(&[
+            ("transactional.id", "tx"),
+            ("linger.ms", "0"),
+            ("max.request.size", "1000"),
+        ])
+        .unwrap();
+    p.init_transactions().unwrap();
+    p.begin_transaction().unwrap();
+    send(&p, "t", "k", "small");
+    assert!(matches!(
+        p.send(ProducerRecord::new("t", "x".repeat(2000))),
+        Err(WeirError::RecordTooLarge { .. })
+    ));
+    assert!(matches!(
+        p.commit_transaction(),
+        Err(WeirError::Transaction { .. })
+    ));
+    p.abort_transaction().unwrap();
+    assert!(read(&weir, "t", "read_committed").is_empty());
+}
+
+/// Second review (Kafka's `UNSTABLE_OFFSET_COMMIT`): a poll does not block
+/// on a committed offset an open transaction carries; the partition waits,
+/// unread and not reset, and is read from the transaction's offset once it
+/// commits.
+#[test]
+fn a_poll_waits_for_a_carried_offset_without_blocking() {
+    let dir = tempfile::tempdir().unwrap();
+    let weir = open(dir.path());
+    weir.admin().create_topic("in", 1, &[]).unwrap();
+    weir.admin().create_topic("out", 1, &[]).unwrap();
+    let plain = weir.producer(&[("linger.ms", "0")]).unwrap();
+    for i in 0..10 {
+        send(&plain, "in", "k", &format!("in-{i}"));
+    }
+    plain.flush();
+    let tp = TopicPartition::new("in", 0);
+    let p = txn_producer(&weir, "tx");
+    p.init_transactions().unwrap();
+    p.begin_transaction().unwrap();
+    send(&p, "out", "k", "v");
+    p.send_offsets_to_transaction(
+        &[(tp.clone(), OffsetAndMetadata::new(7))],
+        &weir::ConsumerGroupMetadata::new("g"),
+    )
+    .unwrap();
+    let mut c = weir
+        .consumer(&[
+            ("group.id", "g"),
+            ("auto.offset.reset", "earliest"),
+            ("fetch.max.wait.ms", "0"),
+        ])
+        .unwrap();
+    c.assign(std::slice::from_ref(&tp)).unwrap();
+    // Not read from the beginning meanwhile, and no error.
+    assert!(c.poll(Duration::from_millis(50)).unwrap().is_empty());
+    assert!(c.poll(Duration::from_millis(50)).unwrap().is_empty());
+    p.commit_transaction().unwrap();
+    let mut first = None;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while first.is_none() && Instant::now() < deadline {
+        first = c
+            .poll(Duration::from_millis(100))
+            .unwrap()
+            .iter()
+            .next()
+            .map(|r| r.offset());
+    }
+    assert_eq!(first, Some(7));
+}

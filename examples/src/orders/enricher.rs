@@ -82,18 +82,22 @@ pub struct EnricherSignals {
     pub notify: Sender<()>,
 }
 
-/// Runs the enricher from `start` (next offsets per `orders` partition;
-/// partitions without one start at the beginning) until told to stop. Blocks.
+/// Runs the enricher with `producer` (from [`open_producer`], made before
+/// the checkpoints were read) from `start` (next offsets per `orders`
+/// partition; partitions without one start at the beginning) until told to
+/// stop. Blocks.
 pub fn run_enricher(
     weir: &Weir,
     topics: &Topics,
+    producer: Producer,
     start: &BTreeMap<i32, i64>,
     signals: EnricherSignals,
 ) -> Result<EnricherStats, Error> {
     let started = Instant::now();
     let (mut consumer, partitions) = open_consumer(weir, topics.orders, start)?;
     let start_positions = positions(&mut consumer, &partitions)?;
-    let mut enricher = Enricher::new(topics, open_producer(weir)?, start_positions);
+    producer.begin_transaction()?;
+    let mut enricher = Enricher::new(topics, producer, start_positions);
     let mut notify = Some(signals.notify);
     let mut stop_at: Option<BTreeMap<i32, i64>> = None;
     let mut last_checkpoint = Instant::now();
@@ -164,9 +168,14 @@ fn open_consumer(
     Ok((consumer, partitions))
 }
 
-/// The transactional producer of enriched orders, alerts, dead letters and
-/// checkpoints, its first transaction open.
-fn open_producer(weir: &Weir) -> Result<Producer, Error> {
+/// The enricher's transactional producer of enriched orders, alerts, dead
+/// letters and checkpoints, initialized: any earlier enricher with the same
+/// `transactional.id` is fenced and its open transaction aborted. Make it
+/// before reading the checkpoints, so that they are final.
+///
+/// # Errors
+/// A producer config Weir refuses; the transaction coordinator's storage.
+pub fn open_producer(weir: &Weir) -> Result<Producer, Error> {
     let producer = weir.producer(&[
         ("client.id", "orders-enricher"),
         // One enricher owns `orders`: a second one started by mistake
@@ -181,7 +190,6 @@ fn open_producer(weir: &Weir) -> Result<Producer, Error> {
         ("compression.type", "lz4"),
     ])?;
     producer.init_transactions()?;
-    producer.begin_transaction()?;
     Ok(producer)
 }
 

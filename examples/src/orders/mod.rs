@@ -181,6 +181,11 @@ pub fn run(config: &PipelineConfig) -> Result<RunReport, Error> {
 fn run_on(weir: &Weir, config: &PipelineConfig, started: Instant) -> Result<RunReport, Error> {
     let t = &TOPICS;
     let topics = create_topics(weir, t)?;
+    // The enricher's transactional producer first: its init fences any
+    // other enricher and ends that one's open transaction, so that the
+    // checkpoints read next are final (Kafka Streams fences, then reads the
+    // committed positions).
+    let producer = enricher::open_producer(weir)?;
     // "A second run continues where the first left off": positions from the
     // checkpoint topic, order ids from the orders written so far.
     let checkpoints_at_start = checkpoint::load_checkpoints(weir, t.checkpoints, t.orders)?;
@@ -207,7 +212,7 @@ fn run_on(weir: &Weir, config: &PipelineConfig, started: Instant) -> Result<RunR
                 after: config.orders / 2,
                 notify: half_tx,
             };
-            run_enricher(weir, t, &checkpoints_at_start, signals)
+            run_enricher(weir, t, producer, &checkpoints_at_start, signals)
         });
         let batch = s.spawn(move || {
             // In production a scheduler starts this job; here it starts when

@@ -203,7 +203,7 @@ impl Consumer {
             // there are others): refilled at every poll, it would take every
             // poll and starve the others.
             let continuing = goes_on_with == Some(i) && a.buffered_records > 0;
-            if a.paused || a.buffered_bytes >= enough || continuing {
+            if a.paused || a.awaiting_stable || a.buffered_bytes >= enough || continuing {
                 continue;
             }
             // fetch.max.bytes is not absolute: the first batch comes back
@@ -510,6 +510,7 @@ impl FetchBuffers {
 
 pub(super) fn set_position(a: &mut Assigned, offset: i64) {
     a.position = Some(offset);
+    a.awaiting_stable = false;
     a.fetch_position = offset;
     a.buffered.clear();
     a.buffered_bytes = 0;
@@ -671,7 +672,7 @@ pub(super) fn reset_if_needed(
     read_committed: bool,
     clock: &dyn weir_log::clock::Clock,
 ) -> Result<(), WeirError> {
-    if a.position.is_some() {
+    if a.position.is_some() || a.awaiting_stable {
         return Ok(());
     }
     let Some(offset) = reset_offset(&a.log, reset, read_committed, clock)? else {

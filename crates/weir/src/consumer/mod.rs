@@ -63,6 +63,10 @@ pub(crate) struct Assigned {
     /// records do not count as held, so the other partitions go on being
     /// fetched until the application seeks past it.
     damaged: bool,
+    /// The group's committed offset for it is held by an open transaction
+    /// (Kafka's `UNSTABLE_OFFSET_COMMIT`): no position yet, and nothing is
+    /// fetched; each poll looks again, as Kafka's consumer retries.
+    pub(crate) awaiting_stable: bool,
 }
 
 impl Assigned {
@@ -181,11 +185,8 @@ impl Consumer {
         if let Some(group) = self.config.group_id.clone() {
             let coordinator = self.weir.group_coordinator()?;
             for a in &mut self.parts {
-                if a.position.is_none()
-                    && let Some(c) = self.weir.stable_committed(&coordinator, &group, &a.tp)?
-                    && c.offset >= 0
-                {
-                    set_position(a, c.offset);
+                if a.position.is_none() {
+                    start_at_committed(&self.weir, &coordinator, &group, a);
                 }
             }
         }
@@ -225,6 +226,7 @@ impl Consumer {
                 buffered_bytes: 0,
                 buffered_records: 0,
                 damaged: false,
+                awaiting_stable: false,
             });
         }
         self.parts = next;
@@ -262,7 +264,7 @@ impl Consumer {
         self.parts.iter().map(|a| a.tp.clone()).collect()
     }
 
-    fn part(&mut self, tp: &TopicPartition) -> Result<&mut Assigned, WeirError> {
+    pub(crate) fn part(&mut self, tp: &TopicPartition) -> Result<&mut Assigned, WeirError> {
         self.parts
             .iter_mut()
             .find(|a| &a.tp == tp)
@@ -338,7 +340,19 @@ impl Consumer {
         let reset = self.config.auto_offset_reset;
         let read_committed = self.read_committed();
         let clock = Arc::clone(self.weir.clock());
+        let weir = self.weir.clone();
+        let group = self.config.group_id.clone();
         let a = self.part(tp)?;
+        if a.awaiting_stable
+            && let Some(group) = group
+        {
+            // Kafka's `position` blocks until the offset is known.
+            let coordinator = weir.group_coordinator()?;
+            match weir.stable_committed(&coordinator, &group, &a.tp)? {
+                Some(c) if c.offset >= 0 => set_position(a, c.offset),
+                _ => a.awaiting_stable = false,
+            }
+        }
         reset_if_needed(a, reset, read_committed, &*clock)?;
         Ok(a.position.unwrap_or(0))
     }
@@ -390,7 +404,38 @@ impl Consumer {
     }
 }
 
+/// Positions `a` at the group's committed offset, or marks it as waiting
+/// for that offset while an open transaction holds it.
+pub(crate) fn start_at_committed(
+    weir: &crate::weir::Weir,
+    coordinator: &weir_group::GroupCoordinator,
+    group: &str,
+    a: &mut Assigned,
+) {
+    match weir.committed_if_stable(coordinator, group, &a.tp) {
+        Some(Some(c)) if c.offset >= 0 => set_position(a, c.offset),
+        Some(_) => a.awaiting_stable = false,
+        None => a.awaiting_stable = true,
+    }
+}
+
 impl Consumer {
+    /// Partitions waiting for a committed offset an open transaction held
+    /// are looked at again: positioned once it ended.
+    pub(crate) fn settle_awaiting(&mut self) -> Result<(), WeirError> {
+        if !self.parts.iter().any(|a| a.awaiting_stable) {
+            return Ok(());
+        }
+        let Some(group) = self.config.group_id.clone() else {
+            return Ok(());
+        };
+        let coordinator = self.weir.group_coordinator()?;
+        for a in self.parts.iter_mut().filter(|a| a.awaiting_stable) {
+            start_at_committed(&self.weir, &coordinator, &group, a);
+        }
+        Ok(())
+    }
+
     /// `isolation.level=read_committed`.
     pub(crate) fn read_committed(&self) -> bool {
         self.config.isolation_level == crate::consumer_config::IsolationLevel::ReadCommitted

@@ -220,6 +220,7 @@ impl Consumer {
     pub(super) fn step(&mut self, st: &mut PollState) -> Result<Step, WeirError> {
         self.check_open()?;
         self.follow_replaced_logs();
+        self.settle_awaiting()?;
         let reset = self.config.auto_offset_reset;
         let clock = self.weir.clock();
         let read_committed = self.read_committed();
@@ -273,7 +274,7 @@ impl Consumer {
         let read_committed = self.read_committed();
         self.parts
             .iter()
-            .filter(|a| !a.paused)
+            .filter(|a| !a.paused && !a.awaiting_stable)
             .filter(|a| {
                 !(a.log.is_closed() || a.log.is_read_only())
                     || a.fetch_position < end_offset(&a.log, read_committed)

@@ -59,7 +59,7 @@ fn poll_written(
 
 /// Kafka's default `offset.metadata.max.bytes`: the most metadata a commit
 /// may carry per partition.
-pub(super) const OFFSET_METADATA_MAX_BYTES: usize = 4096;
+pub(crate) const OFFSET_METADATA_MAX_BYTES: usize = 4096;
 
 /// The future of [`Consumer::commit_async`].
 #[derive(Debug)]

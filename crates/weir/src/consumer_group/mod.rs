@@ -4,6 +4,7 @@
 
 mod commit;
 
+pub(crate) use commit::OFFSET_METADATA_MAX_BYTES;
 use commit::PendingCommit;
 pub use commit::{CommitCallback, CommitFuture};
 
@@ -570,11 +571,9 @@ impl Consumer {
         let m = self.membership_mut()?;
         let (coordinator, group) = (Arc::clone(&m.coordinator), m.group.clone());
         for tp in &added {
-            if let Some(committed) = self.weir.stable_committed(&coordinator, &group, tp)?
-                && committed.offset >= 0
-            {
-                self.seek(tp, committed.offset)?;
-            }
+            let weir = self.weir.clone();
+            let a = self.part(tp)?;
+            crate::consumer::start_at_committed(&weir, &coordinator, &group, a);
         }
         self.call_listener(&added, |l, c, p| l.on_partitions_assigned(c, p));
         if protocol == RebalanceProtocol::Cooperative && !revoked.is_empty() {

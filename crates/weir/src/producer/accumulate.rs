@@ -95,11 +95,27 @@ impl Inner {
         }
         // A transactional producer's records go into its open transaction:
         // held until the record is in a batch, so that the transaction
-        // cannot end in between.
-        let _in_txn = match &self.txn {
-            Some(t) => Some(t.sending(self.producer_epoch())?),
-            None => None,
+        // cannot end in between. A record refused here (too large, no
+        // memory in time, ...) leaves the transaction unable to commit, as
+        // Kafka's producer turns such a send's error into the transaction's
+        // (all of it or none of it).
+        let Some(txn) = &self.txn else {
+            return self.send_record(record, callback);
         };
+        let _in_txn = txn.sending(self.producer_epoch())?;
+        let sent = self.send_record(record, callback);
+        if let (Err(e), Some(slot)) = (&sent, &self.shared.txn_failure) {
+            super::txn::record_failure(slot, e);
+        }
+        sent
+    }
+
+    /// The rest of [`send`](Self::send), once the record may be sent.
+    fn send_record(
+        &self,
+        record: ProducerRecord,
+        callback: Option<Callback>,
+    ) -> Result<DeliveryFuture, WeirError> {
         if let Some(ts) = record.timestamp
             && ts < 0
         {

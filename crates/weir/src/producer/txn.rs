@@ -6,13 +6,13 @@
 //! `crate::transactions`).
 
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::Duration;
 
 use weir_group::{OffsetAndMetadata, TopicPartition};
 use weir_log::PartitionLog;
 
-use crate::consumer_group::ConsumerGroupMetadata;
+use crate::consumer_group::{ConsumerGroupMetadata, OFFSET_METADATA_MAX_BYTES};
 use crate::error::WeirError;
 use crate::transactions::TxnOffset;
 use crate::weir::Weir;
@@ -57,9 +57,17 @@ impl State {
 pub(super) struct Txn {
     id: String,
     timeout: Duration,
-    /// Each send holds it (read) while it adds its record; a transaction's
-    /// end takes it (write) to refuse further sends first.
-    state: RwLock<State>,
+    /// Where the transaction is. A send checks it and counts itself in
+    /// `senders` (under that count's lock) until its record is in a batch; a
+    /// transaction's end first moves it to `Ending` (refusing further sends
+    /// at once, without waiting behind a sender blocked for memory), then
+    /// waits for the senders counted before.
+    state: Mutex<State>,
+    /// Sends adding a record to the open transaction right now.
+    senders: Mutex<usize>,
+    senders_done: Condvar,
+    /// Held across a whole commit or abort: two at once would both end it.
+    ending: Mutex<()>,
     /// The partitions the open transaction has joined at the coordinator,
     /// and those with a batch open that have not joined yet (they join
     /// together, in one write of the coordinator's state, before the first
@@ -107,6 +115,19 @@ impl Joined {
     }
 }
 
+/// A send counted in [`Txn::senders`] until dropped.
+pub(super) struct Sending<'a>(&'a Txn);
+
+impl Drop for Sending<'_> {
+    fn drop(&mut self) {
+        let mut n = lock(&self.0.senders);
+        *n = n.saturating_sub(1);
+        if *n == 0 {
+            self.0.senders_done.notify_all();
+        }
+    }
+}
+
 /// Why the open transaction can no longer commit.
 #[derive(Debug, Clone)]
 pub(super) enum Failure {
@@ -121,23 +142,33 @@ impl Txn {
         Txn {
             id,
             timeout,
-            state: RwLock::new(State::Uninitialized),
+            state: Mutex::new(State::Uninitialized),
+            senders: Mutex::new(0),
+            senders_done: Condvar::new(),
+            ending: Mutex::new(()),
             joined: Mutex::new(Joined::default()),
             offsets: Mutex::new(Vec::new()),
             failed: Arc::new(Mutex::new(None)),
         }
     }
 
-    fn read(&self) -> RwLockReadGuard<'_, State> {
-        self.state
-            .read()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    fn read(&self) -> MutexGuard<'_, State> {
+        lock(&self.state)
     }
 
-    fn write(&self) -> RwLockWriteGuard<'_, State> {
-        self.state
-            .write()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    fn write(&self) -> MutexGuard<'_, State> {
+        lock(&self.state)
+    }
+
+    /// Waits until no send counted before is still adding its record.
+    fn wait_for_senders(&self) {
+        let mut n = lock(&self.senders);
+        while *n > 0 {
+            n = self
+                .senders_done
+                .wait(n)
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+        }
     }
 
     fn error(&self, reason: impl Into<String>) -> WeirError {
@@ -147,13 +178,17 @@ impl Txn {
         }
     }
 
-    /// For a send: the state held while the record is added, if a
+    /// For a send: counts it in until the returned guard is dropped, if a
     /// transaction is open.
-    pub(super) fn sending(&self, epoch: i16) -> Result<RwLockReadGuard<'_, State>, WeirError> {
+    pub(super) fn sending(&self, epoch: i16) -> Result<Sending<'_>, WeirError> {
+        let mut senders = lock(&self.senders);
         let state = self.read();
         match &*state {
             State::InTransaction => match lock(&self.failed).clone() {
-                None => Ok(state),
+                None => {
+                    *senders += 1;
+                    Ok(Sending(self))
+                }
                 Some(Failure::Fenced) => Err(self.fenced(epoch)),
                 Some(Failure::Abortable(reason)) => Err(self.error(format!(
                     "a send of the open transaction failed ({reason}): abort it"
@@ -257,6 +292,7 @@ impl Inner {
                 "{op} cannot run in a delivery callback (it waits for the deliveries)"
             )));
         }
+        let _one_end = lock(&txn.ending);
         let epoch = self.producer_epoch();
         {
             let mut state = txn.write();
@@ -289,7 +325,9 @@ impl Inner {
             }
             *state = State::Ending(commit);
         }
-        // Everything sent in the transaction is appended (or failed).
+        // Sends already past their check finish adding their records; then
+        // everything sent in the transaction is appended (or failed).
+        txn.wait_for_senders();
         self.flush();
         if commit {
             let mut state = txn.write();
@@ -446,19 +484,42 @@ impl Producer {
                 o.offset, tp.topic, tp.partition
             )));
         }
+        // Refused now, as a commit's: at the transaction's end they could
+        // only fail it after its records are visible.
+        if let Some((tp, o)) = offsets
+            .iter()
+            .find(|(_, o)| o.metadata.len() > OFFSET_METADATA_MAX_BYTES)
+        {
+            return Err(WeirError::InvalidArgument(format!(
+                "offset for {}-{}: {} bytes of metadata, more than offset.metadata.max.bytes ({OFFSET_METADATA_MAX_BYTES})",
+                tp.topic,
+                tp.partition,
+                o.metadata.len()
+            )));
+        }
         let member = (group.generation_id >= 0 && !group.member_id.is_empty())
             .then_some((group.member_id.as_str(), group.generation_id));
-        inner
-            .weir
-            .group_coordinator()?
-            .check_member(&group.group_id, member)?;
-        inner.weir.transactions()?.add_pending_offsets(
+        // Noted as pending before the member is checked: a consumer that
+        // takes a partition over reads its committed offset either before
+        // (and this member's generation is then refused) or after (and
+        // waits for this transaction), as Kafka checks and records a
+        // TxnOffsetCommit in one step under the group's lock.
+        let coordinator = inner.weir.transactions()?;
+        let noted = coordinator.add_pending_offsets(
             &txn.id,
             &group.group_id,
             offsets
                 .iter()
                 .map(|(tp, _)| (tp.topic.clone(), tp.partition)),
         );
+        let checked = inner
+            .weir
+            .group_coordinator()
+            .and_then(|g| Ok(g.check_member(&group.group_id, member)?));
+        if let Err(e) = checked {
+            coordinator.drop_pending_offsets(&txn.id, &noted);
+            return Err(e);
+        }
         let mut sent = lock(&txn.offsets);
         for (tp, o) in offsets {
             sent.retain(|t| {
