@@ -845,3 +845,39 @@ fn a_poll_waits_for_a_carried_offset_without_blocking() {
     }
     assert_eq!(first, Some(7));
 }
+
+/// A poll that takes a transaction's last records also passes over its
+/// COMMIT marker: a consumer that read everything is at the end, with no
+/// lag (Kafka's shows a lag of one until its next fetch).
+#[test]
+fn reading_a_transaction_to_its_end_passes_its_marker() {
+    let dir = tempfile::tempdir().unwrap();
+    let weir = open(dir.path());
+    weir.admin().create_topic("t", 1, &[]).unwrap();
+    let p = txn_producer(&weir, "tx");
+    p.init_transactions().unwrap();
+    p.begin_transaction().unwrap();
+    for i in 0..5 {
+        send(&p, "t", "k", &format!("v{i}"));
+    }
+    p.commit_transaction().unwrap();
+    let tp = TopicPartition::new("t", 0);
+    for isolation in ["read_committed", "read_uncommitted"] {
+        let mut c = weir
+            .consumer(&[
+                ("auto.offset.reset", "earliest"),
+                ("max.poll.records", "5"),
+                ("isolation.level", isolation),
+            ])
+            .unwrap();
+        c.assign(std::slice::from_ref(&tp)).unwrap();
+        let mut n = 0;
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while n < 5 && Instant::now() < deadline {
+            n += c.poll(Duration::from_millis(100)).unwrap().count();
+        }
+        assert_eq!(n, 5);
+        assert_eq!(c.position(&tp).unwrap(), 6, "{isolation}: past the marker");
+        assert_eq!(c.current_lag(&tp).unwrap(), Some(0), "{isolation}");
+    }
+}

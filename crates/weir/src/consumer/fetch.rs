@@ -660,9 +660,33 @@ pub(super) fn take_buffered(
             }
         }
     }
+    pass_over_markers(a, check_crcs);
     Taken {
         bytes,
         result: Ok(()),
+    }
+}
+
+/// Once a poll has taken its records, the buffered batches at the front
+/// that hold none to return (transaction markers, aborted batches) are
+/// passed over, so that the position is past a marker that ends what was
+/// read: a consumer that has read everything has no lag (Kafka's consumer
+/// shows a lag of one behind a trailing marker until its next fetch).
+/// A damaged one stays, for the next poll to report.
+fn pass_over_markers(a: &mut Assigned, check_crcs: bool) {
+    while let Some(front) = a.buffered.front_mut() {
+        if !(front.aborted || front.batch.is_control()) {
+            return;
+        }
+        let position = a.position.unwrap_or(0);
+        let d = front
+            .decoded
+            .get_or_insert_with(|| Decoded::new(&front.batch, front.aborted, position, check_crcs));
+        if d.damage.is_some() {
+            return;
+        }
+        a.position = Some(position.max(front.batch.last_offset() + 1));
+        a.pop_front();
     }
 }
 
