@@ -13,8 +13,9 @@ use std::time::Duration;
 use weir::{ProducerRecord, TopicPartition, Weir, WeirError};
 
 /// Input: flags byte (bit 0: clean shutdown; bit 1: `max.poll.records=1`;
-/// bit 2: roll and compact after the first read), 8 bytes of base offset (the
-/// segment's file name), then the `.log` file of partition `t-0`.
+/// bit 2: roll and compact after the first read; bit 3:
+/// `isolation.level=read_committed`), 8 bytes of base offset (the segment's
+/// file name), then the `.log` file of partition `t-0`.
 pub fn consume_hostile(data: &[u8]) {
     let Some((&flags, rest)) = data.split_first() else {
         return;
@@ -40,7 +41,12 @@ pub fn consume_hostile(data: &[u8]) {
         return;
     };
     let max_poll_records = if flags & 2 != 0 { "1" } else { "500" };
-    read_to_end(&weir, max_poll_records);
+    let isolation = if flags & 8 != 0 {
+        "read_committed"
+    } else {
+        "read_uncommitted"
+    };
+    read_to_end(&weir, max_poll_records, isolation);
     if flags & 4 != 0 {
         let admin = weir.admin();
         if admin
@@ -61,17 +67,19 @@ pub fn consume_hostile(data: &[u8]) {
             producer.close();
         }
         let _ = weir.cleaner().clean_partition("t", 0);
-        read_to_end(&weir, max_poll_records);
+        read_to_end(&weir, max_poll_records, isolation);
     }
 }
 
-/// Polls partition `t-0` from its start to its high watermark, seeking past
+/// Polls partition `t-0` from its start to its end offset (the high
+/// watermark, or the last stable offset for `read_committed`), seeking past
 /// each damaged offset reported.
-fn read_to_end(weir: &Weir, max_poll_records: &str) {
+fn read_to_end(weir: &Weir, max_poll_records: &str, isolation: &str) {
     let Ok(mut consumer) = weir.consumer(&[
         ("auto.offset.reset", "earliest"),
         ("max.poll.records", max_poll_records),
         ("fetch.max.wait.ms", "0"),
+        ("isolation.level", isolation),
     ]) else {
         return;
     };
@@ -79,7 +87,10 @@ fn read_to_end(weir: &Weir, max_poll_records: &str) {
     if consumer.assign(std::slice::from_ref(&tp)).is_err() {
         return;
     }
-    let Ok(end) = weir.partition("t", 0).map(|log| log.high_watermark()) else {
+    let Ok(end) = consumer
+        .end_offsets(std::slice::from_ref(&tp))
+        .map(|ends| ends.first().map_or(0, |e| e.1))
+    else {
         return;
     };
     let mut last: Option<i64> = None;
