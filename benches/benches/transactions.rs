@@ -19,7 +19,7 @@ mod common;
 use std::hint::black_box;
 use std::time::Duration;
 
-use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use weir::{Producer, ProducerRecord, Weir};
 use weir_record::Record;
 
@@ -80,49 +80,42 @@ fn produce(c: &mut Criterion) {
         .iter()
         .map(|r| r.value.as_ref().map_or(0, |v| v.len() as u64))
         .sum();
-    let mut g = c.benchmark_group(format!("transactions_produce_{RECORDS}x170B"));
-    g.throughput(Throughput::Bytes(bytes));
-    g.sample_size(10);
     for per in [100usize, 1_000, 5_000] {
-        g.bench_with_input(
-            BenchmarkId::new("weir_transactions", per),
-            &per,
-            |b, &per| {
-                let dir = bench_dir();
-                let weir = open(dir.path());
-                let producer = weir
-                    .producer(&[("transactional.id", "bench"), ("linger.ms", "1")])
-                    .unwrap();
-                producer.init_transactions().unwrap();
-                b.iter(|| {
-                    send_in_groups(
-                        &producer,
-                        &records,
-                        per,
-                        |p| p.begin_transaction().unwrap(),
-                        |p| p.commit_transaction().unwrap(),
-                    );
-                });
-                producer.close();
-            },
-        );
-        g.bench_with_input(
-            BenchmarkId::new("ceiling_flush_at_the_same_points", per),
-            &per,
-            |b, &per| {
-                let dir = bench_dir();
-                let weir = open(dir.path());
-                let producer = weir
-                    .producer(&[("acks", "all"), ("linger.ms", "1")])
-                    .unwrap();
-                b.iter(|| {
-                    send_in_groups(&producer, &records, per, |_| {}, Producer::flush);
-                });
-                producer.close();
-            },
-        );
+        // A group per size, so that each pairs one function with its ceiling.
+        let mut g = c.benchmark_group(format!("transactions_produce_{RECORDS}x170B_{per}_per_txn"));
+        g.throughput(Throughput::Bytes(bytes));
+        g.sample_size(10);
+        g.bench_function("weir_transactions", |b| {
+            let dir = bench_dir();
+            let weir = open(dir.path());
+            let producer = weir
+                .producer(&[("transactional.id", "bench"), ("linger.ms", "1")])
+                .unwrap();
+            producer.init_transactions().unwrap();
+            b.iter(|| {
+                send_in_groups(
+                    &producer,
+                    &records,
+                    per,
+                    |p| p.begin_transaction().unwrap(),
+                    |p| p.commit_transaction().unwrap(),
+                );
+            });
+            producer.close();
+        });
+        g.bench_function("ceiling_flush_at_the_same_points", |b| {
+            let dir = bench_dir();
+            let weir = open(dir.path());
+            let producer = weir
+                .producer(&[("acks", "all"), ("linger.ms", "1")])
+                .unwrap();
+            b.iter(|| {
+                send_in_groups(&producer, &records, per, |_| {}, Producer::flush);
+            });
+            producer.close();
+        });
+        g.finish();
     }
-    g.finish();
 }
 
 fn consume(c: &mut Criterion) {
