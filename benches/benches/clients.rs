@@ -26,38 +26,6 @@ use weir_record::{BatchBuilder, BatchOptions, BuiltBatch, Record};
 const RECORDS: usize = 20_000;
 const PARTITIONS: u32 = 6;
 
-fn bench_dir() -> tempfile::TempDir {
-    match std::env::var_os("WEIR_BENCH_DIR") {
-        Some(d) => tempfile::tempdir_in(d).unwrap(),
-        None => tempfile::tempdir().unwrap(),
-    }
-}
-
-fn open(dir: &std::path::Path) -> Weir {
-    let weir = Weir::builder(dir)
-        .topic_default("message.timestamp.after.max.ms", "9223372036854775807")
-        .unwrap()
-        .open()
-        .unwrap();
-    weir.admin().create_topic("bench", PARTITIONS, &[]).unwrap();
-    weir
-}
-
-/// The bench records as producer records, keyed by customer.
-fn producer_records(records: &[Record]) -> Vec<ProducerRecord> {
-    records
-        .iter()
-        .map(|r| ProducerRecord {
-            topic: "bench".into(),
-            partition: None,
-            key: r.key.clone(),
-            value: r.value.clone(),
-            timestamp: Some(r.timestamp),
-            headers: Vec::new(),
-        })
-        .collect()
-}
-
 /// `items` dealt round-robin to `threads` threads, each thread's share made
 /// by `copy` (allocations of its own, as each thread of an application has
 /// its own data).
@@ -116,8 +84,8 @@ fn leak(bytes: &[u8]) -> Bytes {
 /// A producer (acks=1, `codec`) on a fresh data directory with the bench
 /// topic; the directory and the `Weir` live as long as the returned values.
 fn fresh_producer(codec: Compression) -> (tempfile::TempDir, Weir, Producer) {
-    let dir = bench_dir();
-    let weir = open(dir.path());
+    let dir = common::bench_dir();
+    let weir = common::open_bench_topic(dir.path(), PARTITIONS);
     let config = ProducerConfig::default()
         .acks(Acks::Leader)
         .compression(CompressionConfig::new(codec));
@@ -210,7 +178,7 @@ fn produce(c: &mut Criterion) {
         .iter()
         .map(|r| r.value.as_ref().unwrap().len() + r.key.as_ref().unwrap().len())
         .sum();
-    let sends = producer_records(&records);
+    let sends = common::producer_records(&records);
     for codec in Compression::ALL {
         let mut g = c.benchmark_group(format!("producer_{codec}_20000x170B"));
         g.throughput(Throughput::Bytes(bytes as u64));
@@ -260,8 +228,8 @@ fn produce(c: &mut Criterion) {
                     b.iter_custom(|iters| {
                         let mut total = Duration::ZERO;
                         for _ in 0..iters {
-                            let dir = bench_dir();
-                            let weir = open(dir.path());
+                            let dir = common::bench_dir();
+                            let weir = common::open_bench_topic(dir.path(), PARTITIONS);
                             let logs = partition_logs(&weir);
                             let work = per_thread.clone();
                             let start = Instant::now();
@@ -295,8 +263,8 @@ fn produce(c: &mut Criterion) {
                     b.iter_custom(|iters| {
                         let mut total = Duration::ZERO;
                         for _ in 0..iters {
-                            let dir = bench_dir();
-                            let weir = open(dir.path());
+                            let dir = common::bench_dir();
+                            let weir = common::open_bench_topic(dir.path(), PARTITIONS);
                             let logs = partition_logs(&weir);
                             // Built (uniquely owned) before the clock starts.
                             let copies = prebuilt(&records, codec);
@@ -334,10 +302,10 @@ fn produce(c: &mut Criterion) {
 
 fn consume(c: &mut Criterion) {
     let records = common::orders(100_000);
-    let dir = bench_dir();
-    let weir = open(dir.path());
+    let dir = common::bench_dir();
+    let weir = common::open_bench_topic(dir.path(), PARTITIONS);
     let producer = weir.producer(&[("acks", "1"), ("linger.ms", "5")]).unwrap();
-    for r in producer_records(&records) {
+    for r in common::producer_records(&records) {
         producer.send(r).unwrap();
     }
     producer.close();
@@ -460,12 +428,12 @@ fn consume(c: &mut Criterion) {
 fn consume_one_per_poll(c: &mut Criterion) {
     const N: usize = 20_000;
     let records = common::orders(N);
-    let dir = bench_dir();
-    let weir = open(dir.path());
+    let dir = common::bench_dir();
+    let weir = common::open_bench_topic(dir.path(), PARTITIONS);
     let producer = weir
         .producer(&[("linger.ms", "60000"), ("batch.size", "1048576")])
         .unwrap();
-    for mut r in producer_records(&records) {
+    for mut r in common::producer_records(&records) {
         r.partition = Some(0);
         producer.send(r).unwrap();
     }

@@ -20,42 +20,10 @@ use std::hint::black_box;
 use std::time::Duration;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use weir::{Producer, ProducerRecord, Weir};
-use weir_record::Record;
+use weir::{Producer, ProducerRecord};
 
 const RECORDS: usize = 20_000;
 const PARTITIONS: u32 = 6;
-
-fn bench_dir() -> tempfile::TempDir {
-    match std::env::var_os("WEIR_BENCH_DIR") {
-        Some(d) => tempfile::tempdir_in(d).unwrap(),
-        None => tempfile::tempdir().unwrap(),
-    }
-}
-
-fn open(dir: &std::path::Path) -> Weir {
-    let weir = Weir::builder(dir)
-        .topic_default("message.timestamp.after.max.ms", "9223372036854775807")
-        .unwrap()
-        .open()
-        .unwrap();
-    weir.admin().create_topic("bench", PARTITIONS, &[]).unwrap();
-    weir
-}
-
-fn producer_records(records: &[Record]) -> Vec<ProducerRecord> {
-    records
-        .iter()
-        .map(|r| ProducerRecord {
-            topic: "bench".into(),
-            partition: None,
-            key: r.key.clone(),
-            value: r.value.clone(),
-            timestamp: Some(r.timestamp),
-            headers: Vec::new(),
-        })
-        .collect()
-}
 
 /// Sends `records` in groups of `per`, ending each group with `end`.
 fn send_in_groups(
@@ -75,7 +43,7 @@ fn send_in_groups(
 }
 
 fn produce(c: &mut Criterion) {
-    let records = producer_records(&common::orders(RECORDS));
+    let records = common::producer_records(&common::orders(RECORDS));
     let bytes: u64 = records
         .iter()
         .map(|r| r.value.as_ref().map_or(0, |v| v.len() as u64))
@@ -86,8 +54,8 @@ fn produce(c: &mut Criterion) {
         g.throughput(Throughput::Bytes(bytes));
         g.sample_size(10);
         g.bench_function("weir_transactions", |b| {
-            let dir = bench_dir();
-            let weir = open(dir.path());
+            let dir = common::bench_dir();
+            let weir = common::open_bench_topic(dir.path(), PARTITIONS);
             let producer = weir
                 .producer(&[("transactional.id", "bench"), ("linger.ms", "1")])
                 .unwrap();
@@ -104,8 +72,8 @@ fn produce(c: &mut Criterion) {
             producer.close();
         });
         g.bench_function("ceiling_flush_at_the_same_points", |b| {
-            let dir = bench_dir();
-            let weir = open(dir.path());
+            let dir = common::bench_dir();
+            let weir = common::open_bench_topic(dir.path(), PARTITIONS);
             let producer = weir
                 .producer(&[("acks", "all"), ("linger.ms", "1")])
                 .unwrap();
@@ -119,9 +87,9 @@ fn produce(c: &mut Criterion) {
 }
 
 fn consume(c: &mut Criterion) {
-    let records = producer_records(&common::orders(100_000));
-    let dir = bench_dir();
-    let weir = open(dir.path());
+    let records = common::producer_records(&common::orders(100_000));
+    let dir = common::bench_dir();
+    let weir = common::open_bench_topic(dir.path(), PARTITIONS);
     let producer = weir
         .producer(&[("transactional.id", "bench"), ("linger.ms", "5")])
         .unwrap();

@@ -70,3 +70,40 @@ pub(crate) fn built_batch(
 pub(crate) fn records_section(records: &[Record]) -> Vec<u8> {
     batch(records, CompressionConfig::NONE)[61..].to_vec()
 }
+
+/// A temporary directory for a bench's data, under `$WEIR_BENCH_DIR` when set
+/// (to measure another disk than the temporary directory's).
+pub(crate) fn bench_dir() -> tempfile::TempDir {
+    match std::env::var_os("WEIR_BENCH_DIR") {
+        Some(d) => tempfile::tempdir_in(d).unwrap(),
+        None => tempfile::tempdir().unwrap(),
+    }
+}
+
+/// A `Weir` on `dir` with the topic `bench` of `partitions` partitions, which
+/// takes the bench records' timestamps (from 2025) as they are.
+pub(crate) fn open_bench_topic(dir: &std::path::Path, partitions: u32) -> weir::Weir {
+    let weir = weir::Weir::builder(dir)
+        .topic_default("message.timestamp.after.max.ms", "9223372036854775807")
+        .unwrap()
+        .open()
+        .unwrap();
+    weir.admin().create_topic("bench", partitions, &[]).unwrap();
+    weir
+}
+
+/// The bench records as producer records to the topic `bench`, keyed by
+/// customer.
+pub(crate) fn producer_records(records: &[Record]) -> Vec<weir::ProducerRecord> {
+    records
+        .iter()
+        .map(|r| weir::ProducerRecord {
+            topic: "bench".into(),
+            partition: None,
+            key: r.key.clone(),
+            value: r.value.clone(),
+            timestamp: Some(r.timestamp),
+            headers: Vec::new(),
+        })
+        .collect()
+}
