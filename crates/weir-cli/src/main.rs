@@ -17,6 +17,7 @@ mod json;
 mod produce;
 mod repair;
 mod topics;
+mod transactions;
 mod verify;
 
 use std::io::{self, Write};
@@ -91,6 +92,11 @@ enum Command {
     /// kafka-consumer-groups).
     #[command(subcommand)]
     Groups(groups::GroupsCommand),
+    /// List the data directory's transactional ids and their open
+    /// transactions (like kafka-transactions), also while an application has
+    /// the directory open.
+    #[command(subcommand)]
+    Transactions(transactions::TransactionsCommand),
     /// Measure producer and consumer throughput and latency on a fresh topic
     /// (like Kafka's perf-test tools).
     #[command(subcommand)]
@@ -382,6 +388,7 @@ fn main() -> ExitCode {
         Command::Consume(args) => consume::run(data_dir, &args, &mut out),
         Command::Bench(command) => bench::run(data_dir, &command, &mut out),
         Command::Groups(command) => groups::run(data_dir, &command, &mut out),
+        Command::Transactions(command) => transactions::run(data_dir, &command, &mut out),
         Command::Compact(args) => compact::run(data_dir, &args, &mut out),
         Command::Repair(args) => repair::run(data_dir, &args, &mut out),
     };

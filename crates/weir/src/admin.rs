@@ -259,6 +259,13 @@ impl Admin {
         Ok(self.weir.log_dir().create_partitions(topic, total)?)
     }
 
+    /// Every transactional id of the data directory, with its producer id and
+    /// epoch, its transaction's state, start and partitions (Kafka's
+    /// `listTransactions` and `describeTransactions` at once).
+    pub fn list_transactions(&self) -> Vec<crate::TransactionDescription> {
+        self.weir.describe_transactions()
+    }
+
     /// Looks offsets up (Kafka's ListOffsets), as a `read_uncommitted`
     /// reader sees them (Kafka's default for the admin client).
     ///

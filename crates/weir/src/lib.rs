@@ -102,6 +102,8 @@ mod producer_config;
 mod props;
 mod record;
 mod transactions;
+
+pub use transactions::{TransactionDescription, TransactionState, transactions_in};
 mod wait;
 mod wakeup;
 mod weir;

@@ -120,6 +120,93 @@ struct StateFile {
 /// A group's offset for a partition: (group, topic, partition).
 pub(crate) type GroupPartition = (String, String, i32);
 
+/// Where a transactional id's transaction is (Kafka's `TransactionState`
+/// as `kafka-transactions.sh describe` shows it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum TransactionState {
+    /// No transaction open.
+    Empty,
+    /// A transaction open: records written, no decision yet.
+    Ongoing,
+    /// Decided to commit; its markers (and offsets) being written.
+    PrepareCommit,
+    /// Decided to abort; its markers being written.
+    PrepareAbort,
+}
+
+impl TransactionState {
+    /// Kafka's name of the state.
+    pub fn name(self) -> &'static str {
+        match self {
+            TransactionState::Empty => "Empty",
+            TransactionState::Ongoing => "Ongoing",
+            TransactionState::PrepareCommit => "PrepareCommit",
+            TransactionState::PrepareAbort => "PrepareAbort",
+        }
+    }
+}
+
+/// One transactional id as the data directory's transaction coordinator
+/// knows it (Kafka's `TransactionDescription`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct TransactionDescription {
+    /// The `transactional.id`.
+    pub transactional_id: String,
+    /// The producer id it was given.
+    pub producer_id: i64,
+    /// The producer's current epoch.
+    pub producer_epoch: i16,
+    /// Where its transaction is.
+    pub state: TransactionState,
+    /// `transaction.timeout.ms` of the producer that last initialized it.
+    pub transaction_timeout_ms: u64,
+    /// When the open transaction began (ms since the epoch), if one is open.
+    pub transaction_start_time_ms: Option<i64>,
+    /// The partitions the open transaction wrote to.
+    pub topic_partitions: Vec<TopicPartition>,
+}
+
+impl StateFile {
+    fn describe(&self) -> Vec<TransactionDescription> {
+        self.transactions
+            .iter()
+            .map(|(id, e)| TransactionDescription {
+                transactional_id: id.clone(),
+                producer_id: e.producer_id,
+                producer_epoch: e.producer_epoch,
+                state: match e.status {
+                    Status::Empty => TransactionState::Empty,
+                    Status::Ongoing => TransactionState::Ongoing,
+                    Status::PrepareCommit => TransactionState::PrepareCommit,
+                    Status::PrepareAbort => TransactionState::PrepareAbort,
+                },
+                transaction_timeout_ms: e.timeout_ms,
+                transaction_start_time_ms: (e.status != Status::Empty && e.started_ms > 0)
+                    .then_some(e.started_ms),
+                topic_partitions: e
+                    .partitions
+                    .iter()
+                    .map(|p| TopicPartition::new(p.topic.clone(), p.partition))
+                    .collect(),
+            })
+            .collect()
+    }
+}
+
+/// The transactional ids of the data directory at `dir`, as its
+/// `weir-transactions.json` says now, read without opening the directory:
+/// it works on a directory an application has open (the file is replaced
+/// whole at each step), as `weir transactions list` reads it. Empty when no
+/// transactional producer ever ran there.
+///
+/// # Errors
+/// [`WeirError::Log`] when the file cannot be read or does not parse.
+pub fn transactions_in(dir: &Path) -> Result<Vec<TransactionDescription>, WeirError> {
+    Ok(read_state(&dir.join(TRANSACTIONS_FILE))?.describe())
+}
+
 /// See the module docs.
 #[derive(Debug)]
 pub(crate) struct TransactionCoordinator {
@@ -142,33 +229,7 @@ impl TransactionCoordinator {
     /// yet: no transaction ever ran there).
     pub(crate) fn load(dir: &Path) -> Result<Self, WeirError> {
         let path = dir.join(TRANSACTIONS_FILE);
-        let state = match std::fs::read(&path) {
-            Ok(bytes) => {
-                let state =
-                    serde_json::from_slice::<StateFile>(&bytes).map_err(|e| LogError::Corrupt {
-                        path: path.clone(),
-                        position: 0,
-                        reason: format!("the transaction coordinator's state does not parse: {e}"),
-                    })?;
-                if state.version != STATE_VERSION {
-                    return Err(LogError::Corrupt {
-                        path,
-                        position: 0,
-                        reason: format!(
-                            "version {} of the transaction coordinator's state; this Weir reads version {STATE_VERSION}",
-                            state.version
-                        ),
-                    }
-                    .into());
-                }
-                state
-            }
-            Err(e) if e.kind() == io::ErrorKind::NotFound => StateFile {
-                version: STATE_VERSION,
-                transactions: BTreeMap::new(),
-            },
-            Err(e) => return Err(io_error(&path, "read", e)),
-        };
+        let state = read_state(&path)?;
         Ok(TransactionCoordinator {
             path,
             state: Mutex::new(state),
@@ -176,6 +237,11 @@ impl TransactionCoordinator {
             pending_offsets: Mutex::new(HashMap::new()),
             offsets_settled: std::sync::Condvar::new(),
         })
+    }
+
+    /// Every transactional id, as the coordinator knows it now.
+    pub(crate) fn describe(&self) -> Vec<TransactionDescription> {
+        lock(&self.state).describe()
     }
 
     fn id_lock(&self, transactional_id: &str) -> Arc<Mutex<()>> {
@@ -741,6 +807,38 @@ fn flush_all(ends: &[(&Arc<PartitionLog>, i64)]) -> Result<(), WeirError> {
             Ok(first?)
         }),
     }
+}
+
+/// The coordinator's state as the file at `path` holds it (none: empty).
+fn read_state(path: &Path) -> Result<StateFile, WeirError> {
+    let state = match std::fs::read(path) {
+        Ok(bytes) => {
+            let state =
+                serde_json::from_slice::<StateFile>(&bytes).map_err(|e| LogError::Corrupt {
+                    path: path.to_path_buf(),
+                    position: 0,
+                    reason: format!("the transaction coordinator's state does not parse: {e}"),
+                })?;
+            if state.version != STATE_VERSION {
+                return Err(LogError::Corrupt {
+                        path: path.to_path_buf(),
+                        position: 0,
+                        reason: format!(
+                            "version {} of the transaction coordinator's state; this Weir reads version {STATE_VERSION}",
+                            state.version
+                        ),
+                    }
+                    .into());
+            }
+            state
+        }
+        Err(e) if e.kind() == io::ErrorKind::NotFound => StateFile {
+            version: STATE_VERSION,
+            transactions: BTreeMap::new(),
+        },
+        Err(e) => return Err(io_error(path, "read", e)),
+    };
+    Ok(state)
 }
 
 fn io_error(path: &Path, op: &'static str, source: io::Error) -> WeirError {

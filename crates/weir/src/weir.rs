@@ -443,6 +443,12 @@ impl Weir {
             .then(|| coordinator.committed(group, tp))
     }
 
+    /// Every transactional id the data directory's transaction coordinator
+    /// knows (for `Admin::list_transactions`).
+    pub(crate) fn describe_transactions(&self) -> Vec<crate::TransactionDescription> {
+        self.inner.transactions.describe()
+    }
+
     /// The transaction coordinator, its timeout thread started.
     pub(crate) fn transactions(&self) -> Result<&Arc<TransactionCoordinator>, WeirError> {
         let inner = &self.inner;
