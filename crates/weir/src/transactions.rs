@@ -252,21 +252,35 @@ impl TransactionCoordinator {
         )
     }
 
-    /// Applies `change` to the state and writes it whole; on a failed write
-    /// the state in memory is left as it was.
+    /// Applies `change` to the state and writes it whole; when `change`
+    /// fails or the write does, the state in memory is left as it was.
     fn update<T>(
         &self,
         change: impl FnOnce(&mut StateFile) -> Result<T, WeirError>,
     ) -> Result<T, WeirError> {
         let mut state = lock(&self.state);
         let before = serde_json::to_vec(&*state).map_err(|e| self.encode_error(&e))?;
-        let out = change(&mut state)?;
-        let after = serde_json::to_vec_pretty(&*state).map_err(|e| self.encode_error(&e))?;
-        if let Err(e) = weir_log::checkpoint::write_atomically(&self.path, &after) {
+        let restore = |state: &mut StateFile| {
             if let Ok(old) = serde_json::from_slice(&before) {
                 *state = old;
             }
-            return Err(io_error(&self.path, "write", e));
+        };
+        let out = match change(&mut state) {
+            Ok(out) => out,
+            Err(e) => {
+                restore(&mut state);
+                return Err(e);
+            }
+        };
+        let written = serde_json::to_vec_pretty(&*state)
+            .map_err(|e| self.encode_error(&e))
+            .and_then(|after| {
+                weir_log::checkpoint::write_atomically(&self.path, &after)
+                    .map_err(|e| io_error(&self.path, "write", e))
+            });
+        if let Err(e) = written {
+            restore(&mut state);
+            return Err(e);
         }
         Ok(out)
     }
