@@ -79,6 +79,10 @@ pub struct ConsumerConfig {
     pub heartbeat_interval: Duration,
     /// `isolation.level`.
     pub isolation_level: IsolationLevel,
+    /// `default.api.timeout.ms`: how long `position` and `committed` wait
+    /// for a committed offset an open transaction carries (Kafka's
+    /// `require_stable` retries), 60 s by default.
+    pub default_api_timeout: Duration,
     /// `partition.assignment.strategy`, as given (Kafka names or class names).
     pub partition_assignment_strategy: Vec<String>,
     /// `check.crcs`: verify each fetched batch's CRC-32C.
@@ -111,6 +115,7 @@ impl Default for ConsumerConfig {
             session_timeout: Duration::from_secs(45),
             heartbeat_interval: Duration::from_secs(3),
             isolation_level: IsolationLevel::ReadUncommitted,
+            default_api_timeout: Duration::from_secs(60),
             partition_assignment_strategy: vec!["range".into(), "cooperative-sticky".into()],
             check_crcs: true,
             allow_auto_create_topics: true,
@@ -254,6 +259,7 @@ impl ConsumerConfig {
             "max.poll.interval.ms" => self.max_poll_interval = ms(value, 1)?,
             "session.timeout.ms" => self.session_timeout = ms(value, 0)?,
             "heartbeat.interval.ms" => self.heartbeat_interval = ms(value, 0)?,
+            "default.api.timeout.ms" => self.default_api_timeout = ms(value, 0)?,
             "isolation.level" => {
                 self.isolation_level = match value.trim() {
                     "read_uncommitted" => IsolationLevel::ReadUncommitted,

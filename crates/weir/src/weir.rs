@@ -404,14 +404,14 @@ impl Weir {
     /// A group's committed offset for a partition once no open transaction
     /// carries one for it (Kafka's consumer fetches committed offsets with
     /// `require_stable` and retries while the broker answers
-    /// `UNSTABLE_OFFSET_COMMIT`, up to `default.api.timeout.ms`, 60 s).
+    /// `UNSTABLE_OFFSET_COMMIT`, up to `default.api.timeout.ms`: `wait`).
     pub(crate) fn stable_committed(
         &self,
         coordinator: &GroupCoordinator,
         group: &str,
         tp: &crate::record::TopicPartition,
+        wait: std::time::Duration,
     ) -> Result<Option<weir_group::OffsetAndMetadata>, WeirError> {
-        let wait = std::time::Duration::from_secs(60);
         let deadline = weir_log::clock::deadline_in(wait);
         if !self
             .inner
@@ -423,7 +423,7 @@ impl Weir {
                     "the transaction holding group {group}'s offset for {}-{} to end",
                     tp.topic, tp.partition
                 ),
-                waited_ms: 60_000,
+                waited_ms: u64::try_from(wait.as_millis()).unwrap_or(u64::MAX),
             });
         }
         Ok(coordinator.committed(group, tp))

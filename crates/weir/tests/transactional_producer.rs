@@ -881,3 +881,33 @@ fn reading_a_transaction_to_its_end_passes_its_marker() {
         assert_eq!(c.current_lag(&tp).unwrap(), Some(0), "{isolation}");
     }
 }
+
+/// `position` waits for a carried offset up to `default.api.timeout.ms`,
+/// then fails with a timeout naming the partition.
+#[test]
+fn position_waits_for_a_carried_offset_up_to_default_api_timeout() {
+    let dir = tempfile::tempdir().unwrap();
+    let weir = open(dir.path());
+    weir.admin().create_topic("in", 1, &[]).unwrap();
+    let tp = TopicPartition::new("in", 0);
+    let p = txn_producer(&weir, "tx");
+    p.init_transactions().unwrap();
+    p.begin_transaction().unwrap();
+    p.send_offsets_to_transaction(
+        &[(tp.clone(), OffsetAndMetadata::new(3))],
+        &weir::ConsumerGroupMetadata::new("g"),
+    )
+    .unwrap();
+    let mut c = weir
+        .consumer(&[("group.id", "g"), ("default.api.timeout.ms", "50")])
+        .unwrap();
+    c.assign(std::slice::from_ref(&tp)).unwrap();
+    let err = c.position(&tp).unwrap_err();
+    assert!(
+        matches!(err, WeirError::Timeout { waited_ms: 50, .. }),
+        "{err}"
+    );
+    assert!(err.to_string().contains("in-0"), "{err}");
+    p.commit_transaction().unwrap();
+    assert_eq!(c.position(&tp).unwrap(), 3);
+}

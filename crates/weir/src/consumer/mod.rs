@@ -342,13 +342,14 @@ impl Consumer {
         let clock = Arc::clone(self.weir.clock());
         let weir = self.weir.clone();
         let group = self.config.group_id.clone();
+        let api_timeout = self.config.default_api_timeout;
         let a = self.part(tp)?;
         if a.awaiting_stable
             && let Some(group) = group
         {
             // Kafka's `position` blocks until the offset is known.
             let coordinator = weir.group_coordinator()?;
-            match weir.stable_committed(&coordinator, &group, &a.tp)? {
+            match weir.stable_committed(&coordinator, &group, &a.tp, api_timeout)? {
                 Some(c) if c.offset >= 0 => set_position(a, c.offset),
                 _ => a.awaiting_stable = false,
             }

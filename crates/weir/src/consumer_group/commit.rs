@@ -389,23 +389,25 @@ impl Consumer {
     /// committed).
     ///
     /// As Kafka's consumer (`require_stable`), an offset that an open
-    /// transaction is about to commit is waited for, up to 60 s.
+    /// transaction is about to commit is waited for, up to
+    /// `default.api.timeout.ms` (60 s by default).
     ///
     /// # Errors
     /// No `group.id`; [`WeirError::Timeout`] when a transaction holding one
-    /// of the offsets stays open for 60 s.
+    /// of the offsets stays open for `default.api.timeout.ms`.
     pub fn committed(
         &mut self,
         partitions: &[TopicPartition],
     ) -> Result<Vec<(TopicPartition, Option<OffsetAndMetadata>)>, WeirError> {
         let weir = self.weir.clone();
+        let wait = self.config.default_api_timeout;
         let m = self.membership_mut()?;
         partitions
             .iter()
             .map(|tp| {
                 Ok((
                     tp.clone(),
-                    weir.stable_committed(&m.coordinator, &m.group, tp)?,
+                    weir.stable_committed(&m.coordinator, &m.group, tp, wait)?,
                 ))
             })
             .collect()

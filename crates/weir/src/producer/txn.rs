@@ -461,9 +461,11 @@ impl Producer {
     ///
     /// Until the transaction ends, a consumer of the group that fetches one
     /// of these partitions' committed offsets (when it is assigned the
-    /// partition, or calls `committed`) waits for it, up to 60 s (Kafka's
-    /// `require_stable`): end the transaction before the consumer polls
-    /// again, as the usual poll, process, commit loop does.
+    /// partition, or calls `committed`) waits for it: a poll leaves the
+    /// partition unread meanwhile, `position` and `committed` wait up to
+    /// the consumer's `default.api.timeout.ms` (Kafka's `require_stable`).
+    /// End the transaction before the consumer polls again, as the usual
+    /// poll, process, commit loop does.
     ///
     /// # Errors
     /// [`WeirError::Transaction`] outside a transaction;
