@@ -323,7 +323,20 @@ impl TransactionCoordinator {
         for id in ids {
             let guard = self.id_lock(&id);
             let _held = lock(&guard);
-            all_ended &= self.finish_unfinished(weir, &id).is_ok();
+            if self.finish_unfinished(weir, &id).is_ok() {
+                continue;
+            }
+            all_ended = false;
+            // A decided commit's offsets are committed when it ends: until
+            // then consumers of those partitions wait for them, as while the
+            // transaction was open.
+            if let Some(entry) = self.entry(&id)
+                && entry.status == Status::PrepareCommit
+            {
+                for o in &entry.offsets {
+                    self.add_pending_offsets(&id, &o.group, [(o.topic.clone(), o.partition)]);
+                }
+            }
         }
         Ok(all_ended)
     }
@@ -579,33 +592,40 @@ impl TransactionCoordinator {
         // the others from theirs; the transaction stays unfinished and its
         // end is tried again later (see `abort_expired`, and the next open).
         let mut ends = Vec::with_capacity(logs.len());
-        let mut marked = Vec::with_capacity(logs.len());
         let mut failed = None;
         for (i, log, _) in &logs {
             match log.append_txn_marker(entry.producer_id, entry.producer_epoch, commit, 0) {
-                Ok(info) => {
-                    ends.push((log, info.last_offset + 1));
-                    marked.push(*i);
-                }
+                Ok(info) => ends.push((*i, log, info.last_offset + 1)),
                 Err(e) => {
                     failed.get_or_insert(e);
                 }
             }
         }
-        flush_all(&ends)?;
+        let fsynced = flush_all(&ends);
+        let mut marked = Vec::with_capacity(ends.len());
+        for ((i, _, _), done) in ends.iter().zip(fsynced) {
+            match done {
+                Ok(()) => marked.extend(entry.partitions.get(*i).map(PartitionKey::of)),
+                Err(e) => {
+                    failed.get_or_insert(e);
+                }
+            }
+        }
         if let Some(e) = failed {
-            // The markers written are remembered, so that the next try
-            // writes only the missing ones.
-            self.update(|s| {
+            // The markers written and fsynced are remembered (by partition,
+            // not by place in the list, which a deleted topic shifts), so
+            // that the next try writes only the missing ones. The marker's
+            // error is the one reported.
+            let _ = self.update(|s| {
                 if let Some(e) = s.transactions.get_mut(transactional_id) {
-                    for i in &marked {
-                        if let Some(p) = e.partitions.get_mut(*i) {
+                    for p in &mut e.partitions {
+                        if marked.contains(&PartitionKey::of(p)) {
                             p.marked = true;
                         }
                     }
                 }
                 Ok(())
-            })?;
+            });
             return Err(e.into());
         }
         if commit && !entry.offsets.is_empty() {
@@ -793,32 +813,40 @@ impl TransactionCoordinator {
     }
 }
 
+/// A partition of a transaction, as its marker is remembered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct PartitionKey(String, String, i32);
+
+impl PartitionKey {
+    fn of(p: &TxnPartition) -> Self {
+        PartitionKey(p.topic.clone(), p.topic_id.clone(), p.partition)
+    }
+}
+
 /// Fsyncs each log up to its offset, in parallel threads when there are
 /// several (one disk still takes the fsyncs of many files at once: the
-/// journal commits them together).
-fn flush_all(ends: &[(&Arc<PartitionLog>, i64)]) -> Result<(), WeirError> {
+/// journal commits them together); each one's outcome, in order.
+fn flush_all<K>(ends: &[(K, &Arc<PartitionLog>, i64)]) -> Vec<Result<(), LogError>> {
     match ends {
-        [] => Ok(()),
-        [(log, end)] => Ok(log.flush_until(*end)?),
+        [] => Vec::new(),
+        [(_, log, end)] => vec![log.flush_until(*end)],
         _ => std::thread::scope(|scope| {
             let handles: Vec<_> = ends
                 .iter()
-                .map(|(log, end)| scope.spawn(move || log.flush_until(*end)))
+                .map(|(_, log, end)| scope.spawn(move || log.flush_until(*end)))
                 .collect();
-            let mut first = Ok(());
-            for h in handles {
-                let done = h.join().unwrap_or_else(|_| {
-                    Err(LogError::Io {
-                        path: PathBuf::new(),
-                        op: "fsync",
-                        source: io::Error::other("an fsync thread panicked"),
+            handles
+                .into_iter()
+                .map(|h| {
+                    h.join().unwrap_or_else(|_| {
+                        Err(LogError::Io {
+                            path: PathBuf::new(),
+                            op: "fsync",
+                            source: io::Error::other("an fsync thread panicked"),
+                        })
                     })
-                });
-                if first.is_ok() {
-                    first = done;
-                }
-            }
-            Ok(first?)
+                })
+                .collect()
         }),
     }
 }

@@ -319,6 +319,11 @@ fn offsets_commit_with_the_transaction_and_only_then() {
         p.send_offsets_to_transaction(&[(tp, OffsetAndMetadata::new(11))], &stale),
         Err(WeirError::Group(_))
     ));
+    // Its records would commit without the offsets: it can only abort.
+    assert!(matches!(
+        p.commit_transaction(),
+        Err(WeirError::Transaction { .. })
+    ));
     p.abort_transaction().unwrap();
 }
 
@@ -910,4 +915,135 @@ fn position_waits_for_a_carried_offset_up_to_default_api_timeout() {
     assert!(err.to_string().contains("in-0"), "{err}");
     p.commit_transaction().unwrap();
     assert_eq!(c.position(&tp).unwrap(), 3);
+}
+
+/// Third review: a poll whose partitions all wait for a carried offset
+/// noticed the transaction's end only at its own deadline (never, with no
+/// timeout): it looks again every 100 ms.
+#[test]
+fn a_long_poll_notices_when_a_carried_offset_settles() {
+    let dir = tempfile::tempdir().unwrap();
+    let weir = open(dir.path());
+    weir.admin().create_topic("in", 1, &[]).unwrap();
+    let plain = weir.producer(&[("linger.ms", "0")]).unwrap();
+    for i in 0..5 {
+        send(&plain, "in", "k", &format!("in-{i}"));
+    }
+    plain.flush();
+    let tp = TopicPartition::new("in", 0);
+    let p = txn_producer(&weir, "tx");
+    p.init_transactions().unwrap();
+    p.begin_transaction().unwrap();
+    p.send_offsets_to_transaction(
+        &[(tp.clone(), OffsetAndMetadata::new(2))],
+        &weir::ConsumerGroupMetadata::new("g"),
+    )
+    .unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let (done_tx, done) = std::sync::mpsc::channel();
+    {
+        let weir = weir.clone();
+        let tp = tp.clone();
+        std::thread::spawn(move || {
+            let mut c = weir
+                .consumer(&[("group.id", "g"), ("enable.auto.commit", "false")])
+                .unwrap();
+            c.assign(std::slice::from_ref(&tp)).unwrap();
+            tx.send(()).unwrap();
+            // No timeout: only the settled offset can end this poll.
+            let first = c
+                .poll(Duration::MAX)
+                .unwrap()
+                .iter()
+                .next()
+                .map(|r| r.offset());
+            let _ = done_tx.send(first);
+        });
+    }
+    rx.recv().unwrap();
+    std::thread::sleep(Duration::from_millis(100));
+    p.commit_transaction().unwrap();
+    // A generous bound, so that a poll that never notices fails the test
+    // instead of hanging it.
+    let first = done
+        .recv_timeout(Duration::from_secs(60))
+        .expect("the poll noticed the settled offset");
+    assert_eq!(first, Some(2));
+}
+
+/// Third review: once the coordinator had decided to commit, a failed
+/// commit followed by an abort (refused: decided) left the producer unable
+/// to retry the commit.
+#[test]
+fn after_a_decided_commit_fails_the_commit_is_what_is_retried() {
+    let dir = tempfile::tempdir().unwrap();
+    let weir = open(dir.path());
+    weir.admin().create_topic("t", 2, &[]).unwrap();
+    let p = txn_producer(&weir, "tx");
+    p.init_transactions().unwrap();
+    p.begin_transaction().unwrap();
+    for i in 0..2 {
+        p.send(ProducerRecord::new("t", format!("v{i}")).partition(i))
+            .unwrap();
+    }
+    p.flush();
+    // The marker's fsync fails in partition 0: decided, not finished.
+    weir.partition("t", 0).unwrap().inject_fsync_failure();
+    assert!(p.commit_transaction().is_err());
+    let log1 = weir.partition("t", 1).unwrap();
+    let after_first = log1.high_watermark();
+    assert!(matches!(
+        p.abort_transaction(),
+        Err(WeirError::TransactionDecided { commit: true, .. })
+    ));
+    // The commit is retried (partition 0 is read-only: it fails again), and
+    // the marker partition 1 has is not written twice.
+    let retried = p.commit_transaction();
+    assert!(
+        !matches!(retried, Err(WeirError::Transaction { .. })),
+        "{retried:?}"
+    );
+    assert_eq!(log1.high_watermark(), after_first, "no second marker");
+    drop((p, log1));
+    assert!(weir.close().is_err());
+    drop(weir);
+    // The next open completes the decided commit.
+    let weir = open(dir.path());
+    assert_eq!(sorted(read(&weir, "t", "read_committed")), vec!["v0", "v1"]);
+}
+
+/// Third review: a transaction that only carries offsets never timed out,
+/// and consumers of those partitions waited for ever.
+#[test]
+fn a_transaction_of_offsets_alone_times_out_too() {
+    let dir = tempfile::tempdir().unwrap();
+    let weir = open(dir.path());
+    weir.admin().create_topic("in", 1, &[]).unwrap();
+    let tp = TopicPartition::new("in", 0);
+    let p = weir
+        .producer(&[
+            ("transactional.id", "idle"),
+            ("transaction.timeout.ms", "100"),
+        ])
+        .unwrap();
+    p.init_transactions().unwrap();
+    p.begin_transaction().unwrap();
+    p.send_offsets_to_transaction(
+        &[(tp.clone(), OffsetAndMetadata::new(5))],
+        &weir::ConsumerGroupMetadata::new("g"),
+    )
+    .unwrap();
+    let listed = weir.admin().list_transactions();
+    assert_eq!(listed[0].state, weir::TransactionState::Ongoing);
+    // Aborted by the timeout thread: the offset was never committed, and a
+    // consumer of the group starts where auto.offset.reset says.
+    let mut c = weir
+        .consumer(&[("group.id", "g"), ("auto.offset.reset", "earliest")])
+        .unwrap();
+    c.assign(std::slice::from_ref(&tp)).unwrap();
+    assert_eq!(c.position(&tp).unwrap(), 0);
+    assert!(matches!(
+        p.commit_transaction(),
+        Err(WeirError::ProducerFenced { .. })
+    ));
 }

@@ -444,9 +444,11 @@ impl Consumer {
 
     fn report_lag(&self) {
         let read_committed = self.read_committed();
-        self.metrics.lag(self.parts.iter().map(|a| {
-            let lag = end_offset(&a.log, read_committed) - a.position.unwrap_or(0);
-            (&a.metrics, lag.max(0))
+        // A partition without a position yet (waiting for a committed
+        // offset, say) has no lag to report.
+        self.metrics.lag(self.parts.iter().filter_map(|a| {
+            let lag = end_offset(&a.log, read_committed) - a.position?;
+            Some((&a.metrics, lag.max(0)))
         }));
     }
 

@@ -66,6 +66,10 @@ impl PollState {
     }
 }
 
+/// How often a poll looks again at a partition whose committed offset an
+/// open transaction carries (Kafka's `retry.backoff.ms` default).
+const STABLE_OFFSET_RETRY: Duration = Duration::from_millis(100);
+
 impl Consumer {
     /// Returns the next records: at once if some are buffered or readable,
     /// else after waiting (by notification) up to `timeout`. Blocks the calling
@@ -258,11 +262,16 @@ impl Consumer {
                 return Ok(Step::Ready(records));
             }
         }
-        let until = if buffered > 0 {
+        let mut until = if buffered > 0 {
             fetch_wait_deadline
         } else {
             deadline
         };
+        if self.parts.iter().any(|a| a.awaiting_stable && !a.paused) {
+            // Looked at again every retry.backoff.ms (100 ms), as Kafka's
+            // consumer retries an UNSTABLE_OFFSET_COMMIT within its poll.
+            until = until.min(now + STABLE_OFFSET_RETRY);
+        }
         Ok(Step::Wait(until))
     }
 

@@ -370,6 +370,16 @@ impl Inner {
                 *state = State::Fenced;
                 Err(e)
             }
+            // The coordinator decided the other end already: that end is
+            // the one to retry.
+            Err(
+                e @ WeirError::TransactionDecided {
+                    commit: decided, ..
+                },
+            ) => {
+                *state = State::Ending(decided);
+                Err(e)
+            }
             // Stays `Ending`: the same call may be retried.
             Err(e) => Err(e),
         }
@@ -520,8 +530,20 @@ impl Producer {
             .and_then(|g| Ok(g.check_member(&group.group_id, member)?));
         if let Err(e) = checked {
             coordinator.drop_pending_offsets(&txn.id, &noted);
+            // As Kafka's CommitFailedException here: the transaction can
+            // only abort (its records would commit without the offsets).
+            record_failure(&txn.failed, &e);
             return Err(e);
         }
+        // The transaction is open from now on, also when it writes no
+        // record: its timeout applies (Kafka's AddOffsetsToTxn).
+        coordinator.add_partitions(
+            &inner.weir,
+            &txn.id,
+            inner.producer_id(),
+            inner.producer_epoch(),
+            &[],
+        )?;
         let mut sent = lock(&txn.offsets);
         for (tp, o) in offsets {
             sent.retain(|t| {
