@@ -492,6 +492,18 @@ impl TransactionCoordinator {
             .collect::<Result<Vec<String>, WeirError>>()?;
         let guard = self.id_lock(transactional_id);
         let _held = lock(&guard);
+        // Nothing to write when the transaction is open and lists them all
+        // already (offsets sent again, say).
+        if let Some(e) = self.entry(transactional_id)
+            && e.status == Status::Ongoing
+            && logs.iter().zip(&ids).all(|(log, id)| {
+                e.partitions.iter().any(|p| {
+                    p.topic == log.topic() && p.partition == log.partition() && p.topic_id == *id
+                })
+            })
+        {
+            return Self::check_producer(Some(&e), transactional_id, producer_id, epoch);
+        }
         let now = weir.clock().now_ms();
         self.update(|s| {
             let entry = s.transactions.get_mut(transactional_id);
