@@ -198,6 +198,35 @@ fn the_metrics_example_renders_kafka_named_metrics() {
     let idle = weir
         .producer(&[("client.id", "idle-producer"), ("buffer.memory", "12345")])
         .unwrap();
+    // A partition that leaves a consumer's assignment shows no lag.
+    let mut lagging = weir
+        .consumer(&[
+            ("client.id", "lag-consumer"),
+            ("auto.offset.reset", "earliest"),
+            ("max.poll.records", "1"),
+        ])
+        .unwrap();
+    lagging
+        .assign(&[weir::TopicPartition::new("payments", 0)])
+        .unwrap();
+    assert_eq!(
+        lagging
+            .poll(std::time::Duration::from_secs(5))
+            .unwrap()
+            .count(),
+        1
+    );
+    let lag_line = |text: &str| {
+        text.lines()
+            .find(|l| l.starts_with(r#"kafka_consumer_records_lag{client_id="lag-consumer""#))
+            .map(str::to_string)
+    };
+    let before = lag_line(&handle.render()).unwrap();
+    assert!(!before.ends_with(" 0"), "{before}");
+    lagging.assign(&[]).unwrap();
+    let after = lag_line(&handle.render()).unwrap();
+    assert!(after.ends_with(" 0"), "{after}");
+    drop(lagging);
     weir::metrics::record_log_metrics(&weir);
     weir.close().unwrap();
 

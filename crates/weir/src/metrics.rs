@@ -166,6 +166,13 @@ impl ConsumerMetrics {
 }
 
 impl PartitionMetrics {
+    /// The partition left the assignment: its lag gauge drops to 0 (the
+    /// `metrics` facade cannot remove a gauge, as Kafka removes the
+    /// partition's sensor), so no stale lag keeps an alert firing.
+    pub(crate) fn clear_lag(&self) {
+        self.lag.set(0.0);
+    }
+
     pub(crate) fn consumed(&self, records: usize, bytes: usize) {
         self.records_consumed.increment(records as u64);
         self.bytes_consumed.increment(bytes as u64);

@@ -229,7 +229,12 @@ impl Consumer {
                 awaiting_stable: false,
             });
         }
-        self.parts = next;
+        let gone = std::mem::replace(&mut self.parts, next);
+        for a in gone {
+            if !self.parts.iter().any(|b| b.tp == a.tp) {
+                a.metrics.clear_lag();
+            }
+        }
         self.next_start = 0;
         Ok(())
     }
