@@ -81,6 +81,13 @@ struct TxnPartition {
     marked: bool,
 }
 
+impl TxnPartition {
+    /// Whether it is `log`'s partition of the topic with id `topic_id`.
+    fn is(&self, log: &PartitionLog, topic_id: &str) -> bool {
+        self.topic == log.topic() && self.partition == log.partition() && self.topic_id == topic_id
+    }
+}
+
 /// A consumer offset the transaction commits with its records.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct TxnOffset {
@@ -111,7 +118,7 @@ struct Entry {
     retired: bool,
 }
 
-#[derive(Debug, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 struct StateFile {
     version: u32,
     transactions: BTreeMap<String, Entry>,
@@ -259,16 +266,11 @@ impl TransactionCoordinator {
         change: impl FnOnce(&mut StateFile) -> Result<T, WeirError>,
     ) -> Result<T, WeirError> {
         let mut state = lock(&self.state);
-        let before = serde_json::to_vec(&*state).map_err(|e| self.encode_error(&e))?;
-        let restore = |state: &mut StateFile| {
-            if let Ok(old) = serde_json::from_slice(&before) {
-                *state = old;
-            }
-        };
+        let before = state.clone();
         let out = match change(&mut state) {
             Ok(out) => out,
             Err(e) => {
-                restore(&mut state);
+                *state = before;
                 return Err(e);
             }
         };
@@ -279,7 +281,7 @@ impl TransactionCoordinator {
                     .map_err(|e| io_error(&self.path, "write", e))
             });
         if let Err(e) = written {
-            restore(&mut state);
+            *state = before;
             return Err(e);
         }
         Ok(out)
@@ -496,11 +498,10 @@ impl TransactionCoordinator {
         // already (offsets sent again, say).
         if let Some(e) = self.entry(transactional_id)
             && e.status == Status::Ongoing
-            && logs.iter().zip(&ids).all(|(log, id)| {
-                e.partitions.iter().any(|p| {
-                    p.topic == log.topic() && p.partition == log.partition() && p.topic_id == *id
-                })
-            })
+            && logs
+                .iter()
+                .zip(&ids)
+                .all(|(log, id)| e.partitions.iter().any(|p| p.is(log, id)))
         {
             return Self::check_producer(Some(&e), transactional_id, producer_id, epoch);
         }
@@ -525,11 +526,7 @@ impl TransactionCoordinator {
                 }
             }
             for (log, topic_id) in logs.iter().zip(&ids) {
-                if !e.partitions.iter().any(|p| {
-                    p.topic == log.topic()
-                        && p.partition == log.partition()
-                        && p.topic_id == *topic_id
-                }) {
+                if !e.partitions.iter().any(|p| p.is(log, topic_id)) {
                     e.partitions.push(TxnPartition {
                         topic: log.topic().to_string(),
                         topic_id: topic_id.clone(),
@@ -716,10 +713,7 @@ impl TransactionCoordinator {
     /// Whether no open transaction carries an offset of `group` for
     /// `topic`-`partition` now.
     pub(crate) fn offset_is_stable(&self, group: &str, topic: &str, partition: i32) -> bool {
-        !lock(&self.pending_offsets)
-            .values()
-            .flatten()
-            .any(|(g, t, p)| g == group && t == topic && *p == partition)
+        !carries(&lock(&self.pending_offsets), group, topic, partition)
     }
 
     /// Waits until no open transaction carries an offset of `group` for
@@ -731,25 +725,13 @@ impl TransactionCoordinator {
         partition: i32,
         deadline: std::time::Instant,
     ) -> bool {
-        let mut pending = lock(&self.pending_offsets);
-        loop {
-            let unstable = pending
-                .values()
-                .flatten()
-                .any(|(g, t, p)| g == group && t == topic && *p == partition);
-            if !unstable {
-                return true;
-            }
-            let now = std::time::Instant::now();
-            if now >= deadline {
-                return false;
-            }
-            pending = self
-                .offsets_settled
-                .wait_timeout(pending, deadline - now)
-                .unwrap_or_else(PoisonError::into_inner)
-                .0;
-        }
+        let pending = lock(&self.pending_offsets);
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        let (pending, _) = self
+            .offsets_settled
+            .wait_timeout_while(pending, left, |p| carries(p, group, topic, partition))
+            .unwrap_or_else(PoisonError::into_inner);
+        !carries(&pending, group, topic, partition)
     }
 
     /// Drops the partitions of the deleted topic `name` from every
@@ -823,6 +805,20 @@ impl TransactionCoordinator {
             .map(expires)
             .min()
     }
+}
+
+/// Whether an open transaction's offsets include `group`'s for
+/// `topic`-`partition`.
+fn carries(
+    pending: &HashMap<String, Vec<GroupPartition>>,
+    group: &str,
+    topic: &str,
+    partition: i32,
+) -> bool {
+    pending
+        .values()
+        .flatten()
+        .any(|(g, t, p)| g == group && t == topic && *p == partition)
 }
 
 /// A partition of a transaction, as its marker is remembered.

@@ -57,6 +57,23 @@ fn read(weir: &Weir, topic: &str, isolation: &str) -> Vec<String> {
     }
 }
 
+/// Waits, by notification, until `log`'s last stable offset passes
+/// `offset` (an open transaction there ended), at most 20 s; the caller
+/// asserts what it expects then.
+fn wait_stable_past(log: &std::sync::Arc<weir_log::PartitionLog>, offset: i64) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .unwrap();
+    let _ = rt.block_on(async {
+        tokio::time::timeout(
+            Duration::from_secs(20),
+            log.committed_data_available(offset),
+        )
+        .await
+    });
+}
+
 fn sorted(mut v: Vec<String>) -> Vec<String> {
     v.sort();
     v
@@ -345,10 +362,7 @@ fn an_expired_transaction_is_aborted_and_its_producer_fenced() {
     p.flush();
     let log = weir.partition("t", 0).unwrap();
     assert_eq!(log.last_stable_offset(), 0);
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while log.last_stable_offset() < log.high_watermark() && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    wait_stable_past(&log, 0);
     assert_eq!(log.last_stable_offset(), log.high_watermark(), "aborted");
     assert_eq!(log.high_watermark(), 2, "the record and its ABORT marker");
     assert!(matches!(
@@ -596,19 +610,10 @@ fn a_recreated_topic_joins_the_transaction_anew() {
         p.flush();
         weir.admin().delete_topic("t").unwrap();
         weir.admin().create_topic("t", 1, &[]).unwrap();
-        // The producer sees the new topic once its metadata is refreshed;
-        // a send to the old log fails and makes the transaction abortable.
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            let sent =
-                p.send(ProducerRecord::new("t", "uncommitted".to_string()).key("k".to_string()));
-            p.flush();
-            if weir.partition("t", 0).unwrap().high_watermark() > 0 || Instant::now() > deadline {
-                drop(sent);
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        // The send sees the new topic (the producer looks at the topics'
+        // metadata version on each send).
+        send(&p, "t", "k", "uncommitted");
+        p.flush();
         let log = weir.partition("t", 0).unwrap();
         assert!(log.high_watermark() > 0);
         assert_eq!(log.last_stable_offset(), 0);
@@ -706,10 +711,7 @@ fn a_producer_near_the_last_epoch_is_still_fenced_by_a_timeout() {
     send(&p, "t", "k", "v1");
     p.flush();
     let log = weir.partition("t", 0).unwrap();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while log.last_stable_offset() < log.high_watermark() && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    wait_stable_past(&log, 0);
     assert_eq!(log.last_stable_offset(), log.high_watermark(), "aborted");
     // The abort fenced the producer: its late batch is refused, its commit
     // too, and nothing is left open.

@@ -11,7 +11,7 @@ use weir_log::{LogError, PartitionLog};
 use weir_record::{Compression, RecordBatch, RecordError, RecordSpan, Records};
 
 use crate::aborted::AbortedBatches;
-use crate::consumer_config::{IsolationLevel, OffsetReset};
+use crate::consumer_config::OffsetReset;
 use crate::consumer_records::{Chunk, ConsumerRecords, PartitionRecords};
 use crate::error::WeirError;
 use crate::record::TopicPartition;
@@ -172,7 +172,7 @@ impl Consumer {
         let n = self.parts.len();
         let per_partition = self.config.max_partition_fetch_bytes;
         let reset = self.config.auto_offset_reset;
-        let read_committed = self.config.isolation_level == IsolationLevel::ReadCommitted;
+        let read_committed = self.read_committed();
         let check_crcs = self.config.check_crcs;
         let enough = self.config.fetch_min_bytes.max(1);
         let (mut held_bytes, mut held_records) = self

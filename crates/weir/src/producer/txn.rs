@@ -152,11 +152,7 @@ impl Txn {
         }
     }
 
-    fn read(&self) -> MutexGuard<'_, State> {
-        lock(&self.state)
-    }
-
-    fn write(&self) -> MutexGuard<'_, State> {
+    fn state(&self) -> MutexGuard<'_, State> {
         lock(&self.state)
     }
 
@@ -182,7 +178,7 @@ impl Txn {
     /// transaction is open.
     pub(super) fn sending(&self, epoch: i16) -> Result<Sending<'_>, WeirError> {
         let mut senders = lock(&self.senders);
-        let state = self.read();
+        let state = self.state();
         match &*state {
             State::InTransaction => match lock(&self.failed).clone() {
                 None => {
@@ -295,7 +291,7 @@ impl Inner {
         let _one_end = lock(&txn.ending);
         let epoch = self.producer_epoch();
         {
-            let mut state = txn.write();
+            let mut state = txn.state();
             if matches!(*state, State::InTransaction | State::Ending(true)) {
                 txn.take_failure(&mut state);
             }
@@ -330,7 +326,7 @@ impl Inner {
         txn.wait_for_senders();
         self.flush();
         if commit {
-            let mut state = txn.write();
+            let mut state = txn.state();
             txn.take_failure(&mut state);
             match &*state {
                 State::AbortableError(reason) => {
@@ -357,7 +353,7 @@ impl Inner {
                 offsets,
             )
         });
-        let mut state = txn.write();
+        let mut state = txn.state();
         match ended {
             Ok(()) => {
                 *state = State::Ready;
@@ -390,7 +386,7 @@ impl Inner {
     pub(super) fn abort_open_transaction(&self) {
         let open = self.txn.as_ref().is_some_and(|t| {
             matches!(
-                &*t.read(),
+                &*t.state(),
                 State::InTransaction | State::AbortableError(_) | State::Ending(false)
             )
         });
@@ -416,7 +412,7 @@ impl Producer {
     pub fn init_transactions(&self) -> Result<(), WeirError> {
         let inner = &self.inner;
         let txn = inner.txn("init_transactions")?;
-        let mut state = txn.write();
+        let mut state = txn.state();
         if *state != State::Uninitialized {
             return Err(txn.error(format!(
                 "init_transactions was already called: the producer is {}",
@@ -446,7 +442,7 @@ impl Producer {
     /// transaction is already open; [`WeirError::ProducerFenced`].
     pub fn begin_transaction(&self) -> Result<(), WeirError> {
         let txn = self.inner.txn("begin_transaction")?;
-        let mut state = txn.write();
+        let mut state = txn.state();
         match &*state {
             State::Ready => {
                 lock(&txn.failed).take();
