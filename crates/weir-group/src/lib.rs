@@ -85,7 +85,7 @@ pub use assignor::{
     select_group_protocol,
 };
 pub use coordinator::{
-    CONSUMER_OFFSETS, GroupCoordinator, GroupDescription, GroupState, JoinOptions,
+    CONSUMER_OFFSETS, ExpiredOffsets, GroupCoordinator, GroupDescription, GroupState, JoinOptions,
     MemberDescription, MemberStatus, OffsetAndMetadata,
 };
 pub use error::GroupError;

@@ -135,7 +135,8 @@ pub use wakeup::ConsumerWakeup;
 pub use weir::{Weir, WeirBuilder};
 pub use weir_compact::{CleanStats, Cleaner, CleanerConfig, PartitionCleaning, RetentionStats};
 pub use weir_group::{
-    AssignorKind, GroupDescription, GroupState, MemberDescription, OffsetAndMetadata,
+    AssignorKind, ExpiredOffsets, GroupDescription, GroupState, MemberDescription,
+    OffsetAndMetadata,
 };
 pub use weir_log::{ConfigError, LogConfig, LogError};
 pub use weir_partition::Partitioner;

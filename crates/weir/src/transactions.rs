@@ -710,6 +710,13 @@ impl TransactionCoordinator {
         }
     }
 
+    /// Whether an open transaction carries offsets of `group`.
+    pub(crate) fn carries_group(&self, group: &str) -> bool {
+        lock(&self.pending_offsets)
+            .values()
+            .any(|list| list.iter().any(|(g, _, _)| g == group))
+    }
+
     /// Whether no open transaction carries an offset of `group` for
     /// `topic`-`partition` now.
     pub(crate) fn offset_is_stable(&self, group: &str, topic: &str, partition: i32) -> bool {
@@ -945,6 +952,16 @@ impl TimerStop {
         *lock(&self.stopped) = true;
         self.cv.notify_all();
     }
+
+    /// Waits `wait`, or less when stopped; whether it was stopped.
+    pub(crate) fn wait(&self, wait: std::time::Duration) -> bool {
+        let stopped = lock(&self.stopped);
+        let (stopped, _) = self
+            .cv
+            .wait_timeout_while(stopped, wait, |s| !*s)
+            .unwrap_or_else(PoisonError::into_inner);
+        *stopped
+    }
 }
 
 /// The longest the timeout thread sleeps between checks (Kafka's coordinator
@@ -981,15 +998,7 @@ pub(crate) fn timeout_loop(
         if weir.is_gone() {
             return;
         }
-        let stopped = lock(&stop.stopped);
-        if *stopped {
-            return;
-        }
-        let (stopped, _) = stop
-            .cv
-            .wait_timeout(stopped, wait)
-            .unwrap_or_else(PoisonError::into_inner);
-        if *stopped {
+        if stop.wait(wait) {
             return;
         }
     }

@@ -2,11 +2,12 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, Weak};
+use std::time::Duration;
 
 use weir_compact::{Cleaner, CleanerConfig};
-use weir_group::{DEFAULT_OFFSETS_TOPIC_PARTITIONS, GroupCoordinator};
+use weir_group::{DEFAULT_OFFSETS_TOPIC_PARTITIONS, ExpiredOffsets, GroupCoordinator};
 
-use weir_log::{Clock, LogConfig, LogDir, LogDirOptions, PartitionLog, Topic};
+use weir_log::{Clock, ConfigError, LogConfig, LogDir, LogDirOptions, PartitionLog, Topic};
 
 use crate::admin::Admin;
 use crate::consumer::Consumer;
@@ -48,6 +49,12 @@ struct Inner {
     /// [`Weir::finish_delete`]).
     deletes: Mutex<()>,
     offsets_partitions: u32,
+    /// Kafka's `offsets.retention.minutes` and
+    /// `offsets.retention.check.interval.ms`.
+    offsets_retention: OffsetsRetention,
+    /// Whether background threads run (the offset expiry thread starts with
+    /// the group coordinator).
+    background: bool,
     /// The transaction coordinator (its state loaded, and what a crash left
     /// unfinished ended, at open).
     transactions: Arc<TransactionCoordinator>,
@@ -55,12 +62,26 @@ struct Inner {
     /// (a failed start is tried again by the next), stopped when the
     /// directory closes.
     txn_timer: Mutex<bool>,
-    txn_stop: Arc<TimerStop>,
+    /// Stops the background timers: the transaction timeout thread and the
+    /// offset expiry thread.
+    timer_stop: Arc<TimerStop>,
 }
+
+/// Kafka's offset expiry settings.
+#[derive(Debug, Clone, Copy)]
+struct OffsetsRetention {
+    retention: Duration,
+    check_interval: Duration,
+}
+
+/// Kafka's `offsets.retention.minutes` default: 7 days.
+const DEFAULT_OFFSETS_RETENTION: Duration = Duration::from_secs(7 * 24 * 3600);
+/// Kafka's `offsets.retention.check.interval.ms` default: 10 minutes.
+const DEFAULT_OFFSETS_RETENTION_CHECK: Duration = Duration::from_secs(600);
 
 impl Drop for Inner {
     fn drop(&mut self) {
-        self.txn_stop.stop();
+        self.timer_stop.stop();
     }
 }
 
@@ -87,6 +108,7 @@ pub struct WeirBuilder {
     options: LogDirOptions,
     auto_create: Option<(u32, Vec<(String, String)>)>,
     offsets_partitions: u32,
+    offsets_retention: OffsetsRetention,
     cleaner: CleanerConfig,
 }
 
@@ -171,6 +193,64 @@ impl WeirBuilder {
         self
     }
 
+    /// How long committed offsets outlive their group (Kafka's
+    /// `offsets.retention.minutes`, 7 days by default): see
+    /// [`Weir::expire_offsets`]. Kafka takes whole minutes; any duration of
+    /// at least a millisecond is taken here.
+    #[must_use]
+    pub fn offsets_retention(mut self, retention: Duration) -> Self {
+        self.offsets_retention.retention = retention.max(Duration::from_millis(1));
+        self
+    }
+
+    /// How often the background thread expires offsets (Kafka's
+    /// `offsets.retention.check.interval.ms`, 10 minutes by default); the
+    /// first pass runs when the group coordinator opens.
+    #[must_use]
+    pub fn offsets_retention_check_interval(mut self, interval: Duration) -> Self {
+        self.offsets_retention.check_interval = interval.max(Duration::from_millis(1));
+        self
+    }
+
+    /// Sets one group coordinator property by its Kafka broker name:
+    /// `offsets.retention.minutes`, `offsets.retention.check.interval.ms`,
+    /// `offsets.topic.num.partitions`.
+    ///
+    /// # Errors
+    /// [`WeirError::Config`] naming an unknown key or a bad value (below 1,
+    /// or a minute count or partition count over `i32::MAX`, as Kafka's
+    /// int configs).
+    pub fn group_coordinator_property(mut self, key: &str, value: &str) -> Result<Self, WeirError> {
+        let int = |max: i64| -> Result<u64, WeirError> {
+            let v = weir_log::parse_i64(key, value, 1)?;
+            if v > max {
+                return Err(
+                    ConfigError::invalid(key, value, format!("must be at most {max}")).into(),
+                );
+            }
+            Ok(v.unsigned_abs())
+        };
+        let i32_max = i64::from(i32::MAX);
+        match key {
+            "offsets.retention.minutes" => {
+                self.offsets_retention.retention = Duration::from_secs(int(i32_max)? * 60);
+            }
+            "offsets.retention.check.interval.ms" => {
+                self.offsets_retention.check_interval = Duration::from_millis(int(i64::MAX)?);
+            }
+            "offsets.topic.num.partitions" => {
+                self.offsets_partitions = u32::try_from(int(i32_max)?).unwrap_or(u32::MAX);
+            }
+            _ => {
+                return Err(ConfigError::UnknownKey {
+                    key: key.to_string(),
+                }
+                .into());
+            }
+        }
+        Ok(self)
+    }
+
     /// Opens the directory (see [`Weir::open`]).
     ///
     /// # Errors
@@ -191,9 +271,11 @@ impl WeirBuilder {
                 coordinator: Mutex::new(None),
                 deletes: Mutex::new(()),
                 offsets_partitions: self.offsets_partitions,
+                offsets_retention: self.offsets_retention,
+                background,
                 transactions,
                 txn_timer: Mutex::new(false),
-                txn_stop: Arc::new(TimerStop::default()),
+                timer_stop: Arc::new(TimerStop::default()),
             }),
         };
         // Deletes a crash or a failure cut short: their committed offsets and
@@ -232,6 +314,10 @@ impl Weir {
             options: LogDirOptions::default(),
             auto_create: None,
             offsets_partitions: DEFAULT_OFFSETS_TOPIC_PARTITIONS.get(),
+            offsets_retention: OffsetsRetention {
+                retention: DEFAULT_OFFSETS_RETENTION,
+                check_interval: DEFAULT_OFFSETS_RETENTION_CHECK,
+            },
             cleaner: CleanerConfig::default(),
         }
     }
@@ -460,7 +546,7 @@ impl Weir {
             let coordinator = Arc::clone(&inner.transactions);
             let weak = WeakWeir(Arc::downgrade(inner));
             let clock = Arc::clone(inner.logs.clock());
-            let stop = Arc::clone(&inner.txn_stop);
+            let stop = Arc::clone(&inner.timer_stop);
             std::thread::Builder::new()
                 .name("weir-txn-timeouts".into())
                 .spawn(move || timeout_loop(&coordinator, &weak, &clock, &stop))
@@ -492,7 +578,40 @@ impl Weir {
             self.inner.offsets_partitions,
         )?);
         *slot = Some(Arc::clone(&c));
+        if self.inner.background {
+            let weak = WeakWeir(Arc::downgrade(&self.inner));
+            let stop = Arc::clone(&self.inner.timer_stop);
+            let interval = self.inner.offsets_retention.check_interval;
+            // Without the thread (it could not start), offsets are kept: the
+            // failure costs no data.
+            let _ = std::thread::Builder::new()
+                .name("weir-offsets-expiry".into())
+                .spawn(move || offsets_expiry_loop(&weak, interval, &stop));
+        }
         Ok(c)
+    }
+
+    /// Runs one pass of committed-offset expiry now (what the background
+    /// thread does when the group coordinator opens and every
+    /// `offsets.retention.check.interval.ms`): as Kafka's group coordinator,
+    /// removes the committed offsets of a group that has been Empty for
+    /// `offsets.retention.minutes` (7 days by default), of a standalone
+    /// consumer's commits that old, and of topics the members of a Stable
+    /// group no longer subscribe to, then the Empty groups left with no
+    /// offset; offsets an open transaction carries stay. See
+    /// [`GroupCoordinator::expire_offsets`] for the rules.
+    ///
+    /// # Errors
+    /// [`WeirError::Group`] when `__consumer_offsets` cannot be read or
+    /// written.
+    pub fn expire_offsets(&self) -> Result<ExpiredOffsets, WeirError> {
+        let coordinator = self.group_coordinator()?;
+        let transactions = &self.inner.transactions;
+        let pending = |group: &str, tp: Option<&weir_group::TopicPartition>| match tp {
+            Some(tp) => !transactions.offset_is_stable(group, &tp.topic, tp.partition),
+            None => transactions.carries_group(group),
+        };
+        Ok(coordinator.expire_offsets(self.inner.offsets_retention.retention, &pending)?)
     }
 
     /// The clock partitions use.
@@ -510,9 +629,26 @@ impl Weir {
     /// # Errors
     /// The first I/O error; the next open then recovers.
     pub fn close(&self) -> Result<(), WeirError> {
-        self.inner.txn_stop.stop();
+        self.inner.timer_stop.stop();
         self.inner.cleaner.shutdown();
         Ok(self.inner.logs.close()?)
+    }
+}
+
+/// The offset expiry thread: a pass at once, then one every `interval`. It
+/// holds the `Weir` strongly only during a pass; a failed pass (a write to
+/// `__consumer_offsets` failed) is tried again at the next.
+fn offsets_expiry_loop(weir: &WeakWeir, interval: Duration, stop: &TimerStop) {
+    loop {
+        match weir.upgrade() {
+            Some(w) => {
+                let _ = w.expire_offsets();
+            }
+            None => return,
+        }
+        if weir.is_gone() || stop.wait(interval) {
+            return;
+        }
     }
 }
 

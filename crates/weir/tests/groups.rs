@@ -1719,3 +1719,154 @@ fn resetting_the_offsets_of_a_group_with_members_is_refused_even_as_a_dry_run() 
         .unwrap();
     assert_eq!((plan[0].previous, plan[0].offset), (None, 3));
 }
+
+/// A directory on a clock the test drives, with topic `t` (1 partition) and
+/// offsets kept an hour (`offsets.retention.minutes=60`); background threads
+/// as `background` says, the expiry pass every 10 ms.
+fn weir_on_clock(
+    dir: &std::path::Path,
+    clock: &Arc<weir_log::ManualClock>,
+    background: bool,
+) -> Weir {
+    let weir = Weir::builder(dir)
+        .offsets_topic_partitions(2)
+        .clock(Arc::clone(clock) as Arc<dyn weir_log::Clock>)
+        .background_thread(background)
+        .group_coordinator_property("offsets.retention.minutes", "60")
+        .unwrap()
+        .group_coordinator_property("offsets.retention.check.interval.ms", "10")
+        .unwrap()
+        .open()
+        .unwrap();
+    if weir.topic("t").is_err() {
+        weir.admin().create_topic("t", 1, &[]).unwrap();
+    }
+    weir
+}
+
+const HOUR_MS: i64 = 3_600_000;
+
+#[test]
+fn committed_offsets_expire_after_offsets_retention_minutes_and_stay_expired() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Arc::new(weir_log::ManualClock::new(1_700_000_000_000));
+    let weir = weir_on_clock(dir.path(), &clock, false);
+    let tp = TopicPartition::new("t", 0);
+    let mut c = consumer(&weir, "standalone", &[]);
+    c.assign(std::slice::from_ref(&tp)).unwrap();
+    c.commit_offsets_sync(&[(tp.clone(), OffsetAndMetadata::new(3))])
+        .unwrap();
+
+    clock.advance(HOUR_MS - 1);
+    assert!(weir.expire_offsets().unwrap().offsets.is_empty());
+    clock.advance(1);
+    let expired = weir.expire_offsets().unwrap();
+    assert_eq!(
+        expired.offsets,
+        vec![("standalone".to_string(), tp.clone())]
+    );
+    assert_eq!(expired.groups, vec!["standalone".to_string()]);
+    assert_eq!(c.committed(std::slice::from_ref(&tp)).unwrap()[0].1, None);
+    assert!(weir.admin().list_groups().unwrap().is_empty());
+    drop(c);
+    drop(weir);
+
+    // Reopened: the tombstones were replayed, nothing comes back.
+    let weir = weir_on_clock(dir.path(), &clock, false);
+    let mut c = consumer(&weir, "standalone", &[]);
+    assert_eq!(c.committed(std::slice::from_ref(&tp)).unwrap()[0].1, None);
+    // And the consumer starts over per auto.offset.reset, as in Kafka.
+    produce(&weir, "t", 2, 0);
+    c.assign(std::slice::from_ref(&tp)).unwrap();
+    assert_eq!(c.position(&tp).unwrap(), 0);
+}
+
+#[test]
+fn the_background_thread_expires_offsets_every_check_interval() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Arc::new(weir_log::ManualClock::new(1_700_000_000_000));
+    let weir = weir_on_clock(dir.path(), &clock, true);
+    let tp = TopicPartition::new("t", 0);
+    let mut c = consumer(&weir, "standalone", &[]);
+    c.assign(std::slice::from_ref(&tp)).unwrap();
+    c.commit_offsets_sync(&[(tp.clone(), OffsetAndMetadata::new(3))])
+        .unwrap();
+    clock.advance(2 * HOUR_MS);
+    let deadline = Instant::now() + LONG;
+    while c.committed(std::slice::from_ref(&tp)).unwrap()[0]
+        .1
+        .is_some()
+    {
+        assert!(Instant::now() < deadline, "the offset never expired");
+        thread::sleep(Duration::from_millis(5));
+    }
+}
+
+#[test]
+fn offsets_an_open_transaction_carries_do_not_expire_until_it_ends() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Arc::new(weir_log::ManualClock::new(1_700_000_000_000));
+    let weir = weir_on_clock(dir.path(), &clock, false);
+    let tp = TopicPartition::new("t", 0);
+    let mut c = consumer(&weir, "standalone", &[]);
+    c.assign(std::slice::from_ref(&tp)).unwrap();
+    c.commit_offsets_sync(&[(tp.clone(), OffsetAndMetadata::new(3))])
+        .unwrap();
+    let p = weir
+        .producer(&[
+            ("transactional.id", "expiry"),
+            ("transaction.timeout.ms", "900000"),
+        ])
+        .unwrap();
+    p.init_transactions().unwrap();
+    p.begin_transaction().unwrap();
+    p.send_offsets_to_transaction(
+        &[(tp.clone(), OffsetAndMetadata::new(4))],
+        &weir::ConsumerGroupMetadata::new("standalone"),
+    )
+    .unwrap();
+    clock.advance(2 * HOUR_MS);
+    let expired = weir.expire_offsets().unwrap();
+    assert!(
+        expired.offsets.is_empty() && expired.groups.is_empty(),
+        "{expired:?}"
+    );
+    p.commit_transaction().unwrap();
+    // Committed now: a fresh hour.
+    assert_eq!(
+        c.committed(std::slice::from_ref(&tp)).unwrap()[0]
+            .1
+            .as_ref()
+            .map(|o| o.offset),
+        Some(4)
+    );
+    assert!(weir.expire_offsets().unwrap().offsets.is_empty());
+    clock.advance(HOUR_MS);
+    assert_eq!(weir.expire_offsets().unwrap().offsets.len(), 1);
+}
+
+#[test]
+fn group_coordinator_properties_are_checked_as_kafka_checks_them() {
+    let dir = tempfile::tempdir().unwrap();
+    for (key, value) in [
+        ("offsets.retention.minutes", "0"),
+        ("offsets.retention.minutes", "2147483648"),
+        ("offsets.retention.minutes", "a week"),
+        ("offsets.retention.check.interval.ms", "0"),
+        ("offsets.topic.num.partitions", "-1"),
+        ("offsets.retention.hours", "1"),
+    ] {
+        let err = Weir::builder(dir.path())
+            .group_coordinator_property(key, value)
+            .unwrap_err();
+        assert!(
+            matches!(err, WeirError::Config(_)) && err.to_string().contains(key),
+            "{key}={value}: {err}"
+        );
+    }
+    Weir::builder(dir.path())
+        .group_coordinator_property("offsets.retention.minutes", "2147483647")
+        .unwrap()
+        .group_coordinator_property("offsets.topic.num.partitions", "3")
+        .unwrap();
+}

@@ -78,6 +78,19 @@ pub struct GroupCoordinator {
     /// are tombstoned: a commit racing a topic's delete lands before the
     /// tombstones or is refused, never after them.
     topics_fence: RwLock<()>,
+    /// When it opened (ms, by the directory's clock): a group whose last
+    /// metadata record lists members (the process ended without them
+    /// leaving) counts as Empty from then on.
+    opened_ms: i64,
+}
+
+/// What one pass of [`GroupCoordinator::expire_offsets`] removed.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ExpiredOffsets {
+    /// The committed offsets removed, as `(group, partition)`.
+    pub offsets: Vec<(String, TopicPartition)>,
+    /// The groups removed: Empty, with no committed offset left.
+    pub groups: Vec<String>,
 }
 
 impl GroupCoordinator {
@@ -89,11 +102,13 @@ impl GroupCoordinator {
     /// [`GroupError::Storage`] when the topic cannot be created or read.
     pub fn open(logs: Arc<LogDir>, partitions: u32) -> Result<Self, GroupError> {
         let store = OffsetStore::open(&logs, partitions)?;
+        let opened_ms = logs.clock().now_ms();
         Ok(GroupCoordinator {
             logs,
             store,
             groups: Mutex::new(HashMap::new()),
             topics_fence: RwLock::new(()),
+            opened_ms,
         })
     }
 
@@ -463,6 +478,109 @@ impl GroupCoordinator {
         })?;
         lock(&self.groups).remove(group);
         Ok(target)
+    }
+
+    /// One pass of Kafka's offset expiry (`offsets.retention.minutes`, run
+    /// every `offsets.retention.check.interval.ms`): removes each committed
+    /// offset whose base lies `retention` or more in the past, where the base
+    /// is, as in Kafka's classic groups,
+    ///
+    /// - for a group that has had members and is Empty now, when it became
+    ///   Empty (all its offsets at once; a group whose last metadata record
+    ///   still lists members, left by a process that ended, counts as Empty
+    ///   from when this coordinator opened);
+    /// - for a Stable group, the commit, and only for topics no member
+    ///   subscribes to;
+    /// - for a group that never had members (a standalone consumer's
+    ///   commits), the commit.
+    ///
+    /// A group rebalancing keeps its offsets, and so does a partition for
+    /// which `pending(group, Some(partition))` says an open transaction
+    /// carries an offset. An Empty group left with no offset is removed with
+    /// its metadata, as Kafka deletes it, unless `pending(group, None)` says
+    /// an open transaction carries offsets of the group. The tombstones are
+    /// appended to `__consumer_offsets` without a durability wait.
+    ///
+    /// # Errors
+    /// [`GroupError::Storage`] when `__consumer_offsets` cannot be written;
+    /// the groups before the failure keep what this pass removed.
+    pub fn expire_offsets(
+        &self,
+        retention: std::time::Duration,
+        pending: &dyn Fn(&str, Option<&TopicPartition>) -> bool,
+    ) -> Result<ExpiredOffsets, GroupError> {
+        let retention_ms = i64::try_from(retention.as_millis()).unwrap_or(i64::MAX);
+        let mut out = ExpiredOffsets::default();
+        for group in self.list_groups() {
+            // Waiters wake only if the group changed (a member expired).
+            let removed = self.with_group_notifying(&group, false, |g, _| {
+                let now = self.logs.clock().now_ms();
+                if g.dirty {
+                    // Its state changed just now (its members' sessions
+                    // ended in this call): nothing is due yet.
+                    return Ok(None);
+                }
+                let stored = self.store.stored_group(&group);
+                // The base every offset of the group shares, or `None` for
+                // each offset's commit; the topics members subscribe to.
+                let (shared_base, subscribed): (Option<i64>, Vec<&str>) = match (g.state, &stored) {
+                    (GroupState::Empty, Some(s)) => {
+                        let since = if s.members == 0 && s.state_timestamp >= 0 {
+                            s.state_timestamp
+                        } else {
+                            self.opened_ms
+                        };
+                        (Some(since), Vec::new())
+                    }
+                    (GroupState::Empty, None) => (None, Vec::new()),
+                    (GroupState::Stable, _) => (
+                        None,
+                        g.members
+                            .values()
+                            .flat_map(|m| m.topics.iter().map(String::as_str))
+                            .collect(),
+                    ),
+                    (GroupState::PreparingRebalance, _) => return Ok(None),
+                };
+                let mut expired = Vec::new();
+                let mut kept = false;
+                for (tp, o) in self.store.group_offsets(&group) {
+                    let base = shared_base.unwrap_or(o.commit_timestamp);
+                    if subscribed.contains(&tp.topic.as_str())
+                        || pending(&group, Some(&tp))
+                        || now.saturating_sub(base) < retention_ms
+                    {
+                        kept = true;
+                    } else {
+                        expired.push(tp);
+                    }
+                }
+                let remove_group = !kept
+                    && g.state == GroupState::Empty
+                    && g.members.is_empty()
+                    && !pending(&group, None);
+                self.store.remove(&group, &expired, remove_group, now)?;
+                Ok(Some((expired, remove_group)))
+            })?;
+            let Some((expired, remove_group)) = removed else {
+                continue;
+            };
+            out.offsets
+                .extend(expired.into_iter().map(|tp| (group.clone(), tp)));
+            if remove_group {
+                // Unless a member joined since: it keeps the group.
+                let mut groups = lock(&self.groups);
+                let still_empty = groups.get(&group).is_none_or(|slot| {
+                    let g = lock(&slot.state);
+                    g.state == GroupState::Empty && g.members.is_empty()
+                });
+                if still_empty {
+                    groups.remove(&group);
+                    out.groups.push(group);
+                }
+            }
+        }
+        Ok(out)
     }
 }
 

@@ -56,6 +56,22 @@ impl OffsetAndMetadata {
 pub(crate) struct StoredGroup {
     pub(crate) generation: i32,
     pub(crate) protocol: Option<String>,
+    /// When the record was written (Kafka's `currentStateTimestamp`: the
+    /// group's last state change), -1 when its version has none.
+    pub(crate) state_timestamp: i64,
+    /// Members the record lists (none once the group emptied).
+    pub(crate) members: usize,
+}
+
+impl StoredGroup {
+    fn from_value(v: &GroupMetadataValue) -> Self {
+        StoredGroup {
+            generation: v.generation,
+            protocol: v.protocol.clone(),
+            state_timestamp: v.current_state_timestamp,
+            members: v.members.len(),
+        }
+    }
 }
 
 type OffsetKey = (String, String, i32);
@@ -329,13 +345,7 @@ impl OffsetStore {
         }
         .encode()?;
         self.append(group, vec![(key, Some(value.encode()?))], now)?;
-        lock(&self.groups).insert(
-            group.to_string(),
-            StoredGroup {
-                generation: value.generation,
-                protocol: value.protocol.clone(),
-            },
-        );
+        lock(&self.groups).insert(group.to_string(), StoredGroup::from_value(value));
         Ok(())
     }
 
@@ -389,6 +399,52 @@ impl OffsetStore {
             }
         }
         Ok(targets)
+    }
+
+    /// Tombstones the given committed offsets of `group` (expired) and, with
+    /// `and_group`, its metadata record; no durability wait (a crash before
+    /// the tombstones reach the disk only brings the offsets back until the
+    /// next expiry pass).
+    pub(crate) fn remove(
+        &self,
+        group: &str,
+        partitions: &[TopicPartition],
+        and_group: bool,
+        now: i64,
+    ) -> Result<(), GroupError> {
+        let keys: Vec<OffsetKey> = partitions
+            .iter()
+            .map(|tp| (group.to_string(), tp.topic.clone(), tp.partition))
+            .collect();
+        let mut records = tombstones(&keys)?;
+        let stored = and_group && lock(&self.groups).contains_key(group);
+        if stored {
+            records.push((
+                GroupMetadataKey {
+                    group: group.to_string(),
+                }
+                .encode()?,
+                None,
+            ));
+        }
+        if records.is_empty() {
+            return Ok(());
+        }
+        self.append(group, records, now)?;
+        let mut map = lock(&self.offsets);
+        for k in keys {
+            map.remove(&k);
+        }
+        drop(map);
+        if stored {
+            lock(&self.groups).remove(group);
+        }
+        Ok(())
+    }
+
+    /// The group's last metadata record, if it has one.
+    pub(crate) fn stored_group(&self, group: &str) -> Option<StoredGroup> {
+        lock(&self.groups).get(group).cloned()
     }
 
     /// A group's committed offset for a partition.
@@ -463,13 +519,7 @@ fn apply(
             }
             Some(v) => {
                 let v = GroupMetadataValue::decode(v)?;
-                groups.insert(
-                    key.group,
-                    StoredGroup {
-                        generation: v.generation,
-                        protocol: v.protocol,
-                    },
-                );
+                groups.insert(key.group, StoredGroup::from_value(&v));
             }
         },
     }

@@ -1,0 +1,288 @@
+//! Kafka's offset expiry (`offsets.retention.minutes`) over a real data
+//! directory whose clock the tests drive: what each kind of group keeps, from
+//! when, and that what expired stays gone after the coordinator reopens.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use weir_group::{
+    AssignorKind, ExpiredOffsets, GroupCoordinator, GroupError, GroupState, JoinOptions,
+    MemberStatus, OffsetAndMetadata, TopicPartition,
+};
+use weir_log::{LogDir, LogDirOptions, ManualClock};
+
+const T0: i64 = 1_700_000_000_000;
+const MINUTE: i64 = 60_000;
+/// The retention every test expires with: one hour.
+const RETENTION: Duration = Duration::from_secs(3600);
+const HOUR: i64 = 60 * MINUTE;
+
+/// A data directory on `clock` with topics `t` (2 partitions) and `u` (1),
+/// and a coordinator with one `__consumer_offsets` partition.
+fn open(dir: &tempfile::TempDir, clock: &Arc<ManualClock>) -> (Arc<LogDir>, GroupCoordinator) {
+    let logs = Arc::new(
+        LogDir::open_with(
+            dir.path(),
+            LogDirOptions {
+                clock: Arc::clone(clock) as Arc<dyn weir_log::Clock>,
+                background_thread: false,
+                ..LogDirOptions::default()
+            },
+        )
+        .unwrap(),
+    );
+    for (topic, partitions) in [("t", 2), ("u", 1)] {
+        if logs.topic(topic).is_err() {
+            logs.create_topic(topic, partitions, &[]).unwrap();
+        }
+    }
+    let coordinator = GroupCoordinator::open(Arc::clone(&logs), 1).unwrap();
+    (logs, coordinator)
+}
+
+fn tp(topic: &str, partition: i32) -> TopicPartition {
+    TopicPartition::new(topic, partition)
+}
+
+fn nothing_pending(_: &str, _: Option<&TopicPartition>) -> bool {
+    false
+}
+
+fn expire(c: &GroupCoordinator) -> ExpiredOffsets {
+    c.expire_offsets(RETENTION, &nothing_pending).unwrap()
+}
+
+fn commit(c: &GroupCoordinator, group: &str, member: Option<(&str, i32)>, at: TopicPartition) {
+    c.commit(group, member, &[(at, OffsetAndMetadata::new(5))])
+        .unwrap();
+}
+
+fn committed(c: &GroupCoordinator, group: &str, at: &TopicPartition) -> Option<i64> {
+    c.committed(group, at).map(|o| o.offset)
+}
+
+/// A member of `group` subscribed to `t`, its group Stable; its id and
+/// generation.
+fn stable_member(c: &GroupCoordinator, group: &str) -> (String, i32) {
+    let id = c
+        .join(
+            group,
+            JoinOptions {
+                group_instance_id: None,
+                client_id: "test".into(),
+                topics: vec!["t".into()],
+                assignors: vec![AssignorKind::Range],
+                session_timeout: Duration::from_secs(600),
+                rebalance_timeout: Duration::from_secs(600),
+                liveness: None,
+            },
+        )
+        .unwrap();
+    for _ in 0..10 {
+        match c.status(group, &id, true).unwrap() {
+            MemberStatus::Stable { generation, .. } => return (id, generation),
+            MemberStatus::Rebalancing => {
+                c.rejoin(group, &id, vec!["t".into()], Vec::new()).unwrap()
+            }
+            MemberStatus::Waiting => {}
+        }
+    }
+    panic!("the group did not settle");
+}
+
+#[test]
+fn a_standalone_consumers_offsets_expire_a_retention_after_their_own_commit() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Arc::new(ManualClock::new(T0));
+    let (logs, c) = open(&dir, &clock);
+    commit(&c, "s", None, tp("t", 0));
+    clock.advance(30 * MINUTE);
+    commit(&c, "s", None, tp("t", 1));
+
+    clock.set(T0 + HOUR - 1);
+    assert_eq!(expire(&c), ExpiredOffsets::default());
+    assert_eq!(committed(&c, "s", &tp("t", 0)), Some(5));
+
+    clock.set(T0 + HOUR);
+    let expired = expire(&c);
+    assert_eq!(expired.offsets, vec![("s".to_string(), tp("t", 0))]);
+    assert!(expired.groups.is_empty(), "t-1 is still there");
+    assert_eq!(committed(&c, "s", &tp("t", 0)), None);
+    assert_eq!(committed(&c, "s", &tp("t", 1)), Some(5));
+
+    clock.set(T0 + 30 * MINUTE + HOUR);
+    let expired = expire(&c);
+    assert_eq!(expired.offsets, vec![("s".to_string(), tp("t", 1))]);
+    assert_eq!(expired.groups, vec!["s".to_string()]);
+    assert!(c.list_groups().is_empty(), "{:?}", c.list_groups());
+
+    // The tombstones are in __consumer_offsets: a reopened coordinator
+    // (replaying it) has neither offset.
+    drop(c);
+    drop(logs);
+    let (_logs, c) = open(&dir, &clock);
+    assert_eq!(committed(&c, "s", &tp("t", 0)), None);
+    assert_eq!(committed(&c, "s", &tp("t", 1)), None);
+    assert!(c.list_groups().is_empty());
+}
+
+#[test]
+fn a_stable_group_keeps_the_offsets_of_subscribed_topics_and_loses_the_others() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Arc::new(ManualClock::new(T0));
+    let (_logs, c) = open(&dir, &clock);
+    let (id, generation) = stable_member(&c, "g");
+    commit(&c, "g", Some((&id, generation)), tp("t", 0));
+    commit(&c, "g", Some((&id, generation)), tp("u", 0));
+
+    clock.advance(2 * HOUR);
+    let expired = expire(&c);
+    assert_eq!(expired.offsets, vec![("g".to_string(), tp("u", 0))]);
+    assert!(expired.groups.is_empty());
+    assert_eq!(committed(&c, "g", &tp("t", 0)), Some(5), "t is subscribed");
+    assert_eq!(committed(&c, "g", &tp("u", 0)), None);
+
+    // A rebalancing group keeps everything, subscribed or not.
+    commit(&c, "g", Some((&id, generation)), tp("u", 0));
+    let second = c
+        .join(
+            "g",
+            JoinOptions {
+                group_instance_id: None,
+                client_id: "test".into(),
+                topics: vec!["t".into()],
+                assignors: vec![AssignorKind::Range],
+                session_timeout: Duration::from_secs(600),
+                rebalance_timeout: Duration::from_secs(600),
+                liveness: None,
+            },
+        )
+        .unwrap();
+    assert_eq!(
+        c.describe_group("g").unwrap().state,
+        GroupState::PreparingRebalance
+    );
+    clock.advance(2 * HOUR);
+    assert_eq!(expire(&c), ExpiredOffsets::default());
+    assert_eq!(committed(&c, "g", &tp("u", 0)), Some(5));
+    c.leave("g", &second);
+}
+
+#[test]
+fn an_emptied_group_loses_every_offset_a_retention_after_it_emptied_then_itself() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Arc::new(ManualClock::new(T0));
+    let (logs, c) = open(&dir, &clock);
+    let (id, generation) = stable_member(&c, "g");
+    commit(&c, "g", Some((&id, generation)), tp("t", 0));
+    clock.advance(2 * HOUR);
+    assert_eq!(expire(&c), ExpiredOffsets::default(), "t is subscribed");
+
+    // Empty from T0 + 2h: the commit's age no longer counts.
+    c.leave("g", &id);
+    assert_eq!(c.describe_group("g").unwrap().state, GroupState::Empty);
+    clock.advance(HOUR - 1);
+    assert_eq!(expire(&c), ExpiredOffsets::default());
+    assert_eq!(committed(&c, "g", &tp("t", 0)), Some(5));
+
+    clock.advance(1);
+    let expired = expire(&c);
+    assert_eq!(expired.offsets, vec![("g".to_string(), tp("t", 0))]);
+    assert_eq!(expired.groups, vec!["g".to_string()]);
+    assert!(matches!(
+        c.describe_group("g"),
+        Err(GroupError::UnknownGroup { .. })
+    ));
+
+    // Its metadata is tombstoned too: gone after a reopen.
+    drop(c);
+    drop(logs);
+    let (_logs, c) = open(&dir, &clock);
+    assert!(c.list_groups().is_empty(), "{:?}", c.list_groups());
+}
+
+#[test]
+fn a_group_whose_members_vanished_with_the_process_counts_as_empty_from_the_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Arc::new(ManualClock::new(T0));
+    let (logs, c) = open(&dir, &clock);
+    let (id, generation) = stable_member(&c, "g");
+    commit(&c, "g", Some((&id, generation)), tp("t", 0));
+    // The process ends with the member in the group: the last metadata
+    // record lists it.
+    drop(c);
+    drop(logs);
+
+    clock.advance(5 * HOUR);
+    let (_logs, c) = open(&dir, &clock);
+    clock.advance(HOUR - 1);
+    assert_eq!(expire(&c), ExpiredOffsets::default());
+    assert_eq!(committed(&c, "g", &tp("t", 0)), Some(5));
+    clock.advance(1);
+    let expired = expire(&c);
+    assert_eq!(expired.offsets, vec![("g".to_string(), tp("t", 0))]);
+    assert_eq!(expired.groups, vec!["g".to_string()]);
+}
+
+#[test]
+fn offsets_an_open_transaction_carries_and_their_group_stay() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Arc::new(ManualClock::new(T0));
+    let (_logs, c) = open(&dir, &clock);
+    commit(&c, "s", None, tp("t", 0));
+    commit(&c, "s", None, tp("t", 1));
+    clock.advance(2 * HOUR);
+
+    let t0_pending =
+        |g: &str, at: Option<&TopicPartition>| g == "s" && at.is_none_or(|at| *at == tp("t", 0));
+    let expired = c.expire_offsets(RETENTION, &t0_pending).unwrap();
+    assert_eq!(expired.offsets, vec![("s".to_string(), tp("t", 1))]);
+    assert_eq!(committed(&c, "s", &tp("t", 0)), Some(5));
+
+    // With no offset left but a transaction carrying some, the group stays.
+    let group_pending = |g: &str, at: Option<&TopicPartition>| g == "s" && at.is_none();
+    let expired = c.expire_offsets(RETENTION, &group_pending).unwrap();
+    assert_eq!(expired.offsets, vec![("s".to_string(), tp("t", 0))]);
+    assert!(expired.groups.is_empty());
+    assert_eq!(c.list_groups(), vec!["s".to_string()]);
+    assert_eq!(expire(&c).groups, vec!["s".to_string()]);
+}
+
+#[test]
+fn a_group_whose_last_member_times_out_during_the_pass_starts_its_retention_then() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Arc::new(ManualClock::new(T0));
+    let (_logs, c) = open(&dir, &clock);
+    let id = c
+        .join(
+            "g",
+            JoinOptions {
+                group_instance_id: None,
+                client_id: "test".into(),
+                topics: vec!["t".into()],
+                assignors: vec![AssignorKind::Range],
+                session_timeout: Duration::from_millis(20),
+                rebalance_timeout: Duration::from_millis(20),
+                liveness: None,
+            },
+        )
+        .unwrap();
+    let generation = loop {
+        match c.status("g", &id, true).unwrap() {
+            MemberStatus::Stable { generation, .. } => break generation,
+            MemberStatus::Rebalancing => c.rejoin("g", &id, vec!["t".into()], Vec::new()).unwrap(),
+            MemberStatus::Waiting => {}
+        }
+    };
+    commit(&c, "g", Some((&id, generation)), tp("t", 0));
+    clock.advance(2 * HOUR);
+    // The member's session ends (by the monotonic clock) with nobody
+    // calling in: the pass itself finds the group empty now, and its
+    // retention starts now, not at the coordinator's open.
+    std::thread::sleep(Duration::from_millis(50));
+    assert_eq!(expire(&c), ExpiredOffsets::default());
+    assert_eq!(c.describe_group("g").unwrap().state, GroupState::Empty);
+    assert_eq!(committed(&c, "g", &tp("t", 0)), Some(5));
+    clock.advance(HOUR);
+    assert_eq!(expire(&c).groups, vec!["g".to_string()]);
+}
