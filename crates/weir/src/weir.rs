@@ -578,7 +578,13 @@ impl Weir {
             self.inner.offsets_partitions,
         )?);
         *slot = Some(Arc::clone(&c));
+        drop(slot);
         if self.inner.background {
+            // The first pass here, on the caller's thread: a pass on the
+            // thread holds the `Weir`, and a program that drops its last
+            // handle then must find the directory closed at once, not a
+            // pass later. A failed pass is tried again at the next.
+            let _ = self.expire_offsets_in(&c);
             let weak = WeakWeir(Arc::downgrade(&self.inner));
             let stop = Arc::clone(&self.inner.timer_stop);
             let interval = self.inner.offsets_retention.check_interval;
@@ -591,9 +597,10 @@ impl Weir {
         Ok(c)
     }
 
-    /// Runs one pass of committed-offset expiry now (what the background
-    /// thread does when the group coordinator opens and every
-    /// `offsets.retention.check.interval.ms`): as Kafka's group coordinator,
+    /// Runs one pass of committed-offset expiry now (what runs, with
+    /// background threads on, when the group coordinator opens, on the thread
+    /// that opens it, then every `offsets.retention.check.interval.ms` on a
+    /// background thread): as Kafka's group coordinator,
     /// removes the committed offsets of a group that has been Empty for
     /// `offsets.retention.minutes` (7 days by default), of a standalone
     /// consumer's commits that old, and of topics the members of a Stable
@@ -606,6 +613,13 @@ impl Weir {
     /// written.
     pub fn expire_offsets(&self) -> Result<ExpiredOffsets, WeirError> {
         let coordinator = self.group_coordinator()?;
+        self.expire_offsets_in(&coordinator)
+    }
+
+    fn expire_offsets_in(
+        &self,
+        coordinator: &GroupCoordinator,
+    ) -> Result<ExpiredOffsets, WeirError> {
         let transactions = &self.inner.transactions;
         let pending = |group: &str, tp: Option<&weir_group::TopicPartition>| match tp {
             Some(tp) => !transactions.offset_is_stable(group, &tp.topic, tp.partition),
@@ -635,20 +649,19 @@ impl Weir {
     }
 }
 
-/// The offset expiry thread: a pass at once, then one every `interval`. It
-/// holds the `Weir` strongly only during a pass; a failed pass (a write to
-/// `__consumer_offsets` failed) is tried again at the next.
+/// The offset expiry thread: a pass every `interval` (the first ran when the
+/// group coordinator opened). It holds the `Weir` strongly only during a
+/// pass; a failed pass (a write to `__consumer_offsets` failed) is tried
+/// again at the next.
 fn offsets_expiry_loop(weir: &WeakWeir, interval: Duration, stop: &TimerStop) {
     loop {
-        match weir.upgrade() {
-            Some(w) => {
-                let _ = w.expire_offsets();
-            }
-            None => return,
-        }
         if weir.is_gone() || stop.wait(interval) {
             return;
         }
+        let Some(w) = weir.upgrade() else {
+            return;
+        };
+        let _ = w.expire_offsets();
     }
 }
 

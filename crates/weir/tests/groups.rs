@@ -1870,3 +1870,30 @@ fn group_coordinator_properties_are_checked_as_kafka_checks_them() {
         .group_coordinator_property("offsets.topic.num.partitions", "3")
         .unwrap();
 }
+
+#[test]
+fn offsets_past_their_retention_are_gone_as_soon_as_the_group_coordinator_opens() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Arc::new(weir_log::ManualClock::new(1_700_000_000_000));
+    let weir = weir_on_clock(dir.path(), &clock, false);
+    let tp = TopicPartition::new("t", 0);
+    let mut c = consumer(&weir, "standalone", &[]);
+    c.assign(std::slice::from_ref(&tp)).unwrap();
+    c.commit_offsets_sync(&[(tp.clone(), OffsetAndMetadata::new(3))])
+        .unwrap();
+    drop(c);
+    drop(weir);
+
+    // A process that starts after the retention ran out: the first pass runs
+    // when its group coordinator opens (the next only an hour later).
+    clock.advance(2 * HOUR_MS);
+    let weir = Weir::builder(dir.path())
+        .clock(Arc::clone(&clock) as Arc<dyn weir_log::Clock>)
+        .offsets_retention(Duration::from_secs(3600))
+        .offsets_retention_check_interval(Duration::from_secs(3600))
+        .open()
+        .unwrap();
+    let coordinator = weir.group_coordinator().unwrap();
+    assert_eq!(coordinator.committed("standalone", &tp), None);
+    assert!(coordinator.list_groups().is_empty());
+}
