@@ -1,12 +1,12 @@
-//! `weir groups list|describe|reset-offsets|delete`, like Kafka's
-//! `kafka-consumer-groups`.
+//! `weir groups list|describe|reset-offsets|delete-offsets|delete`, like
+//! Kafka's `kafka-consumer-groups`.
 
 use std::io::Write;
 use std::path::Path;
 
 use clap::{Args, Subcommand};
 use serde_json::json;
-use weir::{ResetSpec, Weir};
+use weir::{ResetSpec, TopicPartition, Weir};
 
 use crate::{Failure, Format, client};
 
@@ -33,6 +33,21 @@ pub(crate) enum GroupsCommand {
     /// topic. The group must have no active members, for a dry run too (as
     /// kafka-consumer-groups).
     ResetOffsets(ResetArgs),
+    /// Delete a group's committed offsets for some topics or partitions (like
+    /// kafka-consumer-groups --delete-offsets). The group may have members,
+    /// but the offsets of a topic one of them subscribes to stay. Exits 2
+    /// when a partition's offset could not be deleted (the others are).
+    DeleteOffsets {
+        /// The group id.
+        group: String,
+        /// A topic (all its partitions) or TOPIC:P,P,... (those partitions);
+        /// repeatable.
+        #[arg(long, required = true, value_name = "TOPIC[:P,P,...]")]
+        topic: Vec<String>,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
+    },
     /// Delete a group without members: its committed offsets and metadata.
     Delete {
         /// The group id.
@@ -88,6 +103,11 @@ pub(crate) fn run(
         GroupsCommand::List { format } => list(&weir, *format, out),
         GroupsCommand::Describe { group, format } => describe(&weir, group, *format, out),
         GroupsCommand::ResetOffsets(args) => reset(&weir, args, out),
+        GroupsCommand::DeleteOffsets {
+            group,
+            topic,
+            format,
+        } => delete_offsets(&weir, group, topic, *format, out),
         GroupsCommand::Delete { group, format } => {
             weir.admin().delete_group(group).map_err(client::failure)?;
             match format {
@@ -265,6 +285,93 @@ fn reset(weir: &Weir, args: &ResetArgs, out: &mut impl Write) -> Result<(), Fail
                 )?;
             }
         }
+    }
+    Ok(())
+}
+
+/// The partitions `--topic` arguments name: `TOPIC` for every partition of
+/// the topic, `TOPIC:P,P,...` for those.
+fn named_partitions(weir: &Weir, topics: &[String]) -> Result<Vec<TopicPartition>, Failure> {
+    let mut partitions = Vec::new();
+    for arg in topics {
+        match arg.rsplit_once(':') {
+            Some((topic, list)) => {
+                for p in list.split(',') {
+                    let partition = p
+                        .trim()
+                        .parse::<i32>()
+                        .ok()
+                        .filter(|p| *p >= 0)
+                        .ok_or_else(|| {
+                            Failure::Usage(format!(
+                                "--topic {arg}: {p:?} is not a partition number (TOPIC:P,P,...)"
+                            ))
+                        })?;
+                    partitions.push(TopicPartition::new(topic, partition));
+                }
+            }
+            None => {
+                let count = weir
+                    .admin()
+                    .describe_topic(arg)
+                    .map_err(client::failure)?
+                    .partitions
+                    .len();
+                let count = i32::try_from(count).unwrap_or(i32::MAX);
+                partitions.extend((0..count).map(|p| TopicPartition::new(arg.as_str(), p)));
+            }
+        }
+    }
+    Ok(partitions)
+}
+
+fn delete_offsets(
+    weir: &Weir,
+    group: &str,
+    topics: &[String],
+    format: Format,
+    out: &mut impl Write,
+) -> Result<(), Failure> {
+    let partitions = named_partitions(weir, topics)?;
+    let outcome = weir
+        .admin()
+        .delete_group_offsets(group, &partitions)
+        .map_err(client::failure)?;
+    if format == Format::Text {
+        writeln!(out, "{:<24} {:>9}  STATUS", "TOPIC", "PARTITION")?;
+    }
+    let mut failed = 0;
+    for (tp, result) in &outcome {
+        failed += usize::from(result.is_err());
+        match format {
+            Format::Text => writeln!(
+                out,
+                "{:<24} {:>9}  {}",
+                tp.topic,
+                tp.partition,
+                match result {
+                    Ok(()) => "Successful".to_string(),
+                    Err(e) => format!("Error: {e}"),
+                }
+            )?,
+            Format::Json => writeln!(
+                out,
+                "{}",
+                json!({
+                    "group": group,
+                    "topic": tp.topic,
+                    "partition": tp.partition,
+                    "deleted": result.is_ok(),
+                    "error": result.as_ref().err().map(ToString::to_string),
+                })
+            )?,
+        }
+    }
+    if failed > 0 {
+        return Err(Failure::Usage(format!(
+            "{failed} of {} partitions of group {group} kept their offsets",
+            outcome.len()
+        )));
     }
     Ok(())
 }

@@ -1,4 +1,4 @@
-//! `weir consume --group` and `weir groups list|describe|reset-offsets|delete`.
+//! `weir consume --group` and `weir groups list|describe|reset-offsets|delete-offsets|delete`.
 
 mod common;
 
@@ -501,4 +501,82 @@ fn the_offsets_topic_is_neither_altered_half_way_nor_deleted() {
     );
     ok(&weir(d, &["groups", "delete", "g"], b""));
     assert_eq!(ok(&weir(d, &["groups", "list"], b"")), "");
+}
+
+#[test]
+fn delete_offsets_deletes_the_named_partitions_and_reports_each() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    ok(&weir(
+        d,
+        &["topics", "create", "t", "--partitions", "2"],
+        b"",
+    ));
+    let input: String = (0..10).map(|i| format!("k{i}:v{i}\n")).collect();
+    ok(&weir(
+        d,
+        &["produce", "t", "--key-separator", ":"],
+        input.as_bytes(),
+    ));
+    assert_eq!(consume_group(d).len(), 10);
+
+    // One partition: only its records are read again.
+    let deleted = json_lines(&weir(
+        d,
+        &[
+            "groups",
+            "delete-offsets",
+            "g",
+            "--topic",
+            "t:1",
+            "--format",
+            "json",
+        ],
+        b"",
+    ));
+    assert_eq!(deleted.len(), 1);
+    assert_eq!(deleted[0]["partition"], 1);
+    assert_eq!(deleted[0]["deleted"], true);
+    let again = consume_group(d).len();
+    assert!(again > 0 && again < 10, "{again} records of partition 1");
+
+    // A whole topic, and a partition the topic does not have: the others are
+    // deleted, the command says which failed and exits 2.
+    let out = weir(
+        d,
+        &[
+            "groups",
+            "delete-offsets",
+            "g",
+            "--topic",
+            "t",
+            "--topic",
+            "t:7",
+        ],
+        b"",
+    );
+    assert_eq!(out.status.code(), Some(2));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("Successful") && text.contains("Error"),
+        "{text}"
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("1 of 3 partitions"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(consume_group(d).len(), 10, "both partitions from the start");
+
+    // Bad input is named.
+    let out = weir(d, &["groups", "delete-offsets", "g", "--topic", "t:x"], b"");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("t:x"));
+    let out = weir(
+        d,
+        &["groups", "delete-offsets", "nope", "--topic", "t"],
+        b"",
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("nope"));
 }

@@ -265,9 +265,10 @@ pub enum GroupError {
         group: String,
     },
 
-    /// A commit names a partition the data directory does not have (Kafka's
-    /// `UNKNOWN_TOPIC_OR_PARTITION`), say of a topic deleted meanwhile.
-    #[error("group {group}: no partition {partition} of topic {topic} to commit an offset for")]
+    /// A commit or an offset delete names a partition the data directory
+    /// does not have (Kafka's `UNKNOWN_TOPIC_OR_PARTITION`), say of a topic
+    /// deleted meanwhile.
+    #[error("group {group}: the data directory has no partition {partition} of topic {topic}")]
     UnknownTopicOrPartition {
         /// The group.
         group: String,
@@ -275,5 +276,16 @@ pub enum GroupError {
         topic: String,
         /// The partition.
         partition: i32,
+    },
+
+    /// An offset delete names a topic a member of the group subscribes to
+    /// (Kafka's `GROUP_SUBSCRIBED_TO_TOPIC`): the member would commit it
+    /// again.
+    #[error("group {group}: a member subscribes to topic {topic}, whose offsets stay")]
+    GroupSubscribedToTopic {
+        /// The group.
+        group: String,
+        /// The topic.
+        topic: String,
     },
 }

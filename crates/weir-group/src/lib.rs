@@ -86,7 +86,7 @@ pub use assignor::{
 };
 pub use coordinator::{
     CONSUMER_OFFSETS, ExpiredOffsets, GroupCoordinator, GroupDescription, GroupState, JoinOptions,
-    MemberDescription, MemberStatus, OffsetAndMetadata,
+    MemberDescription, MemberStatus, OffsetAndMetadata, PartitionOutcome,
 };
 pub use error::GroupError;
 pub use schema::{

@@ -1,6 +1,8 @@
-//! Kafka's offset expiry (`offsets.retention.minutes`) over a real data
-//! directory whose clock the tests drive: what each kind of group keeps, from
-//! when, and that what expired stays gone after the coordinator reopens.
+//! Committed offsets removed without a group delete, over a real data
+//! directory whose clock the tests drive: Kafka's offset expiry
+//! (`offsets.retention.minutes`: what each kind of group keeps, from when, and
+//! that what expired stays gone after the coordinator reopens) and
+//! `OffsetDelete`.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -285,4 +287,48 @@ fn a_group_whose_last_member_times_out_during_the_pass_starts_its_retention_then
     assert_eq!(committed(&c, "g", &tp("t", 0)), Some(5));
     clock.advance(HOUR);
     assert_eq!(expire(&c).groups, vec!["g".to_string()]);
+}
+
+#[test]
+fn offset_delete_spares_subscribed_topics_and_names_unknown_partitions() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Arc::new(ManualClock::new(T0));
+    let (logs, c) = open(&dir, &clock);
+    assert!(matches!(
+        c.delete_offsets("g", &[tp("u", 0)]),
+        Err(GroupError::UnknownGroup { .. })
+    ));
+    let (id, generation) = stable_member(&c, "g");
+    commit(&c, "g", Some((&id, generation)), tp("t", 0));
+    commit(&c, "g", Some((&id, generation)), tp("u", 0));
+
+    let outcome = c
+        .delete_offsets("g", &[tp("t", 0), tp("u", 0), tp("u", 3)])
+        .unwrap();
+    assert!(matches!(
+        &outcome[0],
+        (at, Err(GroupError::GroupSubscribedToTopic { topic, .. })) if *at == tp("t", 0) && topic == "t"
+    ));
+    assert!(matches!(&outcome[1], (at, Ok(())) if *at == tp("u", 0)));
+    assert!(matches!(
+        &outcome[2],
+        (
+            _,
+            Err(GroupError::UnknownTopicOrPartition { partition: 3, .. })
+        )
+    ));
+    assert_eq!(committed(&c, "g", &tp("t", 0)), Some(5));
+    assert_eq!(committed(&c, "g", &tp("u", 0)), None);
+    // A partition without an offset is no error.
+    assert!(c.delete_offsets("g", &[tp("u", 0)]).unwrap()[0].1.is_ok());
+
+    // Durable and replayed: gone after a reopen; once the member left, its
+    // topic's offsets can go too.
+    c.leave("g", &id);
+    drop(c);
+    drop(logs);
+    let (_logs, c) = open(&dir, &clock);
+    assert_eq!(committed(&c, "g", &tp("u", 0)), None);
+    assert!(c.delete_offsets("g", &[tp("t", 0)]).unwrap()[0].1.is_ok());
+    assert_eq!(committed(&c, "g", &tp("t", 0)), None);
 }

@@ -10,6 +10,10 @@ use crate::admin::Admin;
 use crate::error::WeirError;
 use crate::record::TopicPartition;
 
+/// A partition with what an operation on it came to (see
+/// [`Admin::delete_group_offsets`]).
+pub type PartitionResult = (TopicPartition, Result<(), WeirError>);
+
 /// One group in [`Admin::list_groups`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GroupListing {
@@ -296,6 +300,34 @@ impl Admin {
             self.alter_group_offsets(group, &offsets)?;
         }
         Ok(plan)
+    }
+
+    /// Deletes a group's committed offsets for some partitions, as Kafka's
+    /// `Admin.deleteConsumerGroupOffsets` (`kafka-consumer-groups
+    /// --delete-offsets`); the group may have members, but a partition of a
+    /// topic one of them subscribes to keeps its offset. Returns each
+    /// partition's outcome, in the order given: `Ok` when it has no
+    /// committed offset now (deleted, or it had none), else
+    /// [`WeirError::Group`] with `GroupSubscribedToTopic` or
+    /// `UnknownTopicOrPartition`. The deletes are fsynced before this
+    /// returns. A consumer of the group with no committed offset for a
+    /// partition starts it per `auto.offset.reset`.
+    ///
+    /// # Errors
+    /// [`WeirError::Group`] with `UnknownGroup`; storage errors (nothing is
+    /// deleted then).
+    pub fn delete_group_offsets(
+        &self,
+        group: &str,
+        partitions: &[TopicPartition],
+    ) -> Result<Vec<PartitionResult>, WeirError> {
+        let outcome = self
+            .coordinator_of(group)?
+            .delete_offsets(group, partitions)?;
+        Ok(outcome
+            .into_iter()
+            .map(|(tp, r)| (tp, r.map_err(WeirError::from)))
+            .collect())
     }
 
     /// Deletes a group without members: its committed offsets and metadata.

@@ -112,7 +112,7 @@ pub use admin::{
     Admin, ConfigEntry, ListedOffset, NewTopic, OffsetSpec, PartitionDescription, TopicDescription,
 };
 pub use admin_groups::{
-    GroupListing, GroupPartitionLag, OffsetReset as GroupOffsetReset, ResetSpec,
+    GroupListing, GroupPartitionLag, OffsetReset as GroupOffsetReset, PartitionResult, ResetSpec,
 };
 pub use bounded::{
     BoundedRead, BoundedReadBuilder, BoundedRecord, PartitionReadSummary, ReadSummary,

@@ -84,6 +84,10 @@ pub struct GroupCoordinator {
     opened_ms: i64,
 }
 
+/// A partition with what an operation on it came to (see
+/// [`GroupCoordinator::delete_offsets`]).
+pub type PartitionOutcome = (TopicPartition, Result<(), GroupError>);
+
 /// What one pass of [`GroupCoordinator::expire_offsets`] removed.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ExpiredOffsets {
@@ -480,6 +484,68 @@ impl GroupCoordinator {
         Ok(target)
     }
 
+    /// Deletes committed offsets of a group (Kafka's `OffsetDelete`,
+    /// `kafka-consumer-groups --delete-offsets`), partition by partition: a
+    /// partition of a topic a member subscribes to keeps its offset
+    /// ([`GroupError::GroupSubscribedToTopic`]), one the data directory does
+    /// not have is [`GroupError::UnknownTopicOrPartition`], any other is
+    /// deleted (or had no offset: also a success, as in Kafka). The
+    /// tombstones are fsynced before this returns. Offsets an open
+    /// transaction carries are committed if it commits (Kafka's tombstone
+    /// would discard them).
+    ///
+    /// # Errors
+    /// [`GroupError::UnknownGroup`]; [`GroupError::Storage`] when
+    /// `__consumer_offsets` cannot be written (then nothing is deleted).
+    pub fn delete_offsets(
+        &self,
+        group: &str,
+        partitions: &[TopicPartition],
+    ) -> Result<Vec<PartitionOutcome>, GroupError> {
+        if !self.list_groups().iter().any(|g| g == group) {
+            return Err(GroupError::UnknownGroup {
+                group: group.to_string(),
+            });
+        }
+        let _fence = self
+            .topics_fence
+            .read()
+            .unwrap_or_else(PoisonError::into_inner);
+        let counts = self.counts();
+        let (outcome, target) = self.with_group(group, |g, _| {
+            let mut outcome = Vec::with_capacity(partitions.len());
+            let mut deleted = Vec::new();
+            for tp in partitions {
+                let result =
+                    if counts(&tp.topic).is_none_or(|n| tp.partition < 0 || tp.partition >= n) {
+                        Err(GroupError::UnknownTopicOrPartition {
+                            group: group.to_string(),
+                            topic: tp.topic.clone(),
+                            partition: tp.partition,
+                        })
+                    } else if g.members.values().any(|m| m.topics.contains(&tp.topic)) {
+                        Err(GroupError::GroupSubscribedToTopic {
+                            group: group.to_string(),
+                            topic: tp.topic.clone(),
+                        })
+                    } else {
+                        if self.store.committed(group, tp).is_some() && !deleted.contains(tp) {
+                            deleted.push(tp.clone());
+                        }
+                        Ok(())
+                    };
+                outcome.push((tp.clone(), result));
+            }
+            let now = self.logs.clock().now_ms();
+            let target = self.store.remove(group, &deleted, false, now)?;
+            Ok((outcome, target))
+        })?;
+        if let Some((log, end)) = target {
+            log.flush_until(end).map_err(offsets::log_error)?;
+        }
+        Ok(outcome)
+    }
+
     /// One pass of Kafka's offset expiry (`offsets.retention.minutes`, run
     /// every `offsets.retention.check.interval.ms`): removes each committed
     /// offset whose base lies `retention` or more in the past, where the base
@@ -559,6 +625,8 @@ impl GroupCoordinator {
                     && g.state == GroupState::Empty
                     && g.members.is_empty()
                     && !pending(&group, None);
+                // No durability wait: a crash before the tombstones reach
+                // the disk only brings the offsets back until the next pass.
                 self.store.remove(&group, &expired, remove_group, now)?;
                 Ok(Some((expired, remove_group)))
             })?;

@@ -401,17 +401,16 @@ impl OffsetStore {
         Ok(targets)
     }
 
-    /// Tombstones the given committed offsets of `group` (expired) and, with
-    /// `and_group`, its metadata record; no durability wait (a crash before
-    /// the tombstones reach the disk only brings the offsets back until the
-    /// next expiry pass).
+    /// Tombstones the given committed offsets of `group` and, with
+    /// `and_group`, its metadata record; returns where to wait for
+    /// durability, `None` when there was nothing to write.
     pub(crate) fn remove(
         &self,
         group: &str,
         partitions: &[TopicPartition],
         and_group: bool,
         now: i64,
-    ) -> Result<(), GroupError> {
+    ) -> Result<Option<(Arc<PartitionLog>, i64)>, GroupError> {
         let keys: Vec<OffsetKey> = partitions
             .iter()
             .map(|tp| (group.to_string(), tp.topic.clone(), tp.partition))
@@ -428,9 +427,9 @@ impl OffsetStore {
             ));
         }
         if records.is_empty() {
-            return Ok(());
+            return Ok(None);
         }
-        self.append(group, records, now)?;
+        let target = self.append(group, records, now)?;
         let mut map = lock(&self.offsets);
         for k in keys {
             map.remove(&k);
@@ -439,7 +438,7 @@ impl OffsetStore {
         if stored {
             lock(&self.groups).remove(group);
         }
-        Ok(())
+        Ok(Some(target))
     }
 
     /// The group's last metadata record, if it has one.
