@@ -213,9 +213,12 @@ pub(crate) fn route_properties(
 }
 
 /// Opens the data directory, naming it in the error. Compaction does not run
-/// in the background of a short command (`weir compact` runs it on demand).
+/// in the background of a short command (`weir compact` runs it on demand),
+/// nor does offset expiry (its retention is the application's setting: the
+/// command's defaults must not expire what the application keeps longer).
 pub(crate) fn open(data_dir: &Path) -> Result<Weir, Failure> {
     Weir::builder(data_dir)
+        .offsets_expiry(false)
         .cleaner_property("log.cleaner.enable", "false")
         .and_then(weir::WeirBuilder::open)
         .map_err(|e| match &e {

@@ -332,3 +332,139 @@ fn offset_delete_spares_subscribed_topics_and_names_unknown_partitions() {
     assert!(c.delete_offsets("g", &[tp("t", 0)]).unwrap()[0].1.is_ok());
     assert_eq!(committed(&c, "g", &tp("t", 0)), None);
 }
+
+/// Kafka, loading a group whose record lists members, expires them a
+/// session later and records the group Empty then: the base is fixed from
+/// then on, however often the process restarts.
+#[test]
+fn a_group_left_with_members_expires_even_if_the_process_restarts_often() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Arc::new(ManualClock::new(T0));
+    let (logs, c) = open(&dir, &clock);
+    let (id, generation) = stable_member(&c, "g");
+    commit(&c, "g", Some((&id, generation)), tp("t", 0));
+    drop(c);
+    drop(logs);
+    // The process restarts every 50 minutes for 5 hours, running a pass each time.
+    for _ in 0..6 {
+        clock.advance(50 * MINUTE);
+        let (_logs, c) = open(&dir, &clock);
+        let _ = expire(&c);
+    }
+    // 5 h since the members vanished, retention 1 h.
+    let (_logs, c) = open(&dir, &clock);
+    let _ = expire(&c);
+    assert_eq!(committed(&c, "g", &tp("t", 0)), None);
+}
+
+/// A join that fetched the group's slot while a pass was removing the group
+/// joins the group's new slot, not the removed one: the member is known at
+/// its next call.
+#[test]
+fn a_member_joining_while_a_pass_removes_its_empty_group_is_not_orphaned() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Arc::new(ManualClock::new(T0));
+    let (_logs, c) = open(&dir, &clock);
+    let c = Arc::new(c);
+    let mut orphaned = Vec::new();
+    for round in 0..20 {
+        let group = format!("g{round}");
+        // Empty (a member joined and left), no offset: a pass removes it.
+        let (id, _) = stable_member(&c, &group);
+        c.leave(&group, &id);
+        let (entered_tx, entered_rx) = std::sync::mpsc::channel();
+        let pass = {
+            let c = Arc::clone(&c);
+            let group = group.clone();
+            std::thread::spawn(move || {
+                let pending = |g: &str, at: Option<&TopicPartition>| {
+                    if g == group && at.is_none() {
+                        entered_tx.send(()).unwrap();
+                        // The group's lock is held: the joiner queues on it.
+                        std::thread::sleep(Duration::from_millis(100));
+                    }
+                    false
+                };
+                c.expire_offsets(RETENTION, &pending).unwrap()
+            })
+        };
+        entered_rx.recv().unwrap();
+        let joiner = {
+            let c = Arc::clone(&c);
+            let group = group.clone();
+            std::thread::spawn(move || {
+                c.join(
+                    &group,
+                    JoinOptions {
+                        group_instance_id: None,
+                        client_id: "late".into(),
+                        topics: vec!["t".into()],
+                        assignors: vec![AssignorKind::Range],
+                        session_timeout: Duration::from_secs(600),
+                        rebalance_timeout: Duration::from_secs(600),
+                        liveness: None,
+                    },
+                )
+                .unwrap()
+            })
+        };
+        let id2 = joiner.join().unwrap();
+        pass.join().unwrap();
+        if let Err(e) = c.status(&group, &id2, true) {
+            orphaned.push((round, e));
+        }
+    }
+    assert!(orphaned.is_empty(), "{orphaned:?}");
+}
+
+/// A value of version 1 (old clients) carries its own expire timestamp: the
+/// offset expires then, whatever the retention, as in Kafka.
+#[test]
+fn an_explicit_expire_timestamp_wins_over_the_retention() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Arc::new(ManualClock::new(T0));
+    let (logs, c) = open(&dir, &clock);
+    drop(c);
+    let record = |partition: i32, expire_timestamp: i64| {
+        let key = weir_group::OffsetCommitKey {
+            group: "old".into(),
+            topic: "t".into(),
+            partition,
+        };
+        let value = weir_group::OffsetCommitValue {
+            offset: 5,
+            leader_epoch: -1,
+            metadata: String::new(),
+            commit_timestamp: T0,
+            expire_timestamp,
+        };
+        weir_record::Record {
+            timestamp: T0,
+            key: Some(key.encode().unwrap()),
+            value: Some(value.encode().unwrap()),
+            headers: Vec::new(),
+        }
+    };
+    let mut builder = weir_record::BatchBuilder::new(weir_record::BatchOptions::default());
+    builder.append(&record(0, T0 + 10 * MINUTE)).unwrap();
+    builder.append(&record(1, T0 + 5 * HOUR)).unwrap();
+    logs.partition(weir_group::CONSUMER_OFFSETS, 0)
+        .unwrap()
+        .append_as(
+            builder.build().unwrap(),
+            weir_log::AppendOrigin::Coordinator,
+        )
+        .unwrap();
+    let c = GroupCoordinator::open(Arc::clone(&logs), 1).unwrap();
+
+    clock.advance(10 * MINUTE);
+    assert_eq!(expire(&c).offsets, vec![("old".to_string(), tp("t", 0))]);
+    clock.advance(2 * HOUR);
+    assert_eq!(
+        expire(&c),
+        ExpiredOffsets::default(),
+        "t-1 lives to T0 + 5h"
+    );
+    clock.set(T0 + 5 * HOUR);
+    assert_eq!(expire(&c).offsets, vec![("old".to_string(), tp("t", 1))]);
+}

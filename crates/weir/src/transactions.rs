@@ -939,28 +939,95 @@ fn next_epoch(producer_id: i64, epoch: i16) -> (i64, i16) {
     }
 }
 
-/// Tells the timeout thread to stop.
+/// Stops the background timer threads (the transaction timeout thread and
+/// the offset expiry thread) and counts their passes under way: a pass holds
+/// the `Weir` (see [`enter`](Self::enter)), and the application's last
+/// handle waits for it, so that the directory closes on the application's
+/// thread, at once.
 #[derive(Debug, Default)]
 pub(crate) struct TimerStop {
-    stopped: Mutex<bool>,
+    state: Mutex<TimerState>,
     cv: std::sync::Condvar,
 }
 
+#[derive(Debug, Default)]
+struct TimerState {
+    stopped: bool,
+    passes: usize,
+}
+
+/// A timer thread's pass: the `Weir` it works on, counted until dropped.
+pub(crate) struct TimerPass<'a> {
+    /// The `Weir` of the pass. Dropped before `_counted` (fields drop in
+    /// order): the application's last handle, waiting for the count, is then
+    /// the one that closes the directory.
+    pub(crate) weir: crate::weir::Weir,
+    _counted: PassCount<'a>,
+}
+
+/// Counts a pass until dropped.
+struct PassCount<'a>(&'a TimerStop);
+
+impl Drop for PassCount<'_> {
+    fn drop(&mut self) {
+        IN_PASS.with(|p| p.set(false));
+        lock(&self.0.state).passes -= 1;
+        self.0.cv.notify_all();
+    }
+}
+
+thread_local! {
+    /// Whether this thread is in a timer pass (a handle the pass made and
+    /// dropped must not wait for the pass itself).
+    static IN_PASS: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
 impl TimerStop {
-    /// Stops the thread (it ends within its current wait).
+    /// Stops the threads (each ends within its current wait or pass).
     pub(crate) fn stop(&self) {
-        *lock(&self.stopped) = true;
+        lock(&self.state).stopped = true;
         self.cv.notify_all();
+    }
+
+    /// Stops the threads and waits, at most `bound`, for the passes under
+    /// way to end.
+    pub(crate) fn stop_and_wait(&self, bound: std::time::Duration) {
+        let mut state = lock(&self.state);
+        state.stopped = true;
+        self.cv.notify_all();
+        if IN_PASS.with(std::cell::Cell::get) {
+            return;
+        }
+        let _ = self
+            .cv
+            .wait_timeout_while(state, bound, |s| s.passes > 0)
+            .unwrap_or_else(PoisonError::into_inner);
     }
 
     /// Waits `wait`, or less when stopped; whether it was stopped.
     pub(crate) fn wait(&self, wait: std::time::Duration) -> bool {
-        let stopped = lock(&self.stopped);
-        let (stopped, _) = self
+        let state = lock(&self.state);
+        let (state, _) = self
             .cv
-            .wait_timeout_while(stopped, wait, |s| !*s)
+            .wait_timeout_while(state, wait, |s| !s.stopped)
             .unwrap_or_else(PoisonError::into_inner);
-        *stopped
+        state.stopped
+    }
+
+    /// Starts a pass on the `Weir`, unless the threads were stopped or the
+    /// application dropped every handle.
+    pub(crate) fn enter<'a>(&'a self, weir: &crate::weir::WeakWeir) -> Option<TimerPass<'a>> {
+        let mut state = lock(&self.state);
+        if state.stopped {
+            return None;
+        }
+        let weir = weir.upgrade()?;
+        state.passes += 1;
+        IN_PASS.with(|p| p.set(true));
+        Some(TimerPass {
+            weir,
+            _counted: PassCount(self),
+        })
     }
 }
 
@@ -983,12 +1050,14 @@ pub(crate) fn timeout_loop(
         let mut wait = TIMEOUT_CHECK;
         if let Some(mut due) = coordinator.next_expiry() {
             if due <= now {
-                let Some(w) = weir.upgrade() else {
+                let Some(pass) = stop.enter(weir) else {
                     return;
                 };
                 // Still due afterwards: its end failed, and is tried again
                 // after a pause, not at once.
-                due = coordinator.abort_expired(&w, now).unwrap_or(i64::MAX);
+                due = coordinator
+                    .abort_expired(&pass.weir, now)
+                    .unwrap_or(i64::MAX);
             }
             if due > now {
                 let left = u64::try_from(due - now).unwrap_or(u64::MAX);

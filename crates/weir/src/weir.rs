@@ -1,6 +1,7 @@
 //! [`Weir`]: an open data directory, shared by producers, consumers and admin.
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
@@ -32,9 +33,38 @@ use crate::transactions::{TimerStop, TransactionCoordinator, timeout_loop};
 /// assert_eq!(meta.offset, 0);
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct Weir {
     inner: Arc<Inner>,
+    /// Whether this handle is counted in `Inner::handles`: every handle but
+    /// a background pass's.
+    counted: bool,
+}
+
+impl Clone for Weir {
+    fn clone(&self) -> Self {
+        self.inner.handles.fetch_add(1, Ordering::Relaxed);
+        Weir {
+            inner: Arc::clone(&self.inner),
+            counted: true,
+        }
+    }
+}
+
+/// How long the application's last handle waits for a background pass under
+/// way (it holds the directory) before it lets that pass close it.
+const PASS_WAIT: Duration = Duration::from_secs(10);
+
+impl Drop for Weir {
+    fn drop(&mut self) {
+        if self.counted && self.inner.handles.fetch_sub(1, Ordering::AcqRel) == 1 {
+            // The last handle the application holds (producers and
+            // consumers hold theirs): no pass starts from now on, and one
+            // under way ends before this handle goes, so that the directory
+            // closes here, at once.
+            self.inner.timer_stop.stop_and_wait(PASS_WAIT);
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -65,6 +95,10 @@ struct Inner {
     /// Stops the background timers: the transaction timeout thread and the
     /// offset expiry thread.
     timer_stop: Arc<TimerStop>,
+    /// The application's handles (`Weir` values but a background pass's).
+    handles: AtomicUsize,
+    /// Whether offsets expire in the background of this process.
+    offsets_expiry: bool,
 }
 
 /// Kafka's offset expiry settings.
@@ -92,7 +126,12 @@ pub(crate) struct WeakWeir(Weak<Inner>);
 impl WeakWeir {
     /// The `Weir`, unless its last handle was dropped.
     pub(crate) fn upgrade(&self) -> Option<Weir> {
-        self.0.upgrade().map(|inner| Weir { inner })
+        // Not counted: a background pass must not keep the directory open
+        // for the application.
+        self.0.upgrade().map(|inner| Weir {
+            inner,
+            counted: false,
+        })
     }
 
     /// Whether the last handle was dropped.
@@ -109,6 +148,7 @@ pub struct WeirBuilder {
     auto_create: Option<(u32, Vec<(String, String)>)>,
     offsets_partitions: u32,
     offsets_retention: OffsetsRetention,
+    offsets_expiry: bool,
     cleaner: CleanerConfig,
 }
 
@@ -212,6 +252,19 @@ impl WeirBuilder {
         self
     }
 
+    /// Whether committed offsets expire in the background of this process
+    /// (with [`background_thread`](Self::background_thread) on; on by
+    /// default). The retention is this process's setting, as a broker's
+    /// config is the broker's: a tool that opens a directory briefly with
+    /// defaults (the `weir` command does, with this off) must not expire
+    /// what the application keeps longer. [`Weir::expire_offsets`] still
+    /// runs a pass when called.
+    #[must_use]
+    pub fn offsets_expiry(mut self, on: bool) -> Self {
+        self.offsets_expiry = on;
+        self
+    }
+
     /// Sets one group coordinator property by its Kafka broker name:
     /// `offsets.retention.minutes`, `offsets.retention.check.interval.ms`,
     /// `offsets.topic.num.partitions`.
@@ -264,6 +317,7 @@ impl WeirBuilder {
         }
         let transactions = Arc::new(TransactionCoordinator::load(logs.path())?);
         let weir = Weir {
+            counted: true,
             inner: Arc::new(Inner {
                 cleaner,
                 logs,
@@ -276,6 +330,8 @@ impl WeirBuilder {
                 transactions,
                 txn_timer: Mutex::new(false),
                 timer_stop: Arc::new(TimerStop::default()),
+                handles: AtomicUsize::new(1),
+                offsets_expiry: self.offsets_expiry,
             }),
         };
         // Deletes a crash or a failure cut short: their committed offsets and
@@ -318,6 +374,7 @@ impl Weir {
                 retention: DEFAULT_OFFSETS_RETENTION,
                 check_interval: DEFAULT_OFFSETS_RETENTION_CHECK,
             },
+            offsets_expiry: true,
             cleaner: CleanerConfig::default(),
         }
     }
@@ -579,7 +636,7 @@ impl Weir {
         )?);
         *slot = Some(Arc::clone(&c));
         drop(slot);
-        if self.inner.background {
+        if self.inner.background && self.inner.offsets_expiry {
             // The first pass here, on the caller's thread: a pass on the
             // thread holds the `Weir`, and a program that drops its last
             // handle then must find the directory closed at once, not a
@@ -658,10 +715,10 @@ fn offsets_expiry_loop(weir: &WeakWeir, interval: Duration, stop: &TimerStop) {
         if weir.is_gone() || stop.wait(interval) {
             return;
         }
-        let Some(w) = weir.upgrade() else {
+        let Some(pass) = stop.enter(weir) else {
             return;
         };
-        let _ = w.expire_offsets();
+        let _ = pass.weir.expire_offsets();
     }
 }
 

@@ -1897,3 +1897,82 @@ fn offsets_past_their_retention_are_gone_as_soon_as_the_group_coordinator_opens(
     assert_eq!(coordinator.committed("standalone", &tp), None);
     assert!(coordinator.list_groups().is_empty());
 }
+
+/// The last handle dropped while a background pass runs closes the directory
+/// on the dropping thread: it can be opened again at once.
+#[test]
+fn dropping_the_last_handle_during_a_background_pass_frees_the_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Arc::new(weir_log::ManualClock::new(1_700_000_000_000));
+    {
+        let weir = weir_on_clock(dir.path(), &clock, false);
+        let coordinator = weir.group_coordinator().unwrap();
+        // Many standalone groups: a pass takes a while.
+        for i in 0..3000 {
+            coordinator
+                .commit(
+                    &format!("s{i}"),
+                    None,
+                    &[(TopicPartition::new("t", 0), weir::OffsetAndMetadata::new(1))],
+                )
+                .unwrap();
+        }
+    }
+    for attempt in 0..40u64 {
+        let weir = weir_on_clock(dir.path(), &clock, true); // a pass every 10 ms
+        drop(weir.group_coordinator().unwrap());
+        thread::sleep(Duration::from_millis(10 + attempt % 7));
+        drop(weir);
+        let again = Weir::builder(dir.path())
+            .clock(Arc::clone(&clock) as Arc<dyn weir_log::Clock>)
+            .background_thread(false)
+            .open();
+        assert!(again.is_ok(), "attempt {attempt}: {:?}", again.err());
+    }
+}
+
+/// Retention is the opener's setting, not the directory's: a tool that opens
+/// the directory with defaults and `offsets_expiry(false)` (as the `weir`
+/// command does) leaves the offsets the application keeps for 30 days.
+#[test]
+fn an_opener_with_expiry_off_does_not_expire_what_the_application_keeps() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Arc::new(weir_log::ManualClock::new(1_700_000_000_000));
+    let month = Duration::from_secs(30 * 24 * 3600);
+    let tp = TopicPartition::new("t", 0);
+    let app = |background: bool| {
+        Weir::builder(dir.path())
+            .clock(Arc::clone(&clock) as Arc<dyn weir_log::Clock>)
+            .background_thread(background)
+            .offsets_retention(month)
+            .open()
+            .unwrap()
+    };
+    {
+        let weir = app(false);
+        weir.admin().create_topic("t", 1, &[]).unwrap();
+        let mut c = consumer(&weir, "app", &[]);
+        c.assign(std::slice::from_ref(&tp)).unwrap();
+        c.commit_offsets_sync(&[(tp.clone(), OffsetAndMetadata::new(3))])
+            .unwrap();
+    }
+    clock.advance(8 * 24 * HOUR_MS);
+    {
+        // `weir groups list`
+        let weir = Weir::builder(dir.path())
+            .clock(Arc::clone(&clock) as Arc<dyn weir_log::Clock>)
+            .offsets_expiry(false)
+            .open()
+            .unwrap();
+        let _ = weir.admin().list_groups().unwrap();
+        weir.close().unwrap();
+    }
+    let weir = app(false);
+    assert_eq!(
+        weir.group_coordinator()
+            .unwrap()
+            .committed("app", &tp)
+            .map(|o| o.offset),
+        Some(3)
+    );
+}

@@ -166,6 +166,10 @@ pub(crate) struct Group {
     /// Why the pending rebalance could not complete (the assignor failed),
     /// until it completes; reported to the would-be leader only.
     pub(crate) completion_error: Option<GroupError>,
+    /// Taken out of the coordinator's map (deleted, or expired with its
+    /// offsets): a caller that fetched the slot before must fetch the
+    /// group's new one.
+    pub(crate) removed: bool,
 }
 
 impl Group {
@@ -183,6 +187,7 @@ impl Group {
             dirty: false,
             fenced: VecDeque::new(),
             completion_error: None,
+            removed: false,
         }
     }
 

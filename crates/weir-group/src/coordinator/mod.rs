@@ -138,6 +138,25 @@ impl GroupCoordinator {
         slot
     }
 
+    /// Takes the group's slot out of the map if `still` holds for its group
+    /// (checked under the map's lock, then the slot's, so that no call can
+    /// slip in between), marking it removed for callers that fetched it
+    /// before; whether it was taken (or there was none).
+    fn remove_slot(&self, group: &str, still: impl FnOnce(&Group) -> bool) -> bool {
+        let mut groups = lock(&self.groups);
+        let Some(slot) = groups.get(group).cloned() else {
+            return true;
+        };
+        let mut g = lock(&slot.state);
+        if !still(&g) {
+            return false;
+        }
+        g.removed = true;
+        drop(g);
+        groups.remove(group);
+        true
+    }
+
     fn counts(&self) -> impl Fn(&str) -> Option<i32> + '_ {
         |topic| {
             self.logs
@@ -174,9 +193,17 @@ impl GroupCoordinator {
                 group: group.to_string(),
             });
         }
-        let slot = self.slot(group);
-        let now = Instant::now();
+        let mut slot = self.slot(group);
         let mut g = lock(&slot.state);
+        while g.removed {
+            // Removed after we fetched it: the map has the group's new slot
+            // (or makes one). A slot is marked removed with the map's lock
+            // held, and taken out of the map at once.
+            drop(g);
+            slot = self.slot(group);
+            g = lock(&slot.state);
+        }
+        let now = Instant::now();
         let before = (g.generation, g.state, g.members.len());
         g.expire(now);
         let out = f(&mut g, now);
@@ -480,7 +507,7 @@ impl GroupCoordinator {
             g.dirty = false;
             Ok(target)
         })?;
-        lock(&self.groups).remove(group);
+        self.remove_slot(group, |_| true);
         Ok(target)
     }
 
@@ -577,78 +604,119 @@ impl GroupCoordinator {
     ) -> Result<ExpiredOffsets, GroupError> {
         let retention_ms = i64::try_from(retention.as_millis()).unwrap_or(i64::MAX);
         let mut out = ExpiredOffsets::default();
+        let mut first_error = None;
+        // One scan of the offsets for the whole pass; each offset is looked
+        // up again under its group's lock before anything is decided.
+        let committed = self.store.partitions_by_group();
         for group in self.list_groups() {
+            let candidates = committed.get(&group).map_or(&[][..], Vec::as_slice);
             // Waiters wake only if the group changed (a member expired).
             let removed = self.with_group_notifying(&group, false, |g, _| {
-                let now = self.logs.clock().now_ms();
-                if g.dirty {
-                    // Its state changed just now (its members' sessions
-                    // ended in this call): nothing is due yet.
-                    return Ok(None);
+                self.expire_group(g, candidates, retention_ms, pending)
+            });
+            let (expired, remove_group) = match removed {
+                Ok(Some(done)) => done,
+                Ok(None) => continue,
+                Err(e) => {
+                    // The other groups still get their pass.
+                    first_error.get_or_insert(e);
+                    continue;
                 }
-                let stored = self.store.stored_group(&group);
-                // The base every offset of the group shares, or `None` for
-                // each offset's commit; the topics members subscribe to.
-                let (shared_base, subscribed): (Option<i64>, Vec<&str>) = match (g.state, &stored) {
-                    (GroupState::Empty, Some(s)) => {
-                        let since = if s.members == 0 && s.state_timestamp >= 0 {
-                            s.state_timestamp
-                        } else {
-                            self.opened_ms
-                        };
-                        (Some(since), Vec::new())
-                    }
-                    (GroupState::Empty, None) => (None, Vec::new()),
-                    (GroupState::Stable, _) => (
-                        None,
-                        g.members
-                            .values()
-                            .flat_map(|m| m.topics.iter().map(String::as_str))
-                            .collect(),
-                    ),
-                    (GroupState::PreparingRebalance, _) => return Ok(None),
-                };
-                let mut expired = Vec::new();
-                let mut kept = false;
-                for (tp, o) in self.store.group_offsets(&group) {
-                    let base = shared_base.unwrap_or(o.commit_timestamp);
-                    if subscribed.contains(&tp.topic.as_str())
-                        || pending(&group, Some(&tp))
-                        || now.saturating_sub(base) < retention_ms
-                    {
-                        kept = true;
-                    } else {
-                        expired.push(tp);
-                    }
-                }
-                let remove_group = !kept
-                    && g.state == GroupState::Empty
-                    && g.members.is_empty()
-                    && !pending(&group, None);
-                // No durability wait: a crash before the tombstones reach
-                // the disk only brings the offsets back until the next pass.
-                self.store.remove(&group, &expired, remove_group, now)?;
-                Ok(Some((expired, remove_group)))
-            })?;
-            let Some((expired, remove_group)) = removed else {
-                continue;
             };
             out.offsets
                 .extend(expired.into_iter().map(|tp| (group.clone(), tp)));
-            if remove_group {
-                // Unless a member joined since: it keeps the group.
-                let mut groups = lock(&self.groups);
-                let still_empty = groups.get(&group).is_none_or(|slot| {
-                    let g = lock(&slot.state);
+            // Unless a member joined since: it keeps the group.
+            if remove_group
+                && self.remove_slot(&group, |g| {
                     g.state == GroupState::Empty && g.members.is_empty()
-                });
-                if still_empty {
-                    groups.remove(&group);
-                    out.groups.push(group);
-                }
+                })
+            {
+                out.groups.push(group);
             }
         }
-        Ok(out)
+        match first_error {
+            Some(e) => Err(e),
+            None => Ok(out),
+        }
+    }
+
+    /// [`expire_offsets`](Self::expire_offsets) for one group, under its
+    /// lock: the partitions whose offsets were tombstoned, and whether the
+    /// group itself was; `None` when the group is not due.
+    fn expire_group(
+        &self,
+        g: &mut Group,
+        candidates: &[TopicPartition],
+        retention_ms: i64,
+        pending: &dyn Fn(&str, Option<&TopicPartition>) -> bool,
+    ) -> Result<Option<(Vec<TopicPartition>, bool)>, GroupError> {
+        let group = g.id.clone();
+        let now = self.logs.clock().now_ms();
+        if g.dirty {
+            // Its state changed just now (its members' sessions ended in
+            // this call): nothing is due yet.
+            return Ok(None);
+        }
+        // The base every offset of the group shares, or `None` for each
+        // offset's commit; the topics members subscribe to.
+        let (shared_base, subscribed): (Option<i64>, Vec<&str>) =
+            match (g.state, self.store.stored_group(&group)) {
+                (GroupState::Empty, Some(s)) if s.members > 0 => {
+                    // Its last record lists members a process that ended
+                    // took with it. Kafka's coordinator expires loaded
+                    // members a session after it loads the group, which then
+                    // records itself Empty: so here, stamped with this
+                    // coordinator's open, so that later opens keep the base.
+                    let value = g.metadata_value(self.opened_ms)?;
+                    self.store.store_group(&group, &value, now)?;
+                    (Some(self.opened_ms), Vec::new())
+                }
+                // A record from before Kafka stamped state changes: each
+                // offset's commit is its base, as in Kafka.
+                (GroupState::Empty, Some(s)) => (
+                    (s.state_timestamp >= 0).then_some(s.state_timestamp),
+                    Vec::new(),
+                ),
+                (GroupState::Empty, None) => (None, Vec::new()),
+                (GroupState::Stable, _) => (
+                    None,
+                    g.members
+                        .values()
+                        .flat_map(|m| m.topics.iter().map(String::as_str))
+                        .collect(),
+                ),
+                (GroupState::PreparingRebalance, _) => return Ok(None),
+            };
+        let mut expired = Vec::new();
+        for tp in candidates {
+            let Some(o) = self.store.committed(&group, tp) else {
+                continue;
+            };
+            if subscribed.contains(&tp.topic.as_str()) || pending(&group, Some(tp)) {
+                continue;
+            }
+            let due = match self.store.expire_at(&group, tp) {
+                // An explicit expire timestamp (old clients) wins.
+                Some(at) => now >= at,
+                None => {
+                    now.saturating_sub(shared_base.unwrap_or(o.commit_timestamp)) >= retention_ms
+                }
+            };
+            if due {
+                expired.push(tp.clone());
+            }
+        }
+        // No durability wait: a crash before the tombstones reach the disk
+        // only brings the offsets back until the next pass.
+        self.store.remove(&group, &expired, false, now)?;
+        let remove_group = g.state == GroupState::Empty
+            && g.members.is_empty()
+            && !pending(&group, None)
+            && !self.store.has_offsets(&group);
+        if remove_group {
+            self.store.remove(&group, &[], true, now)?;
+        }
+        Ok(Some((expired, remove_group)))
     }
 }
 

@@ -81,6 +81,10 @@ type OffsetKey = (String, String, i32);
 pub(crate) struct OffsetStore {
     partitions: Vec<Arc<PartitionLog>>,
     offsets: Mutex<HashMap<OffsetKey, OffsetAndMetadata>>,
+    /// The explicit expire timestamps of offsets whose record carries one
+    /// (value version 1, from old clients): they expire then, whatever the
+    /// retention (as in Kafka).
+    expire_at: Mutex<HashMap<OffsetKey, i64>>,
     pub(crate) groups: Mutex<BTreeMap<String, StoredGroup>>,
 }
 
@@ -113,6 +117,7 @@ impl OffsetStore {
         let store = OffsetStore {
             partitions: topic.partitions(),
             offsets: Mutex::new(HashMap::new()),
+            expire_at: Mutex::new(HashMap::new()),
             groups: Mutex::new(BTreeMap::new()),
         };
         store.replay()?;
@@ -121,6 +126,7 @@ impl OffsetStore {
 
     fn replay(&self) -> Result<(), GroupError> {
         let mut offsets = lock(&self.offsets);
+        let mut expire_at = lock(&self.expire_at);
         let mut groups = lock(&self.groups);
         for log in &self.partitions {
             // Offsets committed in a transaction (Kafka's TxnOffsetCommit,
@@ -178,12 +184,20 @@ impl OffsetStore {
                                     _ => false,
                                 };
                                 if !older {
-                                    apply(&mut offsets, &mut groups, p.key, p.value.as_deref())
-                                        .map_err(|source| GroupError::CorruptOffsetsRecord {
+                                    apply(
+                                        &mut offsets,
+                                        &mut expire_at,
+                                        &mut groups,
+                                        p.key,
+                                        p.value.as_deref(),
+                                    )
+                                    .map_err(|source| {
+                                        GroupError::CorruptOffsetsRecord {
                                             partition: log.partition(),
                                             offset: p.offset,
                                             source: Box::new(source),
-                                        })?;
+                                        }
+                                    })?;
                                 }
                             }
                         }
@@ -243,7 +257,8 @@ impl OffsetStore {
                                 r.offset(),
                             );
                         }
-                        apply(&mut offsets, &mut groups, key, r.value()).map_err(corrupt)?;
+                        apply(&mut offsets, &mut expire_at, &mut groups, key, r.value())
+                            .map_err(corrupt)?;
                     }
                 }
                 position = data.next_offset;
@@ -321,7 +336,9 @@ impl OffsetStore {
         }
         let target = self.append(group, records, now)?;
         let mut map = lock(&self.offsets);
+        let mut expire_at = lock(&self.expire_at);
         for (tp, o) in offsets {
+            expire_at.remove(&(group.to_string(), tp.topic.clone(), tp.partition));
             map.insert(
                 (group.to_string(), tp.topic.clone(), tp.partition),
                 OffsetAndMetadata {
@@ -370,10 +387,7 @@ impl OffsetStore {
             None,
         ));
         let target = self.append(group, records, now)?;
-        let mut map = lock(&self.offsets);
-        for k in keys {
-            map.remove(&k);
-        }
+        self.forget(&keys);
         lock(&self.groups).remove(group);
         Ok(target)
     }
@@ -393,10 +407,7 @@ impl OffsetStore {
         let mut targets = Vec::with_capacity(by_group.len());
         for (group, keys) in by_group {
             targets.push(self.append(&group, tombstones(&keys)?, now)?);
-            let mut map = lock(&self.offsets);
-            for k in keys {
-                map.remove(&k);
-            }
+            self.forget(&keys);
         }
         Ok(targets)
     }
@@ -430,15 +441,45 @@ impl OffsetStore {
             return Ok(None);
         }
         let target = self.append(group, records, now)?;
-        let mut map = lock(&self.offsets);
-        for k in keys {
-            map.remove(&k);
-        }
-        drop(map);
+        self.forget(&keys);
         if stored {
             lock(&self.groups).remove(group);
         }
         Ok(Some(target))
+    }
+
+    /// Drops tombstoned offsets from the view.
+    fn forget(&self, keys: &[OffsetKey]) {
+        let mut map = lock(&self.offsets);
+        let mut expire_at = lock(&self.expire_at);
+        for k in keys {
+            map.remove(k);
+            expire_at.remove(k);
+        }
+    }
+
+    /// The explicit expire timestamp of a committed offset's record, if it
+    /// has one.
+    pub(crate) fn expire_at(&self, group: &str, tp: &TopicPartition) -> Option<i64> {
+        lock(&self.expire_at)
+            .get(&(group.to_string(), tp.topic.clone(), tp.partition))
+            .copied()
+    }
+
+    /// Every group's partitions with a committed offset, now.
+    pub(crate) fn partitions_by_group(&self) -> BTreeMap<String, Vec<TopicPartition>> {
+        let mut out: BTreeMap<String, Vec<TopicPartition>> = BTreeMap::new();
+        for (g, t, p) in lock(&self.offsets).keys() {
+            out.entry(g.clone())
+                .or_default()
+                .push(TopicPartition::new(t.clone(), *p));
+        }
+        out
+    }
+
+    /// Whether the group has any committed offset.
+    pub(crate) fn has_offsets(&self, group: &str) -> bool {
+        lock(&self.offsets).keys().any(|(g, _, _)| g == group)
     }
 
     /// The group's last metadata record, if it has one.
@@ -487,6 +528,7 @@ struct PendingCommit {
 
 fn apply(
     offsets: &mut HashMap<OffsetKey, OffsetAndMetadata>,
+    expire_at: &mut HashMap<OffsetKey, i64>,
     groups: &mut BTreeMap<String, StoredGroup>,
     key: OffsetsRecordKey,
     value: Option<&[u8]>,
@@ -496,10 +538,16 @@ fn apply(
             let k = (key.group, key.topic, key.partition);
             match value {
                 None => {
+                    expire_at.remove(&k);
                     offsets.remove(&k);
                 }
                 Some(v) => {
                     let v = OffsetCommitValue::decode(v)?;
+                    if v.expire_timestamp >= 0 {
+                        expire_at.insert(k.clone(), v.expire_timestamp);
+                    } else {
+                        expire_at.remove(&k);
+                    }
                     offsets.insert(
                         k,
                         OffsetAndMetadata {
