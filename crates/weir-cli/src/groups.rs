@@ -34,9 +34,10 @@ pub(crate) enum GroupsCommand {
     /// kafka-consumer-groups).
     ResetOffsets(ResetArgs),
     /// Delete a group's committed offsets for some topics or partitions (like
-    /// kafka-consumer-groups --delete-offsets). The group may have members,
-    /// but the offsets of a topic one of them subscribes to stay. Exits 2
-    /// when a partition's offset could not be deleted (the others are).
+    /// kafka-consumer-groups --delete-offsets). Each partition is reported:
+    /// Successful (it has no committed offset now, whether it had one or
+    /// not) or the error (an unknown topic or partition). Exits 2 when any
+    /// row is an error (the others are deleted).
     DeleteOffsets {
         /// The group id.
         group: String,
@@ -289,9 +290,17 @@ fn reset(weir: &Weir, args: &ResetArgs, out: &mut impl Write) -> Result<(), Fail
     Ok(())
 }
 
+/// A partition a `--topic` argument names, or a bare topic the directory
+/// does not have with the error saying so.
+type Named = Result<TopicPartition, (String, String)>;
+
 /// The partitions `--topic` arguments name: `TOPIC` for every partition of
-/// the topic, `TOPIC:P,P,...` for those.
-fn named_partitions(weir: &Weir, topics: &[String]) -> Result<Vec<TopicPartition>, Failure> {
+/// the topic, `TOPIC:P,P,...` for those; a bare topic the directory does not
+/// have is an error of its own (the other arguments still count).
+fn named_partitions(
+    weir: &Weir,
+    topics: &[String],
+) -> Result<Vec<Named>, Failure> {
     let mut partitions = Vec::new();
     for arg in topics {
         match arg.rsplit_once(':') {
@@ -307,19 +316,16 @@ fn named_partitions(weir: &Weir, topics: &[String]) -> Result<Vec<TopicPartition
                                 "--topic {arg}: {p:?} is not a partition number (TOPIC:P,P,...)"
                             ))
                         })?;
-                    partitions.push(TopicPartition::new(topic, partition));
+                    partitions.push(Ok(TopicPartition::new(topic, partition)));
                 }
             }
-            None => {
-                let count = weir
-                    .admin()
-                    .describe_topic(arg)
-                    .map_err(client::failure)?
-                    .partitions
-                    .len();
-                let count = i32::try_from(count).unwrap_or(i32::MAX);
-                partitions.extend((0..count).map(|p| TopicPartition::new(arg.as_str(), p)));
-            }
+            None => match weir.admin().describe_topic(arg) {
+                Ok(t) => {
+                    let count = i32::try_from(t.partitions.len()).unwrap_or(i32::MAX);
+                    partitions.extend((0..count).map(|p| Ok(TopicPartition::new(arg.as_str(), p))));
+                }
+                Err(e) => partitions.push(Err((arg.clone(), e.to_string()))),
+            },
         }
     }
     Ok(partitions)
@@ -332,45 +338,62 @@ fn delete_offsets(
     format: Format,
     out: &mut impl Write,
 ) -> Result<(), Failure> {
-    let partitions = named_partitions(weir, topics)?;
-    let outcome = weir
+    let named = named_partitions(weir, topics)?;
+    let known: Vec<TopicPartition> = named
+        .iter()
+        .filter_map(|n| n.as_ref().ok().cloned())
+        .collect();
+    let mut outcome = weir
         .admin()
-        .delete_group_offsets(group, &partitions)
-        .map_err(client::failure)?;
+        .delete_group_offsets(group, &known)
+        .map_err(client::failure)?
+        .into_iter();
+    // (topic, partition, error), in the order the arguments named them.
+    let rows: Vec<(String, Option<i32>, Option<String>)> = named
+        .into_iter()
+        .map(|n| match n {
+            Ok(tp) => {
+                let error = match outcome.next() {
+                    Some((_, Err(e))) => Some(e.to_string()),
+                    _ => None,
+                };
+                (tp.topic, Some(tp.partition), error)
+            }
+            Err((topic, e)) => (topic, None, Some(e)),
+        })
+        .collect();
     if format == Format::Text {
         writeln!(out, "{:<24} {:>9}  STATUS", "TOPIC", "PARTITION")?;
     }
-    let mut failed = 0;
-    for (tp, result) in &outcome {
-        failed += usize::from(result.is_err());
+    let failed = rows.iter().filter(|r| r.2.is_some()).count();
+    for (topic, partition, error) in &rows {
         match format {
             Format::Text => writeln!(
                 out,
                 "{:<24} {:>9}  {}",
-                tp.topic,
-                tp.partition,
-                match result {
-                    Ok(()) => "Successful".to_string(),
-                    Err(e) => format!("Error: {e}"),
-                }
+                topic,
+                partition.map_or_else(|| "-".to_string(), |p| p.to_string()),
+                error
+                    .as_ref()
+                    .map_or_else(|| "Successful".to_string(), |e| format!("Error: {e}"))
             )?,
             Format::Json => writeln!(
                 out,
                 "{}",
                 json!({
                     "group": group,
-                    "topic": tp.topic,
-                    "partition": tp.partition,
-                    "deleted": result.is_ok(),
-                    "error": result.as_ref().err().map(ToString::to_string),
+                    "topic": topic,
+                    "partition": partition,
+                    "deleted": error.is_none(),
+                    "error": error,
                 })
             )?,
         }
     }
     if failed > 0 {
         return Err(Failure::Usage(format!(
-            "{failed} of {} partitions of group {group} kept their offsets",
-            outcome.len()
+            "{failed} of {} rows of group {group} kept their offsets (see above)",
+            rows.len()
         )));
     }
     Ok(())

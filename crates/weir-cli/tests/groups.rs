@@ -562,7 +562,7 @@ fn delete_offsets_deletes_the_named_partitions_and_reports_each() {
         "{text}"
     );
     assert!(
-        String::from_utf8_lossy(&out.stderr).contains("1 of 3 partitions"),
+        String::from_utf8_lossy(&out.stderr).contains("1 of 3 rows"),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
@@ -579,4 +579,49 @@ fn delete_offsets_deletes_the_named_partitions_and_reports_each() {
     );
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("nope"));
+}
+
+/// A bare `--topic` naming a topic the directory does not have is reported
+/// as that topic's error; the other partitions are still deleted (as Kafka's
+/// tool does).
+#[test]
+fn an_unknown_bare_topic_does_not_keep_the_others_from_being_deleted() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    ok(&weir(
+        d,
+        &["topics", "create", "t", "--partitions", "2"],
+        b"",
+    ));
+    let input: String = (0..10).map(|i| format!("k{i}:v{i}\n")).collect();
+    ok(&weir(
+        d,
+        &["produce", "t", "--key-separator", ":"],
+        input.as_bytes(),
+    ));
+    assert_eq!(consume_group(d).len(), 10);
+    let out = weir(
+        d,
+        &[
+            "groups",
+            "delete-offsets",
+            "g",
+            "--topic",
+            "t:0",
+            "--topic",
+            "gone",
+        ],
+        b"",
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("gone"),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    assert!(
+        !consume_group(d).is_empty(),
+        "t-0 kept its offset; stderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }

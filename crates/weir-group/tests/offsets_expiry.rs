@@ -468,3 +468,129 @@ fn an_explicit_expire_timestamp_wins_over_the_retention() {
     clock.set(T0 + 5 * HOUR);
     assert_eq!(expire(&c).offsets, vec![("old".to_string(), tp("t", 1))]);
 }
+
+/// A poll takes its listener before it joins (weir's consumer does); a pass
+/// that removes the Empty group in between wakes that listener, whose slot
+/// nothing would notify again.
+#[test]
+fn a_listener_taken_before_a_pass_removes_the_group_wakes_when_it_goes() {
+    use event_listener::Listener;
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Arc::new(ManualClock::new(T0));
+    let (_logs, c) = open(&dir, &clock);
+    let (id, _) = stable_member(&c, "g");
+    c.leave("g", &id);
+    let listener = c.listen("g");
+    assert_eq!(expire(&c).groups, vec!["g".to_string()]);
+    c.join(
+        "g",
+        JoinOptions {
+            group_instance_id: None,
+            client_id: "late".into(),
+            topics: vec!["t".into()],
+            assignors: vec![AssignorKind::Range],
+            session_timeout: Duration::from_secs(600),
+            rebalance_timeout: Duration::from_secs(600),
+            liveness: None,
+        },
+    )
+    .unwrap();
+    assert!(
+        listener.wait_timeout(Duration::from_millis(500)).is_some(),
+        "the listener was not woken by the join"
+    );
+}
+
+/// A join racing `delete_group` either comes first (the delete is refused)
+/// or joins the group anew: never the slot being deleted, which would leave
+/// its member unknown at its next call. Many listeners slow the delete's
+/// wake-ups, widening the window.
+#[test]
+fn a_join_racing_delete_group_is_not_orphaned() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Arc::new(ManualClock::new(T0));
+    let (logs, c) = open(&dir, &clock);
+    // Many offsets: the delete holds the group's lock long enough for the
+    // joiner to queue on it.
+    logs.create_topic("many", 2000, &[]).unwrap();
+    let many: Vec<(TopicPartition, OffsetAndMetadata)> = (0..2000)
+        .map(|p| (tp("many", p), OffsetAndMetadata::new(1)))
+        .collect();
+    let c = Arc::new(c);
+    let mut orphaned = Vec::new();
+    for round in 0..60 {
+        let group = format!("d{round}");
+        let (id, _) = stable_member(&c, &group);
+        c.leave(&group, &id);
+        c.commit(&group, None, &many).unwrap();
+        // Many waiters on the group: the delete's wake-up, between its
+        // release of the group's lock and `remove_slot`, takes a while.
+        let _waiters: Vec<_> = (0..20_000).map(|_| c.listen(&group)).collect();
+        let barrier = Arc::new(std::sync::Barrier::new(2));
+        let deleter = {
+            let (c, group, barrier) = (Arc::clone(&c), group.clone(), Arc::clone(&barrier));
+            std::thread::spawn(move || {
+                barrier.wait();
+                c.delete_group(&group).is_ok()
+            })
+        };
+        barrier.wait();
+        std::thread::sleep(Duration::from_micros(25 * (round % 80)));
+        let id2 = c
+            .join(
+                &group,
+                JoinOptions {
+                    group_instance_id: None,
+                    client_id: "late".into(),
+                    topics: vec!["t".into()],
+                    assignors: vec![AssignorKind::Range],
+                    session_timeout: Duration::from_secs(600),
+                    rebalance_timeout: Duration::from_secs(600),
+                    liveness: None,
+                },
+            )
+            .unwrap();
+        let deleted = deleter.join().unwrap();
+        if !deleted {
+            // The join came first: clean up for the next round.
+            c.leave(&group, &id2);
+            c.delete_group(&group).unwrap();
+            continue;
+        }
+        if let Err(e) = c.status(&group, &id2, true) {
+            orphaned.push((round, e));
+        }
+    }
+    assert!(
+        orphaned.is_empty(),
+        "{} of 60 orphaned: {:?}",
+        orphaned.len(),
+        orphaned.first()
+    );
+}
+
+/// A group loaded with members that then has a member again and empties in
+/// this process counts from when it emptied, not from the open.
+#[test]
+fn a_group_loaded_with_members_that_empties_again_counts_from_then() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Arc::new(ManualClock::new(T0));
+    let (logs, c) = open(&dir, &clock);
+    let (id, generation) = stable_member(&c, "g");
+    commit(&c, "g", Some((&id, generation)), tp("t", 0));
+    drop(c);
+    drop(logs);
+
+    let (_logs, c) = open(&dir, &clock);
+    clock.advance(2 * HOUR);
+    let (id, _) = stable_member(&c, "g");
+    c.leave("g", &id);
+    clock.advance(HOUR - 1);
+    assert_eq!(
+        expire(&c),
+        ExpiredOffsets::default(),
+        "empty for 1 h - 1 ms"
+    );
+    clock.advance(1);
+    assert_eq!(expire(&c).groups, vec!["g".to_string()]);
+}

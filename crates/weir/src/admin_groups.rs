@@ -311,11 +311,13 @@ impl Admin {
     /// [`WeirError::Group`] with `GroupSubscribedToTopic` or
     /// `UnknownTopicOrPartition`. The deletes are fsynced before this
     /// returns. A consumer of the group with no committed offset for a
-    /// partition starts it per `auto.offset.reset`.
+    /// partition starts it per `auto.offset.reset`. An offset an open
+    /// transaction carries for a partition is committed if the transaction
+    /// commits (Kafka's tombstone discards it).
     ///
     /// # Errors
-    /// [`WeirError::Group`] with `UnknownGroup`; storage errors (nothing is
-    /// deleted then).
+    /// [`WeirError::Group`] with `UnknownGroup`; storage errors (see
+    /// [`GroupCoordinator::delete_offsets`]).
     pub fn delete_group_offsets(
         &self,
         group: &str,

@@ -99,6 +99,12 @@ struct Inner {
     handles: AtomicUsize,
     /// Whether offsets expire in the background of this process.
     offsets_expiry: bool,
+    /// Set once the open (recovery included) is done: offset expiry starts
+    /// only then, so that a transaction recovery completes (committing its
+    /// offsets) before any pass looks at the groups.
+    opened: std::sync::atomic::AtomicBool,
+    /// Offset expiry was started (once per directory).
+    expiry_started: std::sync::atomic::AtomicBool,
 }
 
 /// Kafka's offset expiry settings.
@@ -332,6 +338,8 @@ impl WeirBuilder {
                 timer_stop: Arc::new(TimerStop::default()),
                 handles: AtomicUsize::new(1),
                 offsets_expiry: self.offsets_expiry,
+                opened: std::sync::atomic::AtomicBool::new(false),
+                expiry_started: std::sync::atomic::AtomicBool::new(false),
             }),
         };
         // Deletes a crash or a failure cut short: their committed offsets and
@@ -347,6 +355,17 @@ impl WeirBuilder {
         if !weir.inner.transactions.recover(&weir)? {
             // What could not be ended is tried again from the timeout thread.
             weir.transactions()?;
+        }
+        weir.inner.opened.store(true, Ordering::Release);
+        // A group coordinator the recovery opened starts its expiry now.
+        let opened_coordinator = weir
+            .inner
+            .coordinator
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone();
+        if let Some(c) = opened_coordinator {
+            weir.start_offsets_expiry(&c);
         }
         Ok(weir)
     }
@@ -636,22 +655,33 @@ impl Weir {
         )?);
         *slot = Some(Arc::clone(&c));
         drop(slot);
-        if self.inner.background && self.inner.offsets_expiry {
-            // The first pass here, on the caller's thread: a pass on the
-            // thread holds the `Weir`, and a program that drops its last
-            // handle then must find the directory closed at once, not a
-            // pass later. A failed pass is tried again at the next.
-            let _ = self.expire_offsets_in(&c);
-            let weak = WeakWeir(Arc::downgrade(&self.inner));
-            let stop = Arc::clone(&self.inner.timer_stop);
-            let interval = self.inner.offsets_retention.check_interval;
-            // Without the thread (it could not start), offsets are kept: the
-            // failure costs no data.
-            let _ = std::thread::Builder::new()
-                .name("weir-offsets-expiry".into())
-                .spawn(move || offsets_expiry_loop(&weak, interval, &stop));
+        if self.inner.opened.load(Ordering::Acquire) {
+            self.start_offsets_expiry(&c);
         }
         Ok(c)
+    }
+
+    /// Starts offset expiry for a group coordinator just opened (with
+    /// background threads and `offsets_expiry` on): a first pass on the
+    /// caller's thread, then the background thread.
+    fn start_offsets_expiry(&self, c: &GroupCoordinator) {
+        if !(self.inner.background && self.inner.offsets_expiry)
+            || self.inner.expiry_started.swap(true, Ordering::AcqRel)
+        {
+            return;
+        }
+        // The first pass here, on the caller's thread: a program that opens
+        // a directory past its retention finds the offsets gone at once. A
+        // failed pass is tried again at the next.
+        let _ = self.expire_offsets_in(c);
+        let weak = WeakWeir(Arc::downgrade(&self.inner));
+        let stop = Arc::clone(&self.inner.timer_stop);
+        let interval = self.inner.offsets_retention.check_interval;
+        // Without the thread (it could not start), offsets are kept: the
+        // failure costs no data.
+        let _ = std::thread::Builder::new()
+            .name("weir-offsets-expiry".into())
+            .spawn(move || offsets_expiry_loop(&weak, interval, &stop));
     }
 
     /// Runs one pass of committed-offset expiry now (what runs, with

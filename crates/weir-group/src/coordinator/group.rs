@@ -170,6 +170,10 @@ pub(crate) struct Group {
     /// offsets): a caller that fetched the slot before must fetch the
     /// group's new one.
     pub(crate) removed: bool,
+    /// Loaded from a metadata record that lists members (a process ended
+    /// with them in the group) and not recorded Empty since: the first
+    /// expiry pass records it Empty.
+    pub(crate) loaded_with_members: bool,
 }
 
 impl Group {
@@ -188,6 +192,7 @@ impl Group {
             fenced: VecDeque::new(),
             completion_error: None,
             removed: false,
+            loaded_with_members: false,
         }
     }
 

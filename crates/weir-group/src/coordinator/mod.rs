@@ -117,11 +117,17 @@ impl GroupCoordinator {
     }
 
     fn slot(&self, group: &str) -> Arc<GroupSlot> {
-        let mut groups = lock(&self.groups);
+        self.slot_in(&mut lock(&self.groups), group)
+    }
+
+    /// The group's slot in `groups` (the map, locked), made from its stored
+    /// metadata if it has none.
+    fn slot_in(&self, groups: &mut HashMap<String, Arc<GroupSlot>>, group: &str) -> Arc<GroupSlot> {
         if let Some(s) = groups.get(group) {
             return Arc::clone(s);
         }
         let stored = lock(&self.store.groups).get(group).cloned();
+        let loaded_with_members = stored.as_ref().is_some_and(|s| s.members > 0);
         let (generation, protocol) = stored.map_or((0, None), |s| {
             (
                 // From disk: a negative generation would hand out -1 ("none")
@@ -130,31 +136,43 @@ impl GroupCoordinator {
                 s.protocol.and_then(|p| AssignorKind::from_name(&p).ok()),
             )
         });
+        let mut g = Group::new(group, generation, protocol);
+        g.loaded_with_members = loaded_with_members;
         let slot = Arc::new(GroupSlot {
-            state: Mutex::new(Group::new(group, generation, protocol)),
+            state: Mutex::new(g),
             event: Event::new(),
         });
         groups.insert(group.to_string(), Arc::clone(&slot));
         slot
     }
 
-    /// Takes the group's slot out of the map if `still` holds for its group
-    /// (checked under the map's lock, then the slot's, so that no call can
-    /// slip in between), marking it removed for callers that fetched it
-    /// before; whether it was taken (or there was none).
-    fn remove_slot(&self, group: &str, still: impl FnOnce(&Group) -> bool) -> bool {
+    /// Runs `f` on the group with the coordinator's map of groups locked,
+    /// then the group (its members' sessions expired first): when `f` says
+    /// so, the group's slot is marked removed and taken out of the map in
+    /// the same critical section (a call that fetched the slot before finds
+    /// the mark and fetches the group's new slot), and its waiters are woken.
+    /// Whether it was removed.
+    fn remove_group_if(
+        &self,
+        group: &str,
+        f: impl FnOnce(&mut Group) -> Result<bool, GroupError>,
+    ) -> Result<bool, GroupError> {
         let mut groups = lock(&self.groups);
-        let Some(slot) = groups.get(group).cloned() else {
-            return true;
-        };
+        let slot = self.slot_in(&mut groups, group);
         let mut g = lock(&slot.state);
-        if !still(&g) {
-            return false;
+        g.expire(Instant::now());
+        let remove = f(&mut g)?;
+        if remove {
+            g.removed = true;
+            // Members' sessions that ended just now may have marked the
+            // metadata for writing: the group is gone instead.
+            g.dirty = false;
+            drop(g);
+            groups.remove(group);
+            drop(groups);
+            slot.event.notify(usize::MAX);
         }
-        g.removed = true;
-        drop(g);
-        groups.remove(group);
-        true
+        Ok(remove)
     }
 
     fn counts(&self) -> impl Fn(&str) -> Option<i32> + '_ {
@@ -212,10 +230,13 @@ impl GroupCoordinator {
         // group keeps it for its would-be leader (see `Group::try_complete`).
         g.try_complete(&self.counts());
         if g.dirty {
-            g.dirty = false;
             let value = g.metadata_value(self.logs.clock().now_ms())?;
             self.store
                 .store_group(group, &value, self.logs.clock().now_ms())?;
+            // Only once written: a failed write is tried again at the
+            // group's next call.
+            g.dirty = false;
+            g.loaded_with_members = false;
         }
         let changed = always || before != (g.generation, g.state, g.members.len());
         drop(g);
@@ -490,7 +511,11 @@ impl GroupCoordinator {
                 group: group.to_string(),
             });
         }
-        let target = self.with_group(group, |g, _| {
+        // The check, the tombstones and the removal in one critical section:
+        // a member joining meanwhile either came first (and the delete is
+        // refused) or joins the group anew.
+        let mut target = None;
+        self.remove_group_if(group, |g| {
             // Departed static members count until their session ends: the
             // group is not Empty (Kafka refuses then too).
             let members = g.members_not_expired();
@@ -500,15 +525,12 @@ impl GroupCoordinator {
                     members,
                 });
             }
-            let target = self.store.delete_group(group, self.logs.clock().now_ms())?;
-            // The expiry at the start of this call may have emptied the
-            // group and marked its metadata for writing: written after the
-            // tombstones, it would bring the group back.
-            g.dirty = false;
-            Ok(target)
+            target = Some(self.store.delete_group(group, self.logs.clock().now_ms())?);
+            Ok(true)
         })?;
-        self.remove_slot(group, |_| true);
-        Ok(target)
+        target.ok_or_else(|| GroupError::Storage {
+            reason: format!("group {group}: nothing was deleted"),
+        })
     }
 
     /// Deletes committed offsets of a group (Kafka's `OffsetDelete`,
@@ -523,7 +545,9 @@ impl GroupCoordinator {
     ///
     /// # Errors
     /// [`GroupError::UnknownGroup`]; [`GroupError::Storage`] when
-    /// `__consumer_offsets` cannot be written (then nothing is deleted).
+    /// `__consumer_offsets` cannot be written (nothing is deleted) or
+    /// fsynced (the offsets are gone from this process's view, but the
+    /// delete may not survive a crash).
     pub fn delete_offsets(
         &self,
         group: &str,
@@ -614,7 +638,7 @@ impl GroupCoordinator {
             let removed = self.with_group_notifying(&group, false, |g, _| {
                 self.expire_group(g, candidates, retention_ms, pending)
             });
-            let (expired, remove_group) = match removed {
+            let (expired, candidate) = match removed {
                 Ok(Some(done)) => done,
                 Ok(None) => continue,
                 Err(e) => {
@@ -625,13 +649,29 @@ impl GroupCoordinator {
             };
             out.offsets
                 .extend(expired.into_iter().map(|tp| (group.clone(), tp)));
-            // Unless a member joined since: it keeps the group.
-            if remove_group
-                && self.remove_slot(&group, |g| {
-                    g.state == GroupState::Empty && g.members.is_empty()
-                })
-            {
-                out.groups.push(group);
+            if !candidate {
+                continue;
+            }
+            // Checked again with the group's slot and the map locked (a
+            // member may have joined, or an offset been committed, since).
+            let removed = self.remove_group_if(&group, |g| {
+                let still = !g.dirty
+                    && g.state == GroupState::Empty
+                    && g.members.is_empty()
+                    && !pending(&group, None)
+                    && !self.store.has_offsets(&group);
+                if still {
+                    self.store
+                        .remove(&group, &[], true, self.logs.clock().now_ms())?;
+                }
+                Ok(still)
+            });
+            match removed {
+                Ok(true) => out.groups.push(group),
+                Ok(false) => {}
+                Err(e) => {
+                    first_error.get_or_insert(e);
+                }
             }
         }
         match first_error {
@@ -661,7 +701,7 @@ impl GroupCoordinator {
         // offset's commit; the topics members subscribe to.
         let (shared_base, subscribed): (Option<i64>, Vec<&str>) =
             match (g.state, self.store.stored_group(&group)) {
-                (GroupState::Empty, Some(s)) if s.members > 0 => {
+                (GroupState::Empty, Some(_)) if g.loaded_with_members => {
                     // Its last record lists members a process that ended
                     // took with it. Kafka's coordinator expires loaded
                     // members a session after it loads the group, which then
@@ -669,6 +709,7 @@ impl GroupCoordinator {
                     // coordinator's open, so that later opens keep the base.
                     let value = g.metadata_value(self.opened_ms)?;
                     self.store.store_group(&group, &value, now)?;
+                    g.loaded_with_members = false;
                     (Some(self.opened_ms), Vec::new())
                 }
                 // A record from before Kafka stamped state changes: each
@@ -709,14 +750,8 @@ impl GroupCoordinator {
         // No durability wait: a crash before the tombstones reach the disk
         // only brings the offsets back until the next pass.
         self.store.remove(&group, &expired, false, now)?;
-        let remove_group = g.state == GroupState::Empty
-            && g.members.is_empty()
-            && !pending(&group, None)
-            && !self.store.has_offsets(&group);
-        if remove_group {
-            self.store.remove(&group, &[], true, now)?;
-        }
-        Ok(Some((expired, remove_group)))
+        let candidate = g.state == GroupState::Empty && !self.store.has_offsets(&group);
+        Ok(Some((expired, candidate)))
     }
 }
 
