@@ -297,10 +297,7 @@ type Named = Result<TopicPartition, (String, String)>;
 /// The partitions `--topic` arguments name: `TOPIC` for every partition of
 /// the topic, `TOPIC:P,P,...` for those; a bare topic the directory does not
 /// have is an error of its own (the other arguments still count).
-fn named_partitions(
-    weir: &Weir,
-    topics: &[String],
-) -> Result<Vec<Named>, Failure> {
+fn named_partitions(weir: &Weir, topics: &[String]) -> Result<Vec<Named>, Failure> {
     let mut partitions = Vec::new();
     for arg in topics {
         match arg.rsplit_once(':') {

@@ -18,6 +18,7 @@
 //! | `kafka.consumer.records-lag` | gauge | client-id, topic¹, partition | records-lag |
 //! | `kafka.consumer.records-lag-max` | gauge | client-id | records-lag-max |
 //! | `weir.log.size-bytes`, `weir.log.log-start-offset`, `weir.log.log-end-offset`, `weir.log.segments` | gauge | topic, partition | (broker: Size, LogStartOffset, LogEndOffset, NumLogSegments) |
+//! | `kafka.group-coordinator.offset-expiration-total` | counter | — | (broker: offset-expiration-count / -rate) |
 //!
 //! ¹ The consumer's `topic` label has each `.` of the name replaced by `_`,
 //! as Kafka's consumer tags its fetch metrics (`orders.v1` is `orders_v1`);
@@ -31,9 +32,10 @@
 //! example does). Recording allocates nothing.
 //!
 //! Kafka removes a partition's `records-lag` when the partition leaves the
-//! consumer's assignment; the facade cannot remove a metric, so Weir stops
-//! updating it and it keeps its last value. A recorder that drops metrics
-//! left idle (`metrics-exporter-prometheus`'s `idle_timeout`) removes it.
+//! consumer's assignment; the facade cannot remove a metric, so Weir sets it
+//! to 0 then (no stale lag keeps an alert firing) and stops updating it. A
+//! recorder that drops metrics left idle (`metrics-exporter-prometheus`'s
+//! `idle_timeout`) removes it.
 
 use std::sync::Arc;
 use std::time::Duration;

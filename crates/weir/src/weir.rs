@@ -712,7 +712,11 @@ impl Weir {
             Some(tp) => !transactions.offset_is_stable(group, &tp.topic, tp.partition),
             None => transactions.carries_group(group),
         };
-        Ok(coordinator.expire_offsets(self.inner.offsets_retention.retention, &pending)?)
+        let expired =
+            coordinator.expire_offsets(self.inner.offsets_retention.retention, &pending)?;
+        metrics::counter!("kafka.group-coordinator.offset-expiration-total")
+            .increment(expired.offsets.len() as u64);
+        Ok(expired)
     }
 
     /// The clock partitions use.

@@ -1976,3 +1976,66 @@ fn an_opener_with_expiry_off_does_not_expire_what_the_application_keeps() {
         Some(3)
     );
 }
+
+/// Counts the `kafka.group-coordinator.offset-expiration-total` increments
+/// made on the test's thread.
+struct ExpirationCounter(Arc<std::sync::atomic::AtomicU64>);
+
+impl metrics::Recorder for ExpirationCounter {
+    fn describe_counter(
+        &self,
+        _: metrics::KeyName,
+        _: Option<metrics::Unit>,
+        _: metrics::SharedString,
+    ) {
+    }
+    fn describe_gauge(
+        &self,
+        _: metrics::KeyName,
+        _: Option<metrics::Unit>,
+        _: metrics::SharedString,
+    ) {
+    }
+    fn describe_histogram(
+        &self,
+        _: metrics::KeyName,
+        _: Option<metrics::Unit>,
+        _: metrics::SharedString,
+    ) {
+    }
+    fn register_counter(&self, key: &metrics::Key, _: &metrics::Metadata<'_>) -> metrics::Counter {
+        if key.name() == "kafka.group-coordinator.offset-expiration-total" {
+            metrics::Counter::from_arc(Arc::clone(&self.0))
+        } else {
+            metrics::Counter::noop()
+        }
+    }
+    fn register_gauge(&self, _: &metrics::Key, _: &metrics::Metadata<'_>) -> metrics::Gauge {
+        metrics::Gauge::noop()
+    }
+    fn register_histogram(
+        &self,
+        _: &metrics::Key,
+        _: &metrics::Metadata<'_>,
+    ) -> metrics::Histogram {
+        metrics::Histogram::noop()
+    }
+}
+
+#[test]
+fn expired_offsets_are_counted_in_a_metric() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Arc::new(weir_log::ManualClock::new(1_700_000_000_000));
+    let weir = weir_on_clock(dir.path(), &clock, false);
+    let mut c = consumer(&weir, "standalone", &[]);
+    let offsets: Vec<(TopicPartition, OffsetAndMetadata)> = (0..1)
+        .map(|p| (TopicPartition::new("t", p), OffsetAndMetadata::new(3)))
+        .collect();
+    c.commit_offsets_sync(&offsets).unwrap();
+    clock.advance(2 * HOUR_MS);
+    let count = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let recorder = ExpirationCounter(Arc::clone(&count));
+    let expired = metrics::with_local_recorder(&recorder, || weir.expire_offsets().unwrap());
+    assert_eq!(expired.offsets.len(), 1);
+    assert_eq!(count.load(std::sync::atomic::Ordering::Relaxed), 1);
+}
