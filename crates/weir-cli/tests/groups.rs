@@ -24,10 +24,8 @@ fn consume_group(dir: &Path) -> Vec<String> {
     lines
 }
 
-#[test]
-fn a_group_resumes_where_it_committed_and_its_offsets_can_be_reset() {
-    let dir = tempfile::tempdir().unwrap();
-    let d = dir.path();
+/// Topic `t` of 2 partitions holding 10 keyed records.
+fn topic_of_ten(d: &Path) {
     ok(&weir(
         d,
         &["topics", "create", "t", "--partitions", "2"],
@@ -39,6 +37,13 @@ fn a_group_resumes_where_it_committed_and_its_offsets_can_be_reset() {
         &["produce", "t", "--key-separator", ":"],
         input.as_bytes(),
     ));
+}
+
+#[test]
+fn a_group_resumes_where_it_committed_and_its_offsets_can_be_reset() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    topic_of_ten(d);
 
     assert_eq!(consume_group(d).len(), 10);
     assert!(
@@ -507,17 +512,7 @@ fn the_offsets_topic_is_neither_altered_half_way_nor_deleted() {
 fn delete_offsets_deletes_the_named_partitions_and_reports_each() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    ok(&weir(
-        d,
-        &["topics", "create", "t", "--partitions", "2"],
-        b"",
-    ));
-    let input: String = (0..10).map(|i| format!("k{i}:v{i}\n")).collect();
-    ok(&weir(
-        d,
-        &["produce", "t", "--key-separator", ":"],
-        input.as_bytes(),
-    ));
+    topic_of_ten(d);
     assert_eq!(consume_group(d).len(), 10);
 
     // One partition: only its records are read again.
@@ -588,17 +583,7 @@ fn delete_offsets_deletes_the_named_partitions_and_reports_each() {
 fn an_unknown_bare_topic_does_not_keep_the_others_from_being_deleted() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    ok(&weir(
-        d,
-        &["topics", "create", "t", "--partitions", "2"],
-        b"",
-    ));
-    let input: String = (0..10).map(|i| format!("k{i}:v{i}\n")).collect();
-    ok(&weir(
-        d,
-        &["produce", "t", "--key-separator", ":"],
-        input.as_bytes(),
-    ));
+    topic_of_ten(d);
     assert_eq!(consume_group(d).len(), 10);
     let out = weir(
         d,

@@ -67,25 +67,32 @@ fn committed(c: &GroupCoordinator, group: &str, at: &TopicPartition) -> Option<i
 /// generation.
 fn stable_member(c: &GroupCoordinator, group: &str) -> (String, i32) {
     let id = c
-        .join(
-            group,
-            JoinOptions {
-                group_instance_id: None,
-                client_id: "test".into(),
-                topics: vec!["t".into()],
-                assignors: vec![AssignorKind::Range],
-                session_timeout: Duration::from_secs(600),
-                rebalance_timeout: Duration::from_secs(600),
-                liveness: None,
-            },
-        )
+        .join(group, join_options("test", Duration::from_secs(600)))
         .unwrap();
+    let generation = settle(c, group, &id);
+    (id, generation)
+}
+
+/// A member of `t` in the given session timeout (also its rebalance
+/// timeout), with the range assignor.
+fn join_options(client: &str, session: Duration) -> JoinOptions {
+    JoinOptions {
+        group_instance_id: None,
+        client_id: client.into(),
+        topics: vec!["t".into()],
+        assignors: vec![AssignorKind::Range],
+        session_timeout: session,
+        rebalance_timeout: session,
+        liveness: None,
+    }
+}
+
+/// Polls the only member `id` of `group` until it is Stable; its generation.
+fn settle(c: &GroupCoordinator, group: &str, id: &str) -> i32 {
     for _ in 0..10 {
-        match c.status(group, &id, true).unwrap() {
-            MemberStatus::Stable { generation, .. } => return (id, generation),
-            MemberStatus::Rebalancing => {
-                c.rejoin(group, &id, vec!["t".into()], Vec::new()).unwrap()
-            }
+        match c.status(group, id, true).unwrap() {
+            MemberStatus::Stable { generation, .. } => return generation,
+            MemberStatus::Rebalancing => c.rejoin(group, id, vec!["t".into()], Vec::new()).unwrap(),
             MemberStatus::Waiting => {}
         }
     }
@@ -147,18 +154,7 @@ fn a_stable_group_keeps_the_offsets_of_subscribed_topics_and_loses_the_others() 
     // A rebalancing group keeps everything, subscribed or not.
     commit(&c, "g", Some((&id, generation)), tp("u", 0));
     let second = c
-        .join(
-            "g",
-            JoinOptions {
-                group_instance_id: None,
-                client_id: "test".into(),
-                topics: vec!["t".into()],
-                assignors: vec![AssignorKind::Range],
-                session_timeout: Duration::from_secs(600),
-                rebalance_timeout: Duration::from_secs(600),
-                liveness: None,
-            },
-        )
+        .join("g", join_options("test", Duration::from_secs(600)))
         .unwrap();
     assert_eq!(
         c.describe_group("g").unwrap().state,
@@ -256,26 +252,9 @@ fn a_group_whose_last_member_times_out_during_the_pass_starts_its_retention_then
     let clock = Arc::new(ManualClock::new(T0));
     let (_logs, c) = open(&dir, &clock);
     let id = c
-        .join(
-            "g",
-            JoinOptions {
-                group_instance_id: None,
-                client_id: "test".into(),
-                topics: vec!["t".into()],
-                assignors: vec![AssignorKind::Range],
-                session_timeout: Duration::from_millis(20),
-                rebalance_timeout: Duration::from_millis(20),
-                liveness: None,
-            },
-        )
+        .join("g", join_options("test", Duration::from_millis(20)))
         .unwrap();
-    let generation = loop {
-        match c.status("g", &id, true).unwrap() {
-            MemberStatus::Stable { generation, .. } => break generation,
-            MemberStatus::Rebalancing => c.rejoin("g", &id, vec!["t".into()], Vec::new()).unwrap(),
-            MemberStatus::Waiting => {}
-        }
-    };
+    let generation = settle(&c, "g", &id);
     commit(&c, "g", Some((&id, generation)), tp("t", 0));
     clock.advance(2 * HOUR);
     // The member's session ends (by the monotonic clock) with nobody
@@ -393,19 +372,8 @@ fn a_member_joining_while_a_pass_removes_its_empty_group_is_not_orphaned() {
             let c = Arc::clone(&c);
             let group = group.clone();
             std::thread::spawn(move || {
-                c.join(
-                    &group,
-                    JoinOptions {
-                        group_instance_id: None,
-                        client_id: "late".into(),
-                        topics: vec!["t".into()],
-                        assignors: vec![AssignorKind::Range],
-                        session_timeout: Duration::from_secs(600),
-                        rebalance_timeout: Duration::from_secs(600),
-                        liveness: None,
-                    },
-                )
-                .unwrap()
+                c.join(&group, join_options("late", Duration::from_secs(600)))
+                    .unwrap()
             })
         };
         let id2 = joiner.join().unwrap();
@@ -482,19 +450,8 @@ fn a_listener_taken_before_a_pass_removes_the_group_wakes_when_it_goes() {
     c.leave("g", &id);
     let listener = c.listen("g");
     assert_eq!(expire(&c).groups, vec!["g".to_string()]);
-    c.join(
-        "g",
-        JoinOptions {
-            group_instance_id: None,
-            client_id: "late".into(),
-            topics: vec!["t".into()],
-            assignors: vec![AssignorKind::Range],
-            session_timeout: Duration::from_secs(600),
-            rebalance_timeout: Duration::from_secs(600),
-            liveness: None,
-        },
-    )
-    .unwrap();
+    c.join("g", join_options("late", Duration::from_secs(600)))
+        .unwrap();
     assert!(
         listener.wait_timeout(Duration::from_millis(500)).is_some(),
         "the listener was not woken by the join"
@@ -537,18 +494,7 @@ fn a_join_racing_delete_group_is_not_orphaned() {
         barrier.wait();
         std::thread::sleep(Duration::from_micros(25 * (round % 80)));
         let id2 = c
-            .join(
-                &group,
-                JoinOptions {
-                    group_instance_id: None,
-                    client_id: "late".into(),
-                    topics: vec!["t".into()],
-                    assignors: vec![AssignorKind::Range],
-                    session_timeout: Duration::from_secs(600),
-                    rebalance_timeout: Duration::from_secs(600),
-                    liveness: None,
-                },
-            )
+            .join(&group, join_options("late", Duration::from_secs(600)))
             .unwrap();
         let deleted = deleter.join().unwrap();
         if !deleted {

@@ -1746,16 +1746,23 @@ fn weir_on_clock(
 
 const HOUR_MS: i64 = 3_600_000;
 
+/// A consumer of group `standalone` assigned `tp` (not a member), having
+/// committed offset 3 for it.
+fn standalone_commit(weir: &Weir, tp: &TopicPartition) -> Consumer {
+    let mut c = consumer(weir, "standalone", &[]);
+    c.assign(std::slice::from_ref(tp)).unwrap();
+    c.commit_offsets_sync(&[(tp.clone(), OffsetAndMetadata::new(3))])
+        .unwrap();
+    c
+}
+
 #[test]
 fn committed_offsets_expire_after_offsets_retention_minutes_and_stay_expired() {
     let dir = tempfile::tempdir().unwrap();
     let clock = Arc::new(weir_log::ManualClock::new(1_700_000_000_000));
     let weir = weir_on_clock(dir.path(), &clock, false);
     let tp = TopicPartition::new("t", 0);
-    let mut c = consumer(&weir, "standalone", &[]);
-    c.assign(std::slice::from_ref(&tp)).unwrap();
-    c.commit_offsets_sync(&[(tp.clone(), OffsetAndMetadata::new(3))])
-        .unwrap();
+    let mut c = standalone_commit(&weir, &tp);
 
     clock.advance(HOUR_MS - 1);
     assert!(weir.expire_offsets().unwrap().offsets.is_empty());
@@ -1787,10 +1794,7 @@ fn the_background_thread_expires_offsets_every_check_interval() {
     let clock = Arc::new(weir_log::ManualClock::new(1_700_000_000_000));
     let weir = weir_on_clock(dir.path(), &clock, true);
     let tp = TopicPartition::new("t", 0);
-    let mut c = consumer(&weir, "standalone", &[]);
-    c.assign(std::slice::from_ref(&tp)).unwrap();
-    c.commit_offsets_sync(&[(tp.clone(), OffsetAndMetadata::new(3))])
-        .unwrap();
+    let mut c = standalone_commit(&weir, &tp);
     clock.advance(2 * HOUR_MS);
     let deadline = Instant::now() + LONG;
     while c.committed(std::slice::from_ref(&tp)).unwrap()[0]
@@ -1808,10 +1812,7 @@ fn offsets_an_open_transaction_carries_do_not_expire_until_it_ends() {
     let clock = Arc::new(weir_log::ManualClock::new(1_700_000_000_000));
     let weir = weir_on_clock(dir.path(), &clock, false);
     let tp = TopicPartition::new("t", 0);
-    let mut c = consumer(&weir, "standalone", &[]);
-    c.assign(std::slice::from_ref(&tp)).unwrap();
-    c.commit_offsets_sync(&[(tp.clone(), OffsetAndMetadata::new(3))])
-        .unwrap();
+    let mut c = standalone_commit(&weir, &tp);
     let p = weir
         .producer(&[
             ("transactional.id", "expiry"),
@@ -1877,11 +1878,7 @@ fn offsets_past_their_retention_are_gone_as_soon_as_the_group_coordinator_opens(
     let clock = Arc::new(weir_log::ManualClock::new(1_700_000_000_000));
     let weir = weir_on_clock(dir.path(), &clock, false);
     let tp = TopicPartition::new("t", 0);
-    let mut c = consumer(&weir, "standalone", &[]);
-    c.assign(std::slice::from_ref(&tp)).unwrap();
-    c.commit_offsets_sync(&[(tp.clone(), OffsetAndMetadata::new(3))])
-        .unwrap();
-    drop(c);
+    drop(standalone_commit(&weir, &tp));
     drop(weir);
 
     // A process that starts after the retention ran out: the first pass runs
@@ -2027,11 +2024,7 @@ fn expired_offsets_are_counted_in_a_metric() {
     let dir = tempfile::tempdir().unwrap();
     let clock = Arc::new(weir_log::ManualClock::new(1_700_000_000_000));
     let weir = weir_on_clock(dir.path(), &clock, false);
-    let mut c = consumer(&weir, "standalone", &[]);
-    let offsets: Vec<(TopicPartition, OffsetAndMetadata)> = (0..1)
-        .map(|p| (TopicPartition::new("t", p), OffsetAndMetadata::new(3)))
-        .collect();
-    c.commit_offsets_sync(&offsets).unwrap();
+    let _c = standalone_commit(&weir, &TopicPartition::new("t", 0));
     clock.advance(2 * HOUR_MS);
     let count = Arc::new(std::sync::atomic::AtomicU64::new(0));
     let recorder = ExpirationCounter(Arc::clone(&count));
