@@ -257,7 +257,8 @@ impl PartitionLog {
                 producer_id, epoch, ..
             }) => {
                 w.ongoing.remove(&producer_id);
-                w.producers.marker_written(producer_id, epoch);
+                w.producers
+                    .marker_written(producer_id, epoch, stamped.max_timestamp);
             }
             None => {}
         }

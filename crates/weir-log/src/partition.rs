@@ -371,6 +371,27 @@ impl PartitionLog {
         self.high_watermark.load(Ordering::Acquire)
     }
 
+    /// Forgets the idempotent and transactional producers whose last batch
+    /// (or marker) is `expiration_ms` or more before `now_ms` and that have
+    /// no open transaction here (Kafka's `producer.id.expiration.ms`, which
+    /// `LogDir`'s maintenance thread applies every
+    /// `producer.id.expiration.check.interval.ms`). A forgotten producer's
+    /// next batch is accepted with any sequence, as after a restart. Returns
+    /// how many were forgotten.
+    pub fn expire_producers(&self, now_ms: i64, expiration_ms: i64) -> usize {
+        let mut w = lock(&self.writer);
+        let w = &mut *w;
+        let ongoing = &w.ongoing;
+        w.producers
+            .expire(now_ms, expiration_ms, |pid| ongoing.contains_key(&pid))
+    }
+
+    /// How many producers the partition remembers (for idempotence and
+    /// transactions).
+    pub fn producer_count(&self) -> usize {
+        lock(&self.writer).producers.len()
+    }
+
     /// The offset up to which `read_committed` readers may read (exclusive):
     /// the first offset of the oldest transaction still open here, or the
     /// high watermark when none is (Kafka's last stable offset, LSO); never

@@ -5,7 +5,9 @@
 //!
 //! The state lives in memory. After the log is reopened a producer is unknown
 //! until its next batch, which is then accepted with any sequence, as Kafka
-//! accepts a producer whose state has expired.
+//! accepts a producer whose state has expired. A producer idle for
+//! `producer.id.expiration.ms` is forgotten (see [`ProducerStates::expire`]),
+//! as Kafka forgets it, so that short-lived producers do not pile up.
 
 use std::collections::{HashMap, VecDeque};
 
@@ -29,6 +31,9 @@ struct BatchMetadata {
 struct ProducerEntry {
     epoch: i16,
     batches: VecDeque<BatchMetadata>,
+    /// The max timestamp of its last batch or marker (Kafka's
+    /// `lastTimestamp`): it expires `producer.id.expiration.ms` after it.
+    last_timestamp: i64,
 }
 
 /// What to do with an idempotent batch.
@@ -118,23 +123,49 @@ impl ProducerStates {
     /// producer's (its next batch starts a new sequence at 0), so batches of
     /// the older epoch are fenced from now on, as Kafka's coordinator fences
     /// a producer by ending its transaction with a bumped epoch.
-    pub(crate) fn marker_written(&mut self, producer_id: i64, epoch: i16) {
+    pub(crate) fn marker_written(&mut self, producer_id: i64, epoch: i16, timestamp: i64) {
         match self.producers.get_mut(&producer_id) {
-            Some(entry) if epoch > entry.epoch => {
-                entry.epoch = epoch;
-                entry.batches.clear();
+            Some(entry) => {
+                if epoch > entry.epoch {
+                    entry.epoch = epoch;
+                    entry.batches.clear();
+                }
+                entry.last_timestamp = entry.last_timestamp.max(timestamp);
             }
-            Some(_) => {}
             None => {
                 self.producers.insert(
                     producer_id,
                     ProducerEntry {
                         epoch,
                         batches: VecDeque::with_capacity(BATCHES_TO_RETAIN),
+                        last_timestamp: timestamp,
                     },
                 );
             }
         }
+    }
+
+    /// Forgets the producers whose last batch or marker is
+    /// `expiration_ms` or more before `now_ms` and that have no open
+    /// transaction here (`open(producer id)`), as Kafka's
+    /// `removeExpiredProducers` (`producer.id.expiration.ms`). A forgotten
+    /// producer's next batch is accepted with any sequence. Returns how many
+    /// were forgotten.
+    pub(crate) fn expire(
+        &mut self,
+        now_ms: i64,
+        expiration_ms: i64,
+        open: impl Fn(i64) -> bool,
+    ) -> usize {
+        let before = self.producers.len();
+        self.producers
+            .retain(|pid, e| open(*pid) || now_ms.saturating_sub(e.last_timestamp) < expiration_ms);
+        before - self.producers.len()
+    }
+
+    /// How many producers are known.
+    pub(crate) fn len(&self) -> usize {
+        self.producers.len()
     }
 
     /// Each producer's last batch's last offset.
@@ -163,11 +194,13 @@ impl ProducerStates {
             .or_insert_with(|| ProducerEntry {
                 epoch,
                 batches: VecDeque::with_capacity(BATCHES_TO_RETAIN),
+                last_timestamp: timestamp,
             });
         if epoch != entry.epoch {
             entry.epoch = epoch;
             entry.batches.clear();
         }
+        entry.last_timestamp = timestamp;
         if entry.batches.len() == BATCHES_TO_RETAIN {
             entry.batches.pop_front();
         }

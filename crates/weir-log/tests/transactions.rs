@@ -250,3 +250,52 @@ fn an_entry_after_a_torn_txnindex_tail_stays_aligned() {
     let (log, _) = open(dir.path(), small_config(1 << 20), false, 0);
     assert_eq!(log.aborted_transactions(0, 4), expected);
 }
+
+/// Kafka's `producer.id.expiration.ms`: a producer idle that long is
+/// forgotten (its retry no longer recognised, its next batch taken with any
+/// sequence), unless it has a transaction open here.
+#[test]
+fn idle_producers_expire_but_not_with_an_open_transaction() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = std::sync::Arc::new(weir_log::ManualClock::new(NOW));
+    let (log, _) = open_with_clock(
+        dir.path(),
+        weir_log::LogConfig::default(),
+        true,
+        0,
+        std::sync::Arc::clone(&clock) as std::sync::Arc<dyn weir_log::Clock>,
+    );
+    let day = 86_400_000;
+    let idempotent = |pid: i64, seq: i32| {
+        let mut b = BatchBuilder::new(BatchOptions {
+            producer_id: pid,
+            producer_epoch: 0,
+            base_sequence: seq,
+            ..BatchOptions::default()
+        });
+        b.append(&Record::new("v").with_timestamp(NOW)).unwrap();
+        log.append(b.build().unwrap()).unwrap()
+    };
+    idempotent(5, 0);
+    txn_data(&log, 7, 0, 0, 1);
+    assert_eq!(log.producer_count(), 2);
+
+    assert_eq!(log.expire_producers(NOW + day - 1, day), 0);
+    assert!(idempotent(5, 0).duplicate, "still known: a retry");
+    assert_eq!(log.expire_producers(NOW + day, day), 1, "pid 5 only");
+    assert_eq!(log.producer_count(), 1);
+    // Forgotten: a batch with any sequence is taken, as after a restart.
+    assert!(!idempotent(5, 40).duplicate);
+
+    // Its transaction ended, pid 7 expires like any other, a day after its
+    // marker.
+    clock.set(NOW + 3 * day);
+    log.append_txn_marker(7, 0, true, 0).unwrap();
+    assert_eq!(
+        log.expire_producers(NOW + 4 * day - 1, day),
+        1,
+        "pid 5 again"
+    );
+    assert_eq!(log.expire_producers(NOW + 4 * day, day), 1);
+    assert_eq!(log.producer_count(), 0);
+}

@@ -239,6 +239,29 @@ impl WeirBuilder {
         self
     }
 
+    /// How long a producer (idempotent or transactional) with no open
+    /// transaction is remembered by each partition after its last batch
+    /// (Kafka's `producer.id.expiration.ms`, 1 day by default): a retry
+    /// later than that is no longer recognised as a duplicate. Any duration
+    /// of at least a millisecond.
+    #[must_use]
+    pub fn producer_id_expiration(mut self, expiration: Duration) -> Self {
+        self.options.producer_id_expiration_ms = i64::try_from(expiration.as_millis())
+            .unwrap_or(i64::MAX)
+            .max(1);
+        self
+    }
+
+    /// How often the maintenance thread forgets expired producers (Kafka's
+    /// `producer.id.expiration.check.interval.ms`, 10 minutes by default).
+    #[must_use]
+    pub fn producer_id_expiration_check_interval(mut self, interval: Duration) -> Self {
+        self.options.producer_id_expiration_check_interval_ms = u64::try_from(interval.as_millis())
+            .unwrap_or(u64::MAX)
+            .max(1);
+        self
+    }
+
     /// How long committed offsets outlive their group (Kafka's
     /// `offsets.retention.minutes`, 7 days by default): see
     /// [`Weir::expire_offsets`]. Kafka takes whole minutes; any duration of

@@ -1296,3 +1296,36 @@ fn gzip_level_1_batches_stay_under_max_message_bytes() {
         assert_eq!(weir.partition(topic, 0).unwrap().high_watermark(), n as i64);
     }
 }
+
+/// Partitions forget a producer `producer.id.expiration.ms` after its last
+/// batch (the maintenance thread checks every
+/// `producer.id.expiration.check.interval.ms`), so short-lived producers do
+/// not pile up in memory.
+#[test]
+fn partitions_forget_producers_idle_past_their_expiration() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Arc::new(weir_log::ManualClock::new(1_700_000_000_000));
+    let weir = Weir::builder(dir.path())
+        .clock(Arc::clone(&clock) as Arc<dyn weir_log::Clock>)
+        .producer_id_expiration(Duration::from_secs(60))
+        .producer_id_expiration_check_interval(Duration::from_millis(1))
+        .open()
+        .unwrap();
+    weir.admin().create_topic("t", 1, &[]).unwrap();
+    for _ in 0..3 {
+        let p = weir.producer(&[]).unwrap();
+        p.send(ProducerRecord::new("t", "v"))
+            .unwrap()
+            .wait()
+            .unwrap();
+        p.close();
+    }
+    let log = weir.partition("t", 0).unwrap();
+    assert_eq!(log.producer_count(), 3, "one idempotent producer each");
+    clock.advance(60_000);
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while log.producer_count() > 0 {
+        assert!(std::time::Instant::now() < deadline, "never forgotten");
+        thread::sleep(Duration::from_millis(10));
+    }
+}

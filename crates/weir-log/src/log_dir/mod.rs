@@ -84,6 +84,13 @@ pub struct LogDirOptions {
     /// recovery cuts it (see `weir repair`, and
     /// [`crate::OpenOptions::damaged_segments_to`]).
     pub damaged_segments_to: Option<PathBuf>,
+    /// How long a producer (idempotent or transactional) is remembered after
+    /// its last batch when it has no open transaction (Kafka's
+    /// `producer.id.expiration.ms`, 1 day).
+    pub producer_id_expiration_ms: i64,
+    /// How often the maintenance thread forgets expired producers (Kafka's
+    /// `producer.id.expiration.check.interval.ms`, 10 minutes).
+    pub producer_id_expiration_check_interval_ms: u64,
 }
 
 impl Default for LogDirOptions {
@@ -94,6 +101,8 @@ impl Default for LogDirOptions {
             background_thread: true,
             checkpoint_interval_ms: 60_000,
             damaged_segments_to: None,
+            producer_id_expiration_ms: 86_400_000,
+            producer_id_expiration_check_interval_ms: 600_000,
         }
     }
 }

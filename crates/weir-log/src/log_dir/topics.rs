@@ -346,6 +346,7 @@ impl Inner {
     pub(super) fn maintenance_loop(&self) {
         let tick = Duration::from_millis(200);
         let mut last_checkpoint = std::time::Instant::now();
+        let mut last_producer_expiry = std::time::Instant::now();
         let (m, cv) = &self.stop;
         loop {
             {
@@ -367,6 +368,16 @@ impl Inner {
                     // Errors latch in the partition; appends report them.
                     let _ = log.flush_if_due(now);
                 }
+            }
+            if last_producer_expiry.elapsed()
+                >= Duration::from_millis(self.options.producer_id_expiration_check_interval_ms)
+            {
+                for t in &topics {
+                    for log in t.partitions() {
+                        log.expire_producers(now, self.options.producer_id_expiration_ms);
+                    }
+                }
+                last_producer_expiry = std::time::Instant::now();
             }
             if last_checkpoint.elapsed()
                 >= Duration::from_millis(self.options.checkpoint_interval_ms)
