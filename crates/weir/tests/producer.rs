@@ -1329,3 +1329,93 @@ fn partitions_forget_producers_idle_past_their_expiration() {
         thread::sleep(Duration::from_millis(10));
     }
 }
+
+/// Holds the `kafka.producer.buffer-available-bytes` gauge of the producers
+/// created under it.
+struct BufferGauge(Arc<AtomicU64>);
+
+impl metrics::Recorder for BufferGauge {
+    fn describe_counter(
+        &self,
+        _: metrics::KeyName,
+        _: Option<metrics::Unit>,
+        _: metrics::SharedString,
+    ) {
+    }
+    fn describe_gauge(
+        &self,
+        _: metrics::KeyName,
+        _: Option<metrics::Unit>,
+        _: metrics::SharedString,
+    ) {
+    }
+    fn describe_histogram(
+        &self,
+        _: metrics::KeyName,
+        _: Option<metrics::Unit>,
+        _: metrics::SharedString,
+    ) {
+    }
+    fn register_counter(&self, _: &metrics::Key, _: &metrics::Metadata<'_>) -> metrics::Counter {
+        metrics::Counter::noop()
+    }
+    fn register_gauge(&self, key: &metrics::Key, _: &metrics::Metadata<'_>) -> metrics::Gauge {
+        if key.name() == "kafka.producer.buffer-available-bytes" {
+            metrics::Gauge::from_arc(Arc::clone(&self.0))
+        } else {
+            metrics::Gauge::noop()
+        }
+    }
+    fn register_histogram(
+        &self,
+        _: &metrics::Key,
+        _: &metrics::Metadata<'_>,
+    ) -> metrics::Histogram {
+        metrics::Histogram::noop()
+    }
+}
+
+/// Threads taking and giving back `buffer.memory` at once leave
+/// `buffer-available-bytes` at the whole buffer once everything is
+/// delivered (each change moves the gauge by its own amount).
+#[test]
+fn buffer_available_bytes_returns_to_the_whole_buffer() {
+    let (_dir, weir) = weir();
+    weir.admin().create_topic("t", 4, &[]).unwrap();
+    let gauge = Arc::new(AtomicU64::new(0));
+    let producer = metrics::with_local_recorder(&BufferGauge(Arc::clone(&gauge)), || {
+        weir.producer(&[
+            ("linger.ms", "0"),
+            ("batch.size", "1024"),
+            ("buffer.memory", "1000000"),
+        ])
+        .unwrap()
+    });
+    let value = || f64::from_bits(gauge.load(Ordering::Relaxed));
+    assert_eq!(value(), 1_000_000.0);
+    let threads: Vec<_> = (0..4)
+        .map(|t| {
+            let p = producer.clone();
+            thread::spawn(move || {
+                for i in 0..2_000 {
+                    p.send(ProducerRecord::new("t", vec![b'x'; 100]).key(format!("{t}-{i}")))
+                        .unwrap();
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    producer.flush();
+    // A batch's memory is given back just after its delivery completes.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while value() != 1_000_000.0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "buffer-available-bytes stayed at {}",
+            value()
+        );
+        thread::sleep(Duration::from_millis(1));
+    }
+}

@@ -128,7 +128,7 @@ impl Shared {
     pub(super) fn try_reserve(&self, n: u64) -> bool {
         let taken = self.memory.try_reserve(n);
         if taken {
-            self.report_available();
+            self.metrics.buffer_taken(n);
         }
         taken
     }
@@ -141,9 +141,8 @@ impl Shared {
 
     pub(super) fn release(&self, n: u64) {
         let m = &self.memory;
-        let before = m.used.fetch_sub(n, Ordering::AcqRel);
-        self.metrics
-            .buffer_available(m.limit.saturating_sub(before.saturating_sub(n)));
+        m.used.fetch_sub(n, Ordering::AcqRel);
+        self.metrics.buffer_released(n);
         if m.waiting.load(Ordering::Acquire) > 0 {
             let _g = lock(&m.lock);
             m.cv.notify_all();
