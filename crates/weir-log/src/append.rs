@@ -252,6 +252,7 @@ impl PartitionLog {
         match txn {
             Some(TxnRole::Data { producer_id }) => {
                 w.ongoing.entry(producer_id).or_insert(base_offset);
+                w.producers.mark_transactional(producer_id);
             }
             Some(TxnRole::Marker {
                 producer_id, epoch, ..

@@ -34,6 +34,12 @@ struct ProducerEntry {
     /// The max timestamp of its last batch or marker (Kafka's
     /// `lastTimestamp`): it expires `producer.id.expiration.ms` after it.
     last_timestamp: i64,
+    /// It wrote a transactional batch or a marker here: never expired, since
+    /// its epoch is what fences a zombie of an older epoch (Kafka checks
+    /// such a batch with the coordinator, KIP-890; here the partition's
+    /// epoch is the check). Transactional ids keep their producer id across
+    /// epochs, so these do not pile up.
+    transactional: bool,
 }
 
 /// What to do with an idempotent batch.
@@ -131,6 +137,7 @@ impl ProducerStates {
                     entry.batches.clear();
                 }
                 entry.last_timestamp = entry.last_timestamp.max(timestamp);
+                entry.transactional = true;
             }
             None => {
                 self.producers.insert(
@@ -139,18 +146,27 @@ impl ProducerStates {
                         epoch,
                         batches: VecDeque::with_capacity(BATCHES_TO_RETAIN),
                         last_timestamp: timestamp,
+                        transactional: true,
                     },
                 );
             }
         }
     }
 
-    /// Forgets the producers whose last batch or marker is
-    /// `expiration_ms` or more before `now_ms` and that have no open
-    /// transaction here (`open(producer id)`), as Kafka's
-    /// `removeExpiredProducers` (`producer.id.expiration.ms`). A forgotten
-    /// producer's next batch is accepted with any sequence. Returns how many
-    /// were forgotten.
+    /// Notes that `producer_id` wrote a transactional batch (see
+    /// `ProducerEntry::transactional`).
+    pub(crate) fn mark_transactional(&mut self, producer_id: i64) {
+        if let Some(entry) = self.producers.get_mut(&producer_id) {
+            entry.transactional = true;
+        }
+    }
+
+    /// Forgets the idempotent producers whose last batch is `expiration_ms`
+    /// or more before `now_ms`, as Kafka's `removeExpiredProducers`
+    /// (`producer.id.expiration.ms`); transactional ones stay (their epoch
+    /// fences zombies), and so does any with an open transaction here
+    /// (`open(producer id)`). A forgotten producer's next batch is accepted
+    /// with any sequence. Returns how many were forgotten.
     pub(crate) fn expire(
         &mut self,
         now_ms: i64,
@@ -158,8 +174,13 @@ impl ProducerStates {
         open: impl Fn(i64) -> bool,
     ) -> usize {
         let before = self.producers.len();
-        self.producers
-            .retain(|pid, e| open(*pid) || now_ms.saturating_sub(e.last_timestamp) < expiration_ms);
+        self.producers.retain(|pid, e| {
+            now_ms.saturating_sub(e.last_timestamp) < expiration_ms || e.transactional || open(*pid)
+        });
+        // Give the memory back: forgetting producers is what this is for.
+        if self.producers.len() < self.producers.capacity() / 4 {
+            self.producers.shrink_to(self.producers.len() * 2);
+        }
         before - self.producers.len()
     }
 
@@ -195,6 +216,7 @@ impl ProducerStates {
                 epoch,
                 batches: VecDeque::with_capacity(BATCHES_TO_RETAIN),
                 last_timestamp: timestamp,
+                transactional: false,
             });
         if epoch != entry.epoch {
             entry.epoch = epoch;

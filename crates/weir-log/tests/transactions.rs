@@ -287,15 +287,43 @@ fn idle_producers_expire_but_not_with_an_open_transaction() {
     // Forgotten: a batch with any sequence is taken, as after a restart.
     assert!(!idempotent(5, 40).duplicate);
 
-    // Its transaction ended, pid 7 expires like any other, a day after its
-    // marker.
+    // Its transaction ended, pid 7 still stays: its epoch is what fences a
+    // zombie of an older one.
     clock.set(NOW + 3 * day);
     log.append_txn_marker(7, 0, true, 0).unwrap();
-    assert_eq!(
-        log.expire_producers(NOW + 4 * day - 1, day),
-        1,
-        "pid 5 again"
+    assert_eq!(log.expire_producers(NOW + 10 * day, day), 1, "pid 5 again");
+    assert_eq!(log.producer_count(), 1);
+}
+
+/// A producer the coordinator fenced (an ABORT at the next epoch) stays
+/// fenced however long it idles: its zombie's batch at the old epoch would
+/// otherwise open a transaction nobody ends, holding read_committed readers.
+#[test]
+fn a_fenced_transactional_producer_stays_fenced_past_the_expiration() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = std::sync::Arc::new(weir_log::ManualClock::new(NOW));
+    let (log, _) = open_with_clock(
+        dir.path(),
+        weir_log::LogConfig::default(),
+        true,
+        0,
+        std::sync::Arc::clone(&clock) as std::sync::Arc<dyn weir_log::Clock>,
     );
-    assert_eq!(log.expire_producers(NOW + 4 * day, day), 1);
-    assert_eq!(log.producer_count(), 0);
+    let day = 86_400_000;
+    txn_data(&log, 7, 0, 0, 1);
+    // The coordinator times the transaction out: abort with the next epoch.
+    log.append_txn_marker(7, 1, false, 0).unwrap();
+    assert!(matches!(
+        try_txn_data(&log, 7, 0, 1, 1),
+        Err(LogError::ProducerFenced { .. })
+    ));
+    clock.set(NOW + day);
+    assert_eq!(log.expire_producers(NOW + day, day), 0);
+    let zombie = try_txn_data(&log, 7, 0, 1, 1);
+    assert!(
+        matches!(zombie, Err(LogError::ProducerFenced { .. })),
+        "zombie accepted at {zombie:?}; LSO {}, HW {}",
+        log.last_stable_offset(),
+        log.high_watermark()
+    );
 }

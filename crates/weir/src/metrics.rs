@@ -109,18 +109,6 @@ impl ProducerMetrics {
     pub(crate) fn buffer_available(&self, bytes: u64) {
         self.buffer_available.set(bytes as f64);
     }
-
-    /// `bytes` of `buffer.memory` taken: the gauge moves by the difference,
-    /// so concurrent takes and releases cannot leave it set out of order.
-    pub(crate) fn buffer_taken(&self, bytes: u64) {
-        self.buffer_available.decrement(bytes as f64);
-    }
-
-    /// `bytes` of `buffer.memory` given back (see
-    /// [`buffer_taken`](Self::buffer_taken)).
-    pub(crate) fn buffer_released(&self, bytes: u64) {
-        self.buffer_available.increment(bytes as f64);
-    }
 }
 
 /// A consumer's metric handles.

@@ -1419,3 +1419,27 @@ fn buffer_available_bytes_returns_to_the_whole_buffer() {
         thread::sleep(Duration::from_millis(1));
     }
 }
+
+/// Two producers sharing a `client.id` share the gauge: it shows one of
+/// their readings, never more than `buffer.memory`.
+#[test]
+fn a_shared_client_id_never_pushes_buffer_available_bytes_past_the_buffer() {
+    let (_dir, weir) = weir();
+    weir.admin().create_topic("t", 1, &[]).unwrap();
+    let gauge = Arc::new(AtomicU64::new(0));
+    let recorder = BufferGauge(Arc::clone(&gauge));
+    let config = [
+        ("client.id", "same"),
+        ("linger.ms", "60000"),
+        ("buffer.memory", "1000000"),
+    ];
+    let a = metrics::with_local_recorder(&recorder, || weir.producer(&config).unwrap());
+    a.send(ProducerRecord::new("t", "v")).unwrap();
+    let value = || f64::from_bits(gauge.load(Ordering::Relaxed));
+    assert!(value() < 1_000_000.0);
+    let b = metrics::with_local_recorder(&recorder, || weir.producer(&config).unwrap());
+    a.flush();
+    drop(b);
+    drop(a);
+    assert_eq!(value(), 1_000_000.0);
+}

@@ -176,6 +176,7 @@ impl Producer {
                     lock: Mutex::new(()),
                     cv: Condvar::new(),
                     limit: config.buffer_memory,
+                    gauge: Mutex::new(()),
                 },
                 outstanding: Mutex::new(HashMap::new()),
                 metrics,

@@ -53,6 +53,10 @@ pub(super) struct Memory {
     pub(super) lock: Mutex<()>,
     pub(super) cv: Condvar,
     pub(super) limit: u64,
+    /// Held while `buffer-available-bytes` is read from `used` and set:
+    /// the last value set is then the latest reading, whatever the order in
+    /// which threads took and gave back memory.
+    pub(super) gauge: Mutex<()>,
 }
 
 impl Memory {
@@ -128,21 +132,22 @@ impl Shared {
     pub(super) fn try_reserve(&self, n: u64) -> bool {
         let taken = self.memory.try_reserve(n);
         if taken {
-            self.metrics.buffer_taken(n);
+            self.report_available();
         }
         taken
     }
 
     pub(super) fn report_available(&self) {
         let m = &self.memory;
+        let _reading = lock(&m.gauge);
         self.metrics
-            .buffer_available(m.limit.saturating_sub(m.used.load(Ordering::Relaxed)));
+            .buffer_available(m.limit.saturating_sub(m.used.load(Ordering::Acquire)));
     }
 
     pub(super) fn release(&self, n: u64) {
         let m = &self.memory;
         m.used.fetch_sub(n, Ordering::AcqRel);
-        self.metrics.buffer_released(n);
+        self.report_available();
         if m.waiting.load(Ordering::Acquire) > 0 {
             let _g = lock(&m.lock);
             m.cv.notify_all();
