@@ -29,9 +29,12 @@
 //! (Kafka's classic protocol): members join, rebalance and commit through it,
 //! and it keeps its state in `__consumer_offsets`, which it creates, replays at
 //! open and appends to. Commits wait for their fsync, and members waiting for
-//! a rebalance block on its events: call it from threads that may block. Committed
-//! offsets do not expire (Kafka's `offsets.retention.minutes` is not applied):
-//! a group's offsets stay until the group or the topic is deleted.
+//! a rebalance block on its events: call it from threads that may block.
+//! Committed offsets expire by Kafka's rules when
+//! [`GroupCoordinator::expire_offsets`] runs (the `weir` crate runs it every
+//! `offsets.retention.check.interval.ms`), and
+//! [`GroupCoordinator::delete_offsets`] deletes some of a group's offsets
+//! (Kafka's `OffsetDelete`).
 //!
 //! ```
 //! use std::collections::BTreeMap;
