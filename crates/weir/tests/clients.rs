@@ -2211,3 +2211,41 @@ fn seeking_past_a_damaged_batch_one_offset_at_a_time_gets_past_it() {
     assert_eq!(named, [0, 1, 2, 3, 4]);
     assert_eq!(first, 5);
 }
+
+#[test]
+fn partitions_for_and_list_topics_describe_the_data_directory_as_kafkas_metadata() {
+    let dir = tempfile::tempdir().unwrap();
+    let weir = Weir::open(dir.path()).unwrap();
+    weir.admin().create_topic("orders", 3, &[]).unwrap();
+    let consumer = weir.consumer(&[("group.id", "g")]).unwrap();
+    assert_eq!(
+        consumer.partitions_for("orders").unwrap(),
+        (0..3)
+            .map(|p| TopicPartition::new("orders", p))
+            .collect::<Vec<_>>()
+    );
+    // An unknown topic has no partitions (Kafka's partitionsFor: empty).
+    assert!(consumer.partitions_for("nope").unwrap().is_empty());
+    assert!(weir.topic("nope").is_err(), "and it was not created");
+    let topics = consumer.list_topics();
+    assert_eq!(topics["orders"].len(), 3);
+    assert!(!topics.contains_key("nope"));
+
+    // With allow.auto.create.topics (and a directory that creates topics),
+    // asking creates it, as Kafka's metadata request does.
+    drop(consumer);
+    drop(weir);
+    let weir = Weir::builder(dir.path())
+        .auto_create_topics(2, &[])
+        .open()
+        .unwrap();
+    let consumer = weir
+        .consumer(&[("group.id", "g"), ("allow.auto.create.topics", "true")])
+        .unwrap();
+    assert_eq!(consumer.partitions_for("fresh").unwrap().len(), 2);
+    assert!(consumer.list_topics().contains_key("fresh"));
+    // A name Kafka would refuse is an error naming it, as Kafka's
+    // InvalidTopicException.
+    let err = consumer.partitions_for("bad name!").unwrap_err();
+    assert!(err.to_string().contains("bad name!"), "{err}");
+}

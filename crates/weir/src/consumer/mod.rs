@@ -254,6 +254,47 @@ impl Consumer {
         self.assign(&tps)
     }
 
+    /// The partitions of `topic` (Kafka's `partitionsFor`): none for a topic
+    /// the data directory does not have, unless `allow.auto.create.topics`
+    /// (and the data directory) create it, as Kafka's metadata request does.
+    ///
+    /// # Errors
+    /// An invalid topic name; a failed auto-creation.
+    pub fn partitions_for(&self, topic: &str) -> Result<Vec<TopicPartition>, WeirError> {
+        match self
+            .weir
+            .topic_or_create(topic, self.config.allow_auto_create_topics)
+        {
+            Ok(t) => Ok((0..t.partition_count())
+                .map(|p| TopicPartition::new(topic, i32::try_from(p).unwrap_or(i32::MAX)))
+                .collect()),
+            Err(WeirError::Log(e)) if matches!(*e, weir_log::LogError::UnknownTopic { .. }) => {
+                Ok(Vec::new())
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Every topic of the data directory with its partitions (Kafka's
+    /// `listTopics`), internal ones (`__consumer_offsets`) included, as
+    /// Kafka's metadata lists them.
+    pub fn list_topics(&self) -> std::collections::BTreeMap<String, Vec<TopicPartition>> {
+        self.weir
+            .log_dir()
+            .topics()
+            .into_iter()
+            .map(|t| {
+                let name = t.name().to_string();
+                let partitions = (0..t.partition_count())
+                    .map(|p| {
+                        TopicPartition::new(name.as_str(), i32::try_from(p).unwrap_or(i32::MAX))
+                    })
+                    .collect();
+                (name, partitions)
+            })
+            .collect()
+    }
+
     /// A partition's log; its topic is auto-created only if
     /// `allow.auto.create.topics` (and the data directory) allow it.
     fn log_of(&self, tp: &TopicPartition) -> Result<Arc<PartitionLog>, WeirError> {
