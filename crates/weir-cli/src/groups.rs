@@ -316,9 +316,9 @@ fn named_partitions(weir: &Weir, topics: &[String]) -> Result<Vec<Named>, Failur
                     partitions.push(Ok(TopicPartition::new(topic, partition)));
                 }
             }
-            None => match weir.admin().describe_topic(arg) {
+            None => match weir.topic(arg) {
                 Ok(t) => {
-                    let count = i32::try_from(t.partitions.len()).unwrap_or(i32::MAX);
+                    let count = i32::try_from(t.partition_count()).unwrap_or(i32::MAX);
                     partitions.extend((0..count).map(|p| Ok(TopicPartition::new(arg.as_str(), p))));
                 }
                 Err(e) => partitions.push(Err((arg.clone(), e.to_string()))),

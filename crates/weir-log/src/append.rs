@@ -258,8 +258,7 @@ impl PartitionLog {
                 producer_id, epoch, ..
             }) => {
                 w.ongoing.remove(&producer_id);
-                w.producers
-                    .marker_written(producer_id, epoch, stamped.max_timestamp);
+                w.producers.marker_written(producer_id, epoch);
             }
             None => {}
         }

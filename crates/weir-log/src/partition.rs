@@ -371,19 +371,15 @@ impl PartitionLog {
         self.high_watermark.load(Ordering::Acquire)
     }
 
-    /// Forgets the idempotent and transactional producers whose last batch
-    /// (or marker) is `expiration_ms` or more before `now_ms` and that have
-    /// no open transaction here (Kafka's `producer.id.expiration.ms`, which
+    /// Forgets the idempotent producers whose last batch is `expiration_ms`
+    /// or more before `now_ms` (Kafka's `producer.id.expiration.ms`, which
     /// `LogDir`'s maintenance thread applies every
-    /// `producer.id.expiration.check.interval.ms`). A forgotten producer's
-    /// next batch is accepted with any sequence, as after a restart. Returns
-    /// how many were forgotten.
+    /// `producer.id.expiration.check.interval.ms`); transactional producers
+    /// stay, their epoch fencing zombies. A forgotten producer's next batch is
+    /// accepted with any sequence, as after a restart. Returns how many were
+    /// forgotten.
     pub fn expire_producers(&self, now_ms: i64, expiration_ms: i64) -> usize {
-        let mut w = lock(&self.writer);
-        let w = &mut *w;
-        let ongoing = &w.ongoing;
-        w.producers
-            .expire(now_ms, expiration_ms, |pid| ongoing.contains_key(&pid))
+        lock(&self.writer).producers.expire(now_ms, expiration_ms)
     }
 
     /// How many producers the partition remembers (for idempotence and

@@ -129,14 +129,13 @@ impl ProducerStates {
     /// producer's (its next batch starts a new sequence at 0), so batches of
     /// the older epoch are fenced from now on, as Kafka's coordinator fences
     /// a producer by ending its transaction with a bumped epoch.
-    pub(crate) fn marker_written(&mut self, producer_id: i64, epoch: i16, timestamp: i64) {
+    pub(crate) fn marker_written(&mut self, producer_id: i64, epoch: i16) {
         match self.producers.get_mut(&producer_id) {
             Some(entry) => {
                 if epoch > entry.epoch {
                     entry.epoch = epoch;
                     entry.batches.clear();
                 }
-                entry.last_timestamp = entry.last_timestamp.max(timestamp);
                 entry.transactional = true;
             }
             None => {
@@ -145,7 +144,8 @@ impl ProducerStates {
                     ProducerEntry {
                         epoch,
                         batches: VecDeque::with_capacity(BATCHES_TO_RETAIN),
-                        last_timestamp: timestamp,
+                        // Not read: a transactional entry never expires.
+                        last_timestamp: 0,
                         transactional: true,
                     },
                 );
@@ -164,18 +164,13 @@ impl ProducerStates {
     /// Forgets the idempotent producers whose last batch is `expiration_ms`
     /// or more before `now_ms`, as Kafka's `removeExpiredProducers`
     /// (`producer.id.expiration.ms`); transactional ones stay (their epoch
-    /// fences zombies), and so does any with an open transaction here
-    /// (`open(producer id)`). A forgotten producer's next batch is accepted
-    /// with any sequence. Returns how many were forgotten.
-    pub(crate) fn expire(
-        &mut self,
-        now_ms: i64,
-        expiration_ms: i64,
-        open: impl Fn(i64) -> bool,
-    ) -> usize {
+    /// fences zombies; a producer with a transaction open here is one). A
+    /// forgotten producer's next batch is accepted with any sequence. Returns
+    /// how many were forgotten.
+    pub(crate) fn expire(&mut self, now_ms: i64, expiration_ms: i64) -> usize {
         let before = self.producers.len();
-        self.producers.retain(|pid, e| {
-            now_ms.saturating_sub(e.last_timestamp) < expiration_ms || e.transactional || open(*pid)
+        self.producers.retain(|_, e| {
+            e.transactional || now_ms.saturating_sub(e.last_timestamp) < expiration_ms
         });
         // Give the memory back: forgetting producers is what this is for.
         if self.producers.len() < self.producers.capacity() / 4 {

@@ -251,20 +251,26 @@ fn an_entry_after_a_torn_txnindex_tail_stays_aligned() {
     assert_eq!(log.aborted_transactions(0, 4), expected);
 }
 
+/// A log on a clock the test drives, reading `NOW`.
+fn on_a_clock(dir: &std::path::Path) -> (PartitionLog, std::sync::Arc<weir_log::ManualClock>) {
+    let clock = std::sync::Arc::new(weir_log::ManualClock::new(NOW));
+    let (log, _) = open_with_clock(
+        dir,
+        weir_log::LogConfig::default(),
+        true,
+        0,
+        std::sync::Arc::clone(&clock) as std::sync::Arc<dyn weir_log::Clock>,
+    );
+    (log, clock)
+}
+
 /// Kafka's `producer.id.expiration.ms`: a producer idle that long is
 /// forgotten (its retry no longer recognised, its next batch taken with any
 /// sequence), unless it has a transaction open here.
 #[test]
 fn idle_producers_expire_but_not_with_an_open_transaction() {
     let dir = tempfile::tempdir().unwrap();
-    let clock = std::sync::Arc::new(weir_log::ManualClock::new(NOW));
-    let (log, _) = open_with_clock(
-        dir.path(),
-        weir_log::LogConfig::default(),
-        true,
-        0,
-        std::sync::Arc::clone(&clock) as std::sync::Arc<dyn weir_log::Clock>,
-    );
+    let (log, clock) = on_a_clock(dir.path());
     let day = 86_400_000;
     let idempotent = |pid: i64, seq: i32| {
         let mut b = BatchBuilder::new(BatchOptions {
@@ -301,14 +307,7 @@ fn idle_producers_expire_but_not_with_an_open_transaction() {
 #[test]
 fn a_fenced_transactional_producer_stays_fenced_past_the_expiration() {
     let dir = tempfile::tempdir().unwrap();
-    let clock = std::sync::Arc::new(weir_log::ManualClock::new(NOW));
-    let (log, _) = open_with_clock(
-        dir.path(),
-        weir_log::LogConfig::default(),
-        true,
-        0,
-        std::sync::Arc::clone(&clock) as std::sync::Arc<dyn weir_log::Clock>,
-    );
+    let (log, clock) = on_a_clock(dir.path());
     let day = 86_400_000;
     txn_data(&log, 7, 0, 0, 1);
     // The coordinator times the transaction out: abort with the next epoch.

@@ -82,9 +82,6 @@ struct Inner {
     /// Kafka's `offsets.retention.minutes` and
     /// `offsets.retention.check.interval.ms`.
     offsets_retention: OffsetsRetention,
-    /// Whether background threads run (the offset expiry thread starts with
-    /// the group coordinator).
-    background: bool,
     /// The transaction coordinator (its state loaded, and what a crash left
     /// unfinished ended, at open).
     transactions: Arc<TransactionCoordinator>,
@@ -97,7 +94,8 @@ struct Inner {
     timer_stop: Arc<TimerStop>,
     /// The application's handles (`Weir` values but a background pass's).
     handles: AtomicUsize,
-    /// Whether offsets expire in the background of this process.
+    /// Whether offsets expire in the background of this process (background
+    /// threads on, `offsets_expiry` on).
     offsets_expiry: bool,
     /// Set once the open (recovery included) is done: offset expiry starts
     /// only then, so that a transaction recovery completes (committing its
@@ -239,11 +237,11 @@ impl WeirBuilder {
         self
     }
 
-    /// How long a producer (idempotent or transactional) with no open
-    /// transaction is remembered by each partition after its last batch
-    /// (Kafka's `producer.id.expiration.ms`, 1 day by default): a retry
-    /// later than that is no longer recognised as a duplicate. Any duration
-    /// of at least a millisecond.
+    /// How long an idempotent producer is remembered by each partition after
+    /// its last batch (Kafka's `producer.id.expiration.ms`, 1 day by
+    /// default): a retry later than that is no longer recognised as a
+    /// duplicate. Transactional producers are kept (their epoch fences
+    /// zombies). Any duration of at least a millisecond.
     #[must_use]
     pub fn producer_id_expiration(mut self, expiration: Duration) -> Self {
         self.options.producer_id_expiration_ms = i64::try_from(expiration.as_millis())
@@ -355,12 +353,11 @@ impl WeirBuilder {
                 deletes: Mutex::new(()),
                 offsets_partitions: self.offsets_partitions,
                 offsets_retention: self.offsets_retention,
-                background,
                 transactions,
                 txn_timer: Mutex::new(false),
                 timer_stop: Arc::new(TimerStop::default()),
                 handles: AtomicUsize::new(1),
-                offsets_expiry: self.offsets_expiry,
+                offsets_expiry: background && self.offsets_expiry,
                 opened: std::sync::atomic::AtomicBool::new(false),
                 expiry_started: std::sync::atomic::AtomicBool::new(false),
             }),
@@ -688,9 +685,7 @@ impl Weir {
     /// background threads and `offsets_expiry` on): a first pass on the
     /// caller's thread, then the background thread.
     fn start_offsets_expiry(&self, c: &GroupCoordinator) {
-        if !(self.inner.background && self.inner.offsets_expiry)
-            || self.inner.expiry_started.swap(true, Ordering::AcqRel)
-        {
+        if !self.inner.offsets_expiry || self.inner.expiry_started.swap(true, Ordering::AcqRel) {
             return;
         }
         // The first pass here, on the caller's thread: a program that opens

@@ -8,6 +8,9 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
+mod metric_cell;
+
+use metric_cell::MetricCell;
 use weir::{
     Consumer, ConsumerRebalanceListener, InternalTopicOperation, OffsetAndMetadata, ProducerRecord,
     ResetSpec, TopicPartition, Weir, WeirError,
@@ -1974,51 +1977,6 @@ fn an_opener_with_expiry_off_does_not_expire_what_the_application_keeps() {
     );
 }
 
-/// Counts the `kafka.group-coordinator.offset-expiration-total` increments
-/// made on the test's thread.
-struct ExpirationCounter(Arc<std::sync::atomic::AtomicU64>);
-
-impl metrics::Recorder for ExpirationCounter {
-    fn describe_counter(
-        &self,
-        _: metrics::KeyName,
-        _: Option<metrics::Unit>,
-        _: metrics::SharedString,
-    ) {
-    }
-    fn describe_gauge(
-        &self,
-        _: metrics::KeyName,
-        _: Option<metrics::Unit>,
-        _: metrics::SharedString,
-    ) {
-    }
-    fn describe_histogram(
-        &self,
-        _: metrics::KeyName,
-        _: Option<metrics::Unit>,
-        _: metrics::SharedString,
-    ) {
-    }
-    fn register_counter(&self, key: &metrics::Key, _: &metrics::Metadata<'_>) -> metrics::Counter {
-        if key.name() == "kafka.group-coordinator.offset-expiration-total" {
-            metrics::Counter::from_arc(Arc::clone(&self.0))
-        } else {
-            metrics::Counter::noop()
-        }
-    }
-    fn register_gauge(&self, _: &metrics::Key, _: &metrics::Metadata<'_>) -> metrics::Gauge {
-        metrics::Gauge::noop()
-    }
-    fn register_histogram(
-        &self,
-        _: &metrics::Key,
-        _: &metrics::Metadata<'_>,
-    ) -> metrics::Histogram {
-        metrics::Histogram::noop()
-    }
-}
-
 #[test]
 fn expired_offsets_are_counted_in_a_metric() {
     let dir = tempfile::tempdir().unwrap();
@@ -2026,9 +1984,8 @@ fn expired_offsets_are_counted_in_a_metric() {
     let weir = weir_on_clock(dir.path(), &clock, false);
     let _c = standalone_commit(&weir, &TopicPartition::new("t", 0));
     clock.advance(2 * HOUR_MS);
-    let count = Arc::new(std::sync::atomic::AtomicU64::new(0));
-    let recorder = ExpirationCounter(Arc::clone(&count));
+    let recorder = MetricCell::new("kafka.group-coordinator.offset-expiration-total");
     let expired = metrics::with_local_recorder(&recorder, || weir.expire_offsets().unwrap());
     assert_eq!(expired.offsets.len(), 1);
-    assert_eq!(count.load(std::sync::atomic::Ordering::Relaxed), 1);
+    assert_eq!(recorder.value.load(std::sync::atomic::Ordering::Relaxed), 1);
 }

@@ -6,7 +6,9 @@
 //! no topic; `partitioner.class` takes Kafka's round-robin.
 
 mod common;
+mod metric_cell;
 use common::{hold_in_delivery, send_from_another_thread};
+use metric_cell::MetricCell;
 
 use std::collections::HashMap;
 use std::num::NonZeroU32;
@@ -1330,60 +1332,16 @@ fn partitions_forget_producers_idle_past_their_expiration() {
     }
 }
 
-/// Holds the `kafka.producer.buffer-available-bytes` gauge of the producers
-/// created under it.
-struct BufferGauge(Arc<AtomicU64>);
-
-impl metrics::Recorder for BufferGauge {
-    fn describe_counter(
-        &self,
-        _: metrics::KeyName,
-        _: Option<metrics::Unit>,
-        _: metrics::SharedString,
-    ) {
-    }
-    fn describe_gauge(
-        &self,
-        _: metrics::KeyName,
-        _: Option<metrics::Unit>,
-        _: metrics::SharedString,
-    ) {
-    }
-    fn describe_histogram(
-        &self,
-        _: metrics::KeyName,
-        _: Option<metrics::Unit>,
-        _: metrics::SharedString,
-    ) {
-    }
-    fn register_counter(&self, _: &metrics::Key, _: &metrics::Metadata<'_>) -> metrics::Counter {
-        metrics::Counter::noop()
-    }
-    fn register_gauge(&self, key: &metrics::Key, _: &metrics::Metadata<'_>) -> metrics::Gauge {
-        if key.name() == "kafka.producer.buffer-available-bytes" {
-            metrics::Gauge::from_arc(Arc::clone(&self.0))
-        } else {
-            metrics::Gauge::noop()
-        }
-    }
-    fn register_histogram(
-        &self,
-        _: &metrics::Key,
-        _: &metrics::Metadata<'_>,
-    ) -> metrics::Histogram {
-        metrics::Histogram::noop()
-    }
-}
-
 /// Threads taking and giving back `buffer.memory` at once leave
 /// `buffer-available-bytes` at the whole buffer once everything is
-/// delivered (each change moves the gauge by its own amount).
+/// delivered (the last value set is the latest reading).
 #[test]
 fn buffer_available_bytes_returns_to_the_whole_buffer() {
     let (_dir, weir) = weir();
     weir.admin().create_topic("t", 4, &[]).unwrap();
-    let gauge = Arc::new(AtomicU64::new(0));
-    let producer = metrics::with_local_recorder(&BufferGauge(Arc::clone(&gauge)), || {
+    let recorder = MetricCell::new("kafka.producer.buffer-available-bytes");
+    let gauge = Arc::clone(&recorder.value);
+    let producer = metrics::with_local_recorder(&recorder, || {
         weir.producer(&[
             ("linger.ms", "0"),
             ("batch.size", "1024"),
@@ -1426,8 +1384,8 @@ fn buffer_available_bytes_returns_to_the_whole_buffer() {
 fn a_shared_client_id_never_pushes_buffer_available_bytes_past_the_buffer() {
     let (_dir, weir) = weir();
     weir.admin().create_topic("t", 1, &[]).unwrap();
-    let gauge = Arc::new(AtomicU64::new(0));
-    let recorder = BufferGauge(Arc::clone(&gauge));
+    let recorder = MetricCell::new("kafka.producer.buffer-available-bytes");
+    let gauge = Arc::clone(&recorder.value);
     let config = [
         ("client.id", "same"),
         ("linger.ms", "60000"),

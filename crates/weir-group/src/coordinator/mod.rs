@@ -588,7 +588,7 @@ impl GroupCoordinator {
                 outcome.push((tp.clone(), result));
             }
             let now = self.logs.clock().now_ms();
-            let target = self.store.remove(group, &deleted, false, now)?;
+            let target = self.store.remove(group, &deleted, now)?;
             Ok((outcome, target))
         })?;
         if let Some((log, end)) = target {
@@ -661,8 +661,10 @@ impl GroupCoordinator {
                     && !pending(&group, None)
                     && !self.store.has_offsets(&group);
                 if still {
+                    // As an admin's delete: the metadata tombstoned (no
+                    // offset is left), without a durability wait.
                     self.store
-                        .remove(&group, &[], true, self.logs.clock().now_ms())?;
+                        .delete_group(&group, self.logs.clock().now_ms())?;
                 }
                 Ok(still)
             });
@@ -749,7 +751,7 @@ impl GroupCoordinator {
         }
         // No durability wait: a crash before the tombstones reach the disk
         // only brings the offsets back until the next pass.
-        self.store.remove(&group, &expired, false, now)?;
+        self.store.remove(&group, &expired, now)?;
         let candidate = g.state == GroupState::Empty && !self.store.has_offsets(&group);
         Ok(Some((expired, candidate)))
     }

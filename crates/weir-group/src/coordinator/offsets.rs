@@ -412,39 +412,23 @@ impl OffsetStore {
         Ok(targets)
     }
 
-    /// Tombstones the given committed offsets of `group` and, with
-    /// `and_group`, its metadata record; returns where to wait for
-    /// durability, `None` when there was nothing to write.
+    /// Tombstones the given committed offsets of `group`; returns where to
+    /// wait for durability, `None` when there was nothing to write.
     pub(crate) fn remove(
         &self,
         group: &str,
         partitions: &[TopicPartition],
-        and_group: bool,
         now: i64,
     ) -> Result<Option<(Arc<PartitionLog>, i64)>, GroupError> {
+        if partitions.is_empty() {
+            return Ok(None);
+        }
         let keys: Vec<OffsetKey> = partitions
             .iter()
             .map(|tp| (group.to_string(), tp.topic.clone(), tp.partition))
             .collect();
-        let mut records = tombstones(&keys)?;
-        let stored = and_group && lock(&self.groups).contains_key(group);
-        if stored {
-            records.push((
-                GroupMetadataKey {
-                    group: group.to_string(),
-                }
-                .encode()?,
-                None,
-            ));
-        }
-        if records.is_empty() {
-            return Ok(None);
-        }
-        let target = self.append(group, records, now)?;
+        let target = self.append(group, tombstones(&keys)?, now)?;
         self.forget(&keys);
-        if stored {
-            lock(&self.groups).remove(group);
-        }
         Ok(Some(target))
     }
 

@@ -84,9 +84,9 @@ pub struct LogDirOptions {
     /// recovery cuts it (see `weir repair`, and
     /// [`crate::OpenOptions::damaged_segments_to`]).
     pub damaged_segments_to: Option<PathBuf>,
-    /// How long a producer (idempotent or transactional) is remembered after
-    /// its last batch when it has no open transaction (Kafka's
-    /// `producer.id.expiration.ms`, 1 day).
+    /// How long an idempotent producer is remembered after its last batch
+    /// (Kafka's `producer.id.expiration.ms`, 1 day); transactional producers
+    /// are kept.
     pub producer_id_expiration_ms: i64,
     /// How often the maintenance thread forgets expired producers (Kafka's
     /// `producer.id.expiration.check.interval.ms`, 10 minutes).

@@ -244,14 +244,10 @@ impl Consumer {
     /// # Errors
     /// An unknown topic.
     pub fn assign_topic(&mut self, topic: &str) -> Result<(), WeirError> {
-        let count = self
+        let t = self
             .weir
-            .topic_or_create(topic, self.config.allow_auto_create_topics)?
-            .partition_count();
-        let tps: Vec<TopicPartition> = (0..count)
-            .map(|p| TopicPartition::new(topic, i32::try_from(p).unwrap_or(i32::MAX)))
-            .collect();
-        self.assign(&tps)
+            .topic_or_create(topic, self.config.allow_auto_create_topics)?;
+        self.assign(&partitions_of(&t))
     }
 
     /// The partitions of `topic` (Kafka's `partitionsFor`): none for a topic
@@ -265,9 +261,7 @@ impl Consumer {
             .weir
             .topic_or_create(topic, self.config.allow_auto_create_topics)
         {
-            Ok(t) => Ok((0..t.partition_count())
-                .map(|p| TopicPartition::new(topic, i32::try_from(p).unwrap_or(i32::MAX)))
-                .collect()),
+            Ok(t) => Ok(partitions_of(&t)),
             Err(WeirError::Log(e)) if matches!(*e, weir_log::LogError::UnknownTopic { .. }) => {
                 Ok(Vec::new())
             }
@@ -283,15 +277,7 @@ impl Consumer {
             .log_dir()
             .topics()
             .into_iter()
-            .map(|t| {
-                let name = t.name().to_string();
-                let partitions = (0..t.partition_count())
-                    .map(|p| {
-                        TopicPartition::new(name.as_str(), i32::try_from(p).unwrap_or(i32::MAX))
-                    })
-                    .collect();
-                (name, partitions)
-            })
+            .map(|t| (t.name().to_string(), partitions_of(&t)))
             .collect()
     }
 
@@ -593,4 +579,11 @@ impl Drop for Consumer {
             self.leave_group();
         }
     }
+}
+
+/// Every partition of `topic`, in order.
+fn partitions_of(topic: &weir_log::Topic) -> Vec<TopicPartition> {
+    (0..topic.partition_count())
+        .map(|p| TopicPartition::new(topic.name(), i32::try_from(p).unwrap_or(i32::MAX)))
+        .collect()
 }
